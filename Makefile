@@ -1,0 +1,118 @@
+# coro - build the C engine as a static library and run every test.
+#
+#   make              libcoro.a and the C test programs (build/native)
+#   make test         everything CI runs: C tests (native, ucontext switch,
+#                     ASan+UBSan, valgrind, arm64 under qemu) and go test -race
+#   make test-c       the C tests, native build only
+#   make bench        the benchmark table (scripts/bench.sh)
+#
+# Variants build into build/<variant>/ so they never mix objects:
+#   native    -O2 with the assembly switch
+#   ucontext  the portable getcontext/swapcontext switch
+#   asan      -fsanitize=address,undefined
+#   arm64     cross-built with aarch64-linux-gnu-gcc, run under qemu-aarch64
+
+CC       ?= cc
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Icsrc
+V        ?= native
+B        := build/$(V)
+
+ifeq ($(V),native)
+XCC    := $(CC)
+XFLAGS := -O2
+RUN    :=
+endif
+ifeq ($(V),ucontext)
+XCC    := $(CC)
+XFLAGS := -O2 -DCORO_SWITCH_UCONTEXT
+RUN    :=
+endif
+ifeq ($(V),asan)
+XCC    := $(CC)
+XFLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+RUN    := env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+endif
+ifeq ($(V),arm64)
+XCC    := aarch64-linux-gnu-gcc
+XFLAGS := -O2
+RUN    := qemu-aarch64 -L /usr/aarch64-linux-gnu
+endif
+ifeq ($(V),valgrind)
+XCC    := $(CC)
+XFLAGS := -O1
+RUN    := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --track-origins=no
+endif
+
+ENGINE_C  := $(wildcard csrc/*.c)
+ENGINE_S  := $(wildcard csrc/*.S)
+ENGINE_O  := $(patsubst csrc/%,$(B)/%.o,$(ENGINE_C) $(ENGINE_S))
+HEADERS   := $(wildcard csrc/*.h) csrc/test/testing.h
+SWITCH_O  := $(B)/switch_ucontext.c.o $(patsubst csrc/%,$(B)/%.o,$(ENGINE_S))
+
+# Test programs that link the whole engine, and the two that test one file.
+ENGINE_TESTS := core_test sync_test overflow_test
+TESTS_RUN    := switch_test stack_test core_test sync_test
+
+all: $(B)/libcoro.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test)
+
+$(B)/%.c.o: csrc/%.c $(HEADERS)
+	@mkdir -p $(B)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -c $< -o $@
+
+$(B)/%.S.o: csrc/%.S csrc/switch.h
+	@mkdir -p $(B)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -c $< -o $@
+
+$(B)/libcoro.a: $(ENGINE_O)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/core_test $(B)/sync_test $(B)/overflow_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -o $@
+
+$(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(SWITCH_O) -lpthread -o $@
+
+$(B)/stack_test: csrc/test/stack_test.c $(B)/stack.c.o $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/stack.c.o -lpthread -o $@
+
+# Run the C tests of one variant. Each program prints "N passed, N failed"
+# and exits non-zero on failure. overflow_test is a child of core_test.
+check-c: all
+	@set -e; for t in $(TESTS_RUN); do \
+	  echo "== $(V) $$t"; \
+	  CORO_TEST_RUN="$(RUN)" CORO_OVERFLOW_TEST=$(B)/overflow_test $(RUN) $(B)/$$t; \
+	done
+
+test-c:
+	$(MAKE) V=native check-c
+
+test-ucontext:
+	$(MAKE) V=ucontext check-c
+
+test-asan:
+	$(MAKE) V=asan check-c
+
+test-valgrind:
+	$(MAKE) V=valgrind check-c
+
+test-arm64:
+	$(MAKE) V=arm64 check-c
+	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc \
+	  go test -exec "qemu-aarch64 -L /usr/aarch64-linux-gnu" -count=1 ./...
+
+test-go:
+	go vet ./...
+	test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	go test -race -count=1 ./...
+	go test -count=1 -tags coro_ucontext ./...
+
+test: test-c test-ucontext test-asan test-valgrind test-go test-arm64
+
+bench:
+	scripts/bench.sh
+
+clean:
+	rm -rf build
+
+.PHONY: all check-c test test-c test-ucontext test-asan test-valgrind test-arm64 test-go bench clean

@@ -1,0 +1,398 @@
+/* coro.h - the whole public C API of the coro coroutine engine.
+ *
+ * coro runs C coroutines on a scheduler ("loop"), one loop per OS thread.
+ * Conventions, as in libuv and libdill:
+ *   - Public names start with coro_, internal ones with coro__.
+ *   - Calls return 0 (or a positive count) on success and a negative errno on
+ *     failure, so callers never read the thread's errno afterwards.
+ *   - Every blocking call takes an absolute deadline in nanoseconds on the
+ *     CLOCK_MONOTONIC clock (see coro_now): -1 means no deadline, 0 means
+ *     "try once and do not block". Blocking calls report -ETIMEDOUT when the
+ *     deadline passes and -ECANCELED when the coroutine has been cancelled.
+ *   - Misuse that cannot be reported as an error (a corrupted coroutine, a
+ *     stack overflow) aborts the process with a message naming the coroutine.
+ *
+ * Threads. A loop belongs to the thread that created it; coroutines never
+ * move between threads (compilers cache the addresses of thread-local
+ * variables across calls, so a coroutine resumed on another thread would use
+ * the first thread's errno and TLS). Only the calls marked "thread-safe" may
+ * be made from other threads; coroutine objects, locks and channels belong to
+ * their loop.
+ *
+ * C++. Exceptions must not propagate out of a coroutine's entry function:
+ * there is no frame above it to catch them (the unwinder stops there and
+ * calls std::terminate). Catch everything in the entry function.
+ *
+ * errno. Every call that can switch coroutines saves the caller's errno and
+ * restores it when the caller resumes, so errno behaves as if per coroutine.
+ *
+ * Floating point. MXCSR and the x87 control word (x86-64) and FPCR (arm64)
+ * are per-thread state shared by all coroutines of a loop: a switch does not
+ * save or restore them (as with State Threads), and a new coroutine starts
+ * with whatever the thread has. A coroutine that changes the rounding mode
+ * should restore it before it next switches.
+ */
+#ifndef CORO_H
+#define CORO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CORO_VERSION_MAJOR 0
+#define CORO_VERSION_MINOR 1
+
+typedef struct coro_loop coro_loop;
+typedef struct coro coro;
+typedef struct coro_remote coro_remote;
+
+/* A coroutine's entry function. Its return value is the coroutine's result. */
+typedef void *(*coro_fn)(void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Stacks                                                             */
+/* ------------------------------------------------------------------ */
+
+enum coro_stack_mode {
+  /* Inherit: for a coroutine, its loop's mode; for a loop, CORO_STACK_GUARDED. */
+  CORO_STACK_DEFAULT = 0,
+  /* An mmap'd stack of its own with a guard page below it. The coroutine's
+   * record lives in the stack's top page, so an idle coroutine costs about
+   * one page. Limited to about 32,700 per process by vm.max_map_count
+   * (65530 here): each guarded stack costs two mappings. Overflow into the
+   * guard page aborts with the coroutine's id and name. */
+  CORO_STACK_GUARDED = 1,
+  /* Copy-on-switch: all such coroutines of a loop run on one shared stack;
+   * a suspended coroutine's used stack bytes are copied to a heap buffer of
+   * exactly that size. An idle coroutine costs its record plus the bytes its
+   * frames really use, so a process holds millions. A switch copies the
+   * stack, so switches cost more; and no pointer into a suspended
+   * coroutine's stack may be used by anyone else while it is suspended
+   * (the engine keeps wait nodes, results and transfer values in the
+   * coroutine's record, never on its stack). Overflow is caught by a canary
+   * below the shared stack, checked at every switch, and aborts. */
+  CORO_STACK_SHARED = 2,
+};
+
+/* Defaults and limits for stack_size, in bytes. */
+#define CORO_STACK_SIZE_DEFAULT (256u * 1024u)
+#define CORO_STACK_SIZE_MIN (16u * 1024u)
+#define CORO_STACK_SIZE_MAX (1024u * 1024u * 1024u)
+/* Stacks a loop keeps for reuse after coroutines exit (per loop). */
+#define CORO_STACK_CACHE_DEFAULT 64
+
+/* ------------------------------------------------------------------ */
+/* Loops                                                              */
+/* ------------------------------------------------------------------ */
+
+typedef struct coro_loop_opts {
+  int stack_mode;      /* enum coro_stack_mode; default CORO_STACK_GUARDED */
+  size_t stack_size;   /* default CORO_STACK_SIZE_DEFAULT; for SHARED, the
+                          size of the shared stack */
+  size_t stack_cache;  /* stacks kept for reuse; 0 = CORO_STACK_CACHE_DEFAULT,
+                          (size_t)-1 = keep none */
+  const char *name;    /* for messages; must outlive the loop; may be NULL */
+} coro_loop_opts;
+
+/* Create a loop bound to the calling thread. One loop per thread: -EBUSY if
+ * the thread already has one. opts may be NULL for the defaults. -EINVAL for
+ * a bad mode or size, -ENOMEM. Also installs (once per process) the handler
+ * that reports stack overflows, and an alternate signal stack on this thread
+ * if it has none, so that no signal handler runs on a small coroutine stack. */
+int coro_loop_new(coro_loop **out, const coro_loop_opts *opts);
+
+/* The calling thread's loop, or NULL. */
+coro_loop *coro_loop_current(void);
+
+enum coro_run_mode {
+  CORO_RUN_UNTIL_EMPTY = 0,   /* return when no coroutine is alive */
+  CORO_RUN_UNTIL_STOPPED = 1, /* sleep when idle; return on coro_loop_stop */
+};
+
+/* Run the scheduler on the calling (owning) thread's stack until the mode
+ * says to stop. Returns 0, -EPERM from another thread or from inside a
+ * coroutine or callback, -EDEADLK if CORO_RUN_UNTIL_EMPTY finds live
+ * coroutines that can never wake (all blocked with no deadline and no
+ * cross-thread source that could wake them is possible: only reported when
+ * nothing at all can happen). */
+int coro_loop_run(coro_loop *loop, int mode);
+
+/* Make coro_loop_run return soon. Thread-safe. */
+int coro_loop_stop(coro_loop *loop);
+
+/* Shut the loop down and free it: cancel every live coroutine, run the loop
+ * until they have all finished or the deadline passes, then free every
+ * coroutine that is left (abandoned without running further: their own
+ * resources leak, the engine's do not), every stack, and the loop. Returns 0
+ * if all finished in time, -ETIMEDOUT if some had to be abandoned, -EPERM if
+ * not called on the owning thread outside any coroutine. Results of
+ * unjoined coroutines are discarded. Remote handles stay valid (they report
+ * -ECANCELED) until released. Posts that arrive after close get -ESHUTDOWN. */
+int coro_loop_close(coro_loop *loop, int64_t deadline);
+
+const char *coro_loop_name(const coro_loop *loop);
+
+typedef struct coro_loop_stats {
+  uint64_t live;          /* coroutines alive (spawned or created, not freed) */
+  uint64_t spawned;       /* coroutines ever created or spawned */
+  uint64_t switches;      /* context switches performed */
+  uint64_t stacks_cached; /* stacks in the reuse cache now */
+  uint64_t stacks_mapped; /* stacks mapped now (in use + cached) */
+  uint64_t ready;         /* run-queue length */
+  uint64_t timers;        /* pending deadlines */
+  uint64_t posts;         /* cross-thread posts handled */
+  uint64_t stack_bytes_saved; /* SHARED mode: bytes held by suspended copies */
+} coro_loop_stats;
+
+/* Read a loop's counters. Thread-safe (the values are read without locking
+ * and may be slightly stale). */
+int coro_loop_stats_get(const coro_loop *loop, coro_loop_stats *out);
+
+/* Run fn(arg) on the loop thread, between coroutines, on the loop's own
+ * stack (never on a coroutine stack). Thread-safe; wakes a sleeping loop.
+ * fn may spawn coroutines and use non-blocking calls (deadline 0) but must
+ * not block. -ESHUTDOWN if the loop is closing or closed, -ENOMEM. */
+int coro_loop_post(coro_loop *loop, void (*fn)(void *arg), void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Coroutines: the scheduler (the pthreads of coroutines)             */
+/* ------------------------------------------------------------------ */
+
+typedef struct coro_opts {
+  int stack_mode;     /* enum coro_stack_mode; default: the loop's */
+  size_t stack_size;  /* GUARDED only; default: the loop's */
+  const char *name;   /* must outlive the coroutine (e.g. a literal); may be NULL */
+} coro_opts;
+
+/* Spawn a coroutine on the calling thread's loop and make it ready; it first
+ * runs when the caller next switches (yields, blocks, or returns to the
+ * loop). If out is NULL the coroutine is detached, else the caller must
+ * coro_join or coro_detach it. Errors: -EINVAL (NULL fn, bad opts, stack size
+ * outside [CORO_STACK_SIZE_MIN, CORO_STACK_SIZE_MAX]), -EPERM (no loop on
+ * this thread), -ENOMEM (no memory or no mapping), -ESHUTDOWN (loop closing). */
+int coro_spawn(coro **out, coro_fn fn, void *arg, const coro_opts *opts);
+
+/* Let every other ready coroutine (and the loop's own work: timers,
+ * posts, I/O) run, then continue. Returns 0, -ECANCELED if the coroutine
+ * has been cancelled (it still yields), -EPERM outside a spawned coroutine. */
+int coro_yield(void);
+
+/* Sleep until the deadline. 0, -ECANCELED, -EPERM. */
+int coro_sleep(int64_t deadline);
+
+/* The current time, in nanoseconds on CLOCK_MONOTONIC. */
+int64_t coro_now(void);
+
+/* Wait for co to finish and collect its result (result may be NULL); frees
+ * co. Errors: -EDEADLK (co is the caller), -EINVAL (co detached, already
+ * being joined, already joined, a created coroutine that is not finished,
+ * or not of this loop), -ETIMEDOUT, -ECANCELED (the caller was cancelled:
+ * co stays joinable). Called on the loop stack (outside any coroutine) it
+ * may only poll (deadline 0) or the call returns -EPERM. */
+int coro_join(coro *co, int64_t deadline, void **result);
+
+/* Let co free itself when it finishes; its result is discarded. -EINVAL if
+ * already detached or being joined. */
+int coro_detach(coro *co);
+
+/* Cancel co. Cancellation is sticky: from now on every blocking call that
+ * co makes returns -ECANCELED at once (coro_yield still yields), and if co
+ * is blocked now it wakes with -ECANCELED. Cancelling a finished coroutine,
+ * or one already cancelled, does nothing and returns 0. -EINVAL for NULL. */
+int coro_cancel(coro *co);
+
+/* 1 if the current coroutine has been cancelled, 0 if not, -EPERM outside
+ * a coroutine. */
+int coro_cancelled(void);
+
+/* The running coroutine, or NULL on the loop's own stack. */
+coro *coro_self(void);
+
+/* Identity: ids are unique per process and never 0. */
+uint64_t coro_id(const coro *co);
+const char *coro_name(const coro *co); /* "" when unnamed */
+int coro_set_name(coro *co, const char *name); /* name must outlive co */
+
+/* 1 if co has finished (returned or exited), else 0. */
+int coro_done(const coro *co);
+
+/* Finish the current coroutine with result; never returns. Spawned
+ * coroutines hand result to their joiner; created ones to the coroutine that
+ * last transferred to them (see coro_transfer). Aborts outside a coroutine. */
+_Noreturn void coro_exit(void *result);
+
+/* Coroutine-local storage, like pthread keys. Keys are process-wide, at
+ * most CORO_KEYS_MAX. The destructor (may be NULL) runs for a non-NULL value
+ * when the coroutine finishes, on the coroutine's stack. */
+#define CORO_KEYS_MAX 64
+typedef unsigned coro_key;
+int coro_key_create(coro_key *key, void (*destructor)(void *value));
+/* -EPERM outside a coroutine, -EINVAL bad key, -ENOMEM. */
+int coro_local_set(coro_key key, void *value);
+void *coro_local_get(coro_key key); /* NULL if unset or outside a coroutine */
+
+/* Run fn(arg) on the loop thread's own stack, strictly nested: the calling
+ * coroutine is suspended, no other coroutine runs, fn runs on the stack
+ * coro_loop_run was called on, and the call returns when fn does. This is
+ * the one path by which a coroutine may call into a runtime that must not
+ * run on a foreign stack (Go: see DEVELOPERS.md), or run a deep call. While
+ * fn runs, every call that would switch coroutines returns -EPERM. Pointers
+ * into the caller's stack stay valid during the call, in every stack mode.
+ * Returns 0, -EPERM outside a coroutine or when nested. */
+int coro_call_on_loop(void (*fn)(void *arg), void *arg);
+
+/* 1 while a coro_call_on_loop function runs on this thread, else 0. */
+int coro_in_loop_call(void);
+
+/* ------------------------------------------------------------------ */
+/* Low-level coroutines (the seed's coroutine module): direct transfer */
+/* ------------------------------------------------------------------ */
+
+/* Create a suspended coroutine on the calling thread's loop that runs only
+ * when transferred to; the scheduler never runs it. Same errors as
+ * coro_spawn. Inside a created coroutine, scheduler calls that would block
+ * or yield return -EPERM: it runs within whichever context transfers to it,
+ * like a generator. Free it with coro_join once finished, or coro_free. */
+int coro_create(coro **out, coro_fn fn, void *arg, const coro_opts *opts);
+
+/* Suspend the caller and resume `to`, handing it `value`; returns when some
+ * coroutine transfers back, storing the value it passed in *received (may be
+ * NULL). Returns 0, or 1 if the value is the result of a coroutine that has
+ * just finished (its entry returned or it called coro_exit): when a created
+ * coroutine finishes, control goes to the coroutine that last transferred to
+ * it. `to` must be a created coroutine that is suspended (not finished, not
+ * running), or the value of coro_caller(). Errors: -EINVAL (to is NULL,
+ * finished, the caller itself, or a scheduled coroutine), -EPERM (inside
+ * coro_call_on_loop, or no loop). Works from the loop's own stack too. */
+int coro_transfer(coro *to, void *value, void **received);
+
+/* The coroutine (or the loop stack's context) that last transferred to the
+ * current one; the way back for a generator. NULL if none. */
+coro *coro_caller(void);
+
+/* Free a created coroutine that is finished or suspended (a suspended one is
+ * abandoned without unwinding). -EBUSY if it is running or on the transfer
+ * chain, -EINVAL for a spawned coroutine (use join/detach). */
+int coro_free(coro *co);
+
+/* ------------------------------------------------------------------ */
+/* From other threads                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Spawn fn(arg) on loop from any thread. The returned remote handle is
+ * reference-counted and stays valid until coro_remote_release, whatever the
+ * loop does. on_done (may be NULL) runs on the loop thread, on the loop's own
+ * stack, once the coroutine has finished or was never started (then the
+ * error is -ECANCELED or -ESHUTDOWN), with udata. opts->name must outlive the
+ * coroutine. Errors: -EINVAL, -ESHUTDOWN, -ENOMEM. Thread-safe. */
+int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
+                      const coro_opts *opts,
+                      void (*on_done)(coro_remote *r, void *udata),
+                      void *udata, coro_remote **out);
+
+/* Block the calling thread (not a coroutine of the loop) until the remote
+ * coroutine finishes or the deadline passes. Returns 0 with *result set,
+ * -ETIMEDOUT, -ECANCELED (it was cancelled before it started, or the loop
+ * closed), -EDEADLK if called on the loop's own thread. Thread-safe. */
+int coro_remote_wait(coro_remote *r, int64_t deadline, void **result);
+
+/* Non-blocking: 1 if finished (with *result and *err set), else 0. */
+int coro_remote_poll(coro_remote *r, void **result, int *err);
+
+/* Cancel the remote coroutine (sticky, as coro_cancel). Thread-safe. */
+int coro_remote_cancel(coro_remote *r);
+
+/* The remote coroutine's id (assigned at spawn time, so known at once). */
+uint64_t coro_remote_id(const coro_remote *r);
+
+/* Drop the caller's reference. Thread-safe. */
+void coro_remote_release(coro_remote *r);
+
+/* ------------------------------------------------------------------ */
+/* Locks and queues (the seed's coutil and fifo). All belong to one    */
+/* loop; none may be used from another thread.                        */
+/* ------------------------------------------------------------------ */
+
+/* Private: an intrusive FIFO of waiting coroutines. */
+typedef struct coro__waitq {
+  coro *head, *tail;
+} coro__waitq;
+
+typedef struct coro_mutex {
+  /* private */
+  coro *owner;
+  coro__waitq waiters;
+} coro_mutex;
+
+/* Mutexes hand ownership to the longest waiter on unlock (FIFO, no barging).
+ * Not recursive: locking a mutex the caller owns returns -EDEADLK. */
+int coro_mutex_init(coro_mutex *m);
+int coro_mutex_lock(coro_mutex *m, int64_t deadline); /* -ETIMEDOUT, -ECANCELED, -EDEADLK, -EPERM */
+int coro_mutex_unlock(coro_mutex *m);                 /* -EPERM if not the owner */
+int coro_mutex_destroy(coro_mutex *m);                /* -EBUSY if locked or waited on */
+
+typedef struct coro_cond {
+  /* private */
+  coro__waitq waiters;
+} coro_cond;
+
+int coro_cond_init(coro_cond *c);
+/* Atomically unlock m and wait for a signal; re-lock m before returning,
+ * whatever the outcome (as pthreads). -EPERM if m is not owned by the caller. */
+int coro_cond_wait(coro_cond *c, coro_mutex *m, int64_t deadline);
+int coro_cond_signal(coro_cond *c);    /* wake the longest waiter */
+int coro_cond_broadcast(coro_cond *c); /* wake all */
+int coro_cond_destroy(coro_cond *c);   /* -EBUSY if waited on */
+
+typedef struct coro_sem {
+  /* private */
+  int64_t value;
+  coro__waitq waiters;
+} coro_sem;
+
+int coro_sem_init(coro_sem *s, int64_t value);       /* -EINVAL if value < 0 */
+int coro_sem_acquire(coro_sem *s, int64_t deadline); /* FIFO */
+int coro_sem_release(coro_sem *s);                   /* -EOVERFLOW at INT64_MAX */
+int64_t coro_sem_value(const coro_sem *s);
+int coro_sem_destroy(coro_sem *s);                   /* -EBUSY if waited on */
+
+typedef struct coro_waitgroup {
+  /* private */
+  int64_t count;
+  coro__waitq waiters;
+} coro_waitgroup;
+
+int coro_wg_init(coro_waitgroup *wg);
+int coro_wg_add(coro_waitgroup *wg, int64_t delta); /* -EINVAL if it would go negative */
+int coro_wg_done(coro_waitgroup *wg);               /* coro_wg_add(wg, -1) */
+int coro_wg_wait(coro_waitgroup *wg, int64_t deadline);
+int coro_wg_destroy(coro_waitgroup *wg);            /* -EBUSY if waited on */
+
+/* A bounded FIFO channel of fixed-size elements. capacity 0 makes an
+ * unbuffered (rendezvous) channel: a send returns once a receiver has taken
+ * the element. Elements are copied into channel memory, never read from a
+ * blocked coroutine's stack. After coro_chan_close, sends fail with -EPIPE
+ * and receives drain what is buffered, then fail with -EPIPE; blocked
+ * senders and receivers wake with -EPIPE. */
+typedef struct coro_chan coro_chan;
+int coro_chan_new(coro_chan **out, size_t elem_size, size_t capacity); /* -EINVAL, -ENOMEM */
+int coro_chan_send(coro_chan *ch, const void *elem, int64_t deadline);
+int coro_chan_recv(coro_chan *ch, void *elem, int64_t deadline);
+int coro_chan_close(coro_chan *ch);    /* -EPIPE if already closed */
+size_t coro_chan_len(const coro_chan *ch);
+int coro_chan_free(coro_chan *ch);     /* -EBUSY if coroutines wait on it */
+
+/* ------------------------------------------------------------------ */
+/* Misc                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The context-switch backend compiled in: "x86_64", "arm64" or "ucontext". */
+const char *coro_switch_backend(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CORO_H */

@@ -1,0 +1,323 @@
+/* coro_internal.h - the engine's internal contracts: the records, and the
+ * handful of functions each internal file offers the others. Internal
+ * non-static names start with coro__; everything else is static.
+ *
+ * Files:
+ *   switch.h / switch_*.S / switch_ucontext.c  the raw context switch
+ *   stack.c    stacks: guarded mmap stacks with a LIFO cache, the shared
+ *              (copy-on-switch) stack and its save buffers, overflow reports
+ *   coro.c     coroutine records, the switch path, entry/exit, transfer
+ *   sched.c    the loop: run queue, timers, waits, cancel, join, posts, close
+ *   remote.c   cross-thread spawn handles
+ *   sync.c     mutex, condition variable, semaphore, wait group
+ *   chan.c     bounded FIFO channel
+ */
+#ifndef CORO_INTERNAL_H
+#define CORO_INTERNAL_H
+
+#include "coro.h"
+#include "switch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CORO__MAGIC_LIVE 0x436f526fu /* "CoRo" */
+#define CORO__MAGIC_DEAD 0xdeadc0deu
+
+/* A coroutine's lifecycle. */
+enum coro__state {
+  CORO__NEW = 0,     /* created or spawned, never run */
+  CORO__READY,       /* on the run queue */
+  CORO__RUNNING,     /* the current coroutine of its loop */
+  CORO__BLOCKED,     /* parked in coro__wait */
+  CORO__SUSPENDED,   /* a created coroutine (or main) that transferred away */
+  CORO__DONE,        /* finished; waiting to be joined or freed */
+};
+
+enum coro__kind {
+  CORO__SPAWNED = 0, /* scheduled by the loop */
+  CORO__CREATED,     /* runs only when transferred to */
+  CORO__MAIN,        /* the loop thread's own stack */
+};
+
+enum coro__flag {
+  CORO__F_CANCELLED = 1u << 0, /* sticky cancel */
+  CORO__F_DETACHED = 1u << 1,  /* free itself when done */
+  CORO__F_JOINING = 1u << 2,   /* a joiner is waiting (co->link.joiner) */
+  CORO__F_TRANSFER = 1u << 3,  /* on a transfer chain (someone's caller) */
+};
+
+/* The coroutine record. GUARDED: it lives at the top of the coroutine's own
+ * stack mapping (so an idle coroutine costs one page). SHARED: it comes from
+ * the loop's record free list; the stack bytes live on the shared stack
+ * while the coroutine is resident, else in `saved`.
+ * Nothing in here may ever point into a suspended coroutine's stack. */
+struct coro {
+  /* Hot: the switch path. */
+  coro__ctx ctx;           /* saved stack pointer while not running */
+  coro_loop *loop;
+  uint32_t magic;          /* CORO__MAGIC_LIVE until freed */
+  uint8_t state;           /* enum coro__state */
+  uint8_t kind;            /* enum coro__kind */
+  uint8_t flags;           /* enum coro__flag */
+  uint8_t stack_mode;      /* CORO_STACK_GUARDED or CORO_STACK_SHARED */
+  coro *rnext;             /* run queue link */
+
+  /* Waiting (coro__wait). One wait at a time, so one node suffices. */
+  coro *wprev, *wnext;     /* links in *waitq */
+  coro__waitq *waitq;      /* the queue it waits on, or NULL */
+  int wait_status;         /* what the waker handed over (0 or -errno) */
+  uint32_t heap_index;     /* 1 + index in the loop's timer heap; 0 = none */
+  int64_t deadline;        /* when heap_index != 0 */
+
+  /* Entry and result. fn/arg before the first run; result after exit. */
+  coro_fn fn;
+  void *arg;               /* entry argument, then the transfer value */
+  void *result;
+  union {
+    coro *joiner;          /* SPAWNED: the coroutine waiting in coro_join */
+    coro *caller;          /* CREATED/MAIN: who last transferred to it */
+  } link;
+
+  coro *aprev, *anext;     /* all records of the loop (for close) */
+  uint64_t id;
+  const char *name;
+  void **locals;           /* CORO_KEYS_MAX slots, malloc'd on first set */
+  coro_remote *remote;     /* set for coroutines spawned by coro_remote_spawn */
+
+  /* Stack. */
+  union {
+    struct {               /* GUARDED */
+      void *map;           /* the whole mapping: guard page + stack */
+      size_t map_size;
+    } g;
+    struct {               /* SHARED */
+      void *saved;         /* heap copy of the used stack while not resident */
+      uint32_t saved_len;  /* bytes in use in saved */
+      uint32_t saved_cap;  /* bytes allocated for saved */
+    } s;
+  } stk;
+#if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
+  void *asan_fake;         /* ASan fake-stack handle across a switch */
+#endif
+};
+
+/* A cross-thread spawn handle (remote.c). */
+struct coro_remote {
+  coro_remote *next;       /* loop thread: completions waiting for main */
+  atomic_int refs;         /* the caller's reference + the loop's */
+  atomic_int done;         /* 1 once result/err are final */
+  int err;                 /* 0, or -ECANCELED / -ESHUTDOWN */
+  void *result;
+  uint64_t id;
+  coro_loop *loop;
+  coro *co;                /* loop thread only: the coroutine, while alive */
+  coro_fn fn;
+  void *arg;
+  coro_opts opts;
+  void (*on_done)(coro_remote *r, void *udata);
+  void *udata;
+  atomic_int cancel;       /* set by coro_remote_cancel */
+  pthread_mutex_t mu;      /* for coro_remote_wait */
+  pthread_cond_t cv;
+};
+
+/* A cross-thread post (sched.c). */
+typedef struct coro__post {
+  struct coro__post *next;
+  void (*fn)(void *arg);
+  void *arg;
+} coro__post;
+
+struct coro_loop {
+  /* Hot. */
+  coro *current;           /* the running coroutine, or &main */
+  coro *rq_head, *rq_tail; /* run queue (FIFO, linked by rnext) */
+  unsigned budget;         /* switches left before main gets a turn */
+  coro main;               /* the context of the loop thread's own stack */
+
+  /* Configuration. */
+  int stack_mode;
+  size_t stack_size;
+  size_t cache_max;
+  const char *name;
+  pthread_t owner;
+
+  /* Timers: a binary min-heap of coroutines ordered by deadline. */
+  coro **heap;
+  size_t heap_len, heap_cap;
+
+  /* Stacks (stack.c). */
+  coro *cache;             /* GUARDED stacks of stack_size, LIFO by rnext */
+  size_t cache_len;
+  coro *rec_free;          /* SHARED records, LIFO by rnext */
+  void *shared_map;        /* the shared stack mapping (guard + stack) */
+  size_t shared_map_size;
+  char *shared_lo, *shared_hi; /* usable shared stack [lo, hi) */
+  coro *shared_owner;      /* whose bytes are on the shared stack now */
+  coro *zombie;            /* finished coroutine whose stack is freed once off it */
+  coro *pending;           /* SHARED swap in progress: main installs it, then resumes it */
+  uint8_t main_state;      /* main's state while it is borrowed for a swap or a call */
+
+  /* coro_call_on_loop. */
+  void (*call_fn)(void *arg);
+  void *call_arg;
+  coro *call_from;
+  int in_call;
+
+  /* State. */
+  coro *all;               /* every record of the loop, linked by anext */
+  coro_remote *rdone;      /* finished remote coroutines for main to report */
+  void *xfer;              /* the value of the transfer in flight */
+  int xfer_done;           /* 1 if xfer is a finished coroutine's result */
+  uint64_t n_active;       /* spawned coroutines not yet finished */
+#if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
+  void *asan_main_lo;      /* the loop thread's own stack, for ASan */
+  size_t asan_main_size;
+#endif
+  int running;             /* inside coro_loop_run */
+  int closing;
+  atomic_int stop;
+
+  /* Cross-thread posts. */
+  pthread_mutex_t post_mu;
+  coro__post *post_head, *post_tail;
+  atomic_int post_pending; /* 1 when post_head may be non-empty */
+  atomic_int sleeping;     /* 1 while main sleeps in the kernel */
+  int wake_fd;             /* eventfd, close-on-exec */
+  atomic_int shutdown;     /* posts refused from now on */
+
+  /* Counters (read racily by coro_loop_stats_get). */
+  uint64_t n_live, n_spawned, n_switches, n_posts, n_mapped, n_saved_bytes;
+};
+
+/* The calling thread's loop (sched.c). */
+extern _Thread_local coro_loop *coro__tls_loop;
+
+/* ---- stack.c ---------------------------------------------------------- */
+
+/* Make a zeroed record with a stack for mode/size (size already validated;
+ * GUARDED sizes are rounded up to pages). GUARDED: from the LIFO cache when
+ * size == loop->stack_size, else a fresh mapping; the record sits at the
+ * top of the mapping. SHARED: a record from loop->rec_free or malloc. On
+ * return co->ctx is NOT initialised; lo and hi give the usable stack
+ * (for SHARED: the shared stack). -ENOMEM when mmap/mprotect/malloc fail
+ * (nothing leaked). Registers the stack with valgrind. */
+int coro__stack_alloc(coro_loop *loop, int mode, size_t size, coro **out,
+                      char **lo, char **hi);
+
+/* Give co's stack and record back: cache or unmap (GUARDED), free list
+ * (SHARED, keeping `saved` for reuse up to a bound). Never called while
+ * running on that stack. Marks the record CORO__MAGIC_DEAD. */
+void coro__stack_release(coro_loop *loop, coro *co);
+
+/* Unmap/free every cached stack and record and the shared stack. */
+void coro__stack_drain(coro_loop *loop);
+
+/* Map the loop's shared stack (called lazily on first SHARED coroutine). */
+int coro__shared_init(coro_loop *loop);
+
+/* SHARED: copy the resident owner's used bytes [owner->ctx.sp, shared_hi)
+ * to its heap buffer (grows it if needed; -ENOMEM leaves it resident), and
+ * check the canary (abort naming the owner if it is damaged). Must run on a
+ * stack other than the shared one. */
+int coro__shared_save(coro_loop *loop, coro *owner);
+
+/* SHARED: copy co's saved bytes back onto the shared stack; co becomes
+ * the resident owner. Must run on a stack other than the shared one. */
+void coro__shared_restore(coro_loop *loop, coro *co);
+
+/* Install the process-wide SIGSEGV/SIGBUS overflow reporter (idempotent,
+ * chains to the previous handler for every fault it does not own), and an
+ * alternate signal stack on the calling thread if it has none (freed by
+ * coro__altstack_release when the loop that installed it is freed). */
+int coro__overflow_init(coro_loop *loop);
+void coro__altstack_release(coro_loop *loop);
+
+/* Test hook: make the next n stack mappings succeed, then fail with ENOMEM
+ * (n < 0: never fail). Lets tests inject mmap failure. */
+void coro__inject_mmap_failure(long n);
+
+/* ---- coro.c ----------------------------------------------------------- */
+
+/* Switch from the current coroutine to `to` (which must not be running),
+ * doing everything around the raw switch: ASan fiber annotations, SHARED
+ * stack residency (routing through main when the shared stack must be
+ * swapped), errno, counters, canary checks, and freeing the zombie. Returns
+ * when someone switches back to the caller. */
+void coro__switch_to(coro_loop *loop, coro *to);
+
+/* Build a new record (state NEW) with its context ready to run fn(arg). */
+int coro__new(coro_loop *loop, int kind, coro_fn fn, void *arg,
+              const coro_opts *opts, coro **out);
+
+/* Free a record that is not running and not on any queue. */
+void coro__free(coro_loop *loop, coro *co);
+
+/* A fresh process-wide coroutine id (never 0). */
+uint64_t coro__next_id(void);
+
+/* Spawn: coro__new + make ready + count as active (sched.c, remote.c). */
+int coro__spawn(coro_loop *loop, coro_fn fn, void *arg, const coro_opts *opts,
+                coro **out);
+
+/* Check opts against the limits: 0 or -EINVAL. */
+int coro__check_opts(const coro_opts *opts);
+
+/* Abort the process with a message naming co (may be NULL). */
+_Noreturn void coro__panic(const coro *co, const char *what);
+
+/* ---- sched.c ---------------------------------------------------------- */
+
+/* Park the current (spawned) coroutine. If q is non-NULL it is appended to
+ * q; if deadline >= 0 it is put in the timer heap. Returns the status given
+ * to coro__wake, or -ETIMEDOUT (deadline passed; removed from q), or
+ * -ECANCELED (cancelled before or during the wait; removed from q).
+ * deadline 0 returns -ETIMEDOUT at once without switching. Returns -EPERM
+ * outside a spawned coroutine or inside coro_call_on_loop. Saves errno. */
+int coro__wait(coro__waitq *q, int64_t deadline);
+
+/* Wake co (parked in coro__wait) with status: unlink from its queue and the
+ * timer heap, make it ready. */
+void coro__wake(coro *co, int status);
+
+/* Wake the longest waiter of q with status; returns it, or NULL if empty. */
+coro *coro__wake_one(coro__waitq *q, int status);
+
+/* Wake every waiter of q with status; returns how many. */
+int coro__wake_all(coro__waitq *q, int status);
+
+/* Make co ready (append to the run queue). */
+void coro__ready(coro_loop *loop, coro *co);
+
+/* Pick the next context to run after the current one parked or finished
+ * (the run queue's head, or main when it is empty or main's turn is due). */
+coro *coro__next(coro_loop *loop);
+
+/* Called by coro.c when a spawned coroutine finishes (on its own stack,
+ * before switching away for good): hand the result to the joiner or remote,
+ * or mark the record for freeing when detached. */
+void coro__finished(coro_loop *loop, coro *co);
+
+/* Checks shared by the blocking calls: the current coroutine if the caller
+ * may block (a spawned coroutine, not in coro_call_on_loop), else NULL and
+ * *err set to -EPERM. */
+coro *coro__blocker(int *err);
+
+/* ---- remote.c --------------------------------------------------------- */
+
+/* Loop thread: the remote coroutine finished (or was dropped, err < 0):
+ * publish, run on_done on the loop stack, drop the loop's reference. */
+void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
+                           int err);
+
+/* Static helpers for waitq manipulation shared by sched.c and sync.c. */
+static inline int coro__waitq_empty(const coro__waitq *q) {
+  return q->head == NULL;
+}
+
+#endif /* CORO_INTERNAL_H */

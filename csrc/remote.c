@@ -1,0 +1,176 @@
+/* remote.c - spawning on a loop from another thread.
+ *
+ * A remote handle is shared by the thread that spawned and the loop, so it
+ * is reference-counted: one reference for the caller (dropped by
+ * coro_remote_release) and one for the loop (dropped once the outcome is
+ * published). Its id is assigned at spawn time so the caller knows it at
+ * once. r->mu guards the outcome; holding it while posting a cancel keeps
+ * the loop from being freed under the poster (close publishes every
+ * outcome, under r->mu, before it frees the loop).
+ */
+#include "coro_internal.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+static void remote_unref(coro_remote *r) {
+  if (atomic_fetch_sub(&r->refs, 1) == 1) {
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+  }
+}
+
+void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
+                           int err) {
+  (void)l;
+  pthread_mutex_lock(&r->mu);
+  r->result = result;
+  r->err = err;
+  r->co = NULL;
+  atomic_store(&r->done, 1);
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  if (r->on_done)
+    r->on_done(r, r->udata);
+  remote_unref(r);
+}
+
+/* On the loop thread, on the loop stack. */
+static void remote_start(void *p) {
+  coro_remote *r = p;
+  coro_loop *l = coro__tls_loop;
+  if (atomic_load(&r->cancel)) {
+    coro__remote_complete(l, r, NULL, -ECANCELED);
+    return;
+  }
+  coro *co;
+  int rc = coro__spawn(l, r->fn, r->arg, &r->opts, &co);
+  if (rc < 0) {
+    coro__remote_complete(l, r, NULL, rc);
+    return;
+  }
+  co->id = r->id;
+  co->remote = r;
+  co->flags |= CORO__F_DETACHED;
+  r->co = co;
+}
+
+int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
+                      const coro_opts *opts,
+                      void (*on_done)(coro_remote *r, void *udata),
+                      void *udata, coro_remote **out) {
+  if (!loop || !fn || !out)
+    return -EINVAL;
+  int rc = coro__check_opts(opts);
+  if (rc < 0)
+    return rc;
+  coro_remote *r = calloc(1, sizeof *r);
+  if (!r)
+    return -ENOMEM;
+  atomic_init(&r->refs, 2);
+  r->id = coro__next_id();
+  r->loop = loop;
+  r->fn = fn;
+  r->arg = arg;
+  if (opts)
+    r->opts = *opts;
+  r->on_done = on_done;
+  r->udata = udata;
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&r->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  rc = coro_loop_post(loop, remote_start, r);
+  if (rc < 0) {
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
+    return rc;
+  }
+  *out = r;
+  return 0;
+}
+
+int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
+  if (!r)
+    return -EINVAL;
+  if (!atomic_load(&r->done) && coro__tls_loop == r->loop)
+    return -EDEADLK; /* the loop cannot run while its thread waits */
+  pthread_mutex_lock(&r->mu);
+  int rc = 0;
+  while (!atomic_load(&r->done)) {
+    if (deadline == 0) {
+      rc = -ETIMEDOUT;
+      break;
+    }
+    if (deadline < 0) {
+      pthread_cond_wait(&r->cv, &r->mu);
+      continue;
+    }
+    struct timespec ts = {.tv_sec = deadline / 1000000000,
+                          .tv_nsec = deadline % 1000000000};
+    if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT &&
+        !atomic_load(&r->done)) {
+      rc = -ETIMEDOUT;
+      break;
+    }
+  }
+  if (rc == 0) {
+    rc = r->err;
+    if (rc == 0 && result)
+      *result = r->result;
+  }
+  pthread_mutex_unlock(&r->mu);
+  return rc;
+}
+
+int coro_remote_poll(coro_remote *r, void **result, int *err) {
+  if (!r)
+    return -EINVAL;
+  if (!atomic_load(&r->done))
+    return 0;
+  pthread_mutex_lock(&r->mu);
+  if (result)
+    *result = r->result;
+  if (err)
+    *err = r->err;
+  pthread_mutex_unlock(&r->mu);
+  return 1;
+}
+
+/* On the loop thread: cancel the coroutine if it is still alive. */
+static void remote_cancel_on_loop(void *p) {
+  coro_remote *r = p;
+  if (r->co)
+    coro_cancel(r->co);
+  remote_unref(r);
+}
+
+int coro_remote_cancel(coro_remote *r) {
+  if (!r)
+    return -EINVAL;
+  atomic_store(&r->cancel, 1);
+  pthread_mutex_lock(&r->mu);
+  if (!atomic_load(&r->done)) {
+    atomic_fetch_add(&r->refs, 1);
+    if (coro__tls_loop == r->loop) {
+      pthread_mutex_unlock(&r->mu);
+      remote_cancel_on_loop(r);
+      return 0;
+    }
+    if (coro_loop_post(r->loop, remote_cancel_on_loop, r) < 0)
+      atomic_fetch_sub(&r->refs, 1); /* closing: it cancels everything */
+  }
+  pthread_mutex_unlock(&r->mu);
+  return 0;
+}
+
+uint64_t coro_remote_id(const coro_remote *r) { return r ? r->id : 0; }
+
+void coro_remote_release(coro_remote *r) {
+  if (r)
+    remote_unref(r);
+}

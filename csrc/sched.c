@@ -1,0 +1,647 @@
+/* sched.c - the loop: run queue, timers, waiting and waking, spawn, yield,
+ * sleep, join, detach, cancel, cross-thread posts, run and close.
+ *
+ * Coroutines switch directly to one another: a coroutine that parks hands
+ * the CPU to the head of the run queue without passing through the loop.
+ * The loop's own context (main) gets a turn when the run queue is empty and
+ * at least every BUDGET switches, so that a coroutine yielding in a loop
+ * cannot starve timers, posts from other threads (or, later, I/O).
+ */
+#include "coro_internal.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Switches between two turns of main: large enough that main's clock read
+ * is amortised, small enough that timers and posts are served promptly. */
+#define BUDGET 64
+
+_Thread_local coro_loop *coro__tls_loop;
+
+int64_t coro_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- Run queue -------------------------------------------------------- */
+
+void coro__ready(coro_loop *l, coro *co) {
+  co->state = CORO__READY;
+  co->rnext = NULL;
+  if (l->rq_tail)
+    l->rq_tail->rnext = co;
+  else
+    l->rq_head = co;
+  l->rq_tail = co;
+}
+
+static coro *rq_pop(coro_loop *l) {
+  coro *co = l->rq_head;
+  if (co) {
+    l->rq_head = co->rnext;
+    if (!l->rq_head)
+      l->rq_tail = NULL;
+    co->rnext = NULL;
+  }
+  return co;
+}
+
+coro *coro__next(coro_loop *l) {
+  if (l->budget == 0 || !l->rq_head)
+    return &l->main;
+  l->budget--;
+  return rq_pop(l);
+}
+
+/* ---- Timer heap (binary min-heap on deadline) ------------------------- */
+
+static void heap_set(coro_loop *l, size_t i, coro *co) {
+  l->heap[i] = co;
+  co->heap_index = (uint32_t)(i + 1);
+}
+
+static void heap_up(coro_loop *l, size_t i) {
+  coro *co = l->heap[i];
+  while (i > 0) {
+    size_t p = (i - 1) / 2;
+    if (l->heap[p]->deadline <= co->deadline)
+      break;
+    heap_set(l, i, l->heap[p]);
+    i = p;
+  }
+  heap_set(l, i, co);
+}
+
+static void heap_down(coro_loop *l, size_t i) {
+  coro *co = l->heap[i];
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= l->heap_len)
+      break;
+    if (c + 1 < l->heap_len && l->heap[c + 1]->deadline < l->heap[c]->deadline)
+      c++;
+    if (co->deadline <= l->heap[c]->deadline)
+      break;
+    heap_set(l, i, l->heap[c]);
+    i = c;
+  }
+  heap_set(l, i, co);
+}
+
+static int heap_reserve(coro_loop *l) {
+  if (l->heap_len < l->heap_cap)
+    return 0;
+  size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
+  coro **h = realloc(l->heap, cap * sizeof *h);
+  if (!h)
+    return -ENOMEM;
+  l->heap = h;
+  l->heap_cap = cap;
+  return 0;
+}
+
+static void heap_push(coro_loop *l, coro *co, int64_t deadline) {
+  co->deadline = deadline;
+  l->heap[l->heap_len++] = co;
+  heap_up(l, l->heap_len - 1);
+}
+
+static void heap_remove(coro_loop *l, coro *co) {
+  size_t i = co->heap_index - 1;
+  co->heap_index = 0;
+  coro *last = l->heap[--l->heap_len];
+  if (last != co) {
+    heap_set(l, i, last);
+    heap_up(l, i);
+    heap_down(l, last->heap_index - 1);
+  }
+}
+
+/* ---- Waiting and waking ----------------------------------------------- */
+
+static void waitq_unlink(coro *co) {
+  coro__waitq *q = co->waitq;
+  if (co->wprev)
+    co->wprev->wnext = co->wnext;
+  else
+    q->head = co->wnext;
+  if (co->wnext)
+    co->wnext->wprev = co->wprev;
+  else
+    q->tail = co->wprev;
+  co->wprev = co->wnext = NULL;
+  co->waitq = NULL;
+}
+
+coro *coro__blocker(int *err) {
+  coro_loop *l = coro__tls_loop;
+  if (!l || l->in_call || l->current->kind != CORO__SPAWNED) {
+    *err = -EPERM;
+    return NULL;
+  }
+  return l->current;
+}
+
+int coro__wait(coro__waitq *q, int64_t deadline) {
+  int err;
+  coro *co = coro__blocker(&err);
+  if (!co)
+    return err;
+  if (co->flags & CORO__F_CANCELLED)
+    return -ECANCELED;
+  if (deadline == 0)
+    return -ETIMEDOUT;
+  coro_loop *l = co->loop;
+  if (deadline > 0) {
+    if (heap_reserve(l) < 0)
+      return -ENOMEM;
+    heap_push(l, co, deadline);
+  }
+  if (q) {
+    co->waitq = q;
+    co->wnext = NULL;
+    co->wprev = q->tail;
+    if (q->tail)
+      q->tail->wnext = co;
+    else
+      q->head = co;
+    q->tail = co;
+  }
+  co->state = CORO__BLOCKED;
+  co->wait_status = 0;
+  coro__switch_to(l, coro__next(l));
+  return co->wait_status;
+}
+
+void coro__wake(coro *co, int status) {
+  if (co->state != CORO__BLOCKED)
+    return;
+  if (co->waitq)
+    waitq_unlink(co);
+  if (co->heap_index)
+    heap_remove(co->loop, co);
+  co->wait_status = status;
+  coro__ready(co->loop, co);
+}
+
+coro *coro__wake_one(coro__waitq *q, int status) {
+  coro *co = q->head;
+  if (co)
+    coro__wake(co, status);
+  return co;
+}
+
+int coro__wake_all(coro__waitq *q, int status) {
+  int n = 0;
+  while (q->head) {
+    coro__wake(q->head, status);
+    n++;
+  }
+  return n;
+}
+
+/* ---- Spawn, yield, sleep ---------------------------------------------- */
+
+int coro__spawn(coro_loop *l, coro_fn fn, void *arg, const coro_opts *opts,
+                coro **out) {
+  coro *co;
+  int rc = coro__new(l, CORO__SPAWNED, fn, arg, opts, &co);
+  if (rc < 0)
+    return rc;
+  l->n_active++;
+  coro__ready(l, co);
+  *out = co;
+  return 0;
+}
+
+int coro_spawn(coro **out, coro_fn fn, void *arg, const coro_opts *opts) {
+  coro_loop *l = coro__tls_loop;
+  if (!l)
+    return -EPERM;
+  coro *co;
+  int rc = coro__spawn(l, fn, arg, opts, &co);
+  if (rc < 0)
+    return rc;
+  if (out)
+    *out = co;
+  else
+    co->flags |= CORO__F_DETACHED;
+  return 0;
+}
+
+int coro_yield(void) {
+  int err;
+  coro *co = coro__blocker(&err);
+  if (!co)
+    return err;
+  coro_loop *l = co->loop;
+  int rc = co->flags & CORO__F_CANCELLED ? -ECANCELED : 0;
+  if (!l->rq_head && l->budget) {
+    l->budget--; /* nobody else is ready: keep running */
+    return rc;
+  }
+  coro__ready(l, co);
+  coro__switch_to(l, coro__next(l));
+  return rc;
+}
+
+int coro_sleep(int64_t deadline) {
+  if (deadline == 0) {
+    int err;
+    return coro__blocker(&err) ? 0 : err;
+  }
+  int rc = coro__wait(NULL, deadline);
+  return rc == -ETIMEDOUT ? 0 : rc;
+}
+
+/* ---- Join, detach, cancel, finish -------------------------------------- */
+
+int coro_join(coro *co, int64_t deadline, void **result) {
+  coro_loop *l = coro__tls_loop;
+  if (!l)
+    return -EPERM;
+  if (!co || co->magic != CORO__MAGIC_LIVE || co->loop != l ||
+      co->kind == CORO__MAIN)
+    return -EINVAL;
+  if (co == l->current)
+    return -EDEADLK;
+  if (co->flags & (CORO__F_DETACHED | CORO__F_JOINING))
+    return -EINVAL;
+  if (co->state != CORO__DONE) {
+    if (co->kind == CORO__CREATED)
+      return -EINVAL; /* only a transfer can finish it */
+    int err;
+    coro *me = coro__blocker(&err);
+    if (!me)
+      return deadline == 0 ? -ETIMEDOUT : err;
+    if (me->flags & CORO__F_CANCELLED)
+      return -ECANCELED;
+    if (deadline == 0)
+      return -ETIMEDOUT;
+    co->flags |= CORO__F_JOINING;
+    co->link.joiner = me;
+    int rc = coro__wait(NULL, deadline);
+    co->flags &= (uint8_t)~CORO__F_JOINING;
+    co->link.joiner = NULL;
+    if (co->state != CORO__DONE)
+      return rc < 0 ? rc : -EINVAL;
+  }
+  if (result)
+    *result = co->result;
+  coro__free(l, co);
+  return 0;
+}
+
+int coro_detach(coro *co) {
+  coro_loop *l = coro__tls_loop;
+  if (!l || !co || co->magic != CORO__MAGIC_LIVE || co->loop != l ||
+      co->kind != CORO__SPAWNED)
+    return -EINVAL;
+  if (co->flags & (CORO__F_DETACHED | CORO__F_JOINING))
+    return -EINVAL;
+  if (co->state == CORO__DONE) {
+    coro__free(l, co);
+    return 0;
+  }
+  co->flags |= CORO__F_DETACHED;
+  return 0;
+}
+
+int coro_cancel(coro *co) {
+  if (!co || co->magic != CORO__MAGIC_LIVE || co->kind == CORO__MAIN)
+    return -EINVAL;
+  if (co->state == CORO__DONE || (co->flags & CORO__F_CANCELLED))
+    return 0;
+  co->flags |= CORO__F_CANCELLED;
+  if (co->state == CORO__BLOCKED)
+    coro__wake(co, -ECANCELED);
+  return 0;
+}
+
+int coro_cancelled(void) {
+  coro *co = coro_self();
+  if (!co)
+    return -EPERM;
+  return (co->flags & CORO__F_CANCELLED) != 0;
+}
+
+void coro__finished(coro_loop *l, coro *co) {
+  l->n_active--;
+  if (co->remote) {
+    coro_remote *r = co->remote;
+    co->remote = NULL;
+    r->result = co->result;
+    r->next = l->rdone;
+    l->rdone = r;
+    l->budget = 0; /* main reports it on its next turn */
+  }
+  if (co->flags & CORO__F_DETACHED)
+    l->zombie = co;
+  else if (co->flags & CORO__F_JOINING)
+    coro__wake(co->link.joiner, 0);
+}
+
+/* ---- Cross-thread posts ----------------------------------------------- */
+
+static void wake_loop(coro_loop *l) {
+  if (atomic_load(&l->sleeping)) {
+    uint64_t one = 1;
+    ssize_t w = write(l->wake_fd, &one, sizeof one);
+    (void)w; /* EAGAIN: the counter is already non-zero, it will wake */
+  }
+}
+
+int coro_loop_post(coro_loop *l, void (*fn)(void *arg), void *arg) {
+  if (!l || !fn)
+    return -EINVAL;
+  coro__post *p = malloc(sizeof *p);
+  if (!p)
+    return -ENOMEM;
+  p->next = NULL;
+  p->fn = fn;
+  p->arg = arg;
+  pthread_mutex_lock(&l->post_mu);
+  if (atomic_load(&l->shutdown)) {
+    pthread_mutex_unlock(&l->post_mu);
+    free(p);
+    return -ESHUTDOWN;
+  }
+  if (l->post_tail)
+    l->post_tail->next = p;
+  else
+    l->post_head = p;
+  l->post_tail = p;
+  atomic_store(&l->post_pending, 1);
+  pthread_mutex_unlock(&l->post_mu);
+  wake_loop(l);
+  return 0;
+}
+
+int coro_loop_stop(coro_loop *l) {
+  if (!l)
+    return -EINVAL;
+  atomic_store(&l->stop, 1);
+  wake_loop(l);
+  return 0;
+}
+
+static void run_posts(coro_loop *l) {
+  if (!atomic_load(&l->post_pending))
+    return;
+  pthread_mutex_lock(&l->post_mu);
+  coro__post *p = l->post_head;
+  l->post_head = l->post_tail = NULL;
+  atomic_store(&l->post_pending, 0);
+  pthread_mutex_unlock(&l->post_mu);
+  while (p) {
+    coro__post *next = p->next;
+    p->fn(p->arg);
+    free(p);
+    l->n_posts++;
+    p = next;
+  }
+}
+
+static void report_remotes(coro_loop *l) {
+  while (l->rdone) {
+    coro_remote *r = l->rdone;
+    l->rdone = r->next;
+    r->next = NULL;
+    coro__remote_complete(l, r, r->result, 0);
+  }
+}
+
+/* ---- The loop --------------------------------------------------------- */
+
+static void fire_timers(coro_loop *l) {
+  if (!l->heap_len)
+    return;
+  int64_t now = coro_now();
+  while (l->heap_len && l->heap[0]->deadline <= now)
+    coro__wake(l->heap[0], -ETIMEDOUT);
+}
+
+/* Sleep in the kernel until a post, a stop, or the deadline (-1: none). */
+static void idle(coro_loop *l, int64_t until) {
+  atomic_store(&l->sleeping, 1);
+  if (!atomic_load(&l->post_pending) && !atomic_load(&l->stop)) {
+    struct timespec ts, *tsp = NULL;
+    if (until >= 0) {
+      int64_t d = until - coro_now();
+      if (d < 0)
+        d = 0;
+      ts.tv_sec = d / 1000000000;
+      ts.tv_nsec = d % 1000000000;
+      tsp = &ts;
+    }
+    struct pollfd pfd = {.fd = l->wake_fd, .events = POLLIN};
+    if (ppoll(&pfd, 1, tsp, NULL) > 0) {
+      uint64_t v;
+      ssize_t r = read(l->wake_fd, &v, sizeof v);
+      (void)r;
+    }
+  }
+  atomic_store(&l->sleeping, 0);
+}
+
+/* One turn of main: posts, finished remotes, timers, then run the ready
+ * coroutines. Returns 1 if something ran or is ready, 0 if idle. */
+static int turn(coro_loop *l) {
+  run_posts(l);
+  report_remotes(l);
+  fire_timers(l);
+  if (!l->rq_head)
+    return 0;
+  l->budget = BUDGET;
+  l->main.state = CORO__READY;
+  coro__switch_to(l, rq_pop(l));
+  l->main.state = CORO__RUNNING;
+  return 1;
+}
+
+static int64_t next_deadline(coro_loop *l) {
+  return l->heap_len ? l->heap[0]->deadline : -1;
+}
+
+static int on_loop_stack(coro_loop *l) {
+  return l && coro__tls_loop == l && l->current == &l->main && !l->in_call;
+}
+
+int coro_loop_run(coro_loop *l, int mode) {
+  if (mode != CORO_RUN_UNTIL_EMPTY && mode != CORO_RUN_UNTIL_STOPPED)
+    return -EINVAL;
+  if (!on_loop_stack(l) || l->running)
+    return -EPERM;
+  l->running = 1;
+  int rc = 0;
+  for (;;) {
+    if (turn(l))
+      continue;
+    if (atomic_load(&l->stop)) {
+      atomic_store(&l->stop, 0);
+      break;
+    }
+    if (mode == CORO_RUN_UNTIL_EMPTY) {
+      if (l->n_active == 0)
+        break;
+      if (!l->heap_len && !atomic_load(&l->post_pending)) {
+        rc = -EDEADLK; /* only another thread could wake them */
+        break;
+      }
+    }
+    idle(l, next_deadline(l));
+  }
+  l->running = 0;
+  return rc;
+}
+
+/* ---- Create and close -------------------------------------------------- */
+
+int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
+  if (!out)
+    return -EINVAL;
+  if (coro__tls_loop)
+    return -EBUSY;
+  coro_loop_opts o = {0};
+  if (opts)
+    o = *opts;
+  if (o.stack_mode == CORO_STACK_DEFAULT)
+    o.stack_mode = CORO_STACK_GUARDED;
+  if (o.stack_mode != CORO_STACK_GUARDED && o.stack_mode != CORO_STACK_SHARED)
+    return -EINVAL;
+  if (o.stack_size == 0)
+    o.stack_size = CORO_STACK_SIZE_DEFAULT;
+  if (o.stack_size < CORO_STACK_SIZE_MIN || o.stack_size > CORO_STACK_SIZE_MAX)
+    return -EINVAL;
+  coro_loop *l = calloc(1, sizeof *l);
+  if (!l)
+    return -ENOMEM;
+  l->stack_mode = o.stack_mode;
+  l->stack_size = o.stack_size;
+  l->cache_max = o.stack_cache == 0                ? CORO_STACK_CACHE_DEFAULT
+                 : o.stack_cache == (size_t)-1 ? 0
+                                                   : o.stack_cache;
+  l->name = o.name;
+  l->owner = pthread_self();
+  l->budget = BUDGET;
+  l->main.magic = CORO__MAGIC_LIVE;
+  l->main.loop = l;
+  l->main.kind = CORO__MAIN;
+  l->main.state = CORO__RUNNING;
+  l->main.stack_mode = CORO_STACK_GUARDED; /* its own stack, never shared */
+  l->main.name = "loop";
+  l->current = &l->main;
+  l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (l->wake_fd < 0) {
+    int e = -errno;
+    free(l);
+    return e;
+  }
+  pthread_mutex_init(&l->post_mu, NULL);
+  int rc = coro__overflow_init(l);
+  if (rc < 0) {
+    close(l->wake_fd);
+    pthread_mutex_destroy(&l->post_mu);
+    free(l);
+    return rc;
+  }
+#ifdef CORO_ASAN
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &l->asan_main_lo, &l->asan_main_size);
+    pthread_attr_destroy(&attr);
+  }
+#endif
+  coro__tls_loop = l;
+  *out = l;
+  return 0;
+}
+
+coro_loop *coro_loop_current(void) { return coro__tls_loop; }
+
+const char *coro_loop_name(const coro_loop *l) {
+  return l && l->name ? l->name : "";
+}
+
+int coro_loop_stats_get(const coro_loop *l, coro_loop_stats *out) {
+  if (!l || !out)
+    return -EINVAL;
+  memset(out, 0, sizeof *out);
+  out->live = l->n_live;
+  out->spawned = l->n_spawned;
+  out->switches = l->n_switches;
+  out->stacks_cached = l->cache_len;
+  out->stacks_mapped = l->n_mapped;
+  size_t ready = 0;
+  for (coro *c = l->rq_head; c && ready < 1u << 30; c = c->rnext)
+    ready++;
+  out->ready = coro__tls_loop == l ? ready : 0;
+  out->timers = l->heap_len;
+  out->posts = l->n_posts;
+  out->stack_bytes_saved = l->n_saved_bytes;
+  return 0;
+}
+
+int coro_loop_close(coro_loop *l, int64_t deadline) {
+  if (!on_loop_stack(l) || l->running)
+    return -EPERM;
+  /* Refuse new posts; the ones already queued still run (a remote spawn
+   * among them fails with -ESHUTDOWN and reports it). */
+  pthread_mutex_lock(&l->post_mu);
+  atomic_store(&l->shutdown, 1);
+  pthread_mutex_unlock(&l->post_mu);
+  l->closing = 1;
+  for (coro *c = l->all; c; c = c->anext)
+    if (c->kind == CORO__SPAWNED)
+      coro_cancel(c);
+  /* Let them finish. */
+  while (l->n_active > 0 || l->rq_head || atomic_load(&l->post_pending)) {
+    if (turn(l))
+      continue;
+    if (l->n_active == 0)
+      continue; /* posts only */
+    if (deadline >= 0 && coro_now() >= deadline)
+      break;
+    int64_t until = next_deadline(l);
+    if (deadline >= 0 && (until < 0 || until > deadline))
+      until = deadline;
+    if (until < 0)
+      break; /* blocked for good: nothing can wake them any more */
+    idle(l, until);
+  }
+  run_posts(l);
+  report_remotes(l);
+  int rc = l->n_active > 0 ? -ETIMEDOUT : 0;
+  /* Abandon what is left: unlink from wait queues so user objects stay
+   * consistent, report remotes, free records and stacks. */
+  while (l->all) {
+    coro *c = l->all;
+    if (c->waitq)
+      waitq_unlink(c);
+    if (c->heap_index)
+      heap_remove(l, c);
+    if (c->remote) {
+      coro_remote *r = c->remote;
+      c->remote = NULL;
+      coro__remote_complete(l, r, NULL, -ECANCELED);
+    }
+    coro__free(l, c);
+  }
+  if (l->zombie)
+    l->zombie = NULL; /* already freed above: it was on the all list */
+  l->rq_head = l->rq_tail = NULL;
+  coro__stack_drain(l);
+  coro__altstack_release(l);
+  free(l->heap);
+  close(l->wake_fd);
+  pthread_mutex_destroy(&l->post_mu);
+  coro__tls_loop = NULL;
+  free(l);
+  return rc;
+}
