@@ -93,8 +93,9 @@ static void shared_swap(coro_loop *l, coro *to) {
   }
   l->shared_owner = NULL;
   if (to->ctx.sp == NULL) {
-    /* First run: build the initial frame on the shared stack itself. */
-    l->shared_owner = to;
+    /* First run: install an empty stack (this also clears ASan's poison
+     * left by earlier owners), then build the initial frame on it. */
+    coro__shared_restore(l, to);
     coro__ctx_init(&to->ctx, l->shared_lo, l->shared_hi, coro__entry, to);
   } else {
     coro__shared_restore(l, to);
@@ -113,7 +114,7 @@ static void raw_switch(coro_loop *l, coro *from, coro *to) {
 /* Runs in whichever context was just resumed. Main does the work that must
  * not run on a coroutine stack; anyone frees the coroutine that finished
  * on the stack we just left. */
-static void after_switch(coro_loop *l) {
+void coro__after_switch(coro_loop *l) {
   coro *z = l->zombie;
   if (z) {
     l->zombie = NULL;
@@ -146,9 +147,8 @@ static void after_switch(coro_loop *l) {
   }
 }
 
-void coro__switch_to(coro_loop *l, coro *to) {
-  coro *from = l->current;
-  int saved_errno = errno;
+/* The switch when the shared stack must change hands, or under ASan. */
+void coro__switch_slow(coro_loop *l, coro *from, coro *to) {
   coro *target = to;
   if (to->stack_mode == CORO_STACK_SHARED && l->shared_owner != to) {
     if (from->stack_mode == CORO_STACK_SHARED && from->kind != CORO__MAIN) {
@@ -161,8 +161,7 @@ void coro__switch_to(coro_loop *l, coro *to) {
     }
   }
   raw_switch(l, from, target);
-  after_switch(l);
-  errno = saved_errno;
+  coro__after_switch(l);
 }
 
 /* ---- Entry and exit --------------------------------------------------- */
@@ -178,7 +177,7 @@ void coro__entry(void *unused, void *user) {
 #ifdef CORO_ASAN
   __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-  after_switch(l);
+  coro__after_switch(l);
   finish(l, co, co->fn(co->arg));
 }
 

@@ -113,11 +113,11 @@ enum coro_run_mode {
 };
 
 /* Run the scheduler on the calling (owning) thread's stack until the mode
- * says to stop. Returns 0, -EPERM from another thread or from inside a
- * coroutine or callback, -EDEADLK if CORO_RUN_UNTIL_EMPTY finds live
- * coroutines that can never wake (all blocked with no deadline and no
- * cross-thread source that could wake them is possible: only reported when
- * nothing at all can happen). */
+ * says to stop. Returns 0; -EPERM from another thread, from inside a
+ * coroutine or callback, or when already running; -EINVAL for a bad mode.
+ * CORO_RUN_UNTIL_EMPTY returns -EDEADLK when coroutines are alive but all
+ * are blocked with no deadline and no post is queued: only another thread
+ * could wake them, so use CORO_RUN_UNTIL_STOPPED when one will. */
 int coro_loop_run(coro_loop *loop, int mode);
 
 /* Make coro_loop_run return soon. Thread-safe. */
@@ -263,8 +263,10 @@ int coro_create(coro **out, coro_fn fn, void *arg, const coro_opts *opts);
  * NULL). Returns 0, or 1 if the value is the result of a coroutine that has
  * just finished (its entry returned or it called coro_exit): when a created
  * coroutine finishes, control goes to the coroutine that last transferred to
- * it. `to` must be a created coroutine that is suspended (not finished, not
- * running), or the value of coro_caller(). Errors: -EINVAL (to is NULL,
+ * it. `to` must be a created coroutine that is new or suspended, or a
+ * context suspended in coro_transfer (such as coro_caller()). The value
+ * passed to a created coroutine's first transfer is not delivered: its entry
+ * function receives the argument given to coro_create. Errors: -EINVAL (to is NULL,
  * finished, the caller itself, or a scheduled coroutine), -EPERM (inside
  * coro_call_on_loop, or no loop). Works from the loop's own stack too. */
 int coro_transfer(coro *to, void *value, void **received);

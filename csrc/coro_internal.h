@@ -134,10 +134,17 @@ typedef struct coro__post {
 } coro__post;
 
 struct coro_loop {
-  /* Hot. */
+  /* Hot: what every switch touches, kept in the first cache lines. */
   coro *current;           /* the running coroutine, or &main */
+  int *errno_ptr;          /* &errno of the owning thread */
   coro *rq_head, *rq_tail; /* run queue (FIFO, linked by rnext) */
+  coro *zombie;            /* finished coroutine whose stack is freed once off it */
+  coro *shared_owner;      /* whose bytes are on the shared stack now */
+  void *xfer;              /* the value of the transfer in flight */
+  uint64_t n_switches;
   unsigned budget;         /* switches left before main gets a turn */
+  int xfer_done;           /* 1 if xfer is a finished coroutine's result */
+  int in_call;             /* a coro_call_on_loop function is running */
   coro main;               /* the context of the loop thread's own stack */
 
   /* Configuration. */
@@ -158,8 +165,6 @@ struct coro_loop {
   void *shared_map;        /* the shared stack mapping (guard + stack) */
   size_t shared_map_size;
   char *shared_lo, *shared_hi; /* usable shared stack [lo, hi) */
-  coro *shared_owner;      /* whose bytes are on the shared stack now */
-  coro *zombie;            /* finished coroutine whose stack is freed once off it */
   coro *pending;           /* SHARED swap in progress: main installs it, then resumes it */
   uint8_t main_state;      /* main's state while it is borrowed for a swap or a call */
 
@@ -167,13 +172,10 @@ struct coro_loop {
   void (*call_fn)(void *arg);
   void *call_arg;
   coro *call_from;
-  int in_call;
 
   /* State. */
   coro *all;               /* every record of the loop, linked by anext */
   coro_remote *rdone;      /* finished remote coroutines for main to report */
-  void *xfer;              /* the value of the transfer in flight */
-  int xfer_done;           /* 1 if xfer is a finished coroutine's result */
   uint64_t n_active;       /* spawned coroutines not yet finished */
 #if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
   void *asan_main_lo;      /* the loop thread's own stack, for ASan */
@@ -192,7 +194,7 @@ struct coro_loop {
   atomic_int shutdown;     /* posts refused from now on */
 
   /* Counters (read racily by coro_loop_stats_get). */
-  uint64_t n_live, n_spawned, n_switches, n_posts, n_mapped, n_saved_bytes;
+  uint64_t n_live, n_spawned, n_posts, n_mapped, n_saved_bytes;
 };
 
 /* The calling thread's loop (sched.c). */
@@ -247,9 +249,14 @@ void coro__inject_mmap_failure(long n);
 /* Switch from the current coroutine to `to` (which must not be running),
  * doing everything around the raw switch: ASan fiber annotations, SHARED
  * stack residency (routing through main when the shared stack must be
- * swapped), errno, counters, canary checks, and freeing the zombie. Returns
- * when someone switches back to the caller. */
-void coro__switch_to(coro_loop *loop, coro *to);
+ * swapped), errno, counters, and freeing the zombie. Returns when someone
+ * switches back to the caller. The common case (no stack copy, no ASan) is
+ * inline below; the rest is coro__switch_slow. */
+static inline void coro__switch_to(coro_loop *loop, coro *to);
+
+/* The out-of-line parts of coro__switch_to (coro.c). */
+void coro__switch_slow(coro_loop *loop, coro *from, coro *to);
+void coro__after_switch(coro_loop *loop);
 
 /* Build a new record (state NEW) with its context ready to run fn(arg). */
 int coro__new(coro_loop *loop, int kind, coro_fn fn, void *arg,
@@ -314,6 +321,34 @@ coro *coro__blocker(int *err);
  * publish, run on_done on the loop stack, drop the loop's reference. */
 void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
                            int err);
+
+#if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
+#define CORO__ASAN_ON 1
+#else
+#define CORO__ASAN_ON 0
+#endif
+
+#define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+static inline void coro__switch_to(coro_loop *l, coro *to) {
+  coro *from = l->current;
+  /* errno is per thread; saving it here makes it behave as per coroutine.
+   * Its address is fixed per thread, so the loop caches it. */
+  int *ep = l->errno_ptr;
+  int saved_errno = *ep;
+  if (CORO__ASAN_ON || CORO__UNLIKELY(to->stack_mode == CORO_STACK_SHARED &&
+                                      l->shared_owner != to)) {
+    coro__switch_slow(l, from, to);
+  } else {
+    to->state = CORO__RUNNING;
+    l->current = to;
+    l->n_switches++;
+    coro__switch(&from->ctx, &to->ctx, 0);
+    if (CORO__UNLIKELY(l->zombie != NULL || l->current == &l->main))
+      coro__after_switch(l);
+  }
+  *ep = saved_errno;
+}
 
 /* Static helpers for waitq manipulation shared by sched.c and sync.c. */
 static inline int coro__waitq_empty(const coro__waitq *q) {

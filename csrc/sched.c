@@ -537,6 +537,7 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
   l->main.stack_mode = CORO_STACK_GUARDED; /* its own stack, never shared */
   l->main.name = "loop";
   l->current = &l->main;
+  l->errno_ptr = &errno;
   l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (l->wake_fd < 0) {
     int e = -errno;

@@ -1,0 +1,763 @@
+/* stack.c - coroutine stacks: guarded mmap stacks with a per-loop LIFO
+ * cache, the shared (copy-on-switch) stack with its save buffers, and the
+ * SIGSEGV/SIGBUS handler that turns a guard-page fault into a message
+ * naming the coroutine.
+ *
+ * A GUARDED stack is one anonymous mapping laid out, from low to high
+ * addresses, as:
+ *
+ *   map                                                      map + map_size
+ *   | guard page | usable stack ...........| struct coro | pad | tail |
+ *   |  PROT_NONE |<- lo               hi ->|<- record  ->|     |16 B  |
+ *
+ * The record sits in the top page, where the stack also starts (stacks grow
+ * down), so a coroutine that is created but idle touches exactly one page:
+ * its record and its first frame share it. The tail is private to this file
+ * (it holds the valgrind stack id) and is not part of the record, so the
+ * record can be zeroed for reuse without losing it. The usable stack is at
+ * least the size asked for: the mapping is rounded up to whole pages after
+ * adding the record and tail.
+ *
+ * Mapping count. Each guarded stack is two kernel mappings (VMAs): the
+ * guard page and the read-write part have different protections, so the
+ * kernel cannot merge them. Linux limits a process to vm.max_map_count
+ * mappings (65530 by default), so a process holds about 32,700 guarded
+ * stacks at most, minus its other mappings; beyond that mprotect fails with
+ * ENOMEM and so does coro_spawn. The SHARED mode exists for larger counts.
+ *
+ * The cache. Released stacks whose size is the loop's stack_size are kept
+ * on a LIFO list (at most loop->cache_max of them), so a steady stream of
+ * spawn/exit makes no system call at all: no mmap, no mprotect, no munmap,
+ * and no madvise either (the pages a stack touched stay resident while it is
+ * cached, which is the point: LIFO hands back the stack that was released
+ * last, whose pages are still warm in the cache and the TLB). The bound
+ * keeps that resident memory at cache_max times the depth coroutines used.
+ *
+ * The shared stack. SHARED coroutines of a loop all run on one mapping; the
+ * engine (coro.c) copies the resident coroutine's used bytes out to a heap
+ * buffer before another one runs there (coro__shared_save), and copies them
+ * back when it runs again (coro__shared_restore). Records come from a
+ * malloc'd free list instead of the stack's top page. A canary of fixed
+ * words sits just above the guard page, below the usable part, and is
+ * checked at every save: an overflow that stays within a frame's locals
+ * never reaches the guard page but does smash the canary.
+ */
+#include "coro_internal.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+/* ASan: gcc defines __SANITIZE_ADDRESS__, clang answers __has_feature. */
+#if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
+#define STACK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STACK_ASAN 1
+#endif
+#endif
+#ifdef STACK_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+/* Valgrind: its client requests compile to a few no-op instructions when
+ * the program does not run under valgrind, so they are always built in
+ * when the headers exist (define CORO_NO_VALGRIND to leave them out). */
+#if !defined(CORO_NO_VALGRIND) && defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>) && __has_include(<valgrind/memcheck.h>)
+#define CORO_VALGRIND 1
+#include <valgrind/memcheck.h>
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
+/* The record's alignment in a guarded mapping: one cache line, so the hot
+ * fields at its start never share a line with the stack's first frame. */
+#define REC_ALIGN 64u
+
+/* Bytes at the very top of each stack mapping that belong to this file. */
+#define TAIL_BYTES 16u
+
+/* Bytes of fixed pattern between the shared stack's guard page and its
+ * usable part. */
+#define CANARY_BYTES 64u
+#define CANARY_WORD ((uintptr_t)0xc0a5c0a5deadbeefull)
+
+/* A SHARED record's save buffer is kept for the record's next user when it
+ * is at most this big (the common case: a few hundred bytes), and freed
+ * when larger so that one deep coroutine does not pin its peak forever. */
+#define SAVED_KEEP_MAX 4096u
+
+/* Bytes below a restored stack pointer that valgrind is told are live. */
+#define VG_MARGIN 256
+
+/* The alternate signal stack installed on threads that have none. */
+#define ALTSTACK_SIZE (64u * 1024u)
+
+/* The private tail of a stack mapping. */
+struct stack_tail {
+  unsigned vg_id; /* valgrind stack id (0 when not registered) */
+};
+_Static_assert(sizeof(struct stack_tail) <= TAIL_BYTES, "tail fits");
+
+/* ---- Small helpers ---------------------------------------------------- */
+
+/* The page size, asked once: sysconf is a libc call and spawn is hot. The
+ * racy first store is benign (every thread stores the same value). */
+static size_t page_size(void) {
+  static atomic_size_t cached;
+  size_t p = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (p == 0) {
+    long v = sysconf(_SC_PAGESIZE);
+    p = v > 0 ? (size_t)v : 4096u;
+    atomic_store_explicit(&cached, p, memory_order_relaxed);
+  }
+  return p;
+}
+
+/* Round n up to a multiple of `to`, a power of two (page sizes, 16): a
+ * mask, not a division, because spawn computes sizes on its hot path. */
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) & ~(to - 1); }
+
+static struct stack_tail *tail_of(void *map, size_t map_size) {
+  return (struct stack_tail *)((char *)map + map_size - TAIL_BYTES);
+}
+
+/* ---- Mapping ---------------------------------------------------------- */
+
+/* The test hook's budget: how many more stack mappings may succeed; -1 for
+ * no limit. Once it reaches 0 every stack mapping fails until reset. */
+static atomic_long inject_left = -1;
+
+void coro__inject_mmap_failure(long n) {
+  atomic_store(&inject_left, n < 0 ? -1 : n);
+}
+
+/* True if the test hook says this mapping must fail. */
+static bool injected_failure(void) {
+  long n = atomic_load_explicit(&inject_left, memory_order_relaxed);
+  while (n > 0 && !atomic_compare_exchange_weak(&inject_left, &n, n - 1))
+    ;
+  return n == 0;
+}
+
+/* Map map_size bytes with a PROT_NONE guard page at the bottom.
+ *
+ * The whole region is mapped read-write and then its lowest page is turned
+ * into the guard. (Mapping it all PROT_NONE and opening the rest would give
+ * the same two mappings; this way mmap already sets the final protection of
+ * all but one page, and the mprotect that follows touches one page.)
+ *   MAP_NORESERVE: a stack's pages are mostly never touched; under the
+ *     default heuristic overcommit this keeps the mapping out of the commit
+ *     charge, so 256 KiB stacks do not count as 256 KiB each. Under strict
+ *     overcommit (mode 2) the kernel ignores the flag and charges them,
+ *     which is what an administrator who chose that mode wants.
+ *   MAP_STACK: since Linux 6.7 it also means "no transparent huge pages",
+ *     so a large stack never gets a 2 MiB page that would make an idle
+ *     coroutine cost 2 MiB. Older kernels ignore it.
+ *   Not MAP_GROWSDOWN: its semantics (and the kernel's stack guard gap
+ *     around it) are fragile, and a fixed size is what we want.
+ * mprotect is where the mapping count limit shows (it splits one mapping
+ * into two, and a fresh anonymous mapping may first have merged with a
+ * neighbour), so the test hook fails that step: it exercises the path that
+ * must unmap what mmap gave. Both failures are reported as -ENOMEM. */
+static int map_guarded(size_t map_size, bool injectable, char **out) {
+  char *m = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
+                 0);
+  if (m == MAP_FAILED)
+    return -ENOMEM;
+  if ((injectable && injected_failure()) ||
+      mprotect(m, page_size(), PROT_NONE) != 0) {
+    munmap(m, map_size);
+    return -ENOMEM;
+  }
+  *out = m;
+  return 0;
+}
+
+/* Register [lo, hi) as a stack with valgrind, so that it recognises a jump
+ * of the stack pointer into it as a stack switch rather than a huge frame,
+ * and remember the id in the mapping's tail for the deregistration. */
+static void vg_register(struct stack_tail *t, char *lo, char *hi) {
+#ifdef CORO_VALGRIND
+  t->vg_id = VALGRIND_STACK_REGISTER(lo, hi);
+#else
+  (void)t, (void)lo, (void)hi;
+#endif
+}
+
+/* Forget a stack before its mapping goes away. Under ASan, also clear the
+ * shadow of what frames poisoned there: the address range will be reused
+ * by later mappings (or by malloc), which must not inherit stale redzones. */
+static void forget_stack(struct stack_tail *t, char *lo, char *hi) {
+#ifdef CORO_VALGRIND
+  VALGRIND_STACK_DEREGISTER(t->vg_id);
+#else
+  (void)t;
+#endif
+#ifdef STACK_ASAN
+  __asan_unpoison_memory_region(lo, (size_t)(hi - lo));
+#else
+  (void)lo, (void)hi;
+#endif
+}
+
+/* ---- GUARDED stacks --------------------------------------------------- */
+
+/* The mapping size for a usable stack of at least `size` bytes. */
+static size_t guarded_map_size(size_t size) {
+  size_t p = page_size();
+  return p + round_up(size + sizeof(struct coro) + TAIL_BYTES + REC_ALIGN - 1,
+                      p);
+}
+
+/* Where the record of a guarded mapping lives: as high as the tail and the
+ * alignment allow. */
+static coro *guarded_record(char *map, size_t map_size) {
+  uintptr_t top = (uintptr_t)map + map_size - TAIL_BYTES;
+  return (coro *)((top - sizeof(struct coro)) & ~(uintptr_t)(REC_ALIGN - 1));
+}
+
+static int guarded_alloc(coro_loop *loop, size_t size, coro **out, char **lo,
+                         char **hi) {
+  size_t p = page_size();
+  size_t map_size = guarded_map_size(size);
+  coro *co;
+  char *map;
+  if (loop->cache != NULL && map_size == guarded_map_size(loop->stack_size)) {
+    /* Every cached stack has the loop's size, so the head fits. */
+    co = loop->cache;
+    loop->cache = co->rnext;
+    loop->cache_len--;
+    map = co->stk.g.map;
+    memset(co, 0, sizeof *co);
+    co->stk.g.map = map;
+    co->stk.g.map_size = map_size;
+#ifdef STACK_ASAN
+    /* Frames that never returned (a coroutine that ended in coro_exit, or
+     * whose last frames were abandoned) leave poisoned redzones behind;
+     * the next coroutine's frames must not trip over them. */
+    __asan_unpoison_memory_region(map + p, (size_t)((char *)co - (map + p)));
+#endif
+#ifdef CORO_VALGRIND
+    /* Memcheck marked the parts of the stack that earlier frames popped as
+     * inaccessible; the stack is fresh memory for the new coroutine. */
+    VALGRIND_MAKE_MEM_UNDEFINED(map + p, (size_t)((char *)co - (map + p)));
+#endif
+  } else {
+    int err = map_guarded(map_size, true, &map);
+    if (err < 0)
+      return err;
+    /* Fresh anonymous memory is already zero: the record needs no memset,
+     * and the mapping's only resident page is the top one, which the
+     * record and the coroutine's first frame share. */
+    co = guarded_record(map, map_size);
+    co->stk.g.map = map;
+    co->stk.g.map_size = map_size;
+    vg_register(tail_of(map, map_size), map + p, (char *)co);
+    loop->n_mapped++;
+  }
+  co->stack_mode = CORO_STACK_GUARDED;
+  *out = co;
+  *lo = map + p;
+  *hi = (char *)co;
+  return 0;
+}
+
+static void guarded_unmap(coro_loop *loop, coro *co) {
+  char *map = co->stk.g.map;
+  size_t map_size = co->stk.g.map_size;
+  forget_stack(tail_of(map, map_size), map + page_size(), (char *)co);
+  munmap(map, map_size); /* the record goes with it */
+  loop->n_mapped--;
+}
+
+static void guarded_release(coro_loop *loop, coro *co) {
+  /* The record stays mapped while cached, so a stale handle reads DEAD
+   * there (until the stack is reused: the check is best effort). */
+  co->magic = CORO__MAGIC_DEAD;
+  if (co->stk.g.map_size == guarded_map_size(loop->stack_size) &&
+      loop->cache_len < loop->cache_max) {
+    co->rnext = loop->cache;
+    loop->cache = co;
+    loop->cache_len++;
+    return;
+  }
+  guarded_unmap(loop, co);
+}
+
+/* ---- The SHARED stack: copying ----------------------------------------- */
+
+/* Copy a stack image. Under ASan the source holds other frames' redzones,
+ * which ASan has poisoned: the copy must neither be instrumented nor go
+ * through libc's memcpy (ASan intercepts it and would report them). The
+ * volatile accesses keep the compiler from turning the loop back into a
+ * memcpy call. Without ASan, memcpy is the fastest copy there is (and under
+ * valgrind it carries definedness along with the bytes). */
+#ifdef STACK_ASAN
+__attribute__((no_sanitize_address)) static void
+copy_stack(void *dst, const void *src, size_t n) {
+  if ((((uintptr_t)dst | (uintptr_t)src | n) & (sizeof(uintptr_t) - 1)) == 0) {
+    volatile uintptr_t *d = dst;
+    const volatile uintptr_t *s = src;
+    for (size_t i = 0; i < n / sizeof(uintptr_t); i++)
+      d[i] = s[i];
+  } else {
+    volatile unsigned char *d = dst;
+    const volatile unsigned char *s = src;
+    for (size_t i = 0; i < n; i++)
+      d[i] = s[i];
+  }
+}
+#else
+static void copy_stack(void *dst, const void *src, size_t n) {
+  if (n != 0) /* a new coroutine's buffer may be NULL: memcpy forbids it */
+    memcpy(dst, src, n);
+}
+#endif
+
+/* True if the canary under the shared stack is intact. Not instrumented:
+ * an overflowing frame may have left its redzones poisoned there. */
+#ifdef STACK_ASAN
+__attribute__((no_sanitize_address))
+#endif
+static bool canary_ok(const coro_loop *loop) {
+  const volatile uintptr_t *w =
+      (const volatile uintptr_t *)(loop->shared_lo - CANARY_BYTES);
+  for (size_t i = 0; i < CANARY_BYTES / sizeof(uintptr_t); i++)
+    if (w[i] != CANARY_WORD)
+      return false;
+  return true;
+}
+
+int coro__shared_init(coro_loop *loop) {
+  if (loop->shared_map != NULL)
+    return 0;
+  size_t size = loop->stack_mode == CORO_STACK_SHARED && loop->stack_size != 0
+                    ? loop->stack_size
+                    : CORO_STACK_SIZE_DEFAULT;
+  size_t p = page_size();
+  size_t map_size = p + round_up(CANARY_BYTES + size + TAIL_BYTES, p);
+  char *map;
+  int err = map_guarded(map_size, true, &map);
+  if (err < 0)
+    return err;
+  loop->shared_map = map;
+  loop->shared_map_size = map_size;
+  loop->shared_lo = map + p + CANARY_BYTES;
+  loop->shared_hi = map + map_size - TAIL_BYTES;
+  loop->shared_owner = NULL;
+  uintptr_t *w = (uintptr_t *)(map + p);
+  for (size_t i = 0; i < CANARY_BYTES / sizeof(uintptr_t); i++)
+    w[i] = CANARY_WORD;
+  vg_register(tail_of(map, map_size), loop->shared_lo, loop->shared_hi);
+  return 0;
+}
+
+/* The lowest byte of a suspended coroutine's stack that must be kept: its
+ * stack pointer at the switch. The assembly backends leave it in ctx.sp
+ * (the lowest byte of the registers they pushed). The ucontext backend
+ * uses ctx.sp as a mailbox and keeps the real one in the saved machine
+ * context; its swapcontext saves the caller's stack pointer, above the
+ * return address, and resumes by jumping to the saved instruction pointer,
+ * so nothing below it is needed either. On a target without a known
+ * layout the whole stack is kept (correct, but a full-size copy). */
+static char *suspended_sp(const coro_loop *loop, const coro *co) {
+#if !CORO__SWITCH_FALLBACK
+  (void)loop;
+  return co->ctx.sp;
+#elif defined(__x86_64__)
+  (void)loop;
+  return (char *)(uintptr_t)co->ctx.uc.uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+  (void)loop;
+  return (char *)(uintptr_t)co->ctx.uc.uc_mcontext.sp;
+#else
+  (void)co;
+  return loop->shared_lo;
+#endif
+}
+
+int coro__shared_save(coro_loop *loop, coro *owner) {
+  char *sp = suspended_sp(loop, owner);
+  if (!canary_ok(loop))
+    coro__panic(owner, "stack overflow (canary)");
+  if (sp < loop->shared_lo || sp > loop->shared_hi)
+    coro__panic(owner, "saved stack pointer outside the shared stack");
+  size_t used = (size_t)(loop->shared_hi - sp);
+  /* The buffer grows to the size in use (rounded to malloc's 16-byte
+   * granule, which costs nothing), and shrinks when it is far too big, so
+   * an idle coroutine holds what its frames use, not its peak. */
+  size_t cap = owner->stk.s.saved_cap;
+  size_t want = round_up(used, 16);
+  if (used > cap || (cap > SAVED_KEEP_MAX && want != 0 && want < cap / 4)) {
+    /* (Never realloc to 0 bytes: glibc would free the buffer.) */
+    void *buf = realloc(owner->stk.s.saved, want);
+    if (buf == NULL) {
+      if (used > cap)
+        return -ENOMEM; /* still resident: the caller may try again */
+    } else {
+      owner->stk.s.saved = buf;
+      owner->stk.s.saved_cap = (uint32_t)want;
+    }
+  }
+  copy_stack(owner->stk.s.saved, sp, used);
+  loop->n_saved_bytes -= owner->stk.s.saved_len;
+  owner->stk.s.saved_len = (uint32_t)used;
+  loop->n_saved_bytes += used;
+  if (loop->shared_owner == owner)
+    loop->shared_owner = NULL;
+  return 0;
+}
+
+/* Also the way a new coroutine (saved_len 0) goes onto the shared stack
+ * before its first frame is built there: nothing is copied, but the stack
+ * is made fresh for it (the sanitizer states below). */
+void coro__shared_restore(coro_loop *loop, coro *co) {
+  size_t len = co->stk.s.saved_len;
+  char *dst = loop->shared_hi - len;
+#ifdef CORO_VALGRIND
+  /* Memcheck marked what the previous owner's frames popped as
+   * inaccessible; these bytes become live stack again (the copy then
+   * carries over the saved bytes' definedness), and so does a margin below
+   * them: the x86-64 red zone, and the return address that swapcontext
+   * pushes below the resumed stack pointer. */
+  char *from = dst - loop->shared_lo > VG_MARGIN ? dst - VG_MARGIN
+                                                 : loop->shared_lo;
+  VALGRIND_MAKE_MEM_UNDEFINED(from, (size_t)(loop->shared_hi - from));
+#endif
+  copy_stack(dst, co->stk.s.saved, len);
+#ifdef STACK_ASAN
+  /* The shadow still describes the previous owner's frames (redzones
+   * poisoned at other depths); none of it applies to co. The whole stack
+   * is cleared, not only the restored part, because co's deeper frames
+   * will land below it where the previous owner's redzones may be. */
+  __asan_unpoison_memory_region(loop->shared_lo,
+                                (size_t)(loop->shared_hi - loop->shared_lo));
+#endif
+  loop->n_saved_bytes -= len;
+  co->stk.s.saved_len = 0; /* the copy is stale once co runs */
+  loop->shared_owner = co;
+}
+
+/* ---- SHARED records --------------------------------------------------- */
+
+static int shared_alloc(coro_loop *loop, coro **out, char **lo, char **hi) {
+  if (loop->shared_map == NULL) {
+    int err = coro__shared_init(loop);
+    if (err < 0)
+      return err;
+  }
+  coro *co = loop->rec_free;
+  if (co != NULL) {
+    loop->rec_free = co->rnext;
+    void *saved = co->stk.s.saved;
+    uint32_t cap = co->stk.s.saved_cap;
+    memset(co, 0, sizeof *co);
+    co->stk.s.saved = saved;
+    co->stk.s.saved_cap = cap;
+  } else {
+    /* Plain malloc, not a 64-byte aligned allocation: with a million
+     * records the alignment padding would cost more than it saves. */
+    co = calloc(1, sizeof *co);
+    if (co == NULL)
+      return -ENOMEM;
+  }
+  co->stack_mode = CORO_STACK_SHARED;
+  *out = co;
+  *lo = loop->shared_lo;
+  *hi = loop->shared_hi;
+  return 0;
+}
+
+static void shared_release(coro_loop *loop, coro *co) {
+  co->magic = CORO__MAGIC_DEAD;
+  if (loop->shared_owner == co) {
+    /* It ended its run on the shared stack: the last chance to see an
+     * overflow it caused. */
+    if (loop->shared_map != NULL && !canary_ok(loop))
+      coro__panic(co, "stack overflow (canary)");
+    loop->shared_owner = NULL;
+  }
+  loop->n_saved_bytes -= co->stk.s.saved_len;
+  co->stk.s.saved_len = 0;
+  if (co->stk.s.saved_cap > SAVED_KEEP_MAX) {
+    free(co->stk.s.saved);
+    co->stk.s.saved = NULL;
+    co->stk.s.saved_cap = 0;
+  }
+  /* Kept (not freed) so that a stale handle reads DEAD, like a cached
+   * guarded record; freed by coro__stack_drain. */
+  co->rnext = loop->rec_free;
+  loop->rec_free = co;
+}
+
+/* ---- The contract ----------------------------------------------------- */
+
+int coro__stack_alloc(coro_loop *loop, int mode, size_t size, coro **out,
+                      char **lo, char **hi) {
+  if (mode == CORO_STACK_GUARDED)
+    return guarded_alloc(loop, size, out, lo, hi);
+  if (mode == CORO_STACK_SHARED)
+    return shared_alloc(loop, out, lo, hi);
+  return -EINVAL;
+}
+
+void coro__stack_release(coro_loop *loop, coro *co) {
+  if (co->stack_mode == CORO_STACK_SHARED)
+    shared_release(loop, co);
+  else
+    guarded_release(loop, co);
+}
+
+void coro__stack_drain(coro_loop *loop) {
+  while (loop->cache != NULL) {
+    coro *co = loop->cache;
+    loop->cache = co->rnext;
+    loop->cache_len--;
+    guarded_unmap(loop, co);
+  }
+  while (loop->rec_free != NULL) {
+    coro *co = loop->rec_free;
+    loop->rec_free = co->rnext;
+    free(co->stk.s.saved);
+    free(co);
+  }
+  if (loop->shared_map != NULL) {
+    forget_stack(tail_of(loop->shared_map, loop->shared_map_size),
+                 loop->shared_lo, loop->shared_hi);
+    munmap(loop->shared_map, loop->shared_map_size);
+    loop->shared_map = NULL;
+    loop->shared_map_size = 0;
+    loop->shared_lo = loop->shared_hi = NULL;
+    loop->shared_owner = NULL;
+  }
+}
+
+/* ---- Overflow reports ------------------------------------------------- */
+
+/* The handlers that were installed before ours, called for every fault
+ * that is not a coroutine's overflow. Written once (under pthread_once)
+ * before our handler can run. */
+static struct sigaction prev_segv, prev_bus;
+static pthread_once_t overflow_once = PTHREAD_ONCE_INIT;
+static int overflow_err;
+
+/* The alternate signal stack this thread got from coro__overflow_init. */
+static _Thread_local char *alt_map;
+static _Thread_local size_t alt_map_size;
+static _Thread_local coro_loop *alt_loop;
+
+/* Async-signal-safe string building for the report (no printf). */
+static char *put_str(char *p, char *end, const char *s) {
+  while (*s != '\0' && p < end)
+    *p++ = *s++;
+  return p;
+}
+
+static char *put_u64(char *p, char *end, uint64_t v) {
+  char tmp[20];
+  int n = 0;
+  do
+    tmp[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (n > 0 && p < end)
+    *p++ = tmp[--n];
+  return p;
+}
+
+static _Noreturn void report_overflow(const coro_loop *loop, const coro *co) {
+  char buf[512];
+  char *p = buf, *end = buf + sizeof buf - 1;
+  p = put_str(p, end, "coro: stack overflow in coroutine ");
+  p = put_u64(p, end, co->id);
+  p = put_str(p, end, " \"");
+  p = put_str(p, end, co->name != NULL ? co->name : "");
+  p = put_str(p, end, "\" (loop \"");
+  p = put_str(p, end, loop->name != NULL ? loop->name : "");
+  p = put_str(p, end, "\")");
+  *p++ = '\n';
+  for (char *q = buf; q < p;) {
+    ssize_t w = write(STDERR_FILENO, q, (size_t)(p - q));
+    if (w <= 0)
+      break;
+    q += w;
+  }
+  abort();
+}
+
+/* True if addr lies in the guard page of the stack the running coroutine
+ * of this thread's loop is on. Main (the loop thread's own stack) has no
+ * mapping of ours, and a NULL map must not make page 0 look like a guard. */
+static bool in_guard_page(const coro_loop *loop, const coro *co,
+                          const char *addr) {
+  size_t p = page_size();
+  const char *g;
+  if (co->stack_mode == CORO_STACK_SHARED)
+    g = loop->shared_map;
+  else
+    g = co->stk.g.map;
+  return g != NULL && addr >= g && addr < g + p;
+}
+
+/* Hand a fault we do not own to the handler that was there before ours,
+ * the way the kernel would have called it. */
+static void chain(int sig, siginfo_t *info, void *uctx) {
+  const struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
+  bool sent = info->si_code <= 0; /* kill/raise/sigqueue, not a fault */
+  if (!(prev->sa_flags & SA_SIGINFO) &&
+      (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN)) {
+    /* The kernel ignores a sent signal whose action is SIG_IGN, but forces
+     * the default action for a real fault. */
+    if (prev->sa_handler == SIG_IGN && sent)
+      return;
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    /* A fault re-executes the faulting instruction on return and then
+     * meets the default action; a sent signal must be sent again (it stays
+     * pending while blocked in here and is delivered on return). */
+    if (sent)
+      raise(sig);
+    return;
+  }
+  /* The mask the kernel would have set: the interrupted one plus the
+   * handler's sa_mask plus the signal itself unless SA_NODEFER. */
+  sigset_t mask, old;
+  const ucontext_t *uc = uctx;
+  if (uc != NULL)
+    mask = uc->uc_sigmask;
+  else
+    pthread_sigmask(SIG_SETMASK, NULL, &mask);
+  sigorset(&mask, &mask, &prev->sa_mask);
+  if (!(prev->sa_flags & SA_NODEFER))
+    sigaddset(&mask, sig);
+  else
+    sigdelset(&mask, sig);
+  pthread_sigmask(SIG_SETMASK, &mask, &old);
+  if (prev->sa_flags & SA_RESETHAND) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+  }
+  if (prev->sa_flags & SA_SIGINFO)
+    prev->sa_sigaction(sig, info, uctx);
+  else
+    prev->sa_handler(sig);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* The SIGSEGV/SIGBUS handler. It runs on the thread's alternate signal
+ * stack (SA_ONSTACK): the faulting coroutine's stack is exhausted. Only a
+ * fault the kernel raised (si_code > 0; only then is si_addr meaningful)
+ * inside the guard page of the stack the current coroutine runs on is an
+ * overflow; everything else (a Go nil dereference, a fault in unrelated C
+ * code, a sanitizer's own use) goes to the previous handler. */
+static void on_fault(int sig, siginfo_t *info, void *uctx) {
+  int saved_errno = errno;
+  coro_loop *loop = coro__tls_loop;
+  if (info->si_code > 0 && loop != NULL) {
+    coro *co = loop->current;
+    if (co != NULL && co != &loop->main &&
+        in_guard_page(loop, co, (const char *)info->si_addr))
+      report_overflow(loop, co);
+  }
+  errno = saved_errno;
+  chain(sig, info, uctx);
+  errno = saved_errno;
+}
+
+/* Install on_fault for SIGSEGV and SIGBUS, keeping the previous actions.
+ * The previous action is read first and stored before ours is installed,
+ * so a fault on another thread in between never finds prev_* unset.
+ *   SA_ONSTACK: required; the fault is on an exhausted stack. Go's
+ *     handler, when we chain to it, also insists on running on the signal
+ *     stack (else: fatal error "non-Go code set up signal handler without
+ *     SA_ONSTACK flag").
+ *   SA_SIGINFO: for si_addr and to chain with the original arguments.
+ *   No SA_NODEFER: a fault inside the handler itself then kills the
+ *     process at once instead of recursing on the alternate stack.
+ *   sa_mask empty: chain() sets the previous handler's own mask. */
+static void overflow_install(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_fault;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, NULL, &prev_segv) != 0 ||
+      sigaction(SIGBUS, NULL, &prev_bus) != 0 ||
+      sigaction(SIGSEGV, &sa, &prev_segv) != 0 ||
+      sigaction(SIGBUS, &sa, &prev_bus) != 0)
+    overflow_err = -errno;
+}
+
+int coro__overflow_init(coro_loop *loop) {
+  pthread_once(&overflow_once, overflow_install);
+  if (overflow_err != 0)
+    return overflow_err;
+  /* A handler on an exhausted stack cannot run, so the thread needs an
+   * alternate signal stack. One that exists already (Go gives each of its
+   * threads one; a sanitizer may have installed one) is used as it is. */
+  stack_t cur;
+  if (sigaltstack(NULL, &cur) != 0)
+    return -errno;
+  if (!(cur.ss_flags & SS_DISABLE))
+    return 0;
+  size_t p = page_size();
+  size_t size = ALTSTACK_SIZE;
+#ifdef _SC_SIGSTKSZ
+  /* Signal frames grow with the CPU's vector state (AVX-512, AMX, SVE);
+   * libc's recommendation already allows for it. */
+  long need = sysconf(_SC_SIGSTKSZ);
+  if (need > 0 && (size_t)need > size)
+    size = (size_t)need;
+#endif
+  size = round_up(size, p);
+  /* With a guard page of its own, so an overflowing handler faults (and the
+   * kernel kills the process) instead of writing below the stack. */
+  char *map;
+  int err = map_guarded(p + size, false, &map);
+  if (err < 0)
+    return err;
+  stack_t ss;
+  memset(&ss, 0, sizeof ss);
+  ss.ss_sp = map + p;
+  ss.ss_size = size;
+  ss.ss_flags = 0;
+  if (sigaltstack(&ss, NULL) != 0) {
+    err = -errno;
+    munmap(map, p + size);
+    return err;
+  }
+  alt_map = map;
+  alt_map_size = p + size;
+  alt_loop = loop;
+  return 0;
+}
+
+void coro__altstack_release(coro_loop *loop) {
+  if (alt_map == NULL || alt_loop != loop)
+    return;
+  stack_t cur;
+  if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) &&
+      !(cur.ss_flags & SS_ONSTACK) && cur.ss_sp == alt_map + page_size()) {
+    stack_t off;
+    memset(&off, 0, sizeof off);
+    off.ss_flags = SS_DISABLE;
+    if (sigaltstack(&off, NULL) == 0)
+      munmap(alt_map, alt_map_size);
+  }
+  /* Otherwise someone replaced it and may put it back later (as Go does
+   * when a C thread leaves Go): it stays mapped, forgotten. */
+  alt_map = NULL;
+  alt_map_size = 0;
+  alt_loop = NULL;
+}
