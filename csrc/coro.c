@@ -102,7 +102,8 @@ static void shared_swap(coro_loop *l, coro *to) {
       coro__panic(owner, "out of memory saving a shared stack");
   }
   l->shared_owner = NULL;
-  if (to->ctx.sp == NULL) {
+  if (!(to->flags & CORO__F_STARTED)) {
+    to->flags |= CORO__F_STARTED;
     /* First run: install an empty stack (this also clears ASan's poison
      * left by earlier owners), then build the initial frame on it. */
     coro__shared_restore(l, to);
@@ -177,6 +178,16 @@ void coro__switch_slow(coro_loop *l, coro *from, coro *to) {
 /* ---- Entry and exit --------------------------------------------------- */
 
 static void run_local_destructors(coro *co);
+
+/* A created coroutine returns to its caller when it finishes, so a caller
+ * must not be freed while it is one: callees counts the references. */
+static void set_caller(coro *co, coro *caller) {
+  if (co->link.caller)
+    co->link.caller->callees--;
+  co->link.caller = caller;
+  if (caller)
+    caller->callees++;
+}
 static void finish(coro_loop *l, coro *co, void *result);
 
 /* The first frame of every coroutine (called by the switch's trampoline). */
@@ -212,6 +223,7 @@ static void finish(coro_loop *l, coro *co, void *result) {
     co->flags &= (uint8_t)~CORO__F_TRANSFER;
     if (!to)
       coro__panic(co, "created coroutine finished with nobody to return to");
+    set_caller(co, NULL);
     l->xfer = result;
     l->xfer_done = 1;
     coro__switch_to(l, to);
@@ -409,7 +421,7 @@ int coro_transfer(coro *to, void *value, void **received) {
   if (to->kind == CORO__CREATED) {
     if (to->state != CORO__NEW && to->state != CORO__SUSPENDED)
       return -EINVAL;
-    to->link.caller = self;
+    set_caller(to, self);
   } else if (to->state != CORO__SUSPENDED) {
     return -EINVAL;
   }
@@ -437,13 +449,10 @@ int coro_free(coro *co) {
     return -EINVAL;
   if (co->state == CORO__RUNNING)
     return -EBUSY;
-  /* A suspended generator that is somebody's caller is still needed. */
-  for (coro *c = l->all; c; c = c->anext)
-    if (c->kind == CORO__CREATED && c != co && c->state != CORO__DONE &&
-        c->link.caller == co && c->state != CORO__NEW)
-      return -EBUSY;
-  if (l->current->kind == CORO__CREATED && l->current->link.caller == co)
+  /* Somebody returns here when it finishes: still needed. */
+  if (co->callees)
     return -EBUSY;
+  set_caller(co, NULL);
   coro__free(l, co);
   return 0;
 }

@@ -49,6 +49,7 @@ enum coro__flag {
   CORO__F_DETACHED = 1u << 1,  /* free itself when done */
   CORO__F_JOINING = 1u << 2,   /* a joiner is waiting (co->link.joiner) */
   CORO__F_TRANSFER = 1u << 3,  /* on a transfer chain (someone's caller) */
+  CORO__F_STARTED = 1u << 4,   /* SHARED: its first frame has been built */
 };
 
 /* The coroutine record. GUARDED: it lives at the top of the coroutine's own
@@ -84,6 +85,7 @@ struct coro {
   } link;
 
   coro *aprev, *anext;     /* all records of the loop (for close) */
+  uint32_t callees;        /* live created coroutines whose caller this is */
   uint64_t id;
   const char *name;
   void **locals;           /* CORO_KEYS_MAX slots, malloc'd on first set */
