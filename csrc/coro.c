@@ -219,10 +219,10 @@ static void finish(coro_loop *l, coro *co, void *result) {
   if (l->shared_owner == co)
     l->shared_owner = NULL; /* nothing on the shared stack to keep */
   if (co->kind == CORO__CREATED) {
-    coro *to = co->link.caller;
+    /* Back to whoever transferred here last; if that one was freed, to
+     * the loop's own context. */
+    coro *to = co->link.caller ? co->link.caller : &l->main;
     co->flags &= (uint8_t)~CORO__F_TRANSFER;
-    if (!to)
-      coro__panic(co, "created coroutine finished with nobody to return to");
     set_caller(co, NULL);
     l->xfer = result;
     l->xfer_done = 1;
@@ -449,9 +449,12 @@ int coro_free(coro *co) {
     return -EINVAL;
   if (co->state == CORO__RUNNING)
     return -EBUSY;
-  /* Somebody returns here when it finishes: still needed. */
-  if (co->callees)
-    return -EBUSY;
+  /* Coroutines that would return here when they finish return to the
+   * loop's own context instead. Finding them costs a scan, but only when
+   * there are any. */
+  for (coro *c = l->all; c && co->callees; c = c->anext)
+    if (c->kind == CORO__CREATED && c->link.caller == co)
+      set_caller(c, NULL);
   set_caller(co, NULL);
   coro__free(l, co);
   return 0;

@@ -175,8 +175,10 @@ typedef struct coro_opts {
  * this thread), -ENOMEM (no memory or no mapping), -ESHUTDOWN (loop closing). */
 int coro_spawn(coro **out, coro_fn fn, void *arg, const coro_opts *opts);
 
-/* Let every other ready coroutine (and the loop's own work: timers,
- * posts, I/O) run, then continue. Returns 0, -ECANCELED if the coroutine
+/* Let every other ready coroutine run, then continue. The loop's own work
+ * (timers, posts, I/O) gets a turn at least every 64 switches, and at once
+ * when no other coroutine is ready, so a coroutine yielding in a loop
+ * starves nobody. Returns 0, -ECANCELED if the coroutine
  * has been cancelled (it still yields), -EPERM outside a spawned coroutine. */
 int coro_yield(void);
 
@@ -276,8 +278,9 @@ int coro_transfer(coro *to, void *value, void **received);
 coro *coro_caller(void);
 
 /* Free a created coroutine that is finished or suspended (a suspended one is
- * abandoned without unwinding). -EBUSY if it is running or on the transfer
- * chain, -EINVAL for a spawned coroutine (use join/detach). */
+ * abandoned without unwinding). Coroutines that would have returned to it
+ * when they finish return to the loop's own context instead. -EBUSY if it
+ * is running, -EINVAL for a spawned coroutine (use join/detach). */
 int coro_free(coro *co);
 
 /* ------------------------------------------------------------------ */
@@ -298,7 +301,8 @@ int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
 /* Block the calling thread (not a coroutine of the loop) until the remote
  * coroutine finishes or the deadline passes. Returns 0 with *result set,
  * -ETIMEDOUT, -ECANCELED (it was cancelled before it started, or the loop
- * closed), -EDEADLK if called on the loop's own thread. Thread-safe. */
+ * closed), -EDEADLK if called on the loop's own thread (even when the
+ * coroutine has finished: use coro_remote_poll there). Thread-safe. */
 int coro_remote_wait(coro_remote *r, int64_t deadline, void **result);
 
 /* Non-blocking: 1 if finished (with *result and *err set), else 0. */

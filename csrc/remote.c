@@ -40,7 +40,9 @@ void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
 static void remote_start(void *p) {
   coro_remote *r = p;
   coro_loop *l = coro__tls_loop;
-  if (atomic_load(&r->cancel)) {
+  /* Cancelled before it started, or arriving while the loop closes (close
+   * cancels everything): it never runs. */
+  if (atomic_load(&r->cancel) || l->closing) {
     coro__remote_complete(l, r, NULL, -ECANCELED);
     return;
   }
@@ -97,7 +99,7 @@ int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
 int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
   if (!r)
     return -EINVAL;
-  if (!atomic_load(&r->done) && coro__tls_loop == r->loop)
+  if (coro__tls_loop == r->loop)
     return -EDEADLK; /* the loop cannot run while its thread waits */
   pthread_mutex_lock(&r->mu);
   int rc = 0;

@@ -206,6 +206,8 @@ int coro__wake_all(coro__waitq *q, int status) {
   return n;
 }
 
+static void fire_timers(coro_loop *l);
+
 /* ---- Spawn, yield, sleep ---------------------------------------------- */
 
 int coro__spawn(coro_loop *l, coro_fn fn, void *arg, const coro_opts *opts,
@@ -242,10 +244,21 @@ int coro_yield(void) {
     return err;
   coro_loop *l = co->loop;
   int rc = co->flags & CORO__F_CANCELLED ? -ECANCELED : 0;
-  if (!l->rq_head && l->budget) {
-    l->budget--; /* nobody else is ready: keep running */
-    return rc;
+  if (!l->rq_head) {
+    /* Nobody else is ready: serve due timers from here (waking only
+     * moves coroutines to the run queue, safe on any stack), and let main
+     * run posts now. Otherwise keep running. */
+    if (l->heap_len)
+      fire_timers(l);
+    if (atomic_load_explicit(&l->post_pending, memory_order_relaxed))
+      l->budget = 0;
+    else if (!l->rq_head && l->budget) {
+      l->budget--;
+      return rc;
+    }
   }
+  if (atomic_load_explicit(&l->post_pending, memory_order_relaxed))
+    l->budget = 0; /* let main run the posts now */
   coro__ready(l, co);
   coro__switch_to(l, coro__next(l));
   return rc;
@@ -254,7 +267,10 @@ int coro_yield(void) {
 int coro_sleep(int64_t deadline) {
   if (deadline == 0) {
     int err;
-    return coro__blocker(&err) ? 0 : err;
+    coro *co = coro__blocker(&err);
+    if (!co)
+      return err;
+    return co->flags & CORO__F_CANCELLED ? -ECANCELED : 0;
   }
   int rc = coro__wait(NULL, deadline);
   return rc == -ETIMEDOUT ? 0 : rc;
@@ -481,12 +497,14 @@ int coro_loop_run(coro_loop *l, int mode) {
   l->running = 1;
   int rc = 0;
   for (;;) {
-    if (turn(l))
-      continue;
+    /* A stop is honoured between turns, even while coroutines stay
+     * ready (a spinning yielder must not keep the loop from stopping). */
     if (atomic_load(&l->stop)) {
       atomic_store(&l->stop, 0);
       break;
     }
+    if (turn(l))
+      continue;
     if (mode == CORO_RUN_UNTIL_EMPTY) {
       if (l->n_active == 0)
         break;
@@ -603,12 +621,14 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
       coro_cancel(c);
   /* Let them finish. */
   while (l->n_active > 0 || l->rq_head || atomic_load(&l->post_pending)) {
+    /* Checked every turn: coroutines that ignore cancellation and keep
+     * yielding must not hold close past its deadline. */
+    if (l->n_active > 0 && deadline >= 0 && coro_now() >= deadline)
+      break;
     if (turn(l))
       continue;
     if (l->n_active == 0)
       continue; /* posts only */
-    if (deadline >= 0 && coro_now() >= deadline)
-      break;
     int64_t until = next_deadline(l);
     if (deadline >= 0 && (until < 0 || until > deadline))
       until = deadline;
