@@ -25,6 +25,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* SHARED records kept for reuse per loop: enough for a steady spawn rate,
+ * small enough (about 1 MiB) that a burst of a million finished
+ * coroutines is given back to malloc. */
+#define CORO__REC_CACHE_MAX 4096
+
 #define CORO__MAGIC_LIVE 0x436f526fu /* "CoRo" */
 #define CORO__MAGIC_DEAD 0xdeadc0deu
 
@@ -164,6 +169,7 @@ struct coro_loop {
   coro *cache;             /* GUARDED stacks of stack_size, LIFO by rnext */
   size_t cache_len;
   coro *rec_free;          /* SHARED records, LIFO by rnext */
+  size_t rec_free_len;     /* at most CORO__REC_CACHE_MAX */
   void *shared_map;        /* the shared stack mapping (guard + stack) */
   size_t shared_map_size;
   char *shared_lo, *shared_hi; /* usable shared stack [lo, hi) */

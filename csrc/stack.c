@@ -455,6 +455,7 @@ static int shared_alloc(coro_loop *loop, coro **out, char **lo, char **hi) {
   coro *co = loop->rec_free;
   if (co != NULL) {
     loop->rec_free = co->rnext;
+    loop->rec_free_len--;
     void *saved = co->stk.s.saved;
     uint32_t cap = co->stk.s.saved_cap;
     memset(co, 0, sizeof *co);
@@ -490,10 +491,16 @@ static void shared_release(coro_loop *loop, coro *co) {
     co->stk.s.saved = NULL;
     co->stk.s.saved_cap = 0;
   }
+  if (loop->rec_free_len >= CORO__REC_CACHE_MAX) {
+    free(co->stk.s.saved);
+    free(co);
+    return;
+  }
   /* Kept (not freed) so that a stale handle reads DEAD, like a cached
    * guarded record; freed by coro__stack_drain. */
   co->rnext = loop->rec_free;
   loop->rec_free = co;
+  loop->rec_free_len++;
 }
 
 /* ---- The contract ----------------------------------------------------- */
@@ -524,6 +531,7 @@ void coro__stack_drain(coro_loop *loop) {
   while (loop->rec_free != NULL) {
     coro *co = loop->rec_free;
     loop->rec_free = co->rnext;
+    loop->rec_free_len--;
     free(co->stk.s.saved);
     free(co);
   }
