@@ -2,7 +2,4 @@ module github.com/ccoro/coro
 
 go 1.26
 
-require (
-	github.com/ianlancetaylor/cgosymbolizer v0.0.0-20241129212102-9c50ad6b591e
-	golang.org/x/sys v0.50.0
-)
+require github.com/ianlancetaylor/cgosymbolizer v0.0.0-20241129212102-9c50ad6b591e

@@ -1,0 +1,104 @@
+// Package ctest holds the C fixtures of package coro's tests and examples:
+// cgo is not allowed in _test.go files. It does not import package coro
+// (coro's own tests import it); the C code calls coro_go_call, which the
+// linker finds in package coro's objects.
+package ctest
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../csrc -I${SRCDIR}/../..
+#include <stdlib.h>
+#include "coro.h"
+#include "ctest.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	_ "github.com/ccoro/coro/csrc" // the engine's objects
+)
+
+func fp(f C.coro_fn) unsafe.Pointer { return unsafe.Pointer(f) }
+
+// AddOne returns ctest_add_one: *(int64_t *)arg += 1, returns arg.
+func AddOne() unsafe.Pointer { return fp(C.coro_fn(C.ctest_add_one)) }
+
+// Nop returns ctest_nop, which returns its argument.
+func Nop() unsafe.Pointer { return fp(C.coro_fn(C.ctest_nop)) }
+
+// SleepForever returns ctest_sleep_forever (Box: RC = coro_sleep(-1)).
+func SleepForever() unsafe.Pointer { return fp(C.coro_fn(C.ctest_sleep_forever)) }
+
+// SleepMS returns ctest_sleep_ms (Box: RC = coro_sleep(now + N ms)).
+func SleepMS() unsafe.Pointer { return fp(C.coro_fn(C.ctest_sleep_ms)) }
+
+// YieldForever returns ctest_yield_forever, which ignores cancellation
+// and never returns.
+func YieldForever() unsafe.Pointer { return fp(C.coro_fn(C.ctest_yield_forever)) }
+
+// CallGo returns ctest_call_go (Box: RC = coro_go_call(Fn, Arg, &Result)).
+func CallGo() unsafe.Pointer { return fp(C.coro_fn(C.ctest_call_go)) }
+
+// CallGoN returns ctest_call_go_n (Box: N calls of Fn; Out = calls made,
+// RC = the last return code).
+func CallGoN() unsafe.Pointer { return fp(C.coro_fn(C.ctest_call_go_n)) }
+
+// Recurse returns ctest_recurse (Box: recurses N frames of over 512 bytes;
+// N <= 0: without bound).
+func Recurse() unsafe.Pointer { return fp(C.coro_fn(C.ctest_recurse)) }
+
+// PingPong returns ctest_pingpong (Box: two coroutines yield N times
+// each; RC = the join's return code; Out = 2N).
+func PingPong() unsafe.Pointer { return fp(C.coro_fn(C.ctest_pingpong)) }
+
+// TryYield calls coro_yield from the calling thread's current context.
+func TryYield() int { return int(C.ctest_try_yield()) }
+
+// TrySleep calls coro_sleep(now + 1 ms) from the current context.
+func TrySleep() int { return int(C.ctest_try_sleep()) }
+
+// NewInt64 returns a C int64_t holding v; free it with Free.
+func NewInt64(v int64) unsafe.Pointer {
+	p := C.malloc(C.size_t(unsafe.Sizeof(C.int64_t(0))))
+	*(*C.int64_t)(p) = C.int64_t(v)
+	return p
+}
+
+// Int64 reads a C int64_t.
+func Int64(p unsafe.Pointer) int64 { return int64(*(*C.int64_t)(p)) }
+
+// Free frees C memory from NewInt64.
+func Free(p unsafe.Pointer) { C.free(p) }
+
+// A Box is a struct ctest_box in C memory, the argument of most fixtures.
+type Box struct{ p *C.struct_ctest_box }
+
+// NewBox allocates a zeroed box.
+func NewBox() Box { return Box{C.ctest_box_new()} }
+
+// Free frees the box.
+func (b Box) Free() { C.ctest_box_free(b.p) }
+
+// Ptr returns the box as a fixture argument.
+func (b Box) Ptr() unsafe.Pointer { return unsafe.Pointer(b.p) }
+
+// SetN sets the input count or value.
+func (b Box) SetN(n int64) { b.p.n = C.int64_t(n) }
+
+// SetFn sets the coro.Func id (as a uintptr) and its argument.
+func (b Box) SetFn(fn uintptr, arg unsafe.Pointer) {
+	b.p.fn = C.uintptr_t(fn)
+	b.p.arg = arg
+}
+
+// RC returns the recorded return code.
+func (b Box) RC() int { return int(b.p.rc) }
+
+// Out returns the recorded output value.
+func (b Box) Out() int64 { return int64(b.p.out) }
+
+// Started reads Out atomically: fixtures that block set it to 1 first.
+func (b Box) Started() bool { return C.ctest_box_out(b.p) != 0 }
+
+// Result returns the Func's recorded result.
+func (b Box) Result() unsafe.Pointer { return b.p.result }

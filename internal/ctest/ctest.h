@@ -1,0 +1,37 @@
+/* ctest.h - C fixtures for the Go tests of package coro (cgo is not
+ * allowed in _test.go files, so they live in this internal package). */
+#ifndef CTEST_H
+#define CTEST_H
+
+#include <stdint.h>
+
+/* One argument record for every fixture; each uses the fields it needs.
+ * Always C memory (ctest_box_new), never Go memory. */
+struct ctest_box {
+  int64_t n;        /* input: a count or a value */
+  int64_t out;      /* output: a count or a value */
+  int rc;           /* output: the last engine return code */
+  int rc2;          /* output: a second return code */
+  uintptr_t fn;     /* input: a coro.Func id */
+  void *arg;        /* input: the Func's argument */
+  void *result;     /* output: the Func's result */
+};
+
+struct ctest_box *ctest_box_new(void);
+void ctest_box_free(struct ctest_box *b);
+int64_t ctest_box_out(struct ctest_box *b); /* atomic read of out */
+
+void *ctest_add_one(void *arg);        /* *(int64_t *)arg += 1; returns arg */
+void *ctest_nop(void *arg);            /* returns arg */
+void *ctest_sleep_forever(void *arg);  /* box: out = 1 (started), rc = coro_sleep(-1) */
+void *ctest_sleep_ms(void *arg);       /* box: rc = coro_sleep(now + n ms) */
+void *ctest_yield_forever(void *arg);  /* box: out = 1 (started); ignores cancel, never returns */
+void *ctest_call_go(void *arg);        /* box: rc = coro_go_call(fn, arg, &result) */
+void *ctest_call_go_n(void *arg);      /* box: n calls of fn; out = calls made */
+void *ctest_recurse(void *arg);        /* box: recurses n frames of 512+ bytes (n <= 0: without bound) */
+void *ctest_pingpong(void *arg);       /* box: two coroutines yield n times each (until cancelled) */
+
+int ctest_try_yield(void);             /* coro_yield() from the caller's context */
+int ctest_try_sleep(void);             /* coro_sleep(now + 1 ms) */
+
+#endif

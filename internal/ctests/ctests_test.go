@@ -1,0 +1,158 @@
+package ctests
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// cflags are the Makefile's, minus -Werror: a newer compiler's new warning
+// must not fail `go test` (the Makefile and CI keep -Werror).
+var cflags = []string{"-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-g", "-O2"}
+
+// program is one C program of csrc/test and what it links.
+type program struct {
+	name string
+	// sources returns the engine files (relative to csrc) it links.
+	sources func(engine []string) []string
+	// run is false for helpers that other programs start.
+	run bool
+}
+
+func whole(engine []string) []string { return engine }
+
+// programs mirrors the Makefile: switch_test and stack_test test one part
+// of the engine alone; the others link all of it. A test program that is not
+// listed here links the whole engine.
+var programs = map[string]program{
+	"overflow_test": {name: "overflow_test", sources: whole, run: false},
+	"core_test":     {name: "core_test", sources: whole, run: true},
+	"sync_test":     {name: "sync_test", sources: whole, run: true},
+	"switch_test": {name: "switch_test", run: true, sources: func(engine []string) []string {
+		var s []string
+		for _, f := range engine {
+			if f == "switch_ucontext.c" || strings.HasSuffix(f, ".S") {
+				s = append(s, f)
+			}
+		}
+		return s
+	}},
+	"stack_test": {name: "stack_test", run: true, sources: func([]string) []string {
+		return []string{"stack.c"}
+	}},
+}
+
+// findCC returns the C compiler command ($CC may carry flags), or nil.
+func findCC() []string {
+	if cc := strings.Fields(os.Getenv("CC")); len(cc) > 0 {
+		if _, err := exec.LookPath(cc[0]); err == nil {
+			return cc
+		}
+	}
+	for _, c := range []string{"cc", "gcc", "clang"} {
+		if p, err := exec.LookPath(c); err == nil {
+			return []string{p}
+		}
+	}
+	return nil
+}
+
+var summary = regexp.MustCompile(`(?m)^(\d+) passed, (\d+) failed$`)
+
+func TestC(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("the C tests need Linux (/proc, eventfd); GOOS is %s", runtime.GOOS)
+	}
+	cc := findCC()
+	if cc == nil {
+		t.Skip("no C compiler found (tried $CC, cc, gcc, clang): the C tests of csrc/test were not run")
+	}
+	csrc, err := filepath.Abs(filepath.Join("..", "..", "csrc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var engine []string
+	for _, pat := range []string{"*.c", "*.S"} {
+		m, err := filepath.Glob(filepath.Join(csrc, pat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range m {
+			engine = append(engine, filepath.Base(f))
+		}
+	}
+	sort.Strings(engine)
+	if len(engine) == 0 {
+		t.Fatalf("no engine sources in %s", csrc)
+	}
+	tests, err := filepath.Glob(filepath.Join(csrc, "test", "*_test.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+
+	build := func(name string) (string, error) {
+		p, ok := programs[name]
+		if !ok {
+			p = program{name: name, sources: whole, run: true}
+		}
+		out := filepath.Join(dir, name)
+		args := append([]string{}, cc[1:]...)
+		args = append(args, cflags...)
+		args = append(args, "-I", csrc, filepath.Join(csrc, "test", name+".c"))
+		for _, f := range p.sources(engine) {
+			args = append(args, filepath.Join(csrc, f))
+		}
+		args = append(args, "-lpthread", "-o", out)
+		cmd := exec.Command(cc[0], args...)
+		var msg bytes.Buffer
+		cmd.Stdout = &msg
+		cmd.Stderr = &msg
+		if err := cmd.Run(); err != nil {
+			return "", fmt.Errorf("%s %s: %v\n%s", cc[0], strings.Join(args, " "), err, msg.String())
+		}
+		if msg.Len() > 0 {
+			t.Logf("building %s:\n%s", name, msg.String())
+		}
+		return out, nil
+	}
+
+	overflow, err := build("overflow_test")
+	if err != nil {
+		t.Fatalf("building overflow_test: %v", err)
+	}
+	for _, src := range tests {
+		name := strings.TrimSuffix(filepath.Base(src), ".c")
+		if p, ok := programs[name]; ok && !p.run {
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			bin, err := build(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "CORO_OVERFLOW_TEST="+overflow)
+			out, runErr := cmd.CombinedOutput()
+			m := summary.FindAllSubmatch(out, -1)
+			if runErr != nil || len(m) == 0 || string(m[len(m)-1][2]) != "0" {
+				var fails []string
+				for _, line := range strings.Split(string(out), "\n") {
+					if strings.HasPrefix(line, "FAIL ") {
+						fails = append(fails, line)
+					}
+				}
+				t.Fatalf("%s: %v\n%s\nfailed:\n%s", name, runErr, out, strings.Join(fails, "\n"))
+			}
+			t.Logf("%s: %s", name, m[len(m)-1][0])
+		})
+	}
+}
