@@ -570,7 +570,7 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
     free(l);
     return rc;
   }
-#ifdef CORO_ASAN
+#if CORO__ASAN_ON
   pthread_attr_t attr;
   if (pthread_getattr_np(pthread_self(), &attr) == 0) {
     pthread_attr_getstack(&attr, &l->asan_main_lo, &l->asan_main_size);

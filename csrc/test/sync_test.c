@@ -319,10 +319,10 @@ TEST(mutex_handoff_race) {
   CHECK_EQ(g_norder, 1);
 
   CHECK_EQ(coro_mutex_lock(&g_m, -1), 0);
-  g_deadline = in_ms(1);
+  g_deadline = in_ms(200); /* generous: valgrind must park the waiter first */
   w = go(mutex_waiter, 1);
   yields(2);
-  spin_ms(3); /* its deadline has passed, but no timer has fired yet */
+  spin_ms(250); /* its deadline has passed, but no timer has fired yet */
   CHECK_EQ(coro_mutex_unlock(&g_m), 0);
   join(w);
   CHECK_EQ(g_rc[1], 0);
@@ -630,10 +630,10 @@ TEST(sem_race) {
   CHECK_EQ(coro_cancel(w), 0);
   join(w);
   CHECK_EQ(g_rc[0], 0);
-  g_deadline = in_ms(1);
+  g_deadline = in_ms(200);
   w = go(sem_waiter, 1);
   yields(2);
-  spin_ms(3);
+  spin_ms(250);
   CHECK_EQ(coro_sem_release(&g_s), 0);
   join(w);
   CHECK_EQ(g_rc[1], 0);
@@ -1185,10 +1185,10 @@ TEST(chan_no_lost_wakeup) {
     CHECK_EQ(g_rc[2], 0);
     CHECK_EQ(g_val[2], 11);
 
-    g_deadline = in_ms(1);
+    g_deadline = in_ms(200);
     r = go(chan_receiver, 1);
     yields(2);
-    spin_ms(3);
+    spin_ms(250);
     v = 12;
     CHECK_EQ(coro_chan_send(g_ch, &v, -1), 0);
     join(r);
