@@ -222,6 +222,18 @@ static coro *guarded_record(char *map, size_t map_size) {
   return (coro *)((top - sizeof(struct coro)) & ~(uintptr_t)(REC_ALIGN - 1));
 }
 
+/* Zero a reused record. One memset of the whole record compiles to
+ * `rep stos` on x86-64, whose start-up cost was about a quarter of a whole
+ * spawn+join (28 of 96 ns measured); 64-byte pieces compile to plain
+ * vector stores. */
+static void zero_record(coro *co) {
+  char *p = (char *)co;
+  size_t i = 0;
+  for (; i + 64 <= sizeof *co; i += 64)
+    memset(p + i, 0, 64);
+  memset(p + i, 0, sizeof *co - i);
+}
+
 static int guarded_alloc(coro_loop *loop, size_t size, coro **out, char **lo,
                          char **hi) {
   size_t p = page_size();
@@ -234,7 +246,7 @@ static int guarded_alloc(coro_loop *loop, size_t size, coro **out, char **lo,
     loop->cache = co->rnext;
     loop->cache_len--;
     map = co->stk.g.map;
-    memset(co, 0, sizeof *co);
+    zero_record(co);
     co->stk.g.map = map;
     co->stk.g.map_size = map_size;
 #ifdef STACK_ASAN
@@ -458,7 +470,7 @@ static int shared_alloc(coro_loop *loop, coro **out, char **lo, char **hi) {
     loop->rec_free_len--;
     void *saved = co->stk.s.saved;
     uint32_t cap = co->stk.s.saved_cap;
-    memset(co, 0, sizeof *co);
+    zero_record(co);
     co->stk.s.saved = saved;
     co->stk.s.saved_cap = cap;
   } else {
