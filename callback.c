@@ -28,7 +28,7 @@ struct coro__go_req {
 /* Runs on the loop thread's own stack, where cgo may call into Go. */
 static void coro__go_tramp(void *p) {
   struct coro__go_req *req = p;
-  req->rc = coroGoDispatch(req->fn, req->arg, &req->result);
+  req->rc = coro__go_dispatch(req->fn, req->arg, &req->result);
 }
 
 int coro_go_call(uintptr_t fn, void *arg, void **result) {
@@ -44,7 +44,7 @@ int coro_go_call(uintptr_t fn, void *arg, void **result) {
 /* The engine runs on_done on the loop's own stack; the Go side identifies
  * the coroutine by udata, an index into its slab (never a Go pointer). */
 static void coro__go_on_done(coro_remote *r, void *udata) {
-  coroGoDone(r, (uintptr_t)udata);
+  coro__go_done(r, (uintptr_t)udata);
 }
 
 int coro__go_remote_spawn(coro_loop *loop, void *fn, void *arg,

@@ -77,11 +77,11 @@ func RegisterFunc(f func(arg unsafe.Pointer) (unsafe.Pointer, error)) (Func, err
 	return Func(len(next)), nil
 }
 
-// coroGoDispatch is called by coro_go_call's trampoline (callback.c) on the
+// coro__go_dispatch is called by coro_go_call's trampoline (callback.c) on the
 // loop thread's own stack, inside coro_call_on_loop.
 //
-//export coroGoDispatch
-func coroGoDispatch(fn C.uintptr_t, arg unsafe.Pointer, result *unsafe.Pointer) (rc C.int) {
+//export coro__go_dispatch
+func coro__go_dispatch(fn C.uintptr_t, arg unsafe.Pointer, result *unsafe.Pointer) (rc C.int) {
 	var f func(unsafe.Pointer) (unsafe.Pointer, error)
 	if p := funcs.Load(); p != nil && fn >= 1 && uintptr(fn) <= uintptr(len(*p)) {
 		f = (*p)[fn-1]
@@ -131,11 +131,11 @@ func reportPanic(fn Func, v any) {
 	log.Printf("coro: Go function %d called from a coroutine of loop %q panicked: %v\n%s", fn, name, v, debug.Stack())
 }
 
-// coroGoDone is the engine's on_done for coroutines started by Spawn
+// coro__go_done is the engine's on_done for coroutines started by Spawn
 // (callback.c), run on the loop thread's own stack.
 //
-//export coroGoDone
-func coroGoDone(r *C.coro_remote, udata C.uintptr_t) {
+//export coro__go_done
+func coro__go_done(r *C.coro_remote, udata C.uintptr_t) {
 	if co := coroutines.take(uintptr(udata)); co != nil {
 		co.complete(r)
 	}
