@@ -99,6 +99,7 @@ test-valgrind:
 test-arm64:
 	$(MAKE) V=arm64 check-c
 	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc CORO_SKIP_CTESTS=1 \
+	  CORO_TEST_EXEC="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
 	  go test -exec "qemu-aarch64 -L /usr/aarch64-linux-gnu" -count=1 ./...
 
 test-go:

@@ -789,7 +789,7 @@ func TestStackOverflow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("re-executes the test binary")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStackOverflowChild$", "-test.v")
+	cmd := emulated(os.Args[0], "-test.run=^TestStackOverflowChild$", "-test.v")
 	cmd.Env = append(os.Environ(), overflowEnv+"=1")
 	var stderr, stdout bytes.Buffer
 	cmd.Stderr, cmd.Stdout = &stderr, &stdout
@@ -850,7 +850,9 @@ func TestCPUProfileDuringSwitches(t *testing.T) {
 	}
 	pprof.StopCPUProfile()
 	f.Close()
-	out, err := exec.Command(goTool, "tool", "pprof", "-top", "-nodecount=15", os.Args[0], prof).CombinedOutput()
+	pp := exec.Command(goTool, "tool", "pprof", "-top", "-nodecount=15", os.Args[0], prof)
+	pp.Env = hostEnv()
+	out, err := pp.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go tool pprof: %v\n%s", err, out)
 	}
@@ -892,7 +894,7 @@ func TestStaticBuild(t *testing.T) {
 		}
 	}
 	ef.Close()
-	got, err := exec.Command(bin).CombinedOutput()
+	got, err := emulated(bin).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(got)) != "42" {
 		t.Fatalf("static binary: %v\n%s", err, got)
 	}
@@ -959,4 +961,29 @@ func BenchmarkSpawnFromGo(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// emulated runs a program built for the target, through the emulator the
+// test binary itself runs under when cross-testing (make test-arm64 sets
+// CORO_TEST_EXEC to "qemu-aarch64 -L /usr/aarch64-linux-gnu"): qemu-user
+// does not follow exec into a foreign binary by itself.
+func emulated(name string, args ...string) *exec.Cmd {
+	if w := strings.Fields(os.Getenv("CORO_TEST_EXEC")); len(w) > 0 {
+		return exec.Command(w[0], append(append(w[1:], name), args...)...)
+	}
+	return exec.Command(name, args...)
+}
+
+// hostEnv is the environment without the cross-compilation settings, for
+// running host tools such as go tool pprof.
+func hostEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch strings.SplitN(kv, "=", 2)[0] {
+		case "GOARCH", "CC", "CGO_CFLAGS", "CGO_LDFLAGS":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
