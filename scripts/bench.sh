@@ -35,7 +35,7 @@ raw="$OUT/bench.txt"
 peers=0
 if [ -z "${NO_PEERS:-}" ]; then
   if [ "$(id -u)" = 0 ] && [ -f .ci/install-deps ]; then
-    bash .ci/install-deps peers || echo "bench.sh: installing the peers' packages failed" >&2
+    bash .ci/install-deps peers >&2 || echo "bench.sh: installing the peers' packages failed" >&2
   fi
   if make -s -C bench/peers OUT="$OUT/peers" >&2; then
     peers=1
@@ -132,6 +132,7 @@ END {
   print "| benchmark | median | unit | peer (median) | ratio to peer | target | status | note |"
   print "|---|---:|---|---|---:|---|---|---|"
   row("Switch", "ns/switch", "PeerBoostFcontext", "", "1.0", "one-way symmetric transfer")
+  row("Switch", "ns/switch", "PeerBoostFcontextNoinline", "", "", "Boost jumping from a noinline function, like for like")
   row("Switch", "ns/switch", "SwitchGoChan", "", "", "")
   row("Switch", "ns/switch", "SwitchIterPull", "", "", "iter.Pull: ns/op is one next(), two switches")
   row("Yield", "ns/op", "PeerSTCond", "14", "", "st: cond-var handoff (no st_yield in Debian)")
