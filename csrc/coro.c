@@ -421,7 +421,10 @@ int coro_transfer(coro *to, void *value, void **received) {
   if (to->kind == CORO__CREATED) {
     if (to->state != CORO__NEW && to->state != CORO__SUSPENDED)
       return -EINVAL;
-    set_caller(to, self);
+    /* Going back to one's own caller is a return, not a call: it must not
+     * make `to` return here (a generator of generators would cycle). */
+    if (!(self->kind == CORO__CREATED && self->link.caller == to))
+      set_caller(to, self);
   } else if (to->state != CORO__SUSPENDED) {
     return -EINVAL;
   }

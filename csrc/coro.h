@@ -95,6 +95,8 @@ typedef struct coro_loop_opts {
   size_t stack_cache;  /* stacks kept for reuse; 0 = CORO_STACK_CACHE_DEFAULT,
                           (size_t)-1 = keep none */
   const char *name;    /* for messages; must outlive the loop; may be NULL */
+  int poll_backend;    /* enum coro_poll_backend; default: $CORO_POLL
+                          ("epoll" or "poll"), else epoll on Linux */
 } coro_loop_opts;
 
 /* Create a loop bound to the calling thread. One loop per thread: -EBUSY if
@@ -274,7 +276,8 @@ int coro_create(coro **out, coro_fn fn, void *arg, const coro_opts *opts);
 int coro_transfer(coro *to, void *value, void **received);
 
 /* The coroutine (or the loop stack's context) that last transferred to the
- * current one; the way back for a generator. NULL if none. */
+ * current one, not counting coroutines it transferred to that handed values
+ * back to it; the way back for a generator. NULL if none. */
 coro *coro_caller(void);
 
 /* Free a created coroutine that is finished or suspended (a suspended one is
@@ -397,6 +400,111 @@ int coro_chan_free(coro_chan *ch);     /* -EBUSY if coroutines wait on it */
 
 /* The context-switch backend compiled in: "x86_64", "arm64" or "ucontext". */
 const char *coro_switch_backend(void);
+
+/* ------------------------------------------------------------------ */
+/* I/O: waiting for file descriptors, sockets, sendfile (poll.c,       */
+/* socket.c, sendfile.c). Loop thread only.                           */
+/* ------------------------------------------------------------------ */
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* The kernel interface a loop sleeps in (coro_loop_opts.poll_backend).
+ * CORO_POLL_DEFAULT takes $CORO_POLL ("epoll" or "poll") when set, so a
+ * whole test suite can run on either, else epoll where it exists. */
+enum coro_poll_backend {
+  CORO_POLL_DEFAULT = 0,
+  CORO_POLL_EPOLL = 1, /* Linux epoll, one-shot registrations */
+  CORO_POLL_POLL = 2,  /* portable poll(2) over an array of pollfd */
+};
+
+/* The backend a loop uses: "epoll" or "poll". */
+const char *coro_loop_poll_backend(const coro_loop *loop);
+
+/* Readiness bits (the engine's own values, not the kernel's). */
+#define CORO_POLLIN 0x1  /* readable, or a listening socket has a connection */
+#define CORO_POLLOUT 0x2 /* writable */
+#define CORO_POLLERR 0x4 /* an error is pending (reported, never requested) */
+#define CORO_POLLHUP 0x8 /* hung up (reported, never requested) */
+
+/* Park the current coroutine until fd is ready for one of events
+ * (CORO_POLLIN | CORO_POLLOUT). Returns the ready mask (> 0; it may include
+ * CORO_POLLERR or CORO_POLLHUP, and, as with poll(2), readiness is a hint:
+ * the next read or write may still find EAGAIN), or -ETIMEDOUT,
+ * -ECANCELED, -EBADF (fd is not open, or was closed or forgotten through
+ * coro_fd_close/coro_fd_forget while waiting), -EINVAL (no event
+ * requested), -ENOMEM, -EPERM (outside a coroutine, unless deadline is 0).
+ * Deadline 0 polls once without a loop. Several coroutines may wait on the
+ * same fd: all whose events are ready wake. A regular file is always ready.
+ * Rule: an fd that coroutines have waited on must be closed with
+ * coro_fd_close (or coro_fd_forget before it is closed elsewhere): the
+ * kernel keeps a registration alive while a dup of the fd lives. */
+int coro_fd_wait(int fd, int events, int64_t deadline);
+
+/* Wake fd's waiters with -EBADF, drop its registration, then close(fd).
+ * 0 or -errno from close. Works with no loop too (then it only closes). */
+int coro_fd_close(int fd);
+
+/* Like coro_fd_close without closing: for fds owned elsewhere (Go). 0. */
+int coro_fd_forget(int fd);
+
+/* Sockets, libdill style. Every fd they make is non-blocking and
+ * close-on-exec; writes never raise SIGPIPE (coro_loop_new blocks SIGPIPE
+ * on the loop thread, and a SIGPIPE raised anyway is discarded), a broken
+ * connection is -EPIPE or -ECONNRESET. Calls that wait take an absolute
+ * deadline (0: try once, -ETIMEDOUT if it would block) and also return
+ * -ECANCELED; all return a negative errno on failure. Close the fds they
+ * return with coro_fd_close. */
+#define CORO_REUSEPORT 0x1 /* coro_tcp_listen: set SO_REUSEPORT */
+
+/* A listening TCP socket bound to addr (SO_REUSEADDR always). */
+int coro_tcp_listen(const struct sockaddr *addr, socklen_t len, int backlog,
+                    int flags);
+/* A listening unix stream socket at path (-EADDRINUSE if it exists). */
+int coro_unix_listen(const char *path, int backlog);
+/* Accept a connection (addr/len may be NULL). When the process or system
+ * is out of fds (EMFILE, ENFILE) it backs off with coro_sleep, 10 ms
+ * doubling to 500 ms, and retries, never spinning; if the deadline passes
+ * meanwhile it returns that error (-EMFILE or -ENFILE). */
+int coro_accept(int lfd, struct sockaddr *addr, socklen_t *len,
+                int64_t deadline);
+/* A connected stream socket: -ECONNREFUSED, -ETIMEDOUT, ... */
+int coro_connect(const struct sockaddr *addr, socklen_t len, int64_t deadline);
+int coro_unix_connect(const char *path, int64_t deadline);
+
+/* Each tries the call and, on EAGAIN, waits with coro_fd_wait and retries.
+ * 0 from a read means end of file. send and sendto add MSG_NOSIGNAL. */
+ssize_t coro_read(int fd, void *buf, size_t n, int64_t deadline);
+ssize_t coro_write(int fd, const void *buf, size_t n, int64_t deadline);
+ssize_t coro_readv(int fd, const struct iovec *iov, int iovcnt,
+                   int64_t deadline);
+ssize_t coro_writev(int fd, const struct iovec *iov, int iovcnt,
+                    int64_t deadline);
+ssize_t coro_recv(int fd, void *buf, size_t n, int flags, int64_t deadline);
+ssize_t coro_send(int fd, const void *buf, size_t n, int flags,
+                  int64_t deadline);
+ssize_t coro_recvfrom(int fd, void *buf, size_t n, int flags,
+                      struct sockaddr *addr, socklen_t *len, int64_t deadline);
+ssize_t coro_sendto(int fd, const void *buf, size_t n, int flags,
+                    const struct sockaddr *addr, socklen_t len,
+                    int64_t deadline);
+/* Write all n bytes: n, or -errno (some bytes may have been sent). */
+ssize_t coro_write_all(int fd, const void *buf, size_t n, int64_t deadline);
+int coro_shutdown(int fd, int how);
+/* Parse a numeric "127.0.0.1:80" or "[::1]:80" into out: 0 or -EINVAL. */
+int coro_addr_parse(const char *hostport, struct sockaddr_storage *out,
+                    socklen_t *len);
+
+/* Send count bytes of in_fd (a regular file) from *offset (NULL: from and
+ * advancing in_fd's file position) to out_fd, waiting whenever out_fd is
+ * full. Returns the bytes sent (fewer than count only at end of file), or
+ * -errno (-EPIPE, -ECONNRESET when the peer hangs up; -ETIMEDOUT;
+ * -ECANCELED): then *offset (or the file position) tells how far it got.
+ * Uses sendfile(2), or read and write when that is unavailable or when
+ * $CORO_SENDFILE is "rw". */
+ssize_t coro_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count,
+                      int64_t deadline);
 
 #ifdef __cplusplus
 }

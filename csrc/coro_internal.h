@@ -11,6 +11,8 @@
  *   remote.c   cross-thread spawn handles
  *   sync.c     mutex, condition variable, semaphore, wait group
  *   chan.c     bounded FIFO channel
+ *   poll.c     fd waits and the kernel poller (poll_epoll.inc, poll_poll.inc)
+ *   socket.c   non-blocking socket calls; sendfile.c  coro_sendfile
  */
 #ifndef CORO_INTERNAL_H
 #define CORO_INTERNAL_H
@@ -134,6 +136,9 @@ struct coro_remote {
 };
 
 /* A cross-thread post (sched.c). */
+/* The loop's I/O poller (poll.c). */
+typedef struct coro__poller coro__poller;
+
 typedef struct coro__post {
   struct coro__post *next;
   void (*fn)(void *arg);
@@ -199,6 +204,7 @@ struct coro_loop {
   atomic_int post_pending; /* 1 when post_head may be non-empty */
   atomic_int sleeping;     /* 1 while main sleeps in the kernel */
   int wake_fd;             /* eventfd, close-on-exec */
+  coro__poller *poller;    /* fd waits (poll.c); owns no wake_fd */
   atomic_int shutdown;     /* posts refused from now on */
 
   /* Counters (read racily by coro_loop_stats_get). */
@@ -329,6 +335,29 @@ coro *coro__blocker(int *err);
  * publish, run on_done on the loop stack, drop the loop's reference. */
 void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
                            int err);
+
+/* ---- poll.c ----------------------------------------------------------- */
+
+/* Create the loop's poller (backend from opts, else $CORO_POLL, else
+ * epoll), register loop->wake_fd with it, and block SIGPIPE on the calling
+ * thread (restored by coro__poll_free). 0, -EINVAL, -ENOMEM, -errno. */
+int coro__poll_new(coro_loop *loop, int backend);
+
+/* Free the poller (no coroutine may still wait on an fd). */
+void coro__poll_free(coro_loop *loop);
+
+/* Coroutines parked in coro_fd_wait (the loop must not report deadlock
+ * and must poll while any exist). */
+uint64_t coro__poll_waiters(const coro_loop *loop);
+
+/* Ask the kernel for ready fds, sleeping at most until `until` (absolute
+ * ns on CORO's clock; -1: no limit; 0 or past: do not sleep), and wake the
+ * matching waiters. A readable wake_fd is drained. */
+void coro__poll_run(coro_loop *loop, int64_t until);
+
+/* Discard a SIGPIPE left pending on this thread by a write that failed
+ * with EPIPE (SIGPIPE is blocked on loop threads, so it stays pending). */
+void coro__sigpipe_drain(void);
 
 #if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
 #define CORO__ASAN_ON 1

@@ -9,7 +9,6 @@
  */
 #include "coro_internal.h"
 
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,26 +442,12 @@ static void fire_timers(coro_loop *l) {
     coro__wake(l->heap[0], -ETIMEDOUT);
 }
 
-/* Sleep in the kernel until a post, a stop, or the deadline (-1: none). */
+/* Sleep in the kernel until a post, a stop, an fd event, or the deadline
+ * (-1: none). [I/O] The poller sleeps on the registered fds and wake_fd. */
 static void idle(coro_loop *l, int64_t until) {
   atomic_store(&l->sleeping, 1);
-  if (!atomic_load(&l->post_pending) && !atomic_load(&l->stop)) {
-    struct timespec ts, *tsp = NULL;
-    if (until >= 0) {
-      int64_t d = until - coro_now();
-      if (d < 0)
-        d = 0;
-      ts.tv_sec = d / 1000000000;
-      ts.tv_nsec = d % 1000000000;
-      tsp = &ts;
-    }
-    struct pollfd pfd = {.fd = l->wake_fd, .events = POLLIN};
-    if (ppoll(&pfd, 1, tsp, NULL) > 0) {
-      uint64_t v;
-      ssize_t r = read(l->wake_fd, &v, sizeof v);
-      (void)r;
-    }
-  }
+  if (!atomic_load(&l->post_pending) && !atomic_load(&l->stop))
+    coro__poll_run(l, until);
   atomic_store(&l->sleeping, 0);
 }
 
@@ -471,6 +456,11 @@ static void idle(coro_loop *l, int64_t until) {
 static int turn(coro_loop *l) {
   run_posts(l);
   report_remotes(l);
+  /* [I/O] Pick up ready fds without sleeping while coroutines are ready,
+   * so busy coroutines cannot starve I/O; with nothing ready, idle() asks
+   * the kernel once and sleeps there. */
+  if (l->rq_head && coro__poll_waiters(l))
+    coro__poll_run(l, 0);
   fire_timers(l);
   if (!l->rq_head)
     return 0;
@@ -508,7 +498,8 @@ int coro_loop_run(coro_loop *l, int mode) {
     if (mode == CORO_RUN_UNTIL_EMPTY) {
       if (l->n_active == 0)
         break;
-      if (!l->heap_len && !atomic_load(&l->post_pending)) {
+      if (!l->heap_len && !atomic_load(&l->post_pending) &&
+          !coro__poll_waiters(l)) { /* [I/O] an fd event may wake them */
         rc = -EDEADLK; /* only another thread could wake them */
         break;
       }
@@ -563,8 +554,16 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
     return e;
   }
   pthread_mutex_init(&l->post_mu, NULL);
-  int rc = coro__overflow_init(l);
+  int rc = coro__poll_new(l, o.poll_backend); /* [I/O] */
   if (rc < 0) {
+    close(l->wake_fd);
+    pthread_mutex_destroy(&l->post_mu);
+    free(l);
+    return rc;
+  }
+  rc = coro__overflow_init(l);
+  if (rc < 0) {
+    coro__poll_free(l); /* [I/O] */
     close(l->wake_fd);
     pthread_mutex_destroy(&l->post_mu);
     free(l);
@@ -660,6 +659,7 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   coro__stack_drain(l);
   coro__altstack_release(l);
   free(l->heap);
+  coro__poll_free(l); /* [I/O] */
   close(l->wake_fd);
   pthread_mutex_destroy(&l->post_mu);
   coro__tls_loop = NULL;

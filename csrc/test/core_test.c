@@ -1877,6 +1877,63 @@ static void test_generator(int mode) {
   loop_close_ok(l);
 }
 
+/* A generator pipeline: a generator that pulls from another generator and
+ * yields to its own caller. Its way back (coro_caller) must survive the
+ * inner generator's transfers back to it, and when it finishes, control
+ * and its result go to its consumer. */
+#define PL_N 5
+
+static void *pl_source(void *arg) {
+  (void)arg;
+  for (int i = 1; i <= PL_N; i++)
+    CHECK_EQ(coro_transfer(coro_caller(), (void *)(intptr_t)i, NULL), 0);
+  return NULL;
+}
+
+static void *pl_double(void *arg) {
+  int mode = (int)(intptr_t)arg;
+  coro *consumer = coro_caller();
+  coro *src = create_opts(pl_source, NULL, mode);
+  void *v;
+  int rc;
+  while ((rc = coro_transfer(src, NULL, &v)) == 0) {
+    CHECK_PTR_EQ(coro_caller(), consumer); /* still the way back */
+    CHECK_EQ(coro_transfer(coro_caller(), (void *)(2 * (intptr_t)v), NULL), 0);
+  }
+  CHECK_EQ(rc, 1);
+  CHECK_EQ(coro_free(src), 0);
+  return (void *)100;
+}
+
+static void run_pipeline(void) {
+  int modes[] = {CORO_STACK_GUARDED, CORO_STACK_SHARED};
+  for (int m = 0; m < 2; m++) {
+    coro *d = create_opts(pl_double, (void *)(intptr_t)modes[m], modes[1 - m]);
+    void *v;
+    for (int i = 1; i <= PL_N; i++) {
+      CHECK_EQ(coro_transfer(d, NULL, &v), 0);
+      CHECK_EQ((intptr_t)v, 2 * i);
+    }
+    CHECK_EQ(coro_transfer(d, NULL, &v), 1);
+    CHECK_EQ((intptr_t)v, 100);
+    CHECK_EQ(coro_free(d), 0);
+  }
+}
+
+static void body_pipeline(void) {
+  uint64_t live = stats_of(g_loop).live;
+  run_pipeline();
+  CHECK_U64_EQ(stats_of(g_loop).live, live);
+}
+
+static void test_generator_pipeline(int mode) {
+  run_body(mode, body_pipeline);
+  coro_loop *l = loop_mode(mode);
+  run_pipeline(); /* from the loop stack */
+  CHECK_U64_EQ(stats_of(l).live, 0);
+  loop_close_ok(l);
+}
+
 /* Transfer and free errors; scheduler calls inside a created coroutine. */
 static coro *te_spawned;
 static coro *te_outer;
@@ -3338,6 +3395,7 @@ static const testing_case tests[] = {
     {"locals", test_locals, 0},
     {"keys_max", test_keys_max, 0},
     {"generator", test_generator, 0},
+    {"generator_pipeline", test_generator_pipeline, 0},
     {"transfer_errors", test_transfer_errors, 0},
     {"same_fringe", test_same_fringe, 0},
     {"call_on_loop", test_call_on_loop, 0},

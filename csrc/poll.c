@@ -1,0 +1,418 @@
+/* poll.c - the loop's I/O side: per-fd waiter queues, registrations with
+ * the kernel poller, wakeups, and the sleep of an idle loop.
+ *
+ * Backend contract (one small interface, two implementations included
+ * below: poll_epoll.inc and poll_poll.inc). Units: timeouts in nanoseconds,
+ * -1 meaning "forever" and 0 "do not sleep"; events are the engine's
+ * CORO_POLL* bits, which each backend maps to and from its kernel bits in
+ * exactly one place (its to_kernel/from_kernel pair).
+ *   create(p)     make the backend state in p->be: 0 or -errno
+ *   destroy(p)    free it (closes the kernel object)
+ *   arm(p, fd, events, gen, persistent, known)
+ *                 register fd for events (CORO_POLLIN | CORO_POLLOUT), or
+ *                 change its registration when `known` says the backend
+ *                 already has one. Registrations are ONE-SHOT unless
+ *                 `persistent`: once an event is reported the registration
+ *                 is disabled (not removed) until armed again. gen is
+ *                 handed back with every event of this registration.
+ *                 0, -ENOENT (known, but the kernel has no registration for
+ *                 the file now behind fd), -EBADF, -EPERM (fd cannot be
+ *                 polled: a regular file), -ENOMEM.
+ *   disarm(p, fd) remove fd's registration (errors ignored)
+ *   wait(p, timeout_ns, out, cap)
+ *                 sleep until an event or the timeout; fill out[] with up
+ *                 to cap (fd, events, gen); return the count (0 on EINTR).
+ *   name          "epoll" or "poll"
+ *
+ * Why one-shot and level-triggered. Level-triggered makes coro_fd_wait
+ * correct for any caller, including one that waits without first reading
+ * to EAGAIN (edge-triggered would lose an edge that came before the wait
+ * unless the engine tracked readiness itself, which it cannot: it does not
+ * see the caller's reads). One-shot makes an fd nobody waits on cost at
+ * most one report (never a busy loop on a readable or hung-up socket
+ * nobody reads), and makes the engine robust to an fd closed with plain
+ * close() between two waits: every wait that finds no other waiter on the
+ * fd re-arms it with one epoll_ctl(MOD), and MOD fails with ENOENT when the
+ * number now names another file, so the engine registers the new file
+ * afresh. The price is one epoll_ctl per wait (libuv and Go pay none), in
+ * exchange for never trusting stale kernel state.
+ *
+ * Generations. Each fd's record carries a generation, bumped whenever the
+ * engine learns the number stopped naming the file it registered
+ * (coro_fd_close, coro_fd_forget, MOD -> ENOENT, POLLNVAL). The kernel
+ * hands the generation back with each event, and an event whose
+ * generation is not the record's is dropped: a registration that outlived
+ * its fd through a dup can never wake waiters of a new fd with that number.
+ *
+ * Waiters. A coroutine has one wait node, so it parks on exactly one
+ * queue; each fd has three (waiting for IN, for OUT, for both), and the
+ * queue says what it waits for, so no field is added to the coroutine
+ * record. The records live in fixed-size chunks that never move (wait
+ * nodes point at their queue), indexed by fd. Nothing here points into a
+ * coroutine's stack.
+ */
+#include "coro_internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Internal event bit: the fd is not open (poll's POLLNVAL). */
+#define POLL__NVAL 0x100u
+#define POLL__ALL (CORO_POLLIN | CORO_POLLOUT | CORO_POLLERR | CORO_POLLHUP)
+
+/* Events fetched from the kernel per call. */
+#define EVS_MAX 256
+
+/* fd records per chunk. */
+#define CHUNK_SHIFT 8
+#define CHUNK ((size_t)1 << CHUNK_SHIFT)
+
+typedef struct pollev {
+  int fd;
+  unsigned events;
+  uint32_t gen;
+} pollev;
+
+typedef struct backend_ops {
+  const char *name;
+  int (*create)(coro__poller *p);
+  void (*destroy)(coro__poller *p);
+  int (*arm)(coro__poller *p, int fd, unsigned events, uint32_t gen,
+             int persistent, int known);
+  void (*disarm)(coro__poller *p, int fd);
+  int (*wait)(coro__poller *p, int64_t timeout_ns, pollev *out, int cap);
+} backend_ops;
+
+/* One fd. q[events - 1]: waiters for IN (0), OUT (1), IN|OUT (2). */
+typedef struct fdrec {
+  coro__waitq q[3];
+  uint32_t gen;
+  uint8_t armed;      /* events enabled in the kernel now */
+  uint8_t registered; /* the backend has a registration for fd */
+} fdrec;
+
+struct coro__poller {
+  const backend_ops *ops;
+  void *be;            /* the backend's state */
+  fdrec **chunks;      /* chunk i holds fds [i*CHUNK, (i+1)*CHUNK) */
+  size_t nchunks;
+  uint64_t waiters;    /* coroutines parked in coro_fd_wait */
+  int wake_fd;
+  int sigpipe_was_blocked;
+  pollev evs[EVS_MAX];
+};
+
+/* A timeout in ns as a timespec. */
+static struct timespec ns_to_ts(int64_t ns) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)(ns / 1000000000);
+  ts.tv_nsec = (long)(ns % 1000000000);
+  return ts;
+}
+
+#ifdef __linux__
+#include "poll_epoll.inc"
+#endif
+#include "poll_poll.inc"
+
+/* ---- fd records -------------------------------------------------------- */
+
+static fdrec *rec_get(coro__poller *p, int fd, int grow) {
+  size_t c = (size_t)fd >> CHUNK_SHIFT;
+  if (c >= p->nchunks) {
+    if (!grow)
+      return NULL;
+    size_t n = p->nchunks ? p->nchunks * 2 : 4;
+    while (n <= c)
+      n *= 2;
+    fdrec **nc = realloc(p->chunks, n * sizeof *nc);
+    if (!nc)
+      return NULL;
+    memset(nc + p->nchunks, 0, (n - p->nchunks) * sizeof *nc);
+    p->chunks = nc;
+    p->nchunks = n;
+  }
+  if (!p->chunks[c]) {
+    if (!grow)
+      return NULL;
+    p->chunks[c] = calloc(CHUNK, sizeof(fdrec));
+    if (!p->chunks[c])
+      return NULL;
+  }
+  return &p->chunks[c][(size_t)fd & (CHUNK - 1)];
+}
+
+/* What the parked waiters of r wait for. */
+static unsigned rec_wanted(const fdrec *r) {
+  unsigned w = 0;
+  for (unsigned i = 0; i < 3; i++)
+    if (r->q[i].head)
+      w |= i + 1;
+  return w;
+}
+
+static int rec_arm(coro__poller *p, int fd, fdrec *r, unsigned want) {
+  int rc = p->ops->arm(p, fd, want, r->gen, 0, r->registered);
+  if (rc == -ENOENT && r->registered) {
+    /* The number names another file now (closed with plain close() and
+     * reused): a new generation keeps events of the old registration,
+     * which may live on through a dup, away from the new file. */
+    r->gen++;
+    r->registered = 0;
+    rc = p->ops->arm(p, fd, want, r->gen, 0, 0);
+  }
+  if (rc < 0)
+    return rc;
+  r->registered = 1;
+  r->armed = (uint8_t)want;
+  return 0;
+}
+
+static void rec_wake_all(fdrec *r, int status) {
+  for (int i = 0; i < 3; i++)
+    coro__wake_all(&r->q[i], status);
+}
+
+/* ---- Waiting ----------------------------------------------------------- */
+
+/* Deadline 0: ask the kernel once, without a loop. */
+static int poll_once(int fd, int events) {
+  struct pollfd pf = {.fd = fd, .events = 0};
+  if (events & CORO_POLLIN)
+    pf.events |= POLLIN;
+  if (events & CORO_POLLOUT)
+    pf.events |= POLLOUT;
+  if (poll(&pf, 1, 0) < 0)
+    return -errno;
+  if (pf.revents & POLLNVAL)
+    return -EBADF;
+  int m = 0;
+  if (pf.revents & POLLIN)
+    m |= CORO_POLLIN;
+  if (pf.revents & POLLOUT)
+    m |= CORO_POLLOUT;
+  if (pf.revents & POLLERR)
+    m |= CORO_POLLERR;
+  if (pf.revents & POLLHUP)
+    m |= CORO_POLLHUP;
+  m &= events | CORO_POLLERR | CORO_POLLHUP;
+  return m ? m : -ETIMEDOUT;
+}
+
+int coro_fd_wait(int fd, int events, int64_t deadline) {
+  if (fd < 0)
+    return -EBADF;
+  events &= CORO_POLLIN | CORO_POLLOUT;
+  if (!events)
+    return -EINVAL;
+  int err;
+  coro *me = coro__blocker(&err);
+  if (!me)
+    return deadline == 0 ? poll_once(fd, events) : err;
+  if (me->flags & CORO__F_CANCELLED)
+    return -ECANCELED;
+  if (deadline == 0)
+    return poll_once(fd, events);
+  coro__poller *p = me->loop->poller;
+  fdrec *r = rec_get(p, fd, 1);
+  if (!r)
+    return -ENOMEM;
+  unsigned have = rec_wanted(r);
+  unsigned want = have | (unsigned)events;
+  /* With no other waiter, nothing proves the registration still names
+   * this file (see the top comment): re-arm. With waiters, it does. */
+  if (!have || (want & ~(unsigned)r->armed)) {
+    int rc = rec_arm(p, fd, r, want);
+    if (rc == -EPERM)
+      return events; /* a regular file: always ready, as poll(2) says */
+    if (rc < 0)
+      return rc;
+  }
+  p->waiters++;
+  int rc = coro__wait(&r->q[events - 1], deadline);
+  p->waiters--;
+  return rc;
+}
+
+/* Wake fd's waiters with -EBADF and forget its registration. */
+static void release(int fd) {
+  coro_loop *l = coro__tls_loop;
+  if (fd < 0 || !l || !l->poller)
+    return;
+  coro__poller *p = l->poller;
+  fdrec *r = rec_get(p, fd, 0);
+  if (!r)
+    return;
+  rec_wake_all(r, -EBADF);
+  if (r->registered)
+    p->ops->disarm(p, fd);
+  r->registered = 0;
+  r->armed = 0;
+  r->gen++;
+}
+
+int coro_fd_close(int fd) {
+  release(fd);
+  return close(fd) < 0 ? -errno : 0;
+}
+
+int coro_fd_forget(int fd) {
+  release(fd);
+  return 0;
+}
+
+/* ---- The loop's side ----------------------------------------------------- */
+
+static void deliver(coro__poller *p, const pollev *e) {
+  if (e->fd == p->wake_fd) {
+    uint64_t v;
+    ssize_t n = read(p->wake_fd, &v, sizeof v);
+    (void)n; /* EAGAIN: another event already drained it */
+    return;
+  }
+  fdrec *r = rec_get(p, e->fd, 0);
+  if (!r || !r->registered || r->gen != e->gen)
+    return; /* stale: the registration of a file that is gone */
+  r->armed = 0; /* one-shot: the backend disabled the registration */
+  if (e->events & POLL__NVAL) {
+    rec_wake_all(r, -EBADF);
+    p->ops->disarm(p, e->fd);
+    r->registered = 0;
+    r->gen++;
+    return;
+  }
+  unsigned m = e->events & POLL__ALL;
+  for (unsigned i = 0; i < 3; i++) {
+    unsigned got = m & ((i + 1) | CORO_POLLERR | CORO_POLLHUP);
+    if (got)
+      coro__wake_all(&r->q[i], (int)got);
+  }
+  unsigned left = rec_wanted(r);
+  if (left) {
+    int rc = rec_arm(p, e->fd, r, left);
+    if (rc < 0)
+      rec_wake_all(r, rc); /* cannot re-arm: they must not hang */
+  }
+}
+
+void coro__poll_run(coro_loop *l, int64_t until) {
+  coro__poller *p = l->poller;
+  int64_t t = -1;
+  if (until == 0)
+    t = 0;
+  else if (until > 0) {
+    t = until - coro_now();
+    if (t < 0)
+      t = 0;
+  }
+  int n = p->ops->wait(p, t, p->evs, EVS_MAX);
+  for (int i = 0; i < n; i++)
+    deliver(p, &p->evs[i]);
+}
+
+uint64_t coro__poll_waiters(const coro_loop *l) {
+  return l->poller ? l->poller->waiters : 0;
+}
+
+const char *coro_loop_poll_backend(const coro_loop *l) {
+  return l && l->poller ? l->poller->ops->name : "";
+}
+
+/* SIGPIPE. A write to a socket or pipe whose reader is gone raises SIGPIPE,
+ * which kills the process by default. send() can refuse it (MSG_NOSIGNAL),
+ * but write(), writev() and sendfile() cannot; so a loop thread blocks
+ * SIGPIPE in its signal mask, and the failing call just returns EPIPE. The
+ * blocked signal stays pending on the thread, though, and would fire the
+ * moment the mask is restored: after every EPIPE the engine takes it back
+ * with sigtimedwait and a zero timeout. (Standard signals do not queue, so
+ * one call drains it.) */
+void coro__sigpipe_drain(void) {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGPIPE);
+  struct timespec zero = {0, 0};
+  while (sigtimedwait(&s, NULL, &zero) < 0 && errno == EINTR) {
+  }
+}
+
+static int pick_backend(int backend, const backend_ops **out) {
+  if (backend == CORO_POLL_DEFAULT) {
+    const char *e = getenv("CORO_POLL");
+    if (e && strcmp(e, "poll") == 0)
+      backend = CORO_POLL_POLL;
+    else
+      backend = CORO_POLL_EPOLL;
+#ifndef __linux__
+    if (backend == CORO_POLL_EPOLL)
+      backend = CORO_POLL_POLL;
+#endif
+  }
+  switch (backend) {
+#ifdef __linux__
+  case CORO_POLL_EPOLL:
+    *out = &epoll_ops;
+    return 0;
+#endif
+  case CORO_POLL_POLL:
+    *out = &poll_ops;
+    return 0;
+  default:
+    return -EINVAL;
+  }
+}
+
+int coro__poll_new(coro_loop *l, int backend) {
+  const backend_ops *ops;
+  int rc = pick_backend(backend, &ops);
+  if (rc < 0)
+    return rc;
+  coro__poller *p = calloc(1, sizeof *p);
+  if (!p)
+    return -ENOMEM;
+  p->ops = ops;
+  p->wake_fd = l->wake_fd;
+  rc = ops->create(p);
+  if (rc < 0) {
+    free(p);
+    return rc;
+  }
+  rc = ops->arm(p, l->wake_fd, CORO_POLLIN, 0, 1, 0);
+  if (rc < 0) {
+    ops->destroy(p);
+    free(p);
+    return rc;
+  }
+  sigset_t s, old;
+  sigemptyset(&s);
+  sigaddset(&s, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &s, &old);
+  p->sigpipe_was_blocked = sigismember(&old, SIGPIPE) == 1;
+  l->poller = p;
+  return 0;
+}
+
+void coro__poll_free(coro_loop *l) {
+  coro__poller *p = l->poller;
+  if (!p)
+    return;
+  if (!p->sigpipe_was_blocked) {
+    /* Unblocking would deliver a pending SIGPIPE: discard it first. */
+    coro__sigpipe_drain();
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+  }
+  for (size_t i = 0; i < p->nchunks; i++)
+    free(p->chunks[i]);
+  free(p->chunks);
+  p->ops->destroy(p);
+  free(p);
+  l->poller = NULL;
+}
