@@ -182,6 +182,8 @@ static void run_local_destructors(coro *co);
 /* A created coroutine returns to its caller when it finishes, so a caller
  * must not be freed while it is one: callees counts the references. */
 static void set_caller(coro *co, coro *caller) {
+  if (co->link.caller == caller)
+    return; /* the steady state of a ring or ping-pong: touch nothing */
   if (co->link.caller)
     co->link.caller->callees--;
   co->link.caller = caller;
