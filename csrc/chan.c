@@ -65,27 +65,13 @@ struct coro_chan {
   unsigned char ring[];
 };
 
-/* As sync.c: the running context, &loop->main on the loop stack. */
-static coro *chan_self(void) {
-  coro_loop *loop = coro__tls_loop;
-  return loop != NULL ? loop->current : NULL;
-}
-
 /* Park the caller on q. A try (deadline 0) fails without switching and
  * without needing a coroutine, so that polling works on the loop stack.
  * `inside` keeps coro_chan_free from freeing the channel under a
  * coroutine that will still touch it when it runs. */
 static int chan_park(coro_chan *ch, coro__waitq *q, int64_t deadline) {
-  int err = 0;
-  coro *self = coro__blocker(&err);
-
-  if (deadline == 0)
-    return self != NULL && (self->flags & CORO__F_CANCELLED) ? -ECANCELED
-                                                             : -ETIMEDOUT;
-  if (self == NULL)
-    return err;
   ch->inside++;
-  err = coro__wait(q, deadline);
+  int err = coro__wait(q, deadline);
   ch->inside--;
   return err;
 }
@@ -170,7 +156,7 @@ int coro_chan_new(coro_chan **out, size_t elem_size, size_t capacity) {
  * our wakeup and now a receiver may have taken the element (then it was
  * delivered and the send succeeded) or close may have dropped it. */
 static int chan_rendezvous(coro_chan *ch, int64_t deadline) {
-  coro *self = chan_self();
+  coro *self = coro__running();
   int rc;
 
   ch->stager = self;
@@ -201,7 +187,7 @@ int coro_chan_send(coro_chan *ch, const void *elem, int64_t deadline) {
   if (ch->closed)
     return -EPIPE;
   /* The rendezvous tells senders apart by identity, which needs a loop. */
-  if (ch->cap == 0 && chan_self() == NULL)
+  if (ch->cap == 0 && coro__running() == NULL)
     return -EPERM;
   if (chan_free_slots(ch) == 0) {
     rc = chan_park(ch, &ch->sendq, deadline);

@@ -298,8 +298,10 @@ _Noreturn void coro__panic(const coro *co, const char *what);
  * q; if deadline >= 0 it is put in the timer heap. Returns the status given
  * to coro__wake, or -ETIMEDOUT (deadline passed; removed from q), or
  * -ECANCELED (cancelled before or during the wait; removed from q).
- * deadline 0 returns -ETIMEDOUT at once without switching. Returns -EPERM
- * outside a spawned coroutine or inside coro_call_on_loop. Saves errno. */
+ * deadline 0 is a try that would block: it returns at once without
+ * switching and without needing a coroutine (so polling works on the loop
+ * stack): -ECANCELED for a cancelled coroutine, else -ETIMEDOUT. Otherwise
+ * -EPERM outside a spawned coroutine or inside coro_call_on_loop. */
 int coro__wait(coro__waitq *q, int64_t deadline);
 
 /* Wake co (parked in coro__wait) with status: unlink from its queue and the
@@ -323,6 +325,12 @@ coro *coro__next(coro_loop *loop);
  * before switching away for good): hand the result to the joiner or remote,
  * or mark the record for freeing when detached. */
 void coro__finished(coro_loop *loop, coro *co);
+
+/* The running context (&loop->main on the loop's own stack), or NULL when
+ * the thread has no loop: the identity locks record as their owner. */
+static inline coro *coro__running(void) {
+  return coro__tls_loop ? coro__tls_loop->current : NULL;
+}
 
 /* Checks shared by the blocking calls: the current coroutine if the caller
  * may block (a spawned coroutine, not in coro_call_on_loop), else NULL and

@@ -150,12 +150,12 @@ coro *coro__blocker(int *err) {
 int coro__wait(coro__waitq *q, int64_t deadline) {
   int err;
   coro *co = coro__blocker(&err);
+  if (deadline == 0)
+    return co && (co->flags & CORO__F_CANCELLED) ? -ECANCELED : -ETIMEDOUT;
   if (!co)
     return err;
   if (co->flags & CORO__F_CANCELLED)
     return -ECANCELED;
-  if (deadline == 0)
-    return -ETIMEDOUT;
   coro_loop *l = co->loop;
   if (deadline > 0) {
     if (heap_reserve(l) < 0)

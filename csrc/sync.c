@@ -19,28 +19,6 @@
  */
 #include "coro_internal.h"
 
-/* The identity a lock records as its owner: the running context, which is
- * &loop->main on the loop's own stack. NULL when the thread has no loop. */
-static coro *sync_self(void) {
-  coro_loop *loop = coro__tls_loop;
-  return loop != NULL ? loop->current : NULL;
-}
-
-/* Park the caller on q. A try (deadline 0) fails here without switching and
- * without needing a coroutine, so that polling works on the loop stack; a
- * cancelled coroutine's try reports the cancel, as its other calls do. */
-static int sync_park(coro__waitq *q, int64_t deadline) {
-  int err = 0;
-  coro *self = coro__blocker(&err);
-
-  if (deadline == 0)
-    return self != NULL && (self->flags & CORO__F_CANCELLED) ? -ECANCELED
-                                                             : -ETIMEDOUT;
-  if (self == NULL)
-    return err;
-  return coro__wait(q, deadline);
-}
-
 /* ---- mutex ------------------------------------------------------------ */
 
 int coro_mutex_init(coro_mutex *m) {
@@ -62,7 +40,7 @@ static void mutex_release(coro_mutex *m) {
 }
 
 int coro_mutex_lock(coro_mutex *m, int64_t deadline) {
-  coro *self = sync_self();
+  coro *self = coro__running();
 
   if (m == NULL)
     return -EINVAL;
@@ -76,13 +54,13 @@ int coro_mutex_lock(coro_mutex *m, int64_t deadline) {
   if (m->owner == self)
     return -EDEADLK;
   /* Woken with 0 means mutex_release already made us the owner. */
-  return sync_park(&m->waiters, deadline);
+  return coro__wait(&m->waiters, deadline);
 }
 
 int coro_mutex_unlock(coro_mutex *m) {
   if (m == NULL)
     return -EINVAL;
-  if (m->owner == NULL || m->owner != sync_self())
+  if (m->owner == NULL || m->owner != coro__running())
     return -EPERM;
   mutex_release(m);
   return 0;
@@ -127,7 +105,7 @@ static void cond_relock(coro_mutex *m, coro *self) {
 }
 
 int coro_cond_wait(coro_cond *c, coro_mutex *m, int64_t deadline) {
-  coro *self = sync_self();
+  coro *self = coro__running();
   int err = 0;
   int rc;
 
@@ -139,7 +117,7 @@ int coro_cond_wait(coro_cond *c, coro_mutex *m, int64_t deadline) {
    * m is released: unlocking would hand m to a waiter, and taking it back
    * could then need the very blocking they cannot do. */
   if (deadline == 0)
-    return sync_park(&c->waiters, 0);
+    return coro__wait(&c->waiters, 0);
   if (coro__blocker(&err) == NULL)
     return err;
   if (self->flags & CORO__F_CANCELLED)
@@ -191,7 +169,7 @@ int coro_sem_acquire(coro_sem *s, int64_t deadline) {
     return 0;
   }
   /* Woken with 0 means coro_sem_release handed us its unit. */
-  return sync_park(&s->waiters, deadline);
+  return coro__wait(&s->waiters, deadline);
 }
 
 int coro_sem_release(coro_sem *s) {
@@ -249,7 +227,7 @@ int coro_wg_wait(coro_waitgroup *wg, int64_t deadline) {
     return -EINVAL;
   if (wg->count == 0)
     return 0;
-  return sync_park(&wg->waiters, deadline);
+  return coro__wait(&wg->waiters, deadline);
 }
 
 int coro_wg_destroy(coro_waitgroup *wg) {
