@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestHttpd runs `coro httpd` on a free port, fetches the built-in index
+// and stops it with SIGTERM.
+func TestHttpd(t *testing.T) {
+	if binary == "" {
+		t.Skip("needs the built binary (it runs until signalled)")
+	}
+	for _, args := range [][]string{
+		{"httpd", "-addr", "127.0.0.1:0"},
+		{"httpd", "-addr", "127.0.0.1:0", "-loops", "2", "-stack", "shared"},
+	} {
+		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
+			cmd := exec.Command(binary, args...)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			exited := false
+			defer func() {
+				if !exited {
+					cmd.Process.Kill()
+					<-done
+				}
+			}()
+			lines := make(chan string, 1)
+			go func() {
+				line, _ := bufio.NewReader(out).ReadString('\n')
+				lines <- line
+				io.Copy(io.Discard, out)
+				done <- cmd.Wait()
+			}()
+			var line string
+			select {
+			case line = <-lines:
+			case <-time.After(5 * time.Second):
+				t.Fatal("no output within 5 s")
+			}
+			m := regexp.MustCompile(`^httpd: serving (\S+) on (http://127\.0\.0\.1:\d+/) \((\d+) loops\)\n$`).FindStringSubmatch(line)
+			if m == nil {
+				t.Fatalf("first line %q (stderr %q)", line, stderr.String())
+			}
+			client := &http.Client{Timeout: 5 * time.Second}
+			resp, err := client.Get(m[2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(body), "<h1>coro httpd</h1>") ||
+				resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+				t.Errorf("GET /: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+			resp, err = client.Get(m[2] + "big.bin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || n != 1<<20 {
+				t.Errorf("GET /big.bin: %d, %d bytes", resp.StatusCode, n)
+			}
+			client.CloseIdleConnections()
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				exited = true
+				if err != nil {
+					t.Errorf("after SIGTERM: %v (stderr %q)", err, stderr.String())
+				}
+			case <-time.After(8 * time.Second):
+				t.Fatal("still running 8 s after SIGTERM")
+			}
+		})
+	}
+}
+
+func TestHttpdBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"httpd", "-x"}, "flag provided but not defined: -x"},
+		{[]string{"httpd", "-loops", "0"}, "-loops 0"},
+		{[]string{"httpd", "-stack", "huge"}, `unknown stack kind "huge"`},
+		{[]string{"httpd", "-idle", "soon"}, `invalid value "soon"`},
+		{[]string{"httpd", "extra"}, `unexpected argument "extra"`},
+	} {
+		_, stderr, code := coro(t, tc.args...)
+		if code != exitUsage || !strings.Contains(stderr, tc.want) {
+			t.Errorf("coro %q: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	// A server that cannot start (a bad address) fails with 1.
+	if _, stderr, code := coro(t, "httpd", "-addr", "nohost"); code != exitFailed {
+		t.Errorf("-addr nohost: exit %d, stderr %q, want 1", code, stderr)
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ccoro/coro/internal/demos"
+	"github.com/ccoro/coro/internal/netdemo"
+)
+
+// loadCommand is "coro load": a load generator for the echo server.
+var loadCommand = &command{
+	name:    "load",
+	summary: "a load generator, one C coroutine per connection",
+	args:    "[-addr HOST:PORT] [-mode echo] [-c N] [-d DURATION] [-rate R] [-size BYTES] [-loops N] [-stack guarded|shared]",
+	help: `Load a server with -c connections for -d, each a C coroutine that sends a
+-size byte request and reads the same number of bytes back, in lockstep
+(-mode echo; http: not yet). With -rate 0 every connection sends its next
+request as soon as the reply is in (closed loop); with -rate R the
+connections together send R requests a second, each on a fixed schedule,
+and latency runs from the scheduled send time, so a slow server cannot
+hide its delays by slowing the sender (no coordinated omission). The
+connections are spread over -loops loops (threads).
+
+Shows progress once a second on stderr; at the end prints the connections,
+duration, requests, errors, throughput, latency percentiles (p50 p90 p99
+p99.9 max) and a histogram with one row per power of two of latency.
+
+Exit status: 0 the run completed (see the errors line), 1 it failed (no
+connection got through), 2 usage error.`,
+	flags: loadFlags,
+}
+
+func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
+	addr := fs.String("addr", "127.0.0.1:7000", "the server, `HOST:PORT`")
+	mode := fs.String("mode", "echo", "the protocol, `MODE`: echo (http: not yet)")
+	conns := fs.Int("c", 100, "`N` connections")
+	dur := fs.Duration("d", 5*time.Second, "send requests for `DURATION`")
+	rate := fs.Float64("rate", 0, "`R` requests a second in total, on a fixed schedule; 0: closed loop")
+	size := fs.Int("size", 64, "request (and reply) size in `BYTES`")
+	loops := fs.Int("loops", 1, "`N` loops (threads) sharing the connections")
+	stack := fs.String("stack", "guarded", "the coroutines' stacks, `STACK`: guarded or shared")
+	return func(stdout, stderr io.Writer) int {
+		switch {
+		case *mode == "http":
+			return usageError(stderr, "load", "-mode http: not yet implemented")
+		case *mode != "echo":
+			return usageError(stderr, "load", "-mode %q: want echo", *mode)
+		case *conns < 1 || *conns > 1_000_000:
+			return usageError(stderr, "load", "-c %d: want 1 to 1000000 connections", *conns)
+		case *dur <= 0:
+			return usageError(stderr, "load", "-d %v: want a positive duration", *dur)
+		case !(*rate >= 0) || *rate > 1e12:
+			return usageError(stderr, "load", "-rate %v: want 0 (closed loop) or a positive rate", *rate)
+		case *size < 1 || *size > 64<<20:
+			return usageError(stderr, "load", "-size %d: want 1 to %d bytes", *size, 64<<20)
+		case *loops < 1 || *loops > 1024:
+			return usageError(stderr, "load", "-loops %d: want 1 to 1024", *loops)
+		}
+		st, err := demos.ParseStack(*stack)
+		if err != nil {
+			return usageError(stderr, "load", "-stack: %v", err)
+		}
+		if _, err := netdemo.ResolveAddr(*addr); err != nil {
+			return usageError(stderr, "load", "-addr: %v", err)
+		}
+		p := newLoadProgress(stderr)
+		res, err := netdemo.RunLoad(netdemo.LoadConfig{
+			Addr: *addr, Mode: *mode, Conns: *conns, Duration: *dur, Rate: *rate,
+			Size: *size, Loops: *loops, Stack: st, Progress: p.update,
+		})
+		p.done()
+		if err != nil {
+			fmt.Fprintf(stderr, "coro %v\n", err) // "load: ..."
+			return exitFailed
+		}
+		fmt.Fprint(stdout, res.Report())
+		return exitOK
+	}
+}
+
+// loadProgress draws the once-a-second progress line: rewritten in place on a
+// terminal, one line per second otherwise.
+type loadProgress struct {
+	w        io.Writer
+	tty      bool
+	drawn    bool
+	lastN    uint64
+	lastTime time.Duration
+}
+
+func newLoadProgress(w io.Writer) *loadProgress {
+	p := &loadProgress{w: w}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *loadProgress) update(n uint64, elapsed time.Duration) {
+	var rate float64
+	if dt := elapsed - p.lastTime; dt > 0 {
+		rate = float64(n-p.lastN) / dt.Seconds()
+	}
+	p.lastN, p.lastTime = n, elapsed
+	line := fmt.Sprintf("load: %5.1fs %12d requests %10.0f req/s", elapsed.Seconds(), n, rate)
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%s\x1b[K", line)
+		p.drawn = true
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+// done ends the progress line on a terminal.
+func (p *loadProgress) done() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}

@@ -1,0 +1,309 @@
+/* http_parse.c - the request-head parser declared in http_parse.h: pure
+ * functions over the caller's bytes, no allocation, no I/O. */
+#include "http_parse.h"
+
+#include <string.h>
+
+/* RFC 9110 tchar: the bytes allowed in a method or a header name. */
+static int is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return 1;
+  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static int str_eq(http_str s, const char *lit) {
+  size_t n = strlen(lit);
+  return s.n == n && memcmp(s.p, lit, n) == 0;
+}
+
+static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static int str_ieq(http_str s, const char *lit) {
+  size_t n = strlen(lit);
+  if (s.n != n)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (lower((unsigned char)s.p[i]) != lit[i])
+      return 0;
+  return 1;
+}
+
+/* Finds the end of the line starting at off: the index of its '\n', or -1.
+ * A line ends in CRLF or a bare LF (RFC 9112 lets a server accept both). */
+static long find_lf(const char *buf, size_t len, size_t off) {
+  const char *lf = memchr(buf + off, '\n', len - off);
+  return lf ? (long)(lf - buf) : -1;
+}
+
+/* The line [start, lf) without its optional trailing CR. */
+static http_str line_at(const char *buf, size_t start, size_t lf) {
+  size_t end = lf;
+  if (end > start && buf[end - 1] == '\r')
+    end--;
+  return (http_str){buf + start, end - start};
+}
+
+static int classify_method(http_str m) {
+  static const char *const other[] = {"POST", "PUT", "DELETE", "OPTIONS",
+                                      "PATCH", "TRACE", "CONNECT"};
+  if (str_eq(m, "GET"))
+    return HTTP_M_GET;
+  if (str_eq(m, "HEAD"))
+    return HTTP_M_HEAD;
+  for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+    if (str_eq(m, other[i]))
+      return HTTP_M_OTHER;
+  return HTTP_M_UNKNOWN;
+}
+
+static int parse_request_line(http_str line, http_request *req) {
+  size_t i = 0;
+  while (i < line.n && is_tchar((unsigned char)line.p[i]))
+    i++;
+  if (i == 0 || i >= line.n || line.p[i] != ' ')
+    return -400;
+  req->method_name = (http_str){line.p, i};
+  req->method = classify_method(req->method_name);
+  size_t t = ++i;
+  while (i < line.n && line.p[i] != ' ') {
+    unsigned char c = (unsigned char)line.p[i];
+    if (c <= 0x20 || c == 0x7f)
+      return -400;
+    i++;
+  }
+  if (i == t || i >= line.n)
+    return -400;
+  req->target = (http_str){line.p + t, i - t};
+  http_str ver = {line.p + i + 1, line.n - i - 1};
+  if (ver.n != 8 || memcmp(ver.p, "HTTP/", 5) != 0 || ver.p[6] != '.' ||
+      ver.p[5] < '0' || ver.p[5] > '9' || ver.p[7] < '0' || ver.p[7] > '9')
+    return -400;
+  if (ver.p[5] != '1')
+    return -505;
+  req->minor = ver.p[7] == '0' ? 0 : 1;
+  return 0;
+}
+
+/* Applies the tokens of a Connection header: close and keep-alive. */
+static void connection_tokens(http_str v, int *close, int *keep) {
+  size_t i = 0;
+  while (i < v.n) {
+    while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+      i++;
+    size_t s = i;
+    while (i < v.n && v.p[i] != ',' && v.p[i] != ' ' && v.p[i] != '\t')
+      i++;
+    http_str tok = {v.p + s, i - s};
+    if (str_ieq(tok, "close"))
+      *close = 1;
+    else if (str_ieq(tok, "keep-alive"))
+      *keep = 1;
+  }
+}
+
+static int parse_header(http_str line, http_request *req, int *close,
+                        int *keep) {
+  if (line.n > 0 && (line.p[0] == ' ' || line.p[0] == '\t'))
+    return -400; /* obsolete line folding */
+  size_t i = 0;
+  while (i < line.n && is_tchar((unsigned char)line.p[i]))
+    i++;
+  if (i == 0 || i >= line.n || line.p[i] != ':')
+    return -400; /* includes whitespace before the colon (RFC 9112 5.1) */
+  http_str name = {line.p, i};
+  size_t s = i + 1, e = line.n;
+  while (s < e && (line.p[s] == ' ' || line.p[s] == '\t'))
+    s++;
+  while (e > s && (line.p[e - 1] == ' ' || line.p[e - 1] == '\t'))
+    e--;
+  for (size_t k = s; k < e; k++) {
+    unsigned char c = (unsigned char)line.p[k];
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+      return -400;
+  }
+  http_str v = {line.p + s, e - s};
+  if (str_ieq(name, "host")) {
+    if (req->host.p)
+      return -400; /* RFC 9112 3.2: more than one Host */
+    req->host = v;
+    if (v.n == 0)
+      req->host.p = line.p + s; /* present but empty is still present */
+  } else if (str_ieq(name, "connection")) {
+    connection_tokens(v, close, keep);
+  } else if (str_ieq(name, "if-modified-since")) {
+    req->if_modified_since = v;
+  } else if (str_ieq(name, "if-none-match")) {
+    req->if_none_match = v;
+  } else if (str_ieq(name, "range")) {
+    req->range = v;
+  } else if (str_ieq(name, "if-range")) {
+    req->has_if_range = 1;
+  } else if (str_ieq(name, "transfer-encoding")) {
+    req->has_body = 1;
+  } else if (str_ieq(name, "content-length")) {
+    if (v.n == 0)
+      return -400;
+    int nonzero = 0;
+    for (size_t k = 0; k < v.n; k++) {
+      if (v.p[k] < '0' || v.p[k] > '9')
+        return -400;
+      nonzero |= v.p[k] != '0';
+    }
+    if (nonzero)
+      req->has_body = 1;
+  }
+  return 0;
+}
+
+int http_parse_request(const char *buf, size_t len, http_request *req) {
+  memset(req, 0, sizeof *req);
+  /* RFC 9112 2.2: ignore empty lines before a request line. */
+  size_t off = 0;
+  while (off < len && (buf[off] == '\r' || buf[off] == '\n')) {
+    if (off >= 16)
+      return -400;
+    off++;
+  }
+  long lf = find_lf(buf, len, off);
+  if (lf < 0)
+    return len - off > HTTP_LINE_MAX ? -414 : 0;
+  if ((size_t)lf - off > HTTP_LINE_MAX)
+    return -414;
+  int rc = parse_request_line(line_at(buf, off, (size_t)lf), req);
+  if (rc < 0)
+    return rc;
+  size_t hstart = (size_t)lf + 1, pos = hstart;
+  int close = 0, keep = 0;
+  for (;;) {
+    lf = find_lf(buf, len, pos);
+    if (lf < 0)
+      return len - hstart > HTTP_HEADERS_MAX ? -431 : 0;
+    if ((size_t)lf + 1 - hstart > HTTP_HEADERS_MAX)
+      return -431;
+    http_str line = line_at(buf, pos, (size_t)lf);
+    pos = (size_t)lf + 1;
+    if (line.n == 0)
+      break;
+    if ((rc = parse_header(line, req, &close, &keep)) < 0)
+      return rc;
+  }
+  if (req->minor == 1 && !req->host.p)
+    return -400; /* RFC 9112 3.2: HTTP/1.1 requires Host */
+  req->keep_alive = req->minor == 1 ? !close : (keep && !close);
+  return (int)pos;
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  c = lower(c);
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+int http_decode_path(http_str target, char *out, size_t cap) {
+  if (target.n == 0 || target.p[0] != '/' || cap == 0)
+    return -1;
+  size_t o = 0;
+  for (size_t i = 0; i < target.n; i++) {
+    int c = (unsigned char)target.p[i];
+    if (c == '?' || c == '#')
+      break;
+    if (c == '%') {
+      int h, l;
+      if (i + 2 >= target.n)
+        return -1;
+      if ((h = hexval((unsigned char)target.p[i + 1])) < 0 ||
+          (l = hexval((unsigned char)target.p[i + 2])) < 0)
+        return -1;
+      c = h * 16 + l;
+      i += 2;
+    }
+    if (c == 0 || c == '\\' || c < 0x20 || c == 0x7f)
+      return -1;
+    if (o + 1 >= cap)
+      return -1;
+    out[o++] = (char)c;
+  }
+  out[o] = '\0';
+  return (int)o;
+}
+
+/* Reads a decimal number from s[*i..]; 0 if there is none or it overflows. */
+static int read_u64(http_str s, size_t *i, uint64_t *out) {
+  size_t start = *i;
+  uint64_t v = 0;
+  while (*i < s.n && s.p[*i] >= '0' && s.p[*i] <= '9') {
+    unsigned d = (unsigned)(s.p[*i] - '0');
+    if (v > (UINT64_MAX - d) / 10)
+      return 0;
+    v = v * 10 + d;
+    (*i)++;
+  }
+  *out = v;
+  return *i > start;
+}
+
+int http_parse_range(http_str v, uint64_t size, uint64_t *first,
+                     uint64_t *last) {
+  if (v.n < 6 || lower((unsigned char)v.p[0]) != 'b' ||
+      !str_ieq((http_str){v.p, 6}, "bytes="))
+    return 0;
+  size_t i = 6;
+  while (i < v.n && v.p[i] == ' ')
+    i++;
+  uint64_t a = 0, b = 0;
+  int has_a = read_u64(v, &i, &a);
+  if (i >= v.n || v.p[i] != '-')
+    return 0;
+  i++;
+  int has_b = read_u64(v, &i, &b);
+  while (i < v.n && v.p[i] == ' ')
+    i++;
+  if (i != v.n)
+    return 0; /* several ranges or junk: serve the whole resource */
+  if (!has_a && !has_b)
+    return 0;
+  if (!has_a) { /* suffix: the last b bytes */
+    if (b == 0 || size == 0)
+      return -1;
+    *first = b >= size ? 0 : size - b;
+    *last = size - 1;
+    return 1;
+  }
+  if (has_b && b < a)
+    return 0; /* invalid: ignored, as RFC 9110 14.1.1 allows */
+  if (a >= size)
+    return -1;
+  *first = a;
+  *last = (!has_b || b >= size) ? size - 1 : b;
+  return 1;
+}
+
+int http_etag_match(http_str v, const char *etag) {
+  size_t en = strlen(etag);
+  size_t i = 0;
+  while (i < v.n) {
+    while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+      i++;
+    if (i < v.n && v.p[i] == '*')
+      return 1;
+    if (i + 1 < v.n && v.p[i] == 'W' && v.p[i + 1] == '/')
+      i += 2;
+    size_t s = i;
+    if (i < v.n && v.p[i] == '"') {
+      i++;
+      while (i < v.n && v.p[i] != '"')
+        i++;
+      if (i < v.n)
+        i++;
+    } else {
+      while (i < v.n && v.p[i] != ',')
+        i++;
+    }
+    if (i - s == en && memcmp(v.p + s, etag, en) == 0)
+      return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,494 @@
+/* httpd.c - coro httpd's server: per loop, one accept coroutine on its own
+ * SO_REUSEPORT listener, and one detached coroutine per connection that
+ * reads request heads, answers them in order (keep-alive and pipelining)
+ * and sends file bodies with coro_sendfile.
+ *
+ * Memory: a connection's read buffer exists only while a request is being
+ * read or answered. When the buffer holds no pipelined bytes the
+ * connection frees it and waits for readability with no buffer at all, so
+ * an idle keep-alive connection costs its small record and its coroutine.
+ * Nothing points into a coroutine's stack across a switch, so the server
+ * runs unchanged with CORO_STACK_SHARED.
+ */
+#include "httpd.h"
+#include "http_parse.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The per-request buffer: a whole request head plus one byte, so that a
+ * head over the limits is seen as such; then the decoded URL path, the
+ * path relative to the root, and the response head. Keeping all of them
+ * here rather than on the coroutine's stack means a connection suspended
+ * in a write has little stack to save in CORO_STACK_SHARED mode, and an
+ * idle one holds none of them. */
+#define BUF_READ (HTTP_HEAD_MAX + 1)
+#define BUF_PATH (HTTP_LINE_MAX + 1)
+#define BUF_REL (BUF_PATH + 16)
+#define BUF_HDR 1024
+#define BUF_SIZE (BUF_READ + BUF_PATH + BUF_REL + BUF_HDR)
+
+typedef struct conn {
+  httpd_conf *conf;
+  int fd;
+  char *buf;  /* BUF_SIZE bytes, or NULL while idle */
+  size_t len; /* bytes read into buf and not yet consumed */
+  char *hdr;  /* the response head, inside buf */
+} conn;
+
+static void count(int64_t *p, int64_t d) {
+  __atomic_fetch_add(p, d, __ATOMIC_RELAXED);
+}
+
+static const char *status_text(int code) {
+  switch (code) {
+  case 200: return "OK";
+  case 206: return "Partial Content";
+  case 304: return "Not Modified";
+  case 400: return "Bad Request";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 414: return "URI Too Long";
+  case 416: return "Range Not Satisfiable";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 505: return "HTTP Version Not Supported";
+  }
+  return "Error";
+}
+
+static const char *content_type(const char *path) {
+  static const struct {
+    const char *ext, *type;
+  } types[] = {
+      {"html", "text/html; charset=utf-8"},
+      {"htm", "text/html; charset=utf-8"},
+      {"css", "text/css; charset=utf-8"},
+      {"js", "text/javascript; charset=utf-8"},
+      {"txt", "text/plain; charset=utf-8"},
+      {"json", "application/json"},
+      {"png", "image/png"},
+      {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},
+  };
+  const char *slash = strrchr(path, '/');
+  const char *dot = strrchr(slash ? slash : path, '.');
+  if (dot)
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+      if (strcasecmp(dot + 1, types[i].ext) == 0)
+        return types[i].type;
+  return "application/octet-stream";
+}
+
+static void http_date(time_t t, char *out, size_t cap) {
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Parses an IMF-fixdate; -1 if it is not one (the header is then ignored,
+ * as RFC 9110 13.1.3 requires for an invalid date). */
+static time_t parse_http_date(http_str v) {
+  char tmp[64];
+  if (v.n == 0 || v.n >= sizeof tmp)
+    return -1;
+  memcpy(tmp, v.p, v.n);
+  tmp[v.n] = '\0';
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *end = strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (!end || *end)
+    return -1;
+  return timegm(&tm);
+}
+
+/* Writes the status line and the common headers into c->hdr; returns the
+ * length. extra is more header lines (each ending in CRLF), or "". */
+static int head(conn *c, int code, int keep, const char *extra) {
+  char date[64];
+  http_date(time(NULL), date, sizeof date);
+  int n = snprintf(c->hdr, BUF_HDR,
+                   "HTTP/1.1 %d %s\r\nServer: coro-httpd\r\nDate: %s\r\n"
+                   "Connection: %s\r\n%s\r\n",
+                   code, status_text(code), date, keep ? "keep-alive" : "close",
+                   extra);
+  return n < BUF_HDR ? n : BUF_HDR - 1;
+}
+
+static int64_t write_deadline(conn *c) {
+  return coro_now() + c->conf->write_timeout_ns;
+}
+
+/* Sends an error response with a short text body (none for HEAD). */
+static int send_error(conn *c, int code, int keep, int head_only,
+                      const char *extra_hdr) {
+  char body[64], extra[256];
+  int bn = snprintf(body, sizeof body, "%d %s\n", code, status_text(code));
+  snprintf(extra, sizeof extra,
+           "%sContent-Type: text/plain; charset=utf-8\r\n"
+           "Content-Length: %d\r\n",
+           extra_hdr, bn);
+  int hn = head(c, code, keep, extra);
+  struct iovec iov[2] = {{c->hdr, (size_t)hn}, {body, head_only ? 0 : (size_t)bn}};
+  int64_t dl = write_deadline(c);
+  size_t total = iov[0].iov_len + iov[1].iov_len, done = 0;
+  while (done < total) {
+    ssize_t w = coro_writev(c->fd, iov, 2, dl);
+    if (w < 0)
+      return (int)w;
+    done += (size_t)w;
+    for (int i = 0; i < 2; i++) {
+      size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+      iov[i].iov_base = (char *)iov[i].iov_base + k;
+      iov[i].iov_len -= k;
+      w -= (ssize_t)k;
+    }
+  }
+  count(&c->conf->requests, 1);
+  return 0;
+}
+
+/* Opens rel (relative, no ".." segment) beneath root so that no symlink
+ * or ".." leads outside it: openat2 with RESOLVE_BENEATH where the kernel
+ * has it, else a walk with O_NOFOLLOW that refuses every symlink. */
+static int open_beneath(int root, const char *rel) {
+  int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  struct open_how how = {.flags = (uint64_t)flags,
+                         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+  long fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+  if (fd >= 0)
+    return (int)fd;
+  if (errno != ENOSYS && errno != EPERM)
+    return -errno;
+  char seg[256];
+  int dir = root;
+  const char *p = rel;
+  for (;;) {
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n >= sizeof seg) {
+      fd = -ENAMETOOLONG;
+      break;
+    }
+    memcpy(seg, p, n);
+    seg[n] = '\0';
+    fd = openat(dir, seg, slash ? (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                                : (flags | O_NOFOLLOW));
+    if (fd < 0)
+      fd = -errno;
+    if (dir != root)
+      close(dir);
+    if (fd < 0 || !slash)
+      break;
+    dir = (int)fd;
+    p = slash + 1;
+  }
+  return (int)fd;
+}
+
+/* Turns the decoded URL path into a path relative to the root: "." for
+ * the root itself. Returns -1 for a ".." segment. */
+static int relative_path(const char *path, char *out, size_t cap) {
+  size_t o = 0;
+  const char *p = path;
+  while (*p) {
+    while (*p == '/')
+      p++;
+    const char *e = strchrnul(p, '/');
+    size_t n = (size_t)(e - p);
+    if (n == 2 && p[0] == '.' && p[1] == '.')
+      return -1;
+    if (n > 0 && !(n == 1 && p[0] == '.')) {
+      if (o + n + 2 > cap)
+        return -1;
+      if (o > 0)
+        out[o++] = '/';
+      memcpy(out + o, p, n);
+      o += n;
+    }
+    p = e;
+  }
+  if (o == 0)
+    out[o++] = '.';
+  out[o] = '\0';
+  return 0;
+}
+
+static int errno_status(int err) {
+  switch (err) {
+  case -ENOENT:
+  case -ENOTDIR:
+  case -ENAMETOOLONG:
+    return 404;
+  case -ELOOP:
+  case -EXDEV:
+  case -EACCES:
+  case -EPERM:
+    return 403;
+  }
+  return 500;
+}
+
+/* Answers one parsed request. Returns 1 to keep the connection, 0 to close
+ * it, a negative errno when the connection failed. */
+static int serve(conn *c, const http_request *req) {
+  int keep = req->keep_alive && !req->has_body;
+  int head_only = req->method == HTTP_M_HEAD;
+  int rc;
+  if (req->method == HTTP_M_UNKNOWN || req->method == HTTP_M_OTHER) {
+    int code = req->method == HTTP_M_OTHER ? 405 : 501;
+    rc = send_error(c, code, keep, 0, code == 405 ? "Allow: GET, HEAD\r\n" : "");
+    return rc < 0 ? rc : keep;
+  }
+  char *path = c->buf + BUF_READ;
+  char *rel = path + BUF_PATH;
+  if (http_decode_path(req->target, path, BUF_PATH) < 0) {
+    rc = send_error(c, 400, 0, head_only, "");
+    return rc < 0 ? rc : 0;
+  }
+  if (relative_path(path, rel, BUF_PATH) < 0) {
+    rc = send_error(c, 403, keep, head_only, "");
+    return rc < 0 ? rc : keep;
+  }
+  int fd = open_beneath(c->conf->root_fd, rel);
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) < 0) {
+    close(fd);
+    fd = -errno;
+  }
+  size_t pn = strlen(path);
+  if (fd >= 0 && !S_ISDIR(st.st_mode) && pn > 0 && path[pn - 1] == '/') {
+    close(fd); /* "file/" names a directory that is not there */
+    fd = -ENOTDIR;
+  }
+  if (fd >= 0 && S_ISDIR(st.st_mode)) {
+    close(fd);
+    size_t rn = strlen(rel);
+    memcpy(rel + rn, "/index.html", sizeof "/index.html");
+    fd = open_beneath(c->conf->root_fd, rel);
+    if (fd == -ENOENT)
+      fd = -EACCES; /* a directory without an index is not listed */
+    if (fd >= 0 && fstat(fd, &st) < 0) {
+      close(fd);
+      fd = -errno;
+    }
+  }
+  if (fd >= 0 && !S_ISREG(st.st_mode)) {
+    close(fd);
+    fd = -EACCES;
+  }
+  if (fd < 0) {
+    rc = send_error(c, errno_status(fd), keep, head_only, "");
+    return rc < 0 ? rc : keep;
+  }
+
+  uint64_t size = (uint64_t)st.st_size;
+  char etag[64], lm[64], extra[512];
+  snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)size,
+           (unsigned long long)st.st_mtime);
+  http_date(st.st_mtime, lm, sizeof lm);
+  int code = 200;
+  if (req->if_none_match.p) {
+    if (http_etag_match(req->if_none_match, etag))
+      code = 304;
+  } else if (req->if_modified_since.p) {
+    time_t ims = parse_http_date(req->if_modified_since);
+    if (ims != (time_t)-1 && st.st_mtime <= ims)
+      code = 304;
+  }
+  uint64_t first = 0, last = size ? size - 1 : 0, len = size;
+  if (code == 200 && req->range.p && !req->has_if_range) {
+    int r = http_parse_range(req->range, size, &first, &last);
+    if (r < 0) {
+      close(fd);
+      char cr[64];
+      snprintf(cr, sizeof cr, "Content-Range: bytes */%llu\r\n",
+               (unsigned long long)size);
+      rc = send_error(c, 416, keep, head_only, cr);
+      return rc < 0 ? rc : keep;
+    }
+    if (r > 0) {
+      code = 206;
+      len = last - first + 1;
+    }
+  }
+  int n;
+  if (code == 304) {
+    n = snprintf(extra, sizeof extra, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
+  } else {
+    n = snprintf(extra, sizeof extra,
+                 "Content-Type: %s\r\nContent-Length: %llu\r\nETag: %s\r\n"
+                 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
+                 content_type(rel), (unsigned long long)len, etag, lm);
+    if (code == 206 && n > 0 && (size_t)n < sizeof extra)
+      snprintf(extra + n, sizeof extra - (size_t)n,
+               "Content-Range: bytes %llu-%llu/%llu\r\n",
+               (unsigned long long)first, (unsigned long long)last,
+               (unsigned long long)size);
+  }
+  int hn = head(c, code, keep, extra);
+  int64_t dl = write_deadline(c);
+  ssize_t w = coro_write_all(c->fd, c->hdr, (size_t)hn, dl);
+  if (w >= 0 && code != 304 && !head_only && len > 0) {
+    int64_t off = (int64_t)first;
+    w = coro_sendfile(c->fd, fd, &off, (size_t)len, dl);
+    if (w >= 0 && (uint64_t)w != len)
+      w = -EIO; /* the file shrank under us: the framing is broken */
+  }
+  close(fd);
+  if (w < 0)
+    return (int)w;
+  count(&c->conf->requests, 1);
+  return keep;
+}
+
+/* Closes after an error response without losing it: stop writing, then
+ * read and drop what the client still sends for a moment, so that closing
+ * with unread bytes does not reset the connection before the client has
+ * read the response. */
+static void lingering_close(conn *c) {
+  coro_shutdown(c->fd, SHUT_WR);
+  char sink[512];
+  int64_t dl = coro_now() + 500 * 1000000LL;
+  for (int i = 0; i < 256; i++)
+    if (coro_read(c->fd, sink, sizeof sink, dl) <= 0)
+      break;
+}
+
+static void buf_free(conn *c) {
+  if (c->buf) {
+    free(c->buf);
+    c->buf = NULL;
+    count(&c->conf->live_bufs, -1);
+  }
+}
+
+static void *conn_main(void *arg) {
+  conn *c = arg;
+  httpd_conf *conf = c->conf;
+  int linger = 0;
+  for (;;) {
+    if (c->len == 0) {
+      buf_free(c); /* idle: hold no buffer */
+      int rc = coro_fd_wait(c->fd, CORO_POLLIN, coro_now() + conf->idle_timeout_ns);
+      if (rc < 0)
+        break;
+    }
+    if (!c->buf) {
+      if (!(c->buf = malloc(BUF_SIZE)))
+        break;
+      c->hdr = c->buf + BUF_READ + BUF_PATH + BUF_REL;
+      count(&conf->live_bufs, 1);
+    }
+    int64_t dl = coro_now() + conf->header_timeout_ns;
+    http_request req;
+    int n;
+    while ((n = http_parse_request(c->buf, c->len, &req)) == 0) {
+      if (c->len >= BUF_READ) {
+        n = -431; /* the parser's limits make this unreachable */
+        break;
+      }
+      ssize_t r = coro_read(c->fd, c->buf + c->len, BUF_READ - c->len, dl);
+      if (r == -ETIMEDOUT && c->len > 0) {
+        n = -408;
+        break;
+      }
+      if (r <= 0)
+        goto out;
+      c->len += (size_t)r;
+    }
+    if (n < 0) {
+      if (send_error(c, -n, 0, 0, "") == 0)
+        linger = 1;
+      break;
+    }
+    int keep = serve(c, &req);
+    if (keep <= 0) {
+      linger = keep == 0;
+      break;
+    }
+    c->len -= (size_t)n;
+    memmove(c->buf, c->buf + n, c->len);
+  }
+out:
+  if (linger)
+    lingering_close(c);
+  buf_free(c);
+  coro_fd_close(c->fd);
+  count(&conf->live_conns, -1);
+  free(c);
+  return NULL;
+}
+
+void *httpd_accept_main(void *arg) {
+  httpd_listener *l = arg;
+  coro_opts opts = {.name = "httpd-conn"};
+  for (;;) {
+    int fd = coro_accept(l->fd, NULL, NULL, -1);
+    if (fd == -ECANCELED || fd == -EBADF)
+      break;
+    if (fd < 0) {
+      /* A transient error (the peer gave up, say): never spin on it. */
+      if (coro_sleep(coro_now() + 10 * 1000000LL) < 0)
+        break;
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn *c = calloc(1, sizeof *c);
+    if (!c) {
+      coro_fd_close(fd);
+      continue;
+    }
+    c->conf = l->conf;
+    c->fd = fd;
+    count(&l->conf->conns, 1);
+    count(&l->conf->live_conns, 1);
+    int rc = coro_spawn(NULL, conn_main, c, &opts);
+    if (rc < 0) {
+      count(&l->conf->live_conns, -1);
+      coro_fd_close(fd);
+      free(c);
+      if (rc == -ESHUTDOWN)
+        break;
+    }
+  }
+  coro_fd_close(l->fd);
+  return NULL;
+}
+
+int httpd_listen(const char *addr) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int rc = coro_addr_parse(addr, &ss, &len);
+  if (rc < 0)
+    return rc;
+  return coro_tcp_listen((struct sockaddr *)&ss, len, 1024, CORO_REUSEPORT);
+}
+
+int httpd_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+    return -errno;
+  if (ss.ss_family == AF_INET)
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return -EAFNOSUPPORT;
+}

@@ -1,0 +1,255 @@
+// Package httpd is coro httpd: an HTTP/1.1 static file server written in C
+// on the coro engine, one coroutine per connection.
+//
+// Start opens one SO_REUSEPORT listener per loop, starts that many
+// coro.Loops and spawns the C accept coroutine (httpd.c) on each; every
+// accepted connection gets a detached coroutine of its own that parses
+// requests with the pure parser of http_parse.c, answers them in order
+// (keep-alive, pipelining) and sends bodies with coro_sendfile. No Go code
+// runs while requests are served. Close cancels everything by closing the
+// loops.
+package httpd
+
+// #cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -I${SRCDIR}/../../csrc
+// #include <stdlib.h>
+// #include "httpd.h"
+// #include "http_parse.h"
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/ccoro/coro"
+)
+
+// Config describes a server. Zero fields take the defaults below.
+type Config struct {
+	Addr  string         // host:port to listen on, numeric; default "127.0.0.1:8080"
+	Root  string         // the directory served; required
+	Loops int            // loops (threads), each with its own listener; default 1
+	Stack coro.StackMode // the coroutines' stacks; default guarded
+
+	// HeaderTimeout bounds the time from a request's first byte to the
+	// end of its head (slow clients get 408); default 10 s.
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds how long a connection may wait for its next
+	// request; default 30 s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds the writing of one response; default 60 s.
+	WriteTimeout time.Duration
+}
+
+// Stats are the server's counters.
+type Stats struct {
+	Conns     int64 // connections accepted
+	LiveConns int64 // connections open now
+	LiveBufs  int64 // request buffers allocated now (idle connections hold none)
+	Requests  int64 // responses sent
+}
+
+// Server is a running server.
+type Server struct {
+	addr   string
+	conf   *C.httpd_conf
+	lsts   []*C.httpd_listener
+	loops  []*coro.Loop
+	closed atomic.Bool
+}
+
+// Start starts a server. Its listeners are open when Start returns.
+func Start(cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.Loops == 0 {
+		cfg.Loops = 1
+	}
+	if cfg.Loops < 1 || cfg.Loops > 1024 {
+		return nil, fmt.Errorf("httpd: %d loops: want 1 to 1024", cfg.Loops)
+	}
+	if cfg.Stack == coro.StackDefault {
+		cfg.Stack = coro.StackGuarded
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
+	if cfg.Root == "" {
+		return nil, errors.New("httpd: no root directory")
+	}
+	st, err := os.Stat(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("httpd: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("httpd: %s is not a directory", cfg.Root)
+	}
+	rootFd, err := syscall.Open(cfg.Root, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("httpd: open %s: %w", cfg.Root, err)
+	}
+	conf := (*C.httpd_conf)(C.calloc(1, C.size_t(unsafe.Sizeof(C.httpd_conf{}))))
+	if conf == nil {
+		syscall.Close(rootFd)
+		return nil, fmt.Errorf("httpd: %w", syscall.ENOMEM)
+	}
+	conf.root_fd = C.int(rootFd)
+	conf.header_timeout_ns = C.int64_t(cfg.HeaderTimeout.Nanoseconds())
+	conf.idle_timeout_ns = C.int64_t(cfg.IdleTimeout.Nanoseconds())
+	conf.write_timeout_ns = C.int64_t(cfg.WriteTimeout.Nanoseconds())
+	s := &Server{conf: conf}
+
+	// The first listener picks the port when Addr asks for port 0; the
+	// others share that port through SO_REUSEPORT.
+	addr := cfg.Addr
+	var fds []C.int
+	fail := func(err error) (*Server, error) {
+		for _, fd := range fds {
+			syscall.Close(int(fd))
+		}
+		s.free()
+		return nil, err
+	}
+	for i := 0; i < cfg.Loops; i++ {
+		caddr := C.CString(addr)
+		fd := C.httpd_listen(caddr)
+		C.free(unsafe.Pointer(caddr))
+		if fd < 0 {
+			return fail(fmt.Errorf("httpd: listen %s: %w", addr, syscall.Errno(-fd)))
+		}
+		fds = append(fds, fd)
+		if i == 0 {
+			port := C.httpd_port(fd)
+			if port < 0 {
+				return fail(fmt.Errorf("httpd: %w", syscall.Errno(-port)))
+			}
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return fail(fmt.Errorf("httpd: %w", err))
+			}
+			addr = net.JoinHostPort(host, strconv.Itoa(int(port)))
+		}
+	}
+	s.addr = addr
+	for i, fd := range fds {
+		l, err := coro.NewLoop(coro.WithStackMode(cfg.Stack), coro.WithName("httpd"))
+		if err != nil {
+			s.Close()
+			for _, fd := range fds[i:] {
+				syscall.Close(int(fd))
+			}
+			return nil, fmt.Errorf("httpd: %w", err)
+		}
+		s.loops = append(s.loops, l)
+		lst := (*C.httpd_listener)(C.calloc(1, C.size_t(unsafe.Sizeof(C.httpd_listener{}))))
+		if lst == nil {
+			s.Close()
+			for _, fd := range fds[i:] {
+				syscall.Close(int(fd))
+			}
+			return nil, fmt.Errorf("httpd: %w", syscall.ENOMEM)
+		}
+		lst.conf, lst.fd = conf, fd
+		s.lsts = append(s.lsts, lst)
+		if _, err := l.Spawn(unsafe.Pointer(C.httpd_accept_main), unsafe.Pointer(lst),
+			coro.WithCoroutineName("httpd-accept")); err != nil {
+			s.Close()
+			for _, fd := range fds[i:] {
+				syscall.Close(int(fd))
+			}
+			return nil, fmt.Errorf("httpd: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Addr returns the host:port the server listens on (with the port chosen
+// when the configured port was 0).
+func (s *Server) Addr() string { return s.addr }
+
+// URL returns "http://ADDR/".
+func (s *Server) URL() string { return "http://" + s.addr + "/" }
+
+// Stats reads the server's counters (all zero once closed). It must not
+// run concurrently with Close.
+func (s *Server) Stats() Stats {
+	if s.closed.Load() {
+		return Stats{}
+	}
+	return Stats{
+		Conns:     atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.conns))),
+		LiveConns: atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.live_conns))),
+		LiveBufs:  atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.live_bufs))),
+		Requests:  atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.requests))),
+	}
+}
+
+// Close stops the server: every loop cancels its coroutines (open
+// connections are closed) and shuts down, waiting at most 5 seconds.
+func (s *Server) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var first error
+	for _, l := range s.loops {
+		if err := l.Close(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil && errors.Is(first, coro.ErrAbandoned) {
+		// Abandoned coroutines may still reference the records: leak them.
+		return fmt.Errorf("httpd: close: %w", first)
+	}
+	s.free()
+	if first != nil {
+		return fmt.Errorf("httpd: close: %w", first)
+	}
+	return nil
+}
+
+func (s *Server) free() {
+	for _, l := range s.lsts {
+		C.free(unsafe.Pointer(l))
+	}
+	s.lsts = nil
+	if s.conf != nil {
+		syscall.Close(int(s.conf.root_fd))
+		C.free(unsafe.Pointer(s.conf))
+		s.conf = nil
+	}
+}
+
+// parseRequest runs the C request parser over b, for tests and fuzzing:
+// the head's length, 0 when more bytes are needed, or the negated status.
+func parseRequest(b []byte) int {
+	p := C.malloc(C.size_t(len(b) + 1))
+	defer C.free(p)
+	copy(unsafe.Slice((*byte)(p), len(b)), b)
+	var req C.http_request
+	return int(C.http_parse_request((*C.char)(p), C.size_t(len(b)), &req))
+}
+
+// parseRange runs the C Range parser (see http_parse_range) for tests.
+func parseRange(v string, size uint64) (rc int, first, last uint64) {
+	cs := C.CString(v)
+	defer C.free(unsafe.Pointer(cs))
+	var f, l C.uint64_t
+	rc = int(C.http_parse_range(C.http_str{p: cs, n: C.size_t(len(v))}, C.uint64_t(size), &f, &l))
+	return rc, uint64(f), uint64(l)
+}

@@ -1,0 +1,39 @@
+/* httpd.h - the C side of coro httpd: a static-file HTTP/1.1 server with one
+ * coroutine per connection, and the records it shares with httpd.go. */
+#ifndef HTTPD_H
+#define HTTPD_H
+
+#include <stdint.h>
+
+#include "coro.h"
+
+/* The server's settings, shared read-only by every loop's coroutines. */
+typedef struct httpd_conf {
+  int root_fd;               /* an O_DIRECTORY fd of the root */
+  int64_t header_timeout_ns; /* a whole request head must arrive in this */
+  int64_t idle_timeout_ns;   /* an idle keep-alive connection lives this long */
+  int64_t write_timeout_ns;  /* one response must be written in this */
+  /* Statistics, updated atomically by every loop. */
+  int64_t conns;             /* connections accepted */
+  int64_t live_conns;        /* connections open now */
+  int64_t live_bufs;         /* request buffers allocated now */
+  int64_t requests;          /* responses sent */
+} httpd_conf;
+
+/* One loop's accept coroutine's argument. */
+typedef struct httpd_listener {
+  httpd_conf *conf;
+  int fd; /* the listening socket; the accept coroutine closes it */
+} httpd_listener;
+
+/* The accept coroutine: accepts until cancelled, spawning one detached
+ * coroutine per connection; closes the listener when it returns. */
+void *httpd_accept_main(void *listener);
+
+/* A listening socket bound to addr with SO_REUSEPORT: fd, or -errno. */
+int httpd_listen(const char *addr);
+
+/* The port a socket is bound to, or -errno. */
+int httpd_port(int fd);
+
+#endif /* HTTPD_H */

@@ -1,0 +1,132 @@
+/* echo.c - a TCP echo server: one coroutine per connection.
+ *
+ * Each loop runs one accept coroutine on its own listener; all listeners
+ * share one address through SO_REUSEPORT, so the kernel spreads incoming
+ * connections over the loops (threads). Every accepted connection gets a
+ * detached coroutine that reads and writes the data back until the peer
+ * closes. When the loop shuts down, every coroutine is cancelled: its
+ * pending read or accept returns -ECANCELED and it closes its fd. The
+ * connection's buffer lives in heap memory, not on the coroutine's stack,
+ * so a switch in CORO_STACK_SHARED mode copies only a few frames.
+ */
+#include "netdemo.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define ECHO_BUF 16384
+#define ECHO_BACKLOG 1024
+
+typedef struct echo_conn {
+  nd_echo *srv;
+  int fd;
+  char buf[ECHO_BUF];
+} echo_conn;
+
+int nd_listen(const char *hostport, char *bound, size_t n) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int rc = coro_addr_parse(hostport, &ss, &len);
+  if (rc < 0)
+    return rc;
+  int fd = coro_tcp_listen((struct sockaddr *)&ss, len, ECHO_BACKLOG,
+                           CORO_REUSEPORT);
+  if (fd < 0)
+    return fd;
+  len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+    rc = -errno;
+    coro_fd_close(fd);
+    return rc;
+  }
+  char host[INET6_ADDRSTRLEN];
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    snprintf(bound, n, "[%s]:%u", host, (unsigned)ntohs(a->sin6_port));
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    snprintf(bound, n, "%s:%u", host, (unsigned)ntohs(a->sin_port));
+  }
+  return fd;
+}
+
+/* A connection's coroutine: echo until end of file, an error, or
+ * cancellation. Bytes count once written back in full, so a client that
+ * has read its whole reply knows the server has counted it. */
+static void *echo_conn_main(void *arg) {
+  echo_conn *c = arg;
+  nd_echo *srv = c->srv;
+  int failed = 0;
+  for (;;) {
+    ssize_t n = coro_read(c->fd, c->buf, sizeof c->buf, -1);
+    if (n <= 0) {
+      failed = n < 0 && n != -ECANCELED && n != -ECONNRESET;
+      break;
+    }
+    atomic_fetch_add_explicit(&srv->reads, 1, memory_order_relaxed);
+    ssize_t w = coro_write_all(c->fd, c->buf, (size_t)n, -1);
+    if (w < 0) {
+      failed = w != -ECANCELED && w != -EPIPE && w != -ECONNRESET;
+      break;
+    }
+    atomic_fetch_add_explicit(&srv->bytes, (uint64_t)n, memory_order_relaxed);
+  }
+  if (failed)
+    atomic_fetch_add_explicit(&srv->errors, 1, memory_order_relaxed);
+  coro_fd_close(c->fd);
+  free(c);
+  atomic_fetch_sub_explicit(&srv->active, 1, memory_order_relaxed);
+  return NULL;
+}
+
+void *nd_echo_accept_main(void *arg) {
+  nd_echo_acceptor *a = arg;
+  static const coro_opts conn_opts = {.name = "echo-conn"};
+  for (;;) {
+    int fd = coro_accept(a->lfd, NULL, NULL, -1);
+    if (fd < 0) {
+      /* A connection that went away before it was accepted is no reason
+       * to stop serving the others. */
+      if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO)
+        continue;
+      if (fd != -ECANCELED)
+        a->err = fd;
+      break;
+    }
+    echo_conn *c = malloc(sizeof *c);
+    if (!c) {
+      coro_fd_close(fd);
+      continue;
+    }
+    c->srv = a->srv;
+    c->fd = fd;
+    atomic_fetch_add_explicit(&a->srv->conns, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&a->srv->active, 1, memory_order_relaxed);
+    int rc = coro_spawn(NULL, echo_conn_main, c, &conn_opts);
+    if (rc < 0) {
+      atomic_fetch_sub_explicit(&a->srv->active, 1, memory_order_relaxed);
+      coro_fd_close(fd);
+      free(c);
+      if (rc == -ESHUTDOWN)
+        break;
+    }
+  }
+  coro_fd_close(a->lfd);
+  a->lfd = -1;
+  return NULL;
+}
+
+void nd_echo_read(const nd_echo *srv, uint64_t out[5]) {
+  out[0] = atomic_load_explicit(&srv->conns, memory_order_relaxed);
+  out[1] = atomic_load_explicit(&srv->active, memory_order_relaxed);
+  out[2] = atomic_load_explicit(&srv->bytes, memory_order_relaxed);
+  out[3] = atomic_load_explicit(&srv->reads, memory_order_relaxed);
+  out[4] = atomic_load_explicit(&srv->errors, memory_order_relaxed);
+}

@@ -1,0 +1,506 @@
+// Package netdemo holds the C network demos of the coro command (an echo
+// server and a load generator) and the Go code that starts them and reads
+// their counters.
+//
+// Both run entirely in C coroutines on coro.Loops, one loop per thread: Go
+// only allocates their records in C memory, spawns their entry functions,
+// and reads the results, so no request crosses into Go.
+package netdemo
+
+// #cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -I${SRCDIR}/../../csrc
+// #include <stdlib.h>
+// #include "netdemo.h"
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/ccoro/coro"
+)
+
+// closeTimeout bounds how long closing a loop waits for its coroutines to
+// finish after they have been cancelled.
+const closeTimeout = 5 * time.Second
+
+// errno turns a negative errno returned by the C side into an error.
+func errno(rc C.int) error {
+	return syscall.Errno(-rc)
+}
+
+// ResolveAddr turns "host:port" into the numeric form the C side parses
+// ("127.0.0.1:7000", "[::1]:7000"), resolving a host name if need be.
+func ResolveAddr(addr string) (string, error) {
+	a, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("bad address %q: %w", addr, err)
+	}
+	ip := a.IP
+	if ip == nil {
+		ip = net.IPv4zero
+	}
+	return net.JoinHostPort(ip.String(), fmt.Sprint(a.Port)), nil
+}
+
+func closeLoops(loops []*coro.Loop) error {
+	var errs []error
+	for _, l := range loops {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		errs = append(errs, l.Close(ctx))
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+// ---- echo server -----------------------------------------------------
+
+// EchoConfig describes an echo server.
+type EchoConfig struct {
+	Addr  string         // host:port to listen on; port 0 picks one
+	Loops int            // loops (threads), each with its own listener; default 1
+	Stack coro.StackMode // the coroutines' stacks
+}
+
+// EchoServer is a running echo server.
+type EchoServer struct {
+	addr  string
+	loops []*coro.Loop
+	srv   *C.nd_echo
+	accs  []*C.nd_echo_acceptor
+	accCo []*coro.Coroutine
+}
+
+// EchoStats are an echo server's counters.
+type EchoStats struct {
+	Conns  uint64 // connections accepted
+	Active uint64 // connections open now
+	Bytes  uint64 // bytes echoed
+	Reads  uint64 // reads that returned data
+	Errors uint64 // connections that ended with an error
+}
+
+// StartEcho starts an echo server: cfg.Loops loops, each running an
+// accept coroutine on its own SO_REUSEPORT listener on cfg.Addr, which
+// spawns a coroutine per connection that echoes until end of file. With
+// port 0, the first listener picks the port and the others share it.
+// Errors start with "echo: ".
+func StartEcho(cfg EchoConfig) (*EchoServer, error) {
+	if cfg.Loops == 0 {
+		cfg.Loops = 1
+	}
+	if cfg.Loops < 1 || cfg.Loops > 1024 {
+		return nil, fmt.Errorf("echo: %d loops: want 1 to 1024", cfg.Loops)
+	}
+	addr, err := ResolveAddr(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("echo: %w", err)
+	}
+	s := &EchoServer{srv: (*C.nd_echo)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nd_echo{}))))}
+	if s.srv == nil {
+		return nil, fmt.Errorf("echo: %w", syscall.ENOMEM)
+	}
+	fail := func(err error) (*EchoServer, error) {
+		s.Close()
+		return nil, fmt.Errorf("echo: %w", err)
+	}
+	var bound [128]C.char
+	for i := 0; i < cfg.Loops; i++ {
+		a := (*C.nd_echo_acceptor)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nd_echo_acceptor{}))))
+		if a == nil {
+			return fail(syscall.ENOMEM)
+		}
+		a.srv = s.srv
+		a.lfd = -1
+		s.accs = append(s.accs, a)
+		caddr := C.CString(addr)
+		fd := C.nd_listen(caddr, &bound[0], C.size_t(len(bound)))
+		C.free(unsafe.Pointer(caddr))
+		if fd < 0 {
+			return fail(fmt.Errorf("listen on %s: %w", addr, errno(fd)))
+		}
+		a.lfd = fd
+		if i == 0 {
+			// Later listeners bind the port the first one got.
+			addr = C.GoString(&bound[0])
+			s.addr = addr
+		}
+		l, err := coro.NewLoop(coro.WithStackMode(cfg.Stack), coro.WithName(fmt.Sprintf("echo-%d", i)))
+		if err != nil {
+			return fail(err)
+		}
+		s.loops = append(s.loops, l)
+		co, err := l.Spawn(unsafe.Pointer(C.coro_fn(C.nd_echo_accept_main)), unsafe.Pointer(a), coro.WithCoroutineName("echo-accept"))
+		if err != nil {
+			return fail(err)
+		}
+		s.accCo = append(s.accCo, co)
+	}
+	return s, nil
+}
+
+// Addr returns the address the server listens on, with the real port.
+func (s *EchoServer) Addr() string { return s.addr }
+
+// Stats reads the server's counters; safe while it runs.
+func (s *EchoServer) Stats() EchoStats {
+	var v [5]C.uint64_t
+	C.nd_echo_read(s.srv, &v[0])
+	return EchoStats{Conns: uint64(v[0]), Active: uint64(v[1]), Bytes: uint64(v[2]), Reads: uint64(v[3]), Errors: uint64(v[4])}
+}
+
+// Close stops the server: closing each loop cancels its accept and
+// connection coroutines, which close their sockets. It returns the first
+// error an accept loop met, if any, or the loops' Close errors.
+func (s *EchoServer) Close() error {
+	if s.srv == nil {
+		return errors.New("echo: already closed")
+	}
+	err := closeLoops(s.loops)
+	for i, a := range s.accs {
+		if i < len(s.accCo) && a.err < 0 && err == nil {
+			err = fmt.Errorf("echo: accept: %w", errno(a.err))
+		}
+		if a.lfd >= 0 {
+			// Its coroutine never ran to close it.
+			C.coro_fd_close(a.lfd)
+		}
+		C.free(unsafe.Pointer(a))
+	}
+	C.free(unsafe.Pointer(s.srv))
+	s.srv, s.accs, s.loops, s.accCo = nil, nil, nil, nil
+	return err
+}
+
+// ---- load generator --------------------------------------------------
+
+// LoadConfig describes a load run.
+type LoadConfig struct {
+	Addr     string         // the server, host:port
+	Mode     string         // "echo" (default); "http" is not implemented yet
+	Conns    int            // connections, default 1
+	Duration time.Duration  // how long to send requests
+	Rate     float64        // total requests per second; 0 for closed loop
+	Size     int            // request size in bytes, default 64
+	Loops    int            // loops (threads) sharing the connections, default 1
+	Stack    coro.StackMode // the coroutines' stacks
+	// Progress, if set, is called about once a second while the run lasts
+	// with the requests completed so far and the time since the start.
+	Progress func(requests uint64, elapsed time.Duration)
+}
+
+// LoadResult is what a load run measured.
+type LoadResult struct {
+	Conns      int           // connections configured
+	Connected  int           // connections that got through at least once
+	Duration   time.Duration // from the start to the last reply
+	Requests   uint64        // requests completed
+	Errors     uint64        // failed connects and I/O errors
+	FirstError error         // the first of those errors, if any
+	Hist       Histogram     // latencies of the completed requests
+}
+
+// Throughput returns the completed requests per second.
+func (r *LoadResult) Throughput() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Duration.Seconds()
+}
+
+// RunLoad runs a load generator against cfg.Addr for cfg.Duration and
+// waits for it to finish. Errors start with "load: ". A run in which no
+// connection got through is an error (the first connect error).
+func RunLoad(cfg LoadConfig) (*LoadResult, error) {
+	switch cfg.Mode {
+	case "", "echo":
+	case "http":
+		return nil, errors.New("load: -mode http: not yet implemented")
+	default:
+		return nil, fmt.Errorf("load: unknown mode %q (want echo)", cfg.Mode)
+	}
+	if cfg.Conns == 0 {
+		cfg.Conns = 1
+	}
+	if cfg.Size == 0 {
+		cfg.Size = 64
+	}
+	if cfg.Loops == 0 {
+		cfg.Loops = 1
+	}
+	switch {
+	case cfg.Conns < 1 || cfg.Conns > 1_000_000:
+		return nil, fmt.Errorf("load: %d connections: want 1 to 1000000", cfg.Conns)
+	case cfg.Size < 1 || cfg.Size > 64<<20:
+		return nil, fmt.Errorf("load: size %d: want 1 to %d bytes", cfg.Size, 64<<20)
+	case cfg.Loops < 1 || cfg.Loops > 1024:
+		return nil, fmt.Errorf("load: %d loops: want 1 to 1024", cfg.Loops)
+	case cfg.Duration <= 0:
+		return nil, fmt.Errorf("load: duration %v: want more than 0", cfg.Duration)
+	case cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0):
+		return nil, fmt.Errorf("load: rate %v: want 0 (closed loop) or more", cfg.Rate)
+	}
+	addr, err := ResolveAddr(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	loops := min(cfg.Loops, cfg.Conns)
+	var interval int64
+	if cfg.Rate > 0 {
+		iv := float64(cfg.Conns) * 1e9 / cfg.Rate
+		if iv < 1 {
+			iv = 1
+		}
+		interval = int64(min(iv, float64(math.MaxInt64/4)))
+	}
+
+	jobs := make([]*C.nd_load, 0, loops)
+	defer func() {
+		for _, j := range jobs {
+			C.free(unsafe.Pointer(j))
+		}
+	}()
+	start := int64(C.coro_now())
+	end := start + int64(cfg.Duration)
+	first := 0
+	for i := 0; i < loops; i++ {
+		j := (*C.nd_load)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nd_load{}))))
+		if j == nil {
+			return nil, fmt.Errorf("load: %w", syscall.ENOMEM)
+		}
+		jobs = append(jobs, j)
+		n := cfg.Conns / loops
+		if i < cfg.Conns%loops {
+			n++
+		}
+		for k := 0; k < len(addr); k++ {
+			j.addr[k] = C.char(addr[k])
+		}
+		j.mode = C.ND_LOAD_ECHO
+		j.conns = C.int(n)
+		j.first_conn = C.int(first)
+		j.total_conns = C.int(cfg.Conns)
+		j.start_ns = C.int64_t(start)
+		j.end_ns = C.int64_t(end)
+		j.interval_ns = C.int64_t(interval)
+		j.size = C.size_t(cfg.Size)
+		first += n
+	}
+
+	var ls []*coro.Loop
+	var cos []*coro.Coroutine
+	var runErr error
+	for i, j := range jobs {
+		l, err := coro.NewLoop(coro.WithStackMode(cfg.Stack), coro.WithName(fmt.Sprintf("load-%d", i)))
+		if err != nil {
+			runErr = err
+			break
+		}
+		ls = append(ls, l)
+		co, err := l.Spawn(unsafe.Pointer(C.coro_fn(C.nd_load_main)), unsafe.Pointer(j), coro.WithCoroutineName("load"))
+		if err != nil {
+			runErr = err
+			break
+		}
+		cos = append(cos, co)
+	}
+	if runErr == nil {
+		waitAll(cos, jobs, start, cfg.Progress)
+	}
+	if err := closeLoops(ls); runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return nil, fmt.Errorf("load: %w", runErr)
+	}
+
+	res := &LoadResult{Conns: cfg.Conns}
+	var finish int64
+	for _, j := range jobs {
+		res.Requests += uint64(C.nd_load_requests(j))
+		res.Errors += uint64(C.nd_load_errors(j))
+		res.Connected += int(j.connected)
+		if j.first_err < 0 && res.FirstError == nil {
+			res.FirstError = errno(j.first_err)
+		}
+		finish = max(finish, int64(j.finish_ns))
+		res.Hist.add(&j.hist)
+	}
+	res.Duration = time.Duration(finish - start)
+	if res.Connected == 0 && res.FirstError != nil {
+		return nil, fmt.Errorf("load: connect %s: %w", addr, res.FirstError)
+	}
+	return res, nil
+}
+
+// waitAll waits for the load coroutines, calling progress once a second.
+func waitAll(cos []*coro.Coroutine, jobs []*C.nd_load, start int64, progress func(uint64, time.Duration)) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for _, co := range cos {
+		for waiting := true; waiting; {
+			select {
+			case <-co.Done():
+				waiting = false
+			case <-tick.C:
+				if progress != nil {
+					var n uint64
+					for _, j := range jobs {
+						n += uint64(C.nd_load_requests(j))
+					}
+					progress(n, time.Duration(int64(C.coro_now())-start))
+				}
+			}
+		}
+		// The coroutine has finished; Wait only collects its outcome.
+		co.Wait(context.Background())
+	}
+}
+
+// ---- histogram -------------------------------------------------------
+
+// Histogram is a log-linear latency histogram (nanoseconds), merged from
+// the loops' C histograms: each bucket is within 1/64 of its values.
+type Histogram struct {
+	Count    uint64
+	Min, Max time.Duration
+	counts   []uint64 // per C bucket
+}
+
+func (h *Histogram) add(c *C.nd_hist) {
+	if c.count == 0 {
+		return
+	}
+	if h.counts == nil {
+		h.counts = make([]uint64, C.ND_HIST_BUCKETS)
+		h.Min = time.Duration(math.MaxInt64)
+	}
+	for i, v := range c.counts {
+		h.counts[i] += uint64(v)
+	}
+	h.Count += uint64(c.count)
+	h.Min = min(h.Min, time.Duration(c.min))
+	h.Max = max(h.Max, time.Duration(c.max))
+}
+
+// Percentile returns the latency below which the fraction p (0 to 1) of
+// the requests fall: the top of the bucket holding that rank, capped by
+// the maximum.
+func (h *Histogram) Percentile(p float64) time.Duration {
+	if h.Count == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(p * float64(h.Count)))
+	rank = min(max(rank, 1), h.Count)
+	var seen uint64
+	for i, n := range h.counts {
+		seen += n
+		if seen >= rank {
+			v := time.Duration(C.nd_hist_high(C.int(i)))
+			return min(max(v, h.Min), h.Max)
+		}
+	}
+	return h.Max
+}
+
+// Text draws the histogram with one row per power of two of latency from
+// the smallest to the largest seen, each with its count and a bar of up
+// to width characters.
+func (h *Histogram) Text(width int) string {
+	if h.Count == 0 {
+		return "  (no requests)\n"
+	}
+	type row struct {
+		lo, hi time.Duration
+		n      uint64
+	}
+	var rows []row
+	for i, n := range h.counts {
+		if n == 0 {
+			continue
+		}
+		lo := uint64(C.nd_hist_low(C.int(i)))
+		e := 0
+		for (uint64(1) << (e + 1)) <= lo {
+			e++
+		}
+		rlo := time.Duration(uint64(1) << e)
+		if lo == 0 {
+			rlo = 0
+		}
+		if len(rows) == 0 || rows[len(rows)-1].lo != rlo {
+			// Fill the empty powers of two in between.
+			for len(rows) > 0 && rows[len(rows)-1].hi < rlo {
+				last := rows[len(rows)-1].hi
+				rows = append(rows, row{lo: last, hi: 2 * last})
+			}
+			rows = append(rows, row{lo: rlo, hi: max(2*rlo, 1)})
+		}
+		rows[len(rows)-1].n += n
+	}
+	var top uint64
+	for _, r := range rows {
+		top = max(top, r.n)
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		bar := int(float64(r.n) / float64(top) * float64(width))
+		if bar == 0 && r.n > 0 {
+			bar = 1
+		}
+		fmt.Fprintf(&b, "  %8s - %-8s %10d %s\n", round(r.lo), round(r.hi), r.n, strings.Repeat("#", bar))
+	}
+	return b.String()
+}
+
+// Report renders the result: the settings, counts, throughput,
+// percentiles and the text histogram.
+func (r *LoadResult) Report() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "connections: %d (%d connected)\n", r.Conns, r.Connected)
+	fmt.Fprintf(&b, "duration:    %.3fs\n", r.Duration.Seconds())
+	fmt.Fprintf(&b, "requests:    %d\n", r.Requests)
+	if r.FirstError != nil {
+		fmt.Fprintf(&b, "errors:      %d (first: %v)\n", r.Errors, r.FirstError)
+	} else {
+		fmt.Fprintf(&b, "errors:      %d\n", r.Errors)
+	}
+	fmt.Fprintf(&b, "throughput:  %.0f req/s\n", r.Throughput())
+	h := &r.Hist
+	fmt.Fprintf(&b, "latency:     p50 %v  p90 %v  p99 %v  p99.9 %v  max %v\n",
+		round(h.Percentile(0.5)), round(h.Percentile(0.9)), round(h.Percentile(0.99)),
+		round(h.Percentile(0.999)), round(h.Max))
+	b.WriteString("histogram:\n")
+	b.WriteString(h.Text(40))
+	return b.String()
+}
+
+// round keeps about three significant digits of d.
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= 100*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= 10*time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	case d >= 100*time.Microsecond:
+		return d.Round(time.Microsecond)
+	case d >= 10*time.Microsecond:
+		return d.Round(100 * time.Nanosecond)
+	case d >= time.Microsecond:
+		return d.Round(10 * time.Nanosecond)
+	}
+	return d
+}
+
+// Test hooks: the C bucket functions (cgo cannot be used in tests).
+func histBucket(v uint64) int { return int(C.nd_hist_bucket(C.uint64_t(v))) }
+func histLow(i int) uint64    { return uint64(C.nd_hist_low(C.int(i))) }
+func histHigh(i int) uint64   { return uint64(C.nd_hist_high(C.int(i))) }

@@ -1,0 +1,106 @@
+/* netdemo.h - the C side of coro's network demos (echo.c, load.c) and the
+ * records they share with their Go wrapper (netdemo.go).
+ *
+ * The echo server and the load generator each run as coroutines on one or
+ * more loops, one loop per thread. The Go side allocates every record here
+ * in C memory, fills in its inputs, spawns the entry functions with
+ * coro.Loop.Spawn and reads the outputs once the coroutines have finished
+ * (or, for the counters marked atomic, at any time through the accessors
+ * below). No record points into a coroutine's stack, so both demos run
+ * unchanged in CORO_STACK_SHARED mode.
+ */
+#ifndef CORO_NETDEMO_H
+#define CORO_NETDEMO_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "coro.h"
+
+/* ---- echo server ------------------------------------------------------ */
+
+/* The counters of one echo server, shared by all its loops. */
+typedef struct nd_echo {
+  _Atomic uint64_t conns;  /* connections accepted */
+  _Atomic uint64_t active; /* connections open now */
+  _Atomic uint64_t bytes;  /* bytes echoed (written back in full) */
+  _Atomic uint64_t reads;  /* reads that returned data */
+  _Atomic uint64_t errors; /* connections that ended in an error */
+} nd_echo;
+
+/* One loop's accept coroutine: its own listener (SO_REUSEPORT on the shared
+ * address) and the server's counters. */
+typedef struct nd_echo_acceptor {
+  nd_echo *srv;
+  int lfd; /* owned: the accept coroutine closes it when it ends */
+  int err; /* out: 0, or the error that ended the accept loop */
+} nd_echo_acceptor;
+
+/* Open a listening TCP socket with SO_REUSEPORT on the numeric address
+ * hostport ("127.0.0.1:7000", "[::1]:0"), and write the address it is bound
+ * to (with the real port) into bound (size n). Returns the fd or -errno
+ * (-EINVAL: hostport is not a numeric address). Any thread. */
+int nd_listen(const char *hostport, char *bound, size_t n);
+
+/* The accept coroutine's entry (arg: an nd_echo_acceptor). It accepts
+ * until cancelled and spawns a detached coroutine per connection that
+ * echoes what it reads until end of file. */
+void *nd_echo_accept_main(void *arg);
+
+/* Snapshot the counters (any thread). */
+void nd_echo_read(const nd_echo *srv, uint64_t out[5]);
+
+/* ---- load generator --------------------------------------------------- */
+
+/* The latency histogram: log-linear, values in nanoseconds. Values below
+ * 2 * ND_HIST_SUB have a bucket each; above, each power of two is split into
+ * ND_HIST_SUB buckets, so a bucket is within 1/ND_HIST_SUB of its values. */
+#define ND_HIST_SUB_BITS 6
+#define ND_HIST_SUB (1 << ND_HIST_SUB_BITS)
+#define ND_HIST_BUCKETS ((64 - ND_HIST_SUB_BITS + 1) * ND_HIST_SUB)
+
+typedef struct nd_hist {
+  uint64_t count;
+  uint64_t max;
+  uint64_t min;
+  uint64_t counts[ND_HIST_BUCKETS];
+} nd_hist;
+
+/* The bucket of value v, and the lowest and highest values of bucket i. */
+int nd_hist_bucket(uint64_t v);
+uint64_t nd_hist_low(int i);
+uint64_t nd_hist_high(int i);
+
+enum nd_load_mode {
+  ND_LOAD_ECHO = 0, /* send size bytes, read the same size back */
+};
+
+/* One loop's share of a load run. */
+typedef struct nd_load {
+  /* In. */
+  char addr[128];       /* numeric host:port */
+  int mode;             /* enum nd_load_mode */
+  int conns;            /* connections (coroutines) on this loop */
+  int first_conn;       /* index of the first one among all loops */
+  int total_conns;      /* connections across all loops */
+  int64_t start_ns;     /* coro_now() time the run starts */
+  int64_t end_ns;       /* no request is sent at or after this */
+  int64_t interval_ns;  /* rate mode: per-connection send interval; 0 = closed loop */
+  size_t size;          /* request size in bytes */
+  /* Out. */
+  _Atomic uint64_t requests; /* requests completed (readable while running) */
+  _Atomic uint64_t errors;   /* I/O errors and failed connects */
+  int first_err;             /* the first error, a negative errno */
+  int connected;             /* connections that were established */
+  int64_t finish_ns;         /* coro_now() when the last connection ended */
+  nd_hist hist;              /* latencies of completed requests */
+} nd_load;
+
+/* The driving coroutine's entry (arg: an nd_load): spawn job->conns
+ * connection coroutines, wait for them all, set finish_ns. */
+void *nd_load_main(void *arg);
+
+uint64_t nd_load_requests(const nd_load *job);
+uint64_t nd_load_errors(const nd_load *job);
+
+#endif /* CORO_NETDEMO_H */
