@@ -2,9 +2,16 @@
 #
 #   make              libcoro.a and the C test programs (build/native)
 #   make test         everything CI runs: C tests (native, ucontext switch,
-#                     ASan+UBSan, valgrind, arm64 under qemu) and go test -race
+#                     ASan+UBSan, valgrind, arm64 under qemu), go test -race
+#                     and the replay of the fuzz corpus
 #   make test-c       the C tests, native build only
 #   make bench        the benchmark table (scripts/bench.sh)
+#   make fuzz-http    fuzz the HTTP request parser with libFuzzer for
+#                     FUZZ_TIME seconds (default 60),
+#                     adding new inputs to fuzz/corpus/http_parse
+#   make test-fuzz-corpus
+#                     replay fuzz/corpus/http_parse through the same harness
+#                     (part of make test; needs clang: install-deps fuzz)
 #
 # Variants build into build/<variant>/ so they never mix objects:
 #   native    -O2 with the assembly switch
@@ -108,7 +115,28 @@ test-go:
 	go test -race -count=1 ./...
 	go test -count=1 -tags coro_ucontext ./...
 
-test: test-c test-ucontext test-asan test-valgrind test-go test-arm64
+# libFuzzer harnesses (clang only; bash .ci/install-deps fuzz). Crashes and
+# other findings go to fuzz/crashes/.
+FUZZCC     ?= clang
+FUZZFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_HTTP  := build/fuzz/http_parse_fuzz
+FUZZ_HTTP_CORPUS := fuzz/corpus/http_parse
+FUZZ_TIME  ?= 60
+
+$(FUZZ_HTTP): fuzz/http_parse_fuzz.c internal/httpd/http_parse.c internal/httpd/http_parse.h
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZFLAGS) fuzz/http_parse_fuzz.c internal/httpd/http_parse.c -o $@
+
+fuzz-http: $(FUZZ_HTTP)
+	@mkdir -p fuzz/crashes
+	$(FUZZ_HTTP) $(FUZZ_HTTP_CORPUS) -dict=fuzz/http.dict -max_len=32768 \
+	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+
+test-fuzz-corpus: $(FUZZ_HTTP)
+	$(FUZZ_HTTP) $(FUZZ_HTTP_CORPUS) -runs=0
+
+test: test-c test-ucontext test-asan test-valgrind test-go test-fuzz-corpus test-arm64
 
 bench:
 	scripts/bench.sh
@@ -116,4 +144,5 @@ bench:
 clean:
 	rm -rf build
 
-.PHONY: all check-c test test-c test-ucontext test-asan test-valgrind test-arm64 test-go bench clean
+.PHONY: all check-c test test-c test-ucontext test-asan test-valgrind test-arm64 test-go bench clean \
+	fuzz-http test-fuzz-corpus

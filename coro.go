@@ -275,7 +275,7 @@ func (l *Loop) run(copts C.coro_loop_opts, ready chan<- error) {
 	// Close has set closed and drained the spawners. Take the last
 	// counters, shut Stats out, then free the loop.
 	st := l.statsC()
-	st.Live, st.StacksCached, st.StacksMapped, st.Ready, st.Timers, st.StackBytesSaved = 0, 0, 0, 0, 0, 0
+	st.Live, st.StacksCached, st.StacksMapped, st.Ready, st.Timers, st.StackBytesSaved, st.FDs = 0, 0, 0, 0, 0, 0, 0
 	l.statsMu.Lock()
 	l.finalStats = st
 	l.statsMu.Unlock()
@@ -420,13 +420,20 @@ type Stats struct {
 	Timers          uint64 // pending deadlines
 	Posts           uint64 // cross-thread posts handled
 	StackBytesSaved uint64 // StackShared: bytes held by suspended coroutines
+	// FDs is the number of file descriptors registered with the loop's
+	// poller now. WaitFD and SendFile hold a registration only while
+	// they wait; one taken by a C coroutine lasts until coro_fd_close or
+	// coro_fd_forget (ForgetFD), so an fd closed otherwise may still count.
+	FDs       uint64
+	PollCalls uint64 // times the loop asked the kernel for ready fds
+	Events    uint64 // fd events delivered to waiters
 }
 
 // Stats reads the loop's counters. It may be called from any goroutine;
 // the values are read without locking and may be slightly stale. After
 // Close has begun freeing the loop, Stats reports the cumulative counters
-// (Spawned, Switches, Posts) as of the start of the shutdown and zero for
-// the others.
+// (Spawned, Switches, Posts, PollCalls, Events) as of the start of the
+// shutdown and zero for the others.
 func (l *Loop) Stats() Stats {
 	l.inflight.Add(1)
 	if !l.freeing.Load() {
@@ -453,6 +460,9 @@ func (l *Loop) statsC() Stats {
 		Timers:          uint64(cs.timers),
 		Posts:           uint64(cs.posts),
 		StackBytesSaved: uint64(cs.stack_bytes_saved),
+		FDs:             uint64(cs.fds),
+		PollCalls:       uint64(cs.poll_calls),
+		Events:          uint64(cs.events),
 	}
 }
 

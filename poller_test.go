@@ -513,3 +513,39 @@ func BenchmarkWaitFDReady(b *testing.B) {
 		}
 	}
 }
+
+// TestStatsIO checks the I/O counters: a wait the loop sleeps for counts
+// kernel poll calls and a delivered event, and the registration WaitFD
+// takes is gone once it returns.
+func TestStatsIO(t *testing.T) {
+	ioModes(t, func(t *testing.T, mode coro.StackMode) {
+		l := ioLoop(t, mode)
+		a, b := ioSocketpair(t)
+		ctx := ioCtx(t, 20*time.Second)
+		before := l.Stats()
+		ch := waitAsync(ctx, l, b, coro.EventRead)
+		notYet(t, ch, 20*time.Millisecond)
+		if _, err := syscall.Write(a, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if r := recvResult(t, ch); r.err != nil || r.ev&coro.EventRead == 0 {
+			t.Fatalf("WaitFD(read): %v, %v", r.ev, r.err)
+		}
+		st := l.Stats()
+		if st.PollCalls == 0 || st.PollCalls <= before.PollCalls {
+			t.Errorf("PollCalls = %d (before the wait: %d), want it to grow", st.PollCalls, before.PollCalls)
+		}
+		if st.Events == 0 || st.Events <= before.Events {
+			t.Errorf("Events = %d (before the wait: %d), want it to grow", st.Events, before.Events)
+		}
+		if st.FDs != 0 {
+			t.Errorf("FDs = %d after WaitFD returned, want 0", st.FDs)
+		}
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		if fin := l.Stats(); fin.PollCalls < st.PollCalls || fin.Events < st.Events || fin.FDs != 0 {
+			t.Errorf("Stats after Close = %+v, want PollCalls >= %d, Events >= %d, FDs 0", fin, st.PollCalls, st.Events)
+		}
+	})
+}

@@ -100,6 +100,8 @@ static void shared_swap(coro_loop *l, coro *to) {
   if (owner && owner->state != CORO__DONE) {
     if (coro__shared_save(l, owner) < 0)
       coro__panic(owner, "out of memory saving a shared stack");
+  } else if (owner) {
+    coro__shared_check(l, owner); /* finished: nothing to keep but the verdict */
   }
   l->shared_owner = NULL;
   if (!(to->flags & CORO__F_STARTED)) {
@@ -218,8 +220,6 @@ static void finish(coro_loop *l, coro *co, void *result) {
   run_local_destructors(co);
   co->result = result;
   co->state = CORO__DONE;
-  if (l->shared_owner == co)
-    l->shared_owner = NULL; /* nothing on the shared stack to keep */
   if (co->kind == CORO__CREATED) {
     /* Back to whoever transferred here last; if that one was freed, to
      * the loop's own context. */
@@ -301,12 +301,18 @@ void coro__free(coro_loop *l, coro *co) {
     l->all = co->anext;
   if (co->anext)
     co->anext->aprev = co->aprev;
+  /* Coroutines that would return here when they finish return to the
+   * loop's own context instead. Finding them costs a scan, but only when
+   * there are any. */
+  for (coro *c = l->all; c && co->callees; c = c->anext)
+    if (c->kind == CORO__CREATED && c->link.caller == co)
+      set_caller(c, NULL);
+  if (co->kind == CORO__CREATED)
+    set_caller(co, NULL);
   free(co->locals);
   co->locals = NULL;
-  if (l->shared_owner == co)
-    l->shared_owner = NULL;
   l->n_live--;
-  coro__stack_release(l, co); /* marks it dead */
+  coro__stack_release(l, co); /* marks it dead; checks a shared owner's canary */
 }
 
 /* ---- Identity --------------------------------------------------------- */
@@ -454,13 +460,8 @@ int coro_free(coro *co) {
     return -EINVAL;
   if (co->state == CORO__RUNNING)
     return -EBUSY;
-  /* Coroutines that would return here when they finish return to the
-   * loop's own context instead. Finding them costs a scan, but only when
-   * there are any. */
-  for (coro *c = l->all; c && co->callees; c = c->anext)
-    if (c->kind == CORO__CREATED && c->link.caller == co)
-      set_caller(c, NULL);
-  set_caller(co, NULL);
+  if (co == l->call_from && l->in_call)
+    return -EBUSY; /* it waits for the coro_call_on_loop function to return */
   coro__free(l, co);
   return 0;
 }

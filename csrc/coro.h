@@ -132,7 +132,13 @@ int coro_loop_stop(coro_loop *loop);
  * if all finished in time, -ETIMEDOUT if some had to be abandoned, -EPERM if
  * not called on the owning thread outside any coroutine. Results of
  * unjoined coroutines are discarded. Remote handles stay valid (they report
- * -ECANCELED) until released. Posts that arrive after close get -ESHUTDOWN. */
+ * -ECANCELED) until released. Posts that race with close get -ESHUTDOWN;
+ * once close has returned the loop is freed, and posting to it (or stopping
+ * it) is a use of freed memory, as with any freed object.
+ * Abandoned coroutines are unlinked from the wait queues of locks and
+ * channels, but what they held stays held: a mutex they owned stays locked,
+ * a channel they were inside reports -EBUSY to coro_chan_free. Objects an
+ * abandoned coroutine used should be treated as lost. */
 int coro_loop_close(coro_loop *loop, int64_t deadline);
 
 const char *coro_loop_name(const coro_loop *loop);
@@ -147,6 +153,12 @@ typedef struct coro_loop_stats {
   uint64_t timers;        /* pending deadlines */
   uint64_t posts;         /* cross-thread posts handled */
   uint64_t stack_bytes_saved; /* SHARED mode: bytes held by suspended copies */
+  uint64_t fds;           /* fds registered with the poller now (one closed
+                             with plain close() may still count: see the
+                             rule at coro_fd_wait) */
+  uint64_t poll_calls;    /* kernel poll calls made by the loop */
+  uint64_t events;        /* fd events delivered (not counting the loop's
+                             own wakeups or stale events) */
 } coro_loop_stats;
 
 /* Read a loop's counters. Thread-safe (the values are read without locking
@@ -156,7 +168,8 @@ int coro_loop_stats_get(const coro_loop *loop, coro_loop_stats *out);
 /* Run fn(arg) on the loop thread, between coroutines, on the loop's own
  * stack (never on a coroutine stack). Thread-safe; wakes a sleeping loop.
  * fn may spawn coroutines and use non-blocking calls (deadline 0) but must
- * not block. -ESHUTDOWN if the loop is closing or closed, -ENOMEM. */
+ * not block. -ESHUTDOWN while the loop closes (once coro_loop_close has returned the
+ * loop no longer exists), -ENOMEM. */
 int coro_loop_post(coro_loop *loop, void (*fn)(void *arg), void *arg);
 
 /* ------------------------------------------------------------------ */
@@ -294,7 +307,8 @@ int coro_free(coro *co);
  * reference-counted and stays valid until coro_remote_release, whatever the
  * loop does. on_done (may be NULL) runs on the loop thread, on the loop's own
  * stack, once the coroutine has finished or was never started (then the
- * error is -ECANCELED or -ESHUTDOWN), with udata. opts->name must outlive the
+ * error is -ECANCELED: cancelled first, or the loop was closing; or the
+ * spawn's own error, such as -ENOMEM), with udata. opts->name must outlive the
  * coroutine. Errors: -EINVAL, -ESHUTDOWN, -ENOMEM. Thread-safe. */
 int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
                       const coro_opts *opts,

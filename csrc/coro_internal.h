@@ -243,6 +243,10 @@ int coro__shared_init(coro_loop *loop);
  * stack other than the shared one. */
 int coro__shared_save(coro_loop *loop, coro *owner);
 
+/* SHARED: check the canary for owner, which finished on the shared stack
+ * and needs no copy (abort naming it if the canary is damaged). */
+void coro__shared_check(coro_loop *loop, coro *owner);
+
 /* SHARED: copy co's saved bytes back onto the shared stack; co becomes
  * the resident owner. Must run on a stack other than the shared one. */
 void coro__shared_restore(coro_loop *loop, coro *co);
@@ -350,6 +354,10 @@ void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
  * epoll), register loop->wake_fd with it, and block SIGPIPE on the calling
  * thread (restored by coro__poll_free). 0, -EINVAL, -ENOMEM, -errno. */
 int coro__poll_new(coro_loop *loop, int backend);
+
+/* Fill the I/O fields of coro_loop_stats (fds, poll_calls, events); read
+ * racily, like the other counters. */
+void coro__poll_stats(const coro_loop *loop, coro_loop_stats *out);
 
 /* Free the poller (no coroutine may still wait on an fd). */
 void coro__poll_free(coro_loop *loop);

@@ -103,6 +103,10 @@ struct coro__poller {
   fdrec **chunks;      /* chunk i holds fds [i*CHUNK, (i+1)*CHUNK) */
   size_t nchunks;
   uint64_t waiters;    /* coroutines parked in coro_fd_wait */
+  /* Counters for coro_loop_stats (read racily from other threads). */
+  uint64_t n_fds;      /* fd records with registered set */
+  uint64_t n_calls;    /* backend wait calls */
+  uint64_t n_events;   /* events handed to a live registration */
   int wake_fd;
   int sigpipe_was_blocked;
   pollev evs[EVS_MAX];
@@ -157,6 +161,16 @@ static unsigned rec_wanted(const fdrec *r) {
   return w;
 }
 
+/* Every change of r->registered goes through here, so that the count of
+ * registered fds in the stats stays exact. */
+static void rec_set_registered(coro__poller *p, fdrec *r, int on) {
+  if (r->registered && !on)
+    p->n_fds--;
+  else if (!r->registered && on)
+    p->n_fds++;
+  r->registered = (uint8_t)(on != 0);
+}
+
 static int rec_arm(coro__poller *p, int fd, fdrec *r, unsigned want) {
   int rc = p->ops->arm(p, fd, want, r->gen, 0, r->registered);
   if (rc == -ENOENT && r->registered) {
@@ -164,12 +178,12 @@ static int rec_arm(coro__poller *p, int fd, fdrec *r, unsigned want) {
      * reused): a new generation keeps events of the old registration,
      * which may live on through a dup, away from the new file. */
     r->gen++;
-    r->registered = 0;
+    rec_set_registered(p, r, 0);
     rc = p->ops->arm(p, fd, want, r->gen, 0, 0);
   }
   if (rc < 0)
     return rc;
-  r->registered = 1;
+  rec_set_registered(p, r, 1);
   r->armed = (uint8_t)want;
   return 0;
 }
@@ -252,7 +266,7 @@ static void release(int fd) {
   rec_wake_all(r, -EBADF);
   if (r->registered)
     p->ops->disarm(p, fd);
-  r->registered = 0;
+  rec_set_registered(p, r, 0);
   r->armed = 0;
   r->gen++;
 }
@@ -280,10 +294,11 @@ static void deliver(coro__poller *p, const pollev *e) {
   if (!r || !r->registered || r->gen != e->gen)
     return; /* stale: the registration of a file that is gone */
   r->armed = 0; /* one-shot: the backend disabled the registration */
+  p->n_events++;
   if (e->events & POLL__NVAL) {
     rec_wake_all(r, -EBADF);
     p->ops->disarm(p, e->fd);
-    r->registered = 0;
+    rec_set_registered(p, r, 0);
     r->gen++;
     return;
   }
@@ -311,6 +326,7 @@ void coro__poll_run(coro_loop *l, int64_t until) {
     if (t < 0)
       t = 0;
   }
+  p->n_calls++;
   int n = p->ops->wait(p, t, p->evs, EVS_MAX);
   for (int i = 0; i < n; i++)
     deliver(p, &p->evs[i]);
@@ -318,6 +334,17 @@ void coro__poll_run(coro_loop *l, int64_t until) {
 
 uint64_t coro__poll_waiters(const coro_loop *l) {
   return l->poller ? l->poller->waiters : 0;
+}
+
+/* Fill the I/O fields of coro_loop_stats (called by coro_loop_stats_get,
+ * possibly from another thread: the counters are read without locking). */
+void coro__poll_stats(const coro_loop *l, coro_loop_stats *out) {
+  const coro__poller *p = l->poller;
+  if (!p)
+    return;
+  out->fds = p->n_fds;
+  out->poll_calls = p->n_calls;
+  out->events = p->n_events;
 }
 
 const char *coro_loop_poll_backend(const coro_loop *l) {

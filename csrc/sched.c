@@ -351,6 +351,7 @@ void coro__finished(coro_loop *l, coro *co) {
   if (co->remote) {
     coro_remote *r = co->remote;
     co->remote = NULL;
+    r->co = NULL; /* the record is freed before main reports r */
     r->result = co->result;
     r->next = l->rdone;
     l->rdone = r;
@@ -393,8 +394,11 @@ int coro_loop_post(coro_loop *l, void (*fn)(void *arg), void *arg) {
     l->post_head = p;
   l->post_tail = p;
   atomic_store(&l->post_pending, 1);
-  pthread_mutex_unlock(&l->post_mu);
+  /* Wake under the lock: once it is released the loop may run the post,
+   * close and free itself (close takes the lock once more before it frees
+   * anything, so it waits for a poster still in here). */
   wake_loop(l);
+  pthread_mutex_unlock(&l->post_mu);
   return 0;
 }
 
@@ -596,19 +600,23 @@ int coro_loop_stats_get(const coro_loop *l, coro_loop_stats *out) {
   out->switches = l->n_switches;
   out->stacks_cached = l->cache_len;
   out->stacks_mapped = l->n_mapped;
+  /* The run queue may only be walked by its own thread. */
   size_t ready = 0;
-  for (coro *c = l->rq_head; c && ready < 1u << 30; c = c->rnext)
-    ready++;
-  out->ready = coro__tls_loop == l ? ready : 0;
+  if (coro__tls_loop == l)
+    for (coro *c = l->rq_head; c; c = c->rnext)
+      ready++;
+  out->ready = ready;
   out->timers = l->heap_len;
   out->posts = l->n_posts;
   out->stack_bytes_saved = l->n_saved_bytes;
+  coro__poll_stats(l, out); /* [I/O] */
   return 0;
 }
 
 int coro_loop_close(coro_loop *l, int64_t deadline) {
   if (!on_loop_stack(l) || l->running)
     return -EPERM;
+  l->running = 1; /* posts and callbacks run during close cannot re-enter */
   /* Refuse new posts; the ones already queued still run (a remote spawn
    * among them fails with -ESHUTDOWN and reports it). */
   pthread_mutex_lock(&l->post_mu);
@@ -638,6 +646,13 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   run_posts(l);
   report_remotes(l);
   int rc = l->n_active > 0 ? -ETIMEDOUT : 0;
+  /* Everything goes: drop the transfer links first so that freeing
+   * records does not search for the coroutines that would return to them. */
+  for (coro *c = l->all; c; c = c->anext) {
+    c->callees = 0;
+    if (c->kind == CORO__CREATED)
+      c->link.caller = NULL;
+  }
   /* Abandon what is left: unlink from wait queues so user objects stay
    * consistent, report remotes, free records and stacks. */
   while (l->all) {
@@ -660,6 +675,10 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   coro__altstack_release(l);
   free(l->heap);
   coro__poll_free(l); /* [I/O] */
+  /* A poster that queued before shutdown may still be inside
+   * coro_loop_post (waking us): wait for it to leave. */
+  pthread_mutex_lock(&l->post_mu);
+  pthread_mutex_unlock(&l->post_mu);
   close(l->wake_fd);
   pthread_mutex_destroy(&l->post_mu);
   coro__tls_loop = NULL;

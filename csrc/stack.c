@@ -394,6 +394,11 @@ static char *suspended_sp(const coro_loop *loop, const coro *co) {
 #endif
 }
 
+void coro__shared_check(coro_loop *loop, coro *owner) {
+  if (!canary_ok(loop))
+    coro__panic(owner, "stack overflow (canary)");
+}
+
 int coro__shared_save(coro_loop *loop, coro *owner) {
   char *sp = suspended_sp(loop, owner);
   if (!canary_ok(loop))

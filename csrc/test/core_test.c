@@ -3281,6 +3281,89 @@ static void test_remote_across_close(int mode) {
 }
 
 /* ------------------------------------------------------------------ */
+/* Regressions found in review.                                        */
+/* ------------------------------------------------------------------ */
+
+/* Joining a finished generator that another generator still names as its
+ * caller: that one must return to the loop's context, not to freed memory.
+ * No stack cache, so a stale pointer would fault. */
+static coro *rv_a, *rv_b;
+
+static void *rv_b_fn(void *arg) {
+  (void)arg;
+  CHECK_EQ(coro_transfer(rv_a, (void *)1, NULL), 0); /* back to A: a return */
+  return (void *)42;
+}
+
+static void *rv_a_fn(void *arg) {
+  (void)arg;
+  CHECK_EQ(coro_transfer(rv_b, NULL, NULL), 0); /* B's caller is now A */
+  return (void *)7;
+}
+
+static void test_freed_caller(int mode) {
+  coro_loop *l = loop_make(mode, 0, (size_t)-1);
+  rv_a = create_opts(rv_a_fn, NULL, CORO_STACK_DEFAULT);
+  rv_b = create_opts(rv_b_fn, NULL, CORO_STACK_DEFAULT);
+  void *v = NULL;
+  CHECK_EQ(coro_transfer(rv_a, NULL, &v), 1); /* A finished */
+  CHECK_EQ((intptr_t)v, 7);
+  CHECK_EQ(coro_join(rv_a, 0, NULL), 0);      /* frees A */
+  CHECK_EQ(coro_transfer(rv_b, NULL, &v), 1); /* B finishes: back here */
+  CHECK_EQ((intptr_t)v, 42);
+  CHECK_EQ(coro_join(rv_b, 0, NULL), 0);
+  loop_close_ok(l);
+}
+
+/* Cancelling a remote coroutine in the window after it finished and
+ * before the loop reported it must not touch its freed record. */
+static coro_remote *rf_r;
+static int rf_posts;
+
+static void rf_cancel(void *arg) {
+  (void)arg;
+  CHECK_EQ(coro_remote_cancel(rf_r), 0);
+  rf_posts++;
+}
+
+static void *rf_fn(void *arg) {
+  (void)arg;
+  CHECK_EQ(coro_loop_post(coro_loop_current(), rf_cancel, NULL), 0);
+  return (void *)5;
+}
+
+static void test_remote_cancel_after_finish(int mode) {
+  coro_loop *l = loop_make(mode, 0, (size_t)-1);
+  CHECK_EQ(coro_remote_spawn(l, rf_fn, NULL, NULL, NULL, NULL, &rf_r), 0);
+  run_empty(l);
+  CHECK_EQ(rf_posts, 1);
+  void *res = NULL;
+  int err = 99;
+  CHECK_EQ(coro_remote_poll(rf_r, &res, &err), 1);
+  CHECK_EQ(err, 0);
+  CHECK_EQ((intptr_t)res, 5);
+  coro_remote_release(rf_r);
+  loop_close_ok(l);
+}
+
+/* A post run while the loop closes cannot run or close the loop again. */
+static int cr_calls;
+
+static void cr_post(void *arg) {
+  coro_loop *l = arg;
+  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), -EPERM);
+  CHECK_EQ(coro_loop_close(l, 0), -EPERM);
+  cr_calls++;
+}
+
+static void test_close_reentry(int mode) {
+  coro_loop *l = loop_mode(mode);
+  CHECK_EQ(coro_loop_post(l, cr_post, l), 0);
+  loop_close_ok(l);
+  CHECK_EQ(cr_calls, 1);
+}
+
+/* ------------------------------------------------------------------ */
 /* Stack overflow: a child process must die by SIGABRT with a report.  */
 /* ------------------------------------------------------------------ */
 
@@ -3417,6 +3500,9 @@ static const testing_case tests[] = {
     {"close_timeout", test_close_timeout, 0},
     {"close_unrun", test_close_unrun, 0},
     {"remote_across_close", test_remote_across_close, 0},
+    {"freed_caller", test_freed_caller, 0},
+    {"remote_cancel_after_finish", test_remote_cancel_after_finish, 0},
+    {"close_reentry", test_close_reentry, 0},
     {"overflow", test_overflow, 0},
 };
 

@@ -1,0 +1,138 @@
+/* http_parse_fuzz.c - a libFuzzer harness for the HTTP request parser
+ * (internal/httpd/http_parse.c), built by `make fuzz-http` and replayed over
+ * fuzz/corpus/http_parse by `make test-fuzz-corpus`.
+ *
+ * It checks what the Go fuzz target (FuzzParseRequest in
+ * internal/httpd/parse_test.go) checks, and a little more:
+ *   - the result is a head length no longer than the input, 0, or one of
+ *     the statuses http_parse.h lists;
+ *   - a head it accepts parses alone, and followed by junk, to the same
+ *     length, and every proper prefix of it asks for more bytes (0): the
+ *     result never depends on how the bytes were split into reads;
+ *   - every string of an accepted head points inside the head;
+ *   - the helpers a server runs on an accepted head (http_decode_path,
+ *     http_parse_range, http_etag_match) stay in their buffers and keep
+ *     their contracts.
+ * Each buffer handed to the parser is a heap copy of exactly its length,
+ * placed at the end of its allocation, so that AddressSanitizer reports a
+ * read one byte past the end.
+ */
+#include "../internal/httpd/http_parse.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Abort with a message: libFuzzer saves the input as a crash. */
+#define FUZZ_CHECK(cond)                                                     \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,     \
+              #cond);                                                        \
+      abort();                                                               \
+    }                                                                        \
+  } while (0)
+
+/* Prefixes of an accepted head checked one by one up to this length; past
+ * it a spread of them, so that a long head costs no more than a short one
+ * (every prefix would make each run quadratic). */
+#define PREFIX_ALL 1024
+#define PREFIX_SAMPLES 256
+
+/* Parse a private heap copy of data[0..n) that ends where its allocation
+ * does. */
+static int parse_copy(const uint8_t *data, size_t n, const char *extra,
+                      size_t extra_n, http_request *req) {
+  char *buf = malloc(n + extra_n + 1); /* +1: malloc(0) may return NULL */
+  FUZZ_CHECK(buf != NULL);
+  char *p = buf + 1;
+  if (n)
+    memcpy(p, data, n);
+  if (extra_n)
+    memcpy(p + n, extra, extra_n);
+  int rc = http_parse_request(p, n + extra_n, req);
+  free(buf);
+  return rc;
+}
+
+static int in_head(http_str s, const char *head, size_t n) {
+  if (s.p == NULL)
+    return s.n == 0;
+  return s.p >= head && s.n <= n && (size_t)(s.p - head) <= n - s.n;
+}
+
+/* The helpers a server runs on an accepted head. */
+static void check_helpers(const http_request *req) {
+  char path[256];
+  int pn = http_decode_path(req->target, path, sizeof path);
+  FUZZ_CHECK(pn >= -1 && pn < (int)sizeof path);
+  if (pn >= 0) {
+    FUZZ_CHECK(path[pn] == '\0');
+    FUZZ_CHECK(strlen(path) == (size_t)pn);
+    FUZZ_CHECK(path[0] == '/');
+    for (int i = 0; i < pn; i++)
+      FUZZ_CHECK((unsigned char)path[i] >= 0x20 && path[i] != 0x7f &&
+                 path[i] != '\\');
+  }
+  char tiny[1];
+  FUZZ_CHECK(http_decode_path(req->target, tiny, 0) == -1);
+
+  static const uint64_t sizes[] = {0, 1, 10, 1000, UINT64_MAX};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    uint64_t first = 0, last = 0;
+    int rc = http_parse_range(req->range, sizes[i], &first, &last);
+    FUZZ_CHECK(rc >= -1 && rc <= 1);
+    if (rc == 1)
+      FUZZ_CHECK(first <= last && last < sizes[i]);
+  }
+
+  int m = http_etag_match(req->if_none_match, "\"abc\"");
+  FUZZ_CHECK(m == 0 || m == 1);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  /* A private copy, so the strings in req point into memory we own. */
+  char *head = malloc(size + 1);
+  FUZZ_CHECK(head != NULL);
+  char *in = head + 1;
+  if (size)
+    memcpy(in, data, size);
+  http_request req;
+  int n = http_parse_request(in, size, &req);
+  FUZZ_CHECK(n == 0 || n == -400 || n == -414 || n == -431 || n == -505 ||
+             (n > 0 && (size_t)n <= size));
+  if (n > 0) {
+    size_t hn = (size_t)n;
+    FUZZ_CHECK(hn <= HTTP_HEAD_MAX + 16 + 2); /* + leading empty lines */
+    FUZZ_CHECK(req.method >= HTTP_M_UNKNOWN && req.method <= HTTP_M_OTHER);
+    FUZZ_CHECK(req.minor == 0 || req.minor == 1);
+    FUZZ_CHECK(req.keep_alive == 0 || req.keep_alive == 1);
+    FUZZ_CHECK(req.method_name.n > 0 && req.target.n > 0);
+    FUZZ_CHECK(req.minor == 0 || req.host.p != NULL);
+    FUZZ_CHECK(in_head(req.method_name, in, hn));
+    FUZZ_CHECK(in_head(req.target, in, hn));
+    FUZZ_CHECK(in_head(req.host, in, hn));
+    FUZZ_CHECK(in_head(req.if_modified_since, in, hn));
+    FUZZ_CHECK(in_head(req.if_none_match, in, hn));
+    FUZZ_CHECK(in_head(req.range, in, hn));
+    check_helpers(&req);
+
+    http_request r2;
+    FUZZ_CHECK(parse_copy(data, hn, NULL, 0, &r2) == n);
+    FUZZ_CHECK(parse_copy(data, hn, "junk", 4, &r2) == n);
+    if (hn <= PREFIX_ALL) {
+      for (size_t i = 0; i < hn; i++)
+        FUZZ_CHECK(parse_copy(data, i, NULL, 0, &r2) == 0);
+    } else {
+      for (size_t k = 0; k < PREFIX_SAMPLES; k++)
+        FUZZ_CHECK(parse_copy(data, k * hn / PREFIX_SAMPLES, NULL, 0, &r2) ==
+                   0);
+      FUZZ_CHECK(parse_copy(data, hn - 1, NULL, 0, &r2) == 0);
+    }
+  }
+  free(head);
+  return 0;
+}
