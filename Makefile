@@ -140,9 +140,11 @@ test: test-c test-ucontext test-asan test-valgrind test-go test-fuzz-corpus test
 
 bench:
 	scripts/bench.sh
+bench-io:
+	scripts/bench-io.sh
 
 clean:
 	rm -rf build
 
 .PHONY: all check-c test test-c test-ucontext test-asan test-valgrind test-arm64 test-go bench clean \
-	fuzz-http test-fuzz-corpus
+	fuzz-http test-fuzz-corpus bench-io

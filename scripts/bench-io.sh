@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# bench-io.sh - the I/O engine's benchmarks beside their peers, on loopback.
+#
+#   scripts/bench-io.sh [echo] [http]        (default: both)
+#
+# echo: three single-threaded echo servers, each pinned to CPU 0 —
+#   epoll    bench/io/epoll_echo.c, a hand-written edge-triggered epoll
+#            state machine (the floor)
+#   coro     `coro echo -loops 1`, one C coroutine per connection
+#   go       bench/io/goecho, net with a goroutine per connection, GOMAXPROCS=1
+# loaded by `coro load` pinned to CPU 1 with 64-byte lockstep requests:
+#   closed loop, -c 100 and -c 1000, for $DUR: round trips a second;
+#   fixed rate $RATES/s, -c 100, for $DUR: p99 latency (from the scheduled
+#   send time) and the server's CPU time per round trip (utime + stime from
+#   /proc/PID/stat before and after the load, over the requests answered).
+#
+# http: static files (a 1 KiB and a 1 MiB file) from three single-threaded
+# servers pinned to CPU 0 —
+#   nginx    one process (master_process off), sendfile on, access_log off,
+#            keepalive_requests 1000000
+#   coro     `coro httpd -loops 1`
+#   go       bench/io/gofile, net/http FileServer, GOMAXPROCS=1
+# loaded by `wrk -t1 -c64 -d$DUR --latency` pinned to CPU 1: requests a
+# second, p99 latency and the server's CPU time per request.
+#
+# Every configuration runs $COUNT times, interleaved (A B C A B C ...), each
+# run against a freshly started server; the tables show medians and ratios
+# to the first server (epoll; nginx). Needs taskset, and for http nginx and
+# wrk (bash .ci/install-deps http, run here when root and they are missing).
+#
+# Environment:
+#   COUNT=3      runs per configuration
+#   DUR=5        seconds per run
+#   RATES="50000 20000"  requests a second for the fixed-rate echo runs (the
+#                issue asks for 50,000; 20,000 stays under every server's
+#                capacity on a busy 2-core machine, where 50,000 may not)
+#   OUT=dir      keep the raw outputs there (default: a temporary folder);
+#                OUT/results.tsv has one line per run
+#   TABLES_FROM=file  print the tables from a results.tsv kept before, and
+#                run nothing
+#
+# About 5 minutes with the defaults. Everything listens on 127.0.0.1 only,
+# and every process is bounded in time.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+COUNT=${COUNT:-3}
+DUR=${DUR:-5}
+RATES=${RATES:-50000 20000}
+TMPOUT=
+if [ -z "${OUT:-}" ]; then
+  OUT=$(mktemp -d)
+  TMPOUT=$OUT
+fi
+mkdir -p "$OUT"
+B=build/bench-io
+mkdir -p "$B"
+TCK=$(getconf CLK_TCK)
+results="$OUT/results.tsv"
+if [ -n "${TABLES_FROM:-}" ]; then
+  results=$TABLES_FROM
+else
+  : >"$results"
+fi
+
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(echo http)
+want() { case " ${suites[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# ---- Build -----------------------------------------------------------------
+if [ -z "${TABLES_FROM:-}" ]; then
+  go build -o build/coro ./cmd/coro
+  ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror bench/io/epoll_echo.c -o "$B/epoll_echo"
+  go build -o "$B/goecho" ./bench/io/goecho
+  go build -o "$B/gofile" ./bench/io/gofile
+  if want http && ! { command -v nginx && command -v wrk; } >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      bash .ci/install-deps http >&2
+    else
+      echo "bench-io.sh: nginx or wrk missing (bash .ci/install-deps http); skipping http" >&2
+      suites=("${suites[@]/http/}")
+    fi
+  fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# ---- Servers -------------------------------------------------------------
+SPID= # the server process
+WPID= # timeout(1) wrapped round it: it bounds the server's life
+stop_server() {
+  [ -z "$WPID" ] && return 0
+  kill -TERM "$WPID" 2>/dev/null || true # timeout passes it on to the server
+  for _ in $(seq 30); do kill -0 "$WPID" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$SPID" "$WPID" 2>/dev/null || true
+  wait "$WPID" 2>/dev/null || true
+  SPID= WPID=
+}
+trap 'stop_server; [ -z "$TMPOUT" ] || rm -rf "$TMPOUT"' EXIT
+trap 'exit 130' INT TERM
+
+# start_server LOG CMD...: run CMD pinned to CPU 0 under timeout(1), find
+# its pid (the exec chain taskset, env, server keeps it timeout's one child)
+# and wait for its ready line.
+start_server() {
+  local log=$1
+  shift
+  timeout -s KILL $((DUR * 4 + 30)) taskset -c 0 "$@" >"$log" 2>&1 &
+  WPID=$!
+  SPID=
+  for _ in $(seq 100); do
+    SPID=$(cat "/proc/$WPID/task/$WPID/children" 2>/dev/null | awk '{ print $1 }')
+    [ -n "$SPID" ] && break
+    sleep 0.01
+  done
+  for _ in $(seq 100); do
+    grep -qE 'listening|serving' "$log" 2>/dev/null && return 0
+    # nginx prints nothing: it is ready when its port accepts.
+    [ -n "${PORT_WAIT:-}" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT_WAIT") 2>/dev/null && return 0
+    kill -0 "$WPID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench-io.sh: server did not start: $*" >&2
+  cat "$log" >&2
+  stop_server
+  return 1
+}
+
+# cpu_ticks: the server's utime + stime in clock ticks.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$SPID/stat"; }
+
+port=17100
+next_port() { port=$((port + 1)); }
+
+# to_us DURATION: Go's or wrk's duration text in microseconds.
+to_us() {
+  awk -v d="$1" 'BEGIN {
+    if (d ~ /ms$/) { sub(/ms$/, "", d); v = d * 1000 }
+    else if (d ~ /(µs|us)$/) { sub(/(µs|us)$/, "", d); v = d + 0 }
+    else if (d ~ /ns$/) { sub(/ns$/, "", d); v = d / 1000 }
+    else if (d ~ /s$/) { sub(/s$/, "", d); v = d * 1000000 }
+    else { print "nan"; exit }
+    printf "%.1f\n", v }'
+}
+
+# ---- Echo ----------------------------------------------------------------
+echo_server() { # NAME PORT
+  case $1 in
+    epoll) start_server "$OUT/srv.log" "$B/epoll_echo" -addr "127.0.0.1:$2" ;;
+    coro) start_server "$OUT/srv.log" build/coro echo -loops 1 -addr "127.0.0.1:$2" ;;
+    go) start_server "$OUT/srv.log" env GOMAXPROCS=1 "$B/goecho" -addr "127.0.0.1:$2" ;;
+  esac
+}
+
+echo_run() { # CONFIG SERVER REP
+  local cfg=$1 srv=$2 rep=$3 args
+  case $cfg in
+    c100) args=(-c 100) ;;
+    c1000) args=(-c 1000) ;;
+    rate*) args=(-c 100 -rate "${cfg#rate}") ;;
+  esac
+  next_port
+  echo_server "$srv" "$port" || return 0
+  local t0 t1 log="$OUT/echo-$cfg-$srv-$rep.txt"
+  t0=$(cpu_ticks)
+  # bash's time reports the load generator's user and system time (timeout
+  # waits for it, so its rusage is counted).
+  local TIMEFORMAT='%U %S' client
+  client=$({ time timeout $((DUR + 20)) taskset -c 1 build/coro load -addr "127.0.0.1:$port" \
+    "${args[@]}" -size 64 -d "${DUR}s" >"$log" 2>/dev/null || true; } 2>&1)
+  t1=$(cpu_ticks)
+  stop_server
+  local req rps p50 p99 err
+  req=$(awk '/^requests:/ { print $2 }' "$log")
+  p50=$(to_us "$(awk '/^latency:/ { for (i = 1; i < NF; i++) if ($i == "p50") print $(i + 1) }' "$log")")
+  rps=$(awk '/^throughput:/ { print $2 }' "$log")
+  err=$(awk '/^errors:/ { print $2 }' "$log")
+  p99=$(to_us "$(awk '/^latency:/ { for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' "$log")")
+  local cpu
+  cpu=$(awk -v a="$t0" -v b="$t1" -v t="$TCK" -v n="${req:-0}" 'BEGIN { if (n > 0) printf "%.3f", (b - a) / t / n * 1e6; else print "nan" }')
+  local ccpu
+  ccpu=$(awk -v c="$client" -v n="${req:-0}" 'BEGIN { split(c, f, " "); if (n > 0) printf "%.3f", (f[1] + f[2]) / n * 1e6; else print "nan" }')
+  printf 'echo\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$srv" "$rep" "${rps:-nan}" "$p99" "$cpu" "${err:-nan}" "$p50" "$ccpu" >>"$results"
+  printf 'echo %-9s %-6s run %d: %8s rt/s  p50 %9s us  p99 %9s us  server cpu %7s us/rt  load cpu %7s us/rt  errors %s\n' \
+    "$cfg" "$srv" "$rep" "${rps:-nan}" "$p50" "$p99" "$cpu" "$ccpu" "${err:-nan}" >&2
+}
+
+# ---- Static files ---------------------------------------------------------
+ROOT=
+http_setup() {
+  ROOT="$OUT/root"
+  mkdir -p "$ROOT" "$OUT/nginx"
+  head -c 1024 /dev/urandom >"$ROOT/1k.bin"
+  head -c $((1 << 20)) /dev/urandom >"$ROOT/1m.bin"
+  chmod -R a+rX "$OUT"
+}
+
+nginx_conf() { # PORT
+  local d="$OUT/nginx"
+  cat >"$d/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log crit;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+  default_type application/octet-stream;
+  client_body_temp_path $d/body;
+  proxy_temp_path $d/proxy;
+  fastcgi_temp_path $d/fastcgi;
+  uwsgi_temp_path $d/uwsgi;
+  scgi_temp_path $d/scgi;
+  server {
+    listen 127.0.0.1:$1;
+    root $ROOT;
+  }
+}
+EOF
+}
+
+http_server() { # NAME PORT
+  case $1 in
+    nginx)
+      nginx_conf "$2"
+      PORT_WAIT=$2 start_server "$OUT/srv.log" "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" ;;
+    coro) start_server "$OUT/srv.log" build/coro httpd -loops 1 -root "$ROOT" -addr "127.0.0.1:$2" ;;
+    go) start_server "$OUT/srv.log" env GOMAXPROCS=1 "$B/gofile" -root "$ROOT" -addr "127.0.0.1:$2" ;;
+  esac
+}
+
+http_run() { # FILE SERVER REP
+  local file=$1 srv=$2 rep=$3
+  next_port
+  http_server "$srv" "$port" || return 0
+  local t0 t1 log="$OUT/http-$file-$srv-$rep.txt"
+  t0=$(cpu_ticks)
+  local TIMEFORMAT='%U %S' client
+  client=$({ time timeout $((DUR + 20)) taskset -c 1 wrk -t1 -c64 -d"${DUR}s" --latency \
+    "http://127.0.0.1:$port/$file.bin" >"$log" 2>&1 || true; } 2>&1)
+  t1=$(cpu_ticks)
+  stop_server
+  local req rps p99 err cpu
+  req=$(awk '/requests in/ { print $1 }' "$log")
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$log")
+  err=$(awk '/Non-2xx|Socket errors/ { n++ } END { print n + 0 }' "$log")
+  p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$log")")
+  cpu=$(awk -v a="$t0" -v b="$t1" -v t="$TCK" -v n="${req:-0}" 'BEGIN { if (n > 0) printf "%.3f", (b - a) / t / n * 1e6; else print "nan" }')
+  local ccpu
+  ccpu=$(awk -v c="$client" -v n="${req:-0}" 'BEGIN { split(c, f, " "); if (n > 0) printf "%.3f", (f[1] + f[2]) / n * 1e6; else print "nan" }')
+  printf 'http\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t%s\n' "$file" "$srv" "$rep" "${rps:-nan}" "$p99" "$cpu" "$err" "$ccpu" >>"$results"
+  printf 'http %-4s %-6s run %d: %8s req/s  p99 %9s us  server cpu %7s us/req  wrk cpu %7s us/req  error lines %s\n' \
+    "$file" "$srv" "$rep" "${rps:-nan}" "$p99" "$cpu" "$ccpu" "$err" >&2
+}
+
+# ---- Run, interleaved ------------------------------------------------------
+[ -z "${TABLES_FROM:-}" ] &&
+  echo "bench-io.sh: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start" >&2
+if want echo && [ -z "${TABLES_FROM:-}" ]; then
+  for rep in $(seq "$COUNT"); do
+    for cfg in c100 c1000 $(for r in $RATES; do echo "rate$r"; done); do
+      for srv in epoll coro go; do echo_run "$cfg" "$srv" "$rep"; done
+    done
+  done
+fi
+if want http && [ -z "${TABLES_FROM:-}" ]; then
+  http_setup
+  for rep in $(seq "$COUNT"); do
+    for file in 1k 1m; do
+      for srv in nginx coro go; do http_run "$file" "$srv" "$rep"; done
+    done
+  done
+fi
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- Tables ----------------------------------------------------------------
+# median KIND CONFIG SERVER COLUMN: the median of a column over the runs.
+median() {
+  local vals n
+  vals=$(awk -F'\t' -v k="$1" -v c="$2" -v s="$3" -v col="$4" \
+    '$1 == k && $2 == c && $3 == s && $col != "nan" && $col != "" { print $col }' "$results" | sort -g)
+  n=$(printf '%s\n' "$vals" | grep -c . || true)
+  [ "$n" -eq 0 ] && { echo nan; return; }
+  if [ $((n % 2)) -eq 1 ]; then
+    printf '%s\n' "$vals" | sed -n "$(((n + 1) / 2))p"
+  else
+    printf '%s\n' "$vals" | sed -n "$((n / 2))p;$((n / 2 + 1))p" | awk '{ s += $1 } END { print s / 2 }'
+  fi
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || b == "nan" || b == 0) print "-"; else printf "%.2fx", a / b }'; }
+fmt() { awk -v v="$1" -v f="$2" 'BEGIN { if (v == "nan") print "-"; else printf f, v }'; }
+errs() { awk -F'\t' -v k="$1" -v c="$2" -v s="$3" '$1 == k && $2 == c && $3 == s { n += $8 } END { print n + 0 }' "$results"; }
+
+echo
+echo "Medians of $COUNT interleaved runs of ${DUR}s; servers on CPU 0, load on CPU 1."
+[ -z "${TABLES_FROM:-}" ] && echo "load average $load_end at the end."
+if want echo; then
+  declare -A name=([epoll]="C epoll (floor)" [coro]="coro echo -loops 1" [go]="Go net, GOMAXPROCS=1")
+  echo
+  echo "| echo, 64 B lockstep, closed loop | conns | round trips/s | ratio | server CPU per round trip | ratio | server CPU busy | load generator CPU per round trip | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for cfg in c100 c1000; do
+    for srv in epoll coro go; do
+      v=$(median echo "$cfg" "$srv" 5)
+      c=$(median echo "$cfg" "$srv" 7)
+      busy=$(awk -v v="$v" -v c="$c" 'BEGIN { if (v == "nan" || c == "nan") print "-"; else printf "%.0f%%", v * c / 1e4 }')
+      echo "| ${name[$srv]} | ${cfg#c} | $(fmt "$v" %.0f) | $(ratio "$v" "$(median echo "$cfg" epoll 5)") | $(fmt "$c" '%.2f µs') | $(ratio "$c" "$(median echo "$cfg" epoll 7)") | $busy | $(fmt "$(median echo "$cfg" "$srv" 10)" '%.2f µs') | $(errs echo "$cfg" "$srv") |"
+    done
+  done
+  echo
+  echo "| echo, 64 B lockstep, fixed rate, c=100 | rate/s | round trips/s done | p50 | p99 | ratio | server CPU per round trip | ratio | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for r in $RATES; do
+    for srv in epoll coro go; do
+      cfg=rate$r
+      v=$(median echo "$cfg" "$srv" 5)
+      p50=$(median echo "$cfg" "$srv" 9)
+      p99=$(median echo "$cfg" "$srv" 6)
+      c=$(median echo "$cfg" "$srv" 7)
+      echo "| ${name[$srv]} | $r | $(fmt "$v" %.0f) | $(fmt "$p50" '%.0f µs') | $(fmt "$p99" '%.0f µs') | $(ratio "$p99" "$(median echo "$cfg" epoll 6)") | $(fmt "$c" '%.2f µs') | $(ratio "$c" "$(median echo "$cfg" epoll 7)") | $(errs echo "$cfg" "$srv") |"
+    done
+  done
+fi
+if want http; then
+  declare -A hname=([nginx]="nginx, 1 process" [coro]="coro httpd -loops 1" [go]="Go net/http FileServer, GOMAXPROCS=1")
+  echo
+  echo "| static files, wrk -t1 -c64 | file | requests/s | ratio | p99 | server CPU per request | ratio | wrk CPU per request | server + wrk CPU | ratio | error lines |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for file in 1k 1m; do
+    label=$([ "$file" = 1k ] && echo "1 KiB" || echo "1 MiB")
+    for srv in nginx coro go; do
+      v=$(median http "$file" "$srv" 5)
+      p99=$(median http "$file" "$srv" 6)
+      c=$(median http "$file" "$srv" 7)
+      w=$(median http "$file" "$srv" 10)
+      tot=$(awk -v a="$c" -v b="$w" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a + b }')
+      btot=$(awk -v a="$(median http "$file" nginx 7)" -v b="$(median http "$file" nginx 10)" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a + b }')
+      echo "| ${hname[$srv]} | $label | $(fmt "$v" %.0f) | $(ratio "$v" "$(median http "$file" nginx 5)") | $(fmt "$p99" '%.0f µs') | $(fmt "$c" '%.1f µs') | $(ratio "$c" "$(median http "$file" nginx 7)") | $(fmt "$w" '%.1f µs') | $(fmt "$tot" '%.1f µs') | $(ratio "$tot" "$btot") | $(errs http "$file" "$srv") |"
+    done
+  done
+fi
