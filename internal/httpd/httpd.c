@@ -244,6 +244,23 @@ static int errno_status(int err) {
   return 500;
 }
 
+/* Send a response head. When a body follows, MSG_MORE holds the head back
+ * so that it leaves in the same segments as the start of the body (what
+ * nginx gets from tcp_nopush): the connection has TCP_NODELAY, and a head
+ * sent alone costs the client a separate packet and wakeup. */
+static ssize_t send_head(int fd, const char *p, size_t n, int more,
+                         int64_t deadline) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = coro_send(fd, p + done, n - done, more ? MSG_MORE : 0,
+                          deadline);
+    if (w < 0)
+      return w;
+    done += (size_t)w;
+  }
+  return (ssize_t)done;
+}
+
 /* Answers one parsed request. Returns 1 to keep the connection, 0 to close
  * it, a negative errno when the connection failed. */
 static int serve(conn *c, const http_request *req) {
@@ -343,8 +360,9 @@ static int serve(conn *c, const http_request *req) {
   }
   int hn = head(c, code, keep, extra);
   int64_t dl = write_deadline(c);
-  ssize_t w = coro_write_all(c->fd, c->hdr, (size_t)hn, dl);
-  if (w >= 0 && code != 304 && !head_only && len > 0) {
+  int body = code != 304 && !head_only && len > 0;
+  ssize_t w = send_head(c->fd, c->hdr, (size_t)hn, body, dl);
+  if (w >= 0 && body) {
     int64_t off = (int64_t)first;
     w = coro_sendfile(c->fd, fd, &off, (size_t)len, dl);
     if (w >= 0 && (uint64_t)w != len)
