@@ -18,9 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
+#if CORO__ASAN_ON
 #include <sanitizer/common_interface_defs.h>
-#define CORO_ASAN 1
 #endif
 
 /* Ids are unique per process. Each thread takes them from the global
@@ -54,7 +53,7 @@ _Noreturn void coro__panic(const coro *co, const char *what) {
 
 /* ---- ASan: tell it which stack we are about to run on ----------------- */
 
-#ifdef CORO_ASAN
+#if CORO__ASAN_ON
 static void stack_bounds(coro_loop *l, coro *co, const void **lo, size_t *sz) {
   if (co->kind == CORO__MAIN) {
     *lo = l->asan_main_lo;
@@ -199,7 +198,7 @@ void coro__entry(void *unused, void *user) {
   coro *co = user;
   coro_loop *l = co->loop;
   (void)unused;
-#ifdef CORO_ASAN
+#if CORO__ASAN_ON
   __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
   coro__after_switch(l);
@@ -224,7 +223,6 @@ static void finish(coro_loop *l, coro *co, void *result) {
     /* Back to whoever transferred here last; if that one was freed, to
      * the loop's own context. */
     coro *to = co->link.caller ? co->link.caller : &l->main;
-    co->flags &= (uint8_t)~CORO__F_TRANSFER;
     set_caller(co, NULL);
     l->xfer = result;
     l->xfer_done = 1;

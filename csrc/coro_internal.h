@@ -32,6 +32,19 @@
  * coroutines is given back to malloc. */
 #define CORO__REC_CACHE_MAX 4096
 
+/* 1 when built with AddressSanitizer: gcc defines __SANITIZE_ADDRESS__,
+ * clang answers __has_feature. The one test every engine file uses. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CORO__ASAN_ON 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORO__ASAN_ON 1
+#endif
+#endif
+#ifndef CORO__ASAN_ON
+#define CORO__ASAN_ON 0
+#endif
+
 #define CORO__MAGIC_LIVE 0x436f526fu /* "CoRo" */
 #define CORO__MAGIC_DEAD 0xdeadc0deu
 
@@ -55,8 +68,7 @@ enum coro__flag {
   CORO__F_CANCELLED = 1u << 0, /* sticky cancel */
   CORO__F_DETACHED = 1u << 1,  /* free itself when done */
   CORO__F_JOINING = 1u << 2,   /* a joiner is waiting (co->link.joiner) */
-  CORO__F_TRANSFER = 1u << 3,  /* on a transfer chain (someone's caller) */
-  CORO__F_STARTED = 1u << 4,   /* SHARED: its first frame has been built */
+  CORO__F_STARTED = 1u << 3,   /* SHARED: its first frame has been built */
 };
 
 /* The coroutine record. GUARDED: it lives at the top of the coroutine's own
@@ -110,7 +122,7 @@ struct coro {
       uint32_t saved_cap;  /* bytes allocated for saved */
     } s;
   } stk;
-#if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
+#if CORO__ASAN_ON
   void *asan_fake;         /* ASan fake-stack handle across a switch */
 #endif
 };
@@ -190,7 +202,7 @@ struct coro_loop {
   coro *all;               /* every record of the loop, linked by anext */
   coro_remote *rdone;      /* finished remote coroutines for main to report */
   uint64_t n_active;       /* spawned coroutines not yet finished */
-#if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
+#if CORO__ASAN_ON
   void *asan_main_lo;      /* the loop thread's own stack, for ASan */
   size_t asan_main_size;
 #endif
@@ -374,12 +386,6 @@ void coro__poll_run(coro_loop *loop, int64_t until);
 /* Discard a SIGPIPE left pending on this thread by a write that failed
  * with EPIPE (SIGPIPE is blocked on loop threads, so it stays pending). */
 void coro__sigpipe_drain(void);
-
-#if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
-#define CORO__ASAN_ON 1
-#else
-#define CORO__ASAN_ON 0
-#endif
 
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
 

@@ -51,15 +51,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-/* ASan: gcc defines __SANITIZE_ADDRESS__, clang answers __has_feature. */
-#if defined(__SANITIZE_ADDRESS__) || defined(CORO_ASAN)
-#define STACK_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STACK_ASAN 1
-#endif
-#endif
-#ifdef STACK_ASAN
+#if CORO__ASAN_ON
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -199,7 +191,7 @@ static void forget_stack(struct stack_tail *t, char *lo, char *hi) {
 #else
   (void)t;
 #endif
-#ifdef STACK_ASAN
+#if CORO__ASAN_ON
   __asan_unpoison_memory_region(lo, (size_t)(hi - lo));
 #else
   (void)lo, (void)hi;
@@ -249,7 +241,7 @@ static int guarded_alloc(coro_loop *loop, size_t size, coro **out, char **lo,
     zero_record(co);
     co->stk.g.map = map;
     co->stk.g.map_size = map_size;
-#ifdef STACK_ASAN
+#if CORO__ASAN_ON
     /* Frames that never returned (a coroutine that ended in coro_exit, or
      * whose last frames were abandoned) leave poisoned redzones behind;
      * the next coroutine's frames must not trip over them. */
@@ -310,7 +302,7 @@ static void guarded_release(coro_loop *loop, coro *co) {
  * volatile accesses keep the compiler from turning the loop back into a
  * memcpy call. Without ASan, memcpy is the fastest copy there is (and under
  * valgrind it carries definedness along with the bytes). */
-#ifdef STACK_ASAN
+#if CORO__ASAN_ON
 __attribute__((no_sanitize_address)) static void
 copy_stack(void *dst, const void *src, size_t n) {
   if ((((uintptr_t)dst | (uintptr_t)src | n) & (sizeof(uintptr_t) - 1)) == 0) {
@@ -334,7 +326,7 @@ static void copy_stack(void *dst, const void *src, size_t n) {
 
 /* True if the canary under the shared stack is intact. Not instrumented:
  * an overflowing frame may have left its redzones poisoned there. */
-#ifdef STACK_ASAN
+#if CORO__ASAN_ON
 __attribute__((no_sanitize_address))
 #endif
 static bool canary_ok(const coro_loop *loop) {
@@ -448,7 +440,7 @@ void coro__shared_restore(coro_loop *loop, coro *co) {
   VALGRIND_MAKE_MEM_UNDEFINED(from, (size_t)(loop->shared_hi - from));
 #endif
   copy_stack(dst, co->stk.s.saved, len);
-#ifdef STACK_ASAN
+#if CORO__ASAN_ON
   /* The shadow still describes the previous owner's frames (redzones
    * poisoned at other depths); none of it applies to co. The whole stack
    * is cleared, not only the restored part, because co's deeper frames
