@@ -144,6 +144,17 @@ END {
   row("Idle/guarded", "coroutines", "", "", "", "capped by vm.max_map_count")
   row("Idle/shared", "B/coroutine", "IdleGoroutine", "300", "", "")
   row("Idle/shared", "MiB", "", "512", "", "1,000,000 parked")
+  row("Timer/pending=1000", "ns/op", "Timer/none", "", "", "wait with a deadline; none: no deadline")
+  row("Timer/pending=100000", "ns/op", "Timer/pending=1000", "", "2.0", "whole op")
+  # The timer heap's own share: the op minus the same op without a deadline.
+  n0 = median("Timer/none" SUBSEP "ns/op")
+  n1 = median("Timer/pending=1000" SUBSEP "ns/op")
+  n2 = median("Timer/pending=100000" SUBSEP "ns/op")
+  if (n0 != "" && n1 != "" && n2 != "" && n1 > n0) {
+    r = (n2 - n0) / (n1 - n0)
+    printf "| Timer add+cancel, 100,000 pending | %s | ns/op | 1,000 pending %s | %.2fx | <= 2.0x | %s | op minus Timer/none |\n",
+      fmt(n2 - n0), fmt(n1 - n0), r, (r <= 2.0) ? "met" : "MISSED"
+  }
 }
 ' "$raw"
 if [ "$status" != 0 ]; then

@@ -176,3 +176,41 @@ func Idle(mode StackMode, want int) (IdleResult, error) {
 		Total:      time.Duration(r.total_ns),
 	}, err
 }
+
+// Timer is a loop with pending timers (coroutines asleep until deadlines an
+// hour or more away) and a driver that waits on a semaphore that a partner
+// releases before the wait's deadline: with a deadline, one op is one timer
+// add and cancel among the pending ones, plus two switches; without one, it
+// is the two switches alone.
+type Timer struct {
+	p *C.cb_timer
+}
+
+// NewTimer makes the timer benchmark with the given number of pending timers
+// on a new loop bound to the calling thread.
+func NewTimer(pending int, deadline bool) (*Timer, error) {
+	runtime.LockOSThread()
+	t := &Timer{}
+	d := C.int(0)
+	if deadline {
+		d = 1
+	}
+	if err := errno(C.cb_timer_new(&t.p, C.long(pending), d)); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Run makes n waits and checks that no timer of the driver's is left behind.
+func (t *Timer) Run(n int) error {
+	return errno(C.cb_timer_run(t.p, C.long(n)))
+}
+
+// Close cancels the sleepers, frees the loop and unlocks the thread.
+func (t *Timer) Close() error {
+	err := errno(C.cb_timer_free(t.p))
+	t.p = nil
+	runtime.UnlockOSThread()
+	return err
+}

@@ -35,6 +35,16 @@ int cb_spawn_new(cb_spawn **out, int mode);
 int cb_spawn_run(cb_spawn *s, long n);
 int cb_spawn_free(cb_spawn *s);
 
+/* Timers: `pending` coroutines asleep with deadlines an hour or more away,
+ * and a driver that waits on a semaphore, with a deadline in the same range
+ * (use_deadline != 0) or none, which a partner releases before it expires:
+ * one op is one timer add + cancel (plus two switches, which the
+ * use_deadline == 0 variant measures alone). */
+typedef struct cb_timer cb_timer;
+int cb_timer_new(cb_timer **out, long pending, int use_deadline);
+int cb_timer_run(cb_timer *t, long n);
+int cb_timer_free(cb_timer *t);
+
 /* The memory an idle coroutine costs. */
 typedef struct cb_idle_result {
   long count;            /* coroutines that were parked at once */

@@ -60,3 +60,28 @@ func TestIdle(t *testing.T) {
 		t.Logf("mode %d: %d B/coroutine", m, r.RSSBytes/int64(r.Count))
 	}
 }
+
+// TestTimer runs the timer loop with and without a deadline; Run itself
+// checks that exactly the sleepers' timers remain pending.
+func TestTimer(t *testing.T) {
+	for _, tc := range []struct {
+		pending  int
+		deadline bool
+	}{{0, true}, {0, false}, {1000, true}, {100000, true}} {
+		tm, err := NewTimer(tc.pending, tc.deadline)
+		if err != nil {
+			t.Fatalf("%+v: new: %v", tc, err)
+		}
+		for _, n := range []int{1, 1000} {
+			if err := tm.Run(n); err != nil {
+				t.Fatalf("%+v: run %d: %v", tc, n, err)
+			}
+		}
+		if err := tm.Close(); err != nil {
+			t.Fatalf("%+v: close: %v", tc, err)
+		}
+	}
+	if _, err := NewTimer(-1, true); err == nil {
+		t.Fatal("NewTimer(-1): no error")
+	}
+}
