@@ -383,6 +383,17 @@ uint64_t coro__poll_waiters(const coro_loop *loop);
  * matching waiters. A readable wake_fd is drained. */
 void coro__poll_run(coro_loop *loop, int64_t until);
 
+/* The read-side hint (socket.c). A read that returns fewer bytes than asked
+ * has emptied a stream socket's receive queue, so the next read would fail
+ * with EAGAIN; coro__fd_note_read records whether the last read on fd was
+ * short, and coro__fd_drained tells a read call to wait for the fd before
+ * its first try. A hint only: a wrong guess costs one trip through the
+ * poller (registrations are level-triggered, so data already there is
+ * reported at once), never a lost wake-up. Kept per fd record of the
+ * calling thread's loop, reset when coro_fd_close/forget end the record. */
+int coro__fd_drained(int fd);
+void coro__fd_note_read(int fd, int drained);
+
 /* Discard a SIGPIPE left pending on this thread by a write that failed
  * with EPIPE (SIGPIPE is blocked on loop threads, so it stays pending). */
 void coro__sigpipe_drain(void);

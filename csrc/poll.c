@@ -95,6 +95,7 @@ typedef struct fdrec {
   uint32_t gen;
   uint8_t armed;      /* events enabled in the kernel now */
   uint8_t registered; /* the backend has a registration for fd */
+  uint8_t drained;    /* the last read came back short (coro__fd_drained) */
 } fdrec;
 
 struct coro__poller {
@@ -254,6 +255,27 @@ int coro_fd_wait(int fd, int events, int64_t deadline) {
   return rc;
 }
 
+/* ---- The read-side hint ------------------------------------------------ */
+
+/* The calling loop's record of fd, if it has one (never allocates). */
+static fdrec *rec_here(int fd) {
+  coro_loop *l = coro__tls_loop;
+  if (fd < 0 || !l || !l->poller)
+    return NULL;
+  return rec_get(l->poller, fd, 0);
+}
+
+int coro__fd_drained(int fd) {
+  fdrec *r = rec_here(fd);
+  return r && r->drained;
+}
+
+void coro__fd_note_read(int fd, int drained) {
+  fdrec *r = rec_here(fd);
+  if (r && r->drained != drained)
+    r->drained = (uint8_t)drained;
+}
+
 /* Wake fd's waiters with -EBADF and forget its registration. */
 static void release(int fd) {
   coro_loop *l = coro__tls_loop;
@@ -268,6 +290,7 @@ static void release(int fd) {
     p->ops->disarm(p, fd);
   rec_set_registered(p, r, 0);
   r->armed = 0;
+  r->drained = 0;
   r->gen++;
 }
 
