@@ -427,12 +427,17 @@ type Stats struct {
 	FDs       uint64
 	PollCalls uint64 // times the loop asked the kernel for ready fds
 	Events    uint64 // fd events delivered to waiters
+	// FDArms counts the registrations the loop made or changed in the
+	// kernel (epoll_ctl calls with the epoll backend). A socket made by
+	// the engine's C socket calls keeps its read registration between
+	// waits, so a connection that reads request after request adds none.
+	FDArms uint64
 }
 
 // Stats reads the loop's counters. It may be called from any goroutine;
 // the values are read without locking and may be slightly stale. After
 // Close has begun freeing the loop, Stats reports the cumulative counters
-// (Spawned, Switches, Posts, PollCalls, Events) as of the start of the
+// (Spawned, Switches, Posts, PollCalls, Events, FDArms) as of the start of the
 // shutdown and zero for the others.
 func (l *Loop) Stats() Stats {
 	l.inflight.Add(1)
@@ -463,6 +468,7 @@ func (l *Loop) statsC() Stats {
 		FDs:             uint64(cs.fds),
 		PollCalls:       uint64(cs.poll_calls),
 		Events:          uint64(cs.events),
+		FDArms:          uint64(cs.fd_arms),
 	}
 }
 

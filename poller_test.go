@@ -541,10 +541,13 @@ func TestStatsIO(t *testing.T) {
 		if st.FDs != 0 {
 			t.Errorf("FDs = %d after WaitFD returned, want 0", st.FDs)
 		}
+		if st.FDArms <= before.FDArms {
+			t.Errorf("FDArms = %d (before the wait: %d), want it to grow", st.FDArms, before.FDArms)
+		}
 		if err := l.Close(context.Background()); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
-		if fin := l.Stats(); fin.PollCalls < st.PollCalls || fin.Events < st.Events || fin.FDs != 0 {
+		if fin := l.Stats(); fin.PollCalls < st.PollCalls || fin.Events < st.Events || fin.FDArms < st.FDArms || fin.FDs != 0 {
 			t.Errorf("Stats after Close = %+v, want PollCalls >= %d, Events >= %d, FDs 0", fin, st.PollCalls, st.Events)
 		}
 	})

@@ -159,6 +159,8 @@ typedef struct coro_loop_stats {
   uint64_t poll_calls;    /* kernel poll calls made by the loop */
   uint64_t events;        /* fd events delivered (not counting the loop's
                              own wakeups or stale events) */
+  uint64_t fd_arms;       /* fd registrations made or changed in the kernel
+                             (epoll_ctl calls with the epoll backend) */
 } coro_loop_stats;
 
 /* Read a loop's counters. Thread-safe (the values are read without locking
@@ -469,7 +471,10 @@ int coro_fd_forget(int fd);
  * connection is -EPIPE or -ECONNRESET. Calls that wait take an absolute
  * deadline (0: try once, -ETIMEDOUT if it would block) and also return
  * -ECANCELED; all return a negative errno on failure. Close the fds they
- * return with coro_fd_close. */
+ * return with coro_fd_close, never with plain close(): the loop keeps their
+ * read registration between waits (no epoll_ctl per read), and a file
+ * closed behind its back leaves a record that a non-engine fd given the
+ * same number would trust. */
 #define CORO_REUSEPORT 0x1 /* coro_tcp_listen: set SO_REUSEPORT */
 
 /* A listening TCP socket bound to addr (SO_REUSEADDR always). */

@@ -394,6 +394,12 @@ void coro__poll_run(coro_loop *loop, int64_t until);
 int coro__fd_drained(int fd);
 void coro__fd_note_read(int fd, int drained);
 
+/* socket.c calls this with every fd it makes (socket, accept): the number
+ * is new, so the calling loop's record for it is reset (waiters left from
+ * a file closed with plain close() fail with -EBADF) and marked owned,
+ * which lets a read-only wait keep its registration (poll.c, rec_arm). */
+void coro__fd_adopt(int fd);
+
 /* Discard a SIGPIPE left pending on this thread by a write that failed
  * with EPIPE (SIGPIPE is blocked on loop threads, so it stays pending). */
 void coro__sigpipe_drain(void);

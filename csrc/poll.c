@@ -34,8 +34,21 @@
  * close() between two waits: every wait that finds no other waiter on the
  * fd re-arms it with one epoll_ctl(MOD), and MOD fails with ENOENT when the
  * number now names another file, so the engine registers the new file
- * afresh. The price is one epoll_ctl per wait (libuv and Go pay none), in
- * exchange for never trusting stale kernel state.
+ * afresh.
+ *
+ * The exception: persistent read registrations for the engine's own
+ * sockets. One epoll_ctl per wait is a syscall per request on a
+ * request/response connection (libuv and Go pay none). An fd made by the
+ * engine's socket calls (coro__fd_adopt: socket, accept) is "owned": it is
+ * closed through coro_fd_close, and every fd number those calls hand out
+ * resets its record, so the record cannot silently outlive the file. A
+ * wait for reading alone on an owned fd registers it persistently
+ * (level-triggered still), and the next such wait finds it armed and makes
+ * no call. The one-shot guarantee is kept by hand: a report that finds
+ * nobody waiting, twice in a row, drops the registration (once is normal:
+ * the reader may be woken and queued but not yet run when the loop polls
+ * again). Waits for writing stay one-shot: a socket is writable nearly
+ * always, so a persistent OUT registration would report at every poll.
  *
  * Generations. Each fd's record carries a generation, bumped whenever the
  * engine learns the number stopped naming the file it registered
@@ -96,6 +109,9 @@ typedef struct fdrec {
   uint8_t armed;      /* events enabled in the kernel now */
   uint8_t registered; /* the backend has a registration for fd */
   uint8_t drained;    /* the last read came back short (coro__fd_drained) */
+  uint8_t owned;      /* made by the engine's socket calls (coro__fd_adopt) */
+  uint8_t persist;    /* the registration is persistent (see rec_arm) */
+  uint8_t unwanted;   /* persistent reports in a row that nobody waited for */
 } fdrec;
 
 struct coro__poller {
@@ -108,6 +124,7 @@ struct coro__poller {
   uint64_t n_fds;      /* fd records with registered set */
   uint64_t n_calls;    /* backend wait calls */
   uint64_t n_events;   /* events handed to a live registration */
+  uint64_t n_arms;     /* registrations made or changed (backend arm) */
   int wake_fd;
   int sigpipe_was_blocked;
   pollev evs[EVS_MAX];
@@ -172,21 +189,43 @@ static void rec_set_registered(coro__poller *p, fdrec *r, int on) {
   r->registered = (uint8_t)(on != 0);
 }
 
+/* Register fd for want. One-shot, except on an fd the engine made (owned)
+ * that is waited on for reading alone: that registration stays, so a
+ * connection that waits to read again and again (request, response,
+ * request...) pays no backend call per wait. Why only then: an owned fd
+ * is closed through coro_fd_close, so its record cannot outlive its file
+ * unnoticed (and the engine's socket calls reset the record of every fd
+ * they make); and only readability, since a socket is writable nearly
+ * always, so a persistent OUT registration would report on every poll. */
 static int rec_arm(coro__poller *p, int fd, fdrec *r, unsigned want) {
-  int rc = p->ops->arm(p, fd, want, r->gen, 0, r->registered);
+  int persist = r->owned && want == CORO_POLLIN;
+  p->n_arms++;
+  int rc = p->ops->arm(p, fd, want, r->gen, persist, r->registered);
   if (rc == -ENOENT && r->registered) {
     /* The number names another file now (closed with plain close() and
      * reused): a new generation keeps events of the old registration,
      * which may live on through a dup, away from the new file. */
     r->gen++;
     rec_set_registered(p, r, 0);
-    rc = p->ops->arm(p, fd, want, r->gen, 0, 0);
+    p->n_arms++;
+    rc = p->ops->arm(p, fd, want, r->gen, persist, 0);
   }
   if (rc < 0)
     return rc;
   rec_set_registered(p, r, 1);
   r->armed = (uint8_t)want;
+  r->persist = (uint8_t)persist;
   return 0;
+}
+
+/* Drop fd's kernel registration and its state (waiters stay). */
+static void rec_disarm(coro__poller *p, int fd, fdrec *r) {
+  if (r->registered)
+    p->ops->disarm(p, fd);
+  rec_set_registered(p, r, 0);
+  r->armed = 0;
+  r->persist = 0;
+  r->unwanted = 0;
 }
 
 static void rec_wake_all(fdrec *r, int status) {
@@ -241,14 +280,17 @@ int coro_fd_wait(int fd, int events, int64_t deadline) {
   unsigned have = rec_wanted(r);
   unsigned want = have | (unsigned)events;
   /* With no other waiter, nothing proves the registration still names
-   * this file (see the top comment): re-arm. With waiters, it does. */
-  if (!have || (want & ~(unsigned)r->armed)) {
+   * this file (see the top comment): re-arm. With waiters, it does; and
+   * so does a persistent registration of an owned fd (see rec_arm). */
+  int kept = r->persist && r->armed == want;
+  if ((!have && !kept) || (want & ~(unsigned)r->armed)) {
     int rc = rec_arm(p, fd, r, want);
     if (rc == -EPERM)
       return events; /* a regular file: always ready, as poll(2) says */
     if (rc < 0)
       return rc;
   }
+  r->unwanted = 0;
   p->waiters++;
   int rc = coro__wait(&r->q[events - 1], deadline);
   p->waiters--;
@@ -286,12 +328,28 @@ static void release(int fd) {
   if (!r)
     return;
   rec_wake_all(r, -EBADF);
-  if (r->registered)
-    p->ops->disarm(p, fd);
-  rec_set_registered(p, r, 0);
-  r->armed = 0;
+  rec_disarm(p, fd, r);
+  r->drained = 0;
+  r->owned = 0;
+  r->gen++;
+}
+
+void coro__fd_adopt(int fd) {
+  coro_loop *l = coro__tls_loop;
+  if (fd < 0 || !l || !l->poller)
+    return;
+  coro__poller *p = l->poller;
+  fdrec *r = rec_get(p, fd, 1);
+  if (!r)
+    return; /* no memory: the fd just gets one-shot registrations */
+  /* The kernel just handed out this number, so whatever the record says
+   * is about a file closed behind the engine's back. Its waiters would
+   * wait for a registration that is gone: they fail, as after a close. */
+  rec_wake_all(r, -EBADF);
+  rec_disarm(p, fd, r);
   r->drained = 0;
   r->gen++;
+  r->owned = 1;
 }
 
 int coro_fd_close(int fd) {
@@ -316,15 +374,16 @@ static void deliver(coro__poller *p, const pollev *e) {
   fdrec *r = rec_get(p, e->fd, 0);
   if (!r || !r->registered || r->gen != e->gen)
     return; /* stale: the registration of a file that is gone */
-  r->armed = 0; /* one-shot: the backend disabled the registration */
+  if (!r->persist)
+    r->armed = 0; /* one-shot: the backend disabled the registration */
   p->n_events++;
   if (e->events & POLL__NVAL) {
     rec_wake_all(r, -EBADF);
-    p->ops->disarm(p, e->fd);
-    rec_set_registered(p, r, 0);
+    rec_disarm(p, e->fd, r);
     r->gen++;
     return;
   }
+  unsigned had = rec_wanted(r);
   unsigned m = e->events & POLL__ALL;
   for (unsigned i = 0; i < 3; i++) {
     unsigned got = m & ((i + 1) | CORO_POLLERR | CORO_POLLHUP);
@@ -332,7 +391,18 @@ static void deliver(coro__poller *p, const pollev *e) {
       coro__wake_all(&r->q[i], (int)got);
   }
   unsigned left = rec_wanted(r);
-  if (left) {
+  if (r->persist && !had) {
+    /* A persistent registration reported with nobody waiting. Often its
+     * reader is in the run queue, woken by the last report and not run
+     * yet (the loop polls every 64 switches even with coroutines ready),
+     * and will read and wait again. But if a second report in a row finds
+     * nobody, the fd is ready and nobody takes it, and level-triggered it
+     * would be reported on every poll: drop the registration (the next
+     * wait registers afresh). So an fd nobody waits on costs at most two
+     * reports. */
+    if (++r->unwanted >= 2)
+      rec_disarm(p, e->fd, r);
+  } else if (left && !(r->persist && r->armed == left)) {
     int rc = rec_arm(p, e->fd, r, left);
     if (rc < 0)
       rec_wake_all(r, rc); /* cannot re-arm: they must not hang */
@@ -368,6 +438,7 @@ void coro__poll_stats(const coro_loop *l, coro_loop_stats *out) {
   out->fds = p->n_fds;
   out->poll_calls = p->n_calls;
   out->events = p->n_events;
+  out->fd_arms = p->n_arms;
 }
 
 const char *coro_loop_poll_backend(const coro_loop *l) {

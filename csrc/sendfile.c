@@ -43,18 +43,24 @@ static ssize_t sendfile_rw(int out_fd, int in_fd, int64_t *offset,
     }
     if (r == 0)
       break; /* end of file */
-    ssize_t w = coro_write_all(out_fd, buf, (size_t)r, deadline);
-    if (w < 0) {
-      /* coro_write_all does not say how much of this block went out, so
-       * report progress up to the block: the caller resumes from there. */
-      if (!offset)
-        (void)lseek(in_fd, -(off_t)r, SEEK_CUR);
-      rc = w;
-      break;
+    /* Write the block, counting every byte that went out, so that an
+     * error reports exact progress (as sendfile(2) does). */
+    ssize_t done = 0;
+    while (done < r) {
+      ssize_t w = coro_write(out_fd, buf + done, (size_t)(r - done), deadline);
+      if (w < 0) {
+        rc = w;
+        break;
+      }
+      done += w;
     }
     if (offset)
-      *offset += r;
-    sent += (size_t)r;
+      *offset += done;
+    else if (done < r) /* the caller resumes from the file position */
+      (void)lseek(in_fd, -(off_t)(r - done), SEEK_CUR);
+    sent += (size_t)done;
+    if (rc < 0)
+      break;
   }
   free(buf);
   return rc < 0 ? rc : (ssize_t)sent;

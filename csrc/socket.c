@@ -143,6 +143,7 @@ static int listen_on(int family, const struct sockaddr *addr, socklen_t len,
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;
+  coro__fd_adopt(fd);
   int one = 1;
   if (family != AF_UNIX) {
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
@@ -156,7 +157,7 @@ static int listen_on(int family, const struct sockaddr *addr, socklen_t len,
   return fd;
 fail:;
   int e = -errno;
-  close(fd);
+  coro_fd_close(fd);
   return e;
 }
 
@@ -196,8 +197,10 @@ int coro_accept(int lfd, struct sockaddr *addr, socklen_t *len,
   int64_t backoff = ACCEPT_BACKOFF_MIN;
   for (;;) {
     int fd = accept4(lfd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0)
+    if (fd >= 0) {
+      coro__fd_adopt(fd);
       return fd;
+    }
     int err = errno;
     if (err == ECONNABORTED || err == EINTR)
       continue; /* that connection is gone; the next may be fine */
@@ -236,6 +239,7 @@ int coro_connect(const struct sockaddr *addr, socklen_t len,
                   0);
   if (fd < 0)
     return -errno;
+  coro__fd_adopt(fd);
   int rc = 0;
   int64_t backoff = 1000000; /* AF_UNIX with a full backlog: 1 ms, doubling */
   while (connect(fd, addr, len) < 0) {

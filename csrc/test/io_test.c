@@ -1070,6 +1070,105 @@ TEST(read_hint) {
   return NULL;
 }
 
+/* Persistent read registrations (poll.c, rec_arm). A socket the engine
+ * made keeps its read registration between waits, so a reader waiting for
+ * message after message makes no registration change per wait, where a
+ * pipe (not made by the engine) re-arms at every wait. A kept registration
+ * never spins: a readable or hung-up fd nobody waits on is reported at
+ * most twice, then dropped. And a number the engine hands out again
+ * (after a plain close(), against the rule) fails the old file's waiters
+ * with -EBADF instead of leaving them on a dead registration. */
+static int g_pr_fd;
+static volatile int g_pr_got;
+static void *pr_pinger(void *arg) {
+  int n = (int)(intptr_t)arg;
+  for (int i = 0; i < n; i++) {
+    CHECK_EQ(write(g_pr_fd, "m", 1), 1);
+    for (int k = 0; g_pr_got <= i; k++) {
+      CHECK_LT(k, 100000);
+      CHECK_EQ(coro_yield(), 0);
+    }
+  }
+  return NULL;
+}
+
+/* Read n one-byte messages from fd, each written by pr_pinger; returns the
+ * registration changes (fd_arms) it took. */
+static uint64_t pr_exchange(int rfd, int wfd, int n) {
+  char b[16];
+  g_pr_fd = wfd;
+  g_pr_got = 0;
+  coro *w = go(pr_pinger, n);
+  coro_loop_stats a = loop_stats();
+  for (int i = 0; i < n; i++) {
+    CHECK_EQ(coro_read(rfd, b, sizeof b, in_ms(5000)), 1);
+    g_pr_got++;
+  }
+  join(w);
+  coro_loop_stats z = loop_stats();
+  CHECK_GE(z.events, a.events + (uint64_t)n / 2); /* it did wait, mostly */
+  return z.fd_arms - a.fd_arms;
+}
+
+/* Sleep through many polls; returns the events delivered meanwhile. */
+static uint64_t pr_idle_events(void) {
+  coro_loop_stats a = loop_stats();
+  for (int i = 0; i < 20; i++)
+    CHECK_EQ(coro_sleep(in_ms(1)), 0);
+  coro_loop_stats z = loop_stats();
+  CHECK_GE(z.poll_calls, a.poll_calls + 20);
+  return z.events - a.events;
+}
+
+TEST(persistent_reads) {
+  (void)unused_;
+  int c, s;
+  char b[16];
+  tcp_pair(&c, &s);
+  CHECK_LE(pr_exchange(s, c, 20), 2);
+  mkpipe(g_p);
+  CHECK_GE(pr_exchange(g_p[0], g_p[1], 20), 10);
+  CHECK_EQ(coro_fd_close(g_p[0]), 0);
+  CHECK_EQ(coro_fd_close(g_p[1]), 0);
+  /* Readable, nobody waiting: two reports at most, then dropped. */
+  uint64_t fds = loop_stats().fds;
+  CHECK_EQ(write(c, "x", 1), 1);
+  CHECK_LE(pr_idle_events(), 2);
+  CHECK_EQ(loop_stats().fds, fds - 1);
+  CHECK_EQ(coro_read(s, b, sizeof b, in_ms(5000)), 1); /* registers again */
+  CHECK_EQ(b[0], 'x');
+  CHECK_EQ(loop_stats().fds, fds);
+  /* Hung up, nobody waiting: the same. */
+  CHECK_EQ(coro_read(s, b, sizeof b, 0), -ETIMEDOUT);
+  CHECK_EQ(coro_fd_wait(s, CORO_POLLIN, in_ms(5)), -ETIMEDOUT);
+  CHECK_EQ(coro_fd_close(c), 0);
+  CHECK_LE(pr_idle_events(), 2);
+  CHECK_EQ(coro_read(s, b, sizeof b, in_ms(5000)), 0);
+  /* A waiter on an fd closed behind the engine's back, whose number the
+   * engine then hands out again: -EBADF. */
+  g_wait_fd = s;
+  g_parked = 0;
+  g_rc[0] = 12345;
+  coro *w = go(waiter, 0 << 8 | CORO_POLLIN);
+  yields(2);
+  CHECK_EQ(g_parked, 1);
+  CHECK_EQ(close(s), 0); /* against the rule: the test of the safety net */
+  struct sockaddr_storage a;
+  socklen_t len;
+  CHECK_EQ(coro_addr_parse("127.0.0.1:0", &a, &len), 0);
+  int held[64], nheld = 0, got = -1;
+  while (got != s) {
+    CHECK_LT(nheld, 64);
+    got = held[nheld++] = coro_tcp_listen((struct sockaddr *)&a, len, 1, 0);
+    CHECK_GE(got, 0);
+  }
+  join(w);
+  CHECK_EQ(g_rc[0], -EBADF);
+  for (int i = 0; i < nheld; i++)
+    CHECK_EQ(coro_fd_close(held[i]), 0);
+  return NULL;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 static const testing_case tests[] = {
@@ -1100,6 +1199,7 @@ static const testing_case tests[] = {
     {"cloexec", cloexec, 0},
     {"io_stats", io_stats, 0},
     {"read_hint", read_hint, 0},
+    {"persistent_reads", persistent_reads, 0},
 };
 
 static const testing_param params[] = {
