@@ -202,11 +202,40 @@ static int hexval(int c) {
   return -1;
 }
 
+/* Where the path of a request-target starts: 0 for the origin-form
+ * ("/path?query"); past the scheme and authority for the absolute-form
+ * ("http://host:port/path?query"), which RFC 9112 3.2.2 requires a server
+ * to accept although clients send it mostly to proxies (curl -x does).
+ * This server has one site, so the authority is not compared with
+ * anything. -1 for anything else, for an empty authority, and for one with
+ * userinfo ("user@host"), which RFC 9110 4.2.4 says to treat as an error. */
+static long path_start(http_str t) {
+  if (t.n > 0 && t.p[0] == '/')
+    return 0;
+  size_t i;
+  if (t.n >= 7 && str_ieq((http_str){t.p, 7}, "http://"))
+    i = 7;
+  else if (t.n >= 8 && str_ieq((http_str){t.p, 8}, "https://"))
+    i = 8;
+  else
+    return -1;
+  size_t a = i;
+  while (i < t.n && t.p[i] != '/' && t.p[i] != '?' && t.p[i] != '#') {
+    if (t.p[i] == '@')
+      return -1;
+    i++;
+  }
+  return i > a ? (long)i : -1;
+}
+
 int http_decode_path(http_str target, char *out, size_t cap) {
-  if (target.n == 0 || target.p[0] != '/' || cap == 0)
+  long start = path_start(target);
+  if (start < 0 || cap < 2)
     return -1;
   size_t o = 0;
-  for (size_t i = 0; i < target.n; i++) {
+  if ((size_t)start == target.n || target.p[start] != '/')
+    out[o++] = '/'; /* "http://host" and "http://host?q" name "/" */
+  for (size_t i = (size_t)start; i < target.n; i++) {
     int c = (unsigned char)target.p[i];
     if (c == '?' || c == '#')
       break;

@@ -53,9 +53,12 @@ typedef struct http_request {
 int http_parse_request(const char *buf, size_t len, http_request *req);
 
 /* Decode the path part of a request-target (up to '?' or '#') into out
- * (capacity cap, NUL-terminated). Returns the decoded length, or -1 when
- * it is malformed (no leading '/', a bad %-escape, a NUL, a backslash, a
- * control byte) or does not fit. */
+ * (capacity cap, NUL-terminated). The target is in origin-form ("/path")
+ * or absolute-form ("http://host/path", whose scheme and authority are
+ * skipped; "http://host" names "/"). Returns the decoded length (the path
+ * always starts with '/'), or -1 when it is malformed (neither form, an
+ * empty authority or one with userinfo, a bad %-escape, a NUL, a
+ * backslash, a control byte) or does not fit. */
 int http_decode_path(http_str target, char *out, size_t cap);
 
 /* Parse a Range header value against a resource of size bytes. Returns 1

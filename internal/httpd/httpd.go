@@ -253,3 +253,18 @@ func parseRange(v string, size uint64) (rc int, first, last uint64) {
 	rc = int(C.http_parse_range(C.http_str{p: cs, n: C.size_t(len(v))}, C.uint64_t(size), &f, &l))
 	return rc, uint64(f), uint64(l)
 }
+
+// decodePath runs the C request-target decoder (see http_decode_path) for
+// tests: the decoded path, or ok false when the target is refused.
+func decodePath(target string) (path string, ok bool) {
+	ct := C.CString(target)
+	defer C.free(unsafe.Pointer(ct))
+	const size = C.HTTP_LINE_MAX + 1
+	out := (*C.char)(C.malloc(size))
+	defer C.free(unsafe.Pointer(out))
+	n := C.http_decode_path(C.http_str{p: ct, n: C.size_t(len(target))}, out, size)
+	if n < 0 {
+		return "", false
+	}
+	return C.GoStringN(out, n), true
+}

@@ -171,6 +171,29 @@ func testServer(t *testing.T, s *Server, big []byte) {
 		}
 	})
 
+	// RFC 9112 3.2.2: a server must accept the absolute-form of the
+	// request-target (what a client sends to a proxy), and this server
+	// ignores its authority as it ignores Host.
+	t.Run("absolute-form", func(t *testing.T) {
+		for _, tc := range []struct {
+			target string
+			code   int
+			body   string
+		}{
+			{"http://example.com/notes.txt", 200, "0123456789abcdefghij"},
+			{"HTTP://" + s.Addr() + "/sub/file.txt?x=1", 200, "sub file\n"},
+			{"http://example.com", 200, indexHTML},
+			{"http://example.com/../etc/passwd", 403, "403 Forbidden\n"},
+			{"http://user@example.com/notes.txt", 400, "400 Bad Request\n"},
+			{"ftp://example.com/notes.txt", 400, "400 Bad Request\n"},
+		} {
+			resp, body := raw(t, s, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resp.StatusCode != tc.code || body != tc.body {
+				t.Errorf("GET %s: %d %q, want %d %q", tc.target, resp.StatusCode, body, tc.code, tc.body)
+			}
+		}
+	})
+
 	t.Run("head", func(t *testing.T) {
 		resp, err := client.Head(base + "/index.html")
 		if err != nil {

@@ -58,6 +58,44 @@ func TestParseRange(t *testing.T) {
 	}
 }
 
+func TestDecodePath(t *testing.T) {
+	for _, tc := range []struct {
+		target, want string
+		ok           bool
+	}{
+		{"/", "/", true},
+		{"/a%20b?q=%zz#f", "/a b", true},
+		{"/%2e%2e/x", "/../x", true}, // serve refuses the ".." segment
+		{"/a%2Fb", "/a/b", true},
+		// The absolute-form (RFC 9112 3.2.2), as curl -x sends it.
+		{"http://example.com/notes.txt", "/notes.txt", true},
+		{"HTTP://127.0.0.1:8080/a%20b?x", "/a b", true},
+		{"https://[::1]:443/x/", "/x/", true},
+		{"http://example.com", "/", true},
+		{"http://example.com?q=1", "/", true},
+		{"http://example.com#top", "/", true},
+		{"http://h/../etc/passwd", "/../etc/passwd", true},
+		{"http:///x", "", false},
+		{"http://user@host/x", "", false},
+		{"ftp://host/x", "", false},
+		{"http:/x", "", false},
+		{"*", "", false},
+		{"x", "", false},
+		{"", "", false},
+		{"/%zz", "", false},
+		{"/%4", "", false},
+		{"/a%00b", "", false},
+		{"/a\\b", "", false},
+		{"/a%5cb", "", false},
+		{"/a%0ab", "", false},
+	} {
+		got, ok := decodePath(tc.target)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("decodePath(%q) = %q %v, want %q %v", tc.target, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 // FuzzParseRequest checks that the parser never reads past its input, that
 // a head it accepts parses alone to the same length, and that feeding the
 // bytes in two pieces never turns a complete head into an error.
