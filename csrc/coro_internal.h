@@ -274,6 +274,10 @@ void coro__altstack_release(coro_loop *loop);
  * (n < 0: never fail). Lets tests inject mmap failure. */
 void coro__inject_mmap_failure(long n);
 
+/* Test hook: make the next n coro_accept attempts fail with err (ENFILE),
+ * as if accept4 had; n <= 0: none. */
+void coro__inject_accept_error(int err, long n);
+
 /* ---- coro.c ----------------------------------------------------------- */
 
 /* Switch from the current coroutine to `to` (which must not be running),

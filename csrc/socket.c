@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,11 +193,31 @@ int coro_unix_listen(const char *path, int backlog) {
   return listen_on(AF_UNIX, (struct sockaddr *)&sun, len, backlog, 0);
 }
 
+/* Test hook: the next n accepts fail with err (ENFILE cannot be provoked
+ * in a test without starving the whole machine of files). */
+static atomic_long inject_left;
+static atomic_int inject_err;
+
+void coro__inject_accept_error(int err, long n) {
+  atomic_store(&inject_err, err);
+  atomic_store(&inject_left, n);
+}
+
+static int injected_accept_error(void) {
+  long n = atomic_load_explicit(&inject_left, memory_order_relaxed);
+  while (n > 0 && !atomic_compare_exchange_weak(&inject_left, &n, n - 1)) {
+  }
+  return n > 0 ? atomic_load(&inject_err) : 0;
+}
+
 int coro_accept(int lfd, struct sockaddr *addr, socklen_t *len,
                 int64_t deadline) {
   int64_t backoff = ACCEPT_BACKOFF_MIN;
   for (;;) {
-    int fd = accept4(lfd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int inj = injected_accept_error();
+    if (inj)
+      errno = inj;
+    int fd = inj ? -1 : accept4(lfd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       coro__fd_adopt(fd);
       return fd;

@@ -11,6 +11,7 @@
  * SHARED mode rule: objects several coroutines touch are globals.
  */
 #include "../coro.h"
+#include "../coro_internal.h" /* coro__inject_accept_error */
 #include "testing.h"
 
 #include <arpa/inet.h>
@@ -723,6 +724,46 @@ TEST(accept_emfile) {
   return NULL;
 }
 
+/* ENFILE (the system's file table is full) cannot be provoked without
+ * starving the machine, so it is injected: accept backs off exactly as for
+ * EMFILE, reports it when the deadline passes, and recovers. */
+TEST(accept_enfile) {
+  (void)unused_;
+  struct sockaddr_storage a;
+  socklen_t len;
+  CHECK_EQ(coro_addr_parse("127.0.0.1:0", &a, &len), 0);
+  g_lfd = coro_tcp_listen((struct sockaddr *)&a, len, 16, 0);
+  CHECK_GE(g_lfd, 0);
+  bound_addr(g_lfd);
+  int c = coro_connect((struct sockaddr *)&g_addr, g_addrlen, in_ms(5000));
+  CHECK_GE(c, 0);
+  coro__inject_accept_error(ENFILE, 1000000);
+  CHECK_EQ(coro_accept(g_lfd, NULL, NULL, 0), -ENFILE);
+  int64_t c0 = cpu_ns(), t0 = coro_now();
+  CHECK_EQ(coro_accept(g_lfd, NULL, NULL, in_ms(100)), -ENFILE);
+  int64_t c1 = cpu_ns(), t1 = coro_now();
+  CHECK_GE(t1 - t0, 100 * 1000000 - 1); /* it waited for the deadline */
+  CHECK_LT(c1 - c0, (t1 - t0) / 2);      /* asleep, not spinning */
+  /* Three more failures, then the connection in the backlog: the
+   * back-off sleeps 10 + 20 + 40 ms, then accept succeeds. */
+  coro__inject_accept_error(ENFILE, 3);
+  g_accepted = 12345;
+  t0 = coro_now();
+  coro *acc = go(emfile_acceptor, 0);
+  join(acc);
+  CHECK_GE(coro_now() - t0, 70 * 1000000);
+  CHECK_GE(g_accepted, 0);
+  coro__inject_accept_error(0, 0);
+  CHECK_EQ(coro_write_all(c, "hi", 2, in_ms(5000)), 2);
+  char buf[2];
+  CHECK_EQ(coro_read(g_accepted, buf, 2, in_ms(5000)), 2);
+  CHECK_EQ(memcmp(buf, "hi", 2), 0);
+  CHECK_EQ(coro_fd_close(g_accepted), 0);
+  CHECK_EQ(coro_fd_close(c), 0);
+  CHECK_EQ(coro_fd_close(g_lfd), 0);
+  return NULL;
+}
+
 /* ---- sendfile ----------------------------------------------------------- */
 
 static int g_file;
@@ -1190,6 +1231,7 @@ static const testing_case tests[] = {
     {"misc_calls", misc_calls, 0},
     {"addr_parse", addr_parse, 0},
     {"accept_emfile", accept_emfile, 0},
+    {"accept_enfile", accept_enfile, 0},
     {"sendfile_ranges", sendfile_ranges, 0},
     {"sendfile_ranges_rw", sendfile_ranges_rw, 0},
     {"sendfile_big", sendfile_big, 60},
