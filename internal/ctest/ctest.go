@@ -51,6 +51,15 @@ func Recurse() unsafe.Pointer { return fp(C.coro_fn(C.ctest_recurse)) }
 // each; RC = the join's return code; Out = 2N).
 func PingPong() unsafe.Pointer { return fp(C.coro_fn(C.ctest_pingpong)) }
 
+// AcceptGreet returns ctest_accept_greet (Box: accepts on listener fd N
+// until cancelled, writes "hi" to each connection and closes it; Out =
+// connections so far, read with Started-style atomics via AcceptedCount;
+// RC = the error that ended it; closes the listener).
+func AcceptGreet() unsafe.Pointer { return fp(C.coro_fn(C.ctest_accept_greet)) }
+
+// AcceptedCount reads Out atomically (for AcceptGreet).
+func (b Box) AcceptedCount() int64 { return int64(C.ctest_box_out(b.p)) }
+
 // TryYield calls coro_yield from the calling thread's current context.
 func TryYield() int { return int(C.ctest_try_yield()) }
 

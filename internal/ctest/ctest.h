@@ -30,6 +30,9 @@ void *ctest_call_go(void *arg);        /* box: rc = coro_go_call(fn, arg, &resul
 void *ctest_call_go_n(void *arg);      /* box: n calls of fn; out = calls made */
 void *ctest_recurse(void *arg);        /* box: recurses n frames of 512+ bytes (n <= 0: without bound) */
 void *ctest_pingpong(void *arg);       /* box: two coroutines yield n times each (until cancelled) */
+void *ctest_accept_greet(void *arg);   /* box: accept on listener fd n until cancelled; write "hi" to each
+                                          connection and close it; out = connections (atomic); rc = the
+                                          error that ended it; closes the listener */
 
 int ctest_try_yield(void);             /* coro_yield() from the caller's context */
 int ctest_try_sleep(void);             /* coro_sleep(now + 1 ms) */

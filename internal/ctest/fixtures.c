@@ -122,3 +122,20 @@ void *ctest_pingpong(void *arg) {
 int ctest_try_yield(void) { return coro_yield(); }
 
 int ctest_try_sleep(void) { return coro_sleep(coro_now() + 1000000); }
+
+void *ctest_accept_greet(void *arg) {
+  struct ctest_box *b = arg;
+  int lfd = (int)b->n;
+  for (;;) {
+    int fd = coro_accept(lfd, NULL, NULL, -1);
+    if (fd < 0) {
+      b->rc = fd;
+      break;
+    }
+    (void)coro_write_all(fd, "hi", 2, coro_now() + 5 * INT64_C(1000000000));
+    coro_fd_close(fd);
+    __atomic_add_fetch(&b->out, 1, __ATOMIC_RELEASE);
+  }
+  coro_fd_close(lfd);
+  return arg;
+}

@@ -1,0 +1,179 @@
+package coro
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/csrc
+#include <errno.h>
+#include <stdlib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include "coro.h"
+
+// The port a socket is bound to, or -errno.
+static int coro__go_bound_port(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+    return -errno;
+  if (ss.ss_family == AF_INET)
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return -EAFNOSUPPORT;
+}
+
+// coro_tcp_listen on a numeric "host:port": fd or -errno.
+static int coro__go_listen(const char *hostport, int backlog, int flags) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int rc = coro_addr_parse(hostport, &ss, &len);
+  if (rc < 0)
+    return rc;
+  return coro_tcp_listen((struct sockaddr *)&ss, len, backlog, flags);
+}
+*/
+import "C"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+)
+
+// A Group is a set of loops, each on its own OS thread, for spreading
+// coroutines over every core: a server runs one accept coroutine per loop,
+// each on its own SO_REUSEPORT listener (see ListenEach), so that the
+// kernel spreads connections over the loops and no loop is woken for
+// another's connection, as every loop would be with one shared listener.
+// Spawn places coroutines round-robin; Loop(i) picks one.
+type Group struct {
+	loops []*Loop
+	next  atomic.Uint64
+}
+
+// NewGroup starts n loops (n <= 0: one per CPU, runtime.NumCPU()) with
+// the given options. With WithName(s), loop i is named "s-i". If a loop
+// cannot be started, the ones already started are closed and the error is
+// returned.
+func NewGroup(n int, opts ...Option) (*Group, error) {
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	var cfg loopConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	g := &Group{loops: make([]*Loop, 0, n)}
+	for i := 0; i < n; i++ {
+		lopts := opts
+		if cfg.name != "" {
+			lopts = append(append([]Option(nil), opts...), WithName(fmt.Sprintf("%s-%d", cfg.name, i)))
+		}
+		l, err := NewLoop(lopts...)
+		if err != nil {
+			g.Close(context.Background())
+			return nil, err
+		}
+		g.loops = append(g.loops, l)
+	}
+	return g, nil
+}
+
+// Len returns the number of loops.
+func (g *Group) Len() int { return len(g.loops) }
+
+// Loop returns loop i, 0 <= i < Len().
+func (g *Group) Loop(i int) *Loop { return g.loops[i] }
+
+// Next returns the loops in turn, round-robin. Safe for concurrent use.
+func (g *Group) Next() *Loop {
+	return g.loops[(g.next.Add(1)-1)%uint64(len(g.loops))]
+}
+
+// Spawn spawns fn(arg) on the next loop, round-robin (see Loop.Spawn).
+func (g *Group) Spawn(fn unsafe.Pointer, arg unsafe.Pointer, opts ...SpawnOption) (*Coroutine, error) {
+	return g.Next().Spawn(fn, arg, opts...)
+}
+
+// Stats returns each loop's counters, in loop order.
+func (g *Group) Stats() []Stats {
+	st := make([]Stats, len(g.loops))
+	for i, l := range g.loops {
+		st[i] = l.Stats()
+	}
+	return st
+}
+
+// Close closes every loop, all under the same ctx (each loop's Close runs
+// concurrently, so the deadline is not spent loop after loop), and returns
+// their errors joined (errors.Is sees each one).
+func (g *Group) Close(ctx context.Context) error {
+	errs := make([]error, len(g.loops))
+	done := make(chan struct{})
+	for i, l := range g.loops {
+		go func() {
+			errs[i] = l.Close(ctx)
+			done <- struct{}{}
+		}()
+	}
+	for range g.loops {
+		<-done
+	}
+	return errors.Join(errs...)
+}
+
+// ListenTCP opens a listening TCP socket for C coroutines to accept on,
+// with coro_tcp_listen: non-blocking, close-on-exec, SO_REUSEADDR, and
+// SO_REUSEPORT when reusePort is set. addr is a numeric "host:port"
+// ("127.0.0.1:8080", "[::1]:0"); port 0 picks a free port, and bound
+// tells which. The caller owns fd: hand it to one coroutine, which closes
+// it with coro_fd_close, or close it with syscall.Close if no coroutine
+// ever used it. Errors are syscall.Errno values (EINVAL for an address
+// that is not numeric), wrapped with the operation.
+func ListenTCP(addr string, reusePort bool) (fd int, bound string, err error) {
+	flags := C.int(0)
+	if reusePort {
+		flags = C.CORO_REUSEPORT
+	}
+	caddr := C.CString(addr)
+	rc := C.coro__go_listen(caddr, C.SOMAXCONN, flags)
+	C.free(unsafe.Pointer(caddr))
+	if rc < 0 {
+		return -1, "", &net.OpError{Op: "listen", Net: "tcp", Err: syscall.Errno(-rc)}
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil { // coro_addr_parse accepted it, so this cannot happen
+		syscall.Close(int(rc))
+		return -1, "", &net.OpError{Op: "listen", Net: "tcp", Err: err}
+	}
+	port := C.coro__go_bound_port(rc)
+	if port < 0 {
+		syscall.Close(int(rc))
+		return -1, "", &net.OpError{Op: "listen", Net: "tcp", Err: syscall.Errno(-port)}
+	}
+	return int(rc), net.JoinHostPort(host, strconv.Itoa(int(port))), nil
+}
+
+// ListenEach opens one SO_REUSEPORT listener per loop on the same address
+// (with port 0, the first listener picks the port and the others share
+// it): fds[i] is for loop i. On error none is left open.
+func (g *Group) ListenEach(addr string) (fds []int, bound string, err error) {
+	bound = addr
+	for range g.loops {
+		fd, b, err := ListenTCP(bound, true)
+		if err != nil {
+			for _, fd := range fds {
+				syscall.Close(fd)
+			}
+			return nil, "", err
+		}
+		fds = append(fds, fd)
+		bound = b
+	}
+	return fds, bound, nil
+}
