@@ -52,7 +52,7 @@
 #
 # Every configuration runs $COUNT times, interleaved (A B C A B C ...), each
 # run against a freshly started server; the tables show medians and ratios
-# to the first server (epoll; nginx). Needs taskset, and for http nginx and
+# to a reference (epoll; nginx; Go; cgo). Needs taskset, and for http nginx and
 # wrk (bash .ci/install-deps http, run here when root and they are missing).
 #
 # Environment:
@@ -242,11 +242,12 @@ http_setup() {
   chmod -R a+rX "$OUT"
 }
 
-nginx_conf() { # PORT [WORKER_CONNECTIONS [FILE_LIMIT]]
-  local d="$OUT/nginx" wc=${2:-4096} nofile=${3:-$((${2:-4096} + 16))}
+nginx_conf() { # PORT [WORKER_CONNECTIONS FILE_LIMIT]
+  local d="$OUT/nginx" wc=${2:-4096} nofile=
+  [ -n "${3:-}" ] && nofile="worker_rlimit_nofile $3;"
   cat >"$d/nginx.conf" <<EOF
 worker_processes 1;
-worker_rlimit_nofile $nofile;
+$nofile
 master_process off;
 daemon off;
 pid $d/nginx.pid;
