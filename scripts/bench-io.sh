@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench-io.sh - the I/O engine's benchmarks beside their peers, on loopback.
 #
-#   scripts/bench-io.sh [echo] [http]        (default: both)
+#   scripts/bench-io.sh [echo] [http] [idle] [clients]   (default: all four)
 #
 # echo: three single-threaded echo servers, each pinned to CPU 0 —
 #   epoll    bench/io/epoll_echo.c, a hand-written edge-triggered epoll
@@ -23,9 +23,36 @@
 # loaded by `wrk -t1 -c64 -d$DUR --latency` pinned to CPU 1: requests a
 # second, p99 latency and the server's CPU time per request.
 #
+# idle: user-space memory per idle keep-alive connection. Each server, pinned
+# to CPU 0 with one thread running user code —
+#   coro     `coro httpd -loops 1 -stack shared` (suspended coroutines keep
+#            a heap copy of the stack bytes they use: the mode for many idle
+#            coroutines), and `-stack guarded` (a mapped stack each)
+#   go       bench/io/gofile, GOMAXPROCS=1
+#   nginx    as for http, with worker_connections raised to fit
+# gets $IDLE_CONNS connections from bench/io/idleclient (pinned to CPU 1),
+# each answered one GET and then idle; the client reads the server's VmRSS
+# and RssAnon (/proc/PID/status) after $IDLE_WARM warm-up connections and
+# again with all of them idle, and checks after a hold that every one still
+# answers. Per connection = growth / IDLE_CONNS. The kernel's socket buffers,
+# socket and epoll records are not in a process's RSS and are not counted.
+# Server and client each need IDLE_CONNS + IDLE_WARM fds (ulimit -n).
+#
+# clients: the Go developer's alternative to coroutines for blocking C code.
+# bench/io/cclients runs $CLIENTS C clients that each connect, send a
+# request and block reading the answer, which its peer (the same program,
+# -mode peer, on CPU 1) sends only once all of them have asked —
+#   cgo      a goroutine per client calling blocking C through cgo: the C
+#            call holds an OS thread while it blocks, so one thread each
+#   coro     one loop, a C coroutine per client (coro_connect, coro_write_all,
+#            coro_read), with guarded and with shared stacks
+# pinned to CPU 0: wall time from start to all answered, peak threads and
+# peak RSS (VmHWM) of the client process. (Go's default limit is 10,000
+# threads; each client needs an fd.)
+#
 # Every configuration runs $COUNT times, interleaved (A B C A B C ...), each
 # run against a freshly started server; the tables show medians and ratios
-# to the first server (epoll; nginx). Needs taskset, and for http nginx and
+# to a reference (epoll; nginx; Go; cgo). Needs taskset, and for http nginx and
 # wrk (bash .ci/install-deps http, run here when root and they are missing).
 #
 # Environment:
@@ -38,8 +65,11 @@
 #                OUT/results.tsv has one line per run
 #   TABLES_FROM=file  print the tables from a results.tsv kept before, and
 #                run nothing
+#   IDLE_CONNS=19000  idle connections held (the fd limit here is 20,000)
+#   IDLE_WARM=100     warm-up connections, opened before the first reading
+#   CLIENTS=5000 blocking clients in the clients suite
 #
-# About 5 minutes with the defaults. Everything listens on 127.0.0.1 only,
+# About 8 minutes with the defaults. Everything listens on 127.0.0.1 only,
 # and every process is bounded in time.
 set -euo pipefail
 
@@ -47,6 +77,9 @@ cd "$(dirname "$0")/.."
 COUNT=${COUNT:-3}
 DUR=${DUR:-5}
 RATES=${RATES:-50000 20000}
+IDLE_CONNS=${IDLE_CONNS:-19000}
+IDLE_WARM=${IDLE_WARM:-100}
+CLIENTS=${CLIENTS:-5000}
 TMPOUT=
 if [ -z "${OUT:-}" ]; then
   OUT=$(mktemp -d)
@@ -64,7 +97,13 @@ else
 fi
 
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(echo http)
+[ ${#suites[@]} -eq 0 ] && suites=(echo http idle clients)
+for s in "${suites[@]}"; do
+  case $s in
+    echo | http | idle | clients) ;;
+    *) echo "bench-io.sh: unknown suite \"$s\" (echo, http, idle, clients)" >&2; exit 2 ;;
+  esac
+done
 want() { case " ${suites[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # ---- Build -----------------------------------------------------------------
@@ -73,6 +112,12 @@ if [ -z "${TABLES_FROM:-}" ]; then
   ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Werror bench/io/epoll_echo.c -o "$B/epoll_echo"
   go build -o "$B/goecho" ./bench/io/goecho
   go build -o "$B/gofile" ./bench/io/gofile
+  go build -o "$B/idleclient" ./bench/io/idleclient
+  go build -o "$B/cclients" ./bench/io/cclients
+  if want idle && [ "$(ulimit -n)" -lt $((IDLE_CONNS + IDLE_WARM + 64)) ]; then
+    echo "bench-io.sh: ulimit -n is $(ulimit -n), the idle suite needs $((IDLE_CONNS + IDLE_WARM + 64)) (lower IDLE_CONNS); skipping idle" >&2
+    suites=("${suites[@]/idle/}")
+  fi
   if want http && ! { command -v nginx && command -v wrk; } >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
       bash .ci/install-deps http >&2
@@ -98,13 +143,14 @@ stop_server() {
 trap 'stop_server; [ -z "$TMPOUT" ] || rm -rf "$TMPOUT"' EXIT
 trap 'exit 130' INT TERM
 
-# start_server LOG CMD...: run CMD pinned to CPU 0 under timeout(1), find
+# start_server LOG CMD...: run CMD pinned to CPU 0 (or $SERVER_CPU) under
+# timeout(1) (for $SERVER_LIFE seconds, default DUR * 4 + 30), find
 # its pid (the exec chain taskset, env, server keeps it timeout's one child)
 # and wait for its ready line.
 start_server() {
   local log=$1
   shift
-  timeout -s KILL $((DUR * 4 + 30)) taskset -c 0 "$@" >"$log" 2>&1 &
+  timeout -s KILL "${SERVER_LIFE:-$((DUR * 4 + 30))}" taskset -c "${SERVER_CPU:-0}" "$@" >"$log" 2>&1 &
   WPID=$!
   SPID=
   for _ in $(seq 100); do
@@ -187,28 +233,32 @@ echo_run() { # CONFIG SERVER REP
 # ---- Static files ---------------------------------------------------------
 ROOT=
 http_setup() {
+  [ -n "$ROOT" ] && return 0
   ROOT="$OUT/root"
   mkdir -p "$ROOT" "$OUT/nginx"
   head -c 1024 /dev/urandom >"$ROOT/1k.bin"
   head -c $((1 << 20)) /dev/urandom >"$ROOT/1m.bin"
+  echo "idle" >"$ROOT/idle.txt"
   chmod -R a+rX "$OUT"
 }
 
-nginx_conf() { # PORT
-  local d="$OUT/nginx"
+nginx_conf() { # PORT [WORKER_CONNECTIONS FILE_LIMIT]
+  local d="$OUT/nginx" wc=${2:-4096} nofile=
+  [ -n "${3:-}" ] && nofile="worker_rlimit_nofile $3;"
   cat >"$d/nginx.conf" <<EOF
 worker_processes 1;
+$nofile
 master_process off;
 daemon off;
 pid $d/nginx.pid;
 error_log $d/error.log crit;
-events { worker_connections 4096; }
+events { worker_connections $wc; }
 http {
   access_log off;
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
-  keepalive_timeout 60s;
+  keepalive_timeout 300s;
   default_type application/octet-stream;
   client_body_temp_path $d/body;
   proxy_temp_path $d/proxy;
@@ -257,6 +307,84 @@ http_run() { # FILE SERVER REP
     "$file" "$srv" "$rep" "${rps:-nan}" "$p99" "$cpu" "$ccpu" "$err" >&2
 }
 
+# ---- Idle connections --------------------------------------------------------
+idle_server() { # NAME PORT
+  local fds=$((IDLE_CONNS + IDLE_WARM + 64))
+  # Longer than the client's run: opening and re-asking 19,000 connections
+  # takes seconds each on a busy machine.
+  case $1 in
+    coro-shared | coro-guarded)
+      SERVER_LIFE=300 start_server "$OUT/srv.log" build/coro httpd -loops 1 -stack "${1#coro-}" -idle 10m \
+        -root "$ROOT" -addr "127.0.0.1:$2" ;;
+    go) SERVER_LIFE=300 start_server "$OUT/srv.log" env GOMAXPROCS=1 "$B/gofile" -root "$ROOT" -addr "127.0.0.1:$2" ;;
+    nginx)
+      # nginx closes idle keep-alive connections to make room once fewer
+      # than 1/16 of worker_connections are free: give it enough slots
+      # (more than the fd limit, which nginx only warns about).
+      nginx_conf "$2" $((fds * 17 / 16 + 16)) "$fds"
+      SERVER_LIFE=300 PORT_WAIT=$2 start_server "$OUT/srv.log" "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" ;;
+  esac
+}
+
+idle_run() { # SERVER REP
+  local srv=$1 rep=$2 log="$OUT/idle-$1-$2.txt"
+  next_port
+  idle_server "$srv" "$port" || return 0
+  # Two source addresses (127.0.0.1 and .2): one would need more than half
+  # of the ephemeral ports toward the server, where connect() slows down
+  # (see bench/io/idleclient).
+  timeout 280 taskset -c 1 "$B/idleclient" -addr "127.0.0.1:$port" -path /idle.txt -pid "$SPID" \
+    -n "$IDLE_CONNS" -warm "$IDLE_WARM" -sources 2 >"$log" 2>&1 || true
+  stop_server
+  local line
+  line=$(grep '^idle:' "$log" || true)
+  if [ -z "$line" ]; then
+    echo "bench-io.sh: idle $srv run $rep failed:" >&2
+    cat "$log" >&2
+    printf 'idle\tconns\t%s\t%s\tnan\tnan\tnan\t%s\tnan\t%s\n' "$srv" "$rep" "$IDLE_CONNS" "$IDLE_CONNS" >>"$results"
+    return 0
+  fi
+  # "idle: conns N warm W answered A reanswered R rss_before KB ...": the
+  # value after each key.
+  kv() { awk -v k="$1" '{ for (i = 2; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$line"; }
+  local rss anon before after lost
+  rss=$(kv per_conn_rss) anon=$(kv per_conn_anon) before=$(kv rss_before) after=$(kv rss_after)
+  lost=$(($(kv conns) - $(kv reanswered)))
+  printf 'idle\tconns\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$srv" "$rep" "$rss" "$anon" "$after" "$lost" "$before" "$IDLE_CONNS" >>"$results"
+  printf 'idle %-12s run %d: %6s B/conn RSS  %6s B/conn RssAnon  RSS %s -> %s KiB  dropped %s\n' \
+    "$srv" "$rep" "$rss" "$anon" "$before" "$after" "$lost" >&2
+}
+
+# ---- Blocking C clients ------------------------------------------------------
+clients_run() { # CONFIG REP
+  local cfg=$1 rep=$2 log="$OUT/clients-$1-$2.txt" args
+  case $cfg in
+    cgo) args=(-mode cgo) ;;
+    coro-*) args=(-mode coro -stack "${cfg#coro-}") ;;
+  esac
+  next_port
+  # Here the measured program is the client: it gets CPU 0, the peer CPU 1.
+  SERVER_CPU=1 SERVER_LIFE=150 start_server "$OUT/srv.log" "$B/cclients" -mode peer \
+    -addr "127.0.0.1:$port" -n "$CLIENTS" -timeout 120s || return 0
+  timeout 140 taskset -c 0 "$B/cclients" "${args[@]}" -addr "127.0.0.1:$port" -n "$CLIENTS" \
+    -timeout 120s >"$log" 2>&1 || true
+  stop_server
+  local line
+  line=$(grep '^clients:' "$log" || true)
+  if [ -z "$line" ]; then
+    echo "bench-io.sh: clients $cfg run $rep failed:" >&2
+    cat "$log" >&2
+    printf 'clients\tn\t%s\t%s\tnan\tnan\tnan\t%s\tnan\t%s\n' "$cfg" "$rep" "$CLIENTS" "$CLIENTS" >>"$results"
+    return 0
+  fi
+  kv() { awk -v k="$1" '{ for (i = 2; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$line"; }
+  local wall threads hwm failed cthreads
+  wall=$(kv wall_ms) threads=$(kv threads) hwm=$(kv hwm_kb) failed=$(kv failed) cthreads=$(kv client_threads)
+  printf 'clients\tn\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$rep" "$wall" "$threads" "$hwm" "$failed" "$cthreads" "$CLIENTS" >>"$results"
+  printf 'clients %-12s run %d: %9s ms  threads %5s (clients on %s)  peak RSS %7s KiB  failed %s\n' \
+    "$cfg" "$rep" "$wall" "$threads" "$cthreads" "$hwm" "$failed" >&2
+}
+
 # ---- Run, interleaved ------------------------------------------------------
 [ -z "${TABLES_FROM:-}" ] &&
   echo "bench-io.sh: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start" >&2
@@ -273,6 +401,19 @@ if want http && [ -z "${TABLES_FROM:-}" ]; then
     for file in 1k 1m; do
       for srv in nginx coro go; do http_run "$file" "$srv" "$rep"; done
     done
+  done
+fi
+IDLE_SERVERS="coro-shared coro-guarded go"
+[ -x "$NGINX" ] && IDLE_SERVERS="$IDLE_SERVERS nginx"
+if want idle && [ -z "${TABLES_FROM:-}" ]; then
+  http_setup
+  for rep in $(seq "$COUNT"); do
+    for srv in $IDLE_SERVERS; do idle_run "$srv" "$rep"; done
+  done
+fi
+if want clients && [ -z "${TABLES_FROM:-}" ]; then
+  for rep in $(seq "$COUNT"); do
+    for cfg in cgo coro-guarded coro-shared; do clients_run "$cfg" "$rep"; done
   done
 fi
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -341,5 +482,35 @@ if want http; then
       btot=$(awk -v a="$(median http "$file" nginx 7)" -v b="$(median http "$file" nginx 10)" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a + b }')
       echo "| ${hname[$srv]} | $label | $(fmt "$v" %.0f) | $(ratio "$v" "$(median http "$file" nginx 5)") | $(fmt "$p99" '%.0f µs') | $(fmt "$c" '%.1f µs') | $(ratio "$c" "$(median http "$file" nginx 7)") | $(fmt "$w" '%.1f µs') | $(fmt "$tot" '%.1f µs') | $(ratio "$tot" "$btot") | $(errs http "$file" "$srv") |"
     done
+  done
+fi
+if want idle; then
+  declare -A iname=([coro-shared]="coro httpd -loops 1 -stack shared" [coro-guarded]="coro httpd -loops 1 -stack guarded"
+    [go]="Go net/http FileServer, GOMAXPROCS=1" [nginx]="nginx, 1 process")
+  n=$(awk -F'\t' '$1 == "idle" { print $10; exit }' "$results")
+  echo
+  echo "| ${n:-?} idle keep-alive connections, each after one GET | server RSS before | after | user-space RSS per connection | vs Go | RssAnon per connection | dropped during the hold |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for srv in coro-shared coro-guarded go nginx; do
+    grep -q "^idle	conns	$srv	" "$results" || continue
+    v=$(median idle conns "$srv" 5)
+    echo "| ${iname[$srv]} | $(fmt "$(median idle conns "$srv" 9)" '%.0f KiB') | $(fmt "$(median idle conns "$srv" 7)" '%.0f KiB') | $(fmt "$v" '%.0f B') | $(ratio "$v" "$(median idle conns go 5)") | $(fmt "$(median idle conns "$srv" 6)" '%.0f B') | $(errs idle conns "$srv") |"
+  done
+  echo
+  echo "Kernel memory (socket buffers, socket and epoll records) is not in RSS and not counted."
+  echo "nginx allocates its connection records (all worker_connections) at start, before the first reading."
+fi
+if want clients; then
+  declare -A cname=([cgo]="goroutines calling blocking C through cgo" [coro-guarded]="coroutines on one loop, guarded stacks"
+    [coro-shared]="coroutines on one loop, shared stack")
+  n=$(awk -F'\t' '$1 == "clients" { print $10; exit }' "$results")
+  echo
+  echo "| ${n:-?} C clients blocked at once on a socket read | wall time | vs cgo | peak threads | threads running clients | peak RSS | vs cgo | failed |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for cfg in cgo coro-guarded coro-shared; do
+    grep -q "^clients	n	$cfg	" "$results" || continue
+    w=$(median clients n "$cfg" 5)
+    m=$(median clients n "$cfg" 7)
+    echo "| ${cname[$cfg]} | $(fmt "$w" '%.0f ms') | $(ratio "$w" "$(median clients n cgo 5)") | $(fmt "$(median clients n "$cfg" 6)" %.0f) | $(fmt "$(median clients n "$cfg" 9)" %.0f) | $(fmt "$(awk -v m="$m" 'BEGIN { print (m == "nan") ? m : m / 1024 }')" '%.1f MiB') | $(ratio "$m" "$(median clients n cgo 7)") | $(errs clients n "$cfg") |"
   done
 fi
