@@ -230,27 +230,27 @@ func checkRequestText(s string) error {
 	return nil
 }
 
-// httpRequest builds the GET request that every connection sends, after
-// checking path and host.
-func httpRequest(path, host string) (string, error) {
+// CheckHTTPTarget checks that path and host can go into the request line
+// and the Host header of http mode as they are. Its errors start with
+// "path" or "host".
+func CheckHTTPTarget(path, host string) error {
 	switch {
 	case !strings.HasPrefix(path, "/"):
-		return "", fmt.Errorf("path %q: want an absolute path such as /index.html", path)
+		return fmt.Errorf("path %q: want an absolute path such as /index.html", path)
 	case len(path) > 4096:
-		return "", fmt.Errorf("path of %d bytes: want at most 4096", len(path))
+		return fmt.Errorf("path of %d bytes: want at most 4096", len(path))
 	case host == "":
-		return "", errors.New("empty host")
+		return errors.New("host: empty")
 	case len(host) > 1024:
-		return "", fmt.Errorf("host of %d bytes: want at most 1024", len(host))
+		return fmt.Errorf("host of %d bytes: want at most 1024", len(host))
 	}
 	if err := checkRequestText(path); err != nil {
-		return "", fmt.Errorf("path %q: %w", path, err)
+		return fmt.Errorf("path %q: %w", path, err)
 	}
 	if err := checkRequestText(host); err != nil {
-		return "", fmt.Errorf("host %q: %w", host, err)
+		return fmt.Errorf("host %q: %w", host, err)
 	}
-	// What wrk sends: keep-alive is HTTP/1.1's default.
-	return "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n", nil
+	return nil
 }
 
 // RunLoad runs a load generator against cfg.Addr for cfg.Duration and
@@ -277,10 +277,11 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 		if cfg.Host == "" {
 			cfg.Host = cfg.Addr
 		}
-		var err error
-		if request, err = httpRequest(cfg.Path, cfg.Host); err != nil {
+		if err := CheckHTTPTarget(cfg.Path, cfg.Host); err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
+		// What wrk sends: keep-alive is HTTP/1.1's default.
+		request = "GET " + cfg.Path + " HTTP/1.1\r\nHost: " + cfg.Host + "\r\n\r\n"
 	default:
 		return nil, fmt.Errorf("load: unknown mode %q (want echo or http)", cfg.Mode)
 	}
