@@ -18,9 +18,11 @@
  * silently lowering the load (no coordinated omission). Latencies go into
  * the loop's log-linear histogram: fixed memory, no allocation per request.
  *
- * No request is sent at or after end_ns; one in flight then completes
+ * No new request is sent at or after end_ns; one in flight then completes
  * (within a grace period), so the requests counted here are exactly the
- * requests the server has answered. An error (I/O, or a malformed
+ * requests the server has answered. (In flight includes a request that met
+ * a keep-alive connection the server had just closed: it goes again on a
+ * new connection, even after end_ns.) An error (I/O, or a malformed
  * response) is counted and ends the connection; the coroutine connects
  * again for its next request.
  */
@@ -199,11 +201,10 @@ static void *conn_main(void *arg) {
   int64_t retry_t0 = -1; /* a request to send again, on a new connection */
   for (;;) {
     if (fd < 0) {
-      if (coro_now() >= job->end_ns) {
-        if (retry_t0 >= 0)
-          load_error(job, -ECONNRESET, "connection closed before the response");
+      /* A request to send again was issued before the end: it is still in
+       * flight, and completes like any other (within the grace period). */
+      if (retry_t0 < 0 && coro_now() >= job->end_ns)
         break;
-      }
       fd = coro_connect((struct sockaddr *)&run->addr, run->addrlen, deadline);
       if (fd < 0) {
         load_error(job, fd, NULL);

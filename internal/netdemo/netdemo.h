@@ -89,7 +89,7 @@ typedef struct nd_load {
   int first_conn;       /* index of the first one among all loops */
   int total_conns;      /* connections across all loops */
   int64_t start_ns;     /* coro_now() time the run starts */
-  int64_t end_ns;       /* no request is sent at or after this */
+  int64_t end_ns;       /* no new request is sent at or after this */
   int64_t interval_ns;  /* rate mode: per-connection send interval; 0 = closed loop */
   size_t size;          /* echo: request size in bytes */
   const char *request;  /* http: the request, sent as is on every connection */
