@@ -80,7 +80,8 @@ void nd_http_resp_free(nd_http_resp *r);
  * of them unless the response ended before (r->done is set; the rest is
  * not part of it), or a negative errno with r->why saying what was wrong:
  * -EBADMSG a malformed response, -EMSGSIZE a head or chunk line over its
- * limit, -EPROTO a response this client does not take (101). Once it has
+ * limit, -EPROTO a response this client does not take (101), -ENOMEM no
+ * memory to gather a split head. Once it has
  * failed, or once r->done is set, r must be reset before it is fed again.
  */
 ssize_t nd_http_feed(nd_http_resp *r, const char *p, size_t n);
