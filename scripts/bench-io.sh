@@ -20,8 +20,13 @@
 #            keepalive_requests 1000000
 #   coro     `coro httpd -loops 1`
 #   go       bench/io/gofile, net/http FileServer, GOMAXPROCS=1
-# loaded by `wrk -t1 -c64 -d$DUR --latency` pinned to CPU 1: requests a
-# second, p99 latency and the server's CPU time per request.
+# each loaded, pinned to CPU 1 with 64 keep-alive connections on one thread,
+# by two load generators in turn:
+#   wrk      `wrk -t1 -c64 -d$DUR --latency`
+#   coro     `coro load -mode http -c 64 -d $DUR` (one C coroutine per
+#            connection, one loop)
+# requests a second, p99 latency, and the server's and the load generator's
+# CPU time per request.
 #
 # idle: user-space memory per idle keep-alive connection. Each server, pinned
 # to CPU 0 with one thread running user code —
@@ -52,7 +57,8 @@
 #
 # Every configuration runs $COUNT times, interleaved (A B C A B C ...), each
 # run against a freshly started server; the tables show medians and ratios
-# to a reference (epoll; nginx; Go; cgo). Needs taskset, and for http nginx and
+# to a reference (epoll; nginx loaded by the same load generator; Go; cgo).
+# Needs taskset, and for http nginx and
 # wrk (bash .ci/install-deps http, run here when root and they are missing).
 #
 # Environment:
@@ -62,14 +68,15 @@
 #                issue asks for 50,000; 20,000 stays under every server's
 #                capacity on a busy 2-core machine, where 50,000 may not)
 #   OUT=dir      keep the raw outputs there (default: a temporary folder);
-#                OUT/results.tsv has one line per run
+#                OUT/results.tsv has one line per run (http runs by coro load
+#                have the configuration "FILE/load", wrk's plain "FILE")
 #   TABLES_FROM=file  print the tables from a results.tsv kept before, and
 #                run nothing
 #   IDLE_CONNS=19000  idle connections held (the fd limit here is 20,000)
 #   IDLE_WARM=100     warm-up connections, opened before the first reading
 #   CLIENTS=5000 blocking clients in the clients suite
 #
-# About 8 minutes with the defaults. Everything listens on 127.0.0.1 only,
+# About 10 minutes with the defaults. Everything listens on 127.0.0.1 only,
 # and every process is bounded in time.
 set -euo pipefail
 
@@ -283,28 +290,44 @@ http_server() { # NAME PORT
   esac
 }
 
-http_run() { # FILE SERVER REP
-  local file=$1 srv=$2 rep=$3
+# http_cfg FILE CLIENT: the configuration column of results.tsv.
+http_cfg() { if [ "$2" = wrk ]; then echo "$1"; else echo "$1/load"; fi; }
+
+http_run() { # FILE SERVER CLIENT REP
+  local file=$1 srv=$2 cl=$3 rep=$4
   next_port
   http_server "$srv" "$port" || return 0
-  local t0 t1 log="$OUT/http-$file-$srv-$rep.txt"
+  local t0 t1 log="$OUT/http-$file-$srv-$cl-$rep.txt"
   t0=$(cpu_ticks)
   local TIMEFORMAT='%U %S' client
-  client=$({ time timeout $((DUR + 20)) taskset -c 1 wrk -t1 -c64 -d"${DUR}s" --latency \
-    "http://127.0.0.1:$port/$file.bin" >"$log" 2>&1 || true; } 2>&1)
+  if [ "$cl" = wrk ]; then
+    client=$({ time timeout $((DUR + 20)) taskset -c 1 wrk -t1 -c64 -d"${DUR}s" --latency \
+      "http://127.0.0.1:$port/$file.bin" >"$log" 2>&1 || true; } 2>&1)
+  else
+    client=$({ time timeout $((DUR + 20)) taskset -c 1 build/coro load -mode http -c 64 -d "${DUR}s" \
+      -addr "127.0.0.1:$port" -path "/$file.bin" >"$log" 2>"$log.err" || true; } 2>&1)
+  fi
   t1=$(cpu_ticks)
   stop_server
   local req rps p99 err cpu
-  req=$(awk '/requests in/ { print $1 }' "$log")
-  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$log")
-  err=$(awk '/Non-2xx|Socket errors/ { n++ } END { print n + 0 }' "$log")
-  p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$log")")
+  if [ "$cl" = wrk ]; then
+    req=$(awk '/requests in/ { print $1 }' "$log")
+    rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$log")
+    err=$(awk '/Non-2xx|Socket errors/ { n++ } END { print n + 0 }' "$log")
+    p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$log")")
+  else
+    req=$(awk '/^requests:/ { print $2 }' "$log")
+    rps=$(awk '/^throughput:/ { print $2 }' "$log")
+    # Errors, and responses other than 2xx and 3xx (as wrk's Non-2xx).
+    err=$(awk '/^errors:/ { n += $2 } /^status:/ { n += $7 + $9 } END { print n + 0 }' "$log")
+    p99=$(to_us "$(awk '/^latency:/ { for (i = 1; i < NF; i++) if ($i == "p99") print $(i + 1) }' "$log")")
+  fi
   cpu=$(awk -v a="$t0" -v b="$t1" -v t="$TCK" -v n="${req:-0}" 'BEGIN { if (n > 0) printf "%.3f", (b - a) / t / n * 1e6; else print "nan" }')
   local ccpu
   ccpu=$(awk -v c="$client" -v n="${req:-0}" 'BEGIN { split(c, f, " "); if (n > 0) printf "%.3f", (f[1] + f[2]) / n * 1e6; else print "nan" }')
-  printf 'http\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t%s\n' "$file" "$srv" "$rep" "${rps:-nan}" "$p99" "$cpu" "$err" "$ccpu" >>"$results"
-  printf 'http %-4s %-6s run %d: %8s req/s  p99 %9s us  server cpu %7s us/req  wrk cpu %7s us/req  error lines %s\n' \
-    "$file" "$srv" "$rep" "${rps:-nan}" "$p99" "$cpu" "$ccpu" "$err" >&2
+  printf 'http\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t%s\n' "$(http_cfg "$file" "$cl")" "$srv" "$rep" "${rps:-nan}" "$p99" "$cpu" "$err" "$ccpu" >>"$results"
+  printf 'http %-4s %-6s %-4s run %d: %8s req/s  p99 %9s us  server cpu %7s us/req  client cpu %7s us/req  errors %s\n' \
+    "$file" "$srv" "$cl" "$rep" "${rps:-nan}" "$p99" "$cpu" "$ccpu" "$err" >&2
 }
 
 # ---- Idle connections --------------------------------------------------------
@@ -399,7 +422,9 @@ if want http && [ -z "${TABLES_FROM:-}" ]; then
   http_setup
   for rep in $(seq "$COUNT"); do
     for file in 1k 1m; do
-      for srv in nginx coro go; do http_run "$file" "$srv" "$rep"; done
+      for srv in nginx coro go; do
+        for cl in wrk load; do http_run "$file" "$srv" "$cl" "$rep"; done
+      done
     done
   done
 fi
@@ -468,21 +493,29 @@ if want echo; then
 fi
 if want http; then
   declare -A hname=([nginx]="nginx, 1 process" [coro]="coro httpd -loops 1" [go]="Go net/http FileServer, GOMAXPROCS=1")
+  declare -A cname=([wrk]="wrk -t1" [load]="coro load")
   echo
-  echo "| static files, wrk -t1 -c64 | file | requests/s | ratio | p99 | server CPU per request | ratio | wrk CPU per request | server + wrk CPU | ratio | error lines |"
-  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| static files, 64 connections | file | load generator | requests/s | ratio | p99 | server CPU per request | ratio | load generator CPU per request | server + load generator CPU | ratio | errors |"
+  echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for file in 1k 1m; do
     label=$([ "$file" = 1k ] && echo "1 KiB" || echo "1 MiB")
     for srv in nginx coro go; do
-      v=$(median http "$file" "$srv" 5)
-      p99=$(median http "$file" "$srv" 6)
-      c=$(median http "$file" "$srv" 7)
-      w=$(median http "$file" "$srv" 10)
-      tot=$(awk -v a="$c" -v b="$w" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a + b }')
-      btot=$(awk -v a="$(median http "$file" nginx 7)" -v b="$(median http "$file" nginx 10)" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a + b }')
-      echo "| ${hname[$srv]} | $label | $(fmt "$v" %.0f) | $(ratio "$v" "$(median http "$file" nginx 5)") | $(fmt "$p99" '%.0f µs') | $(fmt "$c" '%.1f µs') | $(ratio "$c" "$(median http "$file" nginx 7)") | $(fmt "$w" '%.1f µs') | $(fmt "$tot" '%.1f µs') | $(ratio "$tot" "$btot") | $(errs http "$file" "$srv") |"
+      for cl in wrk load; do
+        cfg=$(http_cfg "$file" "$cl")
+        v=$(median http "$cfg" "$srv" 5)
+        p99=$(median http "$cfg" "$srv" 6)
+        c=$(median http "$cfg" "$srv" 7)
+        w=$(median http "$cfg" "$srv" 10)
+        tot=$(awk -v a="$c" -v b="$w" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a + b }')
+        btot=$(awk -v a="$(median http "$cfg" nginx 7)" -v b="$(median http "$cfg" nginx 10)" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else print a + b }')
+        echo "| ${hname[$srv]} | $label | ${cname[$cl]} | $(fmt "$v" %.0f) | $(ratio "$v" "$(median http "$cfg" nginx 5)") | $(fmt "$p99" '%.0f µs') | $(fmt "$c" '%.1f µs') | $(ratio "$c" "$(median http "$cfg" nginx 7)") | $(fmt "$w" '%.1f µs') | $(fmt "$tot" '%.1f µs') | $(ratio "$tot" "$btot") | $(errs http "$cfg" "$srv") |"
+      done
     done
   done
+  echo
+  echo "Ratios compare with nginx under the same load generator. errors: for wrk, the"
+  echo "lines of its output that report errors or non-2xx/3xx responses; for coro load,"
+  echo "its errors plus its 4xx and 5xx responses (all runs summed)."
 fi
 if want idle; then
   declare -A iname=([coro-shared]="coro httpd -loops 1 -stack shared" [coro-guarded]="coro httpd -loops 1 -stack guarded"

@@ -11,23 +11,35 @@ import (
 	"github.com/ccoro/coro/internal/netdemo"
 )
 
-// loadCommand is "coro load": a load generator for the echo server.
+// loadCommand is "coro load": a load generator for echo and HTTP servers.
 var loadCommand = &command{
 	name:    "load",
-	summary: "a load generator, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-mode echo] [-c N] [-d DURATION] [-rate R] [-size BYTES] [-loops N] [-stack guarded|shared]",
+	summary: "a load generator (echo or HTTP/1.1), one C coroutine per connection",
+	args:    "[-addr HOST:PORT] [-mode echo|http] [-c N] [-d DURATION] [-rate R] [-size BYTES] [-path /P] [-host H] [-loops N] [-stack guarded|shared]",
 	help: `Load a server with -c connections for -d, each a C coroutine that sends a
--size byte request and reads the same number of bytes back, in lockstep
-(-mode echo; http: not yet). With -rate 0 every connection sends its next
-request as soon as the reply is in (closed loop); with -rate R the
-connections together send R requests a second, each on a fixed schedule,
-and latency runs from the scheduled send time, so a slow server cannot
-hide its delays by slowing the sender (no coordinated omission). The
-connections are spread over -loops loops (threads).
+request and reads the whole reply before it sends the next (lockstep).
+
+-mode echo sends -size bytes and reads the same bytes back. -mode http
+sends "GET -path HTTP/1.1" with "Host: -host" (the -addr as given unless
+set) on keep-alive connections and reads each response to its end: bodies
+of any size (Content-Length, chunked, or up to the close) are read in
+pieces and dropped; a response with "Connection: close" is counted and the
+next request opens a new connection. A malformed response, or bytes after
+its end, is an error: counted, and the connection starts over. -size is
+for echo only; -path and -host are for http only.
+
+With -rate 0 every connection sends its next request as soon as the reply
+is in (closed loop); with -rate R the connections together send R requests
+a second, each on a fixed schedule, and latency runs from the scheduled
+send time, so a slow server cannot hide its delays by slowing the sender
+(no coordinated omission). The connections are spread over -loops loops
+(threads).
 
 Shows progress once a second on stderr; at the end prints the connections,
-duration, requests, errors, throughput, latency percentiles (p50 p90 p99
-p99.9 max) and a histogram with one row per power of two of latency.
+duration, requests, errors (with the first), for http the responses by
+status class (2xx 3xx 4xx 5xx; all count as requests), throughput, bytes
+received, latency percentiles (p50 p90 p99 p99.9 max) and a histogram with
+one row per power of two of latency.
 
 Exit status: 0 the run completed (see the errors line), 1 it failed (no
 connection got through), 2 usage error.`,
@@ -36,19 +48,25 @@ connection got through), 2 usage error.`,
 
 func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:7000", "the server, `HOST:PORT`")
-	mode := fs.String("mode", "echo", "the protocol, `MODE`: echo (http: not yet)")
+	mode := fs.String("mode", "echo", "the protocol, `MODE`: echo or http")
 	conns := fs.Int("c", 100, "`N` connections")
 	dur := fs.Duration("d", 5*time.Second, "send requests for `DURATION`")
 	rate := fs.Float64("rate", 0, "`R` requests a second in total, on a fixed schedule; 0: closed loop")
-	size := fs.Int("size", 64, "request (and reply) size in `BYTES`")
+	size := fs.Int("size", 64, "echo: request (and reply) size in `BYTES`")
+	path := fs.String("path", "/", "http: GET this `PATH`")
+	host := fs.String("host", "", "http: the Host header, `HOST` (default: the -addr as given)")
 	loops := fs.Int("loops", 1, "`N` loops (threads) sharing the connections")
 	stack := fs.String("stack", "guarded", "the coroutines' stacks, `STACK`: guarded or shared")
 	return func(stdout, stderr io.Writer) int {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		switch {
-		case *mode == "http":
-			return usageError(stderr, "load", "-mode http: not yet implemented")
-		case *mode != "echo":
-			return usageError(stderr, "load", "-mode %q: want echo", *mode)
+		case *mode != "echo" && *mode != "http":
+			return usageError(stderr, "load", "-mode %q: want echo or http", *mode)
+		case *mode == "http" && set["size"]:
+			return usageError(stderr, "load", "-size is for -mode echo; -mode http sends GET requests")
+		case *mode == "echo" && (set["path"] || set["host"]):
+			return usageError(stderr, "load", "-path and -host are for -mode http")
 		case *conns < 1 || *conns > 1_000_000:
 			return usageError(stderr, "load", "-c %d: want 1 to 1000000 connections", *conns)
 		case *dur <= 0:
@@ -59,6 +77,8 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return usageError(stderr, "load", "-size %d: want 1 to %d bytes", *size, 64<<20)
 		case *loops < 1 || *loops > 1024:
 			return usageError(stderr, "load", "-loops %d: want 1 to 1024", *loops)
+		case set["host"] && *host == "":
+			return usageError(stderr, "load", "-host: empty")
 		}
 		st, err := demos.ParseStack(*stack)
 		if err != nil {
@@ -67,11 +87,23 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		if _, err := netdemo.ResolveAddr(*addr); err != nil {
 			return usageError(stderr, "load", "-addr: %v", err)
 		}
-		p := newLoadProgress(stderr)
-		res, err := netdemo.RunLoad(netdemo.LoadConfig{
+		cfg := netdemo.LoadConfig{
 			Addr: *addr, Mode: *mode, Conns: *conns, Duration: *dur, Rate: *rate,
-			Size: *size, Loops: *loops, Stack: st, Progress: p.update,
-		})
+			Size: *size, Loops: *loops, Stack: st,
+		}
+		if *mode == "http" {
+			cfg.Size, cfg.Path, cfg.Host = 0, *path, *host
+			h := *host
+			if h == "" {
+				h = *addr
+			}
+			if err := netdemo.CheckHTTPTarget(*path, h); err != nil {
+				return usageError(stderr, "load", "-%v", err) // "-path ...", "-host ..."
+			}
+		}
+		p := newLoadProgress(stderr)
+		cfg.Progress = p.update
+		res, err := netdemo.RunLoad(cfg)
 		p.done()
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v\n", err) // "load: ..."

@@ -9,7 +9,7 @@
 //	samefringe  compare the leaves of two trees with two generator coroutines
 //	potato      pass a token round a ring of coroutines and time each hop
 //	echo        a TCP echo server, one C coroutine per connection
-//	load        a load generator (echo mode), one C coroutine per connection
+//	load        a load generator (echo or HTTP/1.1), one C coroutine per connection
 //	httpd       serve static files over HTTP/1.1, one C coroutine per connection
 //	help        list the subcommands, or show one subcommand's flags
 //
@@ -32,9 +32,10 @@
 // echo and httpd run N loops (-loops), each on its own thread with its own
 // SO_REUSEPORT listener on the same address, until SIGINT or SIGTERM. httpd
 // with no -root serves a small built-in site on 127.0.0.1:8080 and prints
-// its URL. load runs -c connections for -d, closed-loop or at a fixed -rate
-// with latency measured from each request's scheduled send time, and prints
-// throughput, latency percentiles and a histogram.
+// its URL. load runs -c connections for -d against an echo server or, with
+// -mode http, an HTTP/1.1 server (keep-alive GETs of -path), closed-loop or
+// at a fixed -rate with latency measured from each request's scheduled send
+// time, and prints throughput, latency percentiles and a histogram.
 //
 // Exit status: 0 on success (for samefringe: the fringes are the same);
 // 1 when samefringe finds different fringes, or when potato fails while

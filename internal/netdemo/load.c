@@ -1,7 +1,15 @@
 /* load.c - a load generator: one coroutine per connection.
  *
- * Each connection sends a request of job->size bytes and reads the same
- * number of bytes back before it sends the next (lockstep, echo mode).
+ * Each connection sends a request and reads the whole reply before it
+ * sends the next (lockstep). Echo mode sends job->size bytes and reads the
+ * same bytes back. HTTP mode sends job->request (a GET built once by the Go
+ * side) and reads one response with http_resp.c: the body is read in
+ * pieces into the loop's scratch buffer and dropped, so bodies of any size
+ * cost no memory; bytes after the response are a protocol error, since in
+ * lockstep nothing may follow it; a response that says "Connection: close"
+ * (or is framed by the close) ends the connection, and the next request
+ * goes out on a new one.
+ *
  * Closed loop (interval 0): the next request goes out as soon as the reply
  * is in, and latency runs from the send. Open loop (interval > 0): the
  * connection sends on a fixed schedule, start + phase + k * interval, and
@@ -10,11 +18,17 @@
  * silently lowering the load (no coordinated omission). Latencies go into
  * the loop's log-linear histogram: fixed memory, no allocation per request.
  *
- * No request is sent at or after end_ns; one in flight then completes
+ * No new request is sent at or after end_ns; one in flight then completes
  * (within a grace period), so the requests counted here are exactly the
- * requests the server has answered.
+ * requests the server has answered. (In flight includes a request that met
+ * a keep-alive connection the server had just closed: it goes again on a
+ * new connection, even after end_ns.) An error (I/O, or a malformed
+ * response) is counted and ends the connection; the coroutine connects
+ * again for its next request.
  */
 #include "netdemo.h"
+
+#include "http_resp.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -24,6 +38,9 @@
 #define LOAD_GRACE_NS (2 * INT64_C(1000000000))
 /* The pause before reconnecting after a failed connection. */
 #define LOAD_RECONNECT_NS (10 * INT64_C(1000000))
+/* HTTP mode: each loop's buffer for the bytes of responses. */
+#define LOAD_SCRATCH (64 * 1024)
+_Static_assert(LOAD_SCRATCH >= ND_HTTP_HEAD_MAX, "a whole head fits the scratch buffer");
 
 /* ---- histogram ---------------------------------------------------------- */
 
@@ -68,33 +85,51 @@ typedef struct load_run {
   socklen_t addrlen;
   coro_waitgroup wg;
   int refs;
+  /* HTTP mode: what the connections read, LOAD_SCRATCH bytes. One buffer
+   * serves them all because a coroutine hands what it has read to its
+   * parser before it next suspends, and the parser keeps only the
+   * (rare) head that is split over reads, in its own buffer. */
+  char *scratch;
 } load_run;
 
 typedef struct load_conn {
   load_run *run;
   int index;  /* among all connections of all loops */
   int ever;   /* connected at least once */
-  char *sbuf; /* the request */
-  char *rbuf; /* the reply */
+  int served; /* responses on the current connection */
+  char *sbuf; /* echo: the request */
+  char *rbuf; /* echo: the reply */
+  nd_http_resp resp; /* http: the response being read */
 } load_conn;
 
 static void run_release(load_run *run) {
   if (--run->refs == 0) {
     coro_wg_destroy(&run->wg);
+    free(run->scratch);
     free(run);
   }
 }
 
-static void load_error(nd_load *job, int err) {
+/* Count an error; why says what was wrong with a response (or NULL). */
+static void load_error(nd_load *job, int err, const char *why) {
   if (err == -ECANCELED)
     return;
   atomic_fetch_add_explicit(&job->errors, 1, memory_order_relaxed);
-  if (job->first_err == 0)
+  if (job->first_err == 0) {
     job->first_err = err;
+    job->first_why = why;
+  }
 }
 
-/* Send the request and read the whole reply; 0 or -errno. */
-static int exchange(load_conn *c, int fd, size_t size, int64_t deadline) {
+static void count_bytes(nd_load *job, size_t n) {
+  atomic_fetch_add_explicit(&job->bytes, n, memory_order_relaxed);
+}
+
+/* Echo: send the request and read the whole reply; 1 (the connection
+ * stays open) or -errno. */
+static int echo_exchange(load_conn *c, int fd, int64_t deadline) {
+  nd_load *job = c->run->job;
+  size_t size = job->size;
   ssize_t rc = coro_write_all(fd, c->sbuf, size, deadline);
   if (rc < 0)
     return (int)rc;
@@ -107,32 +142,78 @@ static int exchange(load_conn *c, int fd, size_t size, int64_t deadline) {
       return -ECONNRESET; /* the server hung up mid-reply */
     got += (size_t)rc;
   }
-  return memcmp(c->sbuf, c->rbuf, size) == 0 ? 0 : -EBADMSG;
+  count_bytes(job, size);
+  return memcmp(c->sbuf, c->rbuf, size) == 0 ? 1 : -EBADMSG;
+}
+
+/* HTTP: send the request and read the whole response into c->resp.
+ * Returns 1 when the connection stays open, 0 when the server closes it
+ * after this response, or -errno (c->resp.why may say more). *stale is set
+ * when the connection failed before a byte of the response came: a server
+ * may close an idle keep-alive connection just as a request goes out. */
+static int http_exchange(load_conn *c, int fd, int64_t deadline, int *stale) {
+  load_run *run = c->run;
+  nd_load *job = run->job;
+  nd_http_resp *r = &c->resp;
+  nd_http_resp_reset(r);
+  *stale = 0;
+  ssize_t rc = coro_write_all(fd, job->request, job->request_len, deadline);
+  if (rc < 0) {
+    *stale = rc == -EPIPE || rc == -ECONNRESET;
+    return (int)rc;
+  }
+  int got = 0;
+  for (;;) {
+    rc = coro_read(fd, run->scratch, LOAD_SCRATCH, deadline);
+    if (rc <= 0) {
+      *stale = !got && (rc == 0 || rc == -ECONNRESET);
+      if (rc < 0)
+        return (int)rc;
+      return nd_http_eof(r) < 0 ? -ECONNRESET : 0;
+    }
+    got = 1;
+    count_bytes(job, (size_t)rc);
+    ssize_t k = nd_http_feed(r, run->scratch, (size_t)rc);
+    if (k < 0)
+      return (int)k;
+    if (r->done) {
+      if (k < rc) {
+        r->why = "bytes after the end of the response";
+        return -EPROTO;
+      }
+      return !r->close;
+    }
+  }
 }
 
 static void *conn_main(void *arg) {
   load_conn *c = arg;
   load_run *run = c->run;
   nd_load *job = run->job;
+  int http = job->mode == ND_LOAD_HTTP;
   int64_t interval = job->interval_ns;
+  int64_t deadline = job->end_ns + LOAD_GRACE_NS;
   /* Stagger the connections' schedules evenly over one interval. */
   int64_t next = job->start_ns;
   if (interval > 0)
     next += interval / job->total_conns * c->index;
   int fd = -1;
+  int64_t retry_t0 = -1; /* a request to send again, on a new connection */
   for (;;) {
     if (fd < 0) {
-      if (coro_now() >= job->end_ns)
+      /* A request to send again was issued before the end: it is still in
+       * flight, and completes like any other (within the grace period). */
+      if (retry_t0 < 0 && coro_now() >= job->end_ns)
         break;
-      fd = coro_connect((struct sockaddr *)&run->addr, run->addrlen,
-                        job->end_ns + LOAD_GRACE_NS);
+      fd = coro_connect((struct sockaddr *)&run->addr, run->addrlen, deadline);
       if (fd < 0) {
-        load_error(job, fd);
+        load_error(job, fd, NULL);
         /* A connection that never got through gives up: the address is
          * wrong or the server is down, and retrying only adds errors. */
         if (fd == -ECANCELED || !c->ever)
           break;
         fd = -1;
+        retry_t0 = -1; /* lost with the connect error just counted */
         if (coro_sleep(coro_now() + LOAD_RECONNECT_NS) < 0)
           break;
         continue;
@@ -140,9 +221,13 @@ static void *conn_main(void *arg) {
       if (!c->ever)
         job->connected++;
       c->ever = 1;
+      c->served = 0;
     }
     int64_t t0;
-    if (interval > 0) {
+    if (retry_t0 >= 0) {
+      t0 = retry_t0; /* latency still runs from the first attempt */
+      retry_t0 = -1;
+    } else if (interval > 0) {
       if (next >= job->end_ns)
         break;
       if (coro_now() < next && coro_sleep(next) < 0)
@@ -154,21 +239,41 @@ static void *conn_main(void *arg) {
       if (t0 >= job->end_ns)
         break;
     }
-    int rc = exchange(c, fd, job->size, job->end_ns + LOAD_GRACE_NS);
+    int stale = 0;
+    int rc = http ? http_exchange(c, fd, deadline, &stale)
+                  : echo_exchange(c, fd, deadline);
     if (rc < 0) {
-      load_error(job, rc);
       coro_fd_close(fd);
       fd = -1;
       if (rc == -ECANCELED)
         break;
+      if (stale && c->served > 0) {
+        /* The server closed this keep-alive connection while it was idle:
+         * the request never reached it. Send it once more on a fresh
+         * connection, as browsers do; a fresh one gets no second try. */
+        retry_t0 = t0;
+        continue;
+      }
+      load_error(job, rc, http ? c->resp.why : NULL);
       continue;
     }
     int64_t lat = coro_now() - t0;
     hist_add(&job->hist, lat > 0 ? (uint64_t)lat : 0);
     atomic_fetch_add_explicit(&job->requests, 1, memory_order_relaxed);
+    c->served++;
+    if (http) {
+      int cls = c->resp.status / 100 - 2;
+      if (cls >= 0 && cls < ND_STATUS_CLASSES)
+        job->status[cls]++;
+    }
+    if (rc == 0) { /* the server closes the connection */
+      coro_fd_close(fd);
+      fd = -1;
+    }
   }
   if (fd >= 0)
     coro_fd_close(fd);
+  nd_http_resp_free(&c->resp);
   coro_wg_done(&run->wg);
   run_release(run);
   free(c);
@@ -193,25 +298,32 @@ void *nd_load_main(void *arg) {
     job->first_err = rc;
     goto out;
   }
+  int http = job->mode == ND_LOAD_HTTP;
+  if (http && !(run->scratch = malloc(LOAD_SCRATCH))) {
+    job->first_err = -ENOMEM;
+    goto out;
+  }
+  size_t bufs = http ? 0 : 2 * job->size;
   static const coro_opts conn_opts = {.name = "load-conn"};
   for (int i = 0; i < job->conns; i++) {
-    load_conn *c = malloc(sizeof *c + 2 * job->size);
+    load_conn *c = calloc(1, sizeof *c + bufs);
     if (!c) {
-      load_error(job, -ENOMEM);
+      load_error(job, -ENOMEM, NULL);
       continue;
     }
     c->run = run;
     c->index = job->first_conn + i;
-    c->ever = 0;
-    c->sbuf = (char *)(c + 1);
-    c->rbuf = c->sbuf + job->size;
-    for (size_t j = 0; j < job->size; j++)
-      c->sbuf[j] = (char)('a' + (c->index + j) % 26);
+    if (!http) {
+      c->sbuf = (char *)(c + 1);
+      c->rbuf = c->sbuf + job->size;
+      for (size_t j = 0; j < job->size; j++)
+        c->sbuf[j] = (char)('a' + (c->index + j) % 26);
+    }
     coro_wg_add(&run->wg, 1);
     run->refs++;
     rc = coro_spawn(NULL, conn_main, c, &conn_opts);
     if (rc < 0) {
-      load_error(job, rc);
+      load_error(job, rc, NULL);
       coro_wg_done(&run->wg);
       run->refs--;
       free(c);
@@ -230,4 +342,8 @@ uint64_t nd_load_requests(const nd_load *job) {
 
 uint64_t nd_load_errors(const nd_load *job) {
   return atomic_load_explicit(&job->errors, memory_order_relaxed);
+}
+
+uint64_t nd_load_bytes(const nd_load *job) {
+  return atomic_load_explicit(&job->bytes, memory_order_relaxed);
 }

@@ -1,6 +1,6 @@
 // Package netdemo holds the C network demos of the coro command (an echo
-// server and a load generator) and the Go code that starts them and reads
-// their counters.
+// server and a load generator for echo and HTTP/1.1 servers) and the Go
+// code that starts them and reads their counters.
 //
 // Both run entirely in C coroutines on coro.Loops, one loop per thread: Go
 // only allocates their records in C memory, spawns their entry functions,
@@ -183,11 +183,13 @@ func (s *EchoServer) Close() error {
 // LoadConfig describes a load run.
 type LoadConfig struct {
 	Addr     string         // the server, host:port
-	Mode     string         // "echo" (default); "http" is not implemented yet
+	Mode     string         // "echo" (default) or "http"
 	Conns    int            // connections, default 1
 	Duration time.Duration  // how long to send requests
 	Rate     float64        // total requests per second; 0 for closed loop
-	Size     int            // request size in bytes, default 64
+	Size     int            // echo: request size in bytes, default 64; must be 0 for http
+	Path     string         // http: the path to GET, default "/"; must be "" for echo
+	Host     string         // http: the Host header, default Addr as given; must be "" for echo
 	Loops    int            // loops (threads) sharing the connections, default 1
 	Stack    coro.StackMode // the coroutines' stacks
 	// Progress, if set, is called about once a second while the run lasts
@@ -197,12 +199,15 @@ type LoadConfig struct {
 
 // LoadResult is what a load run measured.
 type LoadResult struct {
+	Mode       string        // "echo" or "http"
 	Conns      int           // connections configured
 	Connected  int           // connections that got through at least once
 	Duration   time.Duration // from the start to the last reply
-	Requests   uint64        // requests completed
-	Errors     uint64        // failed connects and I/O errors
+	Requests   uint64        // requests completed (for http: responses of any status)
+	Errors     uint64        // failed connects, I/O errors and malformed responses
 	FirstError error         // the first of those errors, if any
+	Bytes      uint64        // bytes received (for http: heads and bodies)
+	Status     [4]uint64     // http: responses by status class, 2xx, 3xx, 4xx, 5xx
 	Hist       Histogram     // latencies of the completed requests
 }
 
@@ -214,22 +219,74 @@ func (r *LoadResult) Throughput() float64 {
 	return float64(r.Requests) / r.Duration.Seconds()
 }
 
+// checkRequestText reports whether s can go into a request line or a
+// header as it is: printable ASCII without spaces.
+func checkRequestText(s string) error {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("byte %#02x at %d: want printable ASCII without spaces (percent-encode the rest)", c, i)
+		}
+	}
+	return nil
+}
+
+// CheckHTTPTarget checks that path and host can go into the request line
+// and the Host header of http mode as they are. Its errors start with
+// "path" or "host".
+func CheckHTTPTarget(path, host string) error {
+	switch {
+	case !strings.HasPrefix(path, "/"):
+		return fmt.Errorf("path %q: want an absolute path such as /index.html", path)
+	case len(path) > 4096:
+		return fmt.Errorf("path of %d bytes: want at most 4096", len(path))
+	case host == "":
+		return errors.New("host: empty")
+	case len(host) > 1024:
+		return fmt.Errorf("host of %d bytes: want at most 1024", len(host))
+	}
+	if err := checkRequestText(path); err != nil {
+		return fmt.Errorf("path %q: %w", path, err)
+	}
+	if err := checkRequestText(host); err != nil {
+		return fmt.Errorf("host %q: %w", host, err)
+	}
+	return nil
+}
+
 // RunLoad runs a load generator against cfg.Addr for cfg.Duration and
 // waits for it to finish. Errors start with "load: ". A run in which no
 // connection got through is an error (the first connect error).
 func RunLoad(cfg LoadConfig) (*LoadResult, error) {
+	var request string
 	switch cfg.Mode {
 	case "", "echo":
+		cfg.Mode = "echo"
+		if cfg.Path != "" || cfg.Host != "" {
+			return nil, errors.New("load: a path and a host are for http mode")
+		}
+		if cfg.Size == 0 {
+			cfg.Size = 64
+		}
 	case "http":
-		return nil, errors.New("load: -mode http: not yet implemented")
+		if cfg.Size != 0 {
+			return nil, errors.New("load: a request size is for echo mode (http sends GET requests)")
+		}
+		if cfg.Path == "" {
+			cfg.Path = "/"
+		}
+		if cfg.Host == "" {
+			cfg.Host = cfg.Addr
+		}
+		if err := CheckHTTPTarget(cfg.Path, cfg.Host); err != nil {
+			return nil, fmt.Errorf("load: %w", err)
+		}
+		// What wrk sends: keep-alive is HTTP/1.1's default.
+		request = "GET " + cfg.Path + " HTTP/1.1\r\nHost: " + cfg.Host + "\r\n\r\n"
 	default:
-		return nil, fmt.Errorf("load: unknown mode %q (want echo)", cfg.Mode)
+		return nil, fmt.Errorf("load: unknown mode %q (want echo or http)", cfg.Mode)
 	}
 	if cfg.Conns == 0 {
 		cfg.Conns = 1
-	}
-	if cfg.Size == 0 {
-		cfg.Size = 64
 	}
 	if cfg.Loops == 0 {
 		cfg.Loops = 1
@@ -237,7 +294,7 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 	switch {
 	case cfg.Conns < 1 || cfg.Conns > 1_000_000:
 		return nil, fmt.Errorf("load: %d connections: want 1 to 1000000", cfg.Conns)
-	case cfg.Size < 1 || cfg.Size > 64<<20:
+	case cfg.Mode == "echo" && (cfg.Size < 1 || cfg.Size > 64<<20):
 		return nil, fmt.Errorf("load: size %d: want 1 to %d bytes", cfg.Size, 64<<20)
 	case cfg.Loops < 1 || cfg.Loops > 1024:
 		return nil, fmt.Errorf("load: %d loops: want 1 to 1024", cfg.Loops)
@@ -261,10 +318,17 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 	}
 
 	jobs := make([]*C.nd_load, 0, loops)
+	// The request, shared read-only by every loop; freed with the jobs,
+	// once the loops are closed.
+	var creq *C.char
+	if request != "" {
+		creq = C.CString(request)
+	}
 	defer func() {
 		for _, j := range jobs {
 			C.free(unsafe.Pointer(j))
 		}
+		C.free(unsafe.Pointer(creq))
 	}()
 	start := int64(C.coro_now())
 	end := start + int64(cfg.Duration)
@@ -283,6 +347,11 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 			j.addr[k] = C.char(addr[k])
 		}
 		j.mode = C.ND_LOAD_ECHO
+		if cfg.Mode == "http" {
+			j.mode = C.ND_LOAD_HTTP
+			j.request = creq
+			j.request_len = C.size_t(len(request))
+		}
 		j.conns = C.int(n)
 		j.first_conn = C.int(first)
 		j.total_conns = C.int(cfg.Conns)
@@ -320,14 +389,21 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 		return nil, fmt.Errorf("load: %w", runErr)
 	}
 
-	res := &LoadResult{Conns: cfg.Conns}
+	res := &LoadResult{Mode: cfg.Mode, Conns: cfg.Conns}
 	var finish int64
 	for _, j := range jobs {
 		res.Requests += uint64(C.nd_load_requests(j))
 		res.Errors += uint64(C.nd_load_errors(j))
+		res.Bytes += uint64(C.nd_load_bytes(j))
+		for i := range res.Status {
+			res.Status[i] += uint64(j.status[i])
+		}
 		res.Connected += int(j.connected)
 		if j.first_err < 0 && res.FirstError == nil {
 			res.FirstError = errno(j.first_err)
+			if j.first_why != nil {
+				res.FirstError = fmt.Errorf("%s: %w", C.GoString(j.first_why), res.FirstError)
+			}
 		}
 		finish = max(finish, int64(j.finish_ns))
 		res.Hist.add(&j.hist)
@@ -471,7 +547,15 @@ func (r *LoadResult) Report() string {
 	} else {
 		fmt.Fprintf(&b, "errors:      %d\n", r.Errors)
 	}
+	if r.Mode == "http" {
+		fmt.Fprintf(&b, "status:      2xx %d  3xx %d  4xx %d  5xx %d\n", r.Status[0], r.Status[1], r.Status[2], r.Status[3])
+	}
 	fmt.Fprintf(&b, "throughput:  %.0f req/s\n", r.Throughput())
+	var mbs float64
+	if r.Duration > 0 {
+		mbs = float64(r.Bytes) / 1e6 / r.Duration.Seconds()
+	}
+	fmt.Fprintf(&b, "received:    %.1f MB, %.1f MB/s\n", float64(r.Bytes)/1e6, mbs)
 	h := &r.Hist
 	fmt.Fprintf(&b, "latency:     p50 %v  p90 %v  p99 %v  p99.9 %v  max %v\n",
 		round(h.Percentile(0.5)), round(h.Percentile(0.9)), round(h.Percentile(0.99)),

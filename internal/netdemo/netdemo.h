@@ -1,5 +1,6 @@
-/* netdemo.h - the C side of coro's network demos (echo.c, load.c) and the
- * records they share with their Go wrapper (netdemo.go).
+/* netdemo.h - the C side of coro's network demos (echo.c, load.c with
+ * http_resp.c) and the records they share with their Go wrapper
+ * (netdemo.go).
  *
  * The echo server and the load generator each run as coroutines on one or
  * more loops, one loop per thread. The Go side allocates every record here
@@ -73,7 +74,11 @@ uint64_t nd_hist_high(int i);
 
 enum nd_load_mode {
   ND_LOAD_ECHO = 0, /* send size bytes, read the same size back */
+  ND_LOAD_HTTP,     /* send request, read one HTTP/1.1 response */
 };
+
+/* The classes of final HTTP status codes counted: 2xx to 5xx. */
+#define ND_STATUS_CLASSES 4
 
 /* One loop's share of a load run. */
 typedef struct nd_load {
@@ -84,13 +89,18 @@ typedef struct nd_load {
   int first_conn;       /* index of the first one among all loops */
   int total_conns;      /* connections across all loops */
   int64_t start_ns;     /* coro_now() time the run starts */
-  int64_t end_ns;       /* no request is sent at or after this */
+  int64_t end_ns;       /* no new request is sent at or after this */
   int64_t interval_ns;  /* rate mode: per-connection send interval; 0 = closed loop */
-  size_t size;          /* request size in bytes */
+  size_t size;          /* echo: request size in bytes */
+  const char *request;  /* http: the request, sent as is on every connection */
+  size_t request_len;
   /* Out. */
   _Atomic uint64_t requests; /* requests completed (readable while running) */
-  _Atomic uint64_t errors;   /* I/O errors and failed connects */
+  _Atomic uint64_t errors;   /* I/O and protocol errors and failed connects */
+  _Atomic uint64_t bytes;    /* bytes received */
   int first_err;             /* the first error, a negative errno */
+  const char *first_why;     /* http: what was wrong with that response, or NULL */
+  uint64_t status[ND_STATUS_CLASSES]; /* http: responses by class, 2xx to 5xx */
   int connected;             /* connections that were established */
   int64_t finish_ns;         /* coro_now() when the last connection ended */
   nd_hist hist;              /* latencies of completed requests */
@@ -102,5 +112,6 @@ void *nd_load_main(void *arg);
 
 uint64_t nd_load_requests(const nd_load *job);
 uint64_t nd_load_errors(const nd_load *job);
+uint64_t nd_load_bytes(const nd_load *job);
 
 #endif /* CORO_NETDEMO_H */

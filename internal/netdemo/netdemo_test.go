@@ -131,7 +131,7 @@ func TestConnectRefused(t *testing.T) {
 
 func TestBadConfig(t *testing.T) {
 	for _, cfg := range []LoadConfig{
-		{Addr: "127.0.0.1:1", Mode: "http", Duration: time.Second},
+		{Addr: "127.0.0.1:1", Mode: "http", Size: 10, Duration: time.Second},
 		{Addr: "127.0.0.1:1", Mode: "ftp", Duration: time.Second},
 		{Addr: "127.0.0.1:1", Conns: -1, Duration: time.Second},
 		{Addr: "127.0.0.1:1", Duration: 0},
