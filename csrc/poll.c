@@ -297,14 +297,18 @@ int coro_fd_wait(int fd, int events, int64_t deadline) {
   return rc;
 }
 
-/* ---- The read-side hint ------------------------------------------------ */
+/* ---- The calling loop's records ------------------------------------------ */
+
+/* The poller of the calling thread's loop, or NULL (no loop, or fd < 0). */
+static coro__poller *poller_here(int fd) {
+  coro_loop *l = coro__tls_loop;
+  return fd >= 0 && l ? l->poller : NULL;
+}
 
 /* The calling loop's record of fd, if it has one (never allocates). */
 static fdrec *rec_here(int fd) {
-  coro_loop *l = coro__tls_loop;
-  if (fd < 0 || !l || !l->poller)
-    return NULL;
-  return rec_get(l->poller, fd, 0);
+  coro__poller *p = poller_here(fd);
+  return p ? rec_get(p, fd, 0) : NULL;
 }
 
 int coro__fd_drained(int fd) {
@@ -318,38 +322,34 @@ void coro__fd_note_read(int fd, int drained) {
     r->drained = (uint8_t)drained;
 }
 
-/* Wake fd's waiters with -EBADF and forget its registration. */
-static void release(int fd) {
-  coro_loop *l = coro__tls_loop;
-  if (fd < 0 || !l || !l->poller)
-    return;
-  coro__poller *p = l->poller;
-  fdrec *r = rec_get(p, fd, 0);
-  if (!r)
-    return;
+/* The number fd no longer names the file r was about: wake its waiters
+ * with -EBADF, drop the registration, forget the hint, and start a new
+ * generation (events of the old registration, alive through a dup, are
+ * then dropped). owned: the new file is the engine's (coro__fd_adopt). */
+static void rec_reset(coro__poller *p, int fd, fdrec *r, int owned) {
   rec_wake_all(r, -EBADF);
   rec_disarm(p, fd, r);
   r->drained = 0;
-  r->owned = 0;
+  r->owned = (uint8_t)owned;
   r->gen++;
 }
 
+/* coro_fd_close and coro_fd_forget: the file is going. */
+static void release(int fd) {
+  coro__poller *p = poller_here(fd);
+  fdrec *r = p ? rec_get(p, fd, 0) : NULL;
+  if (r)
+    rec_reset(p, fd, r, 0);
+}
+
+/* The kernel just handed out this number, so whatever the record says is
+ * about a file closed behind the engine's back: its waiters would wait for
+ * a registration that is gone, so they fail as after a close. */
 void coro__fd_adopt(int fd) {
-  coro_loop *l = coro__tls_loop;
-  if (fd < 0 || !l || !l->poller)
-    return;
-  coro__poller *p = l->poller;
-  fdrec *r = rec_get(p, fd, 1);
-  if (!r)
-    return; /* no memory: the fd just gets one-shot registrations */
-  /* The kernel just handed out this number, so whatever the record says
-   * is about a file closed behind the engine's back. Its waiters would
-   * wait for a registration that is gone: they fail, as after a close. */
-  rec_wake_all(r, -EBADF);
-  rec_disarm(p, fd, r);
-  r->drained = 0;
-  r->gen++;
-  r->owned = 1;
+  coro__poller *p = poller_here(fd);
+  fdrec *r = p ? rec_get(p, fd, 1) : NULL;
+  if (r) /* (no memory: the fd just gets one-shot registrations) */
+    rec_reset(p, fd, r, 1);
 }
 
 int coro_fd_close(int fd) {

@@ -417,6 +417,18 @@ static void bound_addr(int lfd) {
   CHECK_EQ(getsockname(lfd, (struct sockaddr *)&g_addr, &g_addrlen), 0);
 }
 
+/* A listening socket on 127.0.0.1 with a port of its own, whose address
+ * is left in g_addr. */
+static int listen_local(int backlog) {
+  struct sockaddr_storage a;
+  socklen_t len;
+  CHECK_EQ(coro_addr_parse("127.0.0.1:0", &a, &len), 0);
+  int lfd = coro_tcp_listen((struct sockaddr *)&a, len, backlog, 0);
+  CHECK_GE(lfd, 0);
+  bound_addr(lfd);
+  return lfd;
+}
+
 static void *echo_handler(void *arg) {
   int fd = (int)(intptr_t)arg;
   char buf[4096];
@@ -488,12 +500,7 @@ static void echo_run(void) {
 
 TEST(echo_tcp4) {
   (void)unused_;
-  struct sockaddr_storage a;
-  socklen_t len;
-  CHECK_EQ(coro_addr_parse("127.0.0.1:0", &a, &len), 0);
-  g_lfd = coro_tcp_listen((struct sockaddr *)&a, len, 512, 0);
-  CHECK_GE(g_lfd, 0);
-  bound_addr(g_lfd);
+  g_lfd = listen_local(512);
   echo_run();
   return NULL;
 }
@@ -531,12 +538,7 @@ TEST(echo_unix) {
 
 TEST(connect_refused) {
   (void)unused_;
-  struct sockaddr_storage a;
-  socklen_t len;
-  CHECK_EQ(coro_addr_parse("127.0.0.1:0", &a, &len), 0);
-  int lfd = coro_tcp_listen((struct sockaddr *)&a, len, 16, 0);
-  CHECK_GE(lfd, 0);
-  bound_addr(lfd);
+  int lfd = listen_local(16);
   CHECK_EQ(coro_fd_close(lfd), 0);
   CHECK_EQ(coro_connect((struct sockaddr *)&g_addr, g_addrlen, in_ms(5000)),
            -ECONNREFUSED);
@@ -546,12 +548,7 @@ TEST(connect_refused) {
 
 /* Connect a TCP pair over loopback: *c the client, *s the accepted side. */
 static void tcp_pair(int *c, int *s) {
-  struct sockaddr_storage a;
-  socklen_t len;
-  CHECK_EQ(coro_addr_parse("127.0.0.1:0", &a, &len), 0);
-  int lfd = coro_tcp_listen((struct sockaddr *)&a, len, 16, 0);
-  CHECK_GE(lfd, 0);
-  bound_addr(lfd);
+  int lfd = listen_local(16);
   *c = coro_connect((struct sockaddr *)&g_addr, g_addrlen, in_ms(5000));
   CHECK_GE(*c, 0);
   *s = coro_accept(lfd, NULL, NULL, in_ms(5000));
@@ -674,12 +671,7 @@ TEST(accept_emfile) {
     printf("skip accept_emfile under valgrind\n");
     return NULL;
   }
-  struct sockaddr_storage a;
-  socklen_t len;
-  CHECK_EQ(coro_addr_parse("127.0.0.1:0", &a, &len), 0);
-  g_lfd = coro_tcp_listen((struct sockaddr *)&a, len, 16, 0);
-  CHECK_GE(g_lfd, 0);
-  bound_addr(g_lfd);
+  g_lfd = listen_local(16);
   int c = coro_connect((struct sockaddr *)&g_addr, g_addrlen, in_ms(5000));
   CHECK_GE(c, 0); /* complete in the backlog, not accepted yet */
   /* A small table, then fill it. (The test is a fork()ed child.) */
@@ -729,12 +721,7 @@ TEST(accept_emfile) {
  * EMFILE, reports it when the deadline passes, and recovers. */
 TEST(accept_enfile) {
   (void)unused_;
-  struct sockaddr_storage a;
-  socklen_t len;
-  CHECK_EQ(coro_addr_parse("127.0.0.1:0", &a, &len), 0);
-  g_lfd = coro_tcp_listen((struct sockaddr *)&a, len, 16, 0);
-  CHECK_GE(g_lfd, 0);
-  bound_addr(g_lfd);
+  g_lfd = listen_local(16);
   int c = coro_connect((struct sockaddr *)&g_addr, g_addrlen, in_ms(5000));
   CHECK_GE(c, 0);
   coro__inject_accept_error(ENFILE, 1000000);
@@ -1194,14 +1181,10 @@ TEST(persistent_reads) {
   yields(2);
   CHECK_EQ(g_parked, 1);
   CHECK_EQ(close(s), 0); /* against the rule: the test of the safety net */
-  struct sockaddr_storage a;
-  socklen_t len;
-  CHECK_EQ(coro_addr_parse("127.0.0.1:0", &a, &len), 0);
   int held[64], nheld = 0, got = -1;
   while (got != s) {
     CHECK_LT(nheld, 64);
-    got = held[nheld++] = coro_tcp_listen((struct sockaddr *)&a, len, 1, 0);
-    CHECK_GE(got, 0);
+    got = held[nheld++] = listen_local(1);
   }
   join(w);
   CHECK_EQ(g_rc[0], -EBADF);
