@@ -11,51 +11,18 @@
  */
 #include "netdemo.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #define ECHO_BUF 16384
-#define ECHO_BACKLOG 1024
 
 typedef struct echo_conn {
   nd_echo *srv;
   int fd;
   char buf[ECHO_BUF];
 } echo_conn;
-
-int nd_listen(const char *hostport, char *bound, size_t n) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  int rc = coro_addr_parse(hostport, &ss, &len);
-  if (rc < 0)
-    return rc;
-  int fd = coro_tcp_listen((struct sockaddr *)&ss, len, ECHO_BACKLOG,
-                           CORO_REUSEPORT);
-  if (fd < 0)
-    return fd;
-  len = sizeof ss;
-  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
-    rc = -errno;
-    coro_fd_close(fd);
-    return rc;
-  }
-  char host[INET6_ADDRSTRLEN];
-  if (ss.ss_family == AF_INET6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-    snprintf(bound, n, "[%s]:%u", host, (unsigned)ntohs(a->sin6_port));
-  } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    snprintf(bound, n, "%s:%u", host, (unsigned)ntohs(a->sin_port));
-  }
-  return fd;
-}
 
 /* A connection's coroutine: echo until end of file, an error, or
  * cancellation. Bytes count once written back in full, so a client that

@@ -110,7 +110,6 @@ func StartEcho(cfg EchoConfig) (*EchoServer, error) {
 		s.Close()
 		return nil, fmt.Errorf("echo: %w", err)
 	}
-	var bound [128]C.char
 	for i := 0; i < cfg.Loops; i++ {
 		a := (*C.nd_echo_acceptor)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nd_echo_acceptor{}))))
 		if a == nil {
@@ -119,16 +118,15 @@ func StartEcho(cfg EchoConfig) (*EchoServer, error) {
 		a.srv = s.srv
 		a.lfd = -1
 		s.accs = append(s.accs, a)
-		caddr := C.CString(addr)
-		fd := C.nd_listen(caddr, &bound[0], C.size_t(len(bound)))
-		C.free(unsafe.Pointer(caddr))
-		if fd < 0 {
-			return fail(fmt.Errorf("listen on %s: %w", addr, errno(fd)))
+		// One SO_REUSEPORT listener per loop; later listeners bind the
+		// port the first one got.
+		fd, bound, err := coro.ListenTCP(addr, true)
+		if err != nil {
+			return fail(fmt.Errorf("listen on %s: %w", addr, err))
 		}
-		a.lfd = fd
+		a.lfd = C.int(fd)
 		if i == 0 {
-			// Later listeners bind the port the first one got.
-			addr = C.GoString(&bound[0])
+			addr = bound
 			s.addr = addr
 		}
 		l, err := coro.NewLoop(coro.WithStackMode(cfg.Stack), coro.WithName(fmt.Sprintf("echo-%d", i)))

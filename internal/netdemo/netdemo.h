@@ -37,11 +37,6 @@ typedef struct nd_echo_acceptor {
   int err; /* out: 0, or the error that ended the accept loop */
 } nd_echo_acceptor;
 
-/* Open a listening TCP socket with SO_REUSEPORT on the numeric address
- * hostport ("127.0.0.1:7000", "[::1]:0"), and write the address it is bound
- * to (with the real port) into bound (size n). Returns the fd or -errno
- * (-EINVAL: hostport is not a numeric address). Any thread. */
-int nd_listen(const char *hostport, char *bound, size_t n);
 
 /* The accept coroutine's entry (arg: an nd_echo_acceptor). It accepts
  * until cancelled and spawns a detached coroutine per connection that
