@@ -242,13 +242,6 @@ var errorBody = map[int]string{
 	501: "501 Not Implemented\n",
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // TestCurl runs the curl checks against the server in both stack modes,
 // on IPv4 and IPv6 loopback.
 func TestCurl(t *testing.T) {

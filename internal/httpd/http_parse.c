@@ -339,25 +339,37 @@ int http_etag_match(http_str v, const char *etag, int strong) {
   while (i < v.n) {
     while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
       i++;
-    if (i < v.n && v.p[i] == '*')
-      return 1;
+    if (i < v.n && v.p[i] == '*') {
+      size_t k = i + 1;
+      while (k < v.n && (v.p[k] == ' ' || v.p[k] == '\t'))
+        k++;
+      if (k == v.n || v.p[k] == ',')
+        return 1;
+    }
     int weak = 0;
     if (i + 1 < v.n && v.p[i] == 'W' && v.p[i + 1] == '/') {
       weak = 1;
       i += 2;
     }
-    size_t s = i;
+    /* The member's tag is v.p[s..e); only a quoted one followed by the
+     * end of the member can match. */
+    size_t s = i, e = i;
+    int ok = 0;
     if (i < v.n && v.p[i] == '"') {
       i++;
       while (i < v.n && v.p[i] != '"')
         i++;
       if (i < v.n)
         i++;
-    } else {
-      while (i < v.n && v.p[i] != ',')
+      e = i;
+      while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
         i++;
+      ok = i == v.n || v.p[i] == ',';
     }
-    if (!(strong && weak) && i - s == en && memcmp(v.p + s, etag, en) == 0)
+    while (i < v.n && v.p[i] != ',')
+      i++;
+    if (ok && !(strong && weak) && e - s == en &&
+        memcmp(v.p + s, etag, en) == 0)
       return 1;
   }
   return 0;
@@ -406,13 +418,18 @@ time_t http_parse_date(http_str v) {
     if (!end || *end)
       continue;
     if (f == 1) {
-      /* RFC 9110 5.6.7: a two-digit year more than 50 years ahead is
-       * the most recent past year with those digits. */
+      /* RFC 9110 5.6.7: a two-digit year is the year with those digits
+       * that is at most 50 years ahead, or else the most recent past one
+       * (strptime's fixed 1969-2068 window is not that). */
       time_t now = time(NULL);
       struct tm nt;
       gmtime_r(&now, &nt);
-      if (tm.tm_year > nt.tm_year + 50)
-        tm.tm_year -= 100;
+      int year = nt.tm_year - nt.tm_year % 100 + tm.tm_year % 100;
+      if (year > nt.tm_year + 50)
+        year -= 100;
+      else if (year <= nt.tm_year - 50)
+        year += 100;
+      tm.tm_year = year;
     }
     return timegm(&tm);
   }
