@@ -1,5 +1,6 @@
-/* http_parse.c - the request-head parser declared in http_parse.h: pure
- * functions over the caller's bytes, no allocation, no I/O. */
+/* http_parse.c - the request-head parser declared in http_parse.h and the
+ * helpers that read the fields it finds: functions over the caller's
+ * bytes, no allocation, no I/O. */
 #include "http_parse.h"
 
 #include <string.h>

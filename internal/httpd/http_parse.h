@@ -97,7 +97,8 @@ int http_etag_list_match(http_str fields, const char *name, const char *etag,
 /* Parses an HTTP-date in any of the three formats a recipient must accept
  * (RFC 9110 5.6.7: IMF-fixdate, RFC 850, asctime). Returns the time, or
  * -1 when the value is not one (a condition on it is then ignored, as RFC
- * 9110 13.1.3 and 13.1.4 require). */
+ * 9110 13.1.3 and 13.1.4 require). The one helper here that reads the
+ * clock: RFC 850's two-digit year is placed relative to the current one. */
 time_t http_parse_date(http_str value);
 
 /* Evaluates an If-Range value (RFC 9110 13.1.5) against a representation
