@@ -11,8 +11,11 @@
  *     result never depends on how the bytes were split into reads;
  *   - every string of an accepted head points inside the head;
  *   - the helpers a server runs on an accepted head (http_decode_path,
- *     http_parse_range, http_etag_match) stay in their buffers and keep
- *     their contracts.
+ *     http_parse_range, http_etag_match, http_etag_list_match,
+ *     http_parse_date, http_if_range_match, http_target_query,
+ *     http_uri_encode) stay in their buffers and keep their contracts; in
+ *     particular what http_uri_encode makes of a decoded path is safe in a
+ *     header and decodes back to that path.
  * Each buffer handed to the parser is a heap copy of exactly its length,
  * placed at the end of its allocation, so that AddressSanitizer reports a
  * read one byte past the end.
@@ -87,8 +90,64 @@ static void check_helpers(const http_request *req) {
       FUZZ_CHECK(first <= last && last < sizes[i]);
   }
 
-  int m = http_etag_match(req->if_none_match, "\"abc\"");
-  FUZZ_CHECK(m == 0 || m == 1);
+  for (int strong = 0; strong <= 1; strong++) {
+    int m = http_etag_match(req->if_none_match, "\"abc\"", strong);
+    FUZZ_CHECK(m == 0 || m == 1);
+    /* A strong match is also a weak one. */
+    int sm = http_etag_list_match(req->fields, "if-match", "\"abc\"", 1);
+    int wm = http_etag_list_match(req->fields, "if-match", "\"abc\"", 0);
+    FUZZ_CHECK((sm == 0 || sm == 1) && (wm == 0 || wm == 1) && sm <= wm);
+    m = http_etag_list_match(req->fields, "if-none-match", "\"abc\"", strong);
+    FUZZ_CHECK(m == 0 || m == 1);
+    /* The first line alone matching means the list does. */
+    if (http_etag_match(req->if_match, "\"abc\"", strong))
+      FUZZ_CHECK(http_etag_list_match(req->fields, "if-match", "\"abc\"",
+                                      strong));
+  }
+  /* A list field with a value means a line of that name in the fields. */
+  FUZZ_CHECK(req->if_match.p == NULL ||
+             in_head(req->if_match, req->fields.p, req->fields.n));
+  const http_str dates[] = {req->if_modified_since, req->if_unmodified_since,
+                            req->if_range};
+  for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++)
+    (void)http_parse_date(dates[i]);
+  int ir = http_if_range_match(req->if_range, "\"abc\"", 784111777);
+  FUZZ_CHECK(ir == 0 || ir == 1);
+
+  http_str q = http_target_query(req->target);
+  FUZZ_CHECK(q.p == NULL || (in_head(q, req->target.p, req->target.n) &&
+                             q.p > req->target.p && q.p[-1] == '?' &&
+                             memchr(q.p, '#', q.n) == NULL));
+  /* The encodings: header-safe, as long as announced, and a path's
+   * decodes back to the path. */
+  char enc[3 * sizeof path + 2];
+  struct {
+    const char *s;
+    size_t n;
+    int query;
+  } in[] = {{path, pn > 0 ? (size_t)pn : 0, 0}, {q.p, q.n, 1}};
+  for (size_t k = 0; k < 2; k++) {
+    if (in[k].s == NULL || in[k].n * 3 + 2 > sizeof enc)
+      continue;
+    size_t en = http_uri_encode(in[k].s, in[k].n, in[k].query, enc, sizeof enc);
+    FUZZ_CHECK(en < sizeof enc && strlen(enc) == en && en >= in[k].n);
+    FUZZ_CHECK(http_uri_encode(in[k].s, in[k].n, in[k].query, NULL, 0) == en);
+    char small[4];
+    FUZZ_CHECK(http_uri_encode(in[k].s, in[k].n, in[k].query, small,
+                               sizeof small) == en);
+    FUZZ_CHECK(strlen(small) == (en < sizeof small ? en : sizeof small - 1));
+    for (size_t i = 0; i < en; i++) {
+      unsigned char c = (unsigned char)enc[i];
+      FUZZ_CHECK(c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '#' &&
+                 c != '<' && c != '>');
+      FUZZ_CHECK(in[k].query || c != '?');
+    }
+    if (k == 0 && en > 0 && enc[0] == '/') {
+      char back[sizeof path];
+      int bn = http_decode_path((http_str){enc, en}, back, sizeof back);
+      FUZZ_CHECK(bn == pn && memcmp(back, path, (size_t)pn) == 0);
+    }
+  }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -115,8 +174,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(in_head(req.method_name, in, hn));
     FUZZ_CHECK(in_head(req.target, in, hn));
     FUZZ_CHECK(in_head(req.host, in, hn));
-    FUZZ_CHECK(in_head(req.if_modified_since, in, hn));
+    FUZZ_CHECK(in_head(req.fields, in, hn));
+    FUZZ_CHECK(in_head(req.if_match, in, hn));
     FUZZ_CHECK(in_head(req.if_none_match, in, hn));
+    FUZZ_CHECK(in_head(req.if_modified_since, in, hn));
+    FUZZ_CHECK(in_head(req.if_unmodified_since, in, hn));
+    FUZZ_CHECK(in_head(req.if_range, in, hn));
     FUZZ_CHECK(in_head(req.range, in, hn));
     check_helpers(&req);
 

@@ -21,9 +21,11 @@ var httpdCommand = &command{
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
 	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-idle D] [-header-timeout D]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
-pipelining; Range, ETag and Last-Modified) from N loops, each a thread with
-its own SO_REUSEPORT listener, running one C coroutine per connection. With
-no -root, a small built-in site (index.html, style.css, a 1 MiB file) is
+pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
+If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
+with /dir redirected to /dir/) from N loops, each a thread with its own
+SO_REUSEPORT listener, running one C coroutine per connection. With no
+-root, a small built-in site (index.html, style.css, a 1 MiB file) is
 written to a temporary directory and served. Prints
 "httpd: serving DIR on http://ADDR/ (N loops)" and runs until SIGINT or
 SIGTERM.

@@ -230,23 +230,19 @@ func ipv6Loopback() error {
 	return l.Close()
 }
 
-// errorBody is the body the server sends with an error status.
+// errorBody is the body the server sends with an error status (and with
+// a redirect).
 var errorBody = map[int]string{
+	301: "301 Moved Permanently\n",
 	400: "400 Bad Request\n",
 	403: "403 Forbidden\n",
 	404: "404 Not Found\n",
 	405: "405 Method Not Allowed\n",
+	412: "412 Precondition Failed\n",
 	414: "414 URI Too Long\n",
 	416: "416 Range Not Satisfiable\n",
 	431: "431 Request Header Fields Too Large\n",
 	501: "501 Not Implemented\n",
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // TestCurl runs the curl checks against the server in both stack modes,
@@ -300,7 +296,8 @@ func testCurl(t *testing.T, c *curlRun, files map[string][]byte) {
 			{"/sub/", 403, []byte(errorBody[403])},
 			{"/with%20space.txt", 200, files["/with space.txt"]},
 			{"/big.bin", 200, files["/big.bin"]},
-			{"/dir", 200, files["/dir/index.html"]},
+			{"/dir", 301, []byte(errorBody[301])},
+			{"/dir/", 200, files["/dir/index.html"]},
 			{"/%73tyle.css?v=1", 200, files["/style.css"]},
 			{"/empty.txt", 200, nil},
 			{"/huge.bin", 200, files["/huge.bin"]},
@@ -510,6 +507,135 @@ func testCurl(t *testing.T, c *curlRun, files map[string][]byte) {
 			}
 			if h.StatusCode != cd.code || ts[i].code != cd.code || !bytes.Equal(body, want) {
 				t.Errorf("%q: server sent %d, curl reports %d, body %q; want %d", cd.args, h.StatusCode, ts[i].code, body, cd.code)
+			}
+		}
+	})
+
+	// If-Match, If-Unmodified-Since (curl -z -DATE) and If-Range, on one
+	// connection: 412 when a precondition fails, the whole file when
+	// If-Range names another version.
+	t.Run("preconditions", func(t *testing.T) {
+		c.run(t, "-D", c.file("pre.h"), "-o", os.DevNull, c.url("/notes.txt"))
+		h := c.dump1(t, "pre.h")
+		etag, lm := h.Header.Get("ETag"), h.Header.Get("Last-Modified")
+		if !strings.HasPrefix(etag, `"`) || lm == "" {
+			t.Fatalf("validators: ETag %q, Last-Modified %q", etag, lm)
+		}
+		const old = "Sun, 06 Nov 1994 08:49:37 GMT"
+		future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+		notes := files["/notes.txt"]
+		e412 := []byte(errorBody[412])
+		conds := []struct {
+			args []string
+			code int
+			body []byte
+		}{
+			{[]string{"-H", "If-Match: " + etag}, 200, notes},
+			{[]string{"-H", "If-Match: *"}, 200, notes},
+			{[]string{"-H", `If-Match: "x"`}, 412, e412},
+			{[]string{"-H", "If-Match: W/" + etag}, 412, e412},
+			{[]string{"-z", "-" + old}, 412, e412},
+			{[]string{"-z", "-" + future}, 200, notes},
+			{[]string{"-H", "If-Match: " + etag, "-H", "If-Unmodified-Since: " + old}, 200, notes},
+			{[]string{"-H", `If-Match: "x"`, "-H", "If-None-Match: " + etag}, 412, e412},
+			{[]string{"-H", `If-Match: "x"`, "-r", "0-4"}, 412, e412},
+			{[]string{"-H", "If-Match: " + etag, "-r", "0-4"}, 206, notes[:5]},
+			{[]string{"-I", "-H", `If-Match: "x"`}, 412, nil},
+			{[]string{"-r", "0-4", "-H", "If-Range: " + etag}, 206, notes[:5]},
+			{[]string{"-r", "0-4", "-H", "If-Range: " + lm}, 206, notes[:5]},
+			{[]string{"-r", "0-4", "-H", `If-Range: "other"`}, 200, notes},
+			{[]string{"-r", "0-4", "-H", "If-Range: W/" + etag}, 200, notes},
+			{[]string{"-r", "0-4", "-H", "If-Range: " + old}, 200, notes},
+		}
+		// -I writes the head where the body would go: nothing to compare.
+		head := func(args []string) bool { return args[0] == "-I" }
+		var args []string
+		for i, cd := range conds {
+			if i > 0 {
+				args = append(args, next()...)
+			}
+			args = append(args, cd.args...)
+			args = append(args, "-w", wout, "-D", c.file(fmt.Sprint("pre.h", i)),
+				"-o", c.file(fmt.Sprint("pre.", i)), c.url("/notes.txt"))
+		}
+		ts := transfers(t, c.run(t, args...), len(conds))
+		for i, cd := range conds {
+			h := c.dump1(t, fmt.Sprint("pre.h", i))
+			body := c.read(t, fmt.Sprint("pre.", i))
+			if h.StatusCode != cd.code || (!head(cd.args) && !bytes.Equal(body, cd.body)) ||
+				ts[i].size != int64(len(cd.body)) || connection(h) != "keep-alive" {
+				t.Errorf("%q: server sent %d, Connection %q, body %q; want %d %q", cd.args, h.StatusCode, connection(h), body, cd.code, cd.body)
+			}
+			if cd.code == 412 && h.ContentLength != int64(len(e412)) {
+				t.Errorf("%q: Content-Length %d", cd.args, h.ContentLength)
+			}
+			if ts[i].exit != 0 || (i > 0 && ts[i].connects != 0) {
+				t.Errorf("%q: %+v, want no curl error and the kept connection", cd.args, ts[i])
+			}
+		}
+	})
+
+	// A directory without its final slash: 301 with Location "/dir/"
+	// (keeping the query), which curl -L follows on the same connection.
+	t.Run("redirect", func(t *testing.T) {
+		reqs := []struct {
+			args     []string
+			path     string
+			code     int
+			location string
+			body     []byte
+		}{
+			{nil, "/dir", 301, "/dir/", []byte(errorBody[301])},
+			{nil, "/dir?q=1", 301, "/dir/?q=1", []byte(errorBody[301])},
+			{[]string{"-I"}, "/dir", 301, "/dir/", nil},
+			{nil, "/sub", 301, "/sub/", []byte(errorBody[301])},
+			{nil, oddURL, 301, oddURL + "/", []byte(errorBody[301])},
+			{nil, "/dir/", 200, "", files["/dir/index.html"]},
+		}
+		var args []string
+		for i, r := range reqs {
+			if i > 0 {
+				args = append(args, next()...)
+			}
+			args = append(args, r.args...)
+			args = append(args, "-w", wout, "-D", c.file(fmt.Sprint("redir.h", i)),
+				"-o", c.file(fmt.Sprint("redir.", i)), c.url(r.path))
+		}
+		ts := transfers(t, c.run(t, args...), len(reqs))
+		for i, r := range reqs {
+			h := c.dump1(t, fmt.Sprint("redir.h", i))
+			body := c.read(t, fmt.Sprint("redir.", i))
+			if h.StatusCode != r.code || h.Header.Get("Location") != r.location ||
+				(r.args == nil && !bytes.Equal(body, r.body)) || ts[i].size != int64(len(r.body)) ||
+				connection(h) != "keep-alive" {
+				t.Errorf("%q %s: %d, Location %q, Connection %q, body %q; want %d %q %q",
+					r.args, r.path, h.StatusCode, h.Header.Get("Location"), connection(h), body, r.code, r.location, r.body)
+			}
+			if r.code == 301 && h.ContentLength != int64(len(errorBody[301])) {
+				t.Errorf("%q %s: Content-Length %d", r.args, r.path, h.ContentLength)
+			}
+			if ts[i].exit != 0 || (i > 0 && ts[i].connects != 0) {
+				t.Errorf("%q %s: %+v, want no curl error and the kept connection", r.args, r.path, ts[i])
+			}
+		}
+		// -L: one redirect, followed on the connection it came on.
+		for _, tc := range []struct {
+			args        []string
+			path, final string
+			body        []byte // nil: not compared (-I writes the heads there)
+		}{
+			{nil, "/dir?q=1", "/dir/?q=1", files["/dir/index.html"]},
+			{[]string{"-I"}, "/dir", "/dir/", nil},
+			{nil, oddURL, oddURL + "/", []byte("odd index\n")},
+		} {
+			os.Remove(c.file("redir.L"))
+			args := append(append([]string{"-L"}, tc.args...), "-w", "%{http_code} %{num_redirects} %{num_connects} %{url_effective}\\n",
+				"-o", c.file("redir.L"), c.url(tc.path))
+			out := c.run(t, args...)
+			want := "200 1 1 " + c.url(tc.final) + "\n"
+			if out.stdout != want || out.exit != 0 || (tc.body != nil && !bytes.Equal(c.read(t, "redir.L"), tc.body)) {
+				t.Errorf("curl -L %q %s: %q (exit %d, %q), body %q; want %q", tc.args, tc.path, out.stdout, out.exit, out.stderr,
+					c.read(t, "redir.L"), want)
 			}
 		}
 	})

@@ -1,8 +1,10 @@
-/* http_parse.c - the request-head parser declared in http_parse.h: pure
- * functions over the caller's bytes, no allocation, no I/O. */
+/* http_parse.c - the request-head parser declared in http_parse.h and the
+ * helpers that read the fields it finds: functions over the caller's
+ * bytes, no allocation, no I/O. */
 #include "http_parse.h"
 
 #include <string.h>
+#include <time.h>
 
 /* RFC 9110 tchar: the bytes allowed in a method or a header name. */
 static int is_tchar(unsigned char c) {
@@ -101,6 +103,21 @@ static void connection_tokens(http_str v, int *close, int *keep) {
   }
 }
 
+/* Records a list field's line: the first one marks it present, and
+ * http_etag_list_match reads them all again from the header section. */
+static void list_field(http_str *f, http_str v) {
+  if (!f->p)
+    *f = v;
+}
+
+/* Records a one-value field's line. A second line makes the combined value
+ * a list, which is no valid value: present and empty says so. */
+static void single_field(http_str *f, http_str v) {
+  if (f->p)
+    v.n = 0;
+  *f = v;
+}
+
 static int parse_header(http_str line, http_request *req, int *close,
                         int *keep) {
   if (line.n > 0 && (line.p[0] == ' ' || line.p[0] == '\t'))
@@ -130,14 +147,18 @@ static int parse_header(http_str line, http_request *req, int *close,
       req->host.p = line.p + s; /* present but empty is still present */
   } else if (str_ieq(name, "connection")) {
     connection_tokens(v, close, keep);
-  } else if (str_ieq(name, "if-modified-since")) {
-    req->if_modified_since = v;
+  } else if (str_ieq(name, "if-match")) {
+    list_field(&req->if_match, v);
   } else if (str_ieq(name, "if-none-match")) {
-    req->if_none_match = v;
-  } else if (str_ieq(name, "range")) {
-    req->range = v;
+    list_field(&req->if_none_match, v);
+  } else if (str_ieq(name, "if-modified-since")) {
+    single_field(&req->if_modified_since, v);
+  } else if (str_ieq(name, "if-unmodified-since")) {
+    single_field(&req->if_unmodified_since, v);
   } else if (str_ieq(name, "if-range")) {
-    req->has_if_range = 1;
+    single_field(&req->if_range, v);
+  } else if (str_ieq(name, "range")) {
+    single_field(&req->range, v);
   } else if (str_ieq(name, "transfer-encoding")) {
     req->has_body = 1;
   } else if (str_ieq(name, "content-length")) {
@@ -181,9 +202,12 @@ int http_parse_request(const char *buf, size_t len, http_request *req) {
     if ((size_t)lf + 1 - hstart > HTTP_HEADERS_MAX)
       return -431;
     http_str line = line_at(buf, pos, (size_t)lf);
-    pos = (size_t)lf + 1;
-    if (line.n == 0)
+    if (line.n == 0) {
+      req->fields = (http_str){buf + hstart, pos - hstart};
+      pos = (size_t)lf + 1;
       break;
+    }
+    pos = (size_t)lf + 1;
     if ((rc = parse_header(line, req, &close, &keep)) < 0)
       return rc;
   }
@@ -310,29 +334,164 @@ int http_parse_range(http_str v, uint64_t size, uint64_t *first,
   return 1;
 }
 
-int http_etag_match(http_str v, const char *etag) {
+int http_etag_match(http_str v, const char *etag, int strong) {
   size_t en = strlen(etag);
   size_t i = 0;
   while (i < v.n) {
     while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
       i++;
-    if (i < v.n && v.p[i] == '*')
-      return 1;
-    if (i + 1 < v.n && v.p[i] == 'W' && v.p[i + 1] == '/')
+    if (i < v.n && v.p[i] == '*') {
+      size_t k = i + 1;
+      while (k < v.n && (v.p[k] == ' ' || v.p[k] == '\t'))
+        k++;
+      if (k == v.n || v.p[k] == ',')
+        return 1;
+    }
+    int weak = 0;
+    if (i + 1 < v.n && v.p[i] == 'W' && v.p[i + 1] == '/') {
+      weak = 1;
       i += 2;
-    size_t s = i;
+    }
+    /* The member's tag is v.p[s..e); only a quoted one followed by the
+     * end of the member can match. */
+    size_t s = i, e = i;
+    int ok = 0;
     if (i < v.n && v.p[i] == '"') {
       i++;
       while (i < v.n && v.p[i] != '"')
         i++;
       if (i < v.n)
         i++;
-    } else {
-      while (i < v.n && v.p[i] != ',')
+      e = i;
+      while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
         i++;
+      ok = i == v.n || v.p[i] == ',';
     }
-    if (i - s == en && memcmp(v.p + s, etag, en) == 0)
+    while (i < v.n && v.p[i] != ',')
+      i++;
+    if (ok && !(strong && weak) && e - s == en &&
+        memcmp(v.p + s, etag, en) == 0)
       return 1;
   }
   return 0;
+}
+
+int http_etag_list_match(http_str f, const char *name, const char *etag,
+                         int strong) {
+  size_t i = 0;
+  while (i < f.n) {
+    const char *lf = memchr(f.p + i, '\n', f.n - i);
+    size_t end = lf ? (size_t)(lf - f.p) : f.n;
+    http_str line = line_at(f.p, i, end);
+    i = end + 1;
+    const char *colon = memchr(line.p, ':', line.n);
+    if (!colon || !str_ieq((http_str){line.p, (size_t)(colon - line.p)}, name))
+      continue;
+    size_t s = (size_t)(colon - line.p) + 1, e = line.n;
+    while (s < e && (line.p[s] == ' ' || line.p[s] == '\t'))
+      s++;
+    while (e > s && (line.p[e - 1] == ' ' || line.p[e - 1] == '\t'))
+      e--;
+    if (http_etag_match((http_str){line.p + s, e - s}, etag, strong))
+      return 1;
+  }
+  return 0;
+}
+
+time_t http_parse_date(http_str v) {
+  /* IMF-fixdate, then the two obsolete forms. strptime accepts a little
+   * more than each form (full day names, one-digit days), which does no
+   * harm: what it reads is still a date. */
+  static const char *const formats[] = {
+      "%a, %d %b %Y %H:%M:%S GMT", /* Sun, 06 Nov 1994 08:49:37 GMT */
+      "%A, %d-%b-%y %H:%M:%S GMT", /* Sunday, 06-Nov-94 08:49:37 GMT */
+      "%a %b %e %H:%M:%S %Y",      /* Sun Nov  6 08:49:37 1994 */
+  };
+  char tmp[64];
+  if (v.n == 0 || v.n >= sizeof tmp || memchr(v.p, '\0', v.n))
+    return -1;
+  memcpy(tmp, v.p, v.n);
+  tmp[v.n] = '\0';
+  for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(tmp, formats[f], &tm);
+    if (!end || *end)
+      continue;
+    if (f == 1) {
+      /* RFC 9110 5.6.7: a two-digit year is the year with those digits
+       * that is at most 50 years ahead, or else the most recent past one
+       * (strptime's fixed 1969-2068 window is not that). */
+      time_t now = time(NULL);
+      struct tm nt;
+      gmtime_r(&now, &nt);
+      int year = nt.tm_year - nt.tm_year % 100 + tm.tm_year % 100;
+      if (year > nt.tm_year + 50)
+        year -= 100;
+      else if (year <= nt.tm_year - 50)
+        year += 100;
+      tm.tm_year = year;
+    }
+    return timegm(&tm);
+  }
+  return -1;
+}
+
+int http_if_range_match(http_str v, const char *etag, time_t mtime) {
+  /* RFC 9110 13.1.5: an entity-tag starts with a DQUOTE or "W/". */
+  if (v.n > 0 && v.p[0] == '"')
+    return v.n == strlen(etag) && memcmp(v.p, etag, v.n) == 0;
+  if (v.n >= 2 && v.p[0] == 'W' && v.p[1] == '/')
+    return 0;
+  time_t t = http_parse_date(v);
+  return t != (time_t)-1 && t == mtime;
+}
+
+http_str http_target_query(http_str t) {
+  for (size_t i = 0; i < t.n && t.p[i] != '#'; i++) {
+    if (t.p[i] == '?') {
+      size_t e = i + 1;
+      while (e < t.n && t.p[e] != '#')
+        e++;
+      return (http_str){t.p + i + 1, e - i - 1};
+    }
+  }
+  return (http_str){NULL, 0};
+}
+
+/* The bytes http_uri_encode leaves as they are: RFC 3986 pchar (unreserved,
+ * sub-delims, ':' and '@') and '/'; in a query also '?', and '%' of the
+ * escapes that the query already has. */
+static int uri_keep(unsigned char c, int query) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return 1;
+  if (c != 0 && strchr("-._~!$&'()*+,;=:@/", c))
+    return 1;
+  return query && (c == '?' || c == '%');
+}
+
+size_t http_uri_encode(const char *s, size_t n, int query, char *out,
+                       size_t cap) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t o = 0;
+#define PUT(ch)                                                              \
+  do {                                                                       \
+    if (o + 1 < cap)                                                         \
+      out[o] = (ch);                                                         \
+    o++;                                                                     \
+  } while (0)
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (uri_keep(c, query)) {
+      PUT((char)c);
+    } else {
+      PUT('%');
+      PUT(hex[c >> 4]);
+      PUT(hex[c & 15]);
+    }
+  }
+#undef PUT
+  if (cap > 0)
+    out[o < cap ? o : cap - 1] = '\0';
+  return o;
 }

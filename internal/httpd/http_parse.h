@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* The request-line limit (414 beyond it) and the limit on the header
  * section that follows it (431 beyond it). */
@@ -37,10 +38,23 @@ typedef struct http_request {
   http_str method_name;
   http_str target;  /* the request-target as sent */
   http_str host;
-  http_str if_modified_since;
+  /* The header section: every field line, each with its line end, without
+   * the blank line. The list fields below may come in several lines, which
+   * together make one list (RFC 9110 5.3): http_etag_list_match reads them
+   * all from here. */
+  http_str fields;
+  /* The first If-Match and If-None-Match lines' values: present when p is
+   * set. */
+  http_str if_match;
   http_str if_none_match;
+  /* Fields that hold one value. When one comes in several lines their
+   * combined value is invalid (two dates, two ranges), so the parser
+   * reports it present and empty (p at the last line's value, n = 0),
+   * which no date, range or validator matches. */
+  http_str if_modified_since;
+  http_str if_unmodified_since;
+  http_str if_range;
   http_str range;
-  int has_if_range;
 } http_request;
 
 /* Parse one request head at the start of buf[0..len).
@@ -68,7 +82,48 @@ int http_decode_path(http_str target, char *out, size_t cap);
 int http_parse_range(http_str value, uint64_t size, uint64_t *first,
                      uint64_t *last);
 
-/* 1 if the If-None-Match value matches etag (weak comparison, or "*"). */
-int http_etag_match(http_str value, const char *etag);
+/* 1 if a member of the entity-tag list value matches etag, or is "*".
+ * With strong set, the strong comparison of RFC 9110 8.8.3.2 (If-Match): a
+ * weak member ("W/...") never matches; else the weak one (If-None-Match):
+ * "W/" is ignored. etag is the server's own, a strong quoted tag. */
+int http_etag_match(http_str value, const char *etag, int strong);
+
+/* http_etag_match over the combined value of every field line named name
+ * (lower case, e.g. "if-match") in fields, the header section of a parsed
+ * request: 1 if a member of one of them matches. */
+int http_etag_list_match(http_str fields, const char *name, const char *etag,
+                         int strong);
+
+/* Parses an HTTP-date in any of the three formats a recipient must accept
+ * (RFC 9110 5.6.7: IMF-fixdate, RFC 850, asctime). Returns the time, or
+ * -1 when the value is not one (a condition on it is then ignored, as RFC
+ * 9110 13.1.3 and 13.1.4 require). The one helper here that reads the
+ * clock: RFC 850's two-digit year is placed relative to the current one. */
+time_t http_parse_date(http_str value);
+
+/* Evaluates an If-Range value (RFC 9110 13.1.5) against a representation
+ * with the strong entity-tag etag and the modification time mtime: 1 when
+ * the Range is to be honoured, 0 when it is to be ignored. An entity-tag
+ * matches only by the strong comparison (a weak one never does); a date
+ * only when it equals mtime to the second, the resolution of
+ * Last-Modified. */
+int http_if_range_match(http_str value, const char *etag, time_t mtime);
+
+/* The query of a request-target: the bytes after its first '?' up to a
+ * '#' or the end. p is NULL when there is no '?' (and points at the end
+ * of "...?" for an empty query). */
+http_str http_target_query(http_str target);
+
+/* Percent-encodes s[0..n) for use in a URI reference, such as a Location
+ * header: a path when query is 0, a query when it is 1. Every byte outside
+ * RFC 3986's pchar set and "/" (and "?" in a query) becomes %XX, so the
+ * result holds no control byte, space, quote or non-ASCII byte and cannot
+ * end a header line. A query's '%' stays as it is (a request's query is
+ * already encoded: it is made safe here, not encoded twice); a path's is
+ * encoded (it has been decoded). Writes at most cap - 1 bytes and a NUL
+ * when cap > 0, and returns the length of the whole encoding, as snprintf
+ * does. */
+size_t http_uri_encode(const char *s, size_t n, int query, char *out,
+                       size_t cap);
 
 #endif /* HTTPD_HTTP_PARSE_H */

@@ -56,12 +56,14 @@ static const char *status_text(int code) {
   switch (code) {
   case 200: return "OK";
   case 206: return "Partial Content";
+  case 301: return "Moved Permanently";
   case 304: return "Not Modified";
   case 400: return "Bad Request";
   case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
   case 408: return "Request Timeout";
+  case 412: return "Precondition Failed";
   case 414: return "URI Too Long";
   case 416: return "Range Not Satisfiable";
   case 431: return "Request Header Fields Too Large";
@@ -101,56 +103,62 @@ static void http_date(time_t t, char *out, size_t cap) {
   strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* Parses an IMF-fixdate; -1 if it is not one (the header is then ignored,
- * as RFC 9110 13.1.3 requires for an invalid date). */
-static time_t parse_http_date(http_str v) {
-  char tmp[64];
-  if (v.n == 0 || v.n >= sizeof tmp)
-    return -1;
-  memcpy(tmp, v.p, v.n);
-  tmp[v.n] = '\0';
-  struct tm tm;
-  memset(&tm, 0, sizeof tm);
-  const char *end = strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (!end || *end)
-    return -1;
-  return timegm(&tm);
-}
-
-/* Writes the status line and the common headers into c->hdr; returns the
- * length. extra is more header lines (each ending in CRLF), or "". */
-static int head(conn *c, int code, int keep, const char *extra) {
+/* Writes the status line, the common headers, extra and extra2 (more
+ * header lines, each ending in CRLF, or "") and the blank line into
+ * out[0..cap). Returns the length of the whole head, which is cap or more
+ * when it did not fit, as snprintf does. */
+static size_t format_head(char *out, size_t cap, int code, int keep,
+                          const char *extra, const char *extra2) {
   char date[64];
   http_date(time(NULL), date, sizeof date);
-  int n = snprintf(c->hdr, BUF_HDR,
+  int n = snprintf(out, cap,
                    "HTTP/1.1 %d %s\r\nServer: coro-httpd\r\nDate: %s\r\n"
-                   "Connection: %s\r\n%s\r\n",
+                   "Connection: %s\r\n%s%s\r\n",
                    code, status_text(code), date, keep ? "keep-alive" : "close",
-                   extra);
-  return n < BUF_HDR ? n : BUF_HDR - 1;
+                   extra, extra2);
+  return n < 0 ? 0 : (size_t)n;
+}
+
+/* format_head into c->hdr, for heads whose extra lines are known to fit. */
+static int head(conn *c, int code, int keep, const char *extra) {
+  size_t n = format_head(c->hdr, BUF_HDR, code, keep, extra, "");
+  return n < BUF_HDR ? (int)n : BUF_HDR - 1;
 }
 
 static int64_t write_deadline(conn *c) {
   return coro_now() + c->conf->write_timeout_ns;
 }
 
-/* Sends an error response with a short text body (none for HEAD). */
+/* Sends a response with a short text body (none for HEAD): an error, or a
+ * redirect. extra_hdr is more header lines, or "". */
 static int send_error(conn *c, int code, int keep, int head_only,
                       const char *extra_hdr) {
-  char body[64], extra[256];
+  char body[64], tail[128];
   int bn = snprintf(body, sizeof body, "%d %s\n", code, status_text(code));
-  snprintf(extra, sizeof extra,
-           "%sContent-Type: text/plain; charset=utf-8\r\n"
+  snprintf(tail, sizeof tail,
+           "Content-Type: text/plain; charset=utf-8\r\n"
            "Content-Length: %d\r\n",
-           extra_hdr, bn);
-  int hn = head(c, code, keep, extra);
-  struct iovec iov[2] = {{c->hdr, (size_t)hn}, {body, head_only ? 0 : (size_t)bn}};
+           bn);
+  char *hdr = c->hdr;
+  size_t hn = format_head(hdr, BUF_HDR, code, keep, extra_hdr, tail);
+  if (hn >= BUF_HDR) {
+    /* A Location longer than the head buffer: a head of its own for this
+     * response, so that the buffer every connection has stays small. */
+    if (!(hdr = malloc(hn + 1)))
+      return -ENOMEM;
+    size_t n2 = format_head(hdr, hn + 1, code, keep, extra_hdr, tail);
+    hn = n2 < hn ? n2 : hn;
+  }
+  struct iovec iov[2] = {{hdr, hn}, {body, head_only ? 0 : (size_t)bn}};
   int64_t dl = write_deadline(c);
   size_t total = iov[0].iov_len + iov[1].iov_len, done = 0;
+  int rc = 0;
   while (done < total) {
     ssize_t w = coro_writev(c->fd, iov, 2, dl);
-    if (w < 0)
-      return (int)w;
+    if (w < 0) {
+      rc = (int)w;
+      break;
+    }
     done += (size_t)w;
     for (int i = 0; i < 2; i++) {
       size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
@@ -159,8 +167,54 @@ static int send_error(conn *c, int code, int keep, int head_only,
       w -= (ssize_t)k;
     }
   }
+  if (hdr != c->hdr)
+    free(hdr);
+  if (rc < 0)
+    return rc;
   count(&c->conf->requests, 1);
   return 0;
+}
+
+/* Answers a request for a directory without its final slash with a
+ * redirect to the URL with the slash, so that relative links in its index
+ * resolve against the directory, as in other servers. The Location is
+ * built from rel, the normalized path relative to the root (so never
+ * "//host/", which a client would take for another host) and the query
+ * of the request-target, both percent-encoded: no byte of the request
+ * reaches the header as it was sent. */
+static int send_redirect(conn *c, const char *rel, http_str target, int keep,
+                         int head_only) {
+  static const char prefix[] = "Location: /";
+  const char *p = strcmp(rel, ".") == 0 ? "" : rel;
+  size_t pn = strlen(p);
+  http_str q = http_target_query(target);
+  size_t cap = sizeof prefix - 1 + http_uri_encode(p, pn, 0, NULL, 0) + 1 +
+               (q.p ? 1 + http_uri_encode(q.p, q.n, 1, NULL, 0) : 0) +
+               sizeof "\r\n";
+  char *loc = malloc(cap);
+  if (!loc)
+    return -ENOMEM;
+  size_t o = sizeof prefix - 1;
+  memcpy(loc, prefix, o);
+  o += http_uri_encode(p, pn, 0, loc + o, cap - o);
+  if (pn > 0)
+    loc[o++] = '/';
+  if (q.p) {
+    loc[o++] = '?';
+    o += http_uri_encode(q.p, q.n, 1, loc + o, cap - o);
+  }
+  memcpy(loc + o, "\r\n", sizeof "\r\n");
+  int rc = send_error(c, 301, keep, head_only, loc);
+  free(loc);
+  return rc;
+}
+
+/* Whether a decoded path names a directory as such: it ends in "/", or in
+ * "/." (the same once dot segments are removed). */
+static int dir_form(const char *path) {
+  size_t n = strlen(path);
+  return (n >= 1 && path[n - 1] == '/') ||
+         (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/');
 }
 
 /* Opens rel (relative, no ".." segment) beneath root so that no symlink
@@ -295,6 +349,10 @@ static int serve(conn *c, const http_request *req) {
   }
   if (fd >= 0 && S_ISDIR(st.st_mode)) {
     close(fd);
+    if (!dir_form(path)) {
+      rc = send_redirect(c, rel, req->target, keep, head_only);
+      return rc < 0 ? rc : keep;
+    }
     size_t rn = strlen(rel);
     memcpy(rel + rn, "/index.html", sizeof "/index.html");
     fd = open_beneath(c->conf->root_fd, rel);
@@ -319,17 +377,37 @@ static int serve(conn *c, const http_request *req) {
   snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)size,
            (unsigned long long)st.st_mtime);
   http_date(st.st_mtime, lm, sizeof lm);
+  /* The preconditions in the order of RFC 9110 13.2.2. If-Match compares
+   * strongly, If-None-Match weakly; a date condition is ignored when
+   * If-Match or If-None-Match is there, and when its date is invalid. */
   int code = 200;
+  if (req->if_match.p) {
+    if (!http_etag_list_match(req->fields, "if-match", etag, 1))
+      code = 412;
+  } else if (req->if_unmodified_since.p) {
+    time_t ius = http_parse_date(req->if_unmodified_since);
+    if (ius != (time_t)-1 && st.st_mtime > ius)
+      code = 412;
+  }
+  if (code == 412) {
+    close(fd);
+    rc = send_error(c, 412, keep, head_only, "");
+    return rc < 0 ? rc : keep;
+  }
   if (req->if_none_match.p) {
-    if (http_etag_match(req->if_none_match, etag))
+    if (http_etag_list_match(req->fields, "if-none-match", etag, 0))
       code = 304;
   } else if (req->if_modified_since.p) {
-    time_t ims = parse_http_date(req->if_modified_since);
+    time_t ims = http_parse_date(req->if_modified_since);
     if (ims != (time_t)-1 && st.st_mtime <= ims)
       code = 304;
   }
+  /* Then the Range, unless an If-Range says the client's copy is another
+   * version of the file: then the whole file (RFC 9110 13.1.5). */
   uint64_t first = 0, last = size ? size - 1 : 0, len = size;
-  if (code == 200 && req->range.p && !req->has_if_range) {
+  if (code == 200 && req->range.p &&
+      (!req->if_range.p ||
+       http_if_range_match(req->if_range, etag, st.st_mtime))) {
     int r = http_parse_range(req->range, size, &first, &last);
     if (r < 0) {
       close(fd);

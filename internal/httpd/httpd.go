@@ -268,3 +268,121 @@ func decodePath(target string) (path string, ok bool) {
 	}
 	return C.GoStringN(out, n), true
 }
+
+// cstr copies s to C memory that free releases; for the test wrappers.
+func cstr(s string) (C.http_str, func()) {
+	p := C.malloc(C.size_t(len(s) + 1))
+	b := unsafe.Slice((*byte)(p), len(s)+1)
+	copy(b, s)
+	b[len(s)] = 0
+	return C.http_str{p: (*C.char)(p), n: C.size_t(len(s))}, func() { C.free(p) }
+}
+
+// gostr returns a parsed field: ok false when the parser left it unset.
+func gostr(s C.http_str) (v string, ok bool) {
+	if s.p == nil {
+		return "", false
+	}
+	return C.GoStringN(s.p, C.int(s.n)), true
+}
+
+// parsedHead is what the C parser recorded of a request head, for tests.
+type parsedHead struct {
+	n      int               // http_parse_request's result
+	fields map[string]string // the conditional and Range fields it set
+}
+
+// parseHead runs the C parser over b (see http_parse_request) for tests:
+// the result and the fields it recorded, by lower-case name.
+func parseHead(b []byte) parsedHead {
+	s, free := cstr(string(b))
+	defer free()
+	var req C.http_request
+	ph := parsedHead{n: int(C.http_parse_request(s.p, s.n, &req)), fields: map[string]string{}}
+	for name, f := range map[string]C.http_str{
+		"if-match":            req.if_match,
+		"if-none-match":       req.if_none_match,
+		"if-modified-since":   req.if_modified_since,
+		"if-unmodified-since": req.if_unmodified_since,
+		"if-range":            req.if_range,
+		"range":               req._range,
+	} {
+		if v, ok := gostr(f); ok {
+			ph.fields[name] = v
+		}
+	}
+	return ph
+}
+
+// etagListMatch parses head and runs http_etag_list_match over its fields
+// for tests.
+func etagListMatch(head, name, etag string, strong bool) bool {
+	s, free := cstr(head)
+	defer free()
+	var req C.http_request
+	if C.http_parse_request(s.p, s.n, &req) <= 0 {
+		return false
+	}
+	cn, cfree := cstr(name)
+	defer cfree()
+	ce, efree := cstr(etag)
+	defer efree()
+	return C.http_etag_list_match(req.fields, cn.p, ce.p, C.int(b2i(strong))) == 1
+}
+
+// etagMatch runs http_etag_match for tests.
+func etagMatch(v, etag string, strong bool) bool {
+	cv, free := cstr(v)
+	defer free()
+	ce, efree := cstr(etag)
+	defer efree()
+	return C.http_etag_match(cv, ce.p, C.int(b2i(strong))) == 1
+}
+
+// parseDate runs http_parse_date for tests: Unix seconds, or -1.
+func parseDate(v string) int64 {
+	cv, free := cstr(v)
+	defer free()
+	return int64(C.http_parse_date(cv))
+}
+
+// ifRangeMatch runs http_if_range_match for tests.
+func ifRangeMatch(v, etag string, mtime int64) bool {
+	cv, free := cstr(v)
+	defer free()
+	ce, efree := cstr(etag)
+	defer efree()
+	return C.http_if_range_match(cv, ce.p, C.time_t(mtime)) == 1
+}
+
+// targetQuery runs http_target_query for tests.
+func targetQuery(target string) (query string, ok bool) {
+	ct, free := cstr(target)
+	defer free()
+	return gostr(C.http_target_query(ct))
+}
+
+// uriEncode runs http_uri_encode for tests, into a buffer of capacity cap
+// (-1: as large as needed); it returns the output and the length reported.
+func uriEncode(s string, query bool, cap int) (string, int) {
+	cs, free := cstr(s)
+	defer free()
+	n := int(C.http_uri_encode(cs.p, cs.n, C.int(b2i(query)), nil, 0))
+	if cap < 0 {
+		cap = n + 1
+	}
+	out := (*C.char)(C.malloc(C.size_t(cap + 1)))
+	defer C.free(unsafe.Pointer(out))
+	m := int(C.http_uri_encode(cs.p, cs.n, C.int(b2i(query)), out, C.size_t(cap)))
+	if cap == 0 {
+		return "", m
+	}
+	return C.GoString(out), m
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

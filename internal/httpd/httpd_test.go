@@ -21,6 +21,13 @@ import (
 
 const indexHTML = "<!doctype html><title>t</title><p>hello from coro httpd</p>\n"
 
+// oddDir is a directory name with bytes that a URL must percent-encode,
+// and oddURL its percent-encoded path.
+const (
+	oddDir = "odd dir %?#\"\u00e9;"
+	oddURL = "/odd%20dir%20%25%3F%23%22%C3%A9;"
+)
+
 // site writes a test root and returns it with the 1 MiB file's content.
 func site(t *testing.T) (string, []byte) {
 	t.Helper()
@@ -30,15 +37,16 @@ func site(t *testing.T) (string, []byte) {
 		t.Fatal(err)
 	}
 	files := map[string][]byte{
-		"index.html":     []byte(indexHTML),
-		"style.css":      []byte("body { color: black }\n"),
-		"data.json":      []byte(`{"a": 1}`),
-		"app.js":         []byte("console.log(1)\n"),
-		"notes.txt":      []byte("0123456789abcdefghij"),
-		"blob.bin":       []byte{0, 1, 2},
-		"big.bin":        big,
-		"dir/index.html": []byte("dir index\n"),
-		"sub/file.txt":   []byte("sub file\n"),
+		"index.html":           []byte(indexHTML),
+		"style.css":            []byte("body { color: black }\n"),
+		"data.json":            []byte(`{"a": 1}`),
+		"app.js":               []byte("console.log(1)\n"),
+		"notes.txt":            []byte("0123456789abcdefghij"),
+		"blob.bin":             []byte{0, 1, 2},
+		"big.bin":              big,
+		"dir/index.html":       []byte("dir index\n"),
+		"sub/file.txt":         []byte("sub file\n"),
+		oddDir + "/index.html": []byte("odd index\n"),
 	}
 	for name, data := range files {
 		p := filepath.Join(root, name)
@@ -105,6 +113,41 @@ func raw(t *testing.T, s *Server, req string) (*http.Response, string) {
 	return resp, string(body)
 }
 
+// rawResp is one response read from a raw connection, with its body.
+type rawResp struct {
+	*http.Response
+	body string
+}
+
+// exchange sends reqs on one connection at once (pipelined) and reads a
+// response to each, in order: the framing of each response must be right
+// for the next one to parse.
+func exchange(t *testing.T, s *Server, reqs ...string) []rawResp {
+	t.Helper()
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	go io.WriteString(c, strings.Join(reqs, ""))
+	br := bufio.NewReader(c)
+	var rs []rawResp
+	for _, req := range reqs {
+		method, _, _ := strings.Cut(req, " ")
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("%.60q: %v", req, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("%.60q: body: %v", req, err)
+		}
+		rs = append(rs, rawResp{resp, string(body)})
+	}
+	return rs
+}
+
 func get(t *testing.T, client *http.Client, url string, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
@@ -151,7 +194,6 @@ func testServer(t *testing.T, s *Server, big []byte) {
 			{"/notes.txt", "text/plain; charset=utf-8", "0123456789abcdefghij"},
 			{"/blob.bin", "application/octet-stream", "\x00\x01\x02"},
 			{"/dir/", "text/html; charset=utf-8", "dir index\n"},
-			{"/dir", "text/html; charset=utf-8", "dir index\n"},
 			{"/sub/./file.txt?x=1", "text/plain; charset=utf-8", "sub file\n"},
 			{"/%73tyle.css", "text/css; charset=utf-8", "body { color: black }\n"},
 		} {
@@ -347,6 +389,185 @@ func testServer(t *testing.T, s *Server, big []byte) {
 		}
 	})
 
+	// If-Match and If-Unmodified-Since (412), and the order of RFC 9110
+	// 13.2.2 among all four conditions and the Range.
+	t.Run("preconditions", func(t *testing.T) {
+		const text = "0123456789abcdefghij"
+		resp, _ := get(t, client, base+"/notes.txt")
+		etag, lm := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+		mtime, err := http.ParseTime(lm)
+		if err != nil || !strings.HasPrefix(etag, `"`) {
+			t.Fatalf("validators: ETag %q, Last-Modified %q (%v)", etag, lm, err)
+		}
+		const old = "Sun, 06 Nov 1994 08:49:37 GMT"
+		future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+		e412 := "412 Precondition Failed\n"
+		for _, tc := range []struct {
+			hdrs string
+			code int
+			body string
+		}{
+			{"If-Match: " + etag, 200, text},
+			{"If-Match: *", 200, text},
+			{`If-Match: "x", ` + etag, 200, text},
+			{"If-Match: \"x\"\r\nIf-Match: " + etag, 200, text}, // two lines, one list
+			{`If-Match: "x"`, 412, e412},
+			{"If-Match: W/" + etag, 412, e412}, // the strong comparison
+			{"If-Match:", 412, e412},           // an empty list matches nothing
+			{"If-Unmodified-Since: " + old, 412, e412},
+			{"If-Unmodified-Since: " + lm, 200, text},
+			{"If-Unmodified-Since: " + future, 200, text},
+			{"If-Unmodified-Since: " + mtime.Format(time.ANSIC), 200, text},
+			{"If-Unmodified-Since: Sunday, 06-Nov-94 08:49:37 GMT", 412, e412},
+			{"If-Unmodified-Since: not a date", 200, text},
+			{"If-Unmodified-Since: " + old + "\r\nIf-Unmodified-Since: " + old, 200, text}, // two dates: invalid
+			// If-Unmodified-Since counts only without If-Match.
+			{"If-Match: " + etag + "\r\nIf-Unmodified-Since: " + old, 200, text},
+			{"If-Match: \"x\"\r\nIf-Unmodified-Since: " + future, 412, e412},
+			// Both come before If-None-Match.
+			{"If-Match: \"x\"\r\nIf-None-Match: " + etag, 412, e412},
+			{"If-Unmodified-Since: " + old + "\r\nIf-None-Match: " + etag, 412, e412},
+			{"If-Match: " + etag + "\r\nIf-None-Match: " + etag, 304, ""},
+			{"If-Unmodified-Since: " + lm + "\r\nIf-Modified-Since: " + lm, 304, ""},
+			{"If-Match: " + etag + "\r\nIf-None-Match: \"x\"\r\nIf-Modified-Since: " + lm, 200, text},
+			{"If-None-Match: \"x\"\r\nIf-None-Match: W/" + etag, 304, ""}, // two lines, one list
+			{"If-Modified-Since: " + mtime.Format("Monday, 02-Jan-06 15:04:05 GMT"), 304, ""},
+			{"If-Modified-Since: " + lm + "\r\nIf-Modified-Since: " + lm, 200, text}, // two dates: invalid
+			// And before the Range.
+			{"If-Match: \"x\"\r\nRange: bytes=0-4", 412, e412},
+			{"If-Unmodified-Since: " + old + "\r\nRange: bytes=0-4", 412, e412},
+			{"If-Match: " + etag + "\r\nRange: bytes=0-4", 206, text[:5]},
+		} {
+			r := exchange(t, s, "GET /notes.txt HTTP/1.1\r\nHost: x\r\n"+tc.hdrs+"\r\n\r\n")[0]
+			if r.StatusCode != tc.code || r.body != tc.body || r.Close {
+				t.Errorf("%q: %d %q close=%v, want %d %q and keep-alive", tc.hdrs, r.StatusCode, r.body, r.Close, tc.code, tc.body)
+			}
+			if tc.code != 304 && r.ContentLength != int64(len(tc.body)) {
+				t.Errorf("%q: Content-Length %d, want %d", tc.hdrs, r.ContentLength, len(tc.body))
+			}
+		}
+		// HEAD gets the same 412 head and no body; the connection goes on.
+		// A file that is not there gets 404 whatever the conditions say.
+		rs := exchange(t, s,
+			"HEAD /notes.txt HTTP/1.1\r\nHost: x\r\nIf-Match: \"x\"\r\n\r\n",
+			"GET /nope HTTP/1.1\r\nHost: x\r\nIf-Match: \"x\"\r\nIf-Unmodified-Since: "+old+"\r\n\r\n",
+			"GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-Match: "+etag+"\r\n\r\n")
+		if r := rs[0]; r.StatusCode != 412 || r.ContentLength != int64(len(e412)) || r.body != "" {
+			t.Errorf("HEAD with a failed If-Match: %d, Content-Length %d, body %q", r.StatusCode, r.ContentLength, r.body)
+		}
+		if rs[1].StatusCode != 404 || rs[2].StatusCode != 200 || rs[2].body != text {
+			t.Errorf("after HEAD 412: %d, then %d %q", rs[1].StatusCode, rs[2].StatusCode, rs[2].body)
+		}
+	})
+
+	// If-Range: the Range counts when it names the file's current version
+	// (its strong ETag, or its Last-Modified to the second), else the
+	// whole file comes back with 200.
+	t.Run("if-range", func(t *testing.T) {
+		const text = "0123456789abcdefghij"
+		resp, _ := get(t, client, base+"/notes.txt")
+		etag, lm := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+		mtime, err := http.ParseTime(lm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const rng = "Range: bytes=0-4\r\n"
+		for _, tc := range []struct {
+			hdrs string
+			code int
+			body string
+		}{
+			{rng + "If-Range: " + etag, 206, text[:5]},
+			{rng + "If-Range: " + lm, 206, text[:5]},
+			{rng + "If-Range: " + mtime.Format("Monday, 02-Jan-06 15:04:05 GMT"), 206, text[:5]},
+			{rng + "If-Range: " + mtime.Format(time.ANSIC), 206, text[:5]},
+			{rng + `If-Range: "other"`, 200, text},
+			{rng + "If-Range: W/" + etag, 200, text}, // weak tags never match
+			{rng + "If-Range: " + mtime.Add(time.Second).Format(http.TimeFormat), 200, text},
+			{rng + "If-Range: " + mtime.Add(-time.Second).Format(http.TimeFormat), 200, text},
+			{rng + "If-Range: yesterday", 200, text},
+			{rng + "If-Range: " + etag + "\r\nIf-Range: " + etag, 200, text}, // two: invalid
+			{"If-Range: " + etag, 200, text},                                 // no Range
+			{"Range: bytes=100-\r\nIf-Range: " + etag, 416, "416 Range Not Satisfiable\n"},
+			{"Range: bytes=100-\r\nIf-Range: \"other\"", 200, text},
+			{rng + "If-Range: " + etag + "\r\nIf-None-Match: " + etag, 304, ""},
+			{rng + "Range: bytes=0-4", 200, text}, // two Ranges: invalid
+		} {
+			r := exchange(t, s, "GET /notes.txt HTTP/1.1\r\nHost: x\r\n"+tc.hdrs+"\r\n\r\n")[0]
+			if r.StatusCode != tc.code || r.body != tc.body || r.Close {
+				t.Errorf("%q: %d %q close=%v, want %d %q", tc.hdrs, r.StatusCode, r.body, r.Close, tc.code, tc.body)
+			}
+			if cr := r.Header.Get("Content-Range"); tc.code == 206 && cr != "bytes 0-4/20" {
+				t.Errorf("%q: Content-Range %q", tc.hdrs, cr)
+			}
+		}
+		// Through Go's client: another file's ETag gets the whole file, the
+		// file's own the range.
+		resp, body := get(t, client, base+"/big.bin", "Range", "bytes=10-19", "If-Range", etag)
+		if resp.StatusCode != 200 || !bytes.Equal(body, big) {
+			t.Errorf("big.bin with notes.txt's ETag in If-Range: %d, %d bytes, want 200 and the whole file", resp.StatusCode, len(body))
+		}
+		resp, _ = get(t, client, base+"/big.bin")
+		resp, body = get(t, client, base+"/big.bin", "Range", "bytes=10-19", "If-Range", resp.Header.Get("ETag"))
+		if resp.StatusCode != 206 || !bytes.Equal(body, big[10:20]) {
+			t.Errorf("big.bin with its ETag in If-Range: %d, %d bytes, want 206 and 10", resp.StatusCode, len(body))
+		}
+	})
+
+	// A directory without its final slash: 301 to the URL with it, so
+	// that relative links in its index resolve against the directory.
+	t.Run("redirect", func(t *testing.T) {
+		const e301 = "301 Moved Permanently\n"
+		longQ := strings.Repeat("\xe9", 2500) // raw bytes, each %E9 in the Location
+		reqs := []struct {
+			method, target string
+			code           int
+			loc, body      string
+		}{
+			{"GET", "/dir", 301, "/dir/", e301},
+			{"HEAD", "/dir", 301, "/dir/", ""},
+			{"GET", "/dir?q=1", 301, "/dir/?q=1", e301},
+			{"GET", "/dir?", 301, "/dir/?", e301},
+			{"GET", "/dir?a=%20b&c=\"<>\xc3\xa9`^{|}?#frag", 301, "/dir/?a=%20b&c=%22%3C%3E%C3%A9%60%5E%7B%7C%7D?", e301},
+			{"GET", "/dir?x=%0D%0ASet-Cookie:%20a=b", 301, "/dir/?x=%0D%0ASet-Cookie:%20a=b", e301},
+			{"GET", "//dir", 301, "/dir/", e301}, // never "//dir/", another host
+			{"GET", "/./dir", 301, "/dir/", e301},
+			{"GET", "/%64ir", 301, "/dir/", e301},
+			{"GET", "http://example.com/dir?x", 301, "/dir/?x", e301},
+			{"GET", "/sub", 301, "/sub/", e301},
+			{"GET", oddURL, 301, oddURL + "/", e301},
+			{"GET", "/dir?" + longQ, 301, "/dir/?" + strings.Repeat("%E9", 2500), e301},
+			{"GET", "/dir/", 200, "", "dir index\n"},
+			{"GET", "/dir/?q=1", 200, "", "dir index\n"},
+			{"GET", "/dir/.", 200, "", "dir index\n"},
+			{"GET", "/.", 200, "", indexHTML},
+			{"GET", oddURL + "/", 200, "", "odd index\n"},
+			{"GET", "/sub/", 403, "", "403 Forbidden\n"},
+			{"GET", "/notes.txt", 200, "", "0123456789abcdefghij"},
+		}
+		var raws []string
+		for _, r := range reqs {
+			raws = append(raws, r.method+" "+r.target+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+		for i, r := range exchange(t, s, raws...) {
+			want := reqs[i]
+			if r.StatusCode != want.code || r.Header.Get("Location") != want.loc || r.body != want.body || r.Close {
+				t.Errorf("%s %.40q: %d Location %.60q body %q close=%v; want %d %.60q %q",
+					want.method, want.target, r.StatusCode, r.Header.Get("Location"), r.body, r.Close, want.code, want.loc, want.body)
+			}
+			// Exactly the headers of an error response and Location: no
+			// header came from the request.
+			if want.code == 301 && (r.ContentLength != int64(len(e301)) || len(r.Header) != 6 || len(r.Header["Location"]) != 1) {
+				t.Errorf("%s %.40q: Content-Length %d, headers %q", want.method, want.target, r.ContentLength, r.Header)
+			}
+		}
+		// Go's client follows the redirect and lands on the index.
+		resp, body := get(t, client, base+"/dir?q=1")
+		if resp.StatusCode != 200 || string(body) != "dir index\n" || resp.Request.URL.String() != base+"/dir/?q=1" {
+			t.Errorf("Go client GET /dir?q=1: %d %q at %s", resp.StatusCode, body, resp.Request.URL)
+		}
+	})
+
 	t.Run("range", func(t *testing.T) {
 		const text = "0123456789abcdefghij"
 		for _, tc := range []struct {
@@ -385,7 +606,6 @@ func testServer(t *testing.T, s *Server, big []byte) {
 		for path, code := range map[string]int{
 			"/nope.html":     404,
 			"/sub/":          403,
-			"/sub":           403,
 			"/index.html/x":  404,
 			"/sub/file.txt/": 404,
 		} {

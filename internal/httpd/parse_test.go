@@ -2,8 +2,10 @@ package httpd
 
 import (
 	"bytes"
+	"maps"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseRequest(t *testing.T) {
@@ -92,6 +94,196 @@ func TestDecodePath(t *testing.T) {
 		got, ok := decodePath(tc.target)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("decodePath(%q) = %q %v, want %q %v", tc.target, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestParseConditionalFields checks what the parser records of the
+// conditional fields and Range: a list field (If-Match, If-None-Match) is
+// present from its first line on; a one-value field sent twice is present
+// and empty, which no date, range or validator matches.
+func TestParseConditionalFields(t *testing.T) {
+	const rl = "GET / HTTP/1.1\r\nHost: x\r\n"
+	for _, tc := range []struct {
+		hdrs string
+		want map[string]string
+	}{
+		{"", map[string]string{}},
+		{"If-Match: \"a\"\r\nif-none-match:  W/\"b\" \r\n", map[string]string{"if-match": `"a"`, "if-none-match": `W/"b"`}},
+		{"If-Match: \"a\"\r\nIf-Match: \"b\"\r\n", map[string]string{"if-match": `"a"`}},
+		{"If-Match:\r\n", map[string]string{"if-match": ""}},
+		{"IF-UNMODIFIED-SINCE: d1\r\nIf-Modified-Since: d2\r\n", map[string]string{"if-unmodified-since": "d1", "if-modified-since": "d2"}},
+		{"If-Range: \"e\"\r\nRange: bytes=0-1\r\n", map[string]string{"if-range": `"e"`, "range": "bytes=0-1"}},
+		{"If-Range: \"e\"\r\nIf-Range: \"e\"\r\n", map[string]string{"if-range": ""}},
+		{"Range: bytes=0-1\r\nX: y\r\nRange: bytes=2-3\r\nRange: bytes=4-5\r\n", map[string]string{"range": ""}},
+		{"If-Modified-Since: d\r\nIf-Modified-Since: d\r\n", map[string]string{"if-modified-since": ""}},
+		{"If-Unmodified-Since: d\r\nIf-Unmodified-Since: d\r\n", map[string]string{"if-unmodified-since": ""}},
+	} {
+		head := rl + tc.hdrs + "\r\n"
+		ph := parseHead([]byte(head))
+		if ph.n != len(head) || !maps.Equal(ph.fields, tc.want) {
+			t.Errorf("%q: %d %q, want %d %q", tc.hdrs, ph.n, ph.fields, len(head), tc.want)
+		}
+	}
+}
+
+func TestEtagMatch(t *testing.T) {
+	const e = `"14-65a"`
+	for _, tc := range []struct {
+		v            string
+		weak, strong bool
+	}{
+		{e, true, true},
+		{"W/" + e, true, false},
+		{"*", true, true},
+		{" * ", true, true},
+		{`"x", *`, true, true},
+		{"*x", false, false},
+		{` "x" ,, ` + e + ` `, true, true},
+		{`"x", W/` + e, true, false},
+		{`"x"`, false, false},
+		{`14-65a`, false, false},
+		{`"14-65a`, false, false},
+		{`"14-65a""`, false, false},
+		{`"14-65a" x, "y"`, false, false},
+		{`"y" , "14-65a"  ,"z"`, true, true},
+		{`"14-65a",`, true, true},
+		{"", false, false},
+		{"W/", false, false},
+		{`W/,` + e, true, true},
+	} {
+		if got := etagMatch(tc.v, e, false); got != tc.weak {
+			t.Errorf("weak match %q: %v, want %v", tc.v, got, tc.weak)
+		}
+		if got := etagMatch(tc.v, e, true); got != tc.strong {
+			t.Errorf("strong match %q: %v, want %v", tc.v, got, tc.strong)
+		}
+	}
+	// Lines of one list field are one list; other fields do not count.
+	const rl = "GET / HTTP/1.1\r\nHost: x\r\n"
+	for _, tc := range []struct {
+		hdrs, name string
+		strong     bool
+		want       bool
+	}{
+		{"If-Match: \"x\"\r\nIf-Match: " + e + "\r\n", "if-match", true, true},
+		{"If-Match: \"x\"\r\nX-Other: " + e + "\r\nif-match: \"y\"\r\n", "if-match", true, false},
+		{"If-Match: W/" + e + "\r\nIf-Match: \"y\"\r\n", "if-match", true, false},
+		{"If-None-Match: \"x\"\nIf-None-Match:\tW/" + e + "\t\n", "if-none-match", false, true},
+		{"If-None-Match: " + e + "\r\n", "if-match", true, false},
+		{"If-Match-X: " + e + "\r\n", "if-match", true, false},
+		{"If-Match:\r\n", "if-match", true, false},
+	} {
+		if got := etagListMatch(rl+tc.hdrs+"\r\n", tc.name, e, tc.strong); got != tc.want {
+			t.Errorf("%q, %s: %v, want %v", tc.hdrs, tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestParseDate(t *testing.T) {
+	const t0 = 784111777 // Sun, 06 Nov 1994 08:49:37 GMT
+	for _, tc := range []struct {
+		v    string
+		want int64
+	}{
+		{"Sun, 06 Nov 1994 08:49:37 GMT", t0},
+		{"Sunday, 06-Nov-94 08:49:37 GMT", t0},
+		{"Sun Nov  6 08:49:37 1994", t0},
+		{"Thu, 01 Jan 1970 00:00:01 GMT", 1},
+		{"Sun, 06 Nov 1994 08:49:37", -1},
+		{"Sun, 06 Nov 1994 08:49:37 GMT ", -1},
+		{"Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:37 GMT", -1},
+		{"1994-11-06T08:49:37Z", -1},
+		{"", -1},
+		{"not a date", -1},
+		{strings.Repeat("Sun, ", 20), -1},
+		{"Sun, 06 Nov 1994 08:49:37 GMT\x00", -1},
+	} {
+		if got := parseDate(tc.v); got != tc.want {
+			t.Errorf("parseDate(%q) = %d, want %d", tc.v, got, tc.want)
+		}
+	}
+	// RFC 850's two-digit year is at most 50 years ahead, else in the
+	// past (by the year: the month and day do not count).
+	now := time.Now().UTC()
+	for _, tc := range []struct{ sent, want int }{{0, 0}, {49, 49}, {51, -49}, {-49, -49}, {-51, 49}} {
+		sent, want := now.AddDate(tc.sent, 0, 0), now.AddDate(tc.want, 0, 0)
+		if got := parseDate(sent.Format("Monday, 02-Jan-06 15:04:05 GMT")); got != want.Unix() {
+			t.Errorf("RFC 850 date %d years from now: %v, want %v", tc.sent, time.Unix(got, 0).UTC(), want)
+		}
+	}
+}
+
+func TestIfRangeMatch(t *testing.T) {
+	const e, t0 = `"14-65a"`, 784111777
+	for _, tc := range []struct {
+		v    string
+		want bool
+	}{
+		{e, true},
+		{"W/" + e, false},
+		{`"14-65b"`, false},
+		{e + ", " + e, false},
+		{"*", false},
+		{"Sun, 06 Nov 1994 08:49:37 GMT", true},
+		{"Sunday, 06-Nov-94 08:49:37 GMT", true},
+		{"Sun, 06 Nov 1994 08:49:38 GMT", false},
+		{"Sun, 06 Nov 1994 08:49:36 GMT", false},
+		{"yesterday", false},
+		{"", false},
+	} {
+		if got := ifRangeMatch(tc.v, e, t0); got != tc.want {
+			t.Errorf("If-Range %q: %v, want %v", tc.v, got, tc.want)
+		}
+	}
+}
+
+func TestTargetQuery(t *testing.T) {
+	for _, tc := range []struct {
+		target, q string
+		ok        bool
+	}{
+		{"/a", "", false},
+		{"/a?", "", true},
+		{"/a?b=1&c", "b=1&c", true},
+		{"/a?b?c#d?e", "b?c", true},
+		{"/a#b?c", "", false},
+		{"http://h?q", "q", true},
+		{"http://h/x?q=%20#", "q=%20", true},
+	} {
+		q, ok := targetQuery(tc.target)
+		if q != tc.q || ok != tc.ok {
+			t.Errorf("query of %q: %q %v, want %q %v", tc.target, q, ok, tc.q, tc.ok)
+		}
+	}
+}
+
+func TestURIEncode(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		query bool
+		want  string
+	}{
+		{"/a/b-c_d.e~f", false, "/a/b-c_d.e~f"},
+		{"!$&'()*+,;=:@", false, "!$&'()*+,;=:@"},
+		{"a b\"%?#<>\\^`{|}", false, "a%20b%22%25%3F%23%3C%3E%5C%5E%60%7B%7C%7D"},
+		{"a b\"%?#<>", true, "a%20b%22%?%23%3C%3E"},
+		{"\r\nSet-Cookie: x\x00\x7f", false, "%0D%0ASet-Cookie:%20x%00%7F"},
+		{"\r\n", true, "%0D%0A"},
+		{"\xc3\xa9\xff", false, "%C3%A9%FF"},
+		{"", false, ""},
+	} {
+		got, n := uriEncode(tc.in, tc.query, -1)
+		if got != tc.want || n != len(tc.want) {
+			t.Errorf("encode(%q, query %v) = %q %d, want %q", tc.in, tc.query, got, n, tc.want)
+		}
+		// A short buffer gets a NUL-terminated prefix and the full length.
+		for _, c := range []int{0, 1, 2, 4} {
+			got, n := uriEncode(tc.in, tc.query, c)
+			want := tc.want[:min(len(tc.want), max(c-1, 0))]
+			if got != want || n != len(tc.want) {
+				t.Errorf("encode(%q) into %d bytes = %q %d, want %q %d", tc.in, c, got, n, want, len(tc.want))
+			}
 		}
 	}
 }
