@@ -167,6 +167,24 @@ func (c *curlRun) dump(t *testing.T, name string) []*http.Response {
 	}
 }
 
+// seq runs one curl with n transfers in a row (each after --next, so all on
+// one connection when the server keeps it): transfer i adds the options
+// req(i) gives, dumps its head to NAME.h<i> and its body to NAME.<i>, and
+// fetches path.
+func (c *curlRun) seq(t *testing.T, name string, n int, req func(i int) (opts []string, path string)) []transfer {
+	var args []string
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			args = append(args, next()...)
+		}
+		opts, path := req(i)
+		args = append(args, opts...)
+		args = append(args, "-w", wout, "-D", c.file(fmt.Sprint(name, ".h", i)),
+			"-o", c.file(fmt.Sprint(name, ".", i)), c.url(path))
+	}
+	return transfers(t, c.run(t, args...), n)
+}
+
 // connection is a response's Connection header (which ReadResponse turns
 // into Close when it says close).
 func connection(r *http.Response) string {
@@ -418,15 +436,10 @@ func testCurl(t *testing.T, c *curlRun, files map[string][]byte) {
 			{"/huge.bin", "4194000-", 206, huge[4194000:], fmt.Sprintf("bytes 4194000-%d/%d", hugeSize-1, hugeSize)},
 			{"/notes.txt", "3-3", 206, notes[3:4], "bytes 3-3/20"},
 		}
-		var args []string
-		for i, r := range ranges {
-			if i > 0 {
-				args = append(args, next()...)
-			}
-			args = append(args, "-r", r.rng, "-w", wout, "-D", c.file(fmt.Sprint("range.h", i)),
-				"-o", c.file(fmt.Sprint("range.", i)), c.url(r.path))
-		}
-		ts := transfers(t, c.run(t, args...), len(ranges))
+		ts := c.seq(t, "range", len(ranges), func(i int) ([]string, string) {
+			r := ranges[i]
+			return []string{"-r", r.rng}, r.path
+		})
 		for i, r := range ranges {
 			h := c.dump1(t, fmt.Sprint("range.h", i))
 			body := c.read(t, fmt.Sprint("range.", i))
@@ -485,16 +498,10 @@ func testCurl(t *testing.T, c *curlRun, files map[string][]byte) {
 			// The condition comes before the range.
 			{[]string{"-H", "If-None-Match: " + etag, "-r", "0-4"}, 304},
 		}
-		var args []string
-		for i, cd := range conds {
-			if i > 0 {
-				args = append(args, next()...)
-			}
-			args = append(args, cd.args...)
-			args = append(args, "-w", wout, "-D", c.file(fmt.Sprint("cond.h", i)),
-				"-o", c.file(fmt.Sprint("cond.", i)), c.url("/notes.txt"))
-		}
-		ts := transfers(t, c.run(t, args...), len(conds))
+		ts := c.seq(t, "cond", len(conds), func(i int) ([]string, string) {
+			cd := conds[i]
+			return cd.args, "/notes.txt"
+		})
 		for i, cd := range conds {
 			h := c.dump1(t, fmt.Sprint("cond.h", i))
 			body := c.read(t, fmt.Sprint("cond.", i))
@@ -549,16 +556,10 @@ func testCurl(t *testing.T, c *curlRun, files map[string][]byte) {
 		}
 		// -I writes the head where the body would go: nothing to compare.
 		head := func(args []string) bool { return args[0] == "-I" }
-		var args []string
-		for i, cd := range conds {
-			if i > 0 {
-				args = append(args, next()...)
-			}
-			args = append(args, cd.args...)
-			args = append(args, "-w", wout, "-D", c.file(fmt.Sprint("pre.h", i)),
-				"-o", c.file(fmt.Sprint("pre.", i)), c.url("/notes.txt"))
-		}
-		ts := transfers(t, c.run(t, args...), len(conds))
+		ts := c.seq(t, "pre", len(conds), func(i int) ([]string, string) {
+			cd := conds[i]
+			return cd.args, "/notes.txt"
+		})
 		for i, cd := range conds {
 			h := c.dump1(t, fmt.Sprint("pre.h", i))
 			body := c.read(t, fmt.Sprint("pre.", i))
@@ -592,16 +593,10 @@ func testCurl(t *testing.T, c *curlRun, files map[string][]byte) {
 			{nil, oddURL, 301, oddURL + "/", []byte(errorBody[301])},
 			{nil, "/dir/", 200, "", files["/dir/index.html"]},
 		}
-		var args []string
-		for i, r := range reqs {
-			if i > 0 {
-				args = append(args, next()...)
-			}
-			args = append(args, r.args...)
-			args = append(args, "-w", wout, "-D", c.file(fmt.Sprint("redir.h", i)),
-				"-o", c.file(fmt.Sprint("redir.", i)), c.url(r.path))
-		}
-		ts := transfers(t, c.run(t, args...), len(reqs))
+		ts := c.seq(t, "redir", len(reqs), func(i int) ([]string, string) {
+			r := reqs[i]
+			return r.args, r.path
+		})
 		for i, r := range reqs {
 			h := c.dump1(t, fmt.Sprint("redir.h", i))
 			body := c.read(t, fmt.Sprint("redir.", i))
@@ -665,16 +660,10 @@ func testCurl(t *testing.T, c *curlRun, files map[string][]byte) {
 			{[]string{"-T", huge}, 405, "close"}, // PUT
 			{nil, 200, "keep-alive"},
 		}
-		var args []string
-		for i, r := range reqs {
-			if i > 0 {
-				args = append(args, next()...)
-			}
-			args = append(args, r.args...)
-			args = append(args, "-w", wout, "-D", c.file(fmt.Sprint("method.h", i)),
-				"-o", c.file(fmt.Sprint("method.", i)), c.url("/notes.txt"))
-		}
-		ts := transfers(t, c.run(t, args...), len(reqs))
+		ts := c.seq(t, "method", len(reqs), func(i int) ([]string, string) {
+			r := reqs[i]
+			return r.args, "/notes.txt"
+		})
 		for i, r := range reqs {
 			h := c.dump1(t, fmt.Sprint("method.h", i))
 			body := string(c.read(t, fmt.Sprint("method.", i)))
@@ -722,16 +711,10 @@ func testCurl(t *testing.T, c *curlRun, files map[string][]byte) {
 			{"/" + strings.Repeat("a", 8000), nil, 404, "keep-alive"},
 			{"/notes.txt", []string{"-H", "X-Big: " + strings.Repeat("b", 15000)}, 200, "keep-alive"},
 		}
-		var args []string
-		for i, r := range reqs {
-			if i > 0 {
-				args = append(args, next()...)
-			}
-			args = append(args, r.args...)
-			args = append(args, "-w", wout, "-D", c.file(fmt.Sprint("limit.h", i)),
-				"-o", c.file(fmt.Sprint("limit.", i)), c.url(r.path))
-		}
-		ts := transfers(t, c.run(t, args...), len(reqs))
+		ts := c.seq(t, "limit", len(reqs), func(i int) ([]string, string) {
+			r := reqs[i]
+			return r.args, r.path
+		})
 		for i, r := range reqs {
 			h := c.dump1(t, fmt.Sprint("limit.h", i))
 			body := string(c.read(t, fmt.Sprint("limit.", i)))

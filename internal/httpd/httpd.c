@@ -578,24 +578,3 @@ void *httpd_accept_main(void *arg) {
   coro_fd_close(l->fd);
   return NULL;
 }
-
-int httpd_listen(const char *addr) {
-  struct sockaddr_storage ss;
-  socklen_t len;
-  int rc = coro_addr_parse(addr, &ss, &len);
-  if (rc < 0)
-    return rc;
-  return coro_tcp_listen((struct sockaddr *)&ss, len, 1024, CORO_REUSEPORT);
-}
-
-int httpd_port(int fd) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof ss;
-  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-    return -errno;
-  if (ss.ss_family == AF_INET)
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-  if (ss.ss_family == AF_INET6)
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-  return -EAFNOSUPPORT;
-}

@@ -20,9 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -61,7 +59,7 @@ type Server struct {
 	addr   string
 	conf   *C.httpd_conf
 	lsts   []*C.httpd_listener
-	loops  []*coro.Loop
+	group  *coro.Group
 	closed atomic.Bool
 }
 
@@ -113,64 +111,36 @@ func Start(cfg Config) (*Server, error) {
 	conf.write_timeout_ns = C.int64_t(cfg.WriteTimeout.Nanoseconds())
 	s := &Server{conf: conf}
 
-	// The first listener picks the port when Addr asks for port 0; the
-	// others share that port through SO_REUSEPORT.
-	addr := cfg.Addr
-	var fds []C.int
-	fail := func(err error) (*Server, error) {
-		for _, fd := range fds {
-			syscall.Close(int(fd))
-		}
+	// One loop per thread, each with its own SO_REUSEPORT listener on the
+	// address (the first picks the port when Addr asks for port 0).
+	g, err := coro.NewGroup(cfg.Loops, coro.WithStackMode(cfg.Stack), coro.WithName("httpd"))
+	if err != nil {
 		s.free()
-		return nil, err
+		return nil, fmt.Errorf("httpd: %w", err)
 	}
-	for i := 0; i < cfg.Loops; i++ {
-		caddr := C.CString(addr)
-		fd := C.httpd_listen(caddr)
-		C.free(unsafe.Pointer(caddr))
-		if fd < 0 {
-			return fail(fmt.Errorf("httpd: listen %s: %w", addr, syscall.Errno(-fd)))
-		}
-		fds = append(fds, fd)
-		if i == 0 {
-			port := C.httpd_port(fd)
-			if port < 0 {
-				return fail(fmt.Errorf("httpd: %w", syscall.Errno(-port)))
-			}
-			host, _, err := net.SplitHostPort(addr)
-			if err != nil {
-				return fail(fmt.Errorf("httpd: %w", err))
-			}
-			addr = net.JoinHostPort(host, strconv.Itoa(int(port)))
-		}
+	s.group = g
+	fds, addr, err := g.ListenEach(cfg.Addr)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("httpd: %w", err)
 	}
 	s.addr = addr
 	for i, fd := range fds {
-		l, err := coro.NewLoop(coro.WithStackMode(cfg.Stack), coro.WithName("httpd"))
-		if err != nil {
-			s.Close()
-			for _, fd := range fds[i:] {
-				syscall.Close(int(fd))
-			}
-			return nil, fmt.Errorf("httpd: %w", err)
-		}
-		s.loops = append(s.loops, l)
 		lst := (*C.httpd_listener)(C.calloc(1, C.size_t(unsafe.Sizeof(C.httpd_listener{}))))
 		if lst == nil {
-			s.Close()
-			for _, fd := range fds[i:] {
-				syscall.Close(int(fd))
-			}
-			return nil, fmt.Errorf("httpd: %w", syscall.ENOMEM)
+			err = syscall.ENOMEM
+		} else {
+			lst.conf, lst.fd = conf, C.int(fd)
+			s.lsts = append(s.lsts, lst)
+			_, err = g.Loop(i).Spawn(unsafe.Pointer(C.httpd_accept_main), unsafe.Pointer(lst),
+				coro.WithCoroutineName("httpd-accept"))
 		}
-		lst.conf, lst.fd = conf, fd
-		s.lsts = append(s.lsts, lst)
-		if _, err := l.Spawn(unsafe.Pointer(C.httpd_accept_main), unsafe.Pointer(lst),
-			coro.WithCoroutineName("httpd-accept")); err != nil {
-			s.Close()
+		if err != nil {
+			// The listeners from i on have no accept coroutine to close them.
 			for _, fd := range fds[i:] {
-				syscall.Close(int(fd))
+				syscall.Close(fd)
 			}
+			s.Close()
 			return nil, fmt.Errorf("httpd: %w", err)
 		}
 	}
@@ -207,10 +177,8 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var first error
-	for _, l := range s.loops {
-		if err := l.Close(ctx); err != nil && first == nil {
-			first = err
-		}
+	if s.group != nil {
+		first = s.group.Close(ctx)
 	}
 	if first != nil && errors.Is(first, coro.ErrAbandoned) {
 		// Abandoned coroutines may still reference the records: leak them.

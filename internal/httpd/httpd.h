@@ -30,10 +30,4 @@ typedef struct httpd_listener {
  * coroutine per connection; closes the listener when it returns. */
 void *httpd_accept_main(void *listener);
 
-/* A listening socket bound to addr with SO_REUSEPORT: fd, or -errno. */
-int httpd_listen(const char *addr);
-
-/* The port a socket is bound to, or -errno. */
-int httpd_port(int fd);
-
 #endif /* HTTPD_H */

@@ -816,7 +816,7 @@ func TestIdleConnsHoldNoBuffers(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// The accept coroutine is suspended too: n+1 saved stacks.
-	ls := s.loops[0].Stats()
+	ls := s.group.Loop(0).Stats()
 	if ls.Live != n+1 {
 		t.Fatalf("loop stats %+v: want %d live coroutines", ls, n+1)
 	}
