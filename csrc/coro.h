@@ -493,11 +493,7 @@ int coro_connect(const struct sockaddr *addr, socklen_t len, int64_t deadline);
 int coro_unix_connect(const char *path, int64_t deadline);
 
 /* Each tries the call and, on EAGAIN, waits with coro_fd_wait and retries.
- * 0 from a read means end of file. send and sendto add MSG_NOSIGNAL.
- * read, readv and recv (without MSG_PEEK or MSG_DONTWAIT) remember a read
- * that came back short, which on a stream socket means its receive queue
- * is empty, and wait before the next try instead of calling read only to
- * get EAGAIN; results are the same either way. */
+ * 0 from a read means end of file. send and sendto add MSG_NOSIGNAL. */
 ssize_t coro_read(int fd, void *buf, size_t n, int64_t deadline);
 ssize_t coro_write(int fd, const void *buf, size_t n, int64_t deadline);
 ssize_t coro_readv(int fd, const struct iovec *iov, int iovcnt,

@@ -387,17 +387,6 @@ uint64_t coro__poll_waiters(const coro_loop *loop);
  * matching waiters. A readable wake_fd is drained. */
 void coro__poll_run(coro_loop *loop, int64_t until);
 
-/* The read-side hint (socket.c). A read that returns fewer bytes than asked
- * has emptied a stream socket's receive queue, so the next read would fail
- * with EAGAIN; coro__fd_note_read records whether the last read on fd was
- * short, and coro__fd_drained tells a read call to wait for the fd before
- * its first try. A hint only: a wrong guess costs one trip through the
- * poller (registrations are level-triggered, so data already there is
- * reported at once), never a lost wake-up. Kept per fd record of the
- * calling thread's loop, reset when coro_fd_close/forget end the record. */
-int coro__fd_drained(int fd);
-void coro__fd_note_read(int fd, int drained);
-
 /* socket.c calls this with every fd it makes (socket, accept): the number
  * is new, so the calling loop's record for it is reset (waiters left from
  * a file closed with plain close() fail with -EBADF) and marked owned,

@@ -108,7 +108,6 @@ typedef struct fdrec {
   uint32_t gen;
   uint8_t armed;      /* events enabled in the kernel now */
   uint8_t registered; /* the backend has a registration for fd */
-  uint8_t drained;    /* the last read came back short (coro__fd_drained) */
   uint8_t owned;      /* made by the engine's socket calls (coro__fd_adopt) */
   uint8_t persist;    /* the registration is persistent (see rec_arm) */
   uint8_t unwanted;   /* persistent reports in a row that nobody waited for */
@@ -305,31 +304,13 @@ static coro__poller *poller_here(int fd) {
   return fd >= 0 && l ? l->poller : NULL;
 }
 
-/* The calling loop's record of fd, if it has one (never allocates). */
-static fdrec *rec_here(int fd) {
-  coro__poller *p = poller_here(fd);
-  return p ? rec_get(p, fd, 0) : NULL;
-}
-
-int coro__fd_drained(int fd) {
-  fdrec *r = rec_here(fd);
-  return r && r->drained;
-}
-
-void coro__fd_note_read(int fd, int drained) {
-  fdrec *r = rec_here(fd);
-  if (r && r->drained != drained)
-    r->drained = (uint8_t)drained;
-}
-
 /* The number fd no longer names the file r was about: wake its waiters
- * with -EBADF, drop the registration, forget the hint, and start a new
- * generation (events of the old registration, alive through a dup, are
- * then dropped). owned: the new file is the engine's (coro__fd_adopt). */
+ * with -EBADF, drop the registration, and start a new generation (events
+ * of the old registration, alive through a dup, are then dropped). owned:
+ * the new file is the engine's (coro__fd_adopt). */
 static void rec_reset(coro__poller *p, int fd, fdrec *r, int owned) {
   rec_wake_all(r, -EBADF);
   rec_disarm(p, fd, r);
-  r->drained = 0;
   r->owned = (uint8_t)owned;
   r->gen++;
 }

@@ -51,32 +51,8 @@ static int after_error(int fd, int err, int events, int64_t deadline) {
     }                                                                        \
   } while (0)
 
-/* The retry loop of the stream reads (read, readv, recv): like IO_LOOP,
- * but when the last read on fd came back short (the receive queue was
- * emptied) it waits for the fd before trying, which saves the read that
- * would fail with EAGAIN: one syscall per request on a request/response
- * connection. Any error of that first wait (deadline passed, cancelled) is
- * left to the loop below, which tries the read once and then reports it,
- * so the call's results are the same with or without the hint. WANT is the
- * byte count asked for. */
-#define READ_LOOP(fd, WANT, deadline, CALL)                                  \
-  do {                                                                       \
-    if ((deadline) != 0 && coro__fd_drained(fd))                             \
-      (void)coro_fd_wait(fd, CORO_POLLIN, deadline);                         \
-    for (;;) {                                                               \
-      ssize_t n_ = (CALL);                                                   \
-      if (n_ >= 0) {                                                         \
-        coro__fd_note_read(fd, n_ > 0 && (size_t)n_ < (WANT));               \
-        return n_;                                                           \
-      }                                                                      \
-      int rc_ = after_error(fd, errno, CORO_POLLIN, deadline);               \
-      if (rc_ < 0)                                                           \
-        return rc_;                                                          \
-    }                                                                        \
-  } while (0)
-
 ssize_t coro_read(int fd, void *buf, size_t n, int64_t deadline) {
-  READ_LOOP(fd, n, deadline, read(fd, buf, n));
+  IO_LOOP(fd, CORO_POLLIN, deadline, read(fd, buf, n));
 }
 
 ssize_t coro_write(int fd, const void *buf, size_t n, int64_t deadline) {
@@ -85,10 +61,7 @@ ssize_t coro_write(int fd, const void *buf, size_t n, int64_t deadline) {
 
 ssize_t coro_readv(int fd, const struct iovec *iov, int iovcnt,
                    int64_t deadline) {
-  size_t want = 0;
-  for (int i = 0; i < iovcnt && iov; i++)
-    want += iov[i].iov_len;
-  READ_LOOP(fd, want, deadline, readv(fd, iov, iovcnt));
+  IO_LOOP(fd, CORO_POLLIN, deadline, readv(fd, iov, iovcnt));
 }
 
 ssize_t coro_writev(int fd, const struct iovec *iov, int iovcnt,
@@ -97,9 +70,7 @@ ssize_t coro_writev(int fd, const struct iovec *iov, int iovcnt,
 }
 
 ssize_t coro_recv(int fd, void *buf, size_t n, int flags, int64_t deadline) {
-  if (flags & (MSG_PEEK | MSG_DONTWAIT)) /* neither empties the queue */
-    IO_LOOP(fd, CORO_POLLIN, deadline, recv(fd, buf, n, flags));
-  READ_LOOP(fd, n, deadline, recv(fd, buf, n, flags));
+  IO_LOOP(fd, CORO_POLLIN, deadline, recv(fd, buf, n, flags));
 }
 
 ssize_t coro_send(int fd, const void *buf, size_t n, int flags,

@@ -1017,87 +1017,6 @@ TEST(io_stats) {
   return NULL;
 }
 
-/* The read-side hint (socket.c): after a short read, the next read waits
- * for the fd first, which is seen in the stats as a trip through the loop;
- * after a full read it reads at once. Either way the results are what a
- * plain try-then-wait read gives: data already there is returned, an
- * expired deadline or a cancelled coroutine still reads what is there. */
-static void *hint_cancelled_reader(void *arg) {
-  (void)arg;
-  char b[8];
-  return (void *)(intptr_t)coro_read(g_sp[0], b, sizeof b, in_ms(5000));
-}
-
-TEST(read_hint) {
-  (void)unused_;
-  char b[16];
-  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                      g_sp),
-           0);
-  CHECK_EQ(write(g_sp[1], "abc", 3), 3);
-  CHECK_EQ(coro_fd_wait(g_sp[0], CORO_POLLIN, in_ms(5000)), CORO_POLLIN);
-  CHECK_EQ(coro_read(g_sp[0], b, sizeof b, in_ms(5000)), 3); /* short */
-  /* Data that came after the short read: returned, through the loop. */
-  CHECK_EQ(write(g_sp[1], "de", 2), 2);
-  coro_loop_stats a = loop_stats();
-  CHECK_EQ(coro_read(g_sp[0], b, sizeof b, in_ms(5000)), 2);
-  CHECK_EQ(memcmp(b, "de", 2), 0);
-  coro_loop_stats c = loop_stats();
-  CHECK_GE(c.events, a.events + 1);
-  /* A full read clears the hint: the next read goes straight in. */
-  CHECK_EQ(write(g_sp[1], "0123456789", 10), 10);
-  CHECK_EQ(coro_read(g_sp[0], b, 4, in_ms(5000)), 4);
-  a = loop_stats();
-  CHECK_EQ(coro_read(g_sp[0], b, 4, in_ms(5000)), 4);
-  CHECK_EQ(memcmp(b, "4567", 4), 0);
-  c = loop_stats();
-  CHECK_EQ(c.events, a.events);
-  CHECK_EQ(c.poll_calls, a.poll_calls);
-  /* readv counts the whole vector: 2 of 4 bytes is short. */
-  struct iovec v[2] = {{b, 2}, {b + 2, 2}};
-  CHECK_EQ(coro_readv(g_sp[0], v, 2, in_ms(5000)), 2);
-  /* Hint set, deadline already passed, data there: the data wins. */
-  CHECK_EQ(write(g_sp[1], "x", 1), 1);
-  CHECK_EQ(coro_read(g_sp[0], b, 4, coro_now() - 1), 1);
-  CHECK_EQ(b[0], 'x');
-  /* Hint set, no data: the deadline. */
-  CHECK_EQ(coro_read(g_sp[0], b, 4, in_ms(20)), -ETIMEDOUT);
-  CHECK_EQ(recv(g_sp[0], b, 4, 0), -1); /* nothing was lost meanwhile */
-  CHECK_EQ(errno, EAGAIN);
-  /* Hint set (the short read above), cancelled reader, data there: read. */
-  CHECK_EQ(coro_read(g_sp[0], b, 4, 0), -ETIMEDOUT);
-  CHECK_EQ(write(g_sp[1], "y", 1), 1);
-  coro *r = NULL;
-  CHECK_EQ(coro_spawn(&r, hint_cancelled_reader, NULL, NULL), 0);
-  CHECK_EQ(coro_cancel(r), 0);
-  CHECK_EQ(join(r), 1);
-  /* recv with MSG_PEEK leaves the data and the hint alone. */
-  CHECK_EQ(write(g_sp[1], "zz", 2), 2);
-  CHECK_EQ(coro_recv(g_sp[0], b, 1, MSG_PEEK, in_ms(5000)), 1);
-  CHECK_EQ(coro_recv(g_sp[0], b, sizeof b, 0, in_ms(5000)), 2);
-  /* End of file with the hint set. */
-  CHECK_EQ(shutdown(g_sp[1], SHUT_WR), 0);
-  CHECK_EQ(coro_read(g_sp[0], b, sizeof b, in_ms(5000)), 0);
-  /* coro_fd_close forgets the hint: a new socket with the same number is
-   * read at once. */
-  int old = g_sp[0];
-  CHECK_EQ(coro_fd_close(g_sp[0]), 0);
-  CHECK_EQ(coro_fd_close(g_sp[1]), 0);
-  CHECK_EQ(coro_read(-1, b, 1, 0), -EBADF);
-  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-                      g_sp),
-           0);
-  CHECK_EQ(g_sp[0], old);
-  CHECK_EQ(write(g_sp[1], "q", 1), 1);
-  a = loop_stats();
-  CHECK_EQ(coro_read(g_sp[0], b, sizeof b, in_ms(5000)), 1);
-  c = loop_stats();
-  CHECK_EQ(c.events, a.events);
-  CHECK_EQ(coro_fd_close(g_sp[0]), 0);
-  CHECK_EQ(coro_fd_close(g_sp[1]), 0);
-  return NULL;
-}
-
 /* Persistent read registrations (poll.c, rec_arm). A socket the engine
  * made keeps its read registration between waits, so a reader waiting for
  * message after message makes no registration change per wait, where a
@@ -1163,9 +1082,10 @@ TEST(persistent_reads) {
   CHECK_EQ(write(c, "x", 1), 1);
   CHECK_LE(pr_idle_events(), 2);
   CHECK_EQ(loop_stats().fds, fds - 1);
-  CHECK_EQ(coro_read(s, b, sizeof b, in_ms(5000)), 1); /* registers again */
+  CHECK_EQ(coro_read(s, b, sizeof b, in_ms(5000)), 1);
   CHECK_EQ(b[0], 'x');
-  CHECK_EQ(loop_stats().fds, fds);
+  CHECK_EQ(coro_fd_wait(s, CORO_POLLIN, in_ms(5)), -ETIMEDOUT);
+  CHECK_EQ(loop_stats().fds, fds); /* registered again */
   /* Hung up, nobody waiting: the same. */
   CHECK_EQ(coro_read(s, b, sizeof b, 0), -ETIMEDOUT);
   CHECK_EQ(coro_fd_wait(s, CORO_POLLIN, in_ms(5)), -ETIMEDOUT);
@@ -1223,7 +1143,6 @@ static const testing_case tests[] = {
     {"sendfile_disconnect_rw", sendfile_disconnect_rw, 0},
     {"cloexec", cloexec, 0},
     {"io_stats", io_stats, 0},
-    {"read_hint", read_hint, 0},
     {"persistent_reads", persistent_reads, 0},
 };
 
