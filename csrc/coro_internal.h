@@ -393,6 +393,11 @@ void coro__poll_run(coro_loop *loop, int64_t until);
  * which lets a read-only wait keep its registration (poll.c, rec_arm). */
 void coro__fd_adopt(int fd);
 
+/* coro_fd_wait for a caller that just had EAGAIN from fd for these events
+ * (socket.c): an edge-triggered registration then needs no readiness check
+ * first (poll.c). */
+int coro__fd_wait_drained(int fd, int events, int64_t deadline);
+
 /* Discard a SIGPIPE left pending on this thread by a write that failed
  * with EPIPE (SIGPIPE is blocked on loop threads, so it stays pending). */
 void coro__sigpipe_drain(void);

@@ -8,13 +8,15 @@
  * exactly one place (its to_kernel/from_kernel pair).
  *   create(p)     make the backend state in p->be: 0 or -errno
  *   destroy(p)    free it (closes the kernel object)
- *   arm(p, fd, events, gen, persistent, known)
+ *   arm(p, fd, events, gen, mode, known)
  *                 register fd for events (CORO_POLLIN | CORO_POLLOUT), or
  *                 change its registration when `known` says the backend
- *                 already has one. Registrations are ONE-SHOT unless
- *                 `persistent`: once an event is reported the registration
- *                 is disabled (not removed) until armed again. gen is
- *                 handed back with every event of this registration.
+ *                 already has one. mode POLL__ONESHOT: once an event is
+ *                 reported the registration is disabled (not removed)
+ *                 until armed again; POLL__PERSIST: level-triggered and
+ *                 kept; POLL__EDGE (only if the backend sets `edge`):
+ *                 kept, and reports only changes to ready. gen is handed
+ *                 back with every event of this registration.
  *                 0, -ENOENT (known, but the kernel has no registration for
  *                 the file now behind fd), -EBADF, -EPERM (fd cannot be
  *                 polled: a regular file), -ENOMEM.
@@ -36,19 +38,26 @@
  * number now names another file, so the engine registers the new file
  * afresh.
  *
- * The exception: persistent read registrations for the engine's own
+ * The exception: edge-triggered read registrations for the engine's own
  * sockets. One epoll_ctl per wait is a syscall per request on a
  * request/response connection (libuv and Go pay none). An fd made by the
  * engine's socket calls (coro__fd_adopt: socket, accept) is "owned": it is
  * closed through coro_fd_close, and every fd number those calls hand out
  * resets its record, so the record cannot silently outlive the file. A
- * wait for reading alone on an owned fd registers it persistently
- * (level-triggered still), and the next such wait finds it armed and makes
- * no call. The one-shot guarantee is kept by hand: a report that finds
- * nobody waiting, twice in a row, drops the registration (once is normal:
- * the reader may be woken and queued but not yet run when the loop polls
- * again). Waits for writing stay one-shot: a socket is writable nearly
- * always, so a persistent OUT registration would report at every poll.
+ * wait for reading alone on an owned fd registers it edge-triggered and
+ * keeps the registration, so the next such wait makes no call. Edge-
+ * triggered is safe for the engine's reads because they wait only after
+ * read() said EAGAIN (coro__fd_wait_drained): any data after that is a new
+ * edge, queued by the kernel even before the waiter parks. A coro_fd_wait
+ * from outside may come without that (the caller read part of the data,
+ * or none), so when it finds an edge registration in place it first asks
+ * the kernel (one poll(2) with no timeout) whether the fd is ready now.
+ * An edge nobody waits for is dropped: the reader, woken earlier and not
+ * run yet, reads before it waits again. Level-triggered persistence would
+ * re-report such an fd at every poll until its reader runs, which with
+ * 1,000 busy connections costs more than the epoll_ctl it saves. Waits
+ * for writing stay one-shot (a socket is writable nearly always), and so
+ * does everything with a backend that has no edge mode (poll).
  *
  * Generations. Each fd's record carries a generation, bumped whenever the
  * engine learns the number stopped naming the file it registered
@@ -92,12 +101,16 @@ typedef struct pollev {
   uint32_t gen;
 } pollev;
 
+/* Registration modes (see the backend contract). */
+enum { POLL__ONESHOT = 0, POLL__PERSIST = 1, POLL__EDGE = 2 };
+
 typedef struct backend_ops {
   const char *name;
+  int edge; /* supports POLL__EDGE */
   int (*create)(coro__poller *p);
   void (*destroy)(coro__poller *p);
   int (*arm)(coro__poller *p, int fd, unsigned events, uint32_t gen,
-             int persistent, int known);
+             int mode, int known);
   void (*disarm)(coro__poller *p, int fd);
   int (*wait)(coro__poller *p, int64_t timeout_ns, pollev *out, int cap);
 } backend_ops;
@@ -109,8 +122,7 @@ typedef struct fdrec {
   uint8_t armed;      /* events enabled in the kernel now */
   uint8_t registered; /* the backend has a registration for fd */
   uint8_t owned;      /* made by the engine's socket calls (coro__fd_adopt) */
-  uint8_t persist;    /* the registration is persistent (see rec_arm) */
-  uint8_t unwanted;   /* persistent reports in a row that nobody waited for */
+  uint8_t edge;       /* the registration is POLL__EDGE (see rec_arm) */
 } fdrec;
 
 struct coro__poller {
@@ -188,18 +200,13 @@ static void rec_set_registered(coro__poller *p, fdrec *r, int on) {
   r->registered = (uint8_t)(on != 0);
 }
 
-/* Register fd for want. One-shot, except on an fd the engine made (owned)
- * that is waited on for reading alone: that registration stays, so a
- * connection that waits to read again and again (request, response,
- * request...) pays no backend call per wait. Why only then: an owned fd
- * is closed through coro_fd_close, so its record cannot outlive its file
- * unnoticed (and the engine's socket calls reset the record of every fd
- * they make); and only readability, since a socket is writable nearly
- * always, so a persistent OUT registration would report on every poll. */
+/* Register fd for want: one-shot, or, for a wait for reading alone on an
+ * fd the engine made, edge-triggered and kept (see the top comment). */
 static int rec_arm(coro__poller *p, int fd, fdrec *r, unsigned want) {
-  int persist = r->owned && want == CORO_POLLIN;
+  int edge = r->owned && want == CORO_POLLIN && p->ops->edge;
+  int mode = edge ? POLL__EDGE : POLL__ONESHOT;
   p->n_arms++;
-  int rc = p->ops->arm(p, fd, want, r->gen, persist, r->registered);
+  int rc = p->ops->arm(p, fd, want, r->gen, mode, r->registered);
   if (rc == -ENOENT && r->registered) {
     /* The number names another file now (closed with plain close() and
      * reused): a new generation keeps events of the old registration,
@@ -207,13 +214,13 @@ static int rec_arm(coro__poller *p, int fd, fdrec *r, unsigned want) {
     r->gen++;
     rec_set_registered(p, r, 0);
     p->n_arms++;
-    rc = p->ops->arm(p, fd, want, r->gen, persist, 0);
+    rc = p->ops->arm(p, fd, want, r->gen, mode, 0);
   }
   if (rc < 0)
     return rc;
   rec_set_registered(p, r, 1);
   r->armed = (uint8_t)want;
-  r->persist = (uint8_t)persist;
+  r->edge = (uint8_t)edge;
   return 0;
 }
 
@@ -223,8 +230,7 @@ static void rec_disarm(coro__poller *p, int fd, fdrec *r) {
     p->ops->disarm(p, fd);
   rec_set_registered(p, r, 0);
   r->armed = 0;
-  r->persist = 0;
-  r->unwanted = 0;
+  r->edge = 0;
 }
 
 static void rec_wake_all(fdrec *r, int status) {
@@ -258,7 +264,9 @@ static int poll_once(int fd, int events) {
   return m ? m : -ETIMEDOUT;
 }
 
-int coro_fd_wait(int fd, int events, int64_t deadline) {
+/* coro_fd_wait; drained: the caller just had EAGAIN from fd for these
+ * events, so an edge-triggered registration cannot have missed its edge. */
+static int fd_wait(int fd, int events, int64_t deadline, int drained) {
   if (fd < 0)
     return -EBADF;
   events &= CORO_POLLIN | CORO_POLLOUT;
@@ -280,8 +288,15 @@ int coro_fd_wait(int fd, int events, int64_t deadline) {
   unsigned want = have | (unsigned)events;
   /* With no other waiter, nothing proves the registration still names
    * this file (see the top comment): re-arm. With waiters, it does; and
-   * so does a persistent registration of an owned fd (see rec_arm). */
-  int kept = r->persist && r->armed == want;
+   * so does a kept edge registration of an owned fd, which a wait that did
+   * not just see EAGAIN checks against the fd's readiness now. (Arming
+   * anew needs no such check: the kernel reports a ready fd at once.) */
+  int kept = r->edge && r->armed == want;
+  if (kept && !drained) {
+    int m = poll_once(fd, events);
+    if (m != -ETIMEDOUT)
+      return m;
+  }
   if ((!have && !kept) || (want & ~(unsigned)r->armed)) {
     int rc = rec_arm(p, fd, r, want);
     if (rc == -EPERM)
@@ -289,11 +304,18 @@ int coro_fd_wait(int fd, int events, int64_t deadline) {
     if (rc < 0)
       return rc;
   }
-  r->unwanted = 0;
   p->waiters++;
   int rc = coro__wait(&r->q[events - 1], deadline);
   p->waiters--;
   return rc;
+}
+
+int coro_fd_wait(int fd, int events, int64_t deadline) {
+  return fd_wait(fd, events, deadline, 0);
+}
+
+int coro__fd_wait_drained(int fd, int events, int64_t deadline) {
+  return fd_wait(fd, events, deadline, 1);
 }
 
 /* ---- The calling loop's records ------------------------------------------ */
@@ -355,7 +377,7 @@ static void deliver(coro__poller *p, const pollev *e) {
   fdrec *r = rec_get(p, e->fd, 0);
   if (!r || !r->registered || r->gen != e->gen)
     return; /* stale: the registration of a file that is gone */
-  if (!r->persist)
+  if (!r->edge)
     r->armed = 0; /* one-shot: the backend disabled the registration */
   p->n_events++;
   if (e->events & POLL__NVAL) {
@@ -364,26 +386,17 @@ static void deliver(coro__poller *p, const pollev *e) {
     r->gen++;
     return;
   }
-  unsigned had = rec_wanted(r);
   unsigned m = e->events & POLL__ALL;
   for (unsigned i = 0; i < 3; i++) {
     unsigned got = m & ((i + 1) | CORO_POLLERR | CORO_POLLHUP);
     if (got)
       coro__wake_all(&r->q[i], (int)got);
   }
+  /* Waiters left (for what did not come): arm again, unless the kept edge
+   * registration already covers them. An edge with nobody waiting is
+   * dropped (see the top comment). */
   unsigned left = rec_wanted(r);
-  if (r->persist && !had) {
-    /* A persistent registration reported with nobody waiting. Often its
-     * reader is in the run queue, woken by the last report and not run
-     * yet (the loop polls every 64 switches even with coroutines ready),
-     * and will read and wait again. But if a second report in a row finds
-     * nobody, the fd is ready and nobody takes it, and level-triggered it
-     * would be reported on every poll: drop the registration (the next
-     * wait registers afresh). So an fd nobody waits on costs at most two
-     * reports. */
-    if (++r->unwanted >= 2)
-      rec_disarm(p, e->fd, r);
-  } else if (left && !(r->persist && r->armed == left)) {
+  if (left && !(r->edge && r->armed == left)) {
     int rc = rec_arm(p, e->fd, r, left);
     if (rc < 0)
       rec_wake_all(r, rc); /* cannot re-arm: they must not hang */
@@ -484,7 +497,7 @@ int coro__poll_new(coro_loop *l, int backend) {
     free(p);
     return rc;
   }
-  rc = ops->arm(p, l->wake_fd, CORO_POLLIN, 0, 1, 0);
+  rc = ops->arm(p, l->wake_fd, CORO_POLLIN, 0, POLL__PERSIST, 0);
   if (rc < 0) {
     ops->destroy(p);
     free(p);

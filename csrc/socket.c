@@ -33,7 +33,7 @@ static int after_error(int fd, int err, int events, int64_t deadline) {
   }
   if (deadline == 0)
     return -ETIMEDOUT; /* try once */
-  int rc = coro_fd_wait(fd, events, deadline);
+  int rc = coro__fd_wait_drained(fd, events, deadline);
   return rc < 0 ? rc : 0;
 }
 
