@@ -146,7 +146,7 @@ END {
   row("Idle/shared", "MiB", "", "512", "", "1,000,000 parked")
   row("Timer/pending=1000", "ns/op", "Timer/none", "", "", "wait with a deadline; none: no deadline")
   row("Timer/pending=100000", "ns/op", "Timer/pending=1000", "", "2.0", "whole op")
-  # The timer heap's own share: the op minus the same op without a deadline.
+  # The timer heap alone: the op minus the same op without a deadline.
   n0 = median("Timer/none" SUBSEP "ns/op")
   n1 = median("Timer/pending=1000" SUBSEP "ns/op")
   n2 = median("Timer/pending=100000" SUBSEP "ns/op")
