@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ccoro/coro/internal/demos"
+	"github.com/ccoro/coro/internal/httpd"
 	"github.com/ccoro/coro/internal/netdemo"
 )
 
@@ -15,7 +16,7 @@ import (
 var loadCommand = &command{
 	name:    "load",
 	summary: "a load generator (echo or HTTP/1.1), one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-mode echo|http] [-c N] [-d DURATION] [-rate R] [-size BYTES] [-path /P] [-host H] [-loops N] [-stack guarded|shared]",
+	args:    "[-addr HOST:PORT | -serve] [-mode echo|http] [-c N] [-d DURATION] [-rate R] [-size BYTES] [-path /P] [-host H] [-loops N] [-stack guarded|shared]",
 	help: `Load a server with -c connections for -d, each a C coroutine that sends a
 request and reads the whole reply before it sends the next (lockstep).
 
@@ -34,6 +35,12 @@ a second, each on a fixed schedule, and latency runs from the scheduled
 send time, so a slow server cannot hide its delays by slowing the sender
 (no coordinated omission). The connections are spread over -loops loops
 (threads).
+
+With -serve, load starts the server itself, in the same process: coro
+echo for -mode echo, coro httpd with its built-in site for -mode http, on
+127.0.0.1 with a port of its own (one loop, the same -stack), and at the
+end prints the requests the server counted beside its own: a whole
+demonstration in one command, e.g. "coro load -serve -mode http -d 3s".
 
 Shows progress once a second on stderr; at the end prints the connections,
 duration, requests, errors (with the first), for http the responses by
@@ -57,10 +64,13 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	host := fs.String("host", "", "http: the Host header, `HOST` (default: the -addr as given)")
 	loops := fs.Int("loops", 1, "`N` loops (threads) sharing the connections")
 	stack := fs.String("stack", "guarded", "the coroutines' stacks, `STACK`: guarded or shared")
+	serve := fs.Bool("serve", false, "start the server in this process on 127.0.0.1 and load it")
 	return func(stdout, stderr io.Writer) int {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		switch {
+		case *serve && set["addr"]:
+			return usageError(stderr, "load", "-serve picks its own address: drop -addr")
 		case *mode != "echo" && *mode != "http":
 			return usageError(stderr, "load", "-mode %q: want echo or http", *mode)
 		case *mode == "http" && set["size"]:
@@ -87,6 +97,17 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		if _, err := netdemo.ResolveAddr(*addr); err != nil {
 			return usageError(stderr, "load", "-addr: %v", err)
 		}
+		var srv *selfServer
+		if *serve {
+			ecfg := netdemo.EchoConfig{Addr: "127.0.0.1:0", Loops: 1, Stack: st}
+			hcfg := httpd.Config{Addr: "127.0.0.1:0", Loops: 1, Stack: st}
+			if srv, err = startSelfServer(*mode, ecfg, hcfg, stdout); err != nil {
+				fmt.Fprintf(stderr, "coro load: -serve: %v\n", err)
+				return exitFailed
+			}
+			defer srv.close(stderr)
+			*addr = srv.addr
+		}
 		cfg := netdemo.LoadConfig{
 			Addr: *addr, Mode: *mode, Conns: *conns, Duration: *dur, Rate: *rate,
 			Size: *size, Loops: *loops, Stack: st,
@@ -110,7 +131,75 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		fmt.Fprint(stdout, res.Report())
+		if srv != nil {
+			// httpd counts a response when its last write returns, which
+			// may be a moment after the client has read it.
+			for end := time.Now().Add(time.Second); srv.requests() < res.Requests && time.Now().Before(end); {
+				time.Sleep(time.Millisecond)
+			}
+			fmt.Fprintf(stdout, "server:     %d requests answered (the load generator counted %d)\n",
+				srv.requests(), res.Requests)
+		}
 		return exitOK
+	}
+}
+
+// selfServer is the server -serve starts: coro echo or coro httpd.
+type selfServer struct {
+	addr  string
+	echo  *netdemo.EchoServer
+	httpd *httpd.Server
+	dir   string // httpd's built-in site, removed on close
+}
+
+// startSelfServer starts the echo server (mode "echo", with ecfg) or httpd
+// with the built-in site (with hcfg, whose Root it sets).
+func startSelfServer(mode string, ecfg netdemo.EchoConfig, hcfg httpd.Config, stdout io.Writer) (*selfServer, error) {
+	s := &selfServer{}
+	if mode == "echo" {
+		e, err := netdemo.StartEcho(ecfg)
+		if err != nil {
+			return nil, err
+		}
+		s.echo, s.addr = e, e.Addr()
+		fmt.Fprintf(stdout, "load: serving echo on %s\n", s.addr)
+		return s, nil
+	}
+	dir, err := writeBuiltinSite()
+	if err != nil {
+		return nil, err
+	}
+	hcfg.Root = dir
+	h, err := httpd.Start(hcfg)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.httpd, s.addr, s.dir = h, h.Addr(), dir
+	fmt.Fprintf(stdout, "load: serving the built-in site on %s\n", h.URL())
+	return s, nil
+}
+
+// requests is what the server counted: echo's reads answered in full
+// (one per request in lockstep), httpd's responses.
+func (s *selfServer) requests() uint64 {
+	if s.echo != nil {
+		st := s.echo.Stats()
+		return st.Reads
+	}
+	return uint64(s.httpd.Stats().Requests)
+}
+
+func (s *selfServer) close(stderr io.Writer) {
+	var err error
+	if s.echo != nil {
+		err = s.echo.Close()
+	} else {
+		err = s.httpd.Close()
+		os.RemoveAll(s.dir)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "coro load: -serve: %v\n", err)
 	}
 }
 

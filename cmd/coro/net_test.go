@@ -107,6 +107,7 @@ func TestNetBadFlags(t *testing.T) {
 		{"load", "-mode", "ftp"},
 		{"load", "-addr", "300.1.1.1:80"},
 		{"load", "extra"},
+		{"load", "-serve", "-addr", "127.0.0.1:7000"},
 	} {
 		_, stderr, code := coro(t, args...)
 		if code != exitUsage {
@@ -200,6 +201,28 @@ func TestLoadHTTP(t *testing.T) {
 		}
 		if got := srv.Stats().Requests; got != total {
 			t.Errorf("server answered %d requests in all, coro load completed %d", got, total)
+		}
+	}
+}
+
+// TestLoadServe: "coro load -serve" starts its own server, echo or httpd
+// with the built-in site, and the two counts of requests agree.
+func TestLoadServe(t *testing.T) {
+	for _, mode := range []string{"echo", "http"} {
+		args := []string{"load", "-serve", "-mode", mode, "-d", "300ms", "-c", "4", "-stack", "shared"}
+		stdout, stderr, code := coro(t, args...)
+		if code != 0 {
+			t.Fatalf("coro %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+		}
+		if !regexp.MustCompile(`(?m)^load: serving .* on (http://)?127\.0\.0\.1:\d+/?$`).MatchString(stdout) {
+			t.Errorf("coro %q: no serving line in\n%s", args, stdout)
+		}
+		m := regexp.MustCompile(`(?m)^server: +(\d+) requests answered \(the load generator counted (\d+)\)$`).FindStringSubmatch(stdout)
+		if m == nil || m[1] != m[2] || m[1] == "0" {
+			t.Errorf("coro %q: server line %q, want equal non-zero counts\n%s", args, m, stdout)
+		}
+		if !regexp.MustCompile(`(?m)^errors: +0$`).MatchString(stdout) {
+			t.Errorf("coro %q: errors in\n%s", args, stdout)
 		}
 	}
 }
