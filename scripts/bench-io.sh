@@ -330,6 +330,10 @@ http_run() { # FILE SERVER CLIENT REP
     "$file" "$srv" "$cl" "$rep" "${rps:-nan}" "$p99" "$cpu" "$ccpu" "$err" >&2
 }
 
+# kv KEY: in a "name: key value key value ..." result line held in $line
+# (the caller's), the value after KEY.
+kv() { awk -v k="$1" '{ for (i = 2; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$line"; }
+
 # ---- Idle connections --------------------------------------------------------
 idle_server() { # NAME PORT
   local fds=$((IDLE_CONNS + IDLE_WARM + 64))
@@ -367,9 +371,6 @@ idle_run() { # SERVER REP
     printf 'idle\tconns\t%s\t%s\tnan\tnan\tnan\t%s\tnan\t%s\n' "$srv" "$rep" "$IDLE_CONNS" "$IDLE_CONNS" >>"$results"
     return 0
   fi
-  # "idle: conns N warm W answered A reanswered R rss_before KB ...": the
-  # value after each key.
-  kv() { awk -v k="$1" '{ for (i = 2; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$line"; }
   local rss anon before after lost
   rss=$(kv per_conn_rss) anon=$(kv per_conn_anon) before=$(kv rss_before) after=$(kv rss_after)
   lost=$(($(kv conns) - $(kv reanswered)))
@@ -400,7 +401,6 @@ clients_run() { # CONFIG REP
     printf 'clients\tn\t%s\t%s\tnan\tnan\tnan\t%s\tnan\t%s\n' "$cfg" "$rep" "$CLIENTS" "$CLIENTS" >>"$results"
     return 0
   fi
-  kv() { awk -v k="$1" '{ for (i = 2; i < NF; i++) if ($i == k) print $(i + 1) }' <<<"$line"; }
   local wall threads hwm failed cthreads
   wall=$(kv wall_ms) threads=$(kv threads) hwm=$(kv hwm_kb) failed=$(kv failed) cthreads=$(kv client_threads)
   printf 'clients\tn\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$rep" "$wall" "$threads" "$hwm" "$failed" "$cthreads" "$CLIENTS" >>"$results"

@@ -89,28 +89,8 @@ func start(t *testing.T, cfg Config) *Server {
 // raw sends req on a new connection and reads one response.
 func raw(t *testing.T, s *Server, req string) (*http.Response, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	method := "GET"
-	if strings.HasPrefix(req, "HEAD ") {
-		method = "HEAD"
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("%q: %v", req, err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%q: body: %v", req, err)
-	}
-	return resp, string(body)
+	r := exchange(t, s, req)[0]
+	return r.Response, r.body
 }
 
 // rawResp is one response read from a raw connection, with its body.
