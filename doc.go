@@ -43,6 +43,24 @@
 // coro_loop_post, which wake it. A loop must be closed: an open loop keeps
 // its thread.
 //
+// One loop uses one core. NewGroup starts several (one per CPU by
+// default) and spawns on them round-robin; a server gives each loop its
+// own accept coroutine on its own SO_REUSEPORT listener (Group.ListenEach),
+// so that the kernel spreads connections over the loops and no loop is
+// woken for another's connection.
+//
+// # I/O
+//
+// Each loop is also an I/O loop in C (epoll, or poll(2) with
+// coro_loop_opts.poll_backend or CORO_POLL=poll): C coroutines wait on fds
+// with coro_fd_wait and the socket calls of csrc/coro.h, all with
+// deadlines. Go code can wait on an fd through a loop too (WaitFD) and send
+// a file range to a socket with sendfile (SendFile); the wait happens in
+// the C loop, not in Go's netpoller. The caller keeps owning the fd: the
+// loop holds a registration only while such a call is in progress, and
+// ForgetFD ends the calls in progress before an fd is closed under them
+// (see WaitFD).
+//
 // # Stack modes
 //
 // StackGuarded (the default) gives each coroutine an mmap'd stack (256 KiB
