@@ -74,18 +74,31 @@ static void coro__go_fd_release(int fd) {
   }
 }
 
-void *coro__go_wait_entry(void *arg) {
-  coro__go_fdop *op = arg;
+/* The start of an operation on op->fd: mark it started and hold the fd.
+ * 0, or -1 when the hold failed (op is then done, with the error). */
+static int coro__go_op_begin(coro__go_fdop *op) {
   op->started = 1;
   int rc = coro__go_fd_hold(op->fd);
   if (rc < 0) {
     op->rc = rc;
     op->done = 1;
-    return NULL;
+    return -1;
   }
-  op->rc = coro_fd_wait(op->fd, op->events, op->deadline);
+  return 0;
+}
+
+/* The end of an operation begun with coro__go_op_begin. */
+static void coro__go_op_end(coro__go_fdop *op) {
   coro__go_fd_release(op->fd);
   op->done = 1;
+}
+
+void *coro__go_wait_entry(void *arg) {
+  coro__go_fdop *op = arg;
+  if (coro__go_op_begin(op) < 0)
+    return NULL;
+  op->rc = coro_fd_wait(op->fd, op->events, op->deadline);
+  coro__go_op_end(op);
   return NULL;
 }
 
@@ -99,21 +112,15 @@ void *coro__go_forget_entry(void *arg) {
 
 void *coro__go_sendfile_entry(void *arg) {
   coro__go_fdop *op = arg;
-  op->started = 1;
-  int rc = coro__go_fd_hold(op->fd);
-  if (rc < 0) {
-    op->rc = rc;
-    op->done = 1;
+  if (coro__go_op_begin(op) < 0)
     return NULL;
-  }
   int64_t off = op->offset;
   ssize_t n = coro_sendfile(op->fd, op->in_fd, &off, (size_t)op->count, op->deadline);
   /* On an error after a partial send, the advanced offset still tells how
    * much went out. */
   op->sent = n >= 0 ? (int64_t)n : off - op->offset;
   op->rc = n;
-  coro__go_fd_release(op->fd);
-  op->done = 1;
+  coro__go_op_end(op);
   return NULL;
 }
 
