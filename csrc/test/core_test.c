@@ -2322,28 +2322,17 @@ static void test_call_on_loop(int mode) {
 }
 
 /* errno is per coroutine across every switch. */
-static void *er_a(void *arg) {
-  (void)arg;
+/* Sets errno to base, yields, checks it; base + 1 around a sleep. Two of
+ * them with different bases interleave. */
+static void *er_worker(void *arg) {
+  int base = (int)(intptr_t)arg;
   for (int i = 0; i < 20; i++) {
-    errno = 1234;
+    errno = base;
     CHECK_EQ(coro_yield(), 0);
-    CHECK_EQ(errno, 1234);
-    errno = 1235;
+    CHECK_EQ(errno, base);
+    errno = base + 1;
     CHECK_EQ(coro_sleep(in_ms(1)), 0);
-    CHECK_EQ(errno, 1235);
-  }
-  return NULL;
-}
-
-static void *er_b(void *arg) {
-  (void)arg;
-  for (int i = 0; i < 20; i++) {
-    errno = 7;
-    CHECK_EQ(coro_yield(), 0);
-    CHECK_EQ(errno, 7);
-    errno = 8;
-    CHECK_EQ(coro_sleep(in_ms(1)), 0);
-    CHECK_EQ(errno, 8);
+    CHECK_EQ(errno, base + 1);
   }
   return NULL;
 }
@@ -2359,8 +2348,8 @@ static void *er_gen(void *arg) {
 }
 
 static void body_errno(void) {
-  coro *a = spawn_ok(er_a, NULL);
-  coro *b = spawn_ok(er_b, NULL);
+  coro *a = spawn_ok(er_worker, (void *)(intptr_t)1234);
+  coro *b = spawn_ok(er_worker, (void *)(intptr_t)7);
   errno = 99;
   join_ok(a);
   CHECK_EQ(errno, 99);
@@ -3511,7 +3500,4 @@ static const testing_param modes[] = {
     {"shared", CORO_STACK_SHARED},
 };
 
-int main(int argc, char **argv) {
-  return testing_main(argc, argv, tests, sizeof tests / sizeof tests[0], modes,
-                      sizeof modes / sizeof modes[0]);
-}
+TESTING_MAIN(tests, modes)

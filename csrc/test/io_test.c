@@ -112,6 +112,7 @@ static void *waiter(void *arg) {
 
 /* ---- fd waits --------------------------------------------------------- */
 
+/* Write a byte into g_p after 10 ms. */
 static void *late_writer(void *arg) {
   (void)arg;
   CHECK_EQ(coro_sleep(in_ms(10)), 0);
@@ -328,18 +329,12 @@ static void *spinner(void *arg) {
   CHECK(g_stop_spin);
   return NULL;
 }
-static void *io_waker(void *arg) {
-  (void)arg;
-  CHECK_EQ(coro_sleep(in_ms(5)), 0);
-  CHECK_EQ(write(g_p[1], "x", 1), 1);
-  return NULL;
-}
 TEST(busy_loop_still_polls) {
   (void)unused_;
   mkpipe(g_p);
   g_stop_spin = 0;
   coro *s = go(spinner, 0);
-  coro *w = go(io_waker, 0);
+  coro *w = go(late_writer, 0);
   CHECK_EQ(coro_fd_wait(g_p[0], CORO_POLLIN, in_ms(10000)), CORO_POLLIN);
   g_stop_spin = 1;
   join(s);
@@ -1169,7 +1164,4 @@ static const testing_param params[] = {
     {"shared/poll", CORO_STACK_SHARED | CORO_POLL_POLL << 4},
 };
 
-int main(int argc, char **argv) {
-  return testing_main(argc, argv, tests, sizeof tests / sizeof tests[0],
-                      params, sizeof params / sizeof params[0]);
-}
+TESTING_MAIN(tests, params)

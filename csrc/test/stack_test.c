@@ -1116,7 +1116,4 @@ static const testing_case tests[] = {
 
 static const testing_param params[] = {{"stack", 0}};
 
-int main(int argc, char **argv) {
-  return testing_main(argc, argv, tests, sizeof tests / sizeof tests[0],
-                      params, sizeof params / sizeof params[0]);
-}
+TESTING_MAIN(tests, params)

@@ -1686,7 +1686,4 @@ static const testing_param modes[] = {
     {"shared", CORO_STACK_SHARED},
 };
 
-int main(int argc, char **argv) {
-  return testing_main(argc, argv, tests, sizeof tests / sizeof tests[0],
-                      modes, sizeof modes / sizeof modes[0]);
-}
+TESTING_MAIN(tests, modes)

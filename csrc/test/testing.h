@@ -311,4 +311,12 @@ static inline int testing_main(int argc, char **argv, const testing_case *tests,
   return failed == 0 ? 0 : 1;
 }
 
+/* The main of a test program: every case of the array tests with every
+ * parameter of the array params. */
+#define TESTING_MAIN(tests, params)                                          \
+  int main(int argc, char **argv) {                                          \
+    return testing_main(argc, argv, tests, sizeof tests / sizeof tests[0],   \
+                        params, sizeof params / sizeof params[0]);           \
+  }
+
 #endif /* CORO_TESTING_H */
