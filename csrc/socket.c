@@ -20,6 +20,9 @@
 /* Back-off bounds for accept when out of fds. */
 #define ACCEPT_BACKOFF_MIN (10 * 1000000LL)
 #define ACCEPT_BACKOFF_MAX (500 * 1000000LL)
+/* Back-off bounds for connect to a unix socket whose listen queue is full. */
+#define CONNECT_BACKOFF_MIN (1 * 1000000LL)
+#define CONNECT_BACKOFF_MAX (64 * 1000000LL)
 
 /* After a call failed with err (> 0): 1 to retry at once (EINTR), 0 to wait
  * for events on fd and retry, or a negative errno to return. */
@@ -35,6 +38,24 @@ static int after_error(int fd, int err, int events, int64_t deadline) {
     return -ETIMEDOUT; /* try once */
   int rc = coro__fd_wait_drained(fd, events, deadline);
   return rc < 0 ? rc : 0;
+}
+
+/* For retries with nothing to wait on: sleep for *backoff, but not past
+ * the deadline, then double *backoff up to max. 0 after the sleep, 1 when
+ * the deadline has passed already (or is 0: try once), or the error of
+ * coro_sleep (-ECANCELED, -EPERM). */
+static int backoff_sleep(int64_t *backoff, int64_t max, int64_t deadline) {
+  int64_t now = coro_now();
+  if (deadline == 0 || (deadline > 0 && now >= deadline))
+    return 1;
+  int64_t until = now + *backoff;
+  if (deadline > 0 && until > deadline)
+    until = deadline;
+  int rc = coro_sleep(until);
+  if (rc < 0)
+    return rc;
+  *backoff = *backoff * 2 > max ? max : *backoff * 2;
+  return 0;
 }
 
 /* The retry loop shared by the transfer calls: CALL is the expression that
@@ -200,19 +221,9 @@ int coro_accept(int lfd, struct sockaddr *addr, socklen_t *len,
       /* Out of fds (or memory). The listening socket stays readable, so
        * waiting on it would spin: sleep instead, longer each time, until
        * someone frees an fd or the deadline passes. */
-      if (deadline == 0)
-        return -err;
-      int64_t now = coro_now();
-      if (deadline > 0 && now >= deadline)
-        return -err;
-      int64_t until = now + backoff;
-      if (deadline > 0 && until > deadline)
-        until = deadline;
-      int rc = coro_sleep(until);
-      if (rc < 0)
-        return rc;
-      backoff = backoff * 2 > ACCEPT_BACKOFF_MAX ? ACCEPT_BACKOFF_MAX
-                                                  : backoff * 2;
+      int rc = backoff_sleep(&backoff, ACCEPT_BACKOFF_MAX, deadline);
+      if (rc != 0)
+        return rc > 0 ? -err : rc;
       continue;
     }
     int rc = after_error(lfd, err, CORO_POLLIN, deadline);
@@ -233,7 +244,7 @@ int coro_connect(const struct sockaddr *addr, socklen_t len,
     return -errno;
   coro__fd_adopt(fd);
   int rc = 0;
-  int64_t backoff = 1000000; /* AF_UNIX with a full backlog: 1 ms, doubling */
+  int64_t backoff = CONNECT_BACKOFF_MIN;
   while (connect(fd, addr, len) < 0) {
     int err = errno;
     if (err == EINTR)
@@ -241,18 +252,11 @@ int coro_connect(const struct sockaddr *addr, socklen_t len,
     if (err == EAGAIN && addr->sa_family == AF_UNIX) {
       /* A unix socket's listen queue is full. There is nothing to wait on
        * (the socket is not connecting), so retry after a short sleep. */
-      int64_t now = coro_now();
-      if (deadline == 0 || (deadline > 0 && now >= deadline)) {
+      rc = backoff_sleep(&backoff, CONNECT_BACKOFF_MAX, deadline);
+      if (rc > 0)
         rc = -ETIMEDOUT;
+      if (rc < 0)
         break;
-      }
-      int64_t until = now + backoff;
-      if (deadline > 0 && until > deadline)
-        until = deadline;
-      if ((rc = coro_sleep(until)) < 0)
-        break;
-      if (backoff < 64 * 1000000)
-        backoff *= 2;
       continue;
     }
     if (err != EINPROGRESS) {

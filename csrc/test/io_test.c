@@ -531,6 +531,49 @@ TEST(echo_unix) {
   return NULL;
 }
 
+/* A unix socket's full listen queue: connect has nothing to wait on and
+ * backs off with sleeps (1 ms doubling), reports -ETIMEDOUT at the
+ * deadline (at once with deadline 0), and gets through once a connection
+ * is accepted. */
+static void *late_acceptor(void *arg) {
+  (void)arg;
+  CHECK_EQ(coro_sleep(in_ms(20)), 0);
+  int fd = coro_accept(g_lfd, NULL, NULL, in_ms(5000));
+  CHECK_GE(fd, 0);
+  return (void *)(intptr_t)fd;
+}
+
+TEST(unix_backlog_full) {
+  (void)unused_;
+  strcpy(g_unix_dir, "/tmp/coro_io_XXXXXX");
+  CHECK(mkdtemp(g_unix_dir) != NULL);
+  snprintf(g_unix_path, sizeof g_unix_path, "%s/sock", g_unix_dir);
+  g_lfd = coro_unix_listen(g_unix_path, 1);
+  CHECK_GE(g_lfd, 0);
+  int held[16], n = 0, rc;
+  while ((rc = coro_unix_connect(g_unix_path, 0)) >= 0) {
+    CHECK_LT(n, 16);
+    held[n++] = rc;
+  }
+  CHECK_EQ(rc, -ETIMEDOUT);
+  CHECK_GT(n, 0);
+  int64_t t0 = coro_now();
+  CHECK_EQ(coro_unix_connect(g_unix_path, in_ms(30)), -ETIMEDOUT);
+  CHECK_GE(coro_now() - t0, 30 * 1000000 - 1);
+  coro *a = go(late_acceptor, 0);
+  int fd = coro_unix_connect(g_unix_path, in_ms(5000));
+  CHECK_GE(fd, 0);
+  int afd = (int)join(a);
+  CHECK_EQ(coro_fd_close(afd), 0);
+  CHECK_EQ(coro_fd_close(fd), 0);
+  for (int i = 0; i < n; i++)
+    CHECK_EQ(coro_fd_close(held[i]), 0);
+  CHECK_EQ(coro_fd_close(g_lfd), 0);
+  unlink(g_unix_path);
+  rmdir(g_unix_dir);
+  return NULL;
+}
+
 TEST(connect_refused) {
   (void)unused_;
   int lfd = listen_local(16);
@@ -1140,6 +1183,7 @@ static const testing_case tests[] = {
     {"echo_tcp4", echo_tcp4, 0},
     {"echo_tcp6", echo_tcp6, 0},
     {"echo_unix", echo_unix, 0},
+    {"unix_backlog_full", unix_backlog_full, 0},
     {"connect_refused", connect_refused, 0},
     {"peer_reset", peer_reset, 0},
     {"misc_calls", misc_calls, 0},
