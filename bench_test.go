@@ -30,23 +30,39 @@ func reportPerSwitch(b *testing.B, perOp float64) {
 	}
 }
 
+// cLoop is one of package cbench's C benchmark loops: Run makes n ops in
+// one cgo call, Close frees the loop.
+type cLoop interface {
+	Run(n int) error
+	Close() error
+}
+
+// runC times b.N ops of the loop l that a constructor returned with err
+// (its set-up is not timed), reports ns per one-way switch when perSwitch
+// is positive, and closes the loop.
+func runC(b *testing.B, l cLoop, err error, perSwitch float64) {
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	if err := l.Run(b.N); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if perSwitch > 0 {
+		reportPerSwitch(b, perSwitch)
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkSwitch: one op is one one-way symmetric switch between two
 // created coroutines (coro_transfer), each switching from an ordinary
 // non-inlined function that returns.
 func BenchmarkSwitch(b *testing.B) {
 	r, err := cbench.NewSwitch()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	if err := r.Run(b.N); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	reportPerSwitch(b, 1)
-	if err := r.Close(); err != nil {
-		b.Fatal(err)
-	}
+	runC(b, r, err, 1)
 }
 
 // BenchmarkSwitchGoChan: one op is one one-way handoff between two
@@ -99,18 +115,7 @@ func BenchmarkSwitchIterPull(b *testing.B) {
 // another through the scheduler.
 func BenchmarkYield(b *testing.B) {
 	y, err := cbench.NewYield()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	if err := y.Run(b.N); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	reportPerSwitch(b, 1)
-	if err := y.Close(); err != nil {
-		b.Fatal(err)
-	}
+	runC(b, y, err, 1)
 }
 
 // BenchmarkSpawn: one op is coro_spawn of a trivial coroutine, running it to
@@ -123,17 +128,7 @@ func BenchmarkSpawn(b *testing.B) {
 	}{{"guarded", cbench.Guarded}, {"shared", cbench.Shared}} {
 		b.Run(m.name, func(b *testing.B) {
 			s, err := cbench.NewSpawn(m.mode)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			if err := s.Run(b.N); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			if err := s.Close(); err != nil {
-				b.Fatal(err)
-			}
+			runC(b, s, err, 0)
 		})
 	}
 }
@@ -167,17 +162,7 @@ func BenchmarkTimer(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			t, err := cbench.NewTimer(tc.pending, tc.deadline)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			if err := t.Run(b.N); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			if err := t.Close(); err != nil {
-				b.Fatal(err)
-			}
+			runC(b, t, err, 0)
 		})
 	}
 }
@@ -186,18 +171,7 @@ const ringSize = 1000
 
 func benchRing(b *testing.B, sched bool) {
 	r, err := cbench.NewRing(ringSize, sched)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	if err := r.Run(b.N); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	reportPerSwitch(b, 1)
-	if err := r.Close(); err != nil {
-		b.Fatal(err)
-	}
+	runC(b, r, err, 1)
 }
 
 // BenchmarkRing1000: one op is one hop of a token around a ring of 1000
