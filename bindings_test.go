@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/ccoro/coro/internal/ctest"
 
@@ -80,7 +79,7 @@ func TestSpawnWait(t *testing.T) {
 		}
 		p := ctest.NewInt64(41)
 		defer ctest.Free(p)
-		co, err := l.Spawn(ctest.AddOne(), p, WithCoroutineName("adder"))
+		co, err := l.Spawn(Entry(ctest.AddOne()), p, WithCoroutineName("adder"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +91,7 @@ func TestSpawnWait(t *testing.T) {
 			t.Fatal(err)
 		}
 		if res != p || ctest.Int64(p) != 42 {
-			t.Fatalf("result %p (want %p), value %d", res, p, ctest.Int64(p))
+			t.Fatalf("result %#x (want %#x), value %d", res, p, ctest.Int64(p))
 		}
 		select {
 		case <-co.Done():
@@ -101,7 +100,7 @@ func TestSpawnWait(t *testing.T) {
 		}
 		// Wait again: same answer.
 		if res2, err := co.Wait(context.Background()); res2 != p || err != nil {
-			t.Errorf("second Wait: %p, %v", res2, err)
+			t.Errorf("second Wait: %#x, %v", res2, err)
 		}
 		if err := co.Cancel(); err != nil {
 			t.Errorf("Cancel after finish: %v", err)
@@ -120,7 +119,7 @@ func TestSpawnOptions(t *testing.T) {
 			{WithCoroutineStackMode(StackShared)},
 			{WithCoroutineStackMode(StackDefault)},
 		} {
-			co, err := l.Spawn(ctest.AddOne(), p, opts...)
+			co, err := l.Spawn(Entry(ctest.AddOne()), p, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -150,7 +149,7 @@ func TestInvalid(t *testing.T) {
 	}
 	forModes(t, func(t *testing.T, mode StackMode) {
 		l := newLoop(t, WithStackMode(mode))
-		if _, err := l.Spawn(nil, nil); err != syscall.EINVAL {
+		if _, err := l.Spawn(0, 0); err != syscall.EINVAL {
 			t.Errorf("Spawn(nil fn): %v, want EINVAL", err)
 		}
 		for _, opt := range []SpawnOption{
@@ -160,7 +159,7 @@ func TestInvalid(t *testing.T) {
 			WithCoroutineStackMode(-1),
 			WithCoroutineStackMode(3),
 		} {
-			if _, err := l.Spawn(ctest.Nop(), nil, opt); err != syscall.EINVAL {
+			if _, err := l.Spawn(Entry(ctest.Nop()), 0, opt); err != syscall.EINVAL {
 				t.Errorf("Spawn(bad option): %v, want EINVAL", err)
 			}
 		}
@@ -182,7 +181,7 @@ func TestManyConcurrentSpawns(t *testing.T) {
 				defer wg.Done()
 				cos := make([]*Coroutine, 0, each)
 				for i := 0; i < each; i++ {
-					co, err := l.Spawn(ctest.Nop(), UintptrArg(uintptr(g*each+i+1)))
+					co, err := l.Spawn(Entry(ctest.Nop()), uintptr((g*each + i + 1)))
 					if err != nil {
 						errs <- err
 						return
@@ -218,7 +217,7 @@ func TestCancelSleeping(t *testing.T) {
 		l := newLoop(t, WithStackMode(mode))
 		b := ctest.NewBox()
 		defer b.Free()
-		co, err := l.Spawn(ctest.SleepForever(), b.Ptr(), WithCoroutineName("sleeper"))
+		co, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr(), WithCoroutineName("sleeper"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +235,7 @@ func TestCancelSleeping(t *testing.T) {
 			t.Fatalf("Wait: %v, want ECANCELED", err)
 		}
 		if res != b.Ptr() {
-			t.Errorf("result %p, want the function's %p", res, b.Ptr())
+			t.Errorf("result %#x, want the function's %#x", res, b.Ptr())
 		}
 		if b.RC() != -int(syscall.ECANCELED) {
 			t.Errorf("coro_sleep returned %d, want -ECANCELED", b.RC())
@@ -253,7 +252,7 @@ func TestCancelBeforeStart(t *testing.T) {
 	// coroutine had started or not, Wait reports ECANCELED.
 	for i := 0; i < 100; i++ {
 		b := ctest.NewBox()
-		co, err := l.Spawn(ctest.SleepForever(), b.Ptr())
+		co, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +269,7 @@ func TestWaitContext(t *testing.T) {
 		l := newLoop(t, WithStackMode(mode))
 		b := ctest.NewBox()
 		defer b.Free()
-		co, err := l.Spawn(ctest.SleepForever(), b.Ptr())
+		co, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +303,7 @@ func TestCloseCancelsLive(t *testing.T) {
 		for i := 0; i < n; i++ {
 			b := ctest.NewBox()
 			defer b.Free()
-			co, err := l.Spawn(ctest.SleepForever(), b.Ptr())
+			co, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -324,7 +323,7 @@ func TestCloseCancelsLive(t *testing.T) {
 			}
 			res, err := co.Wait(context.Background())
 			if err != syscall.ECANCELED || res != boxes[i].Ptr() {
-				t.Errorf("Wait: %p, %v; want %p, ECANCELED", res, err, boxes[i].Ptr())
+				t.Errorf("Wait: %#x, %v; want %#x, ECANCELED", res, err, boxes[i].Ptr())
 			}
 			if boxes[i].RC() != -int(syscall.ECANCELED) {
 				t.Errorf("coro_sleep returned %d, want -ECANCELED", boxes[i].RC())
@@ -346,11 +345,11 @@ func TestCloseDeadlineAbandons(t *testing.T) {
 		stubborn, polite := ctest.NewBox(), ctest.NewBox()
 		defer stubborn.Free()
 		defer polite.Free()
-		coS, err := l.Spawn(ctest.YieldForever(), stubborn.Ptr(), WithCoroutineName("stubborn"))
+		coS, err := l.Spawn(Entry(ctest.YieldForever()), stubborn.Ptr(), WithCoroutineName("stubborn"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		coP, err := l.Spawn(ctest.SleepForever(), polite.Ptr())
+		coP, err := l.Spawn(Entry(ctest.SleepForever()), polite.Ptr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -409,7 +408,7 @@ func TestClosed(t *testing.T) {
 		if err := l.Close(context.Background()); err != ErrClosed {
 			t.Errorf("second Close: %v, want ErrClosed", err)
 		}
-		if _, err := l.Spawn(ctest.Nop(), nil); !errors.Is(err, ErrClosed) {
+		if _, err := l.Spawn(Entry(ctest.Nop()), 0); !errors.Is(err, ErrClosed) {
 			t.Errorf("Spawn after Close: %v, want ErrClosed", err)
 		}
 		_ = l.Stats()
@@ -428,7 +427,7 @@ func TestConcurrentSpawnAndClose(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for {
-					co, err := l.Spawn(ctest.Nop(), nil)
+					co, err := l.Spawn(Entry(ctest.Nop()), 0)
 					if err != nil {
 						if !errors.Is(err, ErrClosed) {
 							t.Error(err)
@@ -456,7 +455,7 @@ func TestConcurrentSpawnAndClose(t *testing.T) {
 }
 
 // registered makes a Func for a test.
-func registered(t testing.TB, f func(unsafe.Pointer) (unsafe.Pointer, error)) Func {
+func registered(t testing.TB, f func(uintptr) (uintptr, error)) Func {
 	t.Helper()
 	fn, err := RegisterFunc(f)
 	if err != nil {
@@ -466,12 +465,12 @@ func registered(t testing.TB, f func(unsafe.Pointer) (unsafe.Pointer, error)) Fu
 }
 
 // callGo runs ctest_call_go(fn, arg) on l and returns the box.
-func callGo(t *testing.T, l *Loop, fn Func, arg unsafe.Pointer) (ctest.Box, unsafe.Pointer) {
+func callGo(t *testing.T, l *Loop, fn Func, arg uintptr) (ctest.Box, uintptr) {
 	t.Helper()
 	b := ctest.NewBox()
 	t.Cleanup(b.Free)
 	b.SetFn(uintptr(fn), arg)
-	co, err := l.Spawn(ctest.CallGo(), b.Ptr())
+	co, err := l.Spawn(Entry(ctest.CallGo()), b.Ptr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,44 +482,44 @@ func callGo(t *testing.T, l *Loop, fn Func, arg unsafe.Pointer) (ctest.Box, unsa
 }
 
 func TestGoCallback(t *testing.T) {
-	double := registered(t, func(arg unsafe.Pointer) (unsafe.Pointer, error) {
-		return UintptrArg(uintptr(arg) * 2), nil
+	double := registered(t, func(arg uintptr) (uintptr, error) {
+		return uintptr((arg) * 2), nil
 	})
-	enoent := registered(t, func(unsafe.Pointer) (unsafe.Pointer, error) {
-		return nil, fmt.Errorf("wrapped: %w", syscall.ENOENT)
+	enoent := registered(t, func(uintptr) (uintptr, error) {
+		return 0, fmt.Errorf("wrapped: %w", syscall.ENOENT)
 	})
-	plain := registered(t, func(unsafe.Pointer) (unsafe.Pointer, error) {
-		return nil, errors.New("plain")
+	plain := registered(t, func(uintptr) (uintptr, error) {
+		return 0, errors.New("plain")
 	})
 	// The documented way to hand Go values to C: a cgo.Handle as an
 	// integer argument, looked up again in the Go function.
-	lookup := registered(t, func(arg unsafe.Pointer) (unsafe.Pointer, error) {
+	lookup := registered(t, func(arg uintptr) (uintptr, error) {
 		s := cgo.Handle(uintptr(arg)).Value().(*string)
 		*s += " world"
-		return nil, nil
+		return 0, nil
 	})
 	if _, err := RegisterFunc(nil); err != syscall.EINVAL {
 		t.Errorf("RegisterFunc(nil): %v", err)
 	}
 	forModes(t, func(t *testing.T, mode StackMode) {
 		l := newLoop(t, WithStackMode(mode))
-		b, res := callGo(t, l, double, UintptrArg(21))
+		b, res := callGo(t, l, double, uintptr(21))
 		if b.RC() != 0 || uintptr(res) != 42 {
 			t.Errorf("double: rc %d, result %d", b.RC(), uintptr(res))
 		}
 		greeting := "hello"
 		h := cgo.NewHandle(&greeting)
 		defer h.Delete()
-		if b, _ := callGo(t, l, lookup, UintptrArg(uintptr(h))); b.RC() != 0 || greeting != "hello world" {
+		if b, _ := callGo(t, l, lookup, uintptr((h))); b.RC() != 0 || greeting != "hello world" {
 			t.Errorf("cgo.Handle round trip: rc %d, %q", b.RC(), greeting)
 		}
-		if b, _ := callGo(t, l, enoent, nil); b.RC() != -int(syscall.ENOENT) {
+		if b, _ := callGo(t, l, enoent, 0); b.RC() != -int(syscall.ENOENT) {
 			t.Errorf("ENOENT: rc %d", b.RC())
 		}
-		if b, _ := callGo(t, l, plain, nil); b.RC() != -int(syscall.EIO) {
+		if b, _ := callGo(t, l, plain, 0); b.RC() != -int(syscall.EIO) {
 			t.Errorf("plain error: rc %d, want CORO_GO_EERROR (-EIO)", b.RC())
 		}
-		if b, _ := callGo(t, l, Func(1<<30), nil); b.RC() != -int(syscall.EINVAL) {
+		if b, _ := callGo(t, l, Func(1<<30), 0); b.RC() != -int(syscall.EINVAL) {
 			t.Errorf("unknown Func: rc %d, want -EINVAL", b.RC())
 		}
 	})
@@ -533,24 +532,24 @@ func TestGoCallbackSpawns(t *testing.T) {
 		p := ctest.NewInt64(0)
 		defer ctest.Free(p)
 		var inner []*Coroutine
-		spawner := registered(t, func(unsafe.Pointer) (unsafe.Pointer, error) {
+		spawner := registered(t, func(uintptr) (uintptr, error) {
 			// On its own loop: Spawn works; Wait would deadlock.
-			co, err := l.Spawn(ctest.AddOne(), p)
+			co, err := l.Spawn(Entry(ctest.AddOne()), p)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 			inner = append(inner, co)
 			// On another loop: Spawn and Wait both work.
-			co2, err := other.Spawn(ctest.AddOne(), p)
+			co2, err := other.Spawn(Entry(ctest.AddOne()), p)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 			if _, err := co2.Wait(context.Background()); err != nil {
-				return nil, err
+				return 0, err
 			}
-			return nil, nil
+			return 0, nil
 		})
-		b, _ := callGo(t, l, spawner, nil)
+		b, _ := callGo(t, l, spawner, 0)
 		if b.RC() != 0 {
 			t.Fatalf("rc %d", b.RC())
 		}
@@ -572,18 +571,18 @@ func TestCallbackPanic(t *testing.T) {
 			got = append(got, v)
 			mu.Unlock()
 		}))
-		boom := registered(t, func(unsafe.Pointer) (unsafe.Pointer, error) { panic("boom") })
+		boom := registered(t, func(uintptr) (uintptr, error) { panic("boom") })
 		var nilMap map[string]int
-		crash := registered(t, func(unsafe.Pointer) (unsafe.Pointer, error) {
+		crash := registered(t, func(uintptr) (uintptr, error) {
 			nilMap["x"] = 1 // a runtime panic
-			return nil, nil
+			return 0, nil
 		})
 		for i := 0; i < 3; i++ {
-			if b, _ := callGo(t, l, boom, nil); b.RC() != -int(syscall.ENOTRECOVERABLE) {
+			if b, _ := callGo(t, l, boom, 0); b.RC() != -int(syscall.ENOTRECOVERABLE) {
 				t.Errorf("panic: rc %d, want CORO_GO_EPANIC", b.RC())
 			}
 		}
-		if b, _ := callGo(t, l, crash, nil); b.RC() != -int(syscall.ENOTRECOVERABLE) {
+		if b, _ := callGo(t, l, crash, 0); b.RC() != -int(syscall.ENOTRECOVERABLE) {
 			t.Errorf("runtime panic: rc %d, want CORO_GO_EPANIC", b.RC())
 		}
 		mu.Lock()
@@ -597,7 +596,7 @@ func TestCallbackPanic(t *testing.T) {
 		// The loop survives.
 		p := ctest.NewInt64(1)
 		defer ctest.Free(p)
-		co, err := l.Spawn(ctest.AddOne(), p)
+		co, err := l.Spawn(Entry(ctest.AddOne()), p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -617,8 +616,8 @@ func TestCallbackPanicDefaultLogs(t *testing.T) {
 	}))
 	defer log.SetOutput(os.Stderr)
 	l := newLoop(t, WithName("logging-loop"))
-	boom := registered(t, func(unsafe.Pointer) (unsafe.Pointer, error) { panic("logged boom") })
-	if b, _ := callGo(t, l, boom, nil); b.RC() != -int(syscall.ENOTRECOVERABLE) {
+	boom := registered(t, func(uintptr) (uintptr, error) { panic("logged boom") })
+	if b, _ := callGo(t, l, boom, 0); b.RC() != -int(syscall.ENOTRECOVERABLE) {
 		t.Errorf("rc %d", b.RC())
 	}
 	mu.Lock()
@@ -639,23 +638,23 @@ func TestCallbackDeadlock(t *testing.T) {
 		other := newLoop(t, WithStackMode(mode))
 		b := ctest.NewBox()
 		defer b.Free()
-		sleeper, err := l.Spawn(ctest.SleepForever(), b.Ptr())
+		sleeper, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr())
 		if err != nil {
 			t.Fatal(err)
 		}
-		otherCo, err := other.Spawn(ctest.Nop(), nil)
+		otherCo, err := other.Spawn(Entry(ctest.Nop()), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var closeErr, waitErr, otherErr, otherCloseErr error
-		fn := registered(t, func(unsafe.Pointer) (unsafe.Pointer, error) {
+		fn := registered(t, func(uintptr) (uintptr, error) {
 			closeErr = l.Close(context.Background())
 			_, waitErr = sleeper.Wait(context.Background())
 			_, otherErr = otherCo.Wait(context.Background())
 			otherCloseErr = other.Close(context.Background())
-			return nil, nil
+			return 0, nil
 		})
-		callGo(t, l, fn, nil)
+		callGo(t, l, fn, 0)
 		if closeErr != syscall.EDEADLK || waitErr != syscall.EDEADLK {
 			t.Errorf("Close %v, Wait %v from a callback of the same loop; want EDEADLK", closeErr, waitErr)
 		}
@@ -674,12 +673,12 @@ func TestCallbackCannotSwitch(t *testing.T) {
 	forModes(t, func(t *testing.T, mode StackMode) {
 		l := newLoop(t, WithStackMode(mode))
 		var yieldRC, sleepRC int
-		fn := registered(t, func(unsafe.Pointer) (unsafe.Pointer, error) {
+		fn := registered(t, func(uintptr) (uintptr, error) {
 			yieldRC = ctest.TryYield()
 			sleepRC = ctest.TrySleep()
-			return nil, nil
+			return 0, nil
 		})
-		b, _ := callGo(t, l, fn, nil)
+		b, _ := callGo(t, l, fn, 0)
 		if b.RC() != 0 {
 			t.Errorf("rc %d", b.RC())
 		}
@@ -697,7 +696,7 @@ func TestStats(t *testing.T) {
 		defer ctest.Free(p)
 		const n = 50
 		for i := 0; i < n; i++ {
-			co, err := l.Spawn(ctest.AddOne(), p)
+			co, err := l.Spawn(Entry(ctest.AddOne()), p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -707,7 +706,7 @@ func TestStats(t *testing.T) {
 		}
 		b := ctest.NewBox()
 		defer b.Free()
-		co, err := l.Spawn(ctest.SleepForever(), b.Ptr())
+		co, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -743,7 +742,7 @@ func TestGoSignalsStillWork(t *testing.T) {
 		b := ctest.NewBox()
 		defer b.Free()
 		b.SetN(2_000_000)
-		co, err := l.Spawn(ctest.PingPong(), b.Ptr())
+		co, err := l.Spawn(Entry(ctest.PingPong()), b.Ptr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -776,7 +775,7 @@ func TestStackOverflowChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := ctest.NewBox()
-	co, err := l.Spawn(ctest.Recurse(), b.Ptr(), WithCoroutineName("deep-diver"))
+	co, err := l.Spawn(Entry(ctest.Recurse()), b.Ptr(), WithCoroutineName("deep-diver"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -833,7 +832,7 @@ func TestCPUProfileDuringSwitches(t *testing.T) {
 		b := ctest.NewBox()
 		b.SetN(perMode[mode])
 		start := time.Now()
-		co, err := l.Spawn(ctest.PingPong(), b.Ptr(), WithCoroutineName("pingpong"))
+		co, err := l.Spawn(Entry(ctest.PingPong()), b.Ptr(), WithCoroutineName("pingpong"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -900,14 +899,6 @@ func TestStaticBuild(t *testing.T) {
 	}
 }
 
-func TestUintptrArg(t *testing.T) {
-	for _, v := range []uintptr{0, 1, 4095, 1 << 40} {
-		if got := uintptr(UintptrArg(v)); got != v {
-			t.Errorf("UintptrArg(%d) = %d", v, got)
-		}
-	}
-}
-
 func TestStackModeString(t *testing.T) {
 	for m, want := range map[StackMode]string{StackDefault: "default", StackGuarded: "guarded", StackShared: "shared", 9: "StackMode(9)"} {
 		if m.String() != want {
@@ -925,15 +916,15 @@ var (
 // coroutine (coro_go_call), the loop of calls running in C.
 func BenchmarkGoCallback(b *testing.B) {
 	benchFuncOnce.Do(func() {
-		benchFunc = registered(b, func(arg unsafe.Pointer) (unsafe.Pointer, error) { return arg, nil })
+		benchFunc = registered(b, func(arg uintptr) (uintptr, error) { return arg, nil })
 	})
 	l := newLoop(b)
 	box := ctest.NewBox()
 	defer box.Free()
-	box.SetFn(uintptr(benchFunc), nil)
+	box.SetFn(uintptr(benchFunc), 0)
 	box.SetN(int64(b.N))
 	b.ResetTimer()
-	co, err := l.Spawn(ctest.CallGoN(), box.Ptr())
+	co, err := l.Spawn(Entry(ctest.CallGoN()), box.Ptr())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -953,7 +944,7 @@ func BenchmarkSpawnFromGo(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		co, err := l.Spawn(ctest.Nop(), nil)
+		co, err := l.Spawn(Entry(ctest.Nop()), 0)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -20,8 +20,8 @@
  * the call returns. */
 struct coro__go_req {
   uintptr_t fn;
-  void *arg;
-  void *result;
+  uintptr_t arg;
+  uintptr_t result;
   int rc;
 };
 
@@ -32,12 +32,14 @@ static void coro__go_tramp(void *p) {
 }
 
 int coro_go_call(uintptr_t fn, void *arg, void **result) {
-  struct coro__go_req req = {fn, arg, NULL, 0};
+  /* Go sees arguments and results as integers (uintptr), never as
+   * pointers: see coro.go. */
+  struct coro__go_req req = {fn, (uintptr_t)arg, 0, 0};
   int rc = coro_call_on_loop(coro__go_tramp, &req);
   if (rc < 0)
     return rc;
   if (req.rc == 0 && result != NULL)
-    *result = req.result;
+    *result = (void *)req.result;
   return req.rc;
 }
 
@@ -47,13 +49,21 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
   coro__go_done(r, (uintptr_t)udata);
 }
 
-int coro__go_remote_spawn(coro_loop *loop, void *fn, void *arg,
+int coro__go_remote_spawn(coro_loop *loop, uintptr_t fn, uintptr_t arg,
                           const coro_opts *opts, uintptr_t udata,
                           coro_remote **out) {
-  /* fn is a C function pointer the Go side could only carry as a void *;
-   * the detour through uintptr_t keeps ISO C (-Wpedantic) quiet. */
-  return coro_remote_spawn(loop, (coro_fn)(uintptr_t)fn, arg, opts, coro__go_on_done,
-                           (void *)udata, out);
+  /* fn is a C function's address, carried by Go as a coro.Entry
+   * (an integer: see CORO_GO_ENTRY in coro_go.h). */
+  return coro_remote_spawn(loop, (coro_fn)fn, (void *)arg, opts,
+                           coro__go_on_done, (void *)udata, out);
+}
+
+/* coro_remote_poll with the result as an integer, the only way Go sees it. */
+int coro__go_remote_poll(coro_remote *r, uintptr_t *result, int *err) {
+  void *res = NULL;
+  int rc = coro_remote_poll(r, &res, err);
+  *result = (uintptr_t)res;
+  return rc;
 }
 
 /* The id of the Go Loop whose goroutine owns this thread, or 0. Go cannot
@@ -65,7 +75,7 @@ void coro__go_set_loop_id(uint64_t id) { coro__go_tls_loop_id = id; }
 
 uint64_t coro__go_loop_id(void) { return coro__go_tls_loop_id; }
 
-/* An integer (such as a runtime/cgo.Handle) as a void * argument. Done in C
- * because the Go conversion uintptr -> unsafe.Pointer is rejected by go vet
- * and, for small values, by checkptr (enabled by -race). */
+/* The address of C memory, carried by Go as a uintptr, as a pointer again
+ * (coro.CPtr). Done in C because go vet flags the Go conversion
+ * uintptr -> unsafe.Pointer. */
 void *coro__go_uintptr_to_ptr(uintptr_t v) { return (void *)v; }

@@ -20,7 +20,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"unsafe"
 )
 
 // A Func identifies a Go function registered with RegisterFunc. C code
@@ -36,7 +35,7 @@ var (
 	funcsMu sync.Mutex // serialises RegisterFunc
 	// funcs is replaced (copy on write) by RegisterFunc and read without
 	// locking by the dispatcher: index = id-1.
-	funcs atomic.Pointer[[]func(arg unsafe.Pointer) (unsafe.Pointer, error)]
+	funcs atomic.Pointer[[]func(arg uintptr) (uintptr, error)]
 )
 
 // RegisterFunc registers f so that C code in coroutines can call it, and
@@ -52,25 +51,27 @@ var (
 // syscall.EDEADLK. f must not call runtime.Goexit (so no t.FailNow or
 // t.Fatal in tests): that cannot unwind through the C frames below it.
 //
-// arg is the pointer the C code passed; f's result is handed back to C and
-// must not point into Go memory. An error wrapping a syscall.Errno reaches
+// arg is the void * the C code passed, as an integer (CPtr makes it a
+// pointer again when it is the address of C memory; HandleValue looks up a
+// handle). f's result is handed back to C as a void *: an integer or the
+// address of C memory, never of Go memory. An error wrapping a syscall.Errno reaches
 // C as that negative errno, any other error as CORO_GO_EERROR; a panic is
 // recovered, given to the loop's panic handler (WithPanicHandler) and
 // reported to C as CORO_GO_EPANIC.
-func RegisterFunc(f func(arg unsafe.Pointer) (unsafe.Pointer, error)) (Func, error) {
+func RegisterFunc(f func(arg uintptr) (uintptr, error)) (Func, error) {
 	if f == nil {
 		return 0, syscall.EINVAL
 	}
 	funcsMu.Lock()
 	defer funcsMu.Unlock()
-	var old []func(unsafe.Pointer) (unsafe.Pointer, error)
+	var old []func(uintptr) (uintptr, error)
 	if p := funcs.Load(); p != nil {
 		old = *p
 	}
 	if len(old) >= maxFuncs {
 		return 0, syscall.ENOSPC
 	}
-	next := make([]func(unsafe.Pointer) (unsafe.Pointer, error), len(old)+1)
+	next := make([]func(uintptr) (uintptr, error), len(old)+1)
 	copy(next, old)
 	next[len(old)] = f
 	funcs.Store(&next)
@@ -81,8 +82,8 @@ func RegisterFunc(f func(arg unsafe.Pointer) (unsafe.Pointer, error)) (Func, err
 // loop thread's own stack, inside coro_call_on_loop.
 //
 //export coro__go_dispatch
-func coro__go_dispatch(fn C.uintptr_t, arg unsafe.Pointer, result *unsafe.Pointer) (rc C.int) {
-	var f func(unsafe.Pointer) (unsafe.Pointer, error)
+func coro__go_dispatch(fn C.uintptr_t, arg C.uintptr_t, result *C.uintptr_t) (rc C.int) {
+	var f func(uintptr) (uintptr, error)
 	if p := funcs.Load(); p != nil && fn >= 1 && uintptr(fn) <= uintptr(len(*p)) {
 		f = (*p)[fn-1]
 	}
@@ -95,11 +96,11 @@ func coro__go_dispatch(fn C.uintptr_t, arg unsafe.Pointer, result *unsafe.Pointe
 			reportPanic(Func(fn), v)
 		}
 	}()
-	res, err := f(arg)
+	res, err := f(uintptr(arg))
 	if err != nil {
 		return errToC(err)
 	}
-	*result = res
+	*result = C.uintptr_t(res)
 	return 0
 }
 

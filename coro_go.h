@@ -52,8 +52,29 @@ extern "C" {
 #define CORO_GO_EPANIC (-ENOTRECOVERABLE)
 
 /* Call the Go function registered as fn with arg; see above. arg and the
- * result must be C memory or integers, never pointers into Go memory. */
+ * result must be C memory or integers, never pointers into Go memory. The
+ * Go function sees arg, and returns its result, as a uintptr. */
 int coro_go_call(uintptr_t fn, void *arg, void **result);
+
+/* CORO_GO_ENTRY(fn) defines `static inline uintptr_t fn_entry(void)`,
+ * returning the address of the coroutine function fn for Go's coro.Spawn:
+ *
+ *     static void *count(void *arg) { ... }
+ *     CORO_GO_ENTRY(count)
+ *
+ *     co, err := loop.Spawn(coro.Entry(C.count_entry()), 100)
+ *
+ * It works for static functions (the getter is compiled in the same file,
+ * where Go's C.count would need an external symbol), and the compiler
+ * rejects an fn whose type is not coro_fn, void *(*)(void *). */
+#define CORO_GO_ENTRY(fn)                                                     \
+  static inline uintptr_t fn##_entry(void) {                                  \
+    _Static_assert(__builtin_types_compatible_p(__typeof__(&(fn)),            \
+                                                void *(*)(void *)),           \
+                   "CORO_GO_ENTRY(" #fn "): " #fn                             \
+                   " must be a function void *" #fn "(void *arg)");           \
+    return (uintptr_t)(fn);                                                   \
+  }
 
 #ifdef __cplusplus
 }

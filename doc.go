@@ -9,7 +9,7 @@
 // call (RegisterFunc and coro_go_call).
 //
 //	l, err := coro.NewLoop(coro.WithStackMode(coro.StackShared))
-//	co, err := l.Spawn(unsafe.Pointer(C.coro_fn(C.my_entry)), arg)
+//	co, err := l.Spawn(coro.Entry(C.my_entry_entry()), arg) // CORO_GO_ENTRY(my_entry) in C
 //	res, err := co.Wait(ctx)
 //	err = l.Close(ctx)
 //
@@ -83,13 +83,20 @@
 //
 // # Arguments and results
 //
-// Spawn's arg and a coroutine's result, and a registered function's
-// argument and result, cross between Go and C as unsafe.Pointer values.
-// They must be C memory (C.malloc, static data) or integers, never pointers
-// into Go memory: the C code keeps them beyond any cgo call, which the cgo
-// pointer rules forbid, and the garbage collector could free or move what
-// they point to. To pass Go values, pass a runtime/cgo.Handle as an integer
-// with UintptrArg and look the value up in the Go function the C code calls.
+// The C entry point is an Entry, made in C by the CORO_GO_ENTRY macro of
+// coro_go.h (which works for static functions and has the C compiler check
+// the function's type). Spawn's arg and a coroutine's result, and a
+// registered function's argument and result, are void * in C and uintptr
+// in Go: integers, or addresses of C memory (C.malloc, static data), never
+// addresses of Go memory, which the C code would keep beyond any cgo call
+// (the cgo pointer rules forbid it, and the garbage collector could free
+// or move what they point to). They never travel in an unsafe.Pointer:
+// the Go runtime aborts when it finds a small integer in a pointer-typed
+// value while copying a goroutine's stack. CPtr turns a value that is a C
+// address back into a pointer. To hand a Go value to a coroutine, use
+// SpawnValue: the coroutine gets a runtime/cgo.Handle, passes it to the
+// registered Go functions it calls (HandleValue looks the value up), and
+// the handle is deleted exactly once, when the coroutine is done.
 //
 // # Calling Go from a coroutine
 //

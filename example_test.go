@@ -3,7 +3,6 @@ package coro_test
 import (
 	"context"
 	"fmt"
-	"unsafe"
 
 	"github.com/ccoro/coro"
 	"github.com/ccoro/coro/internal/ctest"
@@ -23,7 +22,7 @@ func Example() {
 
 	p := ctest.NewInt64(41) // C memory: never pass Go pointers to C
 	defer ctest.Free(p)
-	co, err := l.Spawn(ctest.AddOne(), p, coro.WithCoroutineName("add-one"))
+	co, err := l.Spawn(coro.Entry(ctest.AddOne()), p, coro.WithCoroutineName("add-one"))
 	if err != nil {
 		panic(err)
 	}
@@ -46,7 +45,7 @@ func ExampleCoroutine_Cancel() {
 
 	b := ctest.NewBox()
 	defer b.Free()
-	co, err := l.Spawn(ctest.SleepForever(), b.Ptr())
+	co, err := l.Spawn(coro.Entry(ctest.SleepForever()), b.Ptr())
 	if err != nil {
 		panic(err)
 	}
@@ -62,9 +61,9 @@ func ExampleCoroutine_Cancel() {
 //	b->rc = coro_go_call(b->fn, b->arg, &b->result);
 //	return b->result;
 func ExampleRegisterFunc() {
-	double, err := coro.RegisterFunc(func(arg unsafe.Pointer) (unsafe.Pointer, error) {
+	double, err := coro.RegisterFunc(func(arg uintptr) (uintptr, error) {
 		// Runs on the loop thread's own stack while the coroutine waits.
-		return coro.UintptrArg(uintptr(arg) * 2), nil
+		return arg * 2, nil
 	})
 	if err != nil {
 		panic(err)
@@ -78,8 +77,8 @@ func ExampleRegisterFunc() {
 
 	b := ctest.NewBox()
 	defer b.Free()
-	b.SetFn(uintptr(double), coro.UintptrArg(21))
-	co, err := l.Spawn(ctest.CallGo(), b.Ptr())
+	b.SetFn(uintptr(double), 21)
+	co, err := l.Spawn(coro.Entry(ctest.CallGo()), b.Ptr())
 	if err != nil {
 		panic(err)
 	}
@@ -100,7 +99,7 @@ func ExampleLoop_Stats() {
 	defer l.Close(context.Background())
 
 	for i := 0; i < 3; i++ {
-		co, err := l.Spawn(ctest.Nop(), nil)
+		co, err := l.Spawn(coro.Entry(ctest.Nop()), 0)
 		if err != nil {
 			panic(err)
 		}

@@ -96,7 +96,7 @@ func (g *Group) Next() *Loop {
 }
 
 // Spawn spawns fn(arg) on the next loop, round-robin (see Loop.Spawn).
-func (g *Group) Spawn(fn unsafe.Pointer, arg unsafe.Pointer, opts ...SpawnOption) (*Coroutine, error) {
+func (g *Group) Spawn(fn Entry, arg uintptr, opts ...SpawnOption) (*Coroutine, error) {
 	return g.Next().Spawn(fn, arg, opts...)
 }
 

@@ -41,7 +41,7 @@ func TestGroupListenEach(t *testing.T) {
 		b := ctest.NewBox()
 		defer b.Free()
 		b.SetN(int64(fd))
-		co, err := g.Loop(i).Spawn(ctest.AcceptGreet(), b.Ptr())
+		co, err := g.Loop(i).Spawn(coro.Entry(ctest.AcceptGreet()), b.Ptr())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +100,7 @@ func TestGroupSpawnRoundRobin(t *testing.T) {
 	defer g.Close(context.Background())
 	before := g.Stats()
 	for i := 0; i < 30; i++ {
-		co, err := g.Spawn(ctest.Nop(), nil)
+		co, err := g.Spawn(coro.Entry(ctest.Nop()), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +131,7 @@ func TestGroupErrors(t *testing.T) {
 	if err := g.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.Spawn(ctest.Nop(), nil); !errors.Is(err, coro.ErrClosed) {
+	if _, err := g.Spawn(coro.Entry(ctest.Nop()), 0); !errors.Is(err, coro.ErrClosed) {
 		t.Errorf("Spawn after Close: %v, want ErrClosed", err)
 	}
 	for _, addr := range []string{"localhost:0", "127.0.0.1", "", "[::1]:99999"} {
@@ -168,7 +168,7 @@ func ExampleGroup() {
 		b := ctest.NewBox()
 		args = append(args, b)
 		b.SetN(int64(fd))
-		if _, err := g.Loop(i).Spawn(ctest.AcceptGreet(), b.Ptr()); err != nil {
+		if _, err := g.Loop(i).Spawn(coro.Entry(ctest.AcceptGreet()), b.Ptr()); err != nil {
 			panic(err)
 		}
 	}

@@ -148,8 +148,8 @@ func (op fdop) free() { C.free(unsafe.Pointer(op.c)) }
 // are then valid); false with Wait's error if Close abandoned it midway;
 // or false with the reason it never started: ctxErr if ctx ended first,
 // ErrClosed if the loop shut down, or the Spawn error.
-func (l *Loop) runOp(ctx context.Context, name string, entry unsafe.Pointer, op fdop) (bool, error) {
-	co, err := l.Spawn(entry, unsafe.Pointer(op.c))
+func (l *Loop) runOp(ctx context.Context, name string, entry Entry, op fdop) (bool, error) {
+	co, err := l.Spawn(entry, uintptr(unsafe.Pointer(op.c)))
 	if err != nil {
 		return false, err
 	}
@@ -246,7 +246,7 @@ func (l *Loop) WaitFD(ctx context.Context, fd int, events Events) (Events, error
 	defer op.free()
 	op.c.events = C.int(events)
 	op.c.deadline = C.int64_t(cDeadline(ctx))
-	ran, err := l.runOp(ctx, "coro_fd_wait", unsafe.Pointer(C.coro_fn(C.coro__go_wait_entry)), op)
+	ran, err := l.runOp(ctx, "coro_fd_wait", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_wait_entry)))), op)
 	if !ran {
 		return 0, err
 	}
@@ -273,7 +273,7 @@ func (l *Loop) ForgetFD(fd int) error {
 	op := newFdop(fd)
 	defer op.free()
 	ctx := context.Background()
-	ran, err := l.runOp(ctx, "coro_fd_forget", unsafe.Pointer(C.coro_fn(C.coro__go_forget_entry)), op)
+	ran, err := l.runOp(ctx, "coro_fd_forget", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_forget_entry)))), op)
 	if !ran {
 		return err
 	}

@@ -309,8 +309,10 @@ int coro_free(coro *co);
  * reference-counted and stays valid until coro_remote_release, whatever the
  * loop does. on_done (may be NULL) runs on the loop thread, on the loop's own
  * stack, once the coroutine has finished or was never started (then the
- * error is -ECANCELED: cancelled first, or the loop was closing; or the
- * spawn's own error, such as -ENOMEM), with udata. opts->name must outlive the
+ * error is -ECANCELED if it was cancelled first, -ESHUTDOWN if the loop
+ * began closing before it started, or the spawn's own error, such as
+ * -ENOMEM), with udata. A coroutine that started and was still alive when
+ * the loop closed reports -ECANCELED. opts->name must outlive the
  * coroutine. Errors: -EINVAL, -ESHUTDOWN, -ENOMEM. Thread-safe. */
 int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
                       const coro_opts *opts,
@@ -319,8 +321,8 @@ int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
 
 /* Block the calling thread (not a coroutine of the loop) until the remote
  * coroutine finishes or the deadline passes. Returns 0 with *result set,
- * -ETIMEDOUT, -ECANCELED (it was cancelled before it started, or the loop
- * closed), -EDEADLK if called on the loop's own thread (even when the
+ * -ETIMEDOUT, -ECANCELED (cancelled before it started, or abandoned by the
+ * loop's close), -ESHUTDOWN (the loop closed before it started), -EDEADLK if called on the loop's own thread (even when the
  * coroutine has finished: use coro_remote_poll there). Thread-safe. */
 int coro_remote_wait(coro_remote *r, int64_t deadline, void **result);
 

@@ -40,10 +40,16 @@ void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
 static void remote_start(void *p) {
   coro_remote *r = p;
   coro_loop *l = coro__tls_loop;
-  /* Cancelled before it started, or arriving while the loop closes (close
-   * cancels everything): it never runs. */
-  if (atomic_load(&r->cancel) || l->closing) {
+  /* Cancelled before it started: it never runs. Arriving while the loop
+   * closes: it never runs either, and says why (-ESHUTDOWN, as a spawn
+   * refused by a closing loop does), so the caller can tell "the loop shut
+   * down under it" from "it was cancelled". */
+  if (atomic_load(&r->cancel)) {
     coro__remote_complete(l, r, NULL, -ECANCELED);
+    return;
+  }
+  if (l->closing) {
+    coro__remote_complete(l, r, NULL, -ESHUTDOWN);
     return;
   }
   coro *co;

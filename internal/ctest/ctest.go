@@ -18,44 +18,66 @@ import (
 	_ "github.com/ccoro/coro/csrc" // the engine's objects
 )
 
-func fp(f C.coro_fn) unsafe.Pointer { return unsafe.Pointer(f) }
+// fp returns a fixture's address as coro.Entry's integer (this package
+// cannot import coro: coro's own tests import it).
+func fp(f C.coro_fn) uintptr { return uintptr(unsafe.Pointer(f)) }
 
 // AddOne returns ctest_add_one: *(int64_t *)arg += 1, returns arg.
-func AddOne() unsafe.Pointer { return fp(C.coro_fn(C.ctest_add_one)) }
+func AddOne() uintptr { return fp(C.coro_fn(C.ctest_add_one)) }
 
 // Nop returns ctest_nop, which returns its argument.
-func Nop() unsafe.Pointer { return fp(C.coro_fn(C.ctest_nop)) }
+func Nop() uintptr { return fp(C.coro_fn(C.ctest_nop)) }
 
 // SleepForever returns ctest_sleep_forever (Box: RC = coro_sleep(-1)).
-func SleepForever() unsafe.Pointer { return fp(C.coro_fn(C.ctest_sleep_forever)) }
+func SleepForever() uintptr { return fp(C.coro_fn(C.ctest_sleep_forever)) }
 
 // SleepMS returns ctest_sleep_ms (Box: RC = coro_sleep(now + N ms)).
-func SleepMS() unsafe.Pointer { return fp(C.coro_fn(C.ctest_sleep_ms)) }
+func SleepMS() uintptr { return fp(C.coro_fn(C.ctest_sleep_ms)) }
 
 // YieldForever returns ctest_yield_forever, which ignores cancellation
 // and never returns.
-func YieldForever() unsafe.Pointer { return fp(C.coro_fn(C.ctest_yield_forever)) }
+func YieldForever() uintptr { return fp(C.coro_fn(C.ctest_yield_forever)) }
 
 // CallGo returns ctest_call_go (Box: RC = coro_go_call(Fn, Arg, &Result)).
-func CallGo() unsafe.Pointer { return fp(C.coro_fn(C.ctest_call_go)) }
+func CallGo() uintptr { return fp(C.coro_fn(C.ctest_call_go)) }
 
 // CallGoN returns ctest_call_go_n (Box: N calls of Fn; Out = calls made,
 // RC = the last return code).
-func CallGoN() unsafe.Pointer { return fp(C.coro_fn(C.ctest_call_go_n)) }
+func CallGoN() uintptr { return fp(C.coro_fn(C.ctest_call_go_n)) }
 
 // Recurse returns ctest_recurse (Box: recurses N frames of over 512 bytes;
 // N <= 0: without bound).
-func Recurse() unsafe.Pointer { return fp(C.coro_fn(C.ctest_recurse)) }
+func Recurse() uintptr { return fp(C.coro_fn(C.ctest_recurse)) }
 
 // PingPong returns ctest_pingpong (Box: two coroutines yield N times
 // each; RC = the join's return code; Out = 2N).
-func PingPong() unsafe.Pointer { return fp(C.coro_fn(C.ctest_pingpong)) }
+func PingPong() uintptr { return fp(C.coro_fn(C.ctest_pingpong)) }
 
 // AcceptGreet returns ctest_accept_greet (Box: accepts on listener fd N
 // until cancelled, writes "hi" to each connection and closes it; Out =
 // connections so far, read with Started-style atomics via AcceptedCount;
 // RC = the error that ended it; closes the listener).
-func AcceptGreet() unsafe.Pointer { return fp(C.coro_fn(C.ctest_accept_greet)) }
+func AcceptGreet() uintptr { return fp(C.coro_fn(C.ctest_accept_greet)) }
+
+// Spin returns ctest_spin (Box: Out = 1 once started; spins without ever
+// yielding until Release).
+func Spin() uintptr { return fp(C.coro_fn(C.ctest_spin)) }
+
+// SleepIgnoring returns ctest_sleep_ignoring (Box: Out = 1 once started;
+// calls coro_sleep(now + 1 ms) in a loop, ignoring -ECANCELED (after a
+// cancel each call returns at once, so it never yields) until Release).
+func SleepIgnoring() uintptr { return fp(C.coro_fn(C.ctest_sleep_ignoring)) }
+
+// CallGoArg returns ctest_call_go_arg: coro_go_call(fn, arg) with fn set
+// by SetCallGoArgFn; returns the result, or the negative return code.
+func CallGoArg() uintptr { return fp(C.coro_fn(C.ctest_call_go_arg)) }
+
+// SetCallGoArgFn sets the coro.Func that CallGoArg calls.
+func SetCallGoArgFn(fn uintptr) { C.ctest_set_call_go_arg_fn(C.uintptr_t(fn)) }
+
+// Stopper returns ctest_stopper (Box: Out = 1 once started; calls
+// coro_loop_stop on its own loop and yields, until cancelled).
+func Stopper() uintptr { return fp(C.coro_fn(C.ctest_stopper)) }
 
 // AcceptedCount reads Out atomically (for AcceptGreet).
 func (b Box) AcceptedCount() int64 { return int64(C.ctest_box_out(b.p)) }
@@ -66,18 +88,14 @@ func TryYield() int { return int(C.ctest_try_yield()) }
 // TrySleep calls coro_sleep(now + 1 ms) from the current context.
 func TrySleep() int { return int(C.ctest_try_sleep()) }
 
-// NewInt64 returns a C int64_t holding v; free it with Free.
-func NewInt64(v int64) unsafe.Pointer {
-	p := C.malloc(C.size_t(unsafe.Sizeof(C.int64_t(0))))
-	*(*C.int64_t)(p) = C.int64_t(v)
-	return p
-}
+// NewInt64 returns the address of a C int64_t holding v; free it with Free.
+func NewInt64(v int64) uintptr { return uintptr(unsafe.Pointer(C.ctest_int64_new(C.int64_t(v)))) }
 
-// Int64 reads a C int64_t.
-func Int64(p unsafe.Pointer) int64 { return int64(*(*C.int64_t)(p)) }
+// Int64 reads the C int64_t at p.
+func Int64(p uintptr) int64 { return int64(C.ctest_int64_get(C.uintptr_t(p))) }
 
 // Free frees C memory from NewInt64.
-func Free(p unsafe.Pointer) { C.free(p) }
+func Free(p uintptr) { C.ctest_int64_free(C.uintptr_t(p)) }
 
 // A Box is a struct ctest_box in C memory, the argument of most fixtures.
 type Box struct{ p *C.struct_ctest_box }
@@ -89,15 +107,15 @@ func NewBox() Box { return Box{C.ctest_box_new()} }
 func (b Box) Free() { C.ctest_box_free(b.p) }
 
 // Ptr returns the box as a fixture argument.
-func (b Box) Ptr() unsafe.Pointer { return unsafe.Pointer(b.p) }
+func (b Box) Ptr() uintptr { return uintptr(unsafe.Pointer(b.p)) }
 
 // SetN sets the input count or value.
 func (b Box) SetN(n int64) { b.p.n = C.int64_t(n) }
 
 // SetFn sets the coro.Func id (as a uintptr) and its argument.
-func (b Box) SetFn(fn uintptr, arg unsafe.Pointer) {
+func (b Box) SetFn(fn uintptr, arg uintptr) {
 	b.p.fn = C.uintptr_t(fn)
-	b.p.arg = arg
+	b.p.arg = C.uintptr_t(arg)
 }
 
 // RC returns the recorded return code.
@@ -110,4 +128,8 @@ func (b Box) Out() int64 { return int64(b.p.out) }
 func (b Box) Started() bool { return C.ctest_box_out(b.p) != 0 }
 
 // Result returns the Func's recorded result.
-func (b Box) Result() unsafe.Pointer { return b.p.result }
+func (b Box) Result() uintptr { return uintptr(b.p.result) }
+
+// Release sets the box's release flag (atomically), which ends Spin and
+// SleepIgnoring.
+func (b Box) Release() { C.ctest_box_release(b.p) }

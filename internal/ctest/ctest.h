@@ -13,8 +13,9 @@ struct ctest_box {
   int rc;           /* output: the last engine return code */
   int rc2;          /* output: a second return code */
   uintptr_t fn;     /* input: a coro.Func id */
-  void *arg;        /* input: the Func's argument */
-  void *result;     /* output: the Func's result */
+  uintptr_t arg;    /* input: the Func's argument */
+  uintptr_t result; /* output: the Func's result */
+  int release;      /* input, atomic: ends ctest_spin and ctest_sleep_ignoring */
 };
 
 struct ctest_box *ctest_box_new(void);
@@ -33,6 +34,17 @@ void *ctest_pingpong(void *arg);       /* box: two coroutines yield n times each
 void *ctest_accept_greet(void *arg);   /* box: accept on listener fd n until cancelled; write "hi" to each
                                           connection and close it; out = connections (atomic); rc = the
                                           error that ended it; closes the listener */
+
+void *ctest_spin(void *arg);           /* box: out = 1 (started); spins, never yielding, until release */
+void *ctest_sleep_ignoring(void *arg); /* box: out = 1; coro_sleep(now + 1 ms) in a loop ignoring -ECANCELED, until release */
+void *ctest_stopper(void *arg);        /* box: out = 1; coro_loop_stop(own loop) + coro_yield until cancelled */
+void ctest_box_release(struct ctest_box *b);
+void *ctest_call_go_arg(void *arg);    /* returns the result of coro_go_call(fn, arg) (fn: ctest_set_call_go_arg_fn), or its negative rc */
+void ctest_set_call_go_arg_fn(uintptr_t fn);
+
+int64_t *ctest_int64_new(int64_t v);   /* malloc'd; NULL on failure */
+int64_t ctest_int64_get(uintptr_t p);
+void ctest_int64_free(uintptr_t p);
 
 int ctest_try_yield(void);             /* coro_yield() from the caller's context */
 int ctest_try_sleep(void);             /* coro_sleep(now + 1 ms) */

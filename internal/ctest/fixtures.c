@@ -50,8 +50,10 @@ void *ctest_yield_forever(void *arg) {
 
 void *ctest_call_go(void *arg) {
   struct ctest_box *b = arg;
-  b->rc = coro_go_call(b->fn, b->arg, &b->result);
-  return b->result;
+  void *res = NULL;
+  b->rc = coro_go_call(b->fn, (void *)b->arg, &res);
+  b->result = (uintptr_t)res;
+  return res;
 }
 
 void *ctest_call_go_n(void *arg) {
@@ -59,7 +61,7 @@ void *ctest_call_go_n(void *arg) {
   int64_t i;
   int rc = 0;
   for (i = 0; i < b->n; i++) {
-    rc = coro_go_call(b->fn, b->arg, NULL);
+    rc = coro_go_call(b->fn, (void *)b->arg, NULL);
     if (rc < 0)
       break;
   }
@@ -139,3 +141,57 @@ void *ctest_accept_greet(void *arg) {
   coro_fd_close(lfd);
   return arg;
 }
+
+static _Atomic uintptr_t call_go_arg_fn;
+
+void ctest_set_call_go_arg_fn(uintptr_t fn) { call_go_arg_fn = fn; }
+
+void *ctest_call_go_arg(void *arg) {
+  void *res = NULL;
+  int rc = coro_go_call(call_go_arg_fn, arg, &res);
+  return rc < 0 ? (void *)(intptr_t)rc : res;
+}
+
+void ctest_box_release(struct ctest_box *b) {
+  __atomic_store_n(&b->release, 1, __ATOMIC_RELEASE);
+}
+
+static int released(struct ctest_box *b) {
+  return __atomic_load_n(&b->release, __ATOMIC_ACQUIRE);
+}
+
+void *ctest_spin(void *arg) {
+  struct ctest_box *b = arg;
+  __atomic_store_n(&b->out, 1, __ATOMIC_RELEASE);
+  while (!released(b))
+    ; /* a coroutine that never yields: nothing can preempt it */
+  return arg;
+}
+
+void *ctest_sleep_ignoring(void *arg) {
+  struct ctest_box *b = arg;
+  __atomic_store_n(&b->out, 1, __ATOMIC_RELEASE);
+  while (!released(b))
+    (void)coro_sleep(coro_now() + 1000000); /* -ECANCELED at once, once cancelled */
+  return arg;
+}
+
+void *ctest_stopper(void *arg) {
+  struct ctest_box *b = arg;
+  __atomic_store_n(&b->out, 1, __ATOMIC_RELEASE);
+  coro_loop *l = coro_loop_current();
+  while (coro_yield() != -ECANCELED)
+    (void)coro_loop_stop(l);
+  return arg;
+}
+
+int64_t *ctest_int64_new(int64_t v) {
+  int64_t *p = malloc(sizeof *p);
+  if (p)
+    *p = v;
+  return p;
+}
+
+int64_t ctest_int64_get(uintptr_t p) { return *(int64_t *)p; }
+
+void ctest_int64_free(uintptr_t p) { free((void *)p); }

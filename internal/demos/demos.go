@@ -55,7 +55,7 @@ func run(name string, fn C.coro_fn, job unsafe.Pointer, stack coro.StackMode) er
 	if err != nil {
 		return err
 	}
-	co, err := l.Spawn(unsafe.Pointer(fn), job, coro.WithCoroutineName(name))
+	co, err := l.Spawn(coro.Entry(uintptr(unsafe.Pointer(fn))), uintptr(job), coro.WithCoroutineName(name))
 	if err == nil {
 		_, err = co.Wait(context.Background())
 	}

@@ -132,7 +132,7 @@ func Start(cfg Config) (*Server, error) {
 		} else {
 			lst.conf, lst.fd = conf, C.int(fd)
 			s.lsts = append(s.lsts, lst)
-			_, err = g.Loop(i).Spawn(unsafe.Pointer(C.httpd_accept_main), unsafe.Pointer(lst),
+			_, err = g.Loop(i).Spawn(coro.Entry(uintptr(unsafe.Pointer(C.httpd_accept_main))), uintptr(unsafe.Pointer(lst)),
 				coro.WithCoroutineName("httpd-accept"))
 		}
 		if err != nil {

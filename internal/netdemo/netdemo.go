@@ -134,7 +134,7 @@ func StartEcho(cfg EchoConfig) (*EchoServer, error) {
 			return fail(err)
 		}
 		s.loops = append(s.loops, l)
-		co, err := l.Spawn(unsafe.Pointer(C.coro_fn(C.nd_echo_accept_main)), unsafe.Pointer(a), coro.WithCoroutineName("echo-accept"))
+		co, err := l.Spawn(coro.Entry(uintptr(unsafe.Pointer(C.coro_fn(C.nd_echo_accept_main)))), uintptr(unsafe.Pointer(a)), coro.WithCoroutineName("echo-accept"))
 		if err != nil {
 			return fail(err)
 		}
@@ -370,7 +370,7 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 			break
 		}
 		ls = append(ls, l)
-		co, err := l.Spawn(unsafe.Pointer(C.coro_fn(C.nd_load_main)), unsafe.Pointer(j), coro.WithCoroutineName("load"))
+		co, err := l.Spawn(coro.Entry(uintptr(unsafe.Pointer(C.coro_fn(C.nd_load_main)))), uintptr(unsafe.Pointer(j)), coro.WithCoroutineName("load"))
 		if err != nil {
 			runErr = err
 			break

@@ -4,10 +4,11 @@
 package main
 
 /*
+#cgo CFLAGS: -I${SRCDIR}/../..
 #include <stdint.h>
-typedef void *(*coro_fn)(void *);
+#include "coro_go.h"
 static void *add_one(void *arg) { return (void *)((uintptr_t)arg + 1); }
-static coro_fn add_one_fn(void) { return add_one; }
+CORO_GO_ENTRY(add_one)
 */
 import "C"
 
@@ -15,7 +16,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"unsafe"
 
 	"github.com/ccoro/coro"
 )
@@ -26,7 +26,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	co, err := l.Spawn(unsafe.Pointer(C.add_one_fn()), coro.UintptrArg(41))
+	co, err := l.Spawn(coro.Entry(C.add_one_entry()), 41)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -213,7 +213,7 @@ func runClients(mode, addr string, n int, st coro.StackMode, timeout time.Durati
 // runCoro spawns cc_coro_main, which spawns the clients, on loop and
 // waits for it (a little longer than the clients' own deadline).
 func runCoro(loop *coro.Loop, r *C.cc_run, timeout time.Duration) error {
-	co, err := loop.Spawn(unsafe.Pointer(C.coro_fn(C.cc_coro_main)), unsafe.Pointer(r), coro.WithCoroutineName("cclients"))
+	co, err := loop.Spawn(coro.Entry(uintptr(unsafe.Pointer(C.coro_fn(C.cc_coro_main)))), uintptr(unsafe.Pointer(r)), coro.WithCoroutineName("cclients"))
 	if err != nil {
 		return err
 	}
