@@ -224,10 +224,19 @@ int coro_connect(const struct sockaddr *addr, socklen_t len,
   coro__fd_adopt(fd);
   int rc = 0;
   int64_t backoff = CONNECT_BACKOFF_MIN;
+  int interrupted = 0;
   while (coro__connect(fd, addr, len) < 0) {
     int err = errno;
-    if (err == EINTR)
+    /* An interrupted connect goes on in the background: connecting again
+     * says how it does (EALREADY: still going, EISCONN: done). */
+    if (err == EINTR) {
+      interrupted = 1;
       continue;
+    }
+    if (interrupted && err == EISCONN)
+      break;
+    if (interrupted && err == EALREADY)
+      err = EINPROGRESS;
     if (err == EAGAIN && addr->sa_family == AF_UNIX) {
       /* A unix socket's listen queue is full. There is nothing to wait on
        * (the socket is not connecting), so retry after a short sleep. */
