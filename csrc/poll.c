@@ -247,7 +247,11 @@ static int poll_once(int fd, int events) {
     pf.events |= POLLIN;
   if (events & CORO_POLLOUT)
     pf.events |= POLLOUT;
-  if (coro__ppoll(&pf, 1, &(struct timespec){0, 0}) < 0)
+  int n; /* with a zero timeout too, a pending signal gives EINTR */
+  while ((n = coro__ppoll(&pf, 1, &(struct timespec){0, 0})) < 0 &&
+         errno == EINTR)
+    ;
+  if (n < 0)
     return -errno;
   if (pf.revents & POLLNVAL)
     return -EBADF;
