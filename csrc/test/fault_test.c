@@ -104,8 +104,25 @@ static snapshot snap(void) {
   return s;
 }
 
+/* For a failure message: every open fd and what it is. */
+static void print_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  CHECK(d != NULL);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    char path[300], target[256];
+    snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    target[n > 0 ? n : 0] = '\0';
+    fprintf(stderr, "    fd %s -> %s\n", e->d_name, target);
+  }
+  closedir(d);
+}
+
 static void check_same(const snapshot *a, long n) {
   snapshot b = snap();
+  if (b.fds != a->fds)
+    print_fds();
   if (b.fds != a->fds || b.maps != a->maps)
     FAILF("fault %ld: fds %d -> %d, maps %ld -> %ld", n, a->fds, b.fds,
           a->maps, b.maps);
