@@ -15,11 +15,11 @@
  *     to ASan's leak check (make V=asan) and valgrind's (make V=valgrind),
  *     which run at each test child's exit;
  *   - the loop is still usable: a spawn and a join work on it.
- * Two sweeps per operation: every point with its natural error (ENOMEM,
- * EMFILE, ENOBUFS, and EINTR for the calls that block), and EINTR only at
- * the blocking calls (epoll_wait, ppoll, accept, connect, read, write,
+ * Three sweeps per operation: every point with its natural error (ENOMEM,
+ * EMFILE, ENOBUFS, and EINTR for the calls that block); EINTR only at the
+ * blocking calls (epoll_wait, ppoll, accept, connect, read, write,
  * sendfile), where the operation must succeed every time: an interrupted
- * call is retried, never reported.
+ * call is retried, never reported; and EAGAIN at mmap and connect.
  *
  * Each sweep prints how many faults it injected. Run with params: stack
  * mode and poll backend.
@@ -236,7 +236,10 @@ static long sweep(const char *what, int (*op)(void), int fixture,
     int ferr;
     int point = coro__fault_fired(&ferr);
     coro__fault_arm(0, 0);
-    if (rc != 0 && (point < 0 || must_pass || rc != -ferr))
+    /* A failed mapping is -ENOMEM whatever mmap said (coro.h). */
+    int want = point == CORO__FP_MMAP || point == CORO__FP_MPROTECT ? ENOMEM
+                                                                    : ferr;
+    if (rc != 0 && (point < 0 || must_pass || rc != -want))
       FAILF("%s: fault %ld (point %d, errno %d): the operation returned %d",
             what, n, point, ferr, rc);
     check_usable(fixture);
@@ -265,6 +268,15 @@ static void sweep_both(const char *name, int (*op)(void), int fixture) {
   sweep(what, op, fixture, SWEPT, CORO__FAULT_NATURAL, 0);
   snprintf(what, sizeof what, "%s/eintr", name);
   sweep(what, op, fixture, BLOCKING, EINTR, 1);
+  /* EAGAIN where it means a resource ran out: locked memory for mmap, no
+   * free local port for a TCP connect, a full listen queue for a unix one
+   * (which connect retries). Elsewhere it means "would block", which the
+   * kernel never says of a ready fd. */
+  snprintf(what, sizeof what, "%s/eagain", name);
+  sweep(what, op, fixture,
+        CORO__FP_BIT(CORO__FP_MMAP) | CORO__FP_BIT(CORO__FP_MPROTECT) |
+            CORO__FP_BIT(CORO__FP_CONNECT),
+        EAGAIN, 0);
   if (fixture == FIX_REMOTE)
     remote_stop();
 }
