@@ -30,6 +30,12 @@ var (
 		1<<C.CORO__FP_WRITE | 1<<C.CORO__FP_SENDFILE)
 )
 
+// Mapping reports whether point is mmap or mprotect, whose failures the
+// engine reports as ENOMEM whatever the kernel said.
+func Mapping(point int) bool {
+	return point == C.CORO__FP_MMAP || point == C.CORO__FP_MPROTECT
+}
+
 func cerr(err syscall.Errno) C.int {
 	if err == Natural {
 		return C.CORO__FAULT_NATURAL
