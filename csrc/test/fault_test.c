@@ -597,7 +597,35 @@ static int op_fd_poll(void) {
   return rc == CORO_POLLIN ? 0 : rc < 0 ? rc : -EPROTO;
 }
 
+/* A wait on a high fd number: the poller grows its fd table (poll.c) and
+ * the poll backend its slot table, both on the way. */
+static int g_high;
+
+static void *high_waiter(void *arg) {
+  (void)arg;
+  int rc = coro_fd_wait(g_high, CORO_POLLIN, in_ms(DEADLINE_MS));
+  return (void *)(intptr_t)(rc == CORO_POLLIN ? 0 : rc < 0 ? rc : -EPROTO);
+}
+
+static int op_fd_high(void) {
+  int p[2];
+  CHECK_EQ(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+  g_high = fcntl(p[0], F_DUPFD_CLOEXEC, 5000);
+  CHECK_GE(g_high, 5000);
+  CHECK_EQ(write(p[1], "x", 1), 1);
+  int rc = (int)run_one(high_waiter, NULL);
+  CHECK_EQ(coro_fd_close(g_high), 0);
+  CHECK_EQ(close(p[0]), 0);
+  CHECK_EQ(close(p[1]), 0);
+  return rc;
+}
+
 /* ---- Tests --------------------------------------------------------------- */
+
+static void test_fd_high(int param) {
+  g_param = param;
+  sweep_both("fd_high", op_fd_high, FIX_LOOP);
+}
 
 static void test_fd_poll(int param) {
   g_param = param;
@@ -705,6 +733,7 @@ static const testing_case tests[] = {
     {"sendfile", test_sendfile, 120},
     {"sendfile_rw", test_sendfile_rw, 120},
     {"fd_poll", test_fd_poll, 120},
+    {"fd_high", test_fd_high, 120},
 };
 
 static const testing_param params[] = {
