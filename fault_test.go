@@ -3,7 +3,6 @@ package coro
 import (
 	"context"
 	"errors"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -43,17 +42,10 @@ func TestFaults(t *testing.T) {
 			_, err = co.Wait(ctx)
 			return err
 		}
-		fds := func() int {
-			ents, err := os.ReadDir("/proc/self/fd")
-			if err != nil {
-				t.Fatal(err)
-			}
-			return len(ents)
-		}
 		if err := op(); err != nil {
 			t.Fatal(err)
 		}
-		fds0 := fds()
+		fds0 := fault.OpenFDs(t)
 		sweep := func(name string, set uint, e syscall.Errno) {
 			var n int64
 			for n = 1; ; n++ {
@@ -71,7 +63,7 @@ func TestFaults(t *testing.T) {
 				if err != nil && (point < 0 || e == syscall.EINTR || !errors.Is(err, want)) {
 					t.Fatalf("%s: fault %d (point %d, %v): %v", name, n, point, ferr, err)
 				}
-				if got := fds(); got != fds0 {
+				if got := fault.OpenFDs(t); got != fds0 {
 					t.Fatalf("%s: fault %d (point %d, %v): %d fds open, want %d", name, n, point, ferr, got, fds0)
 				}
 				if err := op(); err != nil {

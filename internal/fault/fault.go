@@ -11,7 +11,11 @@ package fault
 // #include "coro_internal.h"
 import "C"
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+	"testing"
+)
 
 // Natural, as the error to Arm, makes each point fail with its own error:
 // ENOMEM for allocations and mappings, EMFILE for calls that make an fd,
@@ -62,4 +66,15 @@ func Fired() (point int, err syscall.Errno) {
 	var e C.int
 	p := C.coro__fault_fired(&e)
 	return int(p), syscall.Errno(e)
+}
+
+// OpenFDs counts the process's open fds (/proc/self/fd): what a sweep
+// checks for leaks after each fault.
+func OpenFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,16 +15,6 @@ import (
 	"github.com/ccoro/coro"
 	"github.com/ccoro/coro/internal/fault"
 )
-
-// openFDs counts the process's open fds.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
 
 // faultRequest sends a small and a large request (sendfile) on one
 // connection and checks what comes back: each response complete and right,
@@ -133,7 +122,7 @@ func idleFDs(t *testing.T, s *Server) int {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return openFDs(t)
+	return fault.OpenFDs(t)
 }
 
 // settle waits until the server holds no connection or buffer and the
@@ -143,7 +132,7 @@ func settle(t *testing.T, s *Server, fds int, name string, n int64) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st := s.Stats()
-		got := openFDs(t)
+		got := fault.OpenFDs(t)
 		if st.LiveConns == 0 && st.LiveBufs == 0 && got == fds {
 			break
 		}

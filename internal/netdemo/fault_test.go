@@ -1,7 +1,6 @@
 package netdemo
 
 import (
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -9,15 +8,6 @@ import (
 
 	"github.com/ccoro/coro/internal/fault"
 )
-
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
 
 // TestFaults fails the engine's fault points one at a time, the nth for n
 // = 1, 2, ..., during a short load run against the echo server in the same
@@ -68,7 +58,7 @@ func TestFaults(t *testing.T) {
 					}
 					time.Sleep(time.Millisecond)
 				}
-				return openFDs(t)
+				return fault.OpenFDs(t)
 			}
 			fds := settle()
 			sweep := func(name string, set uint, e syscall.Errno) {
