@@ -141,7 +141,7 @@ int coro_chan_new(coro_chan **out, size_t elem_size, size_t capacity) {
   if (out == NULL || elem_size == 0 || elem_size > CHAN_ELEM_MAX ||
       slots > CHAN_RING_MAX / elem_size)
     return -EINVAL;
-  ch = calloc(1, sizeof *ch + slots * elem_size);
+  ch = coro__calloc(1, sizeof *ch + slots * elem_size);
   if (ch == NULL)
     return -ENOMEM;
   ch->elem_size = elem_size;

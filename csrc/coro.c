@@ -368,7 +368,7 @@ int coro_local_set(coro_key key, void *value) {
   if (!co->locals) {
     if (!value)
       return 0;
-    co->locals = calloc(CORO_KEYS_MAX, sizeof(void *));
+    co->locals = coro__calloc(CORO_KEYS_MAX, sizeof(void *));
     if (!co->locals)
       return -ENOMEM;
   }

@@ -13,6 +13,7 @@
  *   chan.c     bounded FIFO channel
  *   poll.c     fd waits and the kernel poller (poll_epoll.inc, poll_poll.inc)
  *   socket.c   non-blocking socket calls; sendfile.c  coro_sendfile
+ *   fault.c    fault injection: the wrappers of malloc and the system calls
  */
 #ifndef CORO_INTERNAL_H
 #define CORO_INTERNAL_H
@@ -21,11 +22,15 @@
 #include "switch.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 /* SHARED records kept for reuse per loop: enough for a steady spawn rate,
  * small enough (about 1 MiB) that a burst of a million finished
@@ -270,14 +275,6 @@ void coro__shared_restore(coro_loop *loop, coro *co);
 int coro__overflow_init(coro_loop *loop);
 void coro__altstack_release(coro_loop *loop);
 
-/* Test hook: make the next n stack mappings succeed, then fail with ENOMEM
- * (n < 0: never fail). Lets tests inject mmap failure. */
-void coro__inject_mmap_failure(long n);
-
-/* Test hook: make the next n coro_accept attempts fail with err (ENFILE),
- * as if accept4 had; n <= 0: none. */
-void coro__inject_accept_error(int err, long n);
-
 /* ---- coro.c ----------------------------------------------------------- */
 
 /* Switch from the current coroutine to `to` (which must not be running),
@@ -403,6 +400,121 @@ int coro__fd_wait_drained(int fd, int events, int64_t deadline);
 void coro__sigpipe_drain(void);
 
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- fault.c ---------------------------------------------------------- */
+
+/* The fault points: one per kind of call that can fail for want of a
+ * resource or be interrupted. Every call site of these goes through the
+ * wrapper below (coro__malloc, coro__socket, ...), never the call itself. */
+enum coro__fault_point {
+  CORO__FP_ALLOC,        /* malloc, calloc, realloc: ENOMEM */
+  CORO__FP_MMAP,         /* ENOMEM */
+  CORO__FP_MPROTECT,     /* ENOMEM (the map count limit shows here) */
+  CORO__FP_EVENTFD,      /* EMFILE */
+  CORO__FP_EPOLL_CREATE, /* EMFILE */
+  CORO__FP_EPOLL_CTL,    /* ENOMEM (ADD and MOD; DEL cannot fail so) */
+  CORO__FP_EPOLL_WAIT,   /* EINTR */
+  CORO__FP_PPOLL,        /* EINTR */
+  CORO__FP_SOCKET,       /* EMFILE */
+  CORO__FP_SETSOCKOPT,   /* ENOMEM */
+  CORO__FP_BIND,         /* ENOMEM */
+  CORO__FP_LISTEN,       /* ENOBUFS */
+  CORO__FP_ACCEPT,       /* EMFILE */
+  CORO__FP_CONNECT,      /* ENOBUFS */
+  CORO__FP_READ,         /* read, pread: EINTR */
+  CORO__FP_WRITE,        /* EINTR */
+  CORO__FP_SENDFILE,     /* EINTR */
+  CORO__FP_STACK_SAVE,   /* realloc of a SHARED save buffer: ENOMEM, which
+                            aborts the switch (coro.c shared_swap) */
+  CORO__FP_COUNT
+};
+#define CORO__FP_BIT(p) (1u << (p))
+#define CORO__FP_ALL ((1u << CORO__FP_COUNT) - 1)
+
+/* For err: each point fails with its own error (the comments above). */
+#define CORO__FAULT_NATURAL (-1)
+
+/* Test hook: the nth fault point passed from now on (n >= 1) fails with
+ * err (an errno value, or CORO__FAULT_NATURAL), then injection disarms;
+ * n <= 0 disarms. err 0 counts the points without failing any. Resets the
+ * count of coro__fault_calls. Global: points on every thread count. */
+void coro__fault_arm(long n, int err);
+
+/* coro__fault_arm for only the points in the mask `points` (CORO__FP_BIT),
+ * failing `times` of them in a row from the nth on (times < 0: all). */
+void coro__fault_arm_at(unsigned points, long n, long times, int err);
+
+/* Points counted since the last arm (stops at the last failure). */
+long coro__fault_calls(void);
+
+/* The point that failed last since the last arm, or -1 if none did; *err
+ * (if err is not NULL) gets the errno it failed with. */
+int coro__fault_fired(int *err);
+
+/* 1 while armed. */
+extern atomic_int coro__fault_on;
+
+/* Armed only: count the point; the errno it must fail with, or 0. */
+int coro__fault_hit(int point);
+
+/* The cost of a point when disarmed: one load and a branch never taken. */
+static inline int coro__fault(int point) {
+  if (CORO__UNLIKELY(
+          atomic_load_explicit(&coro__fault_on, memory_order_relaxed)))
+    return coro__fault_hit(point);
+  return 0;
+}
+
+static inline void *coro__malloc(size_t n) {
+  if (CORO__UNLIKELY(coro__fault(CORO__FP_ALLOC))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return malloc(n);
+}
+
+static inline void *coro__calloc(size_t n, size_t size) {
+  if (CORO__UNLIKELY(coro__fault(CORO__FP_ALLOC))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return calloc(n, size);
+}
+
+/* realloc at a point of its own (CORO__FP_STACK_SAVE). */
+static inline void *coro__realloc_at(int point, void *p, size_t n) {
+  if (CORO__UNLIKELY(coro__fault(point))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, n);
+}
+
+static inline void *coro__realloc(void *p, size_t n) {
+  return coro__realloc_at(CORO__FP_ALLOC, p, n);
+}
+
+/* The system calls, each failing as the real one would (fault.c). mmap
+ * always maps anonymous memory anywhere. */
+void *coro__mmap(size_t len, int prot, int flags);
+int coro__mprotect(void *addr, size_t len, int prot);
+int coro__eventfd(unsigned initval, int flags);
+int coro__epoll_create1(int flags);
+struct epoll_event;
+int coro__epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int coro__epoll_wait(int epfd, struct epoll_event *evs, int n, int ms);
+int coro__ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts);
+int coro__socket(int domain, int type, int protocol);
+int coro__setsockopt(int fd, int level, int name, const void *val,
+                     socklen_t len);
+int coro__bind(int fd, const struct sockaddr *addr, socklen_t len);
+int coro__listen(int fd, int backlog);
+int coro__accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int coro__connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t coro__read(int fd, void *buf, size_t n);
+ssize_t coro__pread(int fd, void *buf, size_t n, off_t off);
+ssize_t coro__write(int fd, const void *buf, size_t n);
+ssize_t coro__sendfile(int out_fd, int in_fd, off_t *off, size_t n);
 
 static inline void coro__switch_to(coro_loop *l, coro *to) {
   coro *from = l->current;

@@ -164,7 +164,7 @@ static fdrec *rec_get(coro__poller *p, int fd, int grow) {
     size_t n = p->nchunks ? p->nchunks * 2 : 4;
     while (n <= c)
       n *= 2;
-    fdrec **nc = realloc(p->chunks, n * sizeof *nc);
+    fdrec **nc = coro__realloc(p->chunks, n * sizeof *nc);
     if (!nc)
       return NULL;
     memset(nc + p->nchunks, 0, (n - p->nchunks) * sizeof *nc);
@@ -174,7 +174,7 @@ static fdrec *rec_get(coro__poller *p, int fd, int grow) {
   if (!p->chunks[c]) {
     if (!grow)
       return NULL;
-    p->chunks[c] = calloc(CHUNK, sizeof(fdrec));
+    p->chunks[c] = coro__calloc(CHUNK, sizeof(fdrec));
     if (!p->chunks[c])
       return NULL;
   }
@@ -247,7 +247,11 @@ static int poll_once(int fd, int events) {
     pf.events |= POLLIN;
   if (events & CORO_POLLOUT)
     pf.events |= POLLOUT;
-  if (poll(&pf, 1, 0) < 0)
+  int n; /* with a zero timeout too, a pending signal gives EINTR */
+  while ((n = coro__ppoll(&pf, 1, &(struct timespec){0, 0})) < 0 &&
+         errno == EINTR)
+    ;
+  if (n < 0)
     return -errno;
   if (pf.revents & POLLNVAL)
     return -EBADF;
@@ -487,7 +491,7 @@ int coro__poll_new(coro_loop *l, int backend) {
   int rc = pick_backend(backend, &ops);
   if (rc < 0)
     return rc;
-  coro__poller *p = calloc(1, sizeof *p);
+  coro__poller *p = coro__calloc(1, sizeof *p);
   if (!p)
     return -ENOMEM;
   p->ops = ops;

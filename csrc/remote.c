@@ -73,7 +73,7 @@ int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
   int rc = coro__check_opts(opts);
   if (rc < 0)
     return rc;
-  coro_remote *r = calloc(1, sizeof *r);
+  coro_remote *r = coro__calloc(1, sizeof *r);
   if (!r)
     return -ENOMEM;
   atomic_init(&r->refs, 2);

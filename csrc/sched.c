@@ -97,7 +97,7 @@ static int heap_reserve(coro_loop *l) {
   if (l->heap_len < l->heap_cap)
     return 0;
   size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
-  coro **h = realloc(l->heap, cap * sizeof *h);
+  coro **h = coro__realloc(l->heap, cap * sizeof *h);
   if (!h)
     return -ENOMEM;
   l->heap = h;
@@ -376,7 +376,7 @@ static void wake_loop(coro_loop *l) {
 int coro_loop_post(coro_loop *l, void (*fn)(void *arg), void *arg) {
   if (!l || !fn)
     return -EINVAL;
-  coro__post *p = malloc(sizeof *p);
+  coro__post *p = coro__malloc(sizeof *p);
   if (!p)
     return -ENOMEM;
   p->next = NULL;
@@ -532,7 +532,7 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
     o.stack_size = CORO_STACK_SIZE_DEFAULT;
   if (o.stack_size < CORO_STACK_SIZE_MIN || o.stack_size > CORO_STACK_SIZE_MAX)
     return -EINVAL;
-  coro_loop *l = calloc(1, sizeof *l);
+  coro_loop *l = coro__calloc(1, sizeof *l);
   if (!l)
     return -ENOMEM;
   l->stack_mode = o.stack_mode;
@@ -551,7 +551,7 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
   l->main.name = "loop";
   l->current = &l->main;
   l->errno_ptr = &errno;
-  l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  l->wake_fd = coro__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (l->wake_fd < 0) {
     int e = -errno;
     free(l);

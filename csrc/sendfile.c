@@ -26,15 +26,15 @@
 
 static ssize_t sendfile_rw(int out_fd, int in_fd, int64_t *offset,
                            size_t count, int64_t deadline) {
-  char *buf = malloc(RW_BUF);
+  char *buf = coro__malloc(RW_BUF);
   if (!buf)
     return -ENOMEM;
   size_t sent = 0;
   ssize_t rc = 0;
   while (sent < count) {
     size_t want = count - sent < RW_BUF ? count - sent : RW_BUF;
-    ssize_t r = offset ? pread(in_fd, buf, want, (off_t)*offset)
-                       : read(in_fd, buf, want);
+    ssize_t r = offset ? coro__pread(in_fd, buf, want, (off_t)*offset)
+                       : coro__read(in_fd, buf, want);
     if (r < 0) {
       if (errno == EINTR)
         continue;
@@ -83,7 +83,7 @@ ssize_t coro_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count,
     while (sent < count) {
       size_t want = count - sent < SF_CHUNK ? count - sent : SF_CHUNK;
       off_t off = offset ? (off_t)*offset : 0;
-      ssize_t n = sendfile(out_fd, in_fd, offset ? &off : NULL, want);
+      ssize_t n = coro__sendfile(out_fd, in_fd, offset ? &off : NULL, want);
       if (n > 0) {
         if (offset)
           *offset = off;

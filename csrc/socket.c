@@ -9,7 +9,6 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,11 +72,11 @@ static int backoff_sleep(int64_t *backoff, int64_t max, int64_t deadline) {
   } while (0)
 
 ssize_t coro_read(int fd, void *buf, size_t n, int64_t deadline) {
-  IO_LOOP(fd, CORO_POLLIN, deadline, read(fd, buf, n));
+  IO_LOOP(fd, CORO_POLLIN, deadline, coro__read(fd, buf, n));
 }
 
 ssize_t coro_write(int fd, const void *buf, size_t n, int64_t deadline) {
-  IO_LOOP(fd, CORO_POLLOUT, deadline, write(fd, buf, n));
+  IO_LOOP(fd, CORO_POLLOUT, deadline, coro__write(fd, buf, n));
 }
 
 ssize_t coro_readv(int fd, const struct iovec *iov, int iovcnt,
@@ -133,19 +132,19 @@ int coro_shutdown(int fd, int how) {
 
 static int listen_on(int family, const struct sockaddr *addr, socklen_t len,
                      int backlog, int flags) {
-  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = coro__socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;
   coro__fd_adopt(fd);
   int one = 1;
   if (family != AF_UNIX) {
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+    if (coro__setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
       goto fail;
     if ((flags & CORO_REUSEPORT) &&
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        coro__setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
       goto fail;
   }
-  if (bind(fd, addr, len) < 0 || listen(fd, backlog) < 0)
+  if (coro__bind(fd, addr, len) < 0 || coro__listen(fd, backlog) < 0)
     goto fail;
   return fd;
 fail:;
@@ -185,31 +184,11 @@ int coro_unix_listen(const char *path, int backlog) {
   return listen_on(AF_UNIX, (struct sockaddr *)&sun, len, backlog, 0);
 }
 
-/* Test hook: the next n accepts fail with err (ENFILE cannot be provoked
- * in a test without starving the whole machine of files). */
-static atomic_long inject_left;
-static atomic_int inject_err;
-
-void coro__inject_accept_error(int err, long n) {
-  atomic_store(&inject_err, err);
-  atomic_store(&inject_left, n);
-}
-
-static int injected_accept_error(void) {
-  long n = atomic_load_explicit(&inject_left, memory_order_relaxed);
-  while (n > 0 && !atomic_compare_exchange_weak(&inject_left, &n, n - 1)) {
-  }
-  return n > 0 ? atomic_load(&inject_err) : 0;
-}
-
 int coro_accept(int lfd, struct sockaddr *addr, socklen_t *len,
                 int64_t deadline) {
   int64_t backoff = ACCEPT_BACKOFF_MIN;
   for (;;) {
-    int inj = injected_accept_error();
-    if (inj)
-      errno = inj;
-    int fd = inj ? -1 : accept4(lfd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = coro__accept4(lfd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       coro__fd_adopt(fd);
       return fd;
@@ -238,17 +217,26 @@ int coro_connect(const struct sockaddr *addr, socklen_t len,
                  int64_t deadline) {
   if (!addr)
     return -EINVAL;
-  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+  int fd = coro__socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
                   0);
   if (fd < 0)
     return -errno;
   coro__fd_adopt(fd);
   int rc = 0;
   int64_t backoff = CONNECT_BACKOFF_MIN;
-  while (connect(fd, addr, len) < 0) {
+  int interrupted = 0;
+  while (coro__connect(fd, addr, len) < 0) {
     int err = errno;
-    if (err == EINTR)
+    /* An interrupted connect goes on in the background: connecting again
+     * says how it does (EALREADY: still going, EISCONN: done). */
+    if (err == EINTR) {
+      interrupted = 1;
       continue;
+    }
+    if (interrupted && err == EISCONN)
+      break;
+    if (interrupted && err == EALREADY)
+      err = EINPROGRESS;
     if (err == EAGAIN && addr->sa_family == AF_UNIX) {
       /* A unix socket's listen queue is full. There is nothing to wait on
        * (the socket is not connecting), so retry after a short sleep. */

@@ -120,22 +120,6 @@ static struct stack_tail *tail_of(void *map, size_t map_size) {
 
 /* ---- Mapping ---------------------------------------------------------- */
 
-/* The test hook's budget: how many more stack mappings may succeed; -1 for
- * no limit. Once it reaches 0 every stack mapping fails until reset. */
-static atomic_long inject_left = -1;
-
-void coro__inject_mmap_failure(long n) {
-  atomic_store(&inject_left, n < 0 ? -1 : n);
-}
-
-/* True if the test hook says this mapping must fail. */
-static bool injected_failure(void) {
-  long n = atomic_load_explicit(&inject_left, memory_order_relaxed);
-  while (n > 0 && !atomic_compare_exchange_weak(&inject_left, &n, n - 1))
-    ;
-  return n == 0;
-}
-
 /* Map map_size bytes with a PROT_NONE guard page at the bottom.
  *
  * The whole region is mapped read-write and then its lowest page is turned
@@ -154,16 +138,14 @@ static bool injected_failure(void) {
  *     around it) are fragile, and a fixed size is what we want.
  * mprotect is where the mapping count limit shows (it splits one mapping
  * into two, and a fresh anonymous mapping may first have merged with a
- * neighbour), so the test hook fails that step: it exercises the path that
+ * neighbour), so a fault injected there (fault.c) exercises the path that
  * must unmap what mmap gave. Both failures are reported as -ENOMEM. */
-static int map_guarded(size_t map_size, bool injectable, char **out) {
-  char *m = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
-                 0);
+static int map_guarded(size_t map_size, char **out) {
+  char *m = coro__mmap(map_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK);
   if (m == MAP_FAILED)
     return -ENOMEM;
-  if ((injectable && injected_failure()) ||
-      mprotect(m, page_size(), PROT_NONE) != 0) {
+  if (coro__mprotect(m, page_size(), PROT_NONE) != 0) {
     munmap(m, map_size);
     return -ENOMEM;
   }
@@ -253,7 +235,7 @@ static int guarded_alloc(coro_loop *loop, size_t size, coro **out, char **lo,
     VALGRIND_MAKE_MEM_UNDEFINED(map + p, (size_t)((char *)co - (map + p)));
 #endif
   } else {
-    int err = map_guarded(map_size, true, &map);
+    int err = map_guarded(map_size, &map);
     if (err < 0)
       return err;
     /* Fresh anonymous memory is already zero: the record needs no memset,
@@ -347,7 +329,7 @@ int coro__shared_init(coro_loop *loop) {
   size_t p = page_size();
   size_t map_size = p + round_up(CANARY_BYTES + size + TAIL_BYTES, p);
   char *map;
-  int err = map_guarded(map_size, true, &map);
+  int err = map_guarded(map_size, &map);
   if (err < 0)
     return err;
   loop->shared_map = map;
@@ -405,7 +387,7 @@ int coro__shared_save(coro_loop *loop, coro *owner) {
   size_t want = round_up(used, 16);
   if (used > cap || (cap > SAVED_KEEP_MAX && want != 0 && want < cap / 4)) {
     /* (Never realloc to 0 bytes: glibc would free the buffer.) */
-    void *buf = realloc(owner->stk.s.saved, want);
+    void *buf = coro__realloc_at(CORO__FP_STACK_SAVE, owner->stk.s.saved, want);
     if (buf == NULL) {
       if (used > cap)
         return -ENOMEM; /* still resident: the caller may try again */
@@ -473,7 +455,7 @@ static int shared_alloc(coro_loop *loop, coro **out, char **lo, char **hi) {
   } else {
     /* Plain malloc, not a 64-byte aligned allocation: with a million
      * records the alignment padding would cost more than it saves. */
-    co = calloc(1, sizeof *co);
+    co = coro__calloc(1, sizeof *co);
     if (co == NULL)
       return -ENOMEM;
   }
@@ -741,7 +723,7 @@ int coro__overflow_init(coro_loop *loop) {
   /* With a guard page of its own, so an overflowing handler faults (and the
    * kernel kills the process) instead of writing below the stack. */
   char *map;
-  int err = map_guarded(p + size, false, &map);
+  int err = map_guarded(p + size, &map);
   if (err < 0)
     return err;
   stack_t ss;

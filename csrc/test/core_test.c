@@ -18,7 +18,7 @@
  * shared between coroutines lives in static variables or on the heap.
  */
 #include "coro.h"
-#include "coro_internal.h" /* coro__inject_mmap_failure */
+#include "coro_internal.h" /* coro__fault_arm */
 #include "testing.h"
 
 #include <dirent.h>
@@ -2448,6 +2448,14 @@ static void body_many(void) {
 static void test_many(int mode) { run_body(mode, body_many); }
 
 /* Out of memory: mmap failures injected by the test hook. */
+
+/* Let n more stack mappings succeed, then fail every one with ENOMEM
+ * (until coro__fault_arm(0, 0)). The failure is put on mprotect, the step
+ * that must unmap what mmap gave. */
+static void fail_mappings_after(long n) {
+  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_MPROTECT), n + 1, -1, ENOMEM);
+}
+
 static void check_oom_clean(coro_loop_stats a, long maps_a, coro_loop *l) {
   coro_loop_stats b = stats_of(l);
   CHECK_U64_EQ(b.live, a.live);
@@ -2465,7 +2473,7 @@ static void test_oom(int mode) {
   coro *co = NULL;
   /* The first stack of the loop: GUARDED maps it, SHARED maps the shared
    * stack. Both fail. */
-  coro__inject_mmap_failure(0);
+  fail_mappings_after(0);
   CHECK_EQ(coro_spawn(&co, ret_arg, NULL, NULL), -ENOMEM);
   CHECK_EQ(coro_spawn(NULL, ret_arg, NULL, NULL), -ENOMEM);
   CHECK_EQ(coro_create(&co, ret_arg, NULL, NULL), -ENOMEM);
@@ -2477,13 +2485,13 @@ static void test_oom(int mode) {
   CHECK_EQ(coro_spawn(&co, ret_arg, NULL, &o), -ENOMEM);
   check_oom_clean(s0, m0, l);
   /* Allowed again: works. */
-  coro__inject_mmap_failure(-1);
+  coro__fault_arm(0, 0);
   co = spawn_ok(ret_arg, (void *)1);
   run_empty(l);
   CHECK_EQ((intptr_t)join_poll_ok(co), 1);
   /* One more mapping allowed, then failure. */
   coro_loop_stats s1 = stats_of(l);
-  coro__inject_mmap_failure(1);
+  fail_mappings_after(1);
   coro *a, *b = NULL;
   if (mode == CORO_STACK_GUARDED) {
     /* a reuses the stack the first coroutine left in the cache (no
@@ -2510,7 +2518,7 @@ static void test_oom(int mode) {
     /* SHARED coroutines need no mapping at all now. */
     b = spawn_ok(ret_arg, (void *)3);
   }
-  coro__inject_mmap_failure(-1);
+  coro__fault_arm(0, 0);
   run_empty(l);
   CHECK_EQ((intptr_t)join_poll_ok(a), 2);
   CHECK_EQ((intptr_t)join_poll_ok(b), 3);

@@ -11,7 +11,7 @@
  * SHARED mode rule: objects several coroutines touch are globals.
  */
 #include "../coro.h"
-#include "../coro_internal.h" /* coro__inject_accept_error */
+#include "../coro_internal.h" /* coro__fault_arm_at */
 #include "testing.h"
 
 #include <arpa/inet.h>
@@ -762,7 +762,7 @@ TEST(accept_enfile) {
   g_lfd = listen_local(16);
   int c = coro_connect((struct sockaddr *)&g_addr, g_addrlen, in_ms(5000));
   CHECK_GE(c, 0);
-  coro__inject_accept_error(ENFILE, 1000000);
+  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_ACCEPT), 1, -1, ENFILE);
   CHECK_EQ(coro_accept(g_lfd, NULL, NULL, 0), -ENFILE);
   int64_t c0 = cpu_ns(), t0 = coro_now();
   CHECK_EQ(coro_accept(g_lfd, NULL, NULL, in_ms(100)), -ENFILE);
@@ -771,14 +771,14 @@ TEST(accept_enfile) {
   CHECK_LT(c1 - c0, (t1 - t0) / 2);      /* asleep, not spinning */
   /* Three more failures, then the connection in the backlog: the
    * back-off sleeps 10 + 20 + 40 ms, then accept succeeds. */
-  coro__inject_accept_error(ENFILE, 3);
+  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_ACCEPT), 1, 3, ENFILE);
   g_accepted = 12345;
   t0 = coro_now();
   coro *acc = go(emfile_acceptor, 0);
   join(acc);
   CHECK_GE(coro_now() - t0, 70 * 1000000);
   CHECK_GE(g_accepted, 0);
-  coro__inject_accept_error(0, 0);
+  coro__fault_arm(0, 0);
   CHECK_EQ(coro_write_all(c, "hi", 2, in_ms(5000)), 2);
   char buf[2];
   CHECK_EQ(coro_read(g_accepted, buf, 2, in_ms(5000)), 2);

@@ -379,7 +379,7 @@ static void test_inject_failure(int param) {
   coro *co[3];
   char *lo, *hi;
   int maps0 = maps_count();
-  coro__inject_mmap_failure(2);
+  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_MPROTECT), 3, -1, ENOMEM);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, &co[0], &lo, &hi), 0);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, &co[1], &lo, &hi), 0);
   int maps2 = maps_count();
@@ -397,9 +397,9 @@ static void test_inject_failure(int param) {
   coro__stack_release(&l, co[1]);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, &co[2], &lo, &hi), 0);
   CHECK_PTR_EQ(co[2], co[1]);
-  coro__inject_mmap_failure(0);
+  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_MPROTECT), 1, -1, ENOMEM);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, &co[1], &lo, &hi), -ENOMEM);
-  coro__inject_mmap_failure(-1);
+  coro__fault_arm(0, 0);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, &co[1], &lo, &hi), 0);
   CHECK_EQ(coro__shared_init(&l), 0);
   for (int i = 0; i < 3; i++)

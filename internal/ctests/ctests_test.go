@@ -45,7 +45,7 @@ var programs = map[string]program{
 		return s
 	}},
 	"stack_test": {name: "stack_test", run: true, sources: func([]string) []string {
-		return []string{"stack.c"}
+		return []string{"stack.c", "fault.c"}
 	}},
 }
 

@@ -59,13 +59,18 @@ void *nd_echo_accept_main(void *arg) {
   for (;;) {
     int fd = coro_accept(a->lfd, NULL, NULL, -1);
     if (fd < 0) {
-      /* A connection that went away before it was accepted is no reason
-       * to stop serving the others. */
-      if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO)
-        continue;
-      if (fd != -ECANCELED)
-        a->err = fd;
-      break;
+      if (fd == -ECANCELED)
+        break;
+      if (fd == -EBADF || fd == -EINVAL || fd == -ENOTSOCK) {
+        a->err = fd; /* not a listening socket: nothing to serve */
+        break;
+      }
+      /* A connection that went away before it was accepted, or no memory
+       * for the wait just now, is no reason to stop serving the others;
+       * but never spin on an error that stays. */
+      if (coro_sleep(coro_now() + 10 * 1000000LL) < 0)
+        break;
+      continue;
     }
     echo_conn *c = malloc(sizeof *c);
     if (!c) {
