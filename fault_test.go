@@ -33,7 +33,7 @@ func TestFaults(t *testing.T) {
 					t.Fatalf("Close: %v", err)
 				}
 			}()
-			co, err := l.Spawn(ctest.AddOne(), p)
+			co, err := l.Spawn(Entry(ctest.AddOne()), p)
 			if err != nil {
 				return err
 			}
