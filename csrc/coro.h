@@ -156,11 +156,30 @@ typedef struct coro_loop_stats {
   uint64_t fds;           /* fds registered with the poller now (one closed
                              with plain close() may still count: see the
                              rule at coro_fd_wait) */
-  uint64_t poll_calls;    /* kernel poll calls made by the loop */
+  /* The I/O counters below say which syscalls the loop's poller makes;
+   * poll_syscalls is their total. The reads, writes and accepts of the
+   * socket calls are the caller's and are not counted anywhere. */
+  uint64_t poll_calls;    /* times the loop asked the kernel for ready fds:
+                             one epoll_wait or ppoll; with epoll, a finite
+                             sleep is two syscalls (ppoll on the epoll fd,
+                             then epoll_wait) */
   uint64_t events;        /* fd events delivered (not counting the loop's
                              own wakeups or stale events) */
-  uint64_t fd_arms;       /* fd registrations made or changed in the kernel
-                             (epoll_ctl calls with the epoll backend) */
+  uint64_t fd_arms;       /* fd registrations made or changed, one syscall
+                             each: epoll_ctl ADD or MOD with epoll; with
+                             poll, the fcntl(F_GETFD) that checks the fd.
+                             A wait re-arms unless the engine knows it need
+                             not (poll.c): a coro_read that waits on an fd of
+                             the socket calls makes none in a steady state;
+                             a coro_fd_wait on it makes one (MOD) unless an
+                             unclaimed edge is pending */
+  uint64_t poll_probes;   /* poll(2) calls of coro_fd_wait with deadline 0
+                             on the loop thread (a wait with a deadline
+                             never probes) */
+  uint64_t poll_syscalls; /* every syscall the poller made: the above, plus
+                             epoll_ctl DEL (coro_fd_close, coro_fd_forget, a
+                             number the socket calls hand out again) and
+                             reads of the loop's wake eventfd */
 } coro_loop_stats;
 
 /* Read a loop's counters. Thread-safe (the values are read without locking
@@ -431,7 +450,8 @@ const char *coro_switch_backend(void);
  * whole test suite can run on either, else epoll where it exists. */
 enum coro_poll_backend {
   CORO_POLL_DEFAULT = 0,
-  CORO_POLL_EPOLL = 1, /* Linux epoll, one-shot registrations */
+  CORO_POLL_EPOLL = 1, /* Linux epoll: one-shot registrations, kept
+                          edge-triggered ones for the socket calls' reads */
   CORO_POLL_POLL = 2,  /* portable poll(2) over an array of pollfd */
 };
 
@@ -472,9 +492,11 @@ int coro_fd_forget(int fd);
  * deadline (0: try once, -ETIMEDOUT if it would block) and also return
  * -ECANCELED; all return a negative errno on failure. Close the fds they
  * return with coro_fd_close, never with plain close(): the loop keeps their
- * read registration between waits (no epoll_ctl per read), and a file
- * closed behind its back leaves a record that a non-engine fd given the
- * same number would trust. */
+ * read registration between waits (no epoll_ctl per read). A coro_fd_wait
+ * checks that registration with the kernel, so it survives a plain close()
+ * and a new file under the same number; but a coro_read whose first wait
+ * on that new file follows its EAGAIN trusts the old record and can sleep
+ * through the new file's data. */
 #define CORO_REUSEPORT 0x1 /* coro_tcp_listen: set SO_REUSEPORT */
 
 /* A listening TCP socket bound to addr (SO_REUSEADDR always). */

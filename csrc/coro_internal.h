@@ -371,7 +371,7 @@ void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
  * thread (restored by coro__poll_free). 0, -EINVAL, -ENOMEM, -errno. */
 int coro__poll_new(coro_loop *loop, int backend);
 
-/* Fill the I/O fields of coro_loop_stats (fds, poll_calls, events); read
+/* Fill the I/O fields of coro_loop_stats (fds to poll_syscalls); read
  * racily, like the other counters. */
 void coro__poll_stats(const coro_loop *loop, coro_loop_stats *out);
 
