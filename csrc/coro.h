@@ -81,6 +81,16 @@ enum coro_stack_mode {
 #define CORO_STACK_SIZE_DEFAULT (256u * 1024u)
 #define CORO_STACK_SIZE_MIN (16u * 1024u)
 #define CORO_STACK_SIZE_MAX (1024u * 1024u * 1024u)
+/* The guard below a stack (guard_size in coro_loop_opts and coro_opts),
+ * in bytes, rounded up to whole pages. Default (0): one page; 64 KiB on
+ * aarch64, where GCC's -fstack-clash-protection probes a new frame once
+ * per 64 KiB. A fault in the guard aborts with the coroutine's id and
+ * name; a frame larger than the guard can step over it unless the code
+ * was compiled with -fstack-clash-protection (the engine is; see the
+ * README for your own cgo code), which touches every page of a big frame
+ * in order, so the first touch past the stack is in the guard. A guard
+ * costs address space only, never memory or an extra mapping. */
+#define CORO_GUARD_SIZE_MAX (64u * 1024u * 1024u)
 /* Stacks a loop keeps for reuse after coroutines exit (per loop). */
 #define CORO_STACK_CACHE_DEFAULT 64
 
@@ -97,11 +107,14 @@ typedef struct coro_loop_opts {
   const char *name;    /* for messages; must outlive the loop; may be NULL */
   int poll_backend;    /* enum coro_poll_backend; default: $CORO_POLL
                           ("epoll" or "poll"), else epoll on Linux */
+  size_t guard_size;   /* guard below each GUARDED stack and below the
+                          shared stack; 0 = the default (see
+                          CORO_GUARD_SIZE_MAX), at most that */
 } coro_loop_opts;
 
 /* Create a loop bound to the calling thread. One loop per thread: -EBUSY if
  * the thread already has one. opts may be NULL for the defaults. -EINVAL for
- * a bad mode or size, -ENOMEM. Also installs (once per process) the handler
+ * a bad mode, stack size or guard size, -ENOMEM. Also installs (once per process) the handler
  * that reports stack overflows, and an alternate signal stack on this thread
  * if it has none, so that no signal handler runs on a small coroutine stack. */
 int coro_loop_new(coro_loop **out, const coro_loop_opts *opts);
@@ -201,13 +214,16 @@ typedef struct coro_opts {
   int stack_mode;     /* enum coro_stack_mode; default: the loop's */
   size_t stack_size;  /* GUARDED only; default: the loop's */
   const char *name;   /* must outlive the coroutine (e.g. a literal); may be NULL */
+  size_t guard_size;  /* GUARDED only; 0 = the loop's; at most
+                         CORO_GUARD_SIZE_MAX (see there) */
 } coro_opts;
 
 /* Spawn a coroutine on the calling thread's loop and make it ready; it first
  * runs when the caller next switches (yields, blocks, or returns to the
  * loop). If out is NULL the coroutine is detached, else the caller must
  * coro_join or coro_detach it. Errors: -EINVAL (NULL fn, bad opts, stack size
- * outside [CORO_STACK_SIZE_MIN, CORO_STACK_SIZE_MAX]), -EPERM (no loop on
+ * outside [CORO_STACK_SIZE_MIN, CORO_STACK_SIZE_MAX], guard size above
+ * CORO_GUARD_SIZE_MAX), -EPERM (no loop on
  * this thread), -ENOMEM (no memory or no mapping), -ESHUTDOWN (loop closing). */
 int coro_spawn(coro **out, coro_fn fn, void *arg, const coro_opts *opts);
 
