@@ -752,12 +752,12 @@ static coro_loop fault_loop;
 static coro *fault_co;
 static char *fault_lo, *fault_hi;
 
-static void fault_setup(int mode, const char *coname) {
+static void fault_setup(int mode, size_t guard, const char *coname) {
   loop_init(&fault_loop, mode, 32 * KB, 4, "faulty-loop");
   coro__tls_loop = &fault_loop;
   if (coro__overflow_init(&fault_loop) != 0)
     _exit(3);
-  if (coro__stack_alloc(&fault_loop, mode, 32 * KB, 0, &fault_co, &fault_lo,
+  if (coro__stack_alloc(&fault_loop, mode, 32 * KB, guard, &fault_co, &fault_lo,
                         &fault_hi) != 0)
     _exit(3);
   fault_co->magic = CORO__MAGIC_LIVE;
@@ -769,52 +769,46 @@ static void fault_setup(int mode, const char *coname) {
 }
 
 static void guard_fault_child(void) {
-  fault_setup(CORO_STACK_GUARDED, "deep");
+  fault_setup(CORO_STACK_GUARDED, 0, "deep");
   /* The byte just below the usable stack is in the guard page. */
   *(volatile char *)(fault_lo - 1) = 1;
   _exit(4);
 }
 
+/* Run child, which faults in the guard of coroutine 42 called name on
+ * "faulty-loop": it must die by SIGABRT with the report. */
+static void expect_fault_report(void (*child)(void), const char *name) {
+  char out[4096], want[256];
+  int st = run_child(child, out, sizeof out);
+  check_killed_by(st, SIGABRT, out);
+  snprintf(want, sizeof want,
+           "coro: stack overflow in coroutine 42 \"%s\" (loop "
+           "\"faulty-loop\")\n",
+           name);
+  if (strstr(out, want) == NULL)
+    FAILF("unexpected message: %s", out);
+}
+
 static void test_guard_fault_report(int param) {
   (void)param;
-  char out[4096];
-  int st = run_child(guard_fault_child, out, sizeof out);
-  check_killed_by(st, SIGABRT, out);
-  if (strstr(out, "coro: stack overflow in coroutine 42 \"deep\" (loop "
-                  "\"faulty-loop\")\n") == NULL)
-    FAILF("unexpected message: %s", out);
+  expect_fault_report(guard_fault_child, "deep");
 }
 
 /* A frame that jumps deep: the lowest byte of a 64 KiB guard is still
  * reported (the whole guard counts, not its first page). */
 static void big_guard_fault_child(void) {
-  fault_setup(CORO_STACK_GUARDED, "deep");
-  coro__stack_release(&fault_loop, fault_co);
-  if (coro__stack_alloc(&fault_loop, CORO_STACK_GUARDED, 32 * KB, 64 * KB,
-                        &fault_co, &fault_lo, &fault_hi) != 0)
-    _exit(3);
-  fault_co->magic = CORO__MAGIC_LIVE;
-  fault_co->id = 42;
-  fault_co->name = "deep";
-  fault_co->state = CORO__RUNNING;
-  fault_co->loop = &fault_loop;
-  fault_loop.current = fault_co;
+  fault_setup(CORO_STACK_GUARDED, 64 * KB, "deep");
   *(volatile char *)(fault_lo - 64 * KB) = 1;
   _exit(4);
 }
 
 static void test_big_guard_fault_report(int param) {
   (void)param;
-  char out[4096];
-  int st = run_child(big_guard_fault_child, out, sizeof out);
-  check_killed_by(st, SIGABRT, out);
-  if (strstr(out, "coro: stack overflow in coroutine 42 \"deep\" (loop "
-                  "\"faulty-loop\")\n") == NULL)
-    FAILF("unexpected message: %s", out);
+  expect_fault_report(big_guard_fault_child, "deep");
 }
 
 static void shared_guard_fault_child(void) {
-  fault_setup(CORO_STACK_SHARED, "shallow");
+  fault_setup(CORO_STACK_SHARED, 0, "shallow");
   fault_loop.shared_owner = fault_co;
   /* Below the canary: the shared stack's guard page. */
   *(volatile char *)((char *)fault_loop.shared_map + 100) = 1;
@@ -823,12 +817,7 @@ static void shared_guard_fault_child(void) {
 
 static void test_shared_guard_fault_report(int param) {
   (void)param;
-  char out[4096];
-  int st = run_child(shared_guard_fault_child, out, sizeof out);
-  check_killed_by(st, SIGABRT, out);
-  if (strstr(out, "coro: stack overflow in coroutine 42 \"shallow\" (loop "
-                  "\"faulty-loop\")\n") == NULL)
-    FAILF("unexpected message: %s", out);
+  expect_fault_report(shared_guard_fault_child, "shallow");
 }
 
 /* A real overflow: unbounded recursion on a 16 KiB guarded stack, entered
@@ -918,7 +907,7 @@ static void install_prev(int sig, int siginfo) {
 static void chain_siginfo_child(void) {
   quiet_valgrind();
   install_prev(SIGSEGV, 1);
-  fault_setup(CORO_STACK_GUARDED, "innocent");
+  fault_setup(CORO_STACK_GUARDED, 0, "innocent");
   *(volatile char *)bad_addr = 1; /* a fault in no guard page */
   _exit(4);
 }
@@ -926,7 +915,7 @@ static void chain_siginfo_child(void) {
 static void chain_main_null_child(void) {
   quiet_valgrind();
   install_prev(SIGSEGV, 1);
-  fault_setup(CORO_STACK_GUARDED, "innocent");
+  fault_setup(CORO_STACK_GUARDED, 0, "innocent");
   /* On the loop's own stack main is current: its record has no mapping,
    * and page 0 must not be taken for a guard page. */
   fault_loop.current = &fault_loop.main;
@@ -937,14 +926,14 @@ static void chain_main_null_child(void) {
 static void chain_plain_child(void) {
   quiet_valgrind();
   install_prev(SIGSEGV, 0);
-  fault_setup(CORO_STACK_GUARDED, "innocent");
+  fault_setup(CORO_STACK_GUARDED, 0, "innocent");
   *(volatile char *)bad_addr = 1;
   _exit(4);
 }
 
 static void chain_dfl_child(void) {
   signal(SIGSEGV, SIG_DFL); /* a sanitizer may have installed its own */
-  fault_setup(CORO_STACK_GUARDED, "innocent");
+  fault_setup(CORO_STACK_GUARDED, 0, "innocent");
   *(volatile char *)bad_addr = 1;
   _exit(4);
 }
@@ -952,7 +941,7 @@ static void chain_dfl_child(void) {
 static void chain_ign_child(void) {
   quiet_valgrind();
   signal(SIGSEGV, SIG_IGN);
-  fault_setup(CORO_STACK_GUARDED, "innocent");
+  fault_setup(CORO_STACK_GUARDED, 0, "innocent");
   /* A sent SIGSEGV whose previous action is SIG_IGN stays ignored. */
   raise(SIGSEGV);
   /* A real fault cannot be ignored: the default action kills. */
@@ -962,7 +951,7 @@ static void chain_ign_child(void) {
 
 static void chain_sent_dfl_child(void) {
   signal(SIGSEGV, SIG_DFL);
-  fault_setup(CORO_STACK_GUARDED, "innocent");
+  fault_setup(CORO_STACK_GUARDED, 0, "innocent");
   /* A sent SIGSEGV with si_addr garbage is never an overflow, and its
    * default action still applies. */
   kill(getpid(), SIGSEGV);
@@ -985,7 +974,7 @@ static void chain_bus_child(void) {
   quiet_valgrind();
   bus_addr = bus_page();
   install_prev(SIGBUS, 1);
-  fault_setup(CORO_STACK_GUARDED, "innocent");
+  fault_setup(CORO_STACK_GUARDED, 0, "innocent");
   *(volatile char *)bus_addr = 1;
   _exit(4);
 }
@@ -993,7 +982,7 @@ static void chain_bus_child(void) {
 static void chain_bus_dfl_child(void) {
   bus_addr = bus_page();
   signal(SIGBUS, SIG_DFL);
-  fault_setup(CORO_STACK_GUARDED, "innocent");
+  fault_setup(CORO_STACK_GUARDED, 0, "innocent");
   *(volatile char *)bus_addr = 1;
   _exit(4);
 }
@@ -1014,7 +1003,7 @@ static void chain_recover_child(void) {
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGSEGV, &sa, NULL);
-  fault_setup(CORO_STACK_GUARDED, "innocent");
+  fault_setup(CORO_STACK_GUARDED, 0, "innocent");
   volatile int recovered = 0;
   for (int i = 0; i < 3; i++) {
     if (sigsetjmp(recover_jb, 1) == 0)
