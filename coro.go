@@ -98,6 +98,7 @@ type loopConfig struct {
 	name        string
 	onPanic     func(fn Func, v any)
 	invalidOpts bool
+	guardConfig
 }
 
 // Option configures NewLoop.
@@ -216,6 +217,7 @@ func NewLoop(opts ...Option) (*Loop, error) {
 	var copts C.coro_loop_opts
 	copts.stack_mode = C.int(cfg.mode)
 	copts.stack_size = C.size_t(cfg.stackSize)
+	copts.guard_size = cfg.cGuard()
 	if cfg.cacheSet {
 		if cfg.stackCache == 0 {
 			copts.stack_cache = ^C.size_t(0) // keep none
@@ -477,6 +479,7 @@ type spawnConfig struct {
 	mode      StackMode
 	stackSize int
 	invalid   bool
+	guardConfig
 }
 
 // SpawnOption configures Spawn.
@@ -545,6 +548,7 @@ func (l *Loop) Spawn(fn unsafe.Pointer, arg unsafe.Pointer, opts ...SpawnOption)
 	var copts C.coro_opts
 	copts.stack_mode = C.int(cfg.mode)
 	copts.stack_size = C.size_t(cfg.stackSize)
+	copts.guard_size = cfg.cGuard()
 	if cfg.name != "" {
 		co.cname = C.CString(cfg.name)
 		copts.name = co.cname
