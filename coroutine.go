@@ -88,6 +88,7 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	var copts C.coro_opts
 	copts.stack_mode = C.int(cfg.mode)
 	copts.stack_size = C.size_t(cfg.stackSize)
+	copts.guard_size = cfg.cGuard()
 	if cfg.name != "" {
 		co.cname = C.CString(cfg.name)
 		copts.name = co.cname

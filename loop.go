@@ -88,6 +88,7 @@ func NewLoop(opts ...Option) (*Loop, error) {
 	var copts C.coro_loop_opts
 	copts.stack_mode = C.int(cfg.mode)
 	copts.stack_size = C.size_t(cfg.stackSize)
+	copts.guard_size = cfg.cGuard()
 	if cfg.cacheSet {
 		if cfg.stackCache == 0 {
 			copts.stack_cache = ^C.size_t(0) // keep none

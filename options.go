@@ -11,6 +11,7 @@ type loopConfig struct {
 	name        string
 	onPanic     func(fn Func, v any)
 	invalidOpts bool
+	guardConfig
 }
 
 // Option configures NewLoop.
@@ -74,6 +75,7 @@ type spawnConfig struct {
 	mode      StackMode
 	stackSize int
 	invalid   bool
+	guardConfig
 }
 
 // SpawnOption configures Spawn.

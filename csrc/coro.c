@@ -244,6 +244,8 @@ int coro__check_opts(const coro_opts *o) {
   if (o->stack_size != 0 && (o->stack_size < CORO_STACK_SIZE_MIN ||
                              o->stack_size > CORO_STACK_SIZE_MAX))
     return -EINVAL;
+  if (o->guard_size > CORO_GUARD_SIZE_MAX)
+    return -EINVAL;
   return 0;
 }
 
@@ -265,7 +267,8 @@ int coro__new(coro_loop *l, int kind, coro_fn fn, void *arg,
   }
   coro *co;
   char *lo, *hi;
-  rc = coro__stack_alloc(l, mode, size, &co, &lo, &hi);
+  rc = coro__stack_alloc(l, mode, size, opts ? opts->guard_size : 0, &co, &lo,
+                         &hi);
   if (rc < 0)
     return rc;
   co->magic = CORO__MAGIC_LIVE;

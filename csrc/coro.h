@@ -81,6 +81,16 @@ enum coro_stack_mode {
 #define CORO_STACK_SIZE_DEFAULT (256u * 1024u)
 #define CORO_STACK_SIZE_MIN (16u * 1024u)
 #define CORO_STACK_SIZE_MAX (1024u * 1024u * 1024u)
+/* The guard below a stack (guard_size in coro_loop_opts and coro_opts),
+ * in bytes, rounded up to whole pages. Default (0): one page; 64 KiB on
+ * aarch64, where GCC's -fstack-clash-protection probes a new frame once
+ * per 64 KiB. A fault in the guard aborts with the coroutine's id and
+ * name; a frame larger than the guard can step over it unless the code
+ * was compiled with -fstack-clash-protection (the engine is; see the
+ * README for your own cgo code), which touches every page of a big frame
+ * in order, so the first touch past the stack is in the guard. A guard
+ * costs address space only, never memory or an extra mapping. */
+#define CORO_GUARD_SIZE_MAX (64u * 1024u * 1024u)
 /* Stacks a loop keeps for reuse after coroutines exit (per loop). */
 #define CORO_STACK_CACHE_DEFAULT 64
 
@@ -97,11 +107,14 @@ typedef struct coro_loop_opts {
   const char *name;    /* for messages; must outlive the loop; may be NULL */
   int poll_backend;    /* enum coro_poll_backend; default: $CORO_POLL
                           ("epoll" or "poll"), else epoll on Linux */
+  size_t guard_size;   /* guard below each GUARDED stack and below the
+                          shared stack; 0 = the default (see
+                          CORO_GUARD_SIZE_MAX), at most that */
 } coro_loop_opts;
 
 /* Create a loop bound to the calling thread. One loop per thread: -EBUSY if
  * the thread already has one. opts may be NULL for the defaults. -EINVAL for
- * a bad mode or size, -ENOMEM. Also installs (once per process) the handler
+ * a bad mode, stack size or guard size, -ENOMEM. Also installs (once per process) the handler
  * that reports stack overflows, and an alternate signal stack on this thread
  * if it has none, so that no signal handler runs on a small coroutine stack. */
 int coro_loop_new(coro_loop **out, const coro_loop_opts *opts);
@@ -156,11 +169,30 @@ typedef struct coro_loop_stats {
   uint64_t fds;           /* fds registered with the poller now (one closed
                              with plain close() may still count: see the
                              rule at coro_fd_wait) */
-  uint64_t poll_calls;    /* kernel poll calls made by the loop */
+  /* The I/O counters below say which syscalls the loop's poller makes;
+   * poll_syscalls is their total. The reads, writes and accepts of the
+   * socket calls are the caller's and are not counted anywhere. */
+  uint64_t poll_calls;    /* times the loop asked the kernel for ready fds:
+                             one epoll_wait or ppoll; with epoll, a finite
+                             sleep is two syscalls (ppoll on the epoll fd,
+                             then epoll_wait) */
   uint64_t events;        /* fd events delivered (not counting the loop's
                              own wakeups or stale events) */
-  uint64_t fd_arms;       /* fd registrations made or changed in the kernel
-                             (epoll_ctl calls with the epoll backend) */
+  uint64_t fd_arms;       /* fd registrations made or changed, one syscall
+                             each: epoll_ctl ADD or MOD with epoll; with
+                             poll, the fcntl(F_GETFD) that checks the fd.
+                             A wait re-arms unless the engine knows it need
+                             not (poll.c): a coro_read that waits on an fd of
+                             the socket calls makes none in a steady state;
+                             a coro_fd_wait on it makes one (MOD) unless an
+                             unclaimed edge is pending */
+  uint64_t poll_probes;   /* poll(2) calls of coro_fd_wait with deadline 0
+                             on the loop thread (a wait with a deadline
+                             never probes) */
+  uint64_t poll_syscalls; /* every syscall the poller made: the above, plus
+                             epoll_ctl DEL (coro_fd_close, coro_fd_forget, a
+                             number the socket calls hand out again) and
+                             reads of the loop's wake eventfd */
 } coro_loop_stats;
 
 /* Read a loop's counters. Thread-safe (the values are read without locking
@@ -182,13 +214,16 @@ typedef struct coro_opts {
   int stack_mode;     /* enum coro_stack_mode; default: the loop's */
   size_t stack_size;  /* GUARDED only; default: the loop's */
   const char *name;   /* must outlive the coroutine (e.g. a literal); may be NULL */
+  size_t guard_size;  /* GUARDED only; 0 = the loop's; at most
+                         CORO_GUARD_SIZE_MAX (see there) */
 } coro_opts;
 
 /* Spawn a coroutine on the calling thread's loop and make it ready; it first
  * runs when the caller next switches (yields, blocks, or returns to the
  * loop). If out is NULL the coroutine is detached, else the caller must
  * coro_join or coro_detach it. Errors: -EINVAL (NULL fn, bad opts, stack size
- * outside [CORO_STACK_SIZE_MIN, CORO_STACK_SIZE_MAX]), -EPERM (no loop on
+ * outside [CORO_STACK_SIZE_MIN, CORO_STACK_SIZE_MAX], guard size above
+ * CORO_GUARD_SIZE_MAX), -EPERM (no loop on
  * this thread), -ENOMEM (no memory or no mapping), -ESHUTDOWN (loop closing). */
 int coro_spawn(coro **out, coro_fn fn, void *arg, const coro_opts *opts);
 
@@ -433,7 +468,8 @@ const char *coro_switch_backend(void);
  * whole test suite can run on either, else epoll where it exists. */
 enum coro_poll_backend {
   CORO_POLL_DEFAULT = 0,
-  CORO_POLL_EPOLL = 1, /* Linux epoll, one-shot registrations */
+  CORO_POLL_EPOLL = 1, /* Linux epoll: one-shot registrations, kept
+                          edge-triggered ones for the socket calls' reads */
   CORO_POLL_POLL = 2,  /* portable poll(2) over an array of pollfd */
 };
 
@@ -474,9 +510,11 @@ int coro_fd_forget(int fd);
  * deadline (0: try once, -ETIMEDOUT if it would block) and also return
  * -ECANCELED; all return a negative errno on failure. Close the fds they
  * return with coro_fd_close, never with plain close(): the loop keeps their
- * read registration between waits (no epoll_ctl per read), and a file
- * closed behind its back leaves a record that a non-engine fd given the
- * same number would trust. */
+ * read registration between waits (no epoll_ctl per read). A coro_fd_wait
+ * checks that registration with the kernel, so it survives a plain close()
+ * and a new file under the same number; but a coro_read whose first wait
+ * on that new file follows its EAGAIN trusts the old record and can sleep
+ * through the new file's data. */
 #define CORO_REUSEPORT 0x1 /* coro_tcp_listen: set SO_REUSEPORT */
 
 /* A listening TCP socket bound to addr (SO_REUSEADDR always). */

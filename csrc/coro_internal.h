@@ -179,6 +179,7 @@ struct coro_loop {
   /* Configuration. */
   int stack_mode;
   size_t stack_size;
+  size_t guard_size;       /* guard below its stacks, whole pages */
   size_t cache_max;
   const char *name;
   pthread_t owner;
@@ -238,10 +239,17 @@ extern _Thread_local coro_loop *coro__tls_loop;
  * size == loop->stack_size, else a fresh mapping; the record sits at the
  * top of the mapping. SHARED: a record from loop->rec_free or malloc. On
  * return co->ctx is NOT initialised; lo and hi give the usable stack
- * (for SHARED: the shared stack). -ENOMEM when mmap/mprotect/malloc fail
- * (nothing leaked). Registers the stack with valgrind. */
-int coro__stack_alloc(coro_loop *loop, int mode, size_t size, coro **out,
-                      char **lo, char **hi);
+ * (for SHARED: the shared stack). guard: GUARDED only, the requested
+ * guard_size (0: the loop's). -ENOMEM when mmap/mprotect/malloc fail
+ * (nothing leaked), -EINVAL for a guard above CORO_GUARD_SIZE_MAX.
+ * Registers the stack with valgrind. */
+int coro__stack_alloc(coro_loop *loop, int mode, size_t size, size_t guard,
+                      coro **out, char **lo, char **hi);
+
+/* The guard for a requested guard_size of n bytes (0: the default, one
+ * page, 64 KiB on aarch64) rounded up to whole pages, in *out: 0, or
+ * -EINVAL above CORO_GUARD_SIZE_MAX. */
+int coro__guard_size(size_t n, size_t *out);
 
 /* Give co's stack and record back: cache or unmap (GUARDED), free list
  * (SHARED, keeping `saved` for reuse up to a bound). Never called while
@@ -368,7 +376,7 @@ void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
  * thread (restored by coro__poll_free). 0, -EINVAL, -ENOMEM, -errno. */
 int coro__poll_new(coro_loop *loop, int backend);
 
-/* Fill the I/O fields of coro_loop_stats (fds, poll_calls, events); read
+/* Fill the I/O fields of coro_loop_stats (fds to poll_syscalls); read
  * racily, like the other counters. */
 void coro__poll_stats(const coro_loop *loop, coro_loop_stats *out);
 

@@ -43,17 +43,37 @@
  * request/response connection (libuv and Go pay none). An fd made by the
  * engine's socket calls (coro__fd_adopt: socket, accept) is "owned": it is
  * closed through coro_fd_close, and every fd number those calls hand out
- * resets its record, so the record cannot silently outlive the file. A
- * wait for reading alone on an owned fd registers it edge-triggered and
- * keeps the registration, so the next such wait makes no call. Edge-
- * triggered is safe for the engine's reads because they wait only after
- * read() said EAGAIN (coro__fd_wait_drained): any data after that is a new
- * edge, queued by the kernel even before the waiter parks. A coro_fd_wait
- * from outside may come without that (the caller read part of the data,
- * or none), so when it finds an edge registration in place it first asks
- * the kernel (one poll(2) with no timeout) whether the fd is ready now.
- * An edge nobody waits for is dropped: the reader, woken earlier and not
- * run yet, reads before it waits again. Level-triggered persistence would
+ * resets its record. A wait for reading alone on an owned fd registers it
+ * edge-triggered and keeps the registration between waits. Which waits
+ * may then skip the kernel is decided by what the engine knows about the
+ * fd's read side, as Go's netpoller does with its pollDesc states:
+ *   - drained (coro__fd_wait_drained): the engine's own read just had
+ *     EAGAIN from this fd, in the same call, with no switch in between. Any
+ *     data after that is a new edge, which the kernel queues even before
+ *     the waiter parks: the wait makes no syscall. This is the wait of
+ *     every coro_read and coro_accept that blocks.
+ *   - pending: an edge came while no reader waited (r->pending). The next
+ *     coro_fd_wait returns it at once, no syscall (a hint, as readiness
+ *     always is: the data may have been read meanwhile), and consumes it.
+ *   - anything else (a coro_fd_wait from outside, after a partial read or
+ *     none, or after any number of things the engine did not see, such as
+ *     a plain close() and a new file under the same number): the wait
+ *     re-arms with epoll_ctl(MOD). MOD makes the kernel look at the fd's
+ *     readiness now and queue an event if it is ready, so an edge consumed
+ *     earlier is not lost; and it fails with ENOENT when the registration
+ *     is gone because its file was closed, so the new file is registered
+ *     afresh (one-shot: it is not known to be the engine's). That is one
+ *     syscall, as many as the one-shot design makes, and it is counted in
+ *     fd_arms (the wait once asked poll(2) instead, which no stat counted).
+ * What stays unprotected: a socket of the engine's closed with plain
+ * close() whose number a file not made by the engine takes, and whose first
+ * wait is a drained one (coro_read on the new file at EAGAIN): the kept
+ * registration died with the old file and nothing tells the engine so
+ * without a syscall per read. coro.h forbids plain close() on the engine's
+ * sockets for that reason; every other order is caught by the MOD.
+ * An edge is never dropped: with no reader waiting it becomes pending (the
+ * reader, woken earlier and not run yet, will read before it waits again;
+ * a drained wait clears it). Level-triggered persistence would instead
  * re-report such an fd at every poll until its reader runs, which with
  * 1,000 busy connections costs more than the epoll_ctl it saves. Waits
  * for writing stay one-shot (a socket is writable nearly always), and so
@@ -123,6 +143,8 @@ typedef struct fdrec {
   uint8_t registered; /* the backend has a registration for fd */
   uint8_t owned;      /* made by the engine's socket calls (coro__fd_adopt) */
   uint8_t edge;       /* the registration is POLL__EDGE (see rec_arm) */
+  uint8_t pending;    /* edge registration: events reported while no reader
+                         waited, not yet handed to a wait (top comment) */
 } fdrec;
 
 struct coro__poller {
@@ -131,11 +153,14 @@ struct coro__poller {
   fdrec **chunks;      /* chunk i holds fds [i*CHUNK, (i+1)*CHUNK) */
   size_t nchunks;
   uint64_t waiters;    /* coroutines parked in coro_fd_wait */
-  /* Counters for coro_loop_stats (read racily from other threads). */
+  /* Counters for coro_loop_stats (read racily from other threads); what
+   * each counts is documented there. */
   uint64_t n_fds;      /* fd records with registered set */
   uint64_t n_calls;    /* backend wait calls */
   uint64_t n_events;   /* events handed to a live registration */
   uint64_t n_arms;     /* registrations made or changed (backend arm) */
+  uint64_t n_probes;   /* poll(2) of a coro_fd_wait with deadline 0 */
+  uint64_t n_syscalls; /* every syscall the poller made (backends count) */
   int wake_fd;
   int sigpipe_was_blocked;
   pollev evs[EVS_MAX];
@@ -203,25 +228,30 @@ static void rec_set_registered(coro__poller *p, fdrec *r, int on) {
 /* Register fd for want: one-shot, or, for a wait for reading alone on an
  * fd the engine made, edge-triggered and kept (see the top comment). */
 static int rec_arm(coro__poller *p, int fd, fdrec *r, unsigned want) {
-  int edge = r->owned && want == CORO_POLLIN && p->ops->edge;
-  int mode = edge ? POLL__EDGE : POLL__ONESHOT;
-  p->n_arms++;
-  int rc = p->ops->arm(p, fd, want, r->gen, mode, r->registered);
-  if (rc == -ENOENT && r->registered) {
-    /* The number names another file now (closed with plain close() and
-     * reused): a new generation keeps events of the old registration,
-     * which may live on through a dup, away from the new file. */
-    r->gen++;
-    rec_set_registered(p, r, 0);
+  int rc;
+  for (;;) {
+    int edge = r->owned && want == CORO_POLLIN && p->ops->edge;
     p->n_arms++;
-    rc = p->ops->arm(p, fd, want, r->gen, mode, 0);
+    rc = p->ops->arm(p, fd, want, r->gen, edge ? POLL__EDGE : POLL__ONESHOT,
+                     r->registered);
+    if (rc == -ENOENT && r->registered) {
+      /* The number names another file now (closed with plain close() and
+       * reused): a new generation keeps events of the old registration,
+       * which may live on through a dup, away from the new file; and the
+       * new file is not known to be the engine's. */
+      r->gen++;
+      rec_set_registered(p, r, 0);
+      r->owned = 0;
+      r->pending = 0;
+      continue;
+    }
+    if (rc < 0)
+      return rc;
+    rec_set_registered(p, r, 1);
+    r->armed = (uint8_t)want;
+    r->edge = (uint8_t)edge;
+    return 0;
   }
-  if (rc < 0)
-    return rc;
-  rec_set_registered(p, r, 1);
-  r->armed = (uint8_t)want;
-  r->edge = (uint8_t)edge;
-  return 0;
 }
 
 /* Drop fd's kernel registration and its state (waiters stay). */
@@ -231,6 +261,7 @@ static void rec_disarm(coro__poller *p, int fd, fdrec *r) {
   rec_set_registered(p, r, 0);
   r->armed = 0;
   r->edge = 0;
+  r->pending = 0;
 }
 
 static void rec_wake_all(fdrec *r, int status) {
@@ -240,13 +271,24 @@ static void rec_wake_all(fdrec *r, int status) {
 
 /* ---- Waiting ----------------------------------------------------------- */
 
-/* Deadline 0: ask the kernel once, without a loop. */
-static int poll_once(int fd, int events) {
+/* The poller of the calling thread's loop, or NULL (no loop, or fd < 0). */
+static coro__poller *poller_here(int fd) {
+  coro_loop *l = coro__tls_loop;
+  return fd >= 0 && l ? l->poller : NULL;
+}
+
+/* Deadline 0: ask the kernel once, without a loop (p: the loop's poller,
+ * to count the call, or NULL). */
+static int poll_once(coro__poller *p, int fd, int events) {
   struct pollfd pf = {.fd = fd, .events = 0};
   if (events & CORO_POLLIN)
     pf.events |= POLLIN;
   if (events & CORO_POLLOUT)
     pf.events |= POLLOUT;
+  if (p) {
+    p->n_probes++;
+    p->n_syscalls++;
+  }
   int n; /* with a zero timeout too, a pending signal gives EINTR */
   while ((n = coro__ppoll(&pf, 1, &(struct timespec){0, 0})) < 0 &&
          errno == EINTR)
@@ -279,29 +321,39 @@ static int fd_wait(int fd, int events, int64_t deadline, int drained) {
   int err;
   coro *me = coro__blocker(&err);
   if (!me)
-    return deadline == 0 ? poll_once(fd, events) : err;
+    return deadline == 0 ? poll_once(poller_here(fd), fd, events) : err;
   if (me->flags & CORO__F_CANCELLED)
     return -ECANCELED;
-  if (deadline == 0)
-    return poll_once(fd, events);
   coro__poller *p = me->loop->poller;
+  if (deadline == 0)
+    return poll_once(p, fd, events);
   fdrec *r = rec_get(p, fd, 1);
   if (!r)
     return -ENOMEM;
   unsigned have = rec_wanted(r);
   unsigned want = have | (unsigned)events;
-  /* With no other waiter, nothing proves the registration still names
-   * this file (see the top comment): re-arm. With waiters, it does; and
-   * so does a kept edge registration of an owned fd, which a wait that did
-   * not just see EAGAIN checks against the fd's readiness now. (Arming
-   * anew needs no such check: the kernel reports a ready fd at once.) */
-  int kept = r->edge && r->armed == want;
-  if (kept && !drained) {
-    int m = poll_once(fd, events);
-    if (m != -ETIMEDOUT)
+  int rearm;
+  if (r->edge && r->armed == want) {
+    /* The kept edge registration covers the wait (so want is IN alone):
+     * whether to ask the kernel follows from what the engine knows of the
+     * fd's read side (see the top comment). */
+    if (drained) {
+      r->pending = 0; /* the caller's EAGAIN is newer than any edge */
+      rearm = 0;
+    } else if (r->pending) {
+      int m = r->pending & (events | CORO_POLLERR | CORO_POLLHUP);
+      r->pending = 0;
       return m;
+    } else {
+      rearm = 1; /* MOD: readiness now, and ENOENT for a stale record */
+    }
+  } else {
+    /* With no other waiter, nothing proves the registration still names
+     * this file: re-arm. With waiters, it does (arming anew needs no check
+     * of the readiness before it: the kernel reports a ready fd at once). */
+    rearm = !have || (want & ~(unsigned)r->armed);
   }
-  if ((!have && !kept) || (want & ~(unsigned)r->armed)) {
+  if (rearm) {
     int rc = rec_arm(p, fd, r, want);
     if (rc == -EPERM)
       return events; /* a regular file: always ready, as poll(2) says */
@@ -323,12 +375,6 @@ int coro__fd_wait_drained(int fd, int events, int64_t deadline) {
 }
 
 /* ---- The calling loop's records ------------------------------------------ */
-
-/* The poller of the calling thread's loop, or NULL (no loop, or fd < 0). */
-static coro__poller *poller_here(int fd) {
-  coro_loop *l = coro__tls_loop;
-  return fd >= 0 && l ? l->poller : NULL;
-}
 
 /* The number fd no longer names the file r was about: wake its waiters
  * with -EBADF, drop the registration, and start a new generation (events
@@ -374,6 +420,7 @@ int coro_fd_forget(int fd) {
 static void deliver(coro__poller *p, const pollev *e) {
   if (e->fd == p->wake_fd) {
     uint64_t v;
+    p->n_syscalls++;
     ssize_t n = read(p->wake_fd, &v, sizeof v);
     (void)n; /* EAGAIN: another event already drained it */
     return;
@@ -391,14 +438,17 @@ static void deliver(coro__poller *p, const pollev *e) {
     return;
   }
   unsigned m = e->events & POLL__ALL;
+  if (r->edge && !r->q[CORO_POLLIN - 1].head &&
+      !r->q[(CORO_POLLIN | CORO_POLLOUT) - 1].head)
+    r->pending |= (uint8_t)(m & (CORO_POLLIN | CORO_POLLERR | CORO_POLLHUP));
   for (unsigned i = 0; i < 3; i++) {
     unsigned got = m & ((i + 1) | CORO_POLLERR | CORO_POLLHUP);
     if (got)
       coro__wake_all(&r->q[i], (int)got);
   }
   /* Waiters left (for what did not come): arm again, unless the kept edge
-   * registration already covers them. An edge with nobody waiting is
-   * dropped (see the top comment). */
+   * registration already covers them. An edge with no reader waiting was
+   * kept as pending above (see the top comment). */
   unsigned left = rec_wanted(r);
   if (left && !(r->edge && r->armed == left)) {
     int rc = rec_arm(p, e->fd, r, left);
@@ -437,6 +487,8 @@ void coro__poll_stats(const coro_loop *l, coro_loop_stats *out) {
   out->poll_calls = p->n_calls;
   out->events = p->n_events;
   out->fd_arms = p->n_arms;
+  out->poll_probes = p->n_probes;
+  out->poll_syscalls = p->n_syscalls;
 }
 
 const char *coro_loop_poll_backend(const coro_loop *l) {

@@ -532,11 +532,15 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
     o.stack_size = CORO_STACK_SIZE_DEFAULT;
   if (o.stack_size < CORO_STACK_SIZE_MIN || o.stack_size > CORO_STACK_SIZE_MAX)
     return -EINVAL;
+  size_t guard;
+  if (coro__guard_size(o.guard_size, &guard) < 0)
+    return -EINVAL;
   coro_loop *l = coro__calloc(1, sizeof *l);
   if (!l)
     return -ENOMEM;
   l->stack_mode = o.stack_mode;
   l->stack_size = o.stack_size;
+  l->guard_size = guard;
   l->cache_max = o.stack_cache == 0                ? CORO_STACK_CACHE_DEFAULT
                  : o.stack_cache == (size_t)-1 ? 0
                                                    : o.stack_cache;

@@ -7,8 +7,18 @@
  * addresses, as:
  *
  *   map                                                      map + map_size
- *   | guard page | usable stack ...........| struct coro | pad | tail |
+ *   | guard      | usable stack ...........| struct coro | pad | tail |
  *   |  PROT_NONE |<- lo               hi ->|<- record  ->|     |16 B  |
+ *
+ * The guard. One page by default (coro_loop_opts/coro_opts guard_size make
+ * it larger): a fault in it is reported as an overflow naming the
+ * coroutine. A frame larger than the guard could step over it into the
+ * mapping below and corrupt it silently, unless the compiler touches every
+ * page of a new frame in order (-fstack-clash-protection, which the engine
+ * is built with and which the README recommends for code that runs on
+ * coroutine stacks). GCC's aarch64 probes assume a 64 KiB guard (it probes
+ * once per 64 KiB), so there the default guard is 64 KiB: address space
+ * only, no memory and no extra mapping.
  *
  * The record sits in the top page, where the stack also starts (stacks grow
  * down), so a coroutine that is created but idle touches exactly one page:
@@ -92,6 +102,7 @@
 /* The private tail of a stack mapping. */
 struct stack_tail {
   unsigned vg_id; /* valgrind stack id (0 when not registered) */
+  uint32_t guard; /* bytes of guard at the bottom of the mapping */
 };
 _Static_assert(sizeof(struct stack_tail) <= TAIL_BYTES, "tail fits");
 
@@ -118,14 +129,36 @@ static struct stack_tail *tail_of(void *map, size_t map_size) {
   return (struct stack_tail *)((char *)map + map_size - TAIL_BYTES);
 }
 
+/* ---- Guard sizes ------------------------------------------------------ */
+
+/* The default guard: one page, or 64 KiB where GCC's stack clash probes
+ * assume that much (aarch64: see the top comment). */
+static size_t guard_default(void) {
+#if defined(__aarch64__)
+  size_t g = 64u * 1024u;
+  return g > page_size() ? g : page_size();
+#else
+  return page_size();
+#endif
+}
+
+int coro__guard_size(size_t n, size_t *out) {
+  if (n > CORO_GUARD_SIZE_MAX)
+    return -EINVAL;
+  *out = n == 0 ? guard_default() : round_up(n, page_size());
+  return 0;
+}
+
 /* ---- Mapping ---------------------------------------------------------- */
 
-/* Map map_size bytes with a PROT_NONE guard page at the bottom.
+/* Map map_size bytes with a PROT_NONE guard of `guard` bytes (whole pages)
+ * at the bottom, and note the guard in the mapping's tail.
  *
- * The whole region is mapped read-write and then its lowest page is turned
- * into the guard. (Mapping it all PROT_NONE and opening the rest would give
- * the same two mappings; this way mmap already sets the final protection of
- * all but one page, and the mprotect that follows touches one page.)
+ * The whole region is mapped read-write and then its lowest pages are
+ * turned into the guard. (Mapping it all PROT_NONE and opening the rest
+ * would give the same two mappings; this way mmap already sets the final
+ * protection of the stack, and the mprotect that follows touches only the
+ * guard, which is never populated.)
  *   MAP_NORESERVE: a stack's pages are mostly never touched; under the
  *     default heuristic overcommit this keeps the mapping out of the commit
  *     charge, so 256 KiB stacks do not count as 256 KiB each. Under strict
@@ -140,15 +173,16 @@ static struct stack_tail *tail_of(void *map, size_t map_size) {
  * into two, and a fresh anonymous mapping may first have merged with a
  * neighbour), so a fault injected there (fault.c) exercises the path that
  * must unmap what mmap gave. Both failures are reported as -ENOMEM. */
-static int map_guarded(size_t map_size, char **out) {
+static int map_guarded(size_t map_size, size_t guard, char **out) {
   char *m = coro__mmap(map_size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK);
   if (m == MAP_FAILED)
     return -ENOMEM;
-  if (coro__mprotect(m, page_size(), PROT_NONE) != 0) {
+  if (coro__mprotect(m, guard, PROT_NONE) != 0) {
     munmap(m, map_size);
     return -ENOMEM;
   }
+  tail_of(m, map_size)->guard = (uint32_t)guard;
   *out = m;
   return 0;
 }
@@ -182,11 +216,18 @@ static void forget_stack(struct stack_tail *t, char *lo, char *hi) {
 
 /* ---- GUARDED stacks --------------------------------------------------- */
 
-/* The mapping size for a usable stack of at least `size` bytes. */
-static size_t guarded_map_size(size_t size) {
+/* The mapping size for a usable stack of at least `size` bytes below a
+ * guard of `guard` bytes. */
+static size_t guarded_map_size(size_t size, size_t guard) {
   size_t p = page_size();
-  return p + round_up(size + sizeof(struct coro) + TAIL_BYTES + REC_ALIGN - 1,
-                      p);
+  return guard + round_up(size + sizeof(struct coro) + TAIL_BYTES +
+                              REC_ALIGN - 1,
+                          p);
+}
+
+/* The guard of a guarded stack, from its mapping's tail. */
+static size_t guard_of(const coro *co) {
+  return tail_of(co->stk.g.map, co->stk.g.map_size)->guard;
 }
 
 /* Where the record of a guarded mapping lives: as high as the tail and the
@@ -208,14 +249,14 @@ static void zero_record(coro *co) {
   memset(p + i, 0, sizeof *co - i);
 }
 
-static int guarded_alloc(coro_loop *loop, size_t size, coro **out, char **lo,
-                         char **hi) {
-  size_t p = page_size();
-  size_t map_size = guarded_map_size(size);
+static int guarded_alloc(coro_loop *loop, size_t size, size_t guard,
+                         coro **out, char **lo, char **hi) {
+  size_t map_size = guarded_map_size(size, guard);
   coro *co;
   char *map;
-  if (loop->cache != NULL && map_size == guarded_map_size(loop->stack_size)) {
-    /* Every cached stack has the loop's size, so the head fits. */
+  if (loop->cache != NULL && guard == loop->guard_size &&
+      map_size == guarded_map_size(loop->stack_size, guard)) {
+    /* Every cached stack has the loop's size and guard: the head fits. */
     co = loop->cache;
     loop->cache = co->rnext;
     loop->cache_len--;
@@ -227,15 +268,17 @@ static int guarded_alloc(coro_loop *loop, size_t size, coro **out, char **lo,
     /* Frames that never returned (a coroutine that ended in coro_exit, or
      * whose last frames were abandoned) leave poisoned redzones behind;
      * the next coroutine's frames must not trip over them. */
-    __asan_unpoison_memory_region(map + p, (size_t)((char *)co - (map + p)));
+    __asan_unpoison_memory_region(map + guard,
+                                  (size_t)((char *)co - (map + guard)));
 #endif
 #ifdef CORO_VALGRIND
     /* Memcheck marked the parts of the stack that earlier frames popped as
      * inaccessible; the stack is fresh memory for the new coroutine. */
-    VALGRIND_MAKE_MEM_UNDEFINED(map + p, (size_t)((char *)co - (map + p)));
+    VALGRIND_MAKE_MEM_UNDEFINED(map + guard,
+                                (size_t)((char *)co - (map + guard)));
 #endif
   } else {
-    int err = map_guarded(map_size, &map);
+    int err = map_guarded(map_size, guard, &map);
     if (err < 0)
       return err;
     /* Fresh anonymous memory is already zero: the record needs no memset,
@@ -244,12 +287,12 @@ static int guarded_alloc(coro_loop *loop, size_t size, coro **out, char **lo,
     co = guarded_record(map, map_size);
     co->stk.g.map = map;
     co->stk.g.map_size = map_size;
-    vg_register(tail_of(map, map_size), map + p, (char *)co);
+    vg_register(tail_of(map, map_size), map + guard, (char *)co);
     loop->n_mapped++;
   }
   co->stack_mode = CORO_STACK_GUARDED;
   *out = co;
-  *lo = map + p;
+  *lo = map + guard;
   *hi = (char *)co;
   return 0;
 }
@@ -257,7 +300,7 @@ static int guarded_alloc(coro_loop *loop, size_t size, coro **out, char **lo,
 static void guarded_unmap(coro_loop *loop, coro *co) {
   char *map = co->stk.g.map;
   size_t map_size = co->stk.g.map_size;
-  forget_stack(tail_of(map, map_size), map + page_size(), (char *)co);
+  forget_stack(tail_of(map, map_size), map + guard_of(co), (char *)co);
   munmap(map, map_size); /* the record goes with it */
   loop->n_mapped--;
 }
@@ -266,8 +309,9 @@ static void guarded_release(coro_loop *loop, coro *co) {
   /* The record stays mapped while cached, so a stale handle reads DEAD
    * there (until the stack is reused: the check is best effort). */
   co->magic = CORO__MAGIC_DEAD;
-  if (co->stk.g.map_size == guarded_map_size(loop->stack_size) &&
-      loop->cache_len < loop->cache_max) {
+  if (co->stk.g.map_size ==
+          guarded_map_size(loop->stack_size, loop->guard_size) &&
+      guard_of(co) == loop->guard_size && loop->cache_len < loop->cache_max) {
     co->rnext = loop->cache;
     loop->cache = co;
     loop->cache_len++;
@@ -326,18 +370,18 @@ int coro__shared_init(coro_loop *loop) {
   size_t size = loop->stack_mode == CORO_STACK_SHARED && loop->stack_size != 0
                     ? loop->stack_size
                     : CORO_STACK_SIZE_DEFAULT;
-  size_t p = page_size();
-  size_t map_size = p + round_up(CANARY_BYTES + size + TAIL_BYTES, p);
+  size_t p = page_size(), guard = loop->guard_size;
+  size_t map_size = guard + round_up(CANARY_BYTES + size + TAIL_BYTES, p);
   char *map;
-  int err = map_guarded(map_size, &map);
+  int err = map_guarded(map_size, guard, &map);
   if (err < 0)
     return err;
   loop->shared_map = map;
   loop->shared_map_size = map_size;
-  loop->shared_lo = map + p + CANARY_BYTES;
+  loop->shared_lo = map + guard + CANARY_BYTES;
   loop->shared_hi = map + map_size - TAIL_BYTES;
   loop->shared_owner = NULL;
-  uintptr_t *w = (uintptr_t *)(map + p);
+  uintptr_t *w = (uintptr_t *)(map + guard);
   for (size_t i = 0; i < CANARY_BYTES / sizeof(uintptr_t); i++)
     w[i] = CANARY_WORD;
   vg_register(tail_of(map, map_size), loop->shared_lo, loop->shared_hi);
@@ -496,10 +540,14 @@ static void shared_release(coro_loop *loop, coro *co) {
 
 /* ---- The contract ----------------------------------------------------- */
 
-int coro__stack_alloc(coro_loop *loop, int mode, size_t size, coro **out,
-                      char **lo, char **hi) {
-  if (mode == CORO_STACK_GUARDED)
-    return guarded_alloc(loop, size, out, lo, hi);
+int coro__stack_alloc(coro_loop *loop, int mode, size_t size, size_t guard,
+                      coro **out, char **lo, char **hi) {
+  if (mode == CORO_STACK_GUARDED) {
+    size_t g = loop->guard_size;
+    if (guard != 0 && coro__guard_size(guard, &g) < 0)
+      return -EINVAL;
+    return guarded_alloc(loop, size, g, out, lo, hi);
+  }
   if (mode == CORO_STACK_SHARED)
     return shared_alloc(loop, out, lo, hi);
   return -EINVAL;
@@ -589,18 +637,24 @@ static _Noreturn void report_overflow(const coro_loop *loop, const coro *co) {
   abort();
 }
 
-/* True if addr lies in the guard page of the stack the running coroutine
- * of this thread's loop is on. Main (the loop thread's own stack) has no
- * mapping of ours, and a NULL map must not make page 0 look like a guard. */
+/* True if addr lies in the guard of the stack the running coroutine of
+ * this thread's loop is on. Main (the loop thread's own stack) has no
+ * mapping of ours, and a NULL map must not make page 0 look like a guard.
+ * (The guard's size is read from the mapping's tail: mapped, and written
+ * once before the stack was first used.) */
 static bool in_guard_page(const coro_loop *loop, const coro *co,
                           const char *addr) {
-  size_t p = page_size();
   const char *g;
-  if (co->stack_mode == CORO_STACK_SHARED)
+  size_t size;
+  if (co->stack_mode == CORO_STACK_SHARED) {
     g = loop->shared_map;
-  else
+    size = g != NULL ? tail_of(loop->shared_map, loop->shared_map_size)->guard
+                     : 0;
+  } else {
     g = co->stk.g.map;
-  return g != NULL && addr >= g && addr < g + p;
+    size = g != NULL ? guard_of(co) : 0;
+  }
+  return g != NULL && addr >= g && addr < g + size;
 }
 
 /* Hand a fault we do not own to the handler that was there before ours,
@@ -723,7 +777,7 @@ int coro__overflow_init(coro_loop *loop) {
   /* With a guard page of its own, so an overflowing handler faults (and the
    * kernel kills the process) instead of writing below the stack. */
   char *map;
-  int err = map_guarded(p + size, &map);
+  int err = map_guarded(p + size, p, &map);
   if (err < 0)
     return err;
   stack_t ss;

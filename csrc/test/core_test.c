@@ -22,6 +22,7 @@
 #include "testing.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -3356,12 +3357,99 @@ static void test_close_reentry(int mode) {
   CHECK_EQ(cr_calls, 1);
 }
 
+/* ---- Guard sizes ------------------------------------------------------ */
+
+/* The bytes of PROT_NONE mapping right below the mapping that holds addr
+ * (its guard; at least: a neighbouring PROT_NONE region may have merged
+ * with it), or 0. */
+static size_t guard_below(const void *addr) {
+  char line[512];
+  unsigned long a = (unsigned long)(uintptr_t)addr, plo = 0, phi = 0;
+  char pperm[8] = "";
+  size_t got = 0;
+  FILE *f = fopen("/proc/self/maps", "r");
+  CHECK(f != NULL);
+  while (fgets(line, sizeof line, f) != NULL) {
+    unsigned long lo, hi;
+    char perm[8];
+    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) != 3)
+      continue;
+    if (lo <= a && a < hi) {
+      if (phi == lo && strcmp(pperm, "---p") == 0)
+        got = phi - plo;
+      break;
+    }
+    plo = lo;
+    phi = hi;
+    snprintf(pperm, sizeof pperm, "%s", perm);
+  }
+  fclose(f);
+  return got;
+}
+
+static size_t g_guard_seen;
+static void *note_guard(void *arg) {
+  volatile char here = 0;
+  g_guard_seen = guard_below((const void *)&here);
+  return arg;
+}
+
+/* guard_size of coro_loop_opts and coro_opts: refused above the maximum
+ * (nothing made), rounded up to pages, and really below the stack (the
+ * shared stack too; a SHARED coroutine's own guard_size is ignored). */
+static void test_guard_size_opts(int mode) {
+  size_t bad[] = {(size_t)CORO_GUARD_SIZE_MAX + 1, SIZE_MAX};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    coro_loop_opts o;
+    memset(&o, 0, sizeof o);
+    o.stack_mode = mode;
+    o.guard_size = bad[i];
+    coro_loop *l = NULL;
+    CHECK_EQ(coro_loop_new(&l, &o), -EINVAL);
+    CHECK_PTR_EQ(coro_loop_current(), NULL);
+  }
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  coro_loop_opts o;
+  memset(&o, 0, sizeof o);
+  o.stack_mode = mode;
+  o.guard_size = 256 * 1024 + 1; /* rounds up to 256 KiB + a page */
+  coro_loop *l = NULL;
+  CHECK_EQ(coro_loop_new(&l, &o), 0);
+  g_guard_seen = 0;
+  coro *co = spawn_ok(note_guard, (void *)1);
+  run_empty(l);
+  CHECK_EQ((intptr_t)join_poll_ok(co), 1);
+  CHECK_GE(g_guard_seen, 256 * 1024 + page);
+  /* A coroutine's own: bad sizes refused; a guarded one gets it. */
+  coro_opts co_o;
+  memset(&co_o, 0, sizeof co_o);
+  co_o.guard_size = (size_t)CORO_GUARD_SIZE_MAX + 1;
+  co = NULL;
+  CHECK_EQ(coro_spawn(&co, note_guard, NULL, &co_o), -EINVAL);
+  CHECK_PTR_EQ(co, NULL);
+  co_o.stack_mode = CORO_STACK_GUARDED;
+  co_o.guard_size = 1024 * 1024;
+  g_guard_seen = 0;
+  CHECK_EQ(coro_spawn(&co, note_guard, (void *)2, &co_o), 0);
+  run_empty(l);
+  CHECK_EQ((intptr_t)join_poll_ok(co), 2);
+  CHECK_GE(g_guard_seen, 1024 * 1024);
+  co_o.stack_mode = CORO_STACK_SHARED; /* ignored: the shared stack's */
+  g_guard_seen = 0;
+  CHECK_EQ(coro_spawn(&co, note_guard, (void *)3, &co_o), 0);
+  run_empty(l);
+  CHECK_EQ((intptr_t)join_poll_ok(co), 3);
+  CHECK_GE(g_guard_seen, 256 * 1024 + page);
+  CHECK_LT(g_guard_seen, 1024 * 1024);
+  loop_close_ok(l);
+}
+
 /* ------------------------------------------------------------------ */
 /* Stack overflow: a child process must die by SIGABRT with a report.  */
 /* ------------------------------------------------------------------ */
 
 static char ov_path[PATH_MAX + 64];
-static const char *ov_mode;
+static const char *ov_mode, *ov_kind;
 
 /* Exec overflow_test, under the $CORO_TEST_RUN prefix when there is one
  * (e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu" or "valgrind -q ...": the
@@ -3380,6 +3468,8 @@ static void ov_exec(void *arg) {
   }
   argv[n++] = ov_path;
   argv[n++] = (char *)ov_mode;
+  if (ov_kind != NULL)
+    argv[n++] = (char *)ov_kind;
   argv[n] = NULL;
   execvp(argv[0], argv);
   fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
@@ -3400,7 +3490,9 @@ static int contains_number(const char *text, uint64_t id) {
   return 0;
 }
 
-static void test_overflow(int mode) {
+/* Run overflow_test in mode, with kind (NULL or "frame"), and check that it
+ * died by SIGABRT with a report naming the victim's id and name. */
+static void overflow_child(int mode, const char *kind, const char *name) {
   const char *env = getenv("CORO_OVERFLOW_TEST");
   if (env != NULL && env[0] != '\0') {
     snprintf(ov_path, sizeof ov_path, "%s", env);
@@ -3419,6 +3511,7 @@ static void test_overflow(int mode) {
           "next to core_test or set CORO_OVERFLOW_TEST",
           ov_path);
   ov_mode = mode == CORO_STACK_GUARDED ? "guarded" : "shared";
+  ov_kind = kind;
   child_result res;
   run_child(ov_exec, NULL, &res);
   uint64_t id = 0;
@@ -3429,12 +3522,24 @@ static void test_overflow(int mode) {
   }
   check_killed_by(&res, SIGABRT);
   if (strstr(res.err, "stack overflow in coroutine") == NULL ||
-      !contains_number(res.err, id) || strstr(res.err, "deep-recursion") == NULL) {
+      !contains_number(res.err, id) || strstr(res.err, name) == NULL) {
     fprintf(stderr, "child stderr:\n%s\n", res.err);
     FAILF("the report lacks \"stack overflow in coroutine\", the id %" PRIu64
-          " or the name \"deep-recursion\"",
-          id);
+          " or the name \"%s\"",
+          id, name);
   }
+}
+
+static void test_overflow(int mode) {
+  overflow_child(mode, NULL, "deep-recursion");
+}
+
+/* A 64 KiB frame jumps a one-page guard unless the compiler probes it page
+ * by page (-fstack-clash-protection): it must still be reported, with the
+ * coroutine's name, in both modes (the shared stack has a guard too, under
+ * its canary). */
+static void test_overflow_frame(int mode) {
+  overflow_child(mode, "frame", "big-frame");
 }
 
 /* ------------------------------------------------------------------ */
@@ -3497,6 +3602,8 @@ static const testing_case tests[] = {
     {"remote_cancel_after_finish", test_remote_cancel_after_finish, 0},
     {"close_reentry", test_close_reentry, 0},
     {"overflow", test_overflow, 0},
+    {"overflow_frame", test_overflow_frame, 0},
+    {"guard_size_opts", test_guard_size_opts, 0},
 };
 
 static const testing_param modes[] = {

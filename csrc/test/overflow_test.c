@@ -1,10 +1,14 @@
 /* overflow_test.c - a program that overflows a coroutine's stack on purpose.
  *
- * Usage: overflow_test guarded|shared
+ * Usage: overflow_test guarded|shared [frame]
  *
  * It spawns, in a loop of the given stack mode, a coroutine named
  * "deep-recursion" that recurses without bound, after printing the
- * coroutine's id on stdout as `id=N`. The engine must report the overflow on
+ * coroutine's id on stdout as `id=N`. With "frame" the coroutine is named
+ * "big-frame" and each level has a 64 KiB frame, which jumps a one-page
+ * guard unless the compiler probes the frame's pages in order
+ * (-fstack-clash-protection, which the Makefile adds): without it the
+ * result is a plain SIGSEGV, or a write into whatever is mapped below. The engine must report the overflow on
  * stderr (naming the coroutine's id and name) and abort, so the expected
  * outcome is death by SIGABRT. core_test runs it as a child process and
  * checks exactly that; exit status 3 means the recursion somehow returned,
@@ -31,21 +35,38 @@ static int __attribute__((noinline)) recurse(int depth) {
   return recurse(depth + 1) + pad[sizeof pad - 1];
 }
 
+/* 64 KiB per level, touched at its lowest address first (the write a
+ * stack clash would let through). */
+static int __attribute__((noinline)) recurse_big(int depth) {
+  volatile char pad[64 * 1024];
+  pad[0] = (char)depth;
+  pad[sizeof pad - 1] = 0;
+  if (never)
+    return pad[0];
+  return recurse_big(depth + 1) + pad[sizeof pad - 1];
+}
+
 static void *deep(void *arg) {
   (void)arg;
   return (void *)(intptr_t)recurse(0);
+}
+
+static void *deep_big(void *arg) {
+  (void)arg;
+  return (void *)(intptr_t)recurse_big(0);
 }
 
 static void *nothing(void *arg) { return arg; }
 
 int main(int argc, char **argv) {
   int mode;
-  if (argc == 2 && strcmp(argv[1], "guarded") == 0)
+  int big = argc == 3 && strcmp(argv[2], "frame") == 0;
+  if ((argc == 2 || big) && strcmp(argv[1], "guarded") == 0)
     mode = CORO_STACK_GUARDED;
-  else if (argc == 2 && strcmp(argv[1], "shared") == 0)
+  else if ((argc == 2 || big) && strcmp(argv[1], "shared") == 0)
     mode = CORO_STACK_SHARED;
   else {
-    fprintf(stderr, "usage: %s guarded|shared\n", argv[0]);
+    fprintf(stderr, "usage: %s guarded|shared [frame]\n", argv[0]);
     return 2;
   }
   coro_loop_opts lo;
@@ -74,9 +95,9 @@ int main(int argc, char **argv) {
   }
   coro_opts o;
   memset(&o, 0, sizeof o);
-  o.name = "deep-recursion";
+  o.name = big ? "big-frame" : "deep-recursion";
   coro *co;
-  rc = coro_spawn(&co, deep, NULL, &o);
+  rc = coro_spawn(&co, big ? deep_big : deep, NULL, &o);
   if (rc != 0) {
     fprintf(stderr, "overflow_test: coro_spawn: %d\n", rc);
     return 1;

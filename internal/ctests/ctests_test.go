@@ -15,7 +15,7 @@ import (
 
 // cflags are the Makefile's, minus -Werror: a newer compiler's new warning
 // must not fail `go test` (the Makefile and CI keep -Werror).
-var cflags = []string{"-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-g", "-O2"}
+var cflags = []string{"-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-g", "-O2", "-fstack-clash-protection"}
 
 // program is one C program of csrc/test and what it links.
 type program struct {
