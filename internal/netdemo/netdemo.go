@@ -61,17 +61,31 @@ func closeLoops(loops []*coro.Loop) error {
 
 // ---- echo server -----------------------------------------------------
 
+// DefaultEchoIdle is the echo server's idle timeout when EchoConfig sets
+// none: long enough for any client that is still there, short enough that
+// one that went away silently (or never reads) does not hold its fd,
+// coroutine and buffer for long.
+const DefaultEchoIdle = 60 * time.Second
+
 // EchoConfig describes an echo server.
 type EchoConfig struct {
 	Addr  string         // host:port to listen on; port 0 picks one
 	Loops int            // loops (threads), each with its own listener; default 1
 	Stack coro.StackMode // the coroutines' stacks
+	// ReusePort shares the port with the SO_REUSEPORT listeners of
+	// another process of the same user (see coro.WithReusePort); without
+	// it StartEcho fails with EADDRINUSE on an address that is served.
+	ReusePort bool
+	// IdleTimeout closes a connection that sends nothing for this long,
+	// or whose reply cannot be written back within it (a client that does
+	// not read); default DefaultEchoIdle.
+	IdleTimeout time.Duration
 }
 
 // EchoServer is a running echo server.
 type EchoServer struct {
 	addr  string
-	loops []*coro.Loop
+	group *coro.Group
 	srv   *C.nd_echo
 	accs  []*C.nd_echo_acceptor
 	accCo []*coro.Coroutine
@@ -79,24 +93,33 @@ type EchoServer struct {
 
 // EchoStats are an echo server's counters.
 type EchoStats struct {
-	Conns  uint64 // connections accepted
-	Active uint64 // connections open now
-	Bytes  uint64 // bytes echoed
-	Reads  uint64 // reads that returned data
-	Errors uint64 // connections that ended with an error
+	Conns    uint64 // connections accepted
+	Active   uint64 // connections open now
+	Bytes    uint64 // bytes echoed
+	Reads    uint64 // reads that returned data
+	Errors   uint64 // connections that ended with an error
+	Timeouts uint64 // connections closed at the idle timeout
 }
 
 // StartEcho starts an echo server: cfg.Loops loops, each running an
-// accept coroutine on its own SO_REUSEPORT listener on cfg.Addr, which
-// spawns a coroutine per connection that echoes until end of file. With
+// accept coroutine on its own listener on cfg.Addr (coro.Group.ListenEach:
+// the kernel spreads the connections over them), which spawns a coroutine
+// per connection that echoes until end of file or the idle timeout. With
 // port 0, the first listener picks the port and the others share it.
-// Errors start with "echo: ".
+// Errors start with "echo: "; an address that is served already fails
+// with EADDRINUSE (errors.Is) unless cfg.ReusePort is set.
 func StartEcho(cfg EchoConfig) (*EchoServer, error) {
 	if cfg.Loops == 0 {
 		cfg.Loops = 1
 	}
 	if cfg.Loops < 1 || cfg.Loops > 1024 {
 		return nil, fmt.Errorf("echo: %d loops: want 1 to 1024", cfg.Loops)
+	}
+	if cfg.IdleTimeout < 0 {
+		return nil, fmt.Errorf("echo: idle timeout %v: want more than 0", cfg.IdleTimeout)
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultEchoIdle
 	}
 	addr, err := ResolveAddr(cfg.Addr)
 	if err != nil {
@@ -106,35 +129,38 @@ func StartEcho(cfg EchoConfig) (*EchoServer, error) {
 	if s.srv == nil {
 		return nil, fmt.Errorf("echo: %w", syscall.ENOMEM)
 	}
+	s.srv.idle_ns = C.int64_t(cfg.IdleTimeout)
 	fail := func(err error) (*EchoServer, error) {
 		s.Close()
 		return nil, fmt.Errorf("echo: %w", err)
 	}
-	for i := 0; i < cfg.Loops; i++ {
+	if s.group, err = coro.NewGroup(cfg.Loops, coro.WithStackMode(cfg.Stack), coro.WithName("echo")); err != nil {
+		return fail(err)
+	}
+	var lopts []coro.ListenOption
+	if cfg.ReusePort {
+		lopts = append(lopts, coro.WithReusePort())
+	}
+	fds, bound, err := s.group.ListenEach(addr, lopts...)
+	if err != nil {
+		return fail(err)
+	}
+	s.addr = bound
+	// Each listener goes into its acceptor record at once, so that Close
+	// closes those whose accept coroutine never ran.
+	for i, fd := range fds {
 		a := (*C.nd_echo_acceptor)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nd_echo_acceptor{}))))
 		if a == nil {
+			for _, fd := range fds[i:] {
+				syscall.Close(fd)
+			}
 			return fail(syscall.ENOMEM)
 		}
-		a.srv = s.srv
-		a.lfd = -1
+		a.srv, a.lfd = s.srv, C.int(fd)
 		s.accs = append(s.accs, a)
-		// One SO_REUSEPORT listener per loop; later listeners bind the
-		// port the first one got.
-		fd, bound, err := coro.ListenTCP(addr, true)
-		if err != nil {
-			return fail(fmt.Errorf("listen on %s: %w", addr, err))
-		}
-		a.lfd = C.int(fd)
-		if i == 0 {
-			addr = bound
-			s.addr = addr
-		}
-		l, err := coro.NewLoop(coro.WithStackMode(cfg.Stack), coro.WithName(fmt.Sprintf("echo-%d", i)))
-		if err != nil {
-			return fail(err)
-		}
-		s.loops = append(s.loops, l)
-		co, err := l.Spawn(unsafe.Pointer(C.coro_fn(C.nd_echo_accept_main)), unsafe.Pointer(a), coro.WithCoroutineName("echo-accept"))
+	}
+	for i, a := range s.accs {
+		co, err := s.group.Loop(i).Spawn(unsafe.Pointer(C.coro_fn(C.nd_echo_accept_main)), unsafe.Pointer(a), coro.WithCoroutineName("echo-accept"))
 		if err != nil {
 			return fail(err)
 		}
@@ -148,19 +174,25 @@ func (s *EchoServer) Addr() string { return s.addr }
 
 // Stats reads the server's counters; safe while it runs.
 func (s *EchoServer) Stats() EchoStats {
-	var v [5]C.uint64_t
+	var v [C.ND_ECHO_STATS]C.uint64_t
 	C.nd_echo_read(s.srv, &v[0])
-	return EchoStats{Conns: uint64(v[0]), Active: uint64(v[1]), Bytes: uint64(v[2]), Reads: uint64(v[3]), Errors: uint64(v[4])}
+	return EchoStats{Conns: uint64(v[0]), Active: uint64(v[1]), Bytes: uint64(v[2]),
+		Reads: uint64(v[3]), Errors: uint64(v[4]), Timeouts: uint64(v[5])}
 }
 
-// Close stops the server: closing each loop cancels its accept and
+// Close stops the server: closing the loops cancels their accept and
 // connection coroutines, which close their sockets. It returns the first
 // error an accept loop met, if any, or the loops' Close errors.
 func (s *EchoServer) Close() error {
 	if s.srv == nil {
 		return errors.New("echo: already closed")
 	}
-	err := closeLoops(s.loops)
+	var err error
+	if s.group != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		err = s.group.Close(ctx)
+		cancel()
+	}
 	for i, a := range s.accs {
 		if i < len(s.accCo) && a.err < 0 && err == nil {
 			err = fmt.Errorf("echo: accept: %w", errno(a.err))
@@ -172,7 +204,7 @@ func (s *EchoServer) Close() error {
 		C.free(unsafe.Pointer(a))
 	}
 	C.free(unsafe.Pointer(s.srv))
-	s.srv, s.accs, s.loops, s.accCo = nil, nil, nil, nil
+	s.srv, s.accs, s.group, s.accCo = nil, nil, nil, nil
 	return err
 }
 

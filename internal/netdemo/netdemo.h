@@ -20,17 +20,24 @@
 
 /* ---- echo server ------------------------------------------------------ */
 
-/* The counters of one echo server, shared by all its loops. */
+/* One echo server's settings and counters, shared by all its loops. */
 typedef struct nd_echo {
-  _Atomic uint64_t conns;  /* connections accepted */
-  _Atomic uint64_t active; /* connections open now */
-  _Atomic uint64_t bytes;  /* bytes echoed (written back in full) */
-  _Atomic uint64_t reads;  /* reads that returned data */
-  _Atomic uint64_t errors; /* connections that ended in an error */
+  /* In, set before the loops start. */
+  int64_t idle_ns; /* a read may wait, and a reply take, this long */
+  /* Out. */
+  _Atomic uint64_t conns;    /* connections accepted */
+  _Atomic uint64_t active;   /* connections open now */
+  _Atomic uint64_t bytes;    /* bytes echoed (written back in full) */
+  _Atomic uint64_t reads;    /* reads that returned data */
+  _Atomic uint64_t errors;   /* connections that ended in an error */
+  _Atomic uint64_t timeouts; /* connections closed at the idle timeout */
 } nd_echo;
 
-/* One loop's accept coroutine: its own listener (SO_REUSEPORT on the shared
- * address) and the server's counters. */
+/* The counters nd_echo_read copies, in the order of the fields above. */
+#define ND_ECHO_STATS 6
+
+/* One loop's accept coroutine: its own listener (one of the server's
+ * SO_REUSEPORT group on the address) and the server. */
 typedef struct nd_echo_acceptor {
   nd_echo *srv;
   int lfd; /* owned: the accept coroutine closes it when it ends */
@@ -40,11 +47,11 @@ typedef struct nd_echo_acceptor {
 
 /* The accept coroutine's entry (arg: an nd_echo_acceptor). It accepts
  * until cancelled and spawns a detached coroutine per connection that
- * echoes what it reads until end of file. */
+ * echoes what it reads until end of file or the idle timeout. */
 void *nd_echo_accept_main(void *arg);
 
-/* Snapshot the counters (any thread). */
-void nd_echo_read(const nd_echo *srv, uint64_t out[5]);
+/* Snapshot the counters, conns to timeouts (any thread). */
+void nd_echo_read(const nd_echo *srv, uint64_t out[ND_ECHO_STATS]);
 
 /* ---- load generator --------------------------------------------------- */
 
