@@ -263,12 +263,45 @@ func TestNetBadFlags(t *testing.T) {
 	}
 }
 
-// A load run against a port nobody listens on fails with exit status 1.
+// A load run against a port nobody listens on prints its report, with
+// every connect counted as a connect error, and fails with exit status 1.
 func TestLoadRefused(t *testing.T) {
-	_, stderr, code := coro(t, "load", "-addr", "127.0.0.1:1", "-d", "200ms", "-c", "2")
-	if code != exitFailed || !strings.Contains(stderr, "connection refused") {
-		t.Errorf("coro load against a closed port: exit %d, stderr %q; want 1 and connection refused", code, stderr)
+	stdout, stderr, code := coro(t, "load", "-addr", "127.0.0.1:1", "-d", "200ms", "-c", "2")
+	if code != exitFailed || !strings.Contains(stderr, "coro load: 2 connect errors (first: connect 127.0.0.1:1: connection refused)") {
+		t.Errorf("coro load against a closed port: exit %d, stderr %q; want 1 and 2 connect errors, connection refused", code, stderr)
 	}
+	for _, re := range []string{`(?m)^connections: +2 \(0 connected\)$`, `(?m)^connect errors: +2 \(first: .*connection refused\)$`, `(?m)^requests: +0$`} {
+		if !regexp.MustCompile(re).MatchString(stdout) {
+			t.Errorf("coro load report lacks %s:\n%s", re, stdout)
+		}
+	}
+}
+
+// A load run with more connections than the fd limit allows fails with
+// exit status 1, and its connect error names the limit and the way
+// around it; the connections that did get an fd work.
+func TestLoadFDLimit(t *testing.T) {
+	srv := startServer(t, echoListening, "echo", "-addr", "127.0.0.1:0")
+	// The shell lowers the limit (soft and hard, so that Go cannot raise
+	// it again) and becomes coro load.
+	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0" "$@"`,
+		binary, "load", "-addr", srv.addr, "-c", "200", "-d", "500ms")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailed {
+		t.Fatalf("coro load -c 200 with ulimit -n 64: %v, want exit 1\nstdout:\n%s\nstderr:\n%s", err, o.String(), e.String())
+	}
+	want := "too many open files: the fd limit (ulimit -n) is 64, one fd a connection: raise it with ulimit -n, or use fewer connections (-c)"
+	if !strings.Contains(e.String(), want) {
+		t.Errorf("stderr %q lacks %q", e.String(), want)
+	}
+	m := regexp.MustCompile(`(?m)^connections: +200 \((\d+) connected\)$`).FindStringSubmatch(o.String())
+	if m == nil || m[1] == "0" || m[1] == "200" || !regexp.MustCompile(`(?m)^requests: +[1-9]`).MatchString(o.String()) {
+		t.Errorf("report: want some of the 200 connected and requests completed\n%s", o.String())
+	}
+	srv.stop()
 }
 
 func TestLoadHTTPBadFlags(t *testing.T) {
@@ -321,7 +354,7 @@ func TestLoadHTTP(t *testing.T) {
 		}
 		t.Logf("coro %q:\n%s", args, stdout)
 		for _, re := range []string{
-			`(?m)^connections: 4 \(4 connected\)$`,
+			`(?m)^connections: +4 \(4 connected\)$`,
 			`(?m)^errors: +0$`,
 			tc.status,
 			`(?m)^throughput: +\d+ req/s$`,

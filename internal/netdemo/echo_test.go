@@ -143,3 +143,29 @@ func TestEchoAddressInUse(t *testing.T) {
 		t.Errorf("connections: %d to the first server, %d to the second; want 96 spread over both", first, second)
 	}
 }
+
+// TestLoadAcrossIdleCloses: when the echo server has closed an idle
+// connection, the load generator's next request, which never reached it,
+// goes again on a new connection and is no error; every request counted
+// was echoed.
+func TestLoadAcrossIdleCloses(t *testing.T) {
+	s, err := StartEcho(EchoConfig{Addr: "127.0.0.1:0", IdleTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// 2 connections, each sending every 250 ms: idle 5 times as long as
+	// the server allows between requests.
+	res, err := RunLoad(LoadConfig{Addr: s.Addr(), Conns: 2, Duration: time.Second, Rate: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", res.Report())
+	if err := res.Err(); err != nil || res.Requests < 4 {
+		t.Errorf("requests %d, Err %v; want at least 4 and no error", res.Requests, err)
+	}
+	waitFor(func() bool { return s.Stats().Bytes >= res.Requests*64 })
+	if st := s.Stats(); st.Timeouts == 0 || st.Bytes != res.Requests*64 {
+		t.Errorf("server %+v: want idle closes, and %d requests of 64 bytes echoed", st, res.Requests)
+	}
+}

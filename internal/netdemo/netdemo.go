@@ -10,6 +10,7 @@ package netdemo
 // #cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -I${SRCDIR}/../../csrc
 // #include <stdlib.h>
 // #include "netdemo.h"
+// void coro__inject_mmap_failure(long n); // the engine's test hook (coro_internal.h)
 import "C"
 
 import (
@@ -227,18 +228,55 @@ type LoadConfig struct {
 	Progress func(requests uint64, elapsed time.Duration)
 }
 
-// LoadResult is what a load run measured.
+// LoadResult is what a load run measured. Every connection configured
+// is one of Connected, Late, NotStarted, or failed its first connect
+// (counted among ConnectErrors).
 type LoadResult struct {
 	Mode       string        // "echo" or "http"
 	Conns      int           // connections configured
 	Connected  int           // connections that got through at least once
+	Late       int           // connections that had not connected when the run ended
+	NotStarted int           // connections whose coroutine could not be started
+	StartError error         // why the first of those could not, with the limit it hit
 	Duration   time.Duration // from the start to the last reply
 	Requests   uint64        // requests completed (for http: responses of any status)
-	Errors     uint64        // failed connects, I/O errors and malformed responses
+	Errors     uint64        // requests that failed: I/O errors and malformed responses
 	FirstError error         // the first of those errors, if any
-	Bytes      uint64        // bytes received (for http: heads and bodies)
-	Status     [4]uint64     // http: responses by status class, 2xx, 3xx, 4xx, 5xx
-	Hist       Histogram     // latencies of the completed requests
+	// ConnectErrors counts failed connects: a connection's first (it
+	// then gives up) and its reconnects after an error.
+	ConnectErrors     uint64
+	FirstConnectError error     // the first, with the limit it hit
+	Bytes             uint64    // bytes received (for http: heads and bodies)
+	Status            [4]uint64 // http: responses by status class, 2xx, 3xx, 4xx, 5xx
+	Hist              Histogram // latencies of the completed requests
+}
+
+// lateHint explains the connections that had not connected at the end.
+const lateHint = "connecting them all took longer than the run: use a longer -d, or fewer connections (-c)"
+
+// Err returns nil for a run in which every connection connected and
+// every request completed, and otherwise what went wrong, one line per
+// kind of failure: connections not started, connect errors, connections
+// late, request errors, or no request completed at all. errors.Is sees
+// the first error of each kind (syscall.ECONNREFUSED, syscall.EMFILE, ...).
+func (r *LoadResult) Err() error {
+	var errs []error
+	if r.NotStarted > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d connections not started: %w", r.NotStarted, r.Conns, r.StartError))
+	}
+	if r.ConnectErrors > 0 {
+		errs = append(errs, fmt.Errorf("%d connect errors (first: %w)", r.ConnectErrors, r.FirstConnectError))
+	}
+	if r.Late > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d connections had not connected when the run ended: %s", r.Late, r.Conns, lateHint))
+	}
+	if r.Errors > 0 {
+		errs = append(errs, fmt.Errorf("%d request errors (first: %w)", r.Errors, r.FirstError))
+	}
+	if r.Requests == 0 && errs == nil {
+		errs = append(errs, errors.New("no request completed"))
+	}
+	return errors.Join(errs...)
 }
 
 // Throughput returns the completed requests per second.
@@ -284,8 +322,9 @@ func CheckHTTPTarget(path, host string) error {
 }
 
 // RunLoad runs a load generator against cfg.Addr for cfg.Duration and
-// waits for it to finish. Errors start with "load: ". A run in which no
-// connection got through is an error (the first connect error).
+// waits for it to finish. Its error (starting with "load: ") is for a bad
+// cfg or a run that could not take place; what failed during a run is in
+// the result (see LoadResult.Err).
 func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 	var request string
 	switch cfg.Mode {
@@ -421,6 +460,7 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 
 	res := &LoadResult{Mode: cfg.Mode, Conns: cfg.Conns}
 	var finish int64
+	var startErr, connectErr C.int
 	for _, j := range jobs {
 		res.Requests += uint64(C.nd_load_requests(j))
 		res.Errors += uint64(C.nd_load_errors(j))
@@ -429,18 +469,30 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 			res.Status[i] += uint64(j.status[i])
 		}
 		res.Connected += int(j.connected)
+		res.Late += int(j.late)
+		res.NotStarted += int(j.not_started)
+		res.ConnectErrors += uint64(j.connect_errors)
 		if j.first_err < 0 && res.FirstError == nil {
 			res.FirstError = errno(j.first_err)
 			if j.first_why != nil {
 				res.FirstError = fmt.Errorf("%s: %w", C.GoString(j.first_why), res.FirstError)
 			}
 		}
+		if startErr == 0 {
+			startErr = j.start_err
+		}
+		if connectErr == 0 {
+			connectErr = j.first_connect_err
+		}
 		finish = max(finish, int64(j.finish_ns))
 		res.Hist.add(&j.hist)
 	}
 	res.Duration = time.Duration(finish - start)
-	if res.Connected == 0 && res.FirstError != nil {
-		return nil, fmt.Errorf("load: connect %s: %w", addr, res.FirstError)
+	if startErr < 0 {
+		res.StartError = explainLimit("spawn", errno(startErr), cfg.Stack, cfg.Conns-res.NotStarted)
+	}
+	if connectErr < 0 {
+		res.FirstConnectError = explainLimit("connect "+addr, errno(connectErr), cfg.Stack, 0)
 	}
 	return res, nil
 }
@@ -569,25 +621,38 @@ func (h *Histogram) Text(width int) string {
 // percentiles and the text histogram.
 func (r *LoadResult) Report() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "connections: %d (%d connected)\n", r.Conns, r.Connected)
-	fmt.Fprintf(&b, "duration:    %.3fs\n", r.Duration.Seconds())
-	fmt.Fprintf(&b, "requests:    %d\n", r.Requests)
-	if r.FirstError != nil {
-		fmt.Fprintf(&b, "errors:      %d (first: %v)\n", r.Errors, r.FirstError)
-	} else {
-		fmt.Fprintf(&b, "errors:      %d\n", r.Errors)
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(&b, "%-15s %s\n", label+":", fmt.Sprintf(format, args...))
 	}
+	line("connections", "%d (%d connected)", r.Conns, r.Connected)
+	if r.NotStarted > 0 {
+		line("not started", "%d: %v", r.NotStarted, r.StartError)
+	}
+	if r.Late > 0 {
+		line("not connected", "%d when the run ended: %s", r.Late, lateHint)
+	}
+	line("duration", "%.3fs", r.Duration.Seconds())
+	line("requests", "%d", r.Requests)
+	withFirst := func(label string, n uint64, first error) {
+		if first != nil {
+			line(label, "%d (first: %v)", n, first)
+		} else {
+			line(label, "%d", n)
+		}
+	}
+	withFirst("errors", r.Errors, r.FirstError)
+	withFirst("connect errors", r.ConnectErrors, r.FirstConnectError)
 	if r.Mode == "http" {
-		fmt.Fprintf(&b, "status:      2xx %d  3xx %d  4xx %d  5xx %d\n", r.Status[0], r.Status[1], r.Status[2], r.Status[3])
+		line("status", "2xx %d  3xx %d  4xx %d  5xx %d", r.Status[0], r.Status[1], r.Status[2], r.Status[3])
 	}
-	fmt.Fprintf(&b, "throughput:  %.0f req/s\n", r.Throughput())
+	line("throughput", "%.0f req/s", r.Throughput())
 	var mbs float64
 	if r.Duration > 0 {
 		mbs = float64(r.Bytes) / 1e6 / r.Duration.Seconds()
 	}
-	fmt.Fprintf(&b, "received:    %.1f MB, %.1f MB/s\n", float64(r.Bytes)/1e6, mbs)
+	line("received", "%.1f MB, %.1f MB/s", float64(r.Bytes)/1e6, mbs)
 	h := &r.Hist
-	fmt.Fprintf(&b, "latency:     p50 %v  p90 %v  p99 %v  p99.9 %v  max %v\n",
+	line("latency", "p50 %v  p90 %v  p99 %v  p99.9 %v  max %v",
 		round(h.Percentile(0.5)), round(h.Percentile(0.9)), round(h.Percentile(0.99)),
 		round(h.Percentile(0.999)), round(h.Max))
 	b.WriteString("histogram:\n")
@@ -614,7 +679,10 @@ func round(d time.Duration) time.Duration {
 	return d
 }
 
-// Test hooks: the C bucket functions (cgo cannot be used in tests).
+// Test hooks: the C bucket functions (cgo cannot be used in tests), and
+// the engine's: after n more stack mappings, fail them all (n < 0: none).
+func injectStackFailures(n int) { C.coro__inject_mmap_failure(C.long(n)) }
+
 func histBucket(v uint64) int { return int(C.nd_hist_bucket(C.uint64_t(v))) }
 func histLow(i int) uint64    { return uint64(C.nd_hist_low(C.int(i))) }
 func histHigh(i int) uint64   { return uint64(C.nd_hist_high(C.int(i))) }

@@ -96,14 +96,22 @@ typedef struct nd_load {
   size_t size;          /* echo: request size in bytes */
   const char *request;  /* http: the request, sent as is on every connection */
   size_t request_len;
-  /* Out. */
-  _Atomic uint64_t requests; /* requests completed (readable while running) */
-  _Atomic uint64_t errors;   /* I/O and protocol errors and failed connects */
+  /* Out. The atomic counters are readable while the run goes on, the rest
+   * once it has finished. Each connection ends up connected (at least
+   * once), failed (its first connect did: it gives up), late (the run
+   * ended before it got to connect) or not started. */
+  _Atomic uint64_t requests; /* requests completed */
+  _Atomic uint64_t errors;   /* requests that failed: I/O and protocol errors */
   _Atomic uint64_t bytes;    /* bytes received */
-  int first_err;             /* the first error, a negative errno */
+  int first_err;             /* the first of those errors, a negative errno */
   const char *first_why;     /* http: what was wrong with that response, or NULL */
+  uint64_t connect_errors;   /* failed connects, reconnects included */
+  int first_connect_err;     /* the first, a negative errno */
   uint64_t status[ND_STATUS_CLASSES]; /* http: responses by class, 2xx to 5xx */
   int connected;             /* connections that were established */
+  int late;                  /* connections the end came to before they connected */
+  int not_started;           /* connections whose coroutine could not start */
+  int start_err;             /* why the first could not, a negative errno */
   int64_t finish_ns;         /* coro_now() when the last connection ended */
   nd_hist hist;              /* latencies of completed requests */
 } nd_load;
