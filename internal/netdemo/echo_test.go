@@ -30,7 +30,9 @@ func roundTrip(t *testing.T, c net.Conn, msg []byte) {
 // and counts both as timeouts, not errors; a connection that keeps
 // talking for several timeouts stays open.
 func TestEchoIdleTimeout(t *testing.T) {
-	const idle = 300 * time.Millisecond
+	// Long enough that a busy client never pauses that long on a loaded
+	// machine, short enough for a test.
+	const idle = 500 * time.Millisecond
 	for _, st := range stacks {
 		t.Run(st.name, func(t *testing.T) {
 			s, err := StartEcho(EchoConfig{Addr: "127.0.0.1:0", Stack: st.stack, IdleTimeout: idle})
@@ -56,7 +58,7 @@ func TestEchoIdleTimeout(t *testing.T) {
 				t.Errorf("after the idle close: %+v, want 1 timeout, no error, none active", st)
 			}
 
-			// A client that talks without a pause for 3 timeouts is
+			// A client that talks without a pause for 2 timeouts is
 			// never idle that long: no timeout.
 			c2, err := net.Dial("tcp", s.Addr())
 			if err != nil {
@@ -64,7 +66,7 @@ func TestEchoIdleTimeout(t *testing.T) {
 			}
 			defer c2.Close()
 			c2.SetDeadline(time.Now().Add(20 * time.Second))
-			for end := time.Now().Add(3 * idle); time.Now().Before(end); {
+			for end := time.Now().Add(2 * idle); time.Now().Before(end); {
 				roundTrip(t, c2, []byte("busy"))
 			}
 			if got := s.Stats().Timeouts; got != 1 {
