@@ -44,7 +44,8 @@ end prints the requests the server counted beside its own: a whole
 demonstration in one command, e.g. "coro load -serve -mode http -d 3s".
 
 Shows progress once a second on stderr; at the end prints the connections,
-duration, requests, errors (with the first), for http the responses by
+duration, requests, errors (requests that failed, with the first) and
+connect errors (with the first), for http the responses by
 status class (2xx 3xx 4xx 5xx; all count as requests), throughput, bytes
 received, latency percentiles (p50 p90 p99 p99.9 max) and a histogram with
 one row per power of two of latency.
