@@ -163,12 +163,14 @@ func ListenTCP(addr string, reusePort bool) (fd int, bound string, err error) {
 // listenTCP is ListenTCP; with joinable (and not reusePort), SO_REUSEPORT
 // is set after listen(2), for ListenEach's first listener.
 func listenTCP(addr string, reusePort, joinable bool) (fd int, bound string, err error) {
-	flags := C.int(0)
+	flags, join := C.int(0), C.int(0)
 	if reusePort {
 		flags = C.CORO_REUSEPORT
+	} else if joinable {
+		join = 1
 	}
 	caddr := C.CString(addr)
-	rc := C.coro__go_listen(caddr, C.SOMAXCONN, flags, C.int(b2i(joinable && !reusePort)))
+	rc := C.coro__go_listen(caddr, C.SOMAXCONN, flags, join)
 	C.free(unsafe.Pointer(caddr))
 	opErr := func(err error) error {
 		e := &net.OpError{Op: "listen", Net: "tcp", Err: err}
@@ -191,13 +193,6 @@ func listenTCP(addr string, reusePort, joinable bool) (fd int, bound string, err
 		return -1, "", opErr(syscall.Errno(-port))
 	}
 	return int(rc), net.JoinHostPort(host, strconv.Itoa(int(port))), nil
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // A ListenOption configures ListenEach.
