@@ -131,6 +131,7 @@ static void load_error(nd_load *job, int err, const char *why) {
   }
 }
 
+/* Count a failed connect. */
 static void connect_error(nd_load *job, int err) {
   if (err == -ECANCELED)
     return;
