@@ -45,9 +45,11 @@
 //
 // One loop uses one core. NewGroup starts several (one per CPU by
 // default) and spawns on them round-robin; a server gives each loop its
-// own accept coroutine on its own SO_REUSEPORT listener (Group.ListenEach),
-// so that the kernel spreads connections over the loops and no loop is
-// woken for another's connection.
+// own accept coroutine on its own listener (Group.ListenEach: the loops'
+// listeners share the port through SO_REUSEPORT, but another server gets
+// EADDRINUSE there unless it asks to share), so that the kernel spreads
+// connections over the loops and no loop is woken for another's
+// connection.
 //
 // # I/O
 //

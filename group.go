@@ -6,6 +6,7 @@ package coro
 #include <stdlib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include "coro.h"
 
 // The port a socket is bound to, or -errno.
@@ -21,14 +22,26 @@ static int coro__go_bound_port(int fd) {
   return -EAFNOSUPPORT;
 }
 
-// coro_tcp_listen on a numeric "host:port": fd or -errno.
-static int coro__go_listen(const char *hostport, int backlog, int flags) {
+// coro_tcp_listen on a numeric "host:port": fd or -errno. With joinable
+// (and flags without CORO_REUSEPORT), SO_REUSEPORT is set once the socket
+// listens: it bound exclusively, and the caller's later SO_REUSEPORT
+// listeners can join it (see ListenEach).
+static int coro__go_listen(const char *hostport, int backlog, int flags,
+                           int joinable) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   int rc = coro_addr_parse(hostport, &ss, &len);
   if (rc < 0)
     return rc;
-  return coro_tcp_listen((struct sockaddr *)&ss, len, backlog, flags);
+  int fd = coro_tcp_listen((struct sockaddr *)&ss, len, backlog, flags);
+  int one = 1;
+  if (fd >= 0 && joinable &&
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+    rc = -errno;
+    close(fd);
+    return rc;
+  }
+  return fd;
 }
 */
 import "C"
@@ -47,9 +60,10 @@ import (
 
 // A Group is a set of loops, each on its own OS thread, for spreading
 // coroutines over every core: a server runs one accept coroutine per loop,
-// each on its own SO_REUSEPORT listener (see ListenEach), so that the
-// kernel spreads connections over the loops and no loop is woken for
-// another's connection, as every loop would be with one shared listener.
+// each on its own listener, the listeners sharing one address through
+// SO_REUSEPORT (see ListenEach), so that the kernel spreads connections
+// over the loops and no loop is woken for another's connection, as every
+// loop would be with one shared listener.
 // Spawn places coroutines round-robin; Loop(i) picks one.
 type Group struct {
 	loops []*Loop
@@ -128,44 +142,107 @@ func (g *Group) Close(ctx context.Context) error {
 }
 
 // ListenTCP opens a listening TCP socket for C coroutines to accept on,
-// with coro_tcp_listen: non-blocking, close-on-exec, SO_REUSEADDR, and
-// SO_REUSEPORT when reusePort is set. addr is a numeric "host:port"
-// ("127.0.0.1:8080", "[::1]:0"); port 0 picks a free port, and bound
-// tells which. The caller owns fd: hand it to one coroutine, which closes
-// it with coro_fd_close, or close it with syscall.Close if no coroutine
-// ever used it. Errors are syscall.Errno values (EINVAL for an address
-// that is not numeric), wrapped with the operation.
+// with coro_tcp_listen: non-blocking, close-on-exec, SO_REUSEADDR (so that
+// a restarted server can bind while its old connections are in TIME_WAIT),
+// and SO_REUSEPORT when reusePort is set. Without reusePort the listener
+// is exclusive: it fails with EADDRINUSE when any socket listens on the
+// address, and no other socket can listen there while it does. With
+// reusePort it shares the port with the listeners there (and those still
+// to come) that set SO_REUSEPORT too, as long as they belong to the same
+// user: the kernel spreads the connections over all of them, whichever
+// process they belong to. addr is a numeric "host:port" ("127.0.0.1:8080",
+// "[::1]:0"); port 0 picks a free port, and bound tells which. The caller
+// owns fd: hand it to one coroutine, which closes it with coro_fd_close,
+// or close it with syscall.Close if no coroutine ever used it. Errors are
+// *net.OpError values wrapping a syscall.Errno (EINVAL for an address that
+// is not numeric), so errors.Is(err, syscall.EADDRINUSE) works.
 func ListenTCP(addr string, reusePort bool) (fd int, bound string, err error) {
-	flags := C.int(0)
+	return listenTCP(addr, reusePort, false)
+}
+
+// listenTCP is ListenTCP; with joinable (and not reusePort), SO_REUSEPORT
+// is set after listen(2), for ListenEach's first listener.
+func listenTCP(addr string, reusePort, joinable bool) (fd int, bound string, err error) {
+	flags, join := C.int(0), C.int(0)
 	if reusePort {
 		flags = C.CORO_REUSEPORT
+	} else if joinable {
+		join = 1
 	}
 	caddr := C.CString(addr)
-	rc := C.coro__go_listen(caddr, C.SOMAXCONN, flags)
+	rc := C.coro__go_listen(caddr, C.SOMAXCONN, flags, join)
 	C.free(unsafe.Pointer(caddr))
+	opErr := func(err error) error {
+		e := &net.OpError{Op: "listen", Net: "tcp", Err: err}
+		if a, aerr := net.ResolveTCPAddr("tcp", addr); aerr == nil {
+			e.Addr = a
+		}
+		return e
+	}
 	if rc < 0 {
-		return -1, "", &net.OpError{Op: "listen", Net: "tcp", Err: syscall.Errno(-rc)}
+		return -1, "", opErr(syscall.Errno(-rc))
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil { // coro_addr_parse accepted it, so this cannot happen
 		syscall.Close(int(rc))
-		return -1, "", &net.OpError{Op: "listen", Net: "tcp", Err: err}
+		return -1, "", opErr(err)
 	}
 	port := C.coro__go_bound_port(rc)
 	if port < 0 {
 		syscall.Close(int(rc))
-		return -1, "", &net.OpError{Op: "listen", Net: "tcp", Err: syscall.Errno(-port)}
+		return -1, "", opErr(syscall.Errno(-port))
 	}
 	return int(rc), net.JoinHostPort(host, strconv.Itoa(int(port))), nil
 }
 
-// ListenEach opens one SO_REUSEPORT listener per loop on the same address
-// (with port 0, the first listener picks the port and the others share
-// it): fds[i] is for loop i. On error none is left open.
-func (g *Group) ListenEach(addr string) (fds []int, bound string, err error) {
+// A ListenOption configures ListenEach.
+type ListenOption func(*listenConfig)
+
+type listenConfig struct {
+	reusePort bool
+}
+
+// WithReusePort makes ListenEach share the port with the listeners that
+// other processes of the same user have on the address with SO_REUSEPORT
+// (for example a second server started with it): the kernel then spreads
+// the connections over both processes' listeners. Without it, ListenEach
+// fails with EADDRINUSE when anything listens on the address.
+func WithReusePort() ListenOption {
+	return func(c *listenConfig) { c.reusePort = true }
+}
+
+// ListenEach opens one listener per loop on the same address, all in one
+// SO_REUSEPORT group so that the kernel spreads the connections over the
+// loops: fds[i] is for loop i. With port 0 the first listener picks the
+// port and the others join it. On error none is left open.
+//
+// The listeners are exclusive unless WithReusePort is given: if another
+// socket listens on the address (another server, whether or not it set
+// SO_REUSEPORT), ListenEach fails with EADDRINUSE instead of silently
+// taking a share of that server's connections.
+//
+// How, given Linux's rules: a socket may bind an address that a listener
+// holds only if both set SO_REUSEPORT before they were bound (and belong
+// to the same user). So the first listener binds and listens without
+// SO_REUSEPORT, which fails if anything listens there, and only then sets
+// it, which lets the Group's other listeners, which set it before binding,
+// join (the kernel checks the flags at bind time, and adds a listener to
+// the group of a listening socket that has the flag when it listens).
+// Setting SO_REUSEPORT on none of them would make the loops' listeners
+// fail; setting it on all before binding, as nginx's "reuseport" does,
+// lets the Group join any SO_REUSEPORT listener of the same user that is
+// already there. A socket that comes later and itself asks to share
+// (SO_REUSEPORT, same user) can still join the Group's listeners: that is
+// the caller of that socket asking, and Linux has no way to close a
+// SO_REUSEPORT group while keeping it open to the Group's own listeners.
+func (g *Group) ListenEach(addr string, opts ...ListenOption) (fds []int, bound string, err error) {
+	var cfg listenConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	bound = addr
-	for range g.loops {
-		fd, b, err := ListenTCP(bound, true)
+	for i := range g.loops {
+		fd, b, err := listenTCP(bound, i > 0 || cfg.reusePort, true)
 		if err != nil {
 			for _, fd := range fds {
 				syscall.Close(fd)

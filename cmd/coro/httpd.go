@@ -19,7 +19,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-idle D] [-header-timeout D]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-idle D] [-header-timeout D] [-reuseport]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -28,7 +28,8 @@ SO_REUSEPORT listener, running one C coroutine per connection. With no
 -root, a small built-in site (index.html, style.css, a 1 MiB file) is
 written to a temporary directory and served. Prints
 "httpd: serving DIR on http://ADDR/ (N loops)" and runs until SIGINT or
-SIGTERM.
+SIGTERM. An address another server listens on is an error unless
+-reuseport shares the port (see "coro echo -h").
 
 Exit status: 0 after a signal, 1 the server failed, 2 usage error.`,
 	flags: httpdFlags,
@@ -75,6 +76,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	stack := fs.String("stack", "guarded", "the coroutines' stacks, `STACK`: guarded or shared")
 	idle := fs.Duration("idle", 30*time.Second, "close keep-alive connections idle for `D`")
 	header := fs.Duration("header-timeout", 10*time.Second, "a request head must arrive within `D` (else 408)")
+	reusePort := fs.Bool("reuseport", false, "share the port with other servers that listen on it with SO_REUSEPORT")
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
 			return usageError(stderr, "httpd", "-loops %d: want 1 to 1024", *loops)
@@ -101,10 +103,10 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		defer signal.Stop(sigs)
 		srv, err := httpd.Start(httpd.Config{
 			Addr: *addr, Root: dir, Loops: *loops, Stack: st,
-			IdleTimeout: *idle, HeaderTimeout: *header,
+			IdleTimeout: *idle, HeaderTimeout: *header, ReusePort: *reusePort,
 		})
 		if err != nil {
-			fmt.Fprintf(stderr, "coro %v\n", err) // "httpd: ..."
+			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."
 			return exitFailed
 		}
 		fmt.Fprintf(stdout, "httpd: serving %s on %s (%d loops)\n", dir, srv.URL(), *loops)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ccoro/coro/internal/demos"
@@ -43,13 +44,26 @@ end prints the requests the server counted beside its own: a whole
 demonstration in one command, e.g. "coro load -serve -mode http -d 3s".
 
 Shows progress once a second on stderr; at the end prints the connections,
-duration, requests, errors (with the first), for http the responses by
+duration, requests, errors (requests that failed, with the first) and
+connect errors (with the first), for http the responses by
 status class (2xx 3xx 4xx 5xx; all count as requests), throughput, bytes
 received, latency percentiles (p50 p90 p99 p99.9 max) and a histogram with
 one row per power of two of latency.
 
-Exit status: 0 the run completed (see the errors line), 1 it failed (no
-connection got through), 2 usage error.`,
+Every connection is accounted for: "connect errors" counts failed
+connects (a connection whose first connect fails gives up); "not started"
+the connections whose coroutine could not be spawned, and "not connected"
+those the end of the run came to before they had connected (thousands of
+connects at once can take longer than a short run). The error of each
+kind names the limit it most likely hit and the way around it: guarded
+stacks stop near 32,700 per process (vm.max_map_count): use -stack
+shared; one fd per connection: raise the fd limit (ulimit -n).
+
+Exit status: 0 every connection connected and every request completed; 1
+anything failed (a request error, a connect error, a connection not
+started or not connected, or no request completed: what failed is
+printed on stderr, after the report), or the run could not start; 2
+usage error.`,
 	flags: loadFlags,
 }
 
@@ -131,16 +145,23 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		fmt.Fprint(stdout, res.Report())
+		code := exitOK
+		if err := res.Err(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintf(stderr, "coro load: %s\n", line)
+			}
+			code = exitFailed
+		}
 		if srv != nil {
 			// httpd counts a response when its last write returns, which
 			// may be a moment after the client has read it.
 			for end := time.Now().Add(time.Second); srv.requests() < res.Requests && time.Now().Before(end); {
 				time.Sleep(time.Millisecond)
 			}
-			fmt.Fprintf(stdout, "server:     %d requests answered (the load generator counted %d)\n",
+			fmt.Fprintf(stdout, "server:         %d requests answered (the load generator counted %d)\n",
 				srv.requests(), res.Requests)
 		}
-		return exitOK
+		return code
 	}
 }
 

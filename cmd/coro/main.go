@@ -30,17 +30,25 @@
 // that lives on the calling thread.
 //
 // echo and httpd run N loops (-loops), each on its own thread with its own
-// SO_REUSEPORT listener on the same address, until SIGINT or SIGTERM. httpd
-// with no -root serves a small built-in site on 127.0.0.1:8080 and prints
-// its URL. load runs -c connections for -d against an echo server or, with
-// -mode http, an HTTP/1.1 server (keep-alive GETs of -path), closed-loop or
-// at a fixed -rate with latency measured from each request's scheduled send
-// time, and prints throughput, latency percentiles and a histogram.
+// listener on the same address (the loops share the port through
+// SO_REUSEPORT), until SIGINT or SIGTERM; on an address that another
+// server listens on they fail ("address already in use") unless
+// -reuseport asks to share the port. echo closes connections idle for
+// -idle. httpd with no -root serves a small built-in site on
+// 127.0.0.1:8080 and prints its URL. load runs -c connections for -d
+// against an echo server or, with -mode http, an HTTP/1.1 server
+// (keep-alive GETs of -path), closed-loop or at a fixed -rate with latency
+// measured from each request's scheduled send time, and prints
+// throughput, latency percentiles and a histogram.
 //
-// Exit status: 0 on success (for samefringe: the fringes are the same);
-// 1 when samefringe finds different fringes, or when potato fails while
-// running; 2 for a usage error (unknown subcommand, bad flag or flag value,
-// unreadable tree) and when samefringe fails while running, as with cmp(1).
+// Exit status: 0 on success (for samefringe: the fringes are the same;
+// for load: every connection connected and every request completed);
+// 1 when samefringe finds different fringes, when potato fails while
+// running, when echo or httpd cannot listen, or when anything in a load
+// run failed (a request, a connect, a connection that could not start;
+// stderr says what, and names the limit hit); 2 for a usage error
+// (unknown subcommand, bad flag or flag value, unreadable tree) and when
+// samefringe fails while running, as with cmp(1).
 package main
 
 import (

@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,45 +19,86 @@ import (
 	"github.com/ccoro/coro/internal/httpd"
 )
 
-// TestEchoLoad runs "coro echo" on a free port, loads it with "coro load"
-// for a second, and stops it with SIGTERM.
-func TestEchoLoad(t *testing.T) {
+// server is a coro server (echo or httpd) running as a child process.
+type server struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	done   chan error // the child's exit, once
+	exited bool
+	addr   string // host:port from its first line
+}
+
+// startServer runs "coro args...", waits for its first line, which must
+// match re with the address as the first group, and stops the child when
+// the test ends (if stop has not).
+func startServer(t *testing.T, re string, args ...string) *server {
+	t.Helper()
 	if binary == "" {
 		t.Skip("cannot exec the binary here: the server must run as a child")
 	}
-	srv := exec.Command(binary, "echo", "-addr", "127.0.0.1:0", "-loops", "2")
-	var srvErr bytes.Buffer
-	srv.Stderr = &srvErr
-	out, err := srv.StdoutPipe()
+	s := &server{t: t, cmd: exec.Command(binary, args...), done: make(chan error, 1)}
+	s.cmd.Stderr = &s.stderr
+	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(); err != nil {
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := false
-	defer func() {
-		if !exited {
-			srv.Process.Kill()
-			srv.Wait()
+	t.Cleanup(func() {
+		if !s.exited {
+			s.cmd.Process.Kill()
+			<-s.done
 		}
-	}()
+	})
 	lineCh := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(out).ReadString('\n')
 		lineCh <- line
+		io.Copy(io.Discard, out)
+		s.done <- s.cmd.Wait()
 	}()
 	var line string
 	select {
 	case line = <-lineCh:
-	case <-time.After(5 * time.Second):
-		t.Fatal("coro echo printed nothing in 5 s")
+	case <-time.After(10 * time.Second):
+		t.Fatalf("coro %q printed nothing in 10 s", args)
 	}
-	m := regexp.MustCompile(`^echo: listening on (127\.0\.0\.1:(\d+)) \(2 loops\)\n$`).FindStringSubmatch(line)
-	if m == nil || m[2] == "0" {
-		t.Fatalf("coro echo first line %q, want \"echo: listening on 127.0.0.1:PORT (2 loops)\"; stderr: %s", line, srvErr.String())
+	m := regexp.MustCompile(re).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("coro %q: first line %q, want %s; stderr: %s", args, line, re, s.stderr.String())
 	}
-	addr := m[1]
+	s.addr = m[1]
+	return s
+}
+
+// stop sends SIGTERM, waits for a clean exit and returns the stderr.
+func (s *server) stop() string {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		s.t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		s.exited = true
+		if err != nil {
+			s.t.Errorf("%v after SIGTERM: %v; stderr: %s", s.cmd.Args, err, s.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		s.t.Fatalf("%v did not exit within 10 s of SIGTERM", s.cmd.Args)
+	}
+	return s.stderr.String()
+}
+
+const echoListening = `^echo: listening on (127\.0\.0\.1:[1-9]\d*) \(\d+ loops?\)\n$`
+
+// TestEchoLoad runs "coro echo" on a free port, loads it with "coro load"
+// for a second, and stops it with SIGTERM.
+func TestEchoLoad(t *testing.T) {
+	srv := startServer(t, `^echo: listening on (127\.0\.0\.1:[1-9]\d*) \(2 loops\)\n$`,
+		"echo", "-addr", "127.0.0.1:0", "-loops", "2")
+	addr := srv.addr
 
 	stdout, stderr, code := coro(t, "load", "-addr", addr, "-d", "1s", "-c", "10")
 	if code != 0 {
@@ -62,7 +106,7 @@ func TestEchoLoad(t *testing.T) {
 	}
 	t.Logf("coro load:\n%s", stdout)
 	for _, re := range []string{
-		`(?m)^connections: 10 \(10 connected\)$`,
+		`(?m)^connections: +10 \(10 connected\)$`,
 		`(?m)^requests: +[1-9]\d*$`,
 		`(?m)^errors: +0$`,
 		`(?m)^throughput: +\d+ req/s$`,
@@ -73,23 +117,123 @@ func TestEchoLoad(t *testing.T) {
 			t.Errorf("coro load output lacks %s", re)
 		}
 	}
+	if got := srv.stop(); !strings.Contains(got, "echo: stopped: 10 connections") {
+		t.Errorf("coro echo stderr %q, want its summary with 10 connections", got)
+	}
+}
 
-	if err := srv.Process.Signal(syscall.SIGTERM); err != nil {
+// TestServeAddressInUse: a second coro echo or coro httpd on an address
+// that one of them serves exits with status 1 and "address already in
+// use" instead of taking a share of its connections, whichever server
+// runs and whichever comes second.
+func TestServeAddressInUse(t *testing.T) {
+	servers := map[string][]string{
+		"echo":  {"echo", "-loops", "2"},
+		"httpd": {"httpd", "-loops", "2"},
+	}
+	firstLine := map[string]string{
+		"echo":  echoListening,
+		"httpd": `^httpd: serving \S+ on http://(127\.0\.0\.1:[1-9]\d*)/ \(2 loops\)\n$`,
+	}
+	for _, first := range []string{"echo", "httpd"} {
+		srv := startServer(t, firstLine[first], append(servers[first], "-addr", "127.0.0.1:0")...)
+		for _, second := range []string{"echo", "httpd"} {
+			args := append(servers[second], "-addr", srv.addr)
+			// Bounded: a second server that did start runs until killed.
+			cmd := exec.Command(binary, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				var exit *exec.ExitError
+				if !errors.As(err, &exit) || exit.ExitCode() != exitFailed ||
+					!strings.Contains(stderr.String(), "address already in use") ||
+					!strings.Contains(stderr.String(), "-reuseport") {
+					t.Errorf("coro %q beside coro %s: %v, stderr %q; want exit 1, address already in use and the -reuseport hint",
+						args, first, err, stderr.String())
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Errorf("coro %q beside coro %s on %s: still running after 10 s, want it to fail", args, first, srv.addr)
+			}
+		}
+		srv.stop()
+	}
+}
+
+// echoConns makes n connections to addr, each one echo round trip.
+func echoConns(t *testing.T, addr string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		got := make([]byte, 2)
+		if _, err := c.Write([]byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != "hi" {
+			t.Fatalf("connection %d: %q, %v", i, got, err)
+		}
+		c.Close()
+	}
+}
+
+// stoppedConns reads the connection count from coro echo's summary.
+func stoppedConns(t *testing.T, stderr string) int {
+	t.Helper()
+	m := regexp.MustCompile(`echo: stopped: (\d+) connections`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no summary in coro echo's stderr %q", stderr)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestEchoReusePort: a second coro echo with -reuseport shares the first
+// one's port, and the kernel spreads the connections over both.
+func TestEchoReusePort(t *testing.T) {
+	first := startServer(t, echoListening, "echo", "-addr", "127.0.0.1:0")
+	second := startServer(t, echoListening, "echo", "-addr", first.addr, "-reuseport")
+	// 2 listeners: all 64 on one has probability 2^-63.
+	echoConns(t, first.addr, 64)
+	n1, n2 := stoppedConns(t, first.stop()), stoppedConns(t, second.stop())
+	if n1+n2 != 64 || n1 == 0 || n2 == 0 {
+		t.Errorf("connections: %d to the first server, %d to the second; want 64 spread over both", n1, n2)
+	}
+}
+
+// TestEchoIdle: coro echo -idle closes a connection that sends nothing
+// for that long, and says so in its summary.
+func TestEchoIdle(t *testing.T) {
+	srv := startServer(t, echoListening, "echo", "-addr", "127.0.0.1:0", "-idle", "200ms")
+	c, err := net.DialTimeout("tcp", srv.addr, 5*time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Wait() }()
-	select {
-	case err := <-done:
-		exited = true
-		if err != nil {
-			t.Errorf("coro echo after SIGTERM: %v; stderr: %s", err, srvErr.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("coro echo did not exit within 5 s of SIGTERM")
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(srvErr.String(), "echo: stopped: 10 connections") {
-		t.Errorf("coro echo stderr %q, want its summary with 10 connections", srvErr.String())
+	// The echo, then the server's close, long before the 20 s deadline.
+	if got, err := io.ReadAll(c); err != nil || string(got) != "x" {
+		t.Fatalf("idle connection: read %q, %v; want \"x\" and the server's close", got, err)
+	}
+	if got := srv.stop(); !strings.Contains(got, "1 idle timeouts") {
+		t.Errorf("coro echo stderr %q, want 1 idle timeout in its summary", got)
+	}
+	_, stderr, code := coro(t, "echo", "-idle", "0s")
+	if code != exitUsage || !strings.Contains(stderr, "-idle 0s") {
+		t.Errorf("coro echo -idle 0s: exit %d, stderr %q; want a usage error", code, stderr)
 	}
 }
 
@@ -119,12 +263,45 @@ func TestNetBadFlags(t *testing.T) {
 	}
 }
 
-// A load run against a port nobody listens on fails with exit status 1.
+// A load run against a port nobody listens on prints its report, with
+// every connect counted as a connect error, and fails with exit status 1.
 func TestLoadRefused(t *testing.T) {
-	_, stderr, code := coro(t, "load", "-addr", "127.0.0.1:1", "-d", "200ms", "-c", "2")
-	if code != exitFailed || !strings.Contains(stderr, "connection refused") {
-		t.Errorf("coro load against a closed port: exit %d, stderr %q; want 1 and connection refused", code, stderr)
+	stdout, stderr, code := coro(t, "load", "-addr", "127.0.0.1:1", "-d", "200ms", "-c", "2")
+	if code != exitFailed || !strings.Contains(stderr, "coro load: 2 connect errors (first: connect 127.0.0.1:1: connection refused)") {
+		t.Errorf("coro load against a closed port: exit %d, stderr %q; want 1 and 2 connect errors, connection refused", code, stderr)
 	}
+	for _, re := range []string{`(?m)^connections: +2 \(0 connected\)$`, `(?m)^connect errors: +2 \(first: .*connection refused\)$`, `(?m)^requests: +0$`} {
+		if !regexp.MustCompile(re).MatchString(stdout) {
+			t.Errorf("coro load report lacks %s:\n%s", re, stdout)
+		}
+	}
+}
+
+// A load run with more connections than the fd limit allows fails with
+// exit status 1, and its connect error names the limit and the way
+// around it; the connections that did get an fd work.
+func TestLoadFDLimit(t *testing.T) {
+	srv := startServer(t, echoListening, "echo", "-addr", "127.0.0.1:0")
+	// The shell lowers the limit (soft and hard, so that Go cannot raise
+	// it again) and becomes coro load.
+	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0" "$@"`,
+		binary, "load", "-addr", srv.addr, "-c", "200", "-d", "500ms")
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != exitFailed {
+		t.Fatalf("coro load -c 200 with ulimit -n 64: %v, want exit 1\nstdout:\n%s\nstderr:\n%s", err, o.String(), e.String())
+	}
+	want := "too many open files: the fd limit (ulimit -n) is 64, one fd a connection: raise it with ulimit -n, or use fewer connections (-c)"
+	if !strings.Contains(e.String(), want) {
+		t.Errorf("stderr %q lacks %q", e.String(), want)
+	}
+	m := regexp.MustCompile(`(?m)^connections: +200 \((\d+) connected\)$`).FindStringSubmatch(o.String())
+	if m == nil || m[1] == "0" || m[1] == "200" || !regexp.MustCompile(`(?m)^requests: +[1-9]`).MatchString(o.String()) {
+		t.Errorf("report: want some of the 200 connected and requests completed\n%s", o.String())
+	}
+	srv.stop()
 }
 
 func TestLoadHTTPBadFlags(t *testing.T) {
@@ -177,7 +354,7 @@ func TestLoadHTTP(t *testing.T) {
 		}
 		t.Logf("coro %q:\n%s", args, stdout)
 		for _, re := range []string{
-			`(?m)^connections: 4 \(4 connected\)$`,
+			`(?m)^connections: +4 \(4 connected\)$`,
 			`(?m)^errors: +0$`,
 			tc.status,
 			`(?m)^throughput: +\d+ req/s$`,

@@ -35,6 +35,10 @@ type Config struct {
 	Root  string         // the directory served; required
 	Loops int            // loops (threads), each with its own listener; default 1
 	Stack coro.StackMode // the coroutines' stacks; default guarded
+	// ReusePort shares the port with other processes' SO_REUSEPORT
+	// listeners (coro.WithReusePort); without it Start fails with
+	// EADDRINUSE on an address that is served.
+	ReusePort bool
 
 	// HeaderTimeout bounds the time from a request's first byte to the
 	// end of its head (slow clients get 408); default 10 s.
@@ -119,7 +123,11 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpd: %w", err)
 	}
 	s.group = g
-	fds, addr, err := g.ListenEach(cfg.Addr)
+	var lopts []coro.ListenOption
+	if cfg.ReusePort {
+		lopts = append(lopts, coro.WithReusePort())
+	}
+	fds, addr, err := g.ListenEach(cfg.Addr, lopts...)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("httpd: %w", err)

@@ -1,13 +1,18 @@
 /* echo.c - a TCP echo server: one coroutine per connection.
  *
- * Each loop runs one accept coroutine on its own listener; all listeners
- * share one address through SO_REUSEPORT, so the kernel spreads incoming
- * connections over the loops (threads). Every accepted connection gets a
- * detached coroutine that reads and writes the data back until the peer
- * closes. When the loop shuts down, every coroutine is cancelled: its
- * pending read or accept returns -ECANCELED and it closes its fd. The
- * connection's buffer lives in heap memory, not on the coroutine's stack,
- * so a switch in CORO_STACK_SHARED mode copies only a few frames.
+ * Each loop runs one accept coroutine on its own listener; the listeners
+ * share one address through SO_REUSEPORT (the Go side opens them with
+ * coro.Group.ListenEach), so the kernel spreads incoming connections over
+ * the loops (threads). Every accepted connection gets a detached coroutine
+ * that reads and writes the data back until the peer closes, or until the
+ * idle timeout: a peer that sends nothing for idle_ns, or does not read
+ * its replies so that one cannot be written back within idle_ns, is cut
+ * off, so that no client can hold a connection (an fd, a coroutine and a
+ * buffer) for ever. When the loop shuts down, every coroutine is
+ * cancelled: its pending read or accept returns -ECANCELED and it closes
+ * its fd. The connection's buffer lives in heap memory, not on the
+ * coroutine's stack, so a switch in CORO_STACK_SHARED mode copies only a
+ * few frames.
  */
 #include "netdemo.h"
 
@@ -30,22 +35,23 @@ typedef struct echo_conn {
 static void *echo_conn_main(void *arg) {
   echo_conn *c = arg;
   nd_echo *srv = c->srv;
-  int failed = 0;
+  ssize_t rc;
   for (;;) {
-    ssize_t n = coro_read(c->fd, c->buf, sizeof c->buf, -1);
-    if (n <= 0) {
-      failed = n < 0 && n != -ECANCELED && n != -ECONNRESET;
+    rc = coro_read(c->fd, c->buf, sizeof c->buf, coro_now() + srv->idle_ns);
+    if (rc <= 0)
       break;
-    }
     atomic_fetch_add_explicit(&srv->reads, 1, memory_order_relaxed);
-    ssize_t w = coro_write_all(c->fd, c->buf, (size_t)n, -1);
-    if (w < 0) {
-      failed = w != -ECANCELED && w != -EPIPE && w != -ECONNRESET;
+    size_t n = (size_t)rc;
+    rc = coro_write_all(c->fd, c->buf, n, coro_now() + srv->idle_ns);
+    if (rc < 0)
       break;
-    }
-    atomic_fetch_add_explicit(&srv->bytes, (uint64_t)n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&srv->bytes, n, memory_order_relaxed);
   }
-  if (failed)
+  /* End of file, a peer that went away, and cancellation are how
+   * connections end; a timeout is counted apart from the errors. */
+  if (rc == -ETIMEDOUT)
+    atomic_fetch_add_explicit(&srv->timeouts, 1, memory_order_relaxed);
+  else if (rc < 0 && rc != -ECANCELED && rc != -ECONNRESET && rc != -EPIPE)
     atomic_fetch_add_explicit(&srv->errors, 1, memory_order_relaxed);
   coro_fd_close(c->fd);
   free(c);
@@ -95,10 +101,11 @@ void *nd_echo_accept_main(void *arg) {
   return NULL;
 }
 
-void nd_echo_read(const nd_echo *srv, uint64_t out[5]) {
+void nd_echo_read(const nd_echo *srv, uint64_t out[ND_ECHO_STATS]) {
   out[0] = atomic_load_explicit(&srv->conns, memory_order_relaxed);
   out[1] = atomic_load_explicit(&srv->active, memory_order_relaxed);
   out[2] = atomic_load_explicit(&srv->bytes, memory_order_relaxed);
   out[3] = atomic_load_explicit(&srv->reads, memory_order_relaxed);
   out[4] = atomic_load_explicit(&srv->errors, memory_order_relaxed);
+  out[5] = atomic_load_explicit(&srv->timeouts, memory_order_relaxed);
 }

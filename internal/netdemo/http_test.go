@@ -120,7 +120,7 @@ func TestHTTPLoadCountsAgree(t *testing.T) {
 					t.Errorf("server answered %d requests on %d connections; the load generator completed %d on %d",
 						got.Requests, got.Conns, res.Requests, conns)
 				}
-				for _, want := range []string{"status:      2xx", "received:", "MB/s", "latency:     p50"} {
+				for _, want := range []string{"status:         2xx", "received:", "MB/s", "latency:        p50"} {
 					if !strings.Contains(res.Report(), want) {
 						t.Errorf("report lacks %q", want)
 					}

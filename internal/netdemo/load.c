@@ -25,6 +25,14 @@
  * new connection, even after end_ns.) An error (I/O, or a malformed
  * response) is counted and ends the connection; the coroutine connects
  * again for its next request.
+ *
+ * Every connection is accounted for: a connect that fails is counted apart
+ * from the requests' errors (a first one ends the connection: the address
+ * is wrong or the server is down, and retrying only adds errors); one that
+ * the end reaches before it connects (thousands of connects at once can
+ * take longer than the run) is counted as late; and one whose coroutine
+ * cannot be spawned (guarded stacks run into vm.max_map_count near 32,700
+ * per process) as not started, with the error.
  */
 #include "netdemo.h"
 
@@ -97,6 +105,7 @@ typedef struct load_conn {
   int index;  /* among all connections of all loops */
   int ever;   /* connected at least once */
   int served; /* responses on the current connection */
+  int waited; /* the current connection has waited idle for a send */
   char *sbuf; /* echo: the request */
   char *rbuf; /* echo: the reply */
   nd_http_resp resp; /* http: the response being read */
@@ -110,7 +119,8 @@ static void run_release(load_run *run) {
   }
 }
 
-/* Count an error; why says what was wrong with a response (or NULL). */
+/* Count a request's error; why says what was wrong with a response (or
+ * NULL). */
 static void load_error(nd_load *job, int err, const char *why) {
   if (err == -ECANCELED)
     return;
@@ -121,25 +131,50 @@ static void load_error(nd_load *job, int err, const char *why) {
   }
 }
 
+/* Count a failed connect. */
+static void connect_error(nd_load *job, int err) {
+  if (err == -ECANCELED)
+    return;
+  job->connect_errors++;
+  if (job->first_connect_err == 0)
+    job->first_connect_err = err;
+}
+
+/* Count n connections that could not be started, for err. */
+static void not_started(nd_load *job, int n, int err) {
+  job->not_started += n;
+  if (job->start_err == 0)
+    job->start_err = err;
+}
+
 static void count_bytes(nd_load *job, size_t n) {
   atomic_fetch_add_explicit(&job->bytes, n, memory_order_relaxed);
 }
 
+/* Whether a failed exchange failed before a byte of the reply came, in a
+ * way that says the server had closed the connection: it closes idle
+ * connections (coro echo at its -idle), and may do so just as a request
+ * goes out. rc is the failed write's or read's result, 0 for end of file. */
+static int is_stale(ssize_t rc, size_t got) {
+  return got == 0 && (rc == 0 || rc == -EPIPE || rc == -ECONNRESET);
+}
+
 /* Echo: send the request and read the whole reply; 1 (the connection
- * stays open) or -errno. */
-static int echo_exchange(load_conn *c, int fd, int64_t deadline) {
+ * stays open) or -errno. *stale as for http_exchange. */
+static int echo_exchange(load_conn *c, int fd, int64_t deadline, int *stale) {
   nd_load *job = c->run->job;
   size_t size = job->size;
   ssize_t rc = coro_write_all(fd, c->sbuf, size, deadline);
+  *stale = rc < 0 && is_stale(rc, 0);
   if (rc < 0)
     return (int)rc;
   size_t got = 0;
   while (got < size) {
     rc = coro_read(fd, c->rbuf + got, size - got, deadline);
-    if (rc < 0)
-      return (int)rc;
-    if (rc == 0)
-      return -ECONNRESET; /* the server hung up mid-reply */
+    if (rc <= 0) {
+      *stale = is_stale(rc, got);
+      return rc < 0 ? (int)rc : -ECONNRESET; /* hung up mid-reply */
+    }
     got += (size_t)rc;
   }
   count_bytes(job, size);
@@ -159,19 +194,19 @@ static int http_exchange(load_conn *c, int fd, int64_t deadline, int *stale) {
   *stale = 0;
   ssize_t rc = coro_write_all(fd, job->request, job->request_len, deadline);
   if (rc < 0) {
-    *stale = rc == -EPIPE || rc == -ECONNRESET;
+    *stale = is_stale(rc, 0);
     return (int)rc;
   }
-  int got = 0;
+  size_t got = 0;
   for (;;) {
     rc = coro_read(fd, run->scratch, LOAD_SCRATCH, deadline);
     if (rc <= 0) {
-      *stale = !got && (rc == 0 || rc == -ECONNRESET);
+      *stale = is_stale(rc, got);
       if (rc < 0)
         return (int)rc;
       return nd_http_eof(r) < 0 ? -ECONNRESET : 0;
     }
-    got = 1;
+    got += (size_t)rc;
     count_bytes(job, (size_t)rc);
     ssize_t k = nd_http_feed(r, run->scratch, (size_t)rc);
     if (k < 0)
@@ -203,13 +238,14 @@ static void *conn_main(void *arg) {
     if (fd < 0) {
       /* A request to send again was issued before the end: it is still in
        * flight, and completes like any other (within the grace period). */
-      if (retry_t0 < 0 && coro_now() >= job->end_ns)
+      if (retry_t0 < 0 && coro_now() >= job->end_ns) {
+        job->late += !c->ever;
         break;
+      }
       fd = coro_connect((struct sockaddr *)&run->addr, run->addrlen, deadline);
       if (fd < 0) {
-        load_error(job, fd, NULL);
-        /* A connection that never got through gives up: the address is
-         * wrong or the server is down, and retrying only adds errors. */
+        connect_error(job, fd);
+        /* A connection that never got through gives up (see the top). */
         if (fd == -ECANCELED || !c->ever)
           break;
         fd = -1;
@@ -221,7 +257,7 @@ static void *conn_main(void *arg) {
       if (!c->ever)
         job->connected++;
       c->ever = 1;
-      c->served = 0;
+      c->served = c->waited = 0;
     }
     int64_t t0;
     if (retry_t0 >= 0) {
@@ -230,8 +266,11 @@ static void *conn_main(void *arg) {
     } else if (interval > 0) {
       if (next >= job->end_ns)
         break;
-      if (coro_now() < next && coro_sleep(next) < 0)
-        break;
+      if (coro_now() < next) {
+        if (coro_sleep(next) < 0)
+          break;
+        c->waited = 1;
+      }
       t0 = next;
       next += interval;
     } else {
@@ -241,16 +280,18 @@ static void *conn_main(void *arg) {
     }
     int stale = 0;
     int rc = http ? http_exchange(c, fd, deadline, &stale)
-                  : echo_exchange(c, fd, deadline);
+                  : echo_exchange(c, fd, deadline, &stale);
     if (rc < 0) {
       coro_fd_close(fd);
       fd = -1;
       if (rc == -ECANCELED)
         break;
-      if (stale && c->served > 0) {
-        /* The server closed this keep-alive connection while it was idle:
-         * the request never reached it. Send it once more on a fresh
-         * connection, as browsers do; a fresh one gets no second try. */
+      if (stale && (c->served > 0 || c->waited)) {
+        /* The server closed this connection while it was idle (after a
+         * response, or before the first request when the schedule kept
+         * it waiting): the request never reached it. Send it once more
+         * on a fresh connection, as browsers do; a fresh one, used at
+         * once, gets no second try. */
         retry_t0 = t0;
         continue;
       }
@@ -285,7 +326,7 @@ void *nd_load_main(void *arg) {
   job->hist.min = UINT64_MAX;
   load_run *run = calloc(1, sizeof *run);
   if (!run) {
-    job->first_err = -ENOMEM;
+    not_started(job, job->conns, -ENOMEM);
     job->finish_ns = coro_now();
     return NULL;
   }
@@ -295,12 +336,12 @@ void *nd_load_main(void *arg) {
   coro_wg_init(&run->wg);
   int rc = coro_addr_parse(job->addr, &run->addr, &run->addrlen);
   if (rc < 0) {
-    job->first_err = rc;
+    not_started(job, job->conns, rc);
     goto out;
   }
   int http = job->mode == ND_LOAD_HTTP;
   if (http && !(run->scratch = malloc(LOAD_SCRATCH))) {
-    job->first_err = -ENOMEM;
+    not_started(job, job->conns, -ENOMEM);
     goto out;
   }
   size_t bufs = http ? 0 : 2 * job->size;
@@ -308,7 +349,7 @@ void *nd_load_main(void *arg) {
   for (int i = 0; i < job->conns; i++) {
     load_conn *c = calloc(1, sizeof *c + bufs);
     if (!c) {
-      load_error(job, -ENOMEM, NULL);
+      not_started(job, 1, -ENOMEM);
       continue;
     }
     c->run = run;
@@ -323,10 +364,13 @@ void *nd_load_main(void *arg) {
     run->refs++;
     rc = coro_spawn(NULL, conn_main, c, &conn_opts);
     if (rc < 0) {
-      load_error(job, rc, NULL);
+      /* The next spawns would fail the same way (at the mapping limit,
+       * each after an mmap and an mprotect of its own). */
+      not_started(job, job->conns - i, rc);
       coro_wg_done(&run->wg);
       run->refs--;
       free(c);
+      break;
     }
   }
   coro_wg_wait(&run->wg, -1);

@@ -10,6 +10,7 @@ package netdemo
 // #cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -I${SRCDIR}/../../csrc
 // #include <stdlib.h>
 // #include "netdemo.h"
+// void coro__inject_mmap_failure(long n); // the engine's test hook (coro_internal.h)
 import "C"
 
 import (
@@ -61,17 +62,31 @@ func closeLoops(loops []*coro.Loop) error {
 
 // ---- echo server -----------------------------------------------------
 
+// DefaultEchoIdle is the echo server's idle timeout when EchoConfig sets
+// none: long enough for any client that is still there, short enough that
+// one that went away silently (or never reads) does not hold its fd,
+// coroutine and buffer for long.
+const DefaultEchoIdle = 60 * time.Second
+
 // EchoConfig describes an echo server.
 type EchoConfig struct {
 	Addr  string         // host:port to listen on; port 0 picks one
 	Loops int            // loops (threads), each with its own listener; default 1
 	Stack coro.StackMode // the coroutines' stacks
+	// ReusePort shares the port with the SO_REUSEPORT listeners of
+	// another process of the same user (see coro.WithReusePort); without
+	// it StartEcho fails with EADDRINUSE on an address that is served.
+	ReusePort bool
+	// IdleTimeout closes a connection that sends nothing for this long,
+	// or whose reply cannot be written back within it (a client that does
+	// not read); default DefaultEchoIdle.
+	IdleTimeout time.Duration
 }
 
 // EchoServer is a running echo server.
 type EchoServer struct {
 	addr  string
-	loops []*coro.Loop
+	group *coro.Group
 	srv   *C.nd_echo
 	accs  []*C.nd_echo_acceptor
 	accCo []*coro.Coroutine
@@ -79,24 +94,33 @@ type EchoServer struct {
 
 // EchoStats are an echo server's counters.
 type EchoStats struct {
-	Conns  uint64 // connections accepted
-	Active uint64 // connections open now
-	Bytes  uint64 // bytes echoed
-	Reads  uint64 // reads that returned data
-	Errors uint64 // connections that ended with an error
+	Conns    uint64 // connections accepted
+	Active   uint64 // connections open now
+	Bytes    uint64 // bytes echoed
+	Reads    uint64 // reads that returned data
+	Errors   uint64 // connections that ended with an error
+	Timeouts uint64 // connections closed at the idle timeout
 }
 
 // StartEcho starts an echo server: cfg.Loops loops, each running an
-// accept coroutine on its own SO_REUSEPORT listener on cfg.Addr, which
-// spawns a coroutine per connection that echoes until end of file. With
+// accept coroutine on its own listener on cfg.Addr (coro.Group.ListenEach:
+// the kernel spreads the connections over them), which spawns a coroutine
+// per connection that echoes until end of file or the idle timeout. With
 // port 0, the first listener picks the port and the others share it.
-// Errors start with "echo: ".
+// Errors start with "echo: "; an address that is served already fails
+// with EADDRINUSE (errors.Is) unless cfg.ReusePort is set.
 func StartEcho(cfg EchoConfig) (*EchoServer, error) {
 	if cfg.Loops == 0 {
 		cfg.Loops = 1
 	}
 	if cfg.Loops < 1 || cfg.Loops > 1024 {
 		return nil, fmt.Errorf("echo: %d loops: want 1 to 1024", cfg.Loops)
+	}
+	if cfg.IdleTimeout < 0 {
+		return nil, fmt.Errorf("echo: idle timeout %v: want more than 0", cfg.IdleTimeout)
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultEchoIdle
 	}
 	addr, err := ResolveAddr(cfg.Addr)
 	if err != nil {
@@ -106,35 +130,38 @@ func StartEcho(cfg EchoConfig) (*EchoServer, error) {
 	if s.srv == nil {
 		return nil, fmt.Errorf("echo: %w", syscall.ENOMEM)
 	}
+	s.srv.idle_ns = C.int64_t(cfg.IdleTimeout)
 	fail := func(err error) (*EchoServer, error) {
 		s.Close()
 		return nil, fmt.Errorf("echo: %w", err)
 	}
-	for i := 0; i < cfg.Loops; i++ {
+	if s.group, err = coro.NewGroup(cfg.Loops, coro.WithStackMode(cfg.Stack), coro.WithName("echo")); err != nil {
+		return fail(err)
+	}
+	var lopts []coro.ListenOption
+	if cfg.ReusePort {
+		lopts = append(lopts, coro.WithReusePort())
+	}
+	fds, bound, err := s.group.ListenEach(addr, lopts...)
+	if err != nil {
+		return fail(err)
+	}
+	s.addr = bound
+	// Each listener goes into its acceptor record at once, so that Close
+	// closes those whose accept coroutine never ran.
+	for i, fd := range fds {
 		a := (*C.nd_echo_acceptor)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nd_echo_acceptor{}))))
 		if a == nil {
+			for _, fd := range fds[i:] {
+				syscall.Close(fd)
+			}
 			return fail(syscall.ENOMEM)
 		}
-		a.srv = s.srv
-		a.lfd = -1
+		a.srv, a.lfd = s.srv, C.int(fd)
 		s.accs = append(s.accs, a)
-		// One SO_REUSEPORT listener per loop; later listeners bind the
-		// port the first one got.
-		fd, bound, err := coro.ListenTCP(addr, true)
-		if err != nil {
-			return fail(fmt.Errorf("listen on %s: %w", addr, err))
-		}
-		a.lfd = C.int(fd)
-		if i == 0 {
-			addr = bound
-			s.addr = addr
-		}
-		l, err := coro.NewLoop(coro.WithStackMode(cfg.Stack), coro.WithName(fmt.Sprintf("echo-%d", i)))
-		if err != nil {
-			return fail(err)
-		}
-		s.loops = append(s.loops, l)
-		co, err := l.Spawn(coro.Entry(uintptr(unsafe.Pointer(C.coro_fn(C.nd_echo_accept_main)))), uintptr(unsafe.Pointer(a)), coro.WithCoroutineName("echo-accept"))
+	}
+	for i, a := range s.accs {
+		co, err := s.group.Loop(i).Spawn(coro.Entry(uintptr(unsafe.Pointer(C.coro_fn(C.nd_echo_accept_main)))), uintptr(unsafe.Pointer(a)), coro.WithCoroutineName("echo-accept"))
 		if err != nil {
 			return fail(err)
 		}
@@ -148,19 +175,25 @@ func (s *EchoServer) Addr() string { return s.addr }
 
 // Stats reads the server's counters; safe while it runs.
 func (s *EchoServer) Stats() EchoStats {
-	var v [5]C.uint64_t
+	var v [C.ND_ECHO_STATS]C.uint64_t
 	C.nd_echo_read(s.srv, &v[0])
-	return EchoStats{Conns: uint64(v[0]), Active: uint64(v[1]), Bytes: uint64(v[2]), Reads: uint64(v[3]), Errors: uint64(v[4])}
+	return EchoStats{Conns: uint64(v[0]), Active: uint64(v[1]), Bytes: uint64(v[2]),
+		Reads: uint64(v[3]), Errors: uint64(v[4]), Timeouts: uint64(v[5])}
 }
 
-// Close stops the server: closing each loop cancels its accept and
+// Close stops the server: closing the loops cancels their accept and
 // connection coroutines, which close their sockets. It returns the first
 // error an accept loop met, if any, or the loops' Close errors.
 func (s *EchoServer) Close() error {
 	if s.srv == nil {
 		return errors.New("echo: already closed")
 	}
-	err := closeLoops(s.loops)
+	var err error
+	if s.group != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		err = s.group.Close(ctx)
+		cancel()
+	}
 	for i, a := range s.accs {
 		if i < len(s.accCo) && a.err < 0 && err == nil {
 			err = fmt.Errorf("echo: accept: %w", errno(a.err))
@@ -172,7 +205,7 @@ func (s *EchoServer) Close() error {
 		C.free(unsafe.Pointer(a))
 	}
 	C.free(unsafe.Pointer(s.srv))
-	s.srv, s.accs, s.loops, s.accCo = nil, nil, nil, nil
+	s.srv, s.accs, s.group, s.accCo = nil, nil, nil, nil
 	return err
 }
 
@@ -195,18 +228,55 @@ type LoadConfig struct {
 	Progress func(requests uint64, elapsed time.Duration)
 }
 
-// LoadResult is what a load run measured.
+// LoadResult is what a load run measured. Every connection configured
+// is one of Connected, Late, NotStarted, or failed its first connect
+// (counted among ConnectErrors).
 type LoadResult struct {
 	Mode       string        // "echo" or "http"
 	Conns      int           // connections configured
 	Connected  int           // connections that got through at least once
+	Late       int           // connections that had not connected when the run ended
+	NotStarted int           // connections whose coroutine could not be started
+	StartError error         // why the first of those could not, with the limit it hit
 	Duration   time.Duration // from the start to the last reply
 	Requests   uint64        // requests completed (for http: responses of any status)
-	Errors     uint64        // failed connects, I/O errors and malformed responses
+	Errors     uint64        // requests that failed: I/O errors and malformed responses
 	FirstError error         // the first of those errors, if any
-	Bytes      uint64        // bytes received (for http: heads and bodies)
-	Status     [4]uint64     // http: responses by status class, 2xx, 3xx, 4xx, 5xx
-	Hist       Histogram     // latencies of the completed requests
+	// ConnectErrors counts failed connects: a connection's first (it
+	// then gives up) and its reconnects after an error.
+	ConnectErrors     uint64
+	FirstConnectError error     // the first, with the limit it hit
+	Bytes             uint64    // bytes received (for http: heads and bodies)
+	Status            [4]uint64 // http: responses by status class, 2xx, 3xx, 4xx, 5xx
+	Hist              Histogram // latencies of the completed requests
+}
+
+// lateHint explains the connections that had not connected at the end.
+const lateHint = "connecting them all took longer than the run: use a longer -d, or fewer connections (-c)"
+
+// Err returns nil for a run in which every connection connected and
+// every request completed, and otherwise what went wrong, one line per
+// kind of failure: connections not started, connect errors, connections
+// late, request errors, or no request completed at all. errors.Is sees
+// the first error of each kind (syscall.ECONNREFUSED, syscall.EMFILE, ...).
+func (r *LoadResult) Err() error {
+	var errs []error
+	if r.NotStarted > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d connections not started: %w", r.NotStarted, r.Conns, r.StartError))
+	}
+	if r.ConnectErrors > 0 {
+		errs = append(errs, fmt.Errorf("%d connect errors (first: %w)", r.ConnectErrors, r.FirstConnectError))
+	}
+	if r.Late > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d connections had not connected when the run ended: %s", r.Late, r.Conns, lateHint))
+	}
+	if r.Errors > 0 {
+		errs = append(errs, fmt.Errorf("%d request errors (first: %w)", r.Errors, r.FirstError))
+	}
+	if r.Requests == 0 && errs == nil {
+		errs = append(errs, errors.New("no request completed"))
+	}
+	return errors.Join(errs...)
 }
 
 // Throughput returns the completed requests per second.
@@ -252,8 +322,9 @@ func CheckHTTPTarget(path, host string) error {
 }
 
 // RunLoad runs a load generator against cfg.Addr for cfg.Duration and
-// waits for it to finish. Errors start with "load: ". A run in which no
-// connection got through is an error (the first connect error).
+// waits for it to finish. Its error (starting with "load: ") is for a bad
+// cfg or a run that could not take place; what failed during a run is in
+// the result (see LoadResult.Err).
 func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 	var request string
 	switch cfg.Mode {
@@ -389,6 +460,7 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 
 	res := &LoadResult{Mode: cfg.Mode, Conns: cfg.Conns}
 	var finish int64
+	var startErr, connectErr C.int
 	for _, j := range jobs {
 		res.Requests += uint64(C.nd_load_requests(j))
 		res.Errors += uint64(C.nd_load_errors(j))
@@ -397,18 +469,30 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 			res.Status[i] += uint64(j.status[i])
 		}
 		res.Connected += int(j.connected)
+		res.Late += int(j.late)
+		res.NotStarted += int(j.not_started)
+		res.ConnectErrors += uint64(j.connect_errors)
 		if j.first_err < 0 && res.FirstError == nil {
 			res.FirstError = errno(j.first_err)
 			if j.first_why != nil {
 				res.FirstError = fmt.Errorf("%s: %w", C.GoString(j.first_why), res.FirstError)
 			}
 		}
+		if startErr == 0 {
+			startErr = j.start_err
+		}
+		if connectErr == 0 {
+			connectErr = j.first_connect_err
+		}
 		finish = max(finish, int64(j.finish_ns))
 		res.Hist.add(&j.hist)
 	}
 	res.Duration = time.Duration(finish - start)
-	if res.Connected == 0 && res.FirstError != nil {
-		return nil, fmt.Errorf("load: connect %s: %w", addr, res.FirstError)
+	if startErr < 0 {
+		res.StartError = explainLimit("spawn", errno(startErr), cfg.Stack, cfg.Conns-res.NotStarted)
+	}
+	if connectErr < 0 {
+		res.FirstConnectError = explainLimit("connect "+addr, errno(connectErr), cfg.Stack, 0)
 	}
 	return res, nil
 }
@@ -537,25 +621,38 @@ func (h *Histogram) Text(width int) string {
 // percentiles and the text histogram.
 func (r *LoadResult) Report() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "connections: %d (%d connected)\n", r.Conns, r.Connected)
-	fmt.Fprintf(&b, "duration:    %.3fs\n", r.Duration.Seconds())
-	fmt.Fprintf(&b, "requests:    %d\n", r.Requests)
-	if r.FirstError != nil {
-		fmt.Fprintf(&b, "errors:      %d (first: %v)\n", r.Errors, r.FirstError)
-	} else {
-		fmt.Fprintf(&b, "errors:      %d\n", r.Errors)
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(&b, "%-15s %s\n", label+":", fmt.Sprintf(format, args...))
 	}
+	line("connections", "%d (%d connected)", r.Conns, r.Connected)
+	if r.NotStarted > 0 {
+		line("not started", "%d: %v", r.NotStarted, r.StartError)
+	}
+	if r.Late > 0 {
+		line("not connected", "%d when the run ended: %s", r.Late, lateHint)
+	}
+	line("duration", "%.3fs", r.Duration.Seconds())
+	line("requests", "%d", r.Requests)
+	withFirst := func(label string, n uint64, first error) {
+		if first != nil {
+			line(label, "%d (first: %v)", n, first)
+		} else {
+			line(label, "%d", n)
+		}
+	}
+	withFirst("errors", r.Errors, r.FirstError)
+	withFirst("connect errors", r.ConnectErrors, r.FirstConnectError)
 	if r.Mode == "http" {
-		fmt.Fprintf(&b, "status:      2xx %d  3xx %d  4xx %d  5xx %d\n", r.Status[0], r.Status[1], r.Status[2], r.Status[3])
+		line("status", "2xx %d  3xx %d  4xx %d  5xx %d", r.Status[0], r.Status[1], r.Status[2], r.Status[3])
 	}
-	fmt.Fprintf(&b, "throughput:  %.0f req/s\n", r.Throughput())
+	line("throughput", "%.0f req/s", r.Throughput())
 	var mbs float64
 	if r.Duration > 0 {
 		mbs = float64(r.Bytes) / 1e6 / r.Duration.Seconds()
 	}
-	fmt.Fprintf(&b, "received:    %.1f MB, %.1f MB/s\n", float64(r.Bytes)/1e6, mbs)
+	line("received", "%.1f MB, %.1f MB/s", float64(r.Bytes)/1e6, mbs)
 	h := &r.Hist
-	fmt.Fprintf(&b, "latency:     p50 %v  p90 %v  p99 %v  p99.9 %v  max %v\n",
+	line("latency", "p50 %v  p90 %v  p99 %v  p99.9 %v  max %v",
 		round(h.Percentile(0.5)), round(h.Percentile(0.9)), round(h.Percentile(0.99)),
 		round(h.Percentile(0.999)), round(h.Max))
 	b.WriteString("histogram:\n")
@@ -582,7 +679,10 @@ func round(d time.Duration) time.Duration {
 	return d
 }
 
-// Test hooks: the C bucket functions (cgo cannot be used in tests).
+// Test hooks: the C bucket functions (cgo cannot be used in tests), and
+// the engine's: after n more stack mappings, fail them all (n < 0: none).
+func injectStackFailures(n int) { C.coro__inject_mmap_failure(C.long(n)) }
+
 func histBucket(v uint64) int { return int(C.nd_hist_bucket(C.uint64_t(v))) }
 func histLow(i int) uint64    { return uint64(C.nd_hist_low(C.int(i))) }
 func histHigh(i int) uint64   { return uint64(C.nd_hist_high(C.int(i))) }

@@ -20,17 +20,24 @@
 
 /* ---- echo server ------------------------------------------------------ */
 
-/* The counters of one echo server, shared by all its loops. */
+/* One echo server's settings and counters, shared by all its loops. */
 typedef struct nd_echo {
-  _Atomic uint64_t conns;  /* connections accepted */
-  _Atomic uint64_t active; /* connections open now */
-  _Atomic uint64_t bytes;  /* bytes echoed (written back in full) */
-  _Atomic uint64_t reads;  /* reads that returned data */
-  _Atomic uint64_t errors; /* connections that ended in an error */
+  /* In, set before the loops start. */
+  int64_t idle_ns; /* a read may wait, and a reply take, this long */
+  /* Out. */
+  _Atomic uint64_t conns;    /* connections accepted */
+  _Atomic uint64_t active;   /* connections open now */
+  _Atomic uint64_t bytes;    /* bytes echoed (written back in full) */
+  _Atomic uint64_t reads;    /* reads that returned data */
+  _Atomic uint64_t errors;   /* connections that ended in an error */
+  _Atomic uint64_t timeouts; /* connections closed at the idle timeout */
 } nd_echo;
 
-/* One loop's accept coroutine: its own listener (SO_REUSEPORT on the shared
- * address) and the server's counters. */
+/* The counters nd_echo_read copies, in the order of the fields above. */
+#define ND_ECHO_STATS 6
+
+/* One loop's accept coroutine: its own listener (one of the server's
+ * SO_REUSEPORT group on the address) and the server. */
 typedef struct nd_echo_acceptor {
   nd_echo *srv;
   int lfd; /* owned: the accept coroutine closes it when it ends */
@@ -40,11 +47,11 @@ typedef struct nd_echo_acceptor {
 
 /* The accept coroutine's entry (arg: an nd_echo_acceptor). It accepts
  * until cancelled and spawns a detached coroutine per connection that
- * echoes what it reads until end of file. */
+ * echoes what it reads until end of file or the idle timeout. */
 void *nd_echo_accept_main(void *arg);
 
-/* Snapshot the counters (any thread). */
-void nd_echo_read(const nd_echo *srv, uint64_t out[5]);
+/* Snapshot the counters, conns to timeouts (any thread). */
+void nd_echo_read(const nd_echo *srv, uint64_t out[ND_ECHO_STATS]);
 
 /* ---- load generator --------------------------------------------------- */
 
@@ -89,14 +96,22 @@ typedef struct nd_load {
   size_t size;          /* echo: request size in bytes */
   const char *request;  /* http: the request, sent as is on every connection */
   size_t request_len;
-  /* Out. */
-  _Atomic uint64_t requests; /* requests completed (readable while running) */
-  _Atomic uint64_t errors;   /* I/O and protocol errors and failed connects */
+  /* Out. The atomic counters are readable while the run goes on, the rest
+   * once it has finished. Each connection ends up connected (at least
+   * once), failed (its first connect did: it gives up), late (the run
+   * ended before it got to connect) or not started. */
+  _Atomic uint64_t requests; /* requests completed */
+  _Atomic uint64_t errors;   /* requests that failed: I/O and protocol errors */
   _Atomic uint64_t bytes;    /* bytes received */
-  int first_err;             /* the first error, a negative errno */
+  int first_err;             /* the first of those errors, a negative errno */
   const char *first_why;     /* http: what was wrong with that response, or NULL */
+  uint64_t connect_errors;   /* failed connects, reconnects included */
+  int first_connect_err;     /* the first, a negative errno */
   uint64_t status[ND_STATUS_CLASSES]; /* http: responses by class, 2xx to 5xx */
   int connected;             /* connections that were established */
+  int late;                  /* connections the end came to before they connected */
+  int not_started;           /* connections whose coroutine could not start */
+  int start_err;             /* why the first could not, a negative errno */
   int64_t finish_ns;         /* coro_now() when the last connection ended */
   nd_hist hist;              /* latencies of completed requests */
 } nd_load;

@@ -1,7 +1,10 @@
 package netdemo
 
 import (
+	"errors"
+	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,8 +54,8 @@ func TestEchoLoadCountsAgree(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("\n%s", res.Report())
-			if res.Errors != 0 || res.FirstError != nil {
-				t.Errorf("errors = %d (%v), want 0", res.Errors, res.FirstError)
+			if err := res.Err(); err != nil || res.Errors != 0 || res.FirstError != nil {
+				t.Errorf("errors = %d (%v), want 0; Err %v", res.Errors, res.FirstError, err)
 			}
 			if res.Connected != 20 {
 				t.Errorf("connected = %d, want 20", res.Connected)
@@ -74,7 +77,7 @@ func TestEchoLoadCountsAgree(t *testing.T) {
 			if st.Conns != 20 || st.Errors != 0 {
 				t.Errorf("server stats %+v, want 20 connections and no errors", st)
 			}
-			for _, want := range []string{"requests:", "errors:      0", "throughput:", "latency:     p50", "p99.9", "histogram:"} {
+			for _, want := range []string{"requests:", "\nerrors:         0\n", "\nconnect errors: 0\n", "throughput:", "latency:        p50", "p99.9", "histogram:"} {
 				if !strings.Contains(res.Report(), want) {
 					t.Errorf("report lacks %q", want)
 				}
@@ -116,16 +119,118 @@ func TestBadAddress(t *testing.T) {
 	}
 }
 
-// A server that is not there: every connect is refused and the run says so.
+// A server that is not there: every connect is refused, each connection
+// gives up after its first, and the result says so.
 func TestConnectRefused(t *testing.T) {
 	s := startEcho(t, 1, coro.StackGuarded)
 	addr := s.Addr()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := RunLoad(LoadConfig{Addr: addr, Conns: 3, Duration: 200 * time.Millisecond})
-	if err == nil || !strings.Contains(err.Error(), "connection refused") {
-		t.Errorf("RunLoad against a closed port = %v, want connection refused", err)
+	res, err := RunLoad(LoadConfig{Addr: addr, Conns: 3, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", res.Report())
+	if res.Connected != 0 || res.ConnectErrors != 3 || res.Requests != 0 || res.Errors != 0 || res.Late != 0 ||
+		!errors.Is(res.FirstConnectError, syscall.ECONNREFUSED) {
+		t.Errorf("connected %d, connect errors %d (%v), requests %d, errors %d, late %d; want 3 refused connects and nothing else",
+			res.Connected, res.ConnectErrors, res.FirstConnectError, res.Requests, res.Errors, res.Late)
+	}
+	if err := res.Err(); !errors.Is(err, syscall.ECONNREFUSED) || !strings.Contains(err.Error(), "3 connect errors") {
+		t.Errorf("Err() = %v, want 3 connect errors, connection refused", err)
+	}
+	if want := "connect errors: 3 (first: connect " + addr + ": connection refused)"; !strings.Contains(res.Report(), want) {
+		t.Errorf("report lacks %q", want)
+	}
+}
+
+// Connections whose coroutine cannot be spawned (stack mappings fail
+// after the first few, as at vm.max_map_count) are counted as not
+// started, with the error; the others run.
+func TestLoadNotStarted(t *testing.T) {
+	s := startEcho(t, 1, coro.StackShared)
+	defer s.Close()
+	const conns = 20
+	injectStackFailures(6)
+	res, err := RunLoad(LoadConfig{Addr: s.Addr(), Conns: conns, Duration: 300 * time.Millisecond})
+	injectStackFailures(-1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", res.Report())
+	if res.NotStarted == 0 || res.NotStarted == conns || res.Connected+res.NotStarted != conns ||
+		!errors.Is(res.StartError, syscall.ENOMEM) || res.Requests == 0 {
+		t.Errorf("connected %d, not started %d (%v), requests %d; want some started and the rest not, for ENOMEM",
+			res.Connected, res.NotStarted, res.StartError, res.Requests)
+	}
+	if err := res.Err(); !errors.Is(err, syscall.ENOMEM) || !strings.Contains(err.Error(), "connections not started: spawn: cannot allocate memory") {
+		t.Errorf("Err() = %v, want the connections not started", err)
+	}
+	if !strings.Contains(res.Report(), "\nnot started:    ") {
+		t.Errorf("report lacks the not started line")
+	}
+}
+
+// Connections that the end of the run reaches before they have connected
+// are counted as not connected, not lost: here the run ends 1 ns after
+// its start, before any coroutine runs.
+func TestLoadLate(t *testing.T) {
+	s := startEcho(t, 1, coro.StackShared)
+	defer s.Close()
+	res, err := RunLoad(LoadConfig{Addr: s.Addr(), Conns: 5, Duration: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Late != 5 || res.Connected != 0 || res.ConnectErrors != 0 || res.Requests != 0 {
+		t.Errorf("late %d, connected %d, connect errors %d, requests %d; want all 5 late", res.Late, res.Connected, res.ConnectErrors, res.Requests)
+	}
+	if err := res.Err(); err == nil || !strings.Contains(err.Error(), "5 of 5 connections had not connected when the run ended: ") {
+		t.Errorf("Err() = %v, want the 5 not connected", err)
+	}
+	if !strings.Contains(res.Report(), "\nnot connected:  5 when the run ended: ") {
+		t.Errorf("report lacks the not connected line:\n%s", res.Report())
+	}
+}
+
+// The errors of the limits a large run meets name the limit and the way
+// around it.
+func TestExplainLimit(t *testing.T) {
+	maxMaps := readSysctl("vm/max_map_count")
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		op      string
+		err     error
+		stack   coro.StackMode
+		started int
+		want    string // "" for no hint
+	}{
+		{"spawn", syscall.ENOMEM, coro.StackGuarded, 32700, "spawn: cannot allocate memory: guarded stacks are limited by vm.max_map_count ("},
+		{"spawn", syscall.ENOMEM, coro.StackGuarded, 10, ""}, // far below the limit: memory
+		{"spawn", syscall.ENOMEM, coro.StackShared, 32700, ""},
+		{"connect 127.0.0.1:1", syscall.EMFILE, coro.StackGuarded, 0,
+			fmt.Sprintf("connect 127.0.0.1:1: too many open files: the fd limit (ulimit -n) is %d", lim.Cur)},
+		{"connect 127.0.0.1:1", syscall.EADDRNOTAVAIL, coro.StackGuarded, 0, "net.ipv4.ip_local_port_range"},
+		{"connect 127.0.0.1:1", syscall.ECONNREFUSED, coro.StackGuarded, 0, ""},
+	} {
+		if tc.op == "spawn" && len(maxMaps) != 1 {
+			continue // no /proc/sys here
+		}
+		err := explainLimit(tc.op, tc.err, tc.stack, tc.started)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("explainLimit(%s, %v): %v does not wrap the error", tc.op, tc.err, err)
+		}
+		plain := tc.op + ": " + tc.err.Error()
+		if tc.want == "" && err.Error() != plain || tc.want != "" && !strings.HasPrefix(err.Error(), plain) ||
+			!strings.Contains(err.Error(), tc.want) {
+			t.Errorf("explainLimit(%s, %v, started %d) = %q, want %q", tc.op, tc.err, tc.started, err, tc.want)
+		}
+	}
+	if err := explainLimit("spawn", syscall.ENOMEM, coro.StackGuarded, 32700); len(maxMaps) == 1 && !strings.HasSuffix(err.Error(), ": use -stack shared") {
+		t.Errorf("the map count hint %q does not end with the way around it", err)
 	}
 }
 
