@@ -293,7 +293,8 @@ int coro__dns_hosts_parse(coro__dns_hosts *h, const char *text, size_t len) {
       name[n] = '\0'; /* a separator, or the text's own NUL at the end */
       if (n > 1 && name[n - 1] == '.')
         name[--n] = '\0';
-      if (n == 0 || n > CORO__DNS_NAME_TEXT_MAX)
+      /* "." and "a.." name nothing a lookup could ask for. */
+      if (n > CORO__DNS_NAME_TEXT_MAX || name[n - 1] == '.')
         continue;
       lower_ascii(name, n);
       if (canon == NULL)
