@@ -13,6 +13,8 @@
  *   chan.c     bounded FIFO channel
  *   poll.c     fd waits and the kernel poller (poll_epoll.inc, poll_poll.inc)
  *   socket.c   non-blocking socket calls; sendfile.c  coro_sendfile
+ *   dns_msg.c, dns_conf.c  the resolver's message codec and configuration,
+ *              below the loop (their contracts: dns_internal.h)
  */
 #ifndef CORO_INTERNAL_H
 #define CORO_INTERNAL_H

@@ -1051,6 +1051,7 @@ static const char hosts_text[] =
     "192.0.2.12 web.example\n"
     "192.0.2.13\n"
     "   \n"
+    "192.0.2.15 a.. . ok.example\n" /* only the valid one is kept */
     "192.0.2.14 last.example"; /* no newline at the end */
 
 static void hosts_lookup(int unused) {
@@ -1075,8 +1076,11 @@ static void hosts_lookup(int unused) {
   CHECK_EQ(a[0].scope, 3);
   CHECK_EQ(coro__dns_hosts_lookup(&h, "last.example", AF_INET, a, 8), 1);
   check_ip(&a[0], "192.0.2.14");
+  CHECK_EQ(coro__dns_hosts_lookup(&h, "ok.example", AF_INET, a, 8), 1);
+  check_ip(&a[0], "192.0.2.15");
   static const char *const absent[] = {"bogus.example", "commented.example",
-                                       "the", "web.server", "", ".", "w"};
+                                       "the", "web.server", "", ".", "w",
+                                       "a.", "a..", "a"};
   for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
     CHECK_EQ(coro__dns_hosts_lookup(&h, absent[i], AF_UNSPEC, a, 8), 0);
   /* Reverse: the first name of the first line with the address. */
