@@ -1,8 +1,10 @@
 /* dns_internal.h - the resolver's foundation, below the loop: the DNS message
  * codec (dns_msg.c) and the system configuration (dns_conf.c). Nothing here
- * blocks, allocates per record or touches a socket; the query engine (the
- * state machine, the transport, the cache) is built on these calls. Internal
- * names start with coro__dns_; none of this is public API yet.
+ * touches a socket or waits on the loop; the codec allocates nothing, and
+ * only coro__dns_conf_load and coro__dns_conf_refresh read files (small
+ * local ones, at most every 5 s). The query engine (the state machine, the
+ * transport, the cache) is built on these calls. Internal names start with
+ * coro__dns_; none of this is public API yet.
  *
  * Conventions, as everywhere in the engine: functions return 0 or a positive
  * count/length, or a negative errno. The codec's errors:
