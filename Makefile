@@ -9,8 +9,10 @@
 #   make fuzz-http    fuzz the HTTP request parser with libFuzzer for
 #                     FUZZ_TIME seconds (default 60),
 #                     adding new inputs to fuzz/corpus/http_parse
+#   make fuzz-dns     the same for the DNS message decoder and the
+#                     resolv.conf/hosts parsers (fuzz/corpus/dns_msg)
 #   make test-fuzz-corpus
-#                     replay fuzz/corpus/http_parse through the same harness
+#                     replay both corpora through their harnesses
 #                     (part of make test; needs clang: install-deps fuzz)
 #
 # Variants build into build/<variant>/ so they never mix objects:
@@ -66,8 +68,8 @@ HEADERS   := $(wildcard csrc/*.h) $(wildcard csrc/*.inc) csrc/test/testing.h
 SWITCH_O  := $(B)/switch_ucontext.c.o $(patsubst csrc/%,$(B)/%.o,$(ENGINE_S))
 
 # Test programs that link the whole engine, and the two that test one file.
-ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test
-TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test
+ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test
+TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test
 
 all: $(B)/libcoro.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test)
 
@@ -83,7 +85,7 @@ $(B)/libcoro.a: $(ENGINE_O)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
+$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -o $@
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
@@ -131,19 +133,31 @@ FUZZFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O1 \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_HTTP  := build/fuzz/http_parse_fuzz
 FUZZ_HTTP_CORPUS := fuzz/corpus/http_parse
+FUZZ_DNS   := build/fuzz/dns_msg_fuzz
+FUZZ_DNS_CORPUS := fuzz/corpus/dns_msg
 FUZZ_TIME  ?= 60
 
-$(FUZZ_HTTP): fuzz/http_parse_fuzz.c internal/httpd/http_parse.c internal/httpd/http_parse.h
+$(FUZZ_HTTP): fuzz/http_parse_fuzz.c fuzz/fuzz_check.h internal/httpd/http_parse.c internal/httpd/http_parse.h
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(FUZZFLAGS) fuzz/http_parse_fuzz.c internal/httpd/http_parse.c -o $@
+
+$(FUZZ_DNS): fuzz/dns_msg_fuzz.c fuzz/fuzz_check.h csrc/dns_msg.c csrc/dns_conf.c csrc/dns_internal.h
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZFLAGS) fuzz/dns_msg_fuzz.c csrc/dns_msg.c csrc/dns_conf.c -o $@
 
 fuzz-http: $(FUZZ_HTTP)
 	@mkdir -p fuzz/crashes
 	$(FUZZ_HTTP) $(FUZZ_HTTP_CORPUS) -dict=fuzz/http.dict -max_len=32768 \
 	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
 
-test-fuzz-corpus: $(FUZZ_HTTP)
+fuzz-dns: $(FUZZ_DNS)
+	@mkdir -p fuzz/crashes
+	$(FUZZ_DNS) $(FUZZ_DNS_CORPUS) -dict=fuzz/dns.dict -max_len=4096 \
+	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+
+test-fuzz-corpus: $(FUZZ_HTTP) $(FUZZ_DNS)
 	$(FUZZ_HTTP) $(FUZZ_HTTP_CORPUS) -runs=0
+	$(FUZZ_DNS) $(FUZZ_DNS_CORPUS) -runs=0
 
 test: test-c test-ucontext test-asan test-valgrind test-go test-fuzz-corpus test-arm64
 
@@ -156,4 +170,4 @@ clean:
 	rm -rf build
 
 .PHONY: all check-c test test-c test-ucontext test-asan test-valgrind test-arm64 test-go bench clean \
-	fuzz-http test-fuzz-corpus bench-io
+	fuzz-http fuzz-dns test-fuzz-corpus bench-io

@@ -14,6 +14,8 @@
  *   poll.c     fd waits and the kernel poller (poll_epoll.inc, poll_poll.inc)
  *   socket.c   non-blocking socket calls; sendfile.c  coro_sendfile
  *   fault.c    fault injection: the wrappers of malloc and the system calls
+ *   dns_msg.c, dns_conf.c  the resolver's message codec and configuration,
+ *              below the loop (their contracts: dns_internal.h)
  */
 #ifndef CORO_INTERNAL_H
 #define CORO_INTERNAL_H

@@ -27,15 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Abort with a message: libFuzzer saves the input as a crash. */
-#define FUZZ_CHECK(cond)                                                     \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,     \
-              #cond);                                                        \
-      abort();                                                               \
-    }                                                                        \
-  } while (0)
+#include "fuzz_check.h"
 
 /* Prefixes of an accepted head checked one by one up to this length; past
  * it a spread of them, so that a long head costs no more than a short one
