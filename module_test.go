@@ -118,8 +118,8 @@ func writeExt(t *testing.T, dir string, gomodExtra string) {
 		t.Fatal(err)
 	}
 	files := map[string]string{
-		"go.mod": "module example.com/ext\n\ngo 1.26.0\n\nrequire github.com/ccoro/coro v0.0.0-00010101000000-000000000000\n\n" +
-			"tool github.com/ccoro/coro/cmd/coroheaders\n" + strings.ReplaceAll(gomodExtra, "ROOT", root),
+		"go.mod": "module example.com/ext\n\ngo 1.26.0\n\ntool github.com/ccoro/coro/cmd/coroheaders\n" +
+			strings.ReplaceAll(gomodExtra, "ROOT", root),
 	}
 	for name, src := range extModule {
 		files[name] = src
@@ -222,7 +222,7 @@ func moduleDir(t *testing.T) string {
 func TestExternalModule(t *testing.T) {
 	skipModuleTests(t)
 	dir := filepath.Join(moduleDir(t), "ext")
-	writeExt(t, dir, "\nreplace github.com/ccoro/coro => ROOT\n")
+	writeExt(t, dir, "\nrequire github.com/ccoro/coro v0.0.0-00010101000000-000000000000\n\nreplace github.com/ccoro/coro => ROOT\n")
 	mustGo(t, dir, []string{"GOFLAGS=-mod=mod"}, "mod", "tidy")
 	mustGo(t, dir, nil, "generate", "./...")
 	checkHeaders(t, dir)
@@ -274,7 +274,10 @@ func TestExternalModule(t *testing.T) {
 }
 
 // A user's module developed beside a checkout of this one in a go.work
-// workspace, without a replace directive.
+// workspace, without a replace directive. Its go.mod does not require the
+// module: a real one would name a released version, and this checkout has
+// none (with a placeholder version required, loading the module graph
+// asked the proxy for that version's go.mod, which does not exist).
 func TestExternalModuleWorkspace(t *testing.T) {
 	skipModuleTests(t)
 	root, err := filepath.Abs(".")
