@@ -27,10 +27,11 @@ import (
 // extModule is a user's module: pure Go in main.go (so that a build
 // without cgo gets as far as importing coro), the C code in count.go.
 var extModule = map[string]string{
+	// The directive is split so that go generate in this module skips it.
 	"main.go": `// Command ext is a user's program with C coroutines of its own.
 package main
 
-//go:generate go tool coroheaders
+//go:` + `generate go tool coroheaders
 
 import (
 	"context"
