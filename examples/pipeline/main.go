@@ -62,13 +62,13 @@ static void *sum_squares(void *arg) {
     goto free_src;
   sq.in = src.out;
   if (coro_spawn(&workers[started], produce, &src, NULL) < 0)
-    goto close;
+    goto collect;
   started++;
   for (; started < 1 + SQUARERS; started++)
     if (coro_spawn(&workers[started], square, &sq, NULL) < 0)
-      goto close;
+      goto collect;
   sum = 0;
-close:
+collect:
   if (sum < 0)
     coro_chan_close(src.out); // a spawn failed: end the stages started
   // The squarers end when the producer's channel is drained; the sum stage
