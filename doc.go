@@ -100,6 +100,23 @@
 // registered Go functions it calls (HandleValue looks the value up), and
 // the handle is deleted exactly once, when the coroutine is done.
 //
+// # Your own C code, and the examples
+//
+// The C coroutines are the program's own: C code in the cgo preamble of a
+// package of yours, which includes coro.h (the engine) and coro_go.h
+// (CORO_GO_ENTRY, coro_go_call). cgo cannot put another module's folder
+// on the include path, so cmd/coroheaders copies the two headers into the
+// package, once: add
+//
+//	//go:generate go run github.com/ccoro/coro/cmd/coroheaders
+//
+// to a file of the package and run go generate (again after upgrading this
+// module: a stale copy fails to link, naming a symbol that ends in
+// _stale_run_go_generate). The folder examples/ of the module holds
+// complete programs to read and copy: a pipeline of C coroutines joined by
+// channels (examples/pipeline), a C TCP server on a Group
+// (examples/tcpserver) and C code calling Go (examples/callback).
+//
 // # Calling Go from a coroutine
 //
 // RegisterFunc registers a Go function once and returns a small integer id

@@ -9,11 +9,11 @@ import (
 )
 
 // Spawn a C function as a coroutine and wait for its result. In a real
-// program the function comes from the program's own cgo code: with
-// CORO_GO_ENTRY(my_entry) in the preamble, coro.Entry(C.my_entry_entry())
-// (see the examples directory for whole programs). Here ctest.AddOne
-// returns the address of the C function ctest_add_one, which adds one to
-// the int64_t its argument points to and returns the argument.
+// program the function comes from the program's own cgo code, as
+// coro.Entry(C.my_entry_entry()) with CORO_GO_ENTRY(my_entry) in C (the
+// module's examples/ folder holds complete programs); here ctest.AddOne
+// returns the C function ctest_add_one, which adds one to the int64_t its
+// argument points to and returns the argument.
 func Example() {
 	l, err := coro.NewLoop(coro.WithName("example"), coro.WithStackMode(coro.StackShared))
 	if err != nil {

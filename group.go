@@ -71,9 +71,10 @@ type Group struct {
 }
 
 // NewGroup starts n loops (n <= 0: one per CPU, runtime.NumCPU()) with
-// the given options. With WithName(s), loop i is named "s-i". If a loop
-// cannot be started, the ones already started are closed and the error is
-// returned.
+// the given options. With WithName(s), loop i is named "s-i"; with
+// WithCPU(c), loop i is pinned to the i-th CPU from c (see WithCPU). If a
+// loop cannot be started, the ones already started are closed and the
+// error is returned, naming the loop.
 func NewGroup(n int, opts ...Option) (*Group, error) {
 	if n <= 0 {
 		n = runtime.NumCPU()
@@ -82,16 +83,27 @@ func NewGroup(n int, opts ...Option) (*Group, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	var cpus []int
+	if cfg.thread.pin && !cfg.invalidOpts {
+		var err error
+		if cpus, err = groupCPUs(cfg.thread.cpu, n); err != nil {
+			return nil, err
+		}
+	}
 	g := &Group{loops: make([]*Loop, 0, n)}
 	for i := 0; i < n; i++ {
-		lopts := opts
+		// Options apply in order: these per-loop ones come last.
+		lopts := append([]Option(nil), opts...)
 		if cfg.name != "" {
-			lopts = append(append([]Option(nil), opts...), WithName(fmt.Sprintf("%s-%d", cfg.name, i)))
+			lopts = append(lopts, WithName(fmt.Sprintf("%s-%d", cfg.name, i)))
+		}
+		if cpus != nil {
+			lopts = append(lopts, WithCPU(cpus[i]))
 		}
 		l, err := NewLoop(lopts...)
 		if err != nil {
 			g.Close(context.Background())
-			return nil, err
+			return nil, fmt.Errorf("coro: NewGroup: loop %d of %d: %w", i, n, err)
 		}
 		g.loops = append(g.loops, l)
 	}

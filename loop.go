@@ -40,6 +40,7 @@ type Loop struct {
 	cname *C.char
 
 	onPanic func(fn Func, v any)
+	thread  threadConfig // how run sets up the thread (thread.go)
 
 	// Users of c from other goroutines (Spawn, Stats, Close's stop) count
 	// themselves in inflight and then check closed or freeing: the loop
@@ -82,6 +83,7 @@ func NewLoop(opts ...Option) (*Loop, error) {
 		id:      loopIDs.Add(1),
 		name:    cfg.name,
 		onPanic: cfg.onPanic,
+		thread:  cfg.thread,
 		closeCh: make(chan int64, 1),
 		doneCh:  make(chan error, 1),
 	}
@@ -106,7 +108,7 @@ func NewLoop(opts ...Option) (*Loop, error) {
 		if l.cname != nil {
 			C.free(unsafe.Pointer(l.cname))
 		}
-		return nil, err
+		return nil, withFDLimit(err)
 	}
 	loops.Store(l.id, l)
 	return l, nil
@@ -120,6 +122,9 @@ func (l *Loop) valid() bool { return l != nil && l.doneCh != nil }
 // (the engine's current loop and coroutine) with it.
 func (l *Loop) run(copts C.coro_loop_opts, ready chan<- error) {
 	runtime.LockOSThread()
+	if !l.setupThread(ready) {
+		return
+	}
 	var c *C.coro_loop
 	if rc := C.coro_loop_new(&c, &copts); rc < 0 {
 		ready <- errnoErr(rc)

@@ -10,6 +10,7 @@ type loopConfig struct {
 	cacheSet    bool
 	name        string
 	onPanic     func(fn Func, v any)
+	thread      threadConfig // WithCPU (thread.go)
 	invalidOpts bool
 	guardConfig
 }

@@ -61,10 +61,6 @@ import (
 	"strings"
 
 	"github.com/ccoro/coro/internal/demos"
-
-	// Symbolizes C frames (the engine's and the demos') in the traceback of
-	// a crash; its place is the main package.
-	_ "github.com/ianlancetaylor/cgosymbolizer"
 )
 
 // Exit statuses.
