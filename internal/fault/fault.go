@@ -32,6 +32,8 @@ var (
 	Blocking = uint(1<<C.CORO__FP_EPOLL_WAIT | 1<<C.CORO__FP_PPOLL |
 		1<<C.CORO__FP_ACCEPT | 1<<C.CORO__FP_CONNECT | 1<<C.CORO__FP_READ |
 		1<<C.CORO__FP_WRITE | 1<<C.CORO__FP_SENDFILE)
+	// Mmap is the engine's mmap calls (stacks).
+	Mmap = uint(1 << C.CORO__FP_MMAP)
 )
 
 // Mapping reports whether point is mmap or mprotect, whose failures the

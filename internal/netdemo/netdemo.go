@@ -10,7 +10,6 @@ package netdemo
 // #cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -I${SRCDIR}/../../csrc
 // #include <stdlib.h>
 // #include "netdemo.h"
-// void coro__inject_mmap_failure(long n); // the engine's test hook (coro_internal.h)
 import "C"
 
 import (
@@ -679,9 +678,7 @@ func round(d time.Duration) time.Duration {
 	return d
 }
 
-// Test hooks: the C bucket functions (cgo cannot be used in tests), and
-// the engine's: after n more stack mappings, fail them all (n < 0: none).
-func injectStackFailures(n int) { C.coro__inject_mmap_failure(C.long(n)) }
+// Test hooks: the C bucket functions (cgo cannot be used in tests).
 
 func histBucket(v uint64) int { return int(C.nd_hist_bucket(C.uint64_t(v))) }
 func histLow(i int) uint64    { return uint64(C.nd_hist_low(C.int(i))) }

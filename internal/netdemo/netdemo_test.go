@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ccoro/coro"
+	"github.com/ccoro/coro/internal/fault"
 )
 
 var stacks = []struct {
@@ -152,9 +153,9 @@ func TestLoadNotStarted(t *testing.T) {
 	s := startEcho(t, 1, coro.StackShared)
 	defer s.Close()
 	const conns = 20
-	injectStackFailures(6)
+	fault.ArmAt(fault.Mmap, 7, -1, syscall.ENOMEM) // 6 mappings succeed, then none
 	res, err := RunLoad(LoadConfig{Addr: s.Addr(), Conns: conns, Duration: 300 * time.Millisecond})
-	injectStackFailures(-1)
+	fault.Disarm()
 	if err != nil {
 		t.Fatal(err)
 	}
