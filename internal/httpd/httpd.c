@@ -453,17 +453,26 @@ static int serve(conn *c, const http_request *req) {
   return keep;
 }
 
-/* Closes after an error response without losing it: stop writing, then
- * read and drop what the client still sends for a moment, so that closing
- * with unread bytes does not reset the connection before the client has
- * read the response. Out of line for the reason given at conn_request. */
-static __attribute__((noinline)) void lingering_close(conn *c) {
-  coro_shutdown(c->fd, SHUT_WR);
-  char sink[512];
-  int64_t dl = coro_now() + 500 * 1000000LL;
-  for (int i = 0; i < 256; i++)
-    if (coro_read(c->fd, sink, sizeof sink, dl) <= 0)
+/* Closes after an error response without losing it, as nginx's lingering
+ * close does: stop writing (the client reads the response to its end),
+ * then read and drop what the client still sends until it closes its
+ * side, waiting at most lingering_timeout for each read and lingering_time
+ * for all of them. Closing with unread bytes would make the kernel reset
+ * the connection, and the reset destroys the response in flight when the
+ * client has not read it yet: one uploading a body larger than the socket
+ * buffers has not. The request buffer, which the caller still holds,
+ * takes the bytes. */
+static void lingering_close(conn *c) {
+  httpd_conf *conf = c->conf;
+  if (coro_shutdown(c->fd, SHUT_WR) < 0)
+    return;
+  int64_t end = coro_now() + conf->lingering_time_ns;
+  for (;;) {
+    int64_t dl = coro_now() + conf->lingering_timeout_ns;
+    ssize_t r = coro_read(c->fd, c->buf, BUF_READ, dl < end ? dl : end);
+    if (r <= 0)
       break;
+  }
 }
 
 static void buf_free(conn *c) {
@@ -478,9 +487,8 @@ static void buf_free(conn *c) {
  * it. Returns 1 to keep the connection, 0 to close it after an error
  * response (lingering), -1 to close it at once.
  *
- * Never inlined, and neither is lingering_close: their frames hold the
- * request record and the response's scratch arrays (with serve and
- * send_error inlined here, about 1 KiB). A coroutine suspended in
+ * Never inlined: its frame holds the request record and the response's
+ * scratch arrays (with serve and send_error inlined here, about 1 KiB). A coroutine suspended in
  * CORO_STACK_SHARED mode keeps a copy of every frame it is suspended
  * under, so conn_main must wait for an idle connection's next request in
  * a frame of a few words: inlined, these arrays made every idle

@@ -44,6 +44,16 @@ type Config struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds the writing of one response; default 60 s.
 	WriteTimeout time.Duration
+
+	// After an error response sent before the request's body was read
+	// (405 to an upload, 400, 413, 431, ...), the server stops writing and
+	// reads and drops what the client still sends until the client closes
+	// its side, so that closing does not reset the connection and destroy
+	// the response before the client has read it (nginx's lingering
+	// close). LingeringTimeout bounds the wait for each read, default 5 s;
+	// LingeringTime all of them, default 30 s (nginx's defaults).
+	LingeringTimeout time.Duration
+	LingeringTime    time.Duration
 }
 
 // Stats are the server's counters.
@@ -86,6 +96,12 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 60 * time.Second
 	}
+	if cfg.LingeringTimeout <= 0 {
+		cfg.LingeringTimeout = 5 * time.Second
+	}
+	if cfg.LingeringTime <= 0 {
+		cfg.LingeringTime = 30 * time.Second
+	}
 	if cfg.Root == "" {
 		return nil, errors.New("httpd: no root directory")
 	}
@@ -109,6 +125,8 @@ func Start(cfg Config) (*Server, error) {
 	conf.header_timeout_ns = C.int64_t(cfg.HeaderTimeout.Nanoseconds())
 	conf.idle_timeout_ns = C.int64_t(cfg.IdleTimeout.Nanoseconds())
 	conf.write_timeout_ns = C.int64_t(cfg.WriteTimeout.Nanoseconds())
+	conf.lingering_timeout_ns = C.int64_t(cfg.LingeringTimeout.Nanoseconds())
+	conf.lingering_time_ns = C.int64_t(cfg.LingeringTime.Nanoseconds())
 	s := &Server{conf: conf}
 
 	// One loop per thread, each with its own SO_REUSEPORT listener on the
