@@ -11,7 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -150,4 +155,242 @@ func TestLingeringBounds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sparseFile makes a file of size bytes under root that takes no disk
+// space (a hole reads as zeros).
+func sparseFile(t testing.TB, root, name string, size int64) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(root, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dialRcvbuf connects with the socket's receive buffer set to rcvbuf
+// bytes before the connection exists, so that the window it offers stays
+// small.
+func dialRcvbuf(t *testing.T, addr string, rcvbuf int) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestStalledReader asks for a large file and never reads: the server
+// must drop the connection at its write timeout, having queued no more
+// than its unsent limit in the kernel beyond what the client's small
+// receive window took. Everything the server wrote reaches the client
+// when it reads at last, so the bytes it reads measure what the server's
+// kernel held for it (about 4 MiB, tcp_wmem's maximum, without the
+// limit).
+func TestStalledReader(t *testing.T) {
+	root, _ := site(t)
+	const size = 64 << 20
+	sparseFile(t, root, "huge.bin", size)
+	const unsent = 128 << 10
+	s := start(t, Config{Root: root, WriteTimeout: 200 * time.Millisecond, UnsentLimit: unsent})
+	c := dialRcvbuf(t, s.Addr(), 64<<10)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, "GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+	waitFor(t, "the server to drop the stalled reader", func() bool { return s.Stats().LiveConns == 0 })
+	n, err := io.Copy(io.Discard, c)
+	t.Logf("the client read %d bytes (%v)", n, err)
+	if n == 0 || n >= 1<<20 {
+		t.Errorf("the server wrote %d bytes for a client that did not read, want some and less than 1 MiB", n)
+	}
+}
+
+// TestFairness: on a one-loop server, four clients download a large file
+// as fast as they can while a fifth makes small requests one after
+// another on its keep-alive connection. Each small request must be
+// answered while the downloads are still in progress: a connection gives
+// the others a turn after a bounded amount of work, however fast its
+// client reads. (Before, one download held the loop for as long as its
+// client kept up, and a small request waited for it to end.) The bytes
+// the downloads had received when the small requests were done tell; the
+// latencies are BenchmarkSmallDuringDownloads's.
+func TestFairness(t *testing.T) {
+	root, _ := site(t)
+	const size = 256 << 20
+	sparseFile(t, root, "huge.bin", size)
+	s := start(t, Config{Root: root, Loops: 1})
+	dl := startDownloads(t, s, 4, "/huge.bin", size)
+	defer dl.stop()
+	waitFor(t, "every download to start", dl.allStarted)
+
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	br := bufio.NewReader(c)
+	const small = 50
+	for i := 0; i < small; i++ {
+		io.WriteString(c, "GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("small request %d: %v", i, err)
+		}
+		if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "0123456789abcdefghij" {
+			t.Fatalf("small request %d: %q %v", i, b, err)
+		}
+	}
+	got := dl.received()
+	t.Logf("bytes downloaded when %d small requests were done: %v", small, got)
+	for i, n := range got {
+		if n >= size {
+			t.Errorf("download %d had completed before the %d small requests did", i, small)
+		}
+	}
+}
+
+// downloads are clients downloading one file as fast as they can, again
+// and again on their keep-alive connections, each counting the body bytes
+// it has received.
+type downloads struct {
+	conns []net.Conn
+	got   []atomic.Int64
+	done  chan error
+}
+
+func startDownloads(t testing.TB, s *Server, n int, path string, size int64) *downloads {
+	t.Helper()
+	d := &downloads{got: make([]atomic.Int64, n), done: make(chan error, n)}
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.conns = append(d.conns, c)
+		go func() {
+			br := bufio.NewReaderSize(c, 64<<10)
+			buf := make([]byte, 256<<10)
+			for {
+				io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					d.done <- err
+					return
+				}
+				for err == nil {
+					var k int
+					k, err = resp.Body.Read(buf)
+					d.got[i].Add(int64(k))
+				}
+				if err != io.EOF {
+					d.done <- err
+					return
+				}
+			}
+		}()
+	}
+	return d
+}
+
+func (d *downloads) allStarted() bool {
+	for i := range d.got {
+		if d.got[i].Load() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *downloads) received() []int64 {
+	r := make([]int64, len(d.got))
+	for i := range d.got {
+		r[i] = d.got[i].Load()
+	}
+	return r
+}
+
+// stop closes the downloads' connections and waits for their readers.
+func (d *downloads) stop() {
+	for _, c := range d.conns {
+		c.Close()
+	}
+	for range d.conns {
+		<-d.done
+	}
+}
+
+// BenchmarkSmallDuringDownloads measures the latency of small requests on
+// one keep-alive connection while four clients download a 1 GiB file as
+// fast as they can from the same one-loop server: p50, p99 and the worst,
+// and the downloads' throughput meanwhile.
+func BenchmarkSmallDuringDownloads(b *testing.B) {
+	root := b.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "notes.txt"), []byte("0123456789abcdefghij"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	sparseFile(b, root, "huge.bin", 1<<30)
+	s, err := Start(Config{Root: root, Addr: "127.0.0.1:0", Loops: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	dl := startDownloads(b, s, 4, "/huge.bin", 1<<30)
+	defer dl.stop()
+	for !dl.allStarted() {
+		time.Sleep(time.Millisecond)
+	}
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	lat := make([]time.Duration, 0, b.N)
+	sum := func(v []int64) (n int64) {
+		for _, x := range v {
+			n += x
+		}
+		return n
+	}
+	before := sum(dl.received())
+	ls0 := s.group.Loop(0).Stats()
+	b.ResetTimer()
+	begin := time.Now()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		io.WriteString(c, "GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		lat = append(lat, time.Since(t0))
+	}
+	elapsed := time.Since(begin)
+	b.StopTimer()
+	moved := sum(dl.received()) - before
+	ls := s.group.Loop(0).Stats()
+	slices.Sort(lat)
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	b.ReportMetric(us(lat[len(lat)/2]), "p50-us")
+	b.ReportMetric(us(lat[len(lat)*99/100]), "p99-us")
+	b.ReportMetric(us(lat[len(lat)-1]), "max-us")
+	b.ReportMetric(float64(moved)/elapsed.Seconds()/1e6, "download-MB/s")
+	// How much the downloads moved between two of the loop's looks at the
+	// other sockets: what a small request waits behind at worst.
+	b.ReportMetric(float64(moved)/float64(ls.PollCalls-ls0.PollCalls)/1e3, "download-kB/poll")
 }

@@ -42,7 +42,10 @@ type Config struct {
 	// IdleTimeout bounds how long a connection may wait for its next
 	// request; default 30 s.
 	IdleTimeout time.Duration
-	// WriteTimeout bounds the writing of one response; default 60 s.
+	// WriteTimeout bounds the wait for the client to accept each part of
+	// a response (the head, then the body in parts of at most 256 KiB,
+	// so a large file's transfer time is not bounded, only its stalls): a
+	// client that stops reading is dropped after it; default 60 s.
 	WriteTimeout time.Duration
 
 	// After an error response sent before the request's body was read
@@ -54,6 +57,12 @@ type Config struct {
 	// LingeringTime all of them, default 30 s (nginx's defaults).
 	LingeringTimeout time.Duration
 	LingeringTime    time.Duration
+
+	// UnsentLimit caps the bytes of a response that a connection leaves
+	// queued in the kernel, unsent (TCP_NOTSENT_LOWAT): a client that
+	// stops reading holds no more than this of the host's socket memory
+	// until the write timeout drops it. Default 256 KiB.
+	UnsentLimit int
 }
 
 // Stats are the server's counters.
@@ -102,6 +111,9 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.LingeringTime <= 0 {
 		cfg.LingeringTime = 30 * time.Second
 	}
+	if cfg.UnsentLimit <= 0 {
+		cfg.UnsentLimit = 256 << 10
+	}
 	if cfg.Root == "" {
 		return nil, errors.New("httpd: no root directory")
 	}
@@ -127,6 +139,7 @@ func Start(cfg Config) (*Server, error) {
 	conf.write_timeout_ns = C.int64_t(cfg.WriteTimeout.Nanoseconds())
 	conf.lingering_timeout_ns = C.int64_t(cfg.LingeringTimeout.Nanoseconds())
 	conf.lingering_time_ns = C.int64_t(cfg.LingeringTime.Nanoseconds())
+	conf.unsent_limit = C.int(cfg.UnsentLimit)
 	s := &Server{conf: conf}
 
 	// One loop per thread, each with its own SO_REUSEPORT listener on the
