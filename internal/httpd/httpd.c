@@ -533,9 +533,11 @@ static __attribute__((noinline)) int conn_request(conn *c) {
     count(&c->conf->live_bufs, 1);
   }
   int64_t dl = coro_now() + c->conf->header_timeout_ns;
+  http_parser p;
   http_request req;
+  http_parser_init(&p, &req);
   int n;
-  while ((n = http_parse_request(c->buf, c->len, &req)) == 0) {
+  while ((n = http_parser_feed(&p, c->buf, c->len, &req)) == 0) {
     if (c->len >= BUF_READ) {
       n = -431; /* the parser's limits make this unreachable */
       break;
@@ -549,6 +551,7 @@ static __attribute__((noinline)) int conn_request(conn *c) {
       return -1;
     c->len += (size_t)r;
   }
+  count(&c->conf->parse_work, (int64_t)p.work);
   if (n < 0)
     return send_error(c, -n, 0, 0, "") == 0 ? 0 : -1;
   int keep = serve(c, &req);

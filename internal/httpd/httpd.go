@@ -71,6 +71,10 @@ type Stats struct {
 	LiveConns int64 // connections open now
 	LiveBufs  int64 // request buffers allocated now (idle connections hold none)
 	Requests  int64 // responses sent
+	// ParseWork counts the bytes the request-head parser examined: at
+	// most twice the bytes of the heads, however they were split into
+	// reads (the parser resumes where the last read stopped).
+	ParseWork int64
 }
 
 // Server is a running server.
@@ -196,6 +200,7 @@ func (s *Server) Stats() Stats {
 		LiveConns: atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.live_conns))),
 		LiveBufs:  atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.live_bufs))),
 		Requests:  atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.requests))),
+		ParseWork: atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.parse_work))),
 	}
 }
 
@@ -242,6 +247,43 @@ func parseRequest(b []byte) int {
 	copy(unsafe.Slice((*byte)(p), len(b)), b)
 	var req C.http_request
 	return int(C.http_parse_request((*C.char)(p), C.size_t(len(b)), &req))
+}
+
+// parseFed feeds b to the C parser in pieces, as reads would bring it:
+// piece(i) is the size of the i-th (at least 1). It returns the first
+// result that is not 0 (or 0), the bytes fed by then, the parser's work,
+// and the offsets into b of the strings it recorded, by name, for
+// comparison with a parse of the whole buffer.
+func parseFed(b []byte, piece func(i int) int) (n, fed, work int, at map[string][2]int) {
+	p := C.malloc(C.size_t(len(b) + 1))
+	defer C.free(p)
+	copy(unsafe.Slice((*byte)(p), len(b)), b)
+	var ps C.http_parser
+	var req C.http_request
+	C.http_parser_init(&ps, &req)
+	for i := 0; n == 0 && fed < len(b); i++ {
+		fed = min(len(b), fed+max(1, piece(i)))
+		n = int(C.http_parser_feed(&ps, (*C.char)(p), C.size_t(fed), &req))
+	}
+	return n, fed, int(ps.work), reqOffsets(&req, uintptr(p))
+}
+
+// reqOffsets returns where the strings of req start in the buffer at base
+// and their lengths, by name; unset strings are left out.
+func reqOffsets(req *C.http_request, base uintptr) map[string][2]int {
+	at := map[string][2]int{}
+	for name, s := range map[string]C.http_str{
+		"method": req.method_name, "target": req.target, "host": req.host, "fields": req.fields,
+		"if-match": req.if_match, "if-none-match": req.if_none_match,
+		"if-modified-since": req.if_modified_since, "if-unmodified-since": req.if_unmodified_since,
+		"if-range": req.if_range, "range": req._range,
+	} {
+		if s.p != nil {
+			at[name] = [2]int{int(uintptr(unsafe.Pointer(s.p)) - base), int(s.n)}
+		}
+	}
+	at["flags"] = [2]int{int(req.method)<<8 | int(req.minor)<<4 | int(req.keep_alive)<<1 | int(req.has_body)}
+	return at
 }
 
 // parseRange runs the C Range parser (see http_parse_range) for tests.

@@ -24,6 +24,7 @@ typedef struct httpd_conf {
   int64_t live_conns;        /* connections open now */
   int64_t live_bufs;         /* request buffers allocated now */
   int64_t requests;          /* responses sent */
+  int64_t parse_work;        /* bytes the head parser examined */
 } httpd_conf;
 
 /* One loop's accept coroutine's argument. */
