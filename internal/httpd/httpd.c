@@ -148,6 +148,7 @@ static int spend(conn *c, size_t n) {
   if (c->turn < TURN_BYTES)
     return 0;
   c->turn = 0;
+  count(&c->conf->turns, 1);
   return coro_yield();
 }
 

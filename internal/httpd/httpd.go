@@ -75,6 +75,10 @@ type Stats struct {
 	// most twice the bytes of the heads, however they were split into
 	// reads (the parser resumes where the last read stopped).
 	ParseWork int64
+	// Turns counts the times a connection gave the others on its loop a
+	// turn: after every 256 KiB of body sent or drained, and every 16
+	// requests.
+	Turns int64
 }
 
 // Server is a running server.
@@ -201,6 +205,7 @@ func (s *Server) Stats() Stats {
 		LiveBufs:  atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.live_bufs))),
 		Requests:  atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.requests))),
 		ParseWork: atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.parse_work))),
+		Turns:     atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.turns))),
 	}
 }
 

@@ -25,6 +25,7 @@ typedef struct httpd_conf {
   int64_t live_bufs;         /* request buffers allocated now */
   int64_t requests;          /* responses sent */
   int64_t parse_work;        /* bytes the head parser examined */
+  int64_t turns;             /* times a connection yielded to the others */
 } httpd_conf;
 
 /* One loop's accept coroutine's argument. */
