@@ -279,7 +279,7 @@ func TestTurns(t *testing.T) {
 // exact check of the mechanism.
 func TestFairness(t *testing.T) {
 	root, _ := site(t)
-	const size = 256 << 20
+	const size = 1 << 30
 	sparseFile(t, root, "huge.bin", size)
 	s := start(t, Config{Root: root, Loops: 1, UnsentLimit: 1 << 30})
 	dl := startDownloads(t, s, 4, "/huge.bin", size)
@@ -293,7 +293,7 @@ func TestFairness(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	br := bufio.NewReader(c)
-	const small = 25
+	const small = 20
 	for i := 0; i < small; i++ {
 		io.WriteString(c, "GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n")
 		resp, err := http.ReadResponse(br, nil)
