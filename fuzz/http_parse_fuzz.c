@@ -9,6 +9,11 @@
  *   - a head it accepts parses alone, and followed by junk, to the same
  *     length, and every proper prefix of it asks for more bytes (0): the
  *     result never depends on how the bytes were split into reads;
+ *   - fed to the incremental parser (http_parser_feed) in pieces, a byte
+ *     at a time and in sizes drawn from the input, the first result that
+ *     is not 0 is the whole input's, with the very same strings, and the
+ *     parser examined each byte at most twice; the bytes not yet fed are
+ *     poisoned, so that AddressSanitizer reports a read of one of them;
  *   - every string of an accepted head points inside the head;
  *   - the helpers a server runs on an accepted head (http_decode_path,
  *     http_parse_range, http_etag_match, http_etag_list_match,
@@ -24,6 +29,17 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#endif
+#endif
+#ifndef POISON
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,6 +158,48 @@ static void check_helpers(const http_request *req) {
   }
 }
 
+static int same_str(http_str a, http_str b) { return a.p == b.p && a.n == b.n; }
+
+static int same_request(const http_request *a, const http_request *b) {
+  return a->method == b->method && a->minor == b->minor &&
+         a->keep_alive == b->keep_alive && a->has_body == b->has_body &&
+         same_str(a->method_name, b->method_name) &&
+         same_str(a->target, b->target) && same_str(a->host, b->host) &&
+         same_str(a->fields, b->fields) && same_str(a->if_match, b->if_match) &&
+         same_str(a->if_none_match, b->if_none_match) &&
+         same_str(a->if_modified_since, b->if_modified_since) &&
+         same_str(a->if_unmodified_since, b->if_unmodified_since) &&
+         same_str(a->if_range, b->if_range) && same_str(a->range, b->range);
+}
+
+/* Feeds in[0..size) to the incremental parser in pieces, as reads would
+ * bring it: a byte at a time when step is 0, else in sizes 1 to 64 drawn
+ * from step. Checks the first result that is not 0 against n and *whole,
+ * the whole input's parse, which points into the same buffer. */
+static void check_fed(char *in, size_t size, uint32_t step, int n,
+                      const http_request *whole) {
+  http_parser p;
+  http_request req;
+  http_parser_init(&p, &req);
+  size_t fed = 0;
+  int r = 0;
+  while (r == 0 && fed < size) {
+    size_t piece = 1;
+    if (step) {
+      step ^= step << 13, step ^= step >> 17, step ^= step << 5; /* xorshift */
+      piece += step % 64;
+    }
+    fed = fed + piece < size ? fed + piece : size;
+    POISON(in + fed, size - fed);
+    r = http_parser_feed(&p, in, fed, &req);
+    UNPOISON(in + fed, size - fed);
+  }
+  FUZZ_CHECK(r == n);
+  FUZZ_CHECK(p.work <= 2 * fed);
+  if (n > 0)
+    FUZZ_CHECK(same_request(&req, whole));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -155,6 +213,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int n = http_parse_request(in, size, &req);
   FUZZ_CHECK(n == 0 || n == -400 || n == -414 || n == -431 || n == -505 ||
              (n > 0 && (size_t)n <= size));
+  uint32_t seed = 2166136261u; /* FNV-1a of the input: its own piece sizes */
+  for (size_t i = 0; i < size; i++)
+    seed = (seed ^ data[i]) * 16777619u;
+  check_fed(in, size, 0, n, &req);
+  check_fed(in, size, seed | 1, n, &req);
   if (n > 0) {
     size_t hn = (size_t)n;
     FUZZ_CHECK(hn <= HTTP_HEAD_MAX + 16 + 2); /* + leading empty lines */

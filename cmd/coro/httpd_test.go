@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +23,8 @@ func TestHttpd(t *testing.T) {
 	for _, args := range [][]string{
 		{"httpd", "-addr", "127.0.0.1:0"},
 		{"httpd", "-addr", "127.0.0.1:0", "-loops", "2", "-stack", "shared"},
+		{"httpd", "-addr", "127.0.0.1:0", "-header-timeout", "300ms", "-idle", "5s", "-write-timeout", "5s",
+			"-lingering-timeout", "1s", "-lingering-time", "2s", "-unsent-limit", "65536"},
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			cmd := exec.Command(binary, args...)
@@ -79,6 +83,21 @@ func TestHttpd(t *testing.T) {
 				t.Errorf("GET /big.bin: %d, %d bytes", resp.StatusCode, n)
 			}
 			client.CloseIdleConnections()
+			if slices.Contains(args, "-header-timeout") {
+				// An incomplete head gets 408 after -header-timeout (300 ms,
+				// where the default would be 10 s), then the server closes.
+				c, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(m[2], "http://"), "/"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+				got, err := io.ReadAll(c)
+				c.Close()
+				if err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 408 ") {
+					t.Errorf("incomplete head: %q %v, want 408 and EOF", got, err)
+				}
+			}
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
@@ -104,6 +123,9 @@ func TestHttpdBadFlags(t *testing.T) {
 		{[]string{"httpd", "-loops", "0"}, "-loops 0"},
 		{[]string{"httpd", "-stack", "huge"}, `unknown stack kind "huge"`},
 		{[]string{"httpd", "-idle", "soon"}, `invalid value "soon"`},
+		{[]string{"httpd", "-write-timeout", "0"}, "-write-timeout 0s: must be positive"},
+		{[]string{"httpd", "-lingering-time", "-1s"}, "-lingering-time -1s: must be positive"},
+		{[]string{"httpd", "-unsent-limit", "0"}, "-unsent-limit 0: must be positive"},
 		{[]string{"httpd", "extra"}, `unexpected argument "extra"`},
 	} {
 		_, stderr, code := coro(t, tc.args...)

@@ -176,45 +176,72 @@ static int parse_header(http_str line, http_request *req, int *close,
   return 0;
 }
 
-int http_parse_request(const char *buf, size_t len, http_request *req) {
+void http_parser_init(http_parser *p, http_request *req) {
+  memset(p, 0, sizeof *p);
   memset(req, 0, sizeof *req);
-  /* RFC 9112 2.2: ignore empty lines before a request line. */
-  size_t off = 0;
-  while (off < len && (buf[off] == '\r' || buf[off] == '\n')) {
-    if (off >= 16)
-      return -400;
-    off++;
+}
+
+/* Each line is parsed once, when its end arrives, and the search for a
+ * line's end resumes where the last call stopped: every byte is searched
+ * once and parsed once, however the head was split (re-parsing from the
+ * start at every read made a 16 KiB head sent a byte at a time cost 0.57 s
+ * of CPU). The checks are those of a whole-buffer parse, in the same
+ * order, so the result never depends on the split. */
+int http_parser_feed(http_parser *p, const char *buf, size_t len,
+                     http_request *req) {
+  if (!p->hstart) {
+    /* RFC 9112 2.2: ignore empty lines before a request line. */
+    while (p->pos < len && (buf[p->pos] == '\r' || buf[p->pos] == '\n')) {
+      if (p->pos >= 16)
+        return -400;
+      p->pos++;
+      p->work++;
+    }
+    if (p->scan < p->pos)
+      p->scan = p->pos;
   }
-  long lf = find_lf(buf, len, off);
-  if (lf < 0)
-    return len - off > HTTP_LINE_MAX ? -414 : 0;
-  if ((size_t)lf - off > HTTP_LINE_MAX)
-    return -414;
-  int rc = parse_request_line(line_at(buf, off, (size_t)lf), req);
-  if (rc < 0)
-    return rc;
-  size_t hstart = (size_t)lf + 1, pos = hstart;
-  int close = 0, keep = 0;
+  int rc;
   for (;;) {
-    lf = find_lf(buf, len, pos);
-    if (lf < 0)
-      return len - hstart > HTTP_HEADERS_MAX ? -431 : 0;
-    if ((size_t)lf + 1 - hstart > HTTP_HEADERS_MAX)
+    long lf = find_lf(buf, len, p->scan);
+    size_t end = lf < 0 ? len : (size_t)lf;
+    p->work += end - p->scan;
+    p->scan = end;
+    if (lf < 0) {
+      if (!p->hstart)
+        return len - p->pos > HTTP_LINE_MAX ? -414 : 0;
+      return len - p->hstart > HTTP_HEADERS_MAX ? -431 : 0;
+    }
+    size_t start = p->pos;
+    p->pos = p->scan = end + 1;
+    http_str line = line_at(buf, start, end);
+    p->work += line.n;
+    if (!p->hstart) {
+      if (end - start > HTTP_LINE_MAX)
+        return -414;
+      if ((rc = parse_request_line(line, req)) < 0)
+        return rc;
+      p->hstart = end + 1;
+      continue;
+    }
+    if (end + 1 - p->hstart > HTTP_HEADERS_MAX)
       return -431;
-    http_str line = line_at(buf, pos, (size_t)lf);
     if (line.n == 0) {
-      req->fields = (http_str){buf + hstart, pos - hstart};
-      pos = (size_t)lf + 1;
+      req->fields = (http_str){buf + p->hstart, start - p->hstart};
       break;
     }
-    pos = (size_t)lf + 1;
-    if ((rc = parse_header(line, req, &close, &keep)) < 0)
+    if ((rc = parse_header(line, req, &p->close, &p->keep)) < 0)
       return rc;
   }
   if (req->minor == 1 && !req->host.p)
     return -400; /* RFC 9112 3.2: HTTP/1.1 requires Host */
-  req->keep_alive = req->minor == 1 ? !close : (keep && !close);
-  return (int)pos;
+  req->keep_alive = req->minor == 1 ? !p->close : (p->keep && !p->close);
+  return (int)p->pos;
+}
+
+int http_parse_request(const char *buf, size_t len, http_request *req) {
+  http_parser p;
+  http_parser_init(&p, req);
+  return http_parser_feed(&p, buf, len, req);
 }
 
 static int hexval(int c) {

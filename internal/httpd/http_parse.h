@@ -1,8 +1,8 @@
-/* http_parse.h - an HTTP/1.x request-head parser that is a pure function
- * over a byte buffer: it allocates nothing, does no I/O and keeps no state
- * between calls, so it can be fuzzed on its own and re-run on a buffer that
- * has grown since the last call. The strings it returns point into the
- * caller's buffer.
+/* http_parse.h - an HTTP/1.x request-head parser over a byte buffer: it
+ * allocates nothing and does no I/O, so it can be fuzzed on its own. It
+ * parses a head as its bytes arrive, keeping its place in a record the
+ * caller holds, so that no byte is parsed twice. The strings it returns
+ * point into the caller's buffer.
  */
 #ifndef HTTPD_HTTP_PARSE_H
 #define HTTPD_HTTP_PARSE_H
@@ -57,7 +57,31 @@ typedef struct http_request {
   http_str range;
 } http_request;
 
-/* Parse one request head at the start of buf[0..len).
+/* Where the parse of a head being received stands: the lines before pos
+ * are parsed, and the search for the end of the next one resumes at scan.
+ * Read-only for the caller. */
+typedef struct http_parser {
+  size_t pos;      /* where the first line not yet parsed starts */
+  size_t scan;     /* where the search for that line's end resumes */
+  size_t hstart;   /* where the header section starts; 0 before it */
+  int close, keep; /* the Connection tokens seen */
+  /* Bytes examined (searched for a line's end, or parsed as a line): at
+   * most twice the head's length, however it was split. For tests. */
+  size_t work;
+} http_parser;
+
+/* Start parsing a new head: clears p and req. */
+void http_parser_init(http_parser *p, http_request *req);
+
+/* Parse what has arrived of a head: buf[0..len) is every byte of it
+ * received so far, the bytes of the last call at the same address and
+ * unchanged, followed by any new ones. Returns what http_parse_request
+ * does for buf[0..len); once the result is not 0, call http_parser_init
+ * before the next head. */
+int http_parser_feed(http_parser *p, const char *buf, size_t len,
+                     http_request *req);
+
+/* Parse one request head at the start of buf[0..len), all at once.
  * Returns the length of the head (through its blank line) when it is
  * complete, 0 when more bytes are needed, or the negated HTTP status to
  * answer with: -400 malformed, -414 request line over HTTP_LINE_MAX,

@@ -46,8 +46,27 @@ type Config struct {
 	// IdleTimeout bounds how long a connection may wait for its next
 	// request; default 30 s.
 	IdleTimeout time.Duration
-	// WriteTimeout bounds the writing of one response; default 60 s.
+	// WriteTimeout bounds the wait for the client to accept each part of
+	// a response (the head, then the body in parts of at most 256 KiB,
+	// so a large file's transfer time is not bounded, only its stalls): a
+	// client that stops reading is dropped after it; default 60 s.
 	WriteTimeout time.Duration
+
+	// After an error response sent before the request's body was read
+	// (405 to an upload, 400, 413, 431, ...), the server stops writing and
+	// reads and drops what the client still sends until the client closes
+	// its side, so that closing does not reset the connection and destroy
+	// the response before the client has read it (nginx's lingering
+	// close). LingeringTimeout bounds the wait for each read, default 5 s;
+	// LingeringTime all of them, default 30 s (nginx's defaults).
+	LingeringTimeout time.Duration
+	LingeringTime    time.Duration
+
+	// UnsentLimit caps the bytes of a response that a connection leaves
+	// queued in the kernel, unsent (TCP_NOTSENT_LOWAT): a client that
+	// stops reading holds no more than this of the host's socket memory
+	// until the write timeout drops it. Default 256 KiB.
+	UnsentLimit int
 }
 
 // Stats are the server's counters.
@@ -56,6 +75,14 @@ type Stats struct {
 	LiveConns int64 // connections open now
 	LiveBufs  int64 // request buffers allocated now (idle connections hold none)
 	Requests  int64 // responses sent
+	// ParseWork counts the bytes the request-head parser examined: at
+	// most twice the bytes of the heads, however they were split into
+	// reads (the parser resumes where the last read stopped).
+	ParseWork int64
+	// Turns counts the times a connection gave the others on its loop a
+	// turn: after every 256 KiB of body sent or drained, and every 16
+	// requests.
+	Turns int64
 }
 
 // Server is a running server.
@@ -90,6 +117,15 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 60 * time.Second
 	}
+	if cfg.LingeringTimeout <= 0 {
+		cfg.LingeringTimeout = 5 * time.Second
+	}
+	if cfg.LingeringTime <= 0 {
+		cfg.LingeringTime = 30 * time.Second
+	}
+	if cfg.UnsentLimit <= 0 {
+		cfg.UnsentLimit = 256 << 10
+	}
 	if cfg.Root == "" {
 		return nil, errors.New("httpd: no root directory")
 	}
@@ -113,6 +149,9 @@ func Start(cfg Config) (*Server, error) {
 	conf.header_timeout_ns = C.int64_t(cfg.HeaderTimeout.Nanoseconds())
 	conf.idle_timeout_ns = C.int64_t(cfg.IdleTimeout.Nanoseconds())
 	conf.write_timeout_ns = C.int64_t(cfg.WriteTimeout.Nanoseconds())
+	conf.lingering_timeout_ns = C.int64_t(cfg.LingeringTimeout.Nanoseconds())
+	conf.lingering_time_ns = C.int64_t(cfg.LingeringTime.Nanoseconds())
+	conf.unsent_limit = C.int(cfg.UnsentLimit)
 	s := &Server{conf: conf}
 
 	// One loop per thread, each with its own SO_REUSEPORT listener on the
@@ -173,6 +212,8 @@ func (s *Server) Stats() Stats {
 		LiveConns: atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.live_conns))),
 		LiveBufs:  atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.live_bufs))),
 		Requests:  atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.requests))),
+		ParseWork: atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.parse_work))),
+		Turns:     atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.turns))),
 	}
 }
 
@@ -219,6 +260,43 @@ func parseRequest(b []byte) int {
 	copy(unsafe.Slice((*byte)(p), len(b)), b)
 	var req C.http_request
 	return int(C.http_parse_request((*C.char)(p), C.size_t(len(b)), &req))
+}
+
+// parseFed feeds b to the C parser in pieces, as reads would bring it:
+// piece(i) is the size of the i-th (at least 1). It returns the first
+// result that is not 0 (or 0), the bytes fed by then, the parser's work,
+// and the offsets into b of the strings it recorded, by name, for
+// comparison with a parse of the whole buffer.
+func parseFed(b []byte, piece func(i int) int) (n, fed, work int, at map[string][2]int) {
+	p := C.malloc(C.size_t(len(b) + 1))
+	defer C.free(p)
+	copy(unsafe.Slice((*byte)(p), len(b)), b)
+	var ps C.http_parser
+	var req C.http_request
+	C.http_parser_init(&ps, &req)
+	for i := 0; n == 0 && fed < len(b); i++ {
+		fed = min(len(b), fed+max(1, piece(i)))
+		n = int(C.http_parser_feed(&ps, (*C.char)(p), C.size_t(fed), &req))
+	}
+	return n, fed, int(ps.work), reqOffsets(&req, uintptr(p))
+}
+
+// reqOffsets returns where the strings of req start in the buffer at base
+// and their lengths, by name; unset strings are left out.
+func reqOffsets(req *C.http_request, base uintptr) map[string][2]int {
+	at := map[string][2]int{}
+	for name, s := range map[string]C.http_str{
+		"method": req.method_name, "target": req.target, "host": req.host, "fields": req.fields,
+		"if-match": req.if_match, "if-none-match": req.if_none_match,
+		"if-modified-since": req.if_modified_since, "if-unmodified-since": req.if_unmodified_since,
+		"if-range": req.if_range, "range": req._range,
+	} {
+		if s.p != nil {
+			at[name] = [2]int{int(uintptr(unsafe.Pointer(s.p)) - base), int(s.n)}
+		}
+	}
+	at["flags"] = [2]int{int(req.method)<<8 | int(req.minor)<<4 | int(req.keep_alive)<<1 | int(req.has_body)}
+	return at
 }
 
 // parseRange runs the C Range parser (see http_parse_range) for tests.

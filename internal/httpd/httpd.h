@@ -12,12 +12,20 @@ typedef struct httpd_conf {
   int root_fd;               /* an O_DIRECTORY fd of the root */
   int64_t header_timeout_ns; /* a whole request head must arrive in this */
   int64_t idle_timeout_ns;   /* an idle keep-alive connection lives this long */
-  int64_t write_timeout_ns;  /* one response must be written in this */
+  int64_t write_timeout_ns;  /* each part of a response must be taken in this */
+  /* The lingering close after an error response (nginx's lingering_timeout
+   * and lingering_time): the longest wait for each read of what the client
+   * still sends, and for all of them. */
+  int64_t lingering_timeout_ns;
+  int64_t lingering_time_ns;
+  int unsent_limit; /* TCP_NOTSENT_LOWAT of every connection */
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */
   int64_t live_bufs;         /* request buffers allocated now */
   int64_t requests;          /* responses sent */
+  int64_t parse_work;        /* bytes the head parser examined */
+  int64_t turns;             /* times a connection yielded to the others */
 } httpd_conf;
 
 /* One loop's accept coroutine's argument. */

@@ -806,3 +806,36 @@ func TestIdleConnsHoldNoBuffers(t *testing.T) {
 		t.Errorf("idle connections save %d bytes of stack each, want at most 640", per)
 	}
 }
+
+// TestHeadInPieces sends a 16 KiB request head 16 bytes per write, so that
+// the server reads it in many pieces: it must answer it, and its parser
+// must have examined each byte at most twice (re-parsing the head from its
+// start at every read examined it about as many times as there were
+// reads).
+func TestHeadInPieces(t *testing.T) {
+	root, _ := site(t)
+	s := start(t, Config{Root: root})
+	head := bigHead(16 << 10)
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	for i := 0; i < len(head); i += 16 {
+		if _, err := io.WriteString(c, head[i:min(i+16, len(head))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 206 || string(body) != "12" {
+		t.Errorf("%d %q, want 206 %q", resp.StatusCode, body, "12")
+	}
+	if w := s.Stats().ParseWork; w < int64(len(head)) || w > 2*int64(len(head)) {
+		t.Errorf("the parser examined %d bytes of a %d-byte head, want at most twice as many", w, len(head))
+	}
+}

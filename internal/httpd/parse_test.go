@@ -2,7 +2,9 @@ package httpd
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,65 @@ func TestParseRequest(t *testing.T) {
 	} {
 		if got := parseRequest([]byte(tc.in)); got != tc.want {
 			t.Errorf("parse(%.40q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+// bigHead is a request head of about size bytes: many header lines.
+func bigHead(size int) string {
+	var b strings.Builder
+	b.WriteString("GET /notes.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"a\"\r\n")
+	for i := 0; b.Len() < size-130; i++ {
+		fmt.Fprintf(&b, "X-Pad-%03d: %s\r\n", i, strings.Repeat("p", 100))
+	}
+	b.WriteString("Range: bytes=1-2\r\n\r\n")
+	return b.String()
+}
+
+// TestParseFed feeds heads to the parser in pieces of many sizes, as reads
+// would bring them: the first result that is not 0 must be the result of
+// parsing the whole input at once, with the same strings, and the parser
+// must examine each byte at most twice, never again from the start.
+func TestParseFed(t *testing.T) {
+	inputs := []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\n",
+		"\r\n\n\rGET / HTTP/1.0\n\n",
+		"HEAD /a%20b?q HTTP/1.0\r\nConnection: keep-alive\r\nRange: bytes=1-\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nIf-Match: \"a\"\r\nIf-Match: \"b\"\r\nIf-Range: x\r\nIf-Range: y\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\nX: " + strings.Repeat("a", 100),
+		"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET / HTTP/3.0\r\nHost: x\r\n\r\n",
+		"GET / HTTP/1.1\r\n\r\n",
+		strings.Repeat("\r\n", 9) + "GET / HTTP/1.1\r\n",
+		"GET /" + strings.Repeat("a", 9000),
+		"GET /" + strings.Repeat("a", 9000) + " HTTP/1.1\r\n\r\n",
+		"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", 17000),
+		"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", 17000) + "\r\n\r\n",
+		bigHead(16 << 10),
+		bigHead(20 << 10),
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	pieces := map[string]func(int) int{
+		"1": func(int) int { return 1 }, "2": func(int) int { return 2 }, "3": func(int) int { return 3 },
+		"7": func(int) int { return 7 }, "1000": func(int) int { return 1000 },
+		"random": func(int) int { return 1 + rng.IntN(40) },
+	}
+	for _, in := range inputs {
+		b := []byte(in)
+		whole, _, _, wholeAt := parseFed(b, func(int) int { return len(b) })
+		if want := parseRequest(b); whole != want {
+			t.Fatalf("%.40q: fed at once %d, parsed at once %d", in, whole, want)
+		}
+		for name, piece := range pieces {
+			n, fed, work, at := parseFed(b, piece)
+			if n != whole || (n > 0 && !maps.Equal(at, wholeAt)) {
+				t.Errorf("%.40q in pieces of %s: %d %v, whole %d %v", in, name, n, at, whole, wholeAt)
+			}
+			if work > 2*fed {
+				t.Errorf("%.40q in pieces of %s: %d bytes examined for %d fed, want at most twice as many", in, name, work, fed)
+			}
 		}
 	}
 }
@@ -289,8 +350,10 @@ func TestURIEncode(t *testing.T) {
 }
 
 // FuzzParseRequest checks that the parser never reads past its input, that
-// a head it accepts parses alone to the same length, and that feeding the
-// bytes in two pieces never turns a complete head into an error.
+// a head it accepts parses alone to the same length, that no proper prefix
+// of it is taken for a head or an error, and that the incremental parser
+// fed a byte at a time gets the whole parse's result with its strings,
+// examining each byte at most twice.
 func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
 	f.Add([]byte("HEAD /a%20b?q HTTP/1.0\r\nConnection: keep-alive\r\nRange: bytes=1-\r\n\r\nGET"))
@@ -312,6 +375,11 @@ func FuzzParseRequest(f *testing.F) {
 					t.Fatalf("prefix %d of a %d-byte head parses to %d", i, n, m)
 				}
 			}
+		}
+		_, _, _, whole := parseFed(b, func(int) int { return len(b) })
+		m, fed, work, at := parseFed(b, func(int) int { return 1 })
+		if m != n || (n > 0 && !maps.Equal(at, whole)) || work > 2*fed {
+			t.Fatalf("fed a byte at a time: %d %v, %d bytes examined for %d; whole: %d %v", m, at, work, fed, n, whole)
 		}
 	})
 }
