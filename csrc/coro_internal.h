@@ -220,6 +220,7 @@ struct coro_loop {
   int wake_fd;             /* eventfd, close-on-exec */
   coro__poller *poller;    /* fd waits (poll.c); owns no wake_fd */
   atomic_int shutdown;     /* posts refused from now on */
+  atomic_int posters;      /* threads inside coro_loop_post */
 
   /* Counters (read racily by coro_loop_stats_get). */
   uint64_t n_live, n_spawned, n_posts, n_mapped, n_saved_bytes;

@@ -9,6 +9,7 @@
  */
 #include "coro_internal.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,9 +386,15 @@ int coro_loop_post(coro_loop *l, void (*fn)(void *arg), void *arg) {
   p->next = NULL;
   p->fn = fn;
   p->arg = arg;
+  /* Counted from before the lock until after the wake: close waits for
+   * posters to leave before it frees the loop, so the wake (a syscall)
+   * need not hold post_mu, where it would stall the loop's run_posts and
+   * the other posters. */
+  atomic_fetch_add(&l->posters, 1);
   pthread_mutex_lock(&l->post_mu);
   if (atomic_load(&l->shutdown)) {
     pthread_mutex_unlock(&l->post_mu);
+    atomic_fetch_sub(&l->posters, 1);
     free(p);
     return -ESHUTDOWN;
   }
@@ -397,13 +404,12 @@ int coro_loop_post(coro_loop *l, void (*fn)(void *arg), void *arg) {
     l->post_head = p;
   l->post_tail = p;
   atomic_store(&l->post_pending, 1);
-  /* Wake under the lock: once it is released the loop may run the post,
-   * close and free itself (close takes the lock once more before it frees
-   * anything, so it waits for a poster still in here). The time tells
-   * idle() whether spinning a little longer would have caught this post. */
+  pthread_mutex_unlock(&l->post_mu);
+  /* The time tells idle() whether spinning a little longer would have
+   * caught this post. */
   if (wake_loop(l))
     atomic_store_explicit(&l->post_woke, coro_now(), memory_order_relaxed);
-  pthread_mutex_unlock(&l->post_mu);
+  atomic_fetch_sub(&l->posters, 1);
   return 0;
 }
 
@@ -736,8 +742,8 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   coro__poll_free(l); /* [I/O] */
   /* A poster that queued before shutdown may still be inside
    * coro_loop_post (waking us): wait for it to leave. */
-  pthread_mutex_lock(&l->post_mu);
-  pthread_mutex_unlock(&l->post_mu);
+  while (atomic_load(&l->posters) > 0)
+    sched_yield();
   close(l->wake_fd);
   pthread_mutex_destroy(&l->post_mu);
   coro__tls_loop = NULL;
