@@ -197,7 +197,7 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 				break
 			}
 			if i >= 64 {
-				runtime.Gosched()
+				yieldCPU(i)
 			}
 		}
 	}
@@ -211,6 +211,20 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 }
 
 var multiCPU = runtime.NumCPU() > 1
+
+// yieldCPU lets others run between two polls of Wait: the OS threads
+// first. The loop thread, woken by the kernel, is often queued on this
+// very CPU (the kernel places a wakee near its waker), and a waiter that
+// only called runtime.Gosched would keep the CPU until it parks: on a
+// loaded 2-CPU machine that made the median Spawn + Wait 60 to 120 us
+// instead of 7 to 10 us. Every 8th poll also lets the goroutines of this
+// P run.
+func yieldCPU(i int) {
+	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+	if i%8 == 0 {
+		runtime.Gosched()
+	}
+}
 
 // poll reports whether co has finished, finishing it itself if the engine
 // has published its outcome. It leaves coroutines that finish while their
