@@ -132,7 +132,8 @@ size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final) {
     k = q->len < n ? q->len : n;
     q->len -= k;
     q->reserved -= k;
-    memcpy(out, q->items + q->len, k * sizeof *out);
+    if (k > 0) /* items is NULL until the first spawn */
+      memcpy(out, q->items + q->len, k * sizeof *out);
   }
   pthread_mutex_unlock(&q->mu);
   return k;

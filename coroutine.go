@@ -182,7 +182,7 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	// Poll briefly before parking: a coroutine that returns soon is
 	// finished by this goroutine, with no hand-off (completion.go). The
 	// first polls spin (a round trip to a loop that is awake takes about a
-	// microsecond), later ones let other goroutines run between polls.
+	// microsecond), later ones yield the CPU between polls (yieldCPU).
 	// The loop thread runs outside the Go scheduler, so polling helps even
 	// with GOMAXPROCS 1, but not on a single CPU.
 	if multiCPU {
