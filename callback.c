@@ -13,7 +13,18 @@
 #include "_cgo_export.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* remote.c: the address of r's done flag (an int, set to 1 with a
+ * sequentially consistent store once the outcome is published), valid
+ * while the caller holds r. */
+const int *coro__remote_done_flag(const coro_remote *r);
 
 /* A call from a coroutine into Go. It lives on the calling coroutine's
  * stack, which coro_call_on_loop keeps valid (in every stack mode) until
@@ -43,19 +54,161 @@ int coro_go_call(uintptr_t fn, void *arg, void **result) {
   return req.rc;
 }
 
-/* The engine runs on_done on the loop's own stack; the Go side identifies
- * the coroutine by udata, an index into its slab (never a Go pointer). */
-static void coro__go_on_done(coro_remote *r, void *udata) {
-  coro__go_done(r, (uintptr_t)udata);
+/* ---- Completions of Go spawns ------------------------------------------
+ *
+ * The engine reports a finished coroutine on the loop thread (on_done).
+ * Calling Go from there would cost a C->Go callback per completion, which
+ * needs a P the loop's long cgo call has given up (tens of microseconds on
+ * a busy program), and then a goroutine hand-off. Instead on_done only
+ * appends the coroutine's slab key to its loop's completion queue, in C;
+ * the Go side learns of outcomes by itself (completion.go):
+ *   - a waiter polls the coro_remote's done flag (an atomic load of C
+ *     memory) and finishes the coroutine itself when it sees it set;
+ *   - keys in the queue are taken in batches by Spawn and by a per-loop
+ *     dispatcher goroutine, which sleeps in Go's netpoller on `efd`. The
+ *     loop writes efd only when a goroutine is parked on one of its
+ *     coroutines (`waiters`) and the dispatcher is asleep (`sleeping`),
+ *     so a completion nobody is parked on costs no syscall.
+ * Capacity for every key is reserved at spawn time (on the spawning
+ * goroutine's thread), so on_done never allocates and cannot fail. */
+typedef struct coro__go_cq {
+  pthread_mutex_t mu;
+  uintptr_t *items;  /* key << 1 | 1 if it finished during the loop's close */
+  size_t len;        /* keys in items */
+  size_t reserved;   /* keys spawned and not yet taken (>= len) */
+  size_t cap;
+  int hold;          /* closing: only the final take may take keys */
+  int closing;       /* loop thread only: coro_loop_close is running */
+  int efd;           /* eventfd, non-blocking; read by the dispatcher */
+  atomic_int waiters;  /* goroutines parked on this loop's coroutines */
+  atomic_int sleeping; /* the dispatcher is about to block on efd */
+} coro__go_cq;
+
+/* The queue of the loop that runs on this thread (on_done's). */
+static _Thread_local coro__go_cq *coro__go_tls_cq;
+
+coro__go_cq *coro__go_cq_new(int *fd) {
+  coro__go_cq *q = calloc(1, sizeof *q);
+  if (q == NULL)
+    return NULL;
+  q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (q->efd < 0) {
+    int e = errno;
+    free(q);
+    errno = e;
+    return NULL;
+  }
+  pthread_mutex_init(&q->mu, NULL);
+  *fd = q->efd;
+  return q;
 }
 
-int coro__go_remote_spawn(coro_loop *loop, uintptr_t fn, uintptr_t arg,
-                          const coro_opts *opts, uintptr_t udata,
-                          coro_remote **out) {
+/* Frees q but not its eventfd, which Go's os.File owns and closes. */
+void coro__go_cq_free(coro__go_cq *q) {
+  pthread_mutex_destroy(&q->mu);
+  free(q->items);
+  free(q);
+}
+
+/* On the loop thread, before it runs the loop. */
+void coro__go_cq_bind(coro__go_cq *q) { coro__go_tls_cq = q; }
+
+/* On the loop thread, before coro_loop_close: from now on keys are marked
+ * as finished during the close, only the final take gets them, and efd is
+ * never written again (Go closes it). */
+void coro__go_cq_hold(coro__go_cq *q) {
+  pthread_mutex_lock(&q->mu);
+  q->hold = 1;
+  q->closing = 1;
+  pthread_mutex_unlock(&q->mu);
+}
+
+/* Moves up to n keys into out (Go memory, for this call only); returns
+ * how many. While held, only a final take gets any. */
+size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final) {
+  pthread_mutex_lock(&q->mu);
+  size_t k = 0;
+  if (!q->hold || final) {
+    k = q->len < n ? q->len : n;
+    q->len -= k;
+    q->reserved -= k;
+    if (k > 0) /* items is NULL until the first spawn */
+      memcpy(out, q->items + q->len, k * sizeof *out);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return k;
+}
+
+/* The dispatcher is going to block on efd: 1 if it must not, because keys
+ * are waiting (then it takes them first). Pairs with on_done's check of
+ * `sleeping` after its append, through q->mu. */
+int coro__go_cq_sleep(coro__go_cq *q) {
+  atomic_store(&q->sleeping, 1);
+  pthread_mutex_lock(&q->mu);
+  int pending = q->len > 0 && !q->hold;
+  pthread_mutex_unlock(&q->mu);
+  if (pending)
+    atomic_store(&q->sleeping, 0);
+  return pending;
+}
+
+/* A goroutine parks on (delta 1) or stops waiting for (-1) a coroutine of
+ * this loop. The add is a full barrier before the caller's next look at
+ * the done flag: with on_done's store of the flag and load of waiters,
+ * either the caller sees the outcome or the loop wakes the dispatcher. */
+void coro__go_cq_waiters(coro__go_cq *q, int delta) {
+  atomic_fetch_add(&q->waiters, delta);
+}
+
+/* The engine's on_done for Go spawns: on the loop thread, on its stack,
+ * after the outcome is published in r. */
+static void coro__go_on_done(coro_remote *r, void *udata) {
+  (void)r;
+  coro__go_cq *q = coro__go_tls_cq;
+  pthread_mutex_lock(&q->mu);
+  q->items[q->len++] = (uintptr_t)udata << 1 | (uintptr_t)q->closing;
+  int closing = q->closing;
+  pthread_mutex_unlock(&q->mu);
+  if (!closing && atomic_load(&q->waiters) > 0 &&
+      atomic_exchange(&q->sleeping, 0)) {
+    uint64_t one = 1;
+    ssize_t w = write(q->efd, &one, sizeof one);
+    (void)w; /* EAGAIN: the counter is already non-zero */
+  }
+}
+
+/* Spawns fn(arg) on loop for Go, with a key reserved in q; *pending is the
+ * number of keys waiting in q, so that Spawn can take them in batches. */
+int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
+                          uintptr_t arg, const coro_opts *opts,
+                          uintptr_t udata, coro_remote **out,
+                          const int **done, size_t *pending) {
+  pthread_mutex_lock(&q->mu);
+  if (q->reserved == q->cap) {
+    size_t cap = q->cap ? q->cap * 2 : 64;
+    uintptr_t *p = realloc(q->items, cap * sizeof *p);
+    if (p == NULL) {
+      pthread_mutex_unlock(&q->mu);
+      return -ENOMEM;
+    }
+    q->items = p;
+    q->cap = cap;
+  }
+  q->reserved++;
+  *pending = q->len;
+  pthread_mutex_unlock(&q->mu);
   /* fn is a C function's address, carried by Go as a coro.Entry
    * (an integer: see CORO_GO_ENTRY in coro_go.h). */
-  return coro_remote_spawn(loop, (coro_fn)fn, (void *)arg, opts,
-                           coro__go_on_done, (void *)udata, out);
+  int rc = coro_remote_spawn(loop, (coro_fn)fn, (void *)arg, opts,
+                             coro__go_on_done, (void *)udata, out);
+  if (rc < 0) {
+    pthread_mutex_lock(&q->mu);
+    q->reserved--;
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+  }
+  *done = coro__remote_done_flag(*out);
+  return 0;
 }
 
 /* coro_remote_poll with the result as an integer, the only way Go sees it. */

@@ -131,13 +131,3 @@ func reportPanic(fn Func, v any) {
 	}
 	log.Printf("coro: Go function %d called from a coroutine of loop %q panicked: %v\n%s", fn, name, v, debug.Stack())
 }
-
-// coro__go_done is the engine's on_done for coroutines started by Spawn
-// (callback.c), run on the loop thread's own stack.
-//
-//export coro__go_done
-func coro__go_done(r *C.coro_remote, udata C.uintptr_t) {
-	if co := coroutines.take(uintptr(udata)); co != nil {
-		co.complete(r)
-	}
-}

@@ -7,9 +7,11 @@ package coro
 #include "coro.h"
 
 // callback.c (this package).
-int coro__go_remote_spawn(coro_loop *loop, uintptr_t fn, uintptr_t arg,
-                          const coro_opts *opts, uintptr_t udata,
-                          coro_remote **out);
+typedef struct coro__go_cq coro__go_cq;
+int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
+                          uintptr_t arg, const coro_opts *opts,
+                          uintptr_t udata, coro_remote **out,
+                          const int **done, size_t *pending);
 int coro__go_remote_poll(coro_remote *r, uintptr_t *result, int *err);
 */
 import "C"
@@ -94,9 +96,13 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		copts.name = co.cname
 	}
 	idx := coroutines.put(co)
-	var r *C.coro_remote
-	rc := C.coro__go_remote_spawn(l.c, C.uintptr_t(fn), C.uintptr_t(arg), &copts, C.uintptr_t(idx), &r)
+	var pending C.size_t
+	// co.mu is held until co.r is set: a taker of the queue may find the
+	// coroutine finished before the C call returns, and waits here.
+	co.mu.Lock()
+	rc := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg), &copts, C.uintptr_t(idx), &co.r, &co.doneFlag, &pending)
 	if rc < 0 {
+		co.mu.Unlock()
 		if coroutines.take(idx) != nil && co.cname != nil {
 			C.free(unsafe.Pointer(co.cname))
 		}
@@ -105,20 +111,11 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		}
 		return nil, errnoErr(rc)
 	}
-	co.mu.Lock()
-	co.id = uint64(C.coro_remote_id(r))
+	co.id = uint64(C.coro_remote_id(co.r))
 	co.handle = h
-	if co.finished {
-		// on_done already ran on the loop thread.
-		C.coro_remote_release(r)
-	} else {
-		co.r = r
-	}
-	released := co.engineDone
 	co.mu.Unlock()
-	if released && h != 0 {
-		// The engine was done before we stored the handle.
-		co.releaseEngine()
+	if pending >= spawnTakeAt {
+		l.take(false)
 	}
 	return co, nil
 }
@@ -134,15 +131,16 @@ type Coroutine struct {
 
 	cancelled atomic.Bool
 
-	mu         sync.Mutex
-	id         uint64
-	r          *C.coro_remote // nil once finished
-	cname      *C.char        // the engine's copy of the name; freed when the engine is done
-	handle     cgo.Handle     // SpawnValue's; deleted when the engine is done
-	engineDone bool           // the engine will not run or name the coroutine again
-	finished   bool
-	result     uintptr // valid once done is closed
-	err        error
+	mu       sync.Mutex
+	id       uint64
+	r        *C.coro_remote // nil once finished
+	doneFlag *C.int         // r's done flag (C memory), valid while r is
+	parked   bool           // counted in the loop's waiters (see park)
+	cname    *C.char        // the engine's copy of the name; freed when the engine is done
+	handle   cgo.Handle     // SpawnValue's; deleted when the engine is done
+	finished bool
+	result   uintptr // valid once done is closed
+	err      error
 }
 
 // ID returns the coroutine's engine id (unique in the process, never 0).
@@ -157,7 +155,10 @@ func (co *Coroutine) Name() string { return co.name }
 
 // Done returns a channel closed when the coroutine has finished (or was
 // dropped by its loop's shutdown); Wait then returns at once.
-func (co *Coroutine) Done() <-chan struct{} { return co.done }
+func (co *Coroutine) Done() <-chan struct{} {
+	co.park()
+	return co.done
+}
 
 // Wait waits for the coroutine to finish and returns its function's
 // result (the void * it returned, as an integer; CPtr makes it a pointer
@@ -176,36 +177,88 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	if co.loop.onLoopThread() {
 		return 0, syscall.EDEADLK
 	}
-	select {
-	case <-co.done:
+	if co.poll() {
 		return co.result, co.err
-	default:
 	}
-	// Spin briefly before parking. A goroutine parked here is woken by
-	// the loop goroutine's cgo callback, which queues it on the callback's
-	// P and then returns to C with that P still attached (in syscall
-	// state): unless an idle thread steals it at once, it sits there until
-	// sysmon retakes the P, tens of microseconds later. Short coroutines
-	// finish within the spin and never pay that (Spawn+Wait: ~49 µs/op
-	// parked at once, ~12 µs/op with the spin, on the 2-CPU test machine).
-	if runtime.GOMAXPROCS(0) > 1 {
-		for start := time.Now(); time.Since(start) < waitSpin; {
-			runtime.Gosched()
-			select {
-			case <-co.done:
+	// Poll briefly before parking: a coroutine that returns soon is
+	// finished by this goroutine, with no hand-off (completion.go). The
+	// first polls spin (a round trip to a loop that is awake takes about a
+	// microsecond), later ones yield the CPU between polls (yieldCPU).
+	// The loop thread runs outside the Go scheduler, so polling helps even
+	// with GOMAXPROCS 1, but not on a single CPU.
+	if multiCPU {
+		for start, i := time.Now(), 0; ; i++ {
+			if co.poll() {
 				return co.result, co.err
-			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
 				return 0, ctx.Err()
-			default:
+			}
+			if i%8 == 7 && time.Since(start) > waitSpin {
+				break
+			}
+			if i >= 64 {
+				yieldCPU(i)
 			}
 		}
 	}
+	co.park()
 	select {
 	case <-co.done:
 		return co.result, co.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+var multiCPU = runtime.NumCPU() > 1
+
+// yieldCPU lets others run between two polls of Wait: the OS threads
+// first. The loop thread, woken by the kernel, is often queued on this
+// very CPU (the kernel places a wakee near its waker), and a waiter that
+// only called runtime.Gosched would keep the CPU until it parks: on a
+// loaded 2-CPU machine that made the median Spawn + Wait 60 to 120 us
+// instead of 7 to 10 us. Every 8th poll also lets the goroutines of this
+// P run.
+func yieldCPU(i int) {
+	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+	if i%8 == 0 {
+		runtime.Gosched()
+	}
+}
+
+// poll reports whether co has finished, finishing it itself if the engine
+// has published its outcome. It leaves coroutines that finish while their
+// loop is being freed to the loop goroutine, which alone knows how the
+// close went.
+func (co *Coroutine) poll() bool {
+	co.mu.Lock()
+	if co.finished {
+		co.mu.Unlock()
+		return true
+	}
+	if co.doneFlag == nil || atomic.LoadInt32((*int32)(unsafe.Pointer(co.doneFlag))) == 0 || co.loop.freeing.Load() {
+		co.mu.Unlock()
+		return false
+	}
+	result, err, _ := co.outcome(false)
+	co.finishLocked(result, err)
+	co.releaseEngine()
+	return true
+}
+
+// park counts the caller in the loop's waiters (once per Coroutine), so
+// that the loop wakes the dispatcher when co finishes, then polls once
+// more: either that poll sees the outcome or the loop sees the count.
+func (co *Coroutine) park() {
+	co.mu.Lock()
+	first := !co.parked && !co.finished
+	co.parked = true
+	co.mu.Unlock()
+	if first {
+		co.loop.addWaiter(1)
+	}
+	co.poll()
 }
 
 // Cancel cancels the coroutine: from now on every blocking call it makes
@@ -235,15 +288,25 @@ func (co *Coroutine) finish(result uintptr, err error) bool {
 		co.mu.Unlock()
 		return false
 	}
+	co.finishLocked(result, err)
+	return true
+}
+
+// finishLocked is finish with co.mu held (it unlocks it) and co not yet
+// finished.
+func (co *Coroutine) finishLocked(result uintptr, err error) {
 	co.finished = true
 	co.result, co.err = result, err
 	if co.r != nil {
 		C.coro_remote_release(co.r)
-		co.r = nil
+		co.r, co.doneFlag = nil, nil
 	}
+	parked := co.parked
 	co.mu.Unlock()
 	close(co.done)
-	return true
+	if parked {
+		co.loop.addWaiter(-1)
+	}
 }
 
 // releaseEngine frees what the engine may use while the coroutine can
@@ -252,7 +315,6 @@ func (co *Coroutine) finish(result uintptr, err error) bool {
 // coroutine that was still running.
 func (co *Coroutine) releaseEngine() {
 	co.mu.Lock()
-	co.engineDone = true
 	cname, h := co.cname, co.handle
 	co.cname, co.handle = nil, 0
 	co.mu.Unlock()
@@ -264,27 +326,44 @@ func (co *Coroutine) releaseEngine() {
 	}
 }
 
-// complete is called on the loop goroutine (from the engine's on_done, on the
-// loop thread's own stack) when the coroutine finished or was dropped.
-func (co *Coroutine) complete(r *C.coro_remote) {
+// complete finishes co, whose key a taker found in the loop's completion
+// queue; closing says the coroutine finished during coro_loop_close (only
+// the loop goroutine takes those). The engine is done with it.
+func (co *Coroutine) complete(closing bool) {
 	co.releaseEngine()
-	var result C.uintptr_t
+	co.mu.Lock()
+	if co.finished {
+		co.mu.Unlock() // a poller saw it first
+		return
+	}
+	result, err, dropped := co.outcome(closing)
+	if dropped {
+		// Finished by the loop goroutine once coro_loop_close returns.
+		co.mu.Unlock()
+		co.loop.dropped = append(co.loop.dropped, co)
+		return
+	}
+	co.finishLocked(result, err)
+}
+
+// outcome reads the published outcome of co (co.mu held, co.r set and
+// done) and maps it to Wait's result and error; dropped means the close
+// cancelled it, which the loop goroutine judges once the close is over.
+func (co *Coroutine) outcome(closing bool) (result uintptr, err error, dropped bool) {
+	var res C.uintptr_t
 	var cerr C.int
-	C.coro__go_remote_poll(r, &result, &cerr)
-	var err error
+	C.coro__go_remote_poll(co.r, &res, &cerr)
 	switch {
 	case cerr == -C.ESHUTDOWN:
 		err = fmt.Errorf("%w (coroutine never started: %w)", ErrClosed, syscall.ESHUTDOWN)
-	case cerr == -C.ECANCELED && co.loop.closing:
-		// Finished by the loop goroutine once coro_loop_close returns.
-		co.loop.dropped = append(co.loop.dropped, co)
-		return
+	case cerr == -C.ECANCELED && closing:
+		return 0, nil, true
 	case cerr < 0:
 		err = errnoErr(cerr)
-	case co.cancelled.Load() || co.loop.closing:
+	case co.cancelled.Load() || closing:
 		err = syscall.ECANCELED
 	}
-	co.finish(uintptr(result), err)
+	return uintptr(res), err, false
 }
 
 // abandonLoop finishes the Coroutines of l that the engine dropped without

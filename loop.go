@@ -42,6 +42,8 @@ type Loop struct {
 	onPanic func(fn Func, v any)
 	thread  threadConfig // how run sets up the thread (thread.go)
 
+	cq completions // how Go learns of finished coroutines (completion.go)
+
 	// Users of c from other goroutines (Spawn, Stats, Close's stop) count
 	// themselves in inflight and then check closed or freeing: the loop
 	// goroutine sets freeing and then waits for inflight to drain, so c is
@@ -56,7 +58,6 @@ type Loop struct {
 	doneCh  chan error // loop goroutine -> Close: the outcome
 
 	// Written on the loop goroutine only.
-	closing bool         // inside coro_loop_close: every coroutine was cancelled
 	dropped []*Coroutine // reported -ECANCELED during coro_loop_close
 	runErr  error        // coro_loop_run failed (engine bug)
 
@@ -102,9 +103,16 @@ func NewLoop(opts ...Option) (*Loop, error) {
 		l.cname = C.CString(cfg.name)
 		copts.name = l.cname
 	}
+	if err := l.newCompletions(); err != nil {
+		if l.cname != nil {
+			C.free(unsafe.Pointer(l.cname))
+		}
+		return nil, err
+	}
 	ready := make(chan error, 1)
 	go l.run(copts, ready)
 	if err := <-ready; err != nil {
+		l.freeCompletions()
 		if l.cname != nil {
 			C.free(unsafe.Pointer(l.cname))
 		}
@@ -132,6 +140,7 @@ func (l *Loop) run(copts C.coro_loop_opts, ready chan<- error) {
 	}
 	l.c = c
 	C.coro__go_set_loop_id(C.uint64_t(l.id))
+	l.startCompletions()
 	ready <- nil
 
 	var deadline int64
@@ -165,8 +174,9 @@ func (l *Loop) run(copts C.coro_loop_opts, ready chan<- error) {
 	for l.inflight.Load() != 0 {
 		runtime.Gosched()
 	}
-	l.closing = true
+	l.stopCompletions()
 	rc := C.coro_loop_close(c, C.int64_t(deadline))
+	l.endCompletions()
 	// Coroutines the engine dropped unfinished (cancelled before they ran,
 	// or abandoned at the deadline: the engine reports both as -ECANCELED)
 	// are finished only now that the outcome of the whole Close is known.

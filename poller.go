@@ -201,9 +201,10 @@ func (l *Loop) ioErr(ctx context.Context, op string, rc int64) error {
 // include EventError and EventHangup. It may be called from any goroutine
 // but not from a Go function running as a callback of l (syscall.EDEADLK).
 //
-// The wait happens in the C loop's own poller, not in Go's netpoller: the
-// call spawns a small coroutine on l that parks in coro_fd_wait, so fd
-// need not be known to Go. Any pollable fd will do (socket, pipe, eventfd,
+// An fd that is ready already is reported after one poll(2) from the
+// calling thread. Otherwise the wait happens in the C loop's own poller,
+// not in Go's netpoller: the call spawns a small coroutine on l that parks
+// in coro_fd_wait, so fd need not be known to Go. Any pollable fd will do (socket, pipe, eventfd,
 // terminal); a regular file is always ready. Readiness is a hint, as with
 // poll(2): the next read or write may still find EAGAIN.
 //
@@ -241,6 +242,16 @@ func (l *Loop) WaitFD(ctx context.Context, fd int, events Events) (Events, error
 	}
 	if ctx.Err() != nil {
 		return 0, ctxErr(ctx, "coro_fd_wait")
+	}
+	if l.closed.Load() {
+		return 0, ErrClosed
+	}
+	// An fd that is ready now needs no coroutine: one poll(2), from this
+	// thread (coro_fd_wait with deadline 0 works outside a loop).
+	if rc := int64(C.coro_fd_wait(C.int(fd), C.int(events), 0)); rc > 0 {
+		return Events(rc), nil
+	} else if rc == -C.EBADF {
+		return 0, l.ioErr(ctx, "coro_fd_wait", rc)
 	}
 	op := newFdop(fd)
 	defer op.free()

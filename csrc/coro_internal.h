@@ -223,9 +223,12 @@ struct coro_loop {
   coro__post *post_head, *post_tail;
   atomic_int post_pending; /* 1 when post_head may be non-empty */
   atomic_int sleeping;     /* 1 while main sleeps in the kernel */
+  int64_t spin_ns;         /* idle(): how long to wait for posts before sleeping */
+  _Atomic int64_t post_woke; /* coro_now() of the last post that woke the loop */
   int wake_fd;             /* eventfd, close-on-exec */
   coro__poller *poller;    /* fd waits (poll.c); owns no wake_fd */
   atomic_int shutdown;     /* posts refused from now on */
+  atomic_int posters;      /* threads inside coro_loop_post */
 
   /* Counters (read racily by coro_loop_stats_get). */
   uint64_t n_live, n_spawned, n_posts, n_mapped, n_saved_bytes;
@@ -370,6 +373,9 @@ coro *coro__blocker(int *err);
  * publish, run on_done on the loop stack, drop the loop's reference. */
 void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
                            int err);
+
+/* The address of r's done flag, for the Go bindings (callback.c). */
+const int *coro__remote_done_flag(const coro_remote *r);
 
 /* ---- poll.c ----------------------------------------------------------- */
 

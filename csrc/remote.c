@@ -182,3 +182,9 @@ void coro_remote_release(coro_remote *r) {
   if (r)
     remote_unref(r);
 }
+
+/* For the Go bindings (callback.c), which poll a remote spawn's outcome
+ * with an atomic load instead of a call: atomic_int has int's layout. */
+const int *coro__remote_done_flag(const coro_remote *r) {
+  return (const int *)&r->done;
+}

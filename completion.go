@@ -1,0 +1,156 @@
+package coro
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/csrc
+#include <stddef.h>
+#include <stdint.h>
+#include "coro.h"
+
+// callback.c (this package): a loop's completion queue.
+typedef struct coro__go_cq coro__go_cq;
+coro__go_cq *coro__go_cq_new(int *fd);
+void coro__go_cq_free(coro__go_cq *q);
+void coro__go_cq_bind(coro__go_cq *q);
+void coro__go_cq_hold(coro__go_cq *q);
+size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final);
+int coro__go_cq_sleep(coro__go_cq *q);
+void coro__go_cq_waiters(coro__go_cq *q, int delta);
+*/
+import "C"
+
+import (
+	"os"
+	"syscall"
+)
+
+// How the Go side learns that coroutines started by Spawn have finished,
+// without the loop thread calling into Go (callback.c explains the C half).
+//
+// The engine publishes each outcome in the coroutine's coro_remote (a done
+// flag, the result, the error) and its loop appends the coroutine's slab
+// key to the loop's completion queue. Then:
+//
+//   - Wait polls the done flag for a short while and, when it is set,
+//     finishes the Coroutine itself (Coroutine.poll): a Spawn + Wait pays no
+//     goroutine hand-off and no callback.
+//   - A goroutine that gives up polling parks on the Coroutine's done
+//     channel after counting itself in the queue's waiters; the loop then
+//     writes an eventfd, once per batch, which wakes the loop's dispatcher
+//     goroutine through Go's netpoller; it takes the queued keys and
+//     finishes their Coroutines.
+//   - Spawn also takes queued keys, in batches, so that coroutines nobody
+//     waits for give back their slab slots and records without a wake-up.
+//
+// Every key is taken exactly once, and only a taker frees the slab slot,
+// so a slot is never reused while its key is queued. Whoever finishes a
+// Coroutine first (poller or taker) records its outcome; the other finds
+// it finished.
+
+// completions is a loop's completion queue and dispatcher.
+type completions struct {
+	q    *C.coro__go_cq
+	efd  *os.File      // the queue's eventfd, read by the dispatcher
+	done chan struct{} // closed when the dispatcher has returned
+}
+
+// takeBatch is how many keys one take moves; spawnTakeAt is the queue
+// length at which Spawn takes them (smaller batches are left for the next
+// Spawn or the dispatcher).
+const (
+	takeBatch   = 256
+	spawnTakeAt = 16
+)
+
+// newCompletions makes l's queue (on any goroutine).
+func (l *Loop) newCompletions() error {
+	var fd C.int
+	q, err := C.coro__go_cq_new(&fd)
+	if q == nil {
+		if en, ok := err.(syscall.Errno); ok {
+			return en
+		}
+		return syscall.ENOMEM
+	}
+	l.cq = completions{q: q, efd: os.NewFile(uintptr(fd), "coro-completions"), done: make(chan struct{})}
+	return nil
+}
+
+// freeCompletions frees a queue that was never started (NewLoop failed).
+func (l *Loop) freeCompletions() {
+	l.cq.efd.Close()
+	C.coro__go_cq_free(l.cq.q)
+}
+
+// startCompletions binds the queue to the loop thread (the caller must be
+// the loop goroutine) and starts the dispatcher.
+func (l *Loop) startCompletions() {
+	C.coro__go_cq_bind(l.cq.q)
+	go l.dispatch()
+}
+
+// dispatch is the dispatcher goroutine: it finishes queued coroutines
+// whenever the loop wakes it, until stopCompletions closes its eventfd.
+func (l *Loop) dispatch() {
+	defer close(l.cq.done)
+	var buf [8]byte
+	for {
+		l.take(false)
+		if C.coro__go_cq_sleep(l.cq.q) != 0 {
+			continue
+		}
+		if _, err := l.cq.efd.Read(buf[:]); err != nil {
+			return // closed by stopCompletions
+		}
+	}
+}
+
+// take finishes the Coroutines of the keys in l's queue; final (the loop
+// goroutine after coro_loop_close) also takes the keys of coroutines that
+// finished during the close, which only it may judge.
+func (l *Loop) take(final bool) {
+	var keys [takeBatch]C.uintptr_t
+	f := C.int(0)
+	if final {
+		f = 1
+	}
+	for {
+		n := int(C.coro__go_cq_take(l.cq.q, &keys[0], takeBatch, f))
+		for _, k := range keys[:n] {
+			if co := coroutines.take(uintptr(k >> 1)); co != nil {
+				co.complete(k&1 != 0)
+			}
+		}
+		if n < takeBatch {
+			return
+		}
+	}
+}
+
+// stopCompletions, on the loop goroutine before coro_loop_close (after
+// freeing is set and inflight has drained), holds the queue for the final
+// take and stops the dispatcher.
+func (l *Loop) stopCompletions() {
+	C.coro__go_cq_hold(l.cq.q)
+	l.cq.efd.Close()
+	<-l.cq.done
+}
+
+// endCompletions, on the loop goroutine after coro_loop_close, finishes
+// every coroutine still queued and frees the queue.
+func (l *Loop) endCompletions() {
+	l.take(true)
+	C.coro__go_cq_free(l.cq.q)
+	l.cq.q = nil
+}
+
+// addWaiter counts a goroutine parked on (delta 1) or no longer waiting
+// for (-1) a coroutine of l; see Coroutine.park. Once the loop is being
+// freed there is nobody to wake: the loop goroutine finishes every
+// coroutine itself.
+func (l *Loop) addWaiter(delta int) {
+	l.inflight.Add(1)
+	if !l.freeing.Load() {
+		C.coro__go_cq_waiters(l.cq.q, C.int(delta))
+	}
+	l.inflight.Add(-1)
+}

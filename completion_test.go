@@ -1,0 +1,193 @@
+package coro
+
+// Tests of how Go learns of finished coroutines (completion.go), of the
+// loop's idle behaviour and of WaitFD's ready fast path.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ccoro/coro/internal/ctest"
+)
+
+// TestWaitParked: a coroutine that outlasts Wait's polling is finished by
+// the dispatcher, for goroutines parked in Wait and for a select on Done
+// alone; many at once, finishing together.
+func TestWaitParked(t *testing.T) {
+	l := newLoop(t)
+	const n = 50
+	boxes := make([]ctest.Box, n)
+	cos := make([]*Coroutine, n)
+	for i := range cos {
+		boxes[i] = ctest.NewBox()
+		defer boxes[i].Free()
+		boxes[i].SetN(30) // ms: far beyond Wait's polling
+		co, err := l.Spawn(Entry(ctest.SleepMS()), boxes[i].Ptr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cos[i] = co
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i, co := range cos {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				select {
+				case <-co.Done():
+				case <-time.After(20 * time.Second):
+					errs <- fmt.Errorf("coroutine %d: Done never closed", i)
+					return
+				}
+			}
+			res, err := co.Wait(ctxTimeout(t, 20*time.Second))
+			if err != nil || res != boxes[i].Ptr() {
+				errs <- fmt.Errorf("coroutine %d: Wait = %#x, %v; want %#x, nil", i, res, err, boxes[i].Ptr())
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestUnwaitedCoroutinesReleased: coroutines nobody waits for give their
+// slab slots back as later Spawns go on (they take finished keys in
+// batches), without a Wait or Close.
+func TestUnwaitedCoroutinesReleased(t *testing.T) {
+	l := newLoop(t)
+	base := coroutines.len()
+	for i := 0; i < 1000; i++ {
+		if _, err := l.Spawn(Entry(ctest.Nop()), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		co, err := l.Spawn(Entry(ctest.Nop()), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := co.Wait(ctxTimeout(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n := coroutines.len() - base
+		if n <= 2*spawnTakeAt {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d slab entries still held by finished coroutines", n)
+		}
+	}
+}
+
+// loopTID returns the OS thread id of l's thread, asked from a Go
+// function that one of its coroutines calls.
+func loopTID(t *testing.T, l *Loop) int {
+	t.Helper()
+	fn := registered(t, func(uintptr) (uintptr, error) { return uintptr(syscall.Gettid()), nil })
+	b := ctest.NewBox()
+	defer b.Free()
+	b.SetFn(uintptr(fn), 0)
+	co, err := l.Spawn(Entry(ctest.CallGo()), b.Ptr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := co.Wait(ctxTimeout(t, 10*time.Second)); err != nil || b.RC() != 0 {
+		t.Fatalf("Wait: %v, rc %d", err, b.RC())
+	}
+	return int(b.Result())
+}
+
+// threadTicks reads the CPU time (user + system, in clock ticks) that
+// thread tid of this process has used.
+func threadTicks(t *testing.T, tid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
+	if err != nil {
+		t.Skip("no /proc/self/task:", err)
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis (state is field 3, utime 14, stime 15).
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("bad stat line %q", data)
+	}
+	return utime + stime
+}
+
+// TestIdleLoopCPU: a loop that has gone idle after a burst of spawns from
+// goroutines (which makes it spin for posts between them) sleeps in the
+// kernel: its thread uses under 5% of a CPU over the next two seconds.
+func TestIdleLoopCPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 2 s")
+	}
+	l := newLoop(t)
+	tid := loopTID(t, l)
+	ctx := ctxTimeout(t, 20*time.Second)
+	for i := 0; i < 2000; i++ {
+		co, err := l.Spawn(Entry(ctest.Nop()), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := co.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const period = 2 * time.Second
+	const hz = 100 // USER_HZ, the unit of /proc's times on Linux
+	before := threadTicks(t, tid)
+	start := time.Now()
+	time.Sleep(period) // a CPU-time measurement needs the period itself
+	used := threadTicks(t, tid) - before
+	limit := int64(time.Since(start).Seconds() * hz * 0.05)
+	t.Logf("idle loop thread: %d ticks (%d Hz) in %v", used, hz, time.Since(start))
+	if used > limit {
+		t.Errorf("idle loop thread used %d ticks in %v, want <= %d (5%% of a CPU)", used, time.Since(start), limit)
+	}
+}
+
+// TestWaitFDReadyNoSpawn: WaitFD on an fd that is ready already answers
+// from the calling thread, without a coroutine on the loop.
+func TestWaitFDReadyNoSpawn(t *testing.T) {
+	l := newLoop(t)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fds[0])
+	defer syscall.Close(fds[1])
+	before := l.Stats().Spawned
+	ctx := ctxTimeout(t, 10*time.Second)
+	ev, err := l.WaitFD(ctx, fds[0], EventRead|EventWrite)
+	if err != nil || ev != EventWrite {
+		t.Fatalf("WaitFD(read|write) on a writable socket: %v, %v; want write, nil", ev, err)
+	}
+	if got := l.Stats().Spawned; got != before {
+		t.Errorf("Stats.Spawned went from %d to %d: the ready fd took a coroutine", before, got)
+	}
+	// Not ready: it goes to the loop, and the deadline applies.
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := l.WaitFD(short, fds[0], EventRead); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("WaitFD(read) on a quiet socket: %v, want a deadline error", err)
+	}
+	if got := l.Stats().Spawned; got != before+1 {
+		t.Errorf("Stats.Spawned = %d after a wait that blocked, want %d", got, before+1)
+	}
+}

@@ -1,0 +1,202 @@
+package coro_test
+
+// Benchmarks of the Go boundary (issue 8 §3): Spawn + Wait from
+// goroutines, and WaitFD, each beside the Go peer doing the same
+// request/response with Go's own machinery. BenchmarkSpawnFromGo (package
+// coro's bindings_test.go) is the round trip to an idle loop.
+
+import (
+	"context"
+	"os"
+	"sync"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"github.com/ccoro/coro"
+	"github.com/ccoro/coro/internal/ctest"
+)
+
+// BenchmarkSpawnFromGoBusy: one op is Spawn + Wait of a trivial C function
+// from a goroutine, on a loop kept busy by four coroutines yielding to one
+// another in a loop (two ctest_pingpong pairs).
+func BenchmarkSpawnFromGoBusy(b *testing.B) {
+	l := ioLoop(b, coro.StackGuarded)
+	ctx := context.Background()
+	var busy []*coro.Coroutine
+	for i := 0; i < 2; i++ {
+		box := ctest.NewBox()
+		defer box.Free()
+		box.SetN(1 << 60)
+		co, err := l.Spawn(coro.Entry(ctest.PingPong()), box.Ptr())
+		if err != nil {
+			b.Fatal(err)
+		}
+		busy = append(busy, co)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		co, err := l.Spawn(coro.Entry(ctest.Nop()), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := co.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	for _, co := range busy {
+		co.Cancel()
+		co.Wait(ctx)
+	}
+}
+
+// BenchmarkSpawnFromGoChan: the peer of SpawnFromGo: one op is a request
+// to a goroutine over a channel and its response over another (the
+// goroutine parks between requests, as an idle loop sleeps).
+func BenchmarkSpawnFromGoChan(b *testing.B) {
+	req, resp := make(chan uintptr), make(chan uintptr)
+	go func() {
+		for v := range req {
+			resp <- v
+		}
+	}()
+	defer close(req)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req <- uintptr(i)
+		<-resp
+	}
+}
+
+// throughputWorkers is how many goroutines spawn and wait at once.
+const throughputWorkers = 64
+
+// BenchmarkThroughput: 64 goroutines each doing Spawn + Wait of a trivial
+// C function in a loop on one loop; one op is one completed coroutine, and
+// coroutines/s is the rate.
+func BenchmarkThroughput(b *testing.B) {
+	l := ioLoop(b, coro.StackGuarded)
+	ctx := context.Background()
+	runWorkers(b, func(n int) {
+		for i := 0; i < n; i++ {
+			co, err := l.Spawn(coro.Entry(ctest.Nop()), 0)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := co.Wait(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkThroughputChan: the peer of Throughput: 64 goroutines each
+// sending requests to one server goroutine and waiting for the response
+// on a channel of their own.
+func BenchmarkThroughputChan(b *testing.B) {
+	type request struct {
+		v    uintptr
+		resp chan uintptr
+	}
+	req := make(chan request, throughputWorkers)
+	go func() {
+		for r := range req {
+			r.resp <- r.v
+		}
+	}()
+	defer close(req)
+	runWorkers(b, func(n int) {
+		resp := make(chan uintptr, 1)
+		for i := 0; i < n; i++ {
+			req <- request{uintptr(i), resp}
+			<-resp
+		}
+	})
+}
+
+// runWorkers times b.N ops split among throughputWorkers goroutines and
+// reports the rate as coroutines/s.
+func runWorkers(b *testing.B, work func(n int)) {
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := 0; w < throughputWorkers; w++ {
+		n := b.N / throughputWorkers
+		if w < b.N%throughputWorkers {
+			n++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(n)
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(b.N)/s, "coroutines/s")
+	}
+}
+
+// BenchmarkWaitFDReadyNetpoll: the peer of WaitFDReady: one op is a
+// readiness wait through Go's netpoller on a socket that is already
+// writable (SyscallConn's Write callback, which polls only if the first
+// attempt reports EAGAIN; here it never does).
+func BenchmarkWaitFDReadyNetpoll(b *testing.B) {
+	a, _ := ioSocketpair(b)
+	fd, err := syscall.Dup(a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "socketpair")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		err := rc.Write(func(fd uintptr) bool {
+			return pollNow(int(fd), pollOut)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWaitFDReadyPipe: the other peer of WaitFDReady: one op is a
+// one-byte write and then read of a pipe through os.File (Go's
+// netpoller): the read finds the byte ready. Two syscalls per op.
+func BenchmarkWaitFDReadyPipe(b *testing.B) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	buf := make([]byte, 1)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := w.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+const pollOut = 0x4 // POLLOUT
+
+// pollNow polls fd once without waiting: whether one of events is ready.
+func pollNow(fd int, events int16) bool {
+	fds := [1]struct {
+		fd             int32
+		events, revent int16
+	}{{int32(fd), events, 0}}
+	n, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), 1, 0)
+	return e != 0 || n == 1
+}
