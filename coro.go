@@ -432,6 +432,10 @@ type Stats struct {
 	// the engine's C socket calls keeps its read registration between
 	// waits, so a connection that reads request after request adds none.
 	FDArms uint64
+	// FDWaiters is the number of waits (WaitFD, SendFile, C coroutines
+	// in coro_fd_wait) parked on an fd now: tests wait on it to know that
+	// a wait has begun.
+	FDWaiters uint64
 }
 
 // Stats reads the loop's counters. It may be called from any goroutine;
@@ -469,6 +473,7 @@ func (l *Loop) statsC() Stats {
 		PollCalls:       uint64(cs.poll_calls),
 		Events:          uint64(cs.events),
 		FDArms:          uint64(cs.fd_arms),
+		FDWaiters:       uint64(cs.fd_waiters),
 	}
 }
 

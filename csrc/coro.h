@@ -161,6 +161,8 @@ typedef struct coro_loop_stats {
                              own wakeups or stale events) */
   uint64_t fd_arms;       /* fd registrations made or changed in the kernel
                              (epoll_ctl calls with the epoll backend) */
+  uint64_t fd_waiters;    /* coroutines parked in coro_fd_wait now (lets a
+                             test wait until a wait has parked) */
 } coro_loop_stats;
 
 /* Read a loop's counters. Thread-safe (the values are read without locking

@@ -433,6 +433,7 @@ void coro__poll_stats(const coro_loop *l, coro_loop_stats *out) {
   out->poll_calls = p->n_calls;
   out->events = p->n_events;
   out->fd_arms = p->n_arms;
+  out->fd_waiters = p->waiters;
 }
 
 const char *coro_loop_poll_backend(const coro_loop *l) {
