@@ -13,8 +13,9 @@
  *   /tmp/stack_test
  *   valgrind -q --error-exitcode=9 --leak-check=full /tmp/stack_test
  * (Under valgrind the children that crash on purpose print valgrind's
- * "Process terminating" notes; the run is judged by the final line and
- * the exit status.)
+ * "Process terminating" notes, framed by "== expected crash output of
+ * child ... ==" lines; the run is judged by the final line and the exit
+ * status.)
  *
  * The tests that must crash (overflow reports, chaining to SIG_DFL) run
  * their crash in a grandchild process, whose stderr and fate the test
@@ -148,10 +149,14 @@ static int64_t now_ns(void) {
 }
 
 /* Run fn in a child process with stderr captured; returns its wait status
- * and leaves what it wrote in out. */
-static int run_child(void (*fn)(void), char *out, size_t outsz) {
+ * and leaves what it wrote in out. The children crash on purpose: what
+ * escapes the capture (valgrind's notes) is framed as expected. */
+#define run_child(fn, out, outsz) run_child_named(#fn, fn, out, outsz)
+static int run_child_named(const char *name, void (*fn)(void), char *out,
+                           size_t outsz) {
   int fds[2];
   CHECK_EQ(pipe(fds), 0);
+  testing_expected_crash_begin(name);
   fflush(NULL);
   pid_t pid = fork();
   CHECK(pid >= 0);
@@ -178,6 +183,7 @@ static int run_child(void (*fn)(void), char *out, size_t outsz) {
   int st;
   while (waitpid(pid, &st, 0) < 0)
     CHECK_EQ(errno, EINTR);
+  testing_expected_crash_end(name);
   return st;
 }
 

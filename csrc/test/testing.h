@@ -215,6 +215,23 @@ static inline int testing_under_valgrind(void) {
   return s != NULL && strstr(s, "vgpreload") != NULL;
 }
 
+/* Around a child that crashes on purpose: under valgrind, whose notes on
+ * the child ("Process terminating with default action of signal 11") go to
+ * valgrind's own copy of stderr and so escape any capture, frame them as
+ * expected, so that a reader of a failing run's log skips them. Elsewhere
+ * the callers capture the child's stderr, and these print nothing. */
+static inline void testing_expected_crash_begin(const char *child) {
+  if (testing_under_valgrind())
+    fprintf(stderr, "== [%s] expected crash output of child %s follows ==\n",
+            testing_current, child);
+}
+
+static inline void testing_expected_crash_end(const char *child) {
+  if (testing_under_valgrind())
+    fprintf(stderr, "== [%s] end of expected crash output of child %s ==\n",
+            testing_current, child);
+}
+
 static inline int testing_selected(const char *run, int argc, char **argv) {
   int any = 0;
   for (int i = 1; i < argc; i++) {
