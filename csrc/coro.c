@@ -94,19 +94,20 @@ static inline void asan_finish(coro *self) { (void)self; }
 /* ---- TSan: every context is a fiber ------------------------------------ */
 
 #if CORO__TSAN_ON
-/* TSan tracks one shadow call stack and one vector clock per thread; a
- * stack switch it is not told about corrupts the first and makes it see
- * the coroutines of one loop as a single thread. So each context gets a
- * fiber, made on the first switch to it (main: the thread's own, taken on
- * its first switch away), and every switch goes through
- * __tsan_switch_to_fiber right before the raw switch. Flag 0 keeps the
- * happens-before edge from the coroutine switched from to the one switched
- * to, which a single thread has anyway. */
+/* TSan keeps one shadow call stack per thread: a stack switch it is not
+ * told about leaves the frames of a suspended coroutine under the next
+ * one's (its reports then show both, and a long run of spawns overflows
+ * the shadow stack). So each coroutine gets a fiber when it is made
+ * (coro__new), main the thread's own (taken on its first switch away), and
+ * every switch goes through __tsan_switch_to_fiber right before the raw
+ * switch. Flag 0 keeps the happens-before edge from the coroutine switched
+ * from to the one switched to, which one thread has anyway. A fiber costs
+ * TSan about as much as a thread (milliseconds), hence the short list of
+ * tests make V=tsan runs. */
 static void tsan_switch(coro *from, coro *to) {
   if (!from->tsan_fiber)
     from->tsan_fiber = __tsan_get_current_fiber();
-  if (!to->tsan_fiber)
-    to->tsan_fiber = __tsan_create_fiber(0);
+  /* to's is set: made with it, or main, which switched away before */
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
 }
 
@@ -312,7 +313,9 @@ int coro__new(coro_loop *l, int kind, coro_fn fn, void *arg,
   co->id = coro__next_id();
   co->name = opts ? opts->name : NULL;
 #if CORO__TSAN_ON
-  co->tsan_fiber = NULL; /* the record may be a reused one */
+  /* Made here, so that TSan's reports name the spawn as the fiber's
+   * creation. */
+  co->tsan_fiber = __tsan_create_fiber(0);
 #endif
   /* SHARED coroutines get their first frame when they first go on the
    * shared stack (shared_swap); guarded ones get it now. */

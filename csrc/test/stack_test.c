@@ -152,37 +152,11 @@ static int64_t now_ns(void) {
  * and leaves what it wrote in out. The children crash on purpose: what
  * escapes the capture (valgrind's notes) is framed as expected. */
 #define run_child(fn, out, outsz) run_child_named(#fn, fn, out, outsz)
+static void call_void(void *fn) { ((void (*)(void))fn)(); }
 static int run_child_named(const char *name, void (*fn)(void), char *out,
                            size_t outsz) {
-  int fds[2];
-  CHECK_EQ(pipe(fds), 0);
   testing_expected_crash_begin(name);
-  fflush(NULL);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    close(fds[0]);
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[1]);
-    fn();
-    _exit(0);
-  }
-  close(fds[1]);
-  size_t len = 0;
-  ssize_t n;
-  while (len + 1 < outsz &&
-         (n = read(fds[0], out + len, outsz - 1 - len)) != 0) {
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      break;
-    len += (size_t)n;
-  }
-  out[len] = '\0';
-  close(fds[0]);
-  int st;
-  while (waitpid(pid, &st, 0) < 0)
-    CHECK_EQ(errno, EINTR);
+  int st = testing_child_captured(call_void, (void *)fn, out, outsz);
   testing_expected_crash_end(name);
   return st;
 }
