@@ -155,7 +155,7 @@ UCONTEXT_PKGS = $(shell go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Impor
   awk -F'|' '$$2 ~ /github.com\/ccoro\/coro(\/csrc)?( |$$)/ { print $$1 }')
 
 test-arm64:
-	$(MAKE) V=arm64 check-c
+	$(MAKE) -j2 V=arm64 check-c
 	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc CORO_SKIP_CTESTS=1 \
 	  CORO_TEST_EXEC="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
 	  go test -exec "qemu-aarch64 -L /usr/aarch64-linux-gnu" -count=1 ./...
@@ -186,7 +186,7 @@ soak:
 STAGE = @.ci/stage
 
 check:
-	$(STAGE) c-native $(MAKE) --no-print-directory V=native check-c
+	$(STAGE) c-native $(MAKE) --no-print-directory -j2 V=native check-c
 	$(STAGE) go-lint $(MAKE) --no-print-directory go-lint
 	$(STAGE) go-test $(GOTEST) ./...
 	@.ci/stage --summary
@@ -213,11 +213,11 @@ test-fuzz-corpus: $(FUZZ_HTTP)
 	$(FUZZ_HTTP) $(FUZZ_HTTP_CORPUS) -runs=0
 
 test:
-	$(STAGE) c-native $(MAKE) --no-print-directory V=native check-c
-	$(STAGE) c-ucontext $(MAKE) --no-print-directory V=ucontext check-c
-	$(STAGE) c-asan $(MAKE) --no-print-directory V=asan check-c
-	$(STAGE) c-valgrind $(MAKE) --no-print-directory V=valgrind check-c
-	$(STAGE) c-tsan $(MAKE) --no-print-directory V=tsan check-c
+	$(STAGE) c-native $(MAKE) --no-print-directory -j2 V=native check-c
+	$(STAGE) c-ucontext $(MAKE) --no-print-directory -j2 V=ucontext check-c
+	$(STAGE) c-asan $(MAKE) --no-print-directory -j2 V=asan check-c
+	$(STAGE) c-valgrind $(MAKE) --no-print-directory -j2 V=valgrind check-c
+	$(STAGE) c-tsan $(MAKE) --no-print-directory -j2 V=tsan check-c
 	$(STAGE) go-lint $(MAKE) --no-print-directory go-lint
 	$(STAGE) go-race $(MAKE) --no-print-directory go-race
 	$(STAGE) go-ucontext $(MAKE) --no-print-directory go-ucontext
