@@ -1037,7 +1037,7 @@ static void test_bench_cache(int param) {
 
   /* The same without a cache: mmap + mprotect + munmap every time. */
   loop_init(&l, CORO_STACK_GUARDED, CORO_STACK_SIZE_DEFAULT, 0, "nocache");
-  n /= 20;
+  n /= 200; /* 3 syscalls a round: slow on a loaded machine (0.2 ms seen) */
   t0 = now_ns();
   for (long i = 0; i < n; i++) {
     CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, l.stack_size, &co, &lo, &hi), 0);
@@ -1090,7 +1090,7 @@ static const testing_case tests[] = {
     {"real_overflow_report", test_real_overflow_report, 0},
     {"chain", test_chain, 0},
     {"altstack", test_altstack, 0},
-    {"bench_cache", test_bench_cache, 0},
+    {"bench_cache", test_bench_cache, 120}, /* a timing only, never a verdict */
     {"idle_cost", test_idle_cost, 0},
 };
 
