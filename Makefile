@@ -103,11 +103,12 @@ $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 $(B)/stack_test: csrc/test/stack_test.c $(B)/stack.c.o $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/stack.c.o -lpthread -o $@
 
-# The tests ThreadSanitizer runs: those whose threads meet a loop (posts,
-# remote spawns from other threads, stop and close from other threads,
-# waking a loop's fd wait from another thread), as substrings of the
-# programs' test names. core_test's thread tests are listed in one place
-# there (the other programs' runs are forked children without threads).
+# The core_test tests ThreadSanitizer runs (substrings of their names):
+# those where other threads meet a loop (posts, remote spawns, stop and
+# close from other threads; remote_across_close is Close racing spawns).
+# The rest only repeat what the other variants check, at TSan's cost per
+# coroutine (see coro.c). io_test adds the wake of an fd wait from another
+# thread, tsan_test checks that TSan sees coroutines as fibers.
 TSAN_TESTS := post_ remote_ loop_per_thread loop_stop shutdown_posts \
               cancel_wakes_sleeper no_loop join cloexec
 
