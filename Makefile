@@ -183,8 +183,10 @@ test-soak:
 soak:
 	CORO_SOAK=$(SOAK_TIME) go test -count=1 -run '^TestSoak$$' -v -timeout 0 ./internal/soak
 
-# The stages of make check and make test, each timed by .ci/stage.
-STAGE = @.ci/stage
+# The stages of make check and make test, each timed by .ci/stage. A
+# failed stage does not stop the next ones (the -): one run reports every
+# failure, and the summary's exit status fails the target.
+STAGE = -@.ci/stage
 
 check:
 	$(STAGE) c-native $(MAKE) --no-print-directory -j2 V=native check-c
