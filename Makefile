@@ -148,7 +148,7 @@ test-tsan:
 	$(MAKE) V=tsan check-c
 
 # The Go tests, never running the C programs again (make runs them).
-GOTEST := CORO_SKIP_CTESTS="make runs the C tests itself" go test -count=1
+GOTEST := env CORO_SKIP_CTESTS="make runs the C tests itself" go test -count=1
 
 # The packages whose tests link the engine: only there does the
 # coro_ucontext tag (the portable switch) change what is tested.
