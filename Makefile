@@ -1,10 +1,17 @@
 # coro - build the C engine as a static library and run every test.
 #
 #   make              libcoro.a and the C test programs (build/native)
-#   make test         everything CI runs: C tests (native, ucontext switch,
-#                     ASan+UBSan, valgrind, arm64 under qemu), go test -race
-#                     and the replay of the fuzz corpus
+#   make check        the fast tier for everyday work (about a minute):
+#                     the C tests natively, go vet, gofmt and go test
+#   make test         everything CI runs: the C tests (native, ucontext
+#                     switch, ASan+UBSan, valgrind, ThreadSanitizer on the
+#                     cross-thread tests, arm64 under qemu), go vet, gofmt,
+#                     go test -race, go test -tags coro_ucontext, the fuzz
+#                     corpus replay and a 60 s soak of coro httpd. Each stage
+#                     prints its time, and the run ends with the table.
 #   make test-c       the C tests, native build only
+#   make soak         the long soak: SOAK_TIME (default 10m) of connection
+#                     churn against coro httpd, fds and RSS required flat
 #   make bench        the benchmark table (scripts/bench.sh)
 #   make fuzz-http    fuzz the HTTP request parser with libFuzzer for
 #                     FUZZ_TIME seconds (default 60),
@@ -19,7 +26,13 @@
 #   native    -O2 with the assembly switch
 #   ucontext  the portable getcontext/swapcontext switch
 #   asan      -fsanitize=address,undefined
+#   valgrind  -O1, run under valgrind memcheck
+#   tsan      -fsanitize=thread; runs only the tests that use threads
+#             (TSAN_TESTS), both stack modes
 #   arm64     cross-built with aarch64-linux-gnu-gcc, run under qemu-aarch64
+#
+# The Go tests never run the C test programs again (internal/ctests skips
+# when CORO_SKIP_CTESTS is set): make runs them itself, once per variant.
 
 CC       ?= cc
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Icsrc
@@ -46,6 +59,13 @@ XCC    := aarch64-linux-gnu-gcc
 XFLAGS := -O2
 RUN    := qemu-aarch64 -L /usr/aarch64-linux-gnu
 endif
+# TSan: a fiber per coroutine costs it about what a thread does (ms), so
+# the timeouts stretch; the tests it runs are the short TSAN_TESTS list.
+ifeq ($(V),tsan)
+XCC    := $(CC)
+XFLAGS := -O1 -fsanitize=thread -fno-omit-frame-pointer
+RUN    := env TSAN_OPTIONS=halt_on_error=1:abort_on_error=0:second_deadlock_stack=1 TESTING_TIMEOUT_SCALE=10
+endif
 ifeq ($(V),valgrind)
 XCC    := $(CC)
 XFLAGS := -O1
@@ -68,7 +88,7 @@ HEADERS   := $(wildcard csrc/*.h) $(wildcard csrc/*.inc) csrc/test/testing.h
 SWITCH_O  := $(B)/switch_ucontext.c.o $(patsubst csrc/%,$(B)/%.o,$(ENGINE_S))
 
 # Test programs that link the whole engine, and the two that test one file.
-ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test
+ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test tsan_test
 TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test
 
 all: $(B)/libcoro.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test)
@@ -85,7 +105,7 @@ $(B)/libcoro.a: $(ENGINE_O)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
+$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test $(B)/tsan_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -o $@
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
@@ -94,13 +114,34 @@ $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 $(B)/stack_test: csrc/test/stack_test.c $(B)/stack.c.o $(B)/fault.c.o $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/stack.c.o $(B)/fault.c.o -lpthread -o $@
 
-# Run the C tests of one variant. Each program prints "N passed, N failed"
-# and exits non-zero on failure. overflow_test is a child of core_test.
+# The core_test tests ThreadSanitizer runs (substrings of their names):
+# those where other threads meet a loop (posts, remote spawns, stop and
+# close from other threads; remote_across_close is Close racing spawns).
+# The rest only repeat what the other variants check, at TSan's cost per
+# coroutine (see coro.c). io_test adds the wake of an fd wait from another
+# thread, tsan_test checks that TSan sees coroutines as fibers.
+TSAN_TESTS := post_ remote_ loop_per_thread loop_stop shutdown_posts \
+              cancel_wakes_sleeper no_loop join cloexec
+
+# The runs of one variant, as label/command pairs for .ci/parallel: each
+# program alone, io_test split by poll backend (its slowest half under
+# valgrind and qemu). Each program prints "N passed, N failed" and exits
+# non-zero on failure. overflow_test is a child of core_test.
+ifeq ($(V),tsan)
+C_RUNS := "tsan core_test" "$(RUN) $(B)/core_test $(TSAN_TESTS)" \
+          "tsan io_test" "$(RUN) $(B)/io_test wake_by_other_thread" \
+          "tsan tsan_test" "$(RUN) $(B)/tsan_test"
+else
+C_RUNS := $(foreach t,$(filter-out io_test,$(TESTS_RUN)),"$(V) $(t)" "$(RUN) $(B)/$(t)") \
+          "$(V) io_test/epoll" "$(RUN) $(B)/io_test /epoll" \
+          "$(V) io_test/poll" "$(RUN) $(B)/io_test /poll"
+endif
+CJOBS ?= 2
+
+# Run the C tests of one variant, CJOBS programs at a time.
 check-c: all
-	@set -e; for t in $(TESTS_RUN); do \
-	  echo "== $(V) $$t"; \
-	  CORO_TEST_RUN="$(RUN)" CORO_OVERFLOW_TEST=$(B)/overflow_test $(RUN) $(B)/$$t; \
-	done
+	@CORO_TEST_RUN="$(RUN)" CORO_OVERFLOW_TEST=$(B)/overflow_test \
+	  .ci/parallel $(CJOBS) $(C_RUNS)
 
 test-c:
 	$(MAKE) V=native check-c
@@ -114,17 +155,55 @@ test-asan:
 test-valgrind:
 	$(MAKE) V=valgrind check-c
 
+test-tsan:
+	$(MAKE) V=tsan check-c
+
+# The Go tests, never running the C programs again (make runs them).
+GOTEST := env CORO_SKIP_CTESTS="make runs the C tests itself" go test -count=1
+
+# The packages whose tests link the engine: only there does the
+# coro_ucontext tag (the portable switch) change what is tested.
+UCONTEXT_PKGS = $(shell go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}|{{join .Deps " "}} {{join .TestImports " "}} {{join .XTestImports " "}}{{end}}' ./... | \
+  awk -F'|' '$$2 ~ /github.com\/ccoro\/coro(\/csrc)?( |$$)/ { print $$1 }')
+
 test-arm64:
-	$(MAKE) V=arm64 check-c
+	$(MAKE) -j2 V=arm64 check-c
 	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc CORO_SKIP_CTESTS=1 \
 	  CORO_TEST_EXEC="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
 	  go test -exec "qemu-aarch64 -L /usr/aarch64-linux-gnu" -count=1 ./...
 
-test-go:
+go-lint:
 	go vet ./...
 	test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
-	go test -race -count=1 ./...
-	go test -count=1 -tags coro_ucontext ./...
+
+go-race:
+	$(GOTEST) -race ./...
+
+go-ucontext:
+	$(GOTEST) -tags coro_ucontext $(UCONTEXT_PKGS)
+
+test-go: go-lint go-race go-ucontext
+
+# The soak: connection churn against coro httpd with its fds and RSS
+# sampled each second (internal/soak). make test runs the
+# 60 s one; make soak the long one.
+SOAK_TIME ?= 10m
+test-soak:
+	CORO_SOAK=60s go test -count=1 -run '^TestSoak$$' -v -timeout 5m ./internal/soak
+
+soak:
+	CORO_SOAK=$(SOAK_TIME) go test -count=1 -run '^TestSoak$$' -v -timeout 0 ./internal/soak
+
+# The stages of make check and make test, each timed by .ci/stage. A
+# failed stage does not stop the next ones (the -): one run reports every
+# failure, and the summary's exit status fails the target.
+STAGE = -@.ci/stage
+
+check:
+	$(STAGE) c-native $(MAKE) --no-print-directory -j2 V=native check-c
+	$(STAGE) go-lint $(MAKE) --no-print-directory go-lint
+	$(STAGE) go-test $(GOTEST) ./...
+	@.ci/stage --summary
 
 # libFuzzer harnesses (clang only; bash .ci/install-deps fuzz). Crashes and
 # other findings go to fuzz/crashes/.
@@ -159,7 +238,19 @@ test-fuzz-corpus: $(FUZZ_HTTP) $(FUZZ_DNS)
 	$(FUZZ_HTTP) $(FUZZ_HTTP_CORPUS) -runs=0
 	$(FUZZ_DNS) $(FUZZ_DNS_CORPUS) -runs=0
 
-test: test-c test-ucontext test-asan test-valgrind test-go test-fuzz-corpus test-arm64
+test:
+	$(STAGE) c-native $(MAKE) --no-print-directory -j2 V=native check-c
+	$(STAGE) c-ucontext $(MAKE) --no-print-directory -j2 V=ucontext check-c
+	$(STAGE) c-asan $(MAKE) --no-print-directory -j2 V=asan check-c
+	$(STAGE) c-valgrind $(MAKE) --no-print-directory -j2 V=valgrind check-c
+	$(STAGE) c-tsan $(MAKE) --no-print-directory -j2 V=tsan check-c
+	$(STAGE) go-lint $(MAKE) --no-print-directory go-lint
+	$(STAGE) go-race $(MAKE) --no-print-directory go-race
+	$(STAGE) go-ucontext $(MAKE) --no-print-directory go-ucontext
+	$(STAGE) fuzz-corpus $(MAKE) --no-print-directory test-fuzz-corpus
+	$(STAGE) soak-60s $(MAKE) --no-print-directory test-soak
+	$(STAGE) arm64 $(MAKE) --no-print-directory test-arm64
+	@.ci/stage --summary
 
 bench:
 	scripts/bench.sh
@@ -169,5 +260,5 @@ bench-io:
 clean:
 	rm -rf build
 
-.PHONY: all check-c test test-c test-ucontext test-asan test-valgrind test-arm64 test-go bench clean \
-	fuzz-http fuzz-dns test-fuzz-corpus bench-io
+.PHONY: all check check-c test test-c test-ucontext test-asan test-valgrind test-tsan test-arm64 \
+	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns test-fuzz-corpus bench-io

@@ -166,7 +166,7 @@ func (l *Loop) run(copts C.coro_loop_opts, ready chan<- error) {
 	// counters, shut Stats out, wait for the callers still inside C (Close
 	// itself, stopping the loop), then free the loop.
 	st := l.statsC()
-	st.Live, st.StacksCached, st.StacksMapped, st.Ready, st.Timers, st.StackBytesSaved, st.FDs = 0, 0, 0, 0, 0, 0, 0
+	st.Live, st.StacksCached, st.StacksMapped, st.Ready, st.Timers, st.StackBytesSaved, st.FDs, st.FDWaiters = 0, 0, 0, 0, 0, 0, 0, 0
 	l.statsMu.Lock()
 	l.finalStats = st
 	l.statsMu.Unlock()
@@ -398,6 +398,15 @@ type Stats struct {
 	// the engine's C socket calls keeps its read registration between
 	// waits, so a connection that reads request after request adds none.
 	FDArms uint64
+	// PollProbes counts the poll(2) calls of try-once fd waits (deadline
+	// 0) made on the loop thread; PollSyscalls every system call the
+	// poller made (waits, registrations, probes, reads of its wake fd).
+	PollProbes   uint64
+	PollSyscalls uint64
+	// FDWaiters is the number of waits (WaitFD, SendFile, C coroutines
+	// in coro_fd_wait) parked on an fd now: tests wait on it to know that
+	// a wait has begun.
+	FDWaiters uint64
 }
 
 // Stats reads the loop's counters. It may be called from any goroutine;
@@ -439,5 +448,8 @@ func (l *Loop) statsC() Stats {
 		PollCalls:       uint64(cs.poll_calls),
 		Events:          uint64(cs.events),
 		FDArms:          uint64(cs.fd_arms),
+		PollProbes:      uint64(cs.poll_probes),
+		PollSyscalls:    uint64(cs.poll_syscalls),
+		FDWaiters:       uint64(cs.fd_waiters),
 	}
 }

@@ -124,13 +124,39 @@ func waitAsync(ctx context.Context, l *coro.Loop, fd int, ev coro.Events) <-chan
 	return ch
 }
 
-// notYet checks that a wait has not finished within d.
-func notYet(t *testing.T, ch <-chan waitResult, d time.Duration) {
+// parked waits until at least n waits are parked on l's fds (Stats
+// FDWaiters), so that what the test does next happens during the waits,
+// however slowly the machine schedules them.
+func parked(t testing.TB, l *coro.Loop, n uint64) {
 	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for l.Stats().FDWaiters < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d waits parked after 20s", l.Stats().FDWaiters, n)
+		}
+		time.Sleep(time.Millisecond) // polling the counter, not a guess at timing
+	}
+}
+
+// notYet waits until the wait of ch has parked on l (it is the only wait
+// on l) and checks that it has not returned.
+func notYet(t *testing.T, l *coro.Loop, ch <-chan waitResult) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for l.Stats().FDWaiters < 1 {
+		select {
+		case r := <-ch:
+			t.Fatalf("the wait returned early: %v, %v", r.ev, r.err)
+		case <-time.After(time.Millisecond): // polling the counter
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the wait has not parked after 20s")
+		}
+	}
 	select {
 	case r := <-ch:
 		t.Fatalf("the wait returned early: %v, %v", r.ev, r.err)
-	case <-time.After(d):
+	default:
 	}
 }
 
@@ -159,7 +185,7 @@ func TestWaitFDReadWrite(t *testing.T) {
 
 		// Readable only once the peer writes.
 		ch := waitAsync(ctx, l, b, coro.EventRead)
-		notYet(t, ch, 30*time.Millisecond)
+		notYet(t, l, ch)
 		if _, err := syscall.Write(a, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +211,7 @@ func TestWaitFDReadWrite(t *testing.T) {
 		}
 		defer syscall.Close(p[0])
 		ch = waitAsync(ctx, l, p[0], coro.EventRead)
-		notYet(t, ch, 20*time.Millisecond)
+		notYet(t, l, ch)
 		if err := l.ForgetFD(p[1]); err != nil { // harmless: never waited on
 			t.Fatal(err)
 		}
@@ -233,7 +259,7 @@ func TestWaitFDCancel(t *testing.T) {
 		_, b := ioSocketpair(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		ch := waitAsync(ctx, l, b, coro.EventRead)
-		notYet(t, ch, 30*time.Millisecond)
+		notYet(t, l, ch)
 		cancel()
 		if r := recvResult(t, ch); r.err != context.Canceled {
 			t.Fatalf("WaitFD: %v, %v; want context.Canceled", r.ev, r.err)
@@ -278,7 +304,7 @@ func TestForgetFD(t *testing.T) {
 		// ForgetFD during a wait: the wait fails with EBADF.
 		a, b := ioSocketpair(t)
 		ch := waitAsync(ctx, l, b, coro.EventRead)
-		notYet(t, ch, 30*time.Millisecond)
+		notYet(t, l, ch)
 		if ep >= 0 && !epollWatches(t, ep, b) {
 			t.Errorf("fd %d is not registered with the loop's epoll during a wait", b)
 		}
@@ -313,7 +339,7 @@ func TestForgetFD(t *testing.T) {
 			t.Fatalf("WaitFD on the reopened fd: %v, %v; want a timeout (no stale event)", ev, err)
 		}
 		ch = waitAsync(ctx, l, b, coro.EventRead)
-		notYet(t, ch, 20*time.Millisecond)
+		notYet(t, l, ch)
 		if _, err := syscall.Write(peer, []byte("fresh")); err != nil {
 			t.Fatal(err)
 		}
@@ -394,7 +420,7 @@ func TestWaitFDConcurrent(t *testing.T) {
 			}()
 		}
 		started.Wait()
-		time.Sleep(20 * time.Millisecond)
+		parked(t, l, pairs+sharers)
 		for _, p := range ps {
 			if _, err := syscall.Write(p.w, []byte("go")); err != nil {
 				t.Fatal(err)
@@ -435,7 +461,7 @@ func TestWaitFDInvalid(t *testing.T) {
 
 	// A wait in progress when the loop closes, and waits after.
 	ch := waitAsync(ctx, l, a, coro.EventRead)
-	notYet(t, ch, 20*time.Millisecond)
+	notYet(t, l, ch)
 	if err := l.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +550,7 @@ func TestStatsIO(t *testing.T) {
 		ctx := ioCtx(t, 20*time.Second)
 		before := l.Stats()
 		ch := waitAsync(ctx, l, b, coro.EventRead)
-		notYet(t, ch, 20*time.Millisecond)
+		notYet(t, l, ch)
 		if _, err := syscall.Write(a, []byte("x")); err != nil {
 			t.Fatal(err)
 		}

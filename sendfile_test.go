@@ -251,7 +251,7 @@ func TestSendFileDeadlineAndCancel(t *testing.T) {
 
 		ctx2, cancel2 := context.WithCancel(context.Background())
 		go func() {
-			time.Sleep(50 * time.Millisecond)
+			parked(t, l, 1) // cancel a SendFile that is blocked, not one yet to start
 			cancel2()
 		}()
 		n, err = l.SendFile(ctx2, c, f, 0, size)
@@ -274,10 +274,11 @@ func TestSendFileForgetFD(t *testing.T) {
 			_, err := l.SendFile(ioCtx(t, 30*time.Second), a, f, 0, 8<<20)
 			done <- err
 		}()
+		parked(t, l, 1)
 		select {
 		case err := <-done:
 			t.Fatalf("SendFile returned before ForgetFD: %v", err)
-		case <-time.After(50 * time.Millisecond):
+		default:
 		}
 		if err := l.ForgetFD(a); err != nil {
 			t.Fatal(err)

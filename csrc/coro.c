@@ -21,6 +21,9 @@
 #if CORO__ASAN_ON
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if CORO__TSAN_ON
+#include <sanitizer/tsan_interface.h>
+#endif
 
 /* Ids are unique per process. Each thread takes them from the global
  * counter in blocks, so that spawning costs no atomic read-modify-write. */
@@ -88,6 +91,37 @@ static inline void asan_start(coro_loop *l, coro *from, coro *to) {
 static inline void asan_finish(coro *self) { (void)self; }
 #endif
 
+/* ---- TSan: every context is a fiber ------------------------------------ */
+
+#if CORO__TSAN_ON
+/* TSan keeps one shadow call stack per thread: a stack switch it is not
+ * told about leaves the frames of a suspended coroutine under the next
+ * one's (its reports then show both, and a long run of spawns overflows
+ * the shadow stack). So each coroutine gets a fiber when it is made
+ * (coro__new), main the thread's own (taken on its first switch away), and
+ * every switch goes through __tsan_switch_to_fiber right before the raw
+ * switch. Flag 0 keeps the happens-before edge from the coroutine switched
+ * from to the one switched to, which one thread has anyway. A fiber costs
+ * TSan about as much as a thread (milliseconds), hence the short list of
+ * tests make V=tsan runs. */
+static void tsan_switch(coro *from, coro *to) {
+  if (!from->tsan_fiber)
+    from->tsan_fiber = __tsan_get_current_fiber();
+  /* to's is set: made with it, or main, which switched away before */
+  __tsan_switch_to_fiber(to->tsan_fiber, 0);
+}
+
+/* A freed record's fiber goes with it (never main's: the thread's own). */
+static void tsan_free(coro *co) {
+  if (co->tsan_fiber && co->kind != CORO__MAIN)
+    __tsan_destroy_fiber(co->tsan_fiber);
+  co->tsan_fiber = NULL;
+}
+#else
+static inline void tsan_switch(coro *from, coro *to) { (void)from, (void)to; }
+static inline void tsan_free(coro *co) { (void)co; }
+#endif
+
 /* ---- The switch path -------------------------------------------------- */
 
 void coro__entry(void *unused, void *user);
@@ -119,6 +153,7 @@ static void raw_switch(coro_loop *l, coro *from, coro *to) {
   l->current = to;
   l->n_switches++;
   asan_start(l, from, to);
+  tsan_switch(from, to);
   coro__switch(&from->ctx, &to->ctx, NULL);
   asan_finish(from);
 }
@@ -280,6 +315,11 @@ int coro__new(coro_loop *l, int kind, coro_fn fn, void *arg,
   co->arg = arg;
   co->id = coro__next_id();
   co->name = opts ? opts->name : NULL;
+#if CORO__TSAN_ON
+  /* Made here, so that TSan's reports name the spawn as the fiber's
+   * creation. */
+  co->tsan_fiber = __tsan_create_fiber(0);
+#endif
   /* SHARED coroutines get their first frame when they first go on the
    * shared stack (shared_swap); guarded ones get it now. */
   if (mode == CORO_STACK_GUARDED)
@@ -313,6 +353,7 @@ void coro__free(coro_loop *l, coro *co) {
   free(co->locals);
   co->locals = NULL;
   l->n_live--;
+  tsan_free(co);
   coro__stack_release(l, co); /* marks it dead; checks a shared owner's canary */
 }
 

@@ -193,6 +193,8 @@ typedef struct coro_loop_stats {
                              epoll_ctl DEL (coro_fd_close, coro_fd_forget, a
                              number the socket calls hand out again) and
                              reads of the loop's wake eventfd */
+  uint64_t fd_waiters;    /* coroutines parked in coro_fd_wait now (lets a
+                             test wait until a wait has parked) */
 } coro_loop_stats;
 
 /* Read a loop's counters. Thread-safe (the values are read without locking

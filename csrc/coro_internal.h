@@ -52,6 +52,20 @@
 #define CORO__ASAN_ON 0
 #endif
 
+/* 1 when built with ThreadSanitizer (gcc: __SANITIZE_THREAD__, clang:
+ * __has_feature). TSan keeps a shadow call stack and a clock per thread;
+ * the switch path tells it about each coroutine as a fiber (coro.c). */
+#if defined(__SANITIZE_THREAD__)
+#define CORO__TSAN_ON 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORO__TSAN_ON 1
+#endif
+#endif
+#ifndef CORO__TSAN_ON
+#define CORO__TSAN_ON 0
+#endif
+
 #define CORO__MAGIC_LIVE 0x436f526fu /* "CoRo" */
 #define CORO__MAGIC_DEAD 0xdeadc0deu
 
@@ -131,6 +145,9 @@ struct coro {
   } stk;
 #if CORO__ASAN_ON
   void *asan_fake;         /* ASan fake-stack handle across a switch */
+#endif
+#if CORO__TSAN_ON
+  void *tsan_fiber;        /* TSan's fiber for this context (made lazily) */
 #endif
 };
 
@@ -538,7 +555,7 @@ static inline void coro__switch_to(coro_loop *l, coro *to) {
    * Its address is fixed per thread, so the loop caches it. */
   int *ep = l->errno_ptr;
   int saved_errno = *ep;
-  if (CORO__ASAN_ON || CORO__UNLIKELY(to->stack_mode == CORO_STACK_SHARED &&
+  if (CORO__ASAN_ON || CORO__TSAN_ON || CORO__UNLIKELY(to->stack_mode == CORO_STACK_SHARED &&
                                       l->shared_owner != to)) {
     coro__switch_slow(l, from, to);
   } else {

@@ -489,6 +489,7 @@ void coro__poll_stats(const coro_loop *l, coro_loop_stats *out) {
   out->fd_arms = p->n_arms;
   out->poll_probes = p->n_probes;
   out->poll_syscalls = p->n_syscalls;
+  out->fd_waiters = p->waiters;
 }
 
 const char *coro_loop_poll_backend(const coro_loop *l) {

@@ -373,7 +373,7 @@ func TestLoadHTTP(t *testing.T) {
 		total += n
 		// The server counts a response when its last write returns, which
 		// may be a moment after the client read it.
-		for end := time.Now().Add(5 * time.Second); srv.Stats().Requests < total && time.Now().Before(end); {
+		for end := time.Now().Add(20 * time.Second); srv.Stats().Requests < total && time.Now().Before(end); {
 			time.Sleep(5 * time.Millisecond)
 		}
 		if got := srv.Stats().Requests; got != total {

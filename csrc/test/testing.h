@@ -215,6 +215,65 @@ static inline int testing_under_valgrind(void) {
   return s != NULL && strstr(s, "vgpreload") != NULL;
 }
 
+/* Around a child that crashes on purpose: under valgrind, whose notes on
+ * the child ("Process terminating with default action of signal 11") go to
+ * valgrind's own copy of stderr and so escape any capture, frame them as
+ * expected, so that a reader of a failing run's log skips them. Elsewhere
+ * the callers capture the child's stderr, and these print nothing. */
+static inline void testing_expected_crash_begin(const char *child) {
+  if (testing_under_valgrind())
+    fprintf(stderr, "== [%s] expected crash output of child %s follows ==\n",
+            testing_current, child);
+}
+
+static inline void testing_expected_crash_end(const char *child) {
+  if (testing_under_valgrind())
+    fprintf(stderr, "== [%s] end of expected crash output of child %s ==\n",
+            testing_current, child);
+}
+
+/* Run fn(arg) in a child process with its stderr captured into out (NUL-
+ * terminated, cut at outsz - 1 bytes); returns the child's wait status.
+ * The child exits 0 if fn returns. For children that must crash or report
+ * (a sanitizer's report, an overflow message), whose output the test
+ * checks and shows only when it fails. */
+static inline int testing_child_captured(void (*fn)(void *), void *arg,
+                                         char *out, size_t outsz) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    FAILF("pipe: %s", strerror(errno));
+  }
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    FAILF("fork: %s", strerror(errno));
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[1]);
+    fn(arg);
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t len = 0;
+  ssize_t n;
+  while (len + 1 < outsz &&
+         (n = read(fds[0], out + len, outsz - 1 - len)) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      break;
+    len += (size_t)n;
+  }
+  out[len] = '\0';
+  close(fds[0]);
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR)
+      FAILF("waitpid: %s", strerror(errno));
+  return st;
+}
+
 static inline int testing_selected(const char *run, int argc, char **argv) {
   int any = 0;
   for (int i = 1; i < argc; i++) {

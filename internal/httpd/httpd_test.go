@@ -267,7 +267,7 @@ func testServer(t *testing.T, s *Server, big []byte) {
 			t.Errorf("%d connections for 5 requests, want 1", n)
 		}
 		// The idle keep-alive connection holds no request buffer.
-		deadline := time.Now().Add(2 * time.Second)
+		deadline := time.Now().Add(20 * time.Second) // generous: a loaded machine
 		for {
 			st := s.Stats()
 			if st.LiveBufs == 0 && st.LiveConns >= 1 {
@@ -784,7 +784,7 @@ func TestIdleConnsHoldNoBuffers(t *testing.T) {
 		}
 		io.ReadAll(resp.Body)
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(20 * time.Second) // generous: a loaded machine
 	for {
 		st := s.Stats()
 		if st.LiveConns == n && st.LiveBufs == 0 {

@@ -19,11 +19,11 @@ import (
 	"github.com/ccoro/coro/internal/httpd"
 )
 
-// waitFor polls cond for up to 5 s: a server counts a response once its
+// waitFor polls cond for up to 20 s (generous: a loaded machine): a server counts a response once its
 // last write has returned, which can be a moment after the client has read
 // it.
 func waitFor(cond func() bool) {
-	for end := time.Now().Add(5 * time.Second); !cond() && time.Now().Before(end); {
+	for end := time.Now().Add(20 * time.Second); !cond() && time.Now().Before(end); {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
