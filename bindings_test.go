@@ -443,7 +443,9 @@ func TestConcurrentSpawnAndClose(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(2 * time.Millisecond)
+		// Close once the spawners are in full swing (not after a guess at
+		// how long that takes: a loaded machine may not have run them).
+		waitFor(t, "spawns before Close", func() bool { return l.Stats().Spawned >= 64 })
 		if err := l.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
