@@ -107,7 +107,7 @@ func NewLoop(opts ...Option) (*Loop, error) {
 		if l.cname != nil {
 			C.free(unsafe.Pointer(l.cname))
 		}
-		return nil, err
+		return nil, withFDLimit(err)
 	}
 	ready := make(chan error, 1)
 	go l.run(copts, ready)
