@@ -19,6 +19,8 @@ void coro__go_cq_waiters(coro__go_cq *q, int delta);
 import "C"
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"syscall"
 )
@@ -99,7 +101,11 @@ func (l *Loop) dispatch() {
 			continue
 		}
 		if _, err := l.cq.efd.Read(buf[:]); err != nil {
-			return // closed by stopCompletions
+			if errors.Is(err, os.ErrClosed) {
+				return // closed by stopCompletions
+			}
+			// Anything else would leave every parked Wait hanging.
+			panic(fmt.Sprintf("coro: loop %q: reading the completion eventfd: %v", l.name, err))
 		}
 	}
 }

@@ -138,6 +138,8 @@ type Coroutine struct {
 	parked   bool           // counted in the loop's waiters (see park)
 	cname    *C.char        // the engine's copy of the name; freed when the engine is done
 	handle   cgo.Handle     // SpawnValue's; deleted when the engine is done
+	released bool           // releaseEngine ran: the engine is done with it
+	later    []func()       // run by releaseEngine (see whenEngineDone)
 	finished bool
 	result   uintptr // valid once done is closed
 	err      error
@@ -252,12 +254,15 @@ func (co *Coroutine) poll() bool {
 // more: either that poll sees the outcome or the loop sees the count.
 func (co *Coroutine) park() {
 	co.mu.Lock()
-	first := !co.parked && !co.finished
-	co.parked = true
-	co.mu.Unlock()
-	if first {
+	// Counted before parked becomes visible: a finisher that sees parked
+	// takes the count back (finishLocked), and must never take it before
+	// it was given, or the count would drop to 0 under another waiter for
+	// a moment and the loop could skip the wake-up that waiter needs.
+	if !co.parked && !co.finished {
 		co.loop.addWaiter(1)
+		co.parked = true
 	}
+	co.mu.Unlock()
 	co.poll()
 }
 
@@ -271,6 +276,11 @@ func (co *Coroutine) Cancel() error {
 	defer co.mu.Unlock()
 	if co.finished || co.r == nil {
 		// Finished, or Spawn has not returned yet (then nobody holds co).
+		return nil
+	}
+	if co.doneFlag != nil && atomic.LoadInt32((*int32)(unsafe.Pointer(co.doneFlag))) != 0 {
+		// Finished in C, not yet seen by Go: nothing to cancel, and Wait
+		// must report the coroutine's own outcome, not ECANCELED.
 		return nil
 	}
 	co.cancelled.Store(true)
@@ -315,8 +325,9 @@ func (co *Coroutine) finishLocked(result uintptr, err error) {
 // coroutine that was still running.
 func (co *Coroutine) releaseEngine() {
 	co.mu.Lock()
-	cname, h := co.cname, co.handle
-	co.cname, co.handle = nil, 0
+	cname, h, later := co.cname, co.handle, co.later
+	co.cname, co.handle, co.later = nil, 0, nil
+	co.released = true
 	co.mu.Unlock()
 	if cname != nil {
 		C.free(unsafe.Pointer(cname))
@@ -324,6 +335,23 @@ func (co *Coroutine) releaseEngine() {
 	if h != 0 {
 		h.Delete()
 	}
+	for _, f := range later {
+		f()
+	}
+}
+
+// whenEngineDone arranges for f to run once the engine is done with co
+// and reports true, or reports false if it is done already (then f is not
+// run). For C memory the coroutine may still use after Wait returned,
+// which happens when Close gave up on it while it ran.
+func (co *Coroutine) whenEngineDone(f func()) bool {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if co.released {
+		return false
+	}
+	co.later = append(co.later, f)
+	return true
 }
 
 // complete finishes co, whose key a taker found in the loop's completion

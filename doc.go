@@ -146,9 +146,10 @@
 // frames up the stack must not change the stack out from under us"). For
 // threads Go manages, such as a Loop's, the bounds are never updated and
 // the callback dies with "fatal: morestack on g0" (golang/go#62130, still
-// open). So every path from C into Go
-// goes through the loop thread's own stack: the engine runs on_done
-// callbacks there, and coro_go_call uses coro_call_on_loop. The same
+// open). So the one path from C into Go, coro_go_call, goes through the
+// loop thread's own stack (coro_call_on_loop); a finished coroutine is
+// not reported by a call into Go at all (the loop queues it in C, and Go
+// collects it). The same
 // holds for C code that is not ours: never call an //export Go function
 // directly from a coroutine; go through coro_go_call. DEVELOPERS.md
 // explains the details for contributors.

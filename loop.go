@@ -315,10 +315,27 @@ func (l *Loop) Close(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+	select {
+	case err := <-l.doneCh: // finished as ctx ended: its outcome stands
+		return err
+	default:
+	}
 	var left []*Coroutine
 	for _, co := range coroutines.ofLoop(l) {
 		if co.finish(0, abandonedCoroutineErr(co, "left running when Close returned")) {
 			left = append(left, co)
+		}
+	}
+	if len(left) == 0 {
+		// No coroutine of Spawn's is left: unless one that C code spawned
+		// holds the thread, the shutdown ends at once, and its outcome is
+		// the one to report.
+		t := time.NewTimer(closeGrace)
+		defer t.Stop()
+		select {
+		case err := <-l.doneCh:
+			return err
+		case <-t.C:
 		}
 	}
 	return newAbandonedError(l, ctx.Err(), left, true)

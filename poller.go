@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -113,6 +114,9 @@ func ctxErr(ctx context.Context, op string) error {
 // of io.c on the loop. Its record is C memory.
 type fdop struct {
 	c *C.coro__go_fdop
+	// orphaned: Close gave up on the op's coroutine while it ran, so the
+	// record is freed when the engine is done with it, not by free.
+	orphaned *atomic.Bool
 }
 
 // The preamble's coro__go_fdop must match io.c's.
@@ -138,10 +142,14 @@ func newFdop(fd int) fdop {
 	}
 	p.fd = C.int(fd)
 	p.deadline = -1
-	return fdop{p}
+	return fdop{p, new(atomic.Bool)}
 }
 
-func (op fdop) free() { C.free(unsafe.Pointer(op.c)) }
+func (op fdop) free() {
+	if !op.orphaned.Load() {
+		C.free(unsafe.Pointer(op.c))
+	}
+}
 
 // runOp spawns entry(op) on l, cancels it when ctx ends, and waits for it
 // to finish. It returns true if the coroutine ran to its end (op's outputs
@@ -160,6 +168,15 @@ func (l *Loop) runOp(ctx context.Context, name string, entry Entry, op fdop) (bo
 	// (it reports ECANCELED after any Cancel); the record does.
 	if op.c.done != 0 {
 		return true, nil
+	}
+	if errors.Is(werr, ErrAbandoned) {
+		// Close gave up on it. If it was still running, it may yet write
+		// the record: the record goes when the engine is done with it.
+		c := op.c
+		if co.whenEngineDone(func() { C.free(unsafe.Pointer(c)) }) {
+			op.orphaned.Store(true)
+		}
+		return false, werr
 	}
 	if op.c.started != 0 && werr != nil {
 		// Abandoned by Close in the middle of the call.

@@ -11,10 +11,10 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"unsafe"
 
 	"github.com/ccoro/coro"
 	"github.com/ccoro/coro/internal/ctest"
+	"golang.org/x/sys/unix"
 )
 
 // BenchmarkSpawnFromGoBusy: one op is Spawn + Wait of a trivial C function
@@ -189,14 +189,12 @@ func BenchmarkWaitFDReadyPipe(b *testing.B) {
 	}
 }
 
-const pollOut = 0x4 // POLLOUT
+const pollOut = unix.POLLOUT
 
 // pollNow polls fd once without waiting: whether one of events is ready.
+// (unix.Poll: there is no poll(2) system call on arm64, only ppoll.)
 func pollNow(fd int, events int16) bool {
-	fds := [1]struct {
-		fd             int32
-		events, revent int16
-	}{{int32(fd), events, 0}}
-	n, _, e := syscall.Syscall(syscall.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), 1, 0)
-	return e != 0 || n == 1
+	fds := []unix.PollFd{{Fd: int32(fd), Events: events}}
+	n, err := unix.Poll(fds, 0)
+	return err != nil || n == 1
 }

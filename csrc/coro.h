@@ -144,8 +144,9 @@ int coro_loop_stop(coro_loop *loop);
  * resources leak, the engine's do not), every stack, and the loop. Returns 0
  * if all finished in time, -ETIMEDOUT if some had to be abandoned, -EPERM if
  * not called on the owning thread outside any coroutine. Results of
- * unjoined coroutines are discarded. Remote handles stay valid (they report
- * -ECANCELED) until released. Posts that race with close get -ESHUTDOWN;
+ * unjoined coroutines are discarded. Remote handles stay valid until
+ * released: they report -ECANCELED for a coroutine cancelled or abandoned
+ * by the close, -ESHUTDOWN for one still queued when the close began. Posts that race with close get -ESHUTDOWN;
  * once close has returned the loop is freed, and posting to it (or stopping
  * it) is a use of freed memory, as with any freed object.
  * Abandoned coroutines are unlinked from the wait queues of locks and
