@@ -180,7 +180,7 @@ go-race:
 	$(GOTEST) -race ./...
 
 go-ucontext:
-	$(GOTEST) -tags coro_ucontext $(UCONTEXT_PKGS)
+	CORO_SKIP_MODULE_TESTS="the go-race stage built them" $(GOTEST) -tags coro_ucontext $(UCONTEXT_PKGS)
 
 test-go: go-lint go-race go-ucontext
 
