@@ -306,19 +306,12 @@ func (l *Loop) Close(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
+	grace := time.Duration(0) // finished as ctx ended: its outcome stands
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t := time.NewTimer(closeGrace)
-		defer t.Stop()
-		select {
-		case err := <-l.doneCh:
-			return err
-		case <-t.C:
-		}
+		grace = closeGrace
 	}
-	select {
-	case err := <-l.doneCh: // finished as ctx ended: its outcome stands
+	if ok, err := l.awaitDone(grace); ok {
 		return err
-	default:
 	}
 	var left []*Coroutine
 	for _, co := range coroutines.ofLoop(l) {
@@ -330,15 +323,32 @@ func (l *Loop) Close(ctx context.Context) error {
 		// No coroutine of Spawn's is left: unless one that C code spawned
 		// holds the thread, the shutdown ends at once, and its outcome is
 		// the one to report.
-		t := time.NewTimer(closeGrace)
-		defer t.Stop()
-		select {
-		case err := <-l.doneCh:
+		if ok, err := l.awaitDone(closeGrace); ok {
 			return err
-		case <-t.C:
 		}
 	}
 	return newAbandonedError(l, ctx.Err(), left, true)
+}
+
+// awaitDone waits up to d (0: not at all) for the loop goroutine's
+// outcome of the shutdown.
+func (l *Loop) awaitDone(d time.Duration) (bool, error) {
+	select {
+	case err := <-l.doneCh:
+		return true, err
+	default:
+	}
+	if d <= 0 {
+		return false, nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-l.doneCh:
+		return true, err
+	case <-t.C:
+		return false, nil
+	}
 }
 
 // abandonedError is Close's error when it had to give up on coroutines.
