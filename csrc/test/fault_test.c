@@ -69,21 +69,6 @@ static int fd_count(void) {
   return n;
 }
 
-/* Lines of /proc/self/maps, read with read(2) into static storage, so that
- * counting allocates nothing. */
-static long maps_count(void) {
-  static char buf[1 << 16];
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  CHECK_GE(fd, 0);
-  long lines = 0;
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0)
-    for (ssize_t i = 0; i < n; i++)
-      lines += buf[i] == '\n';
-  close(fd);
-  return lines;
-}
-
 /* Mappings are counted in the native build only: ASan's and valgrind's
  * allocators map memory of their own as the heap grows. */
 static int count_maps(void) {
@@ -99,7 +84,7 @@ typedef struct snapshot {
 static snapshot snap(void) {
   snapshot s;
   s.fds = fd_count();
-  s.maps = count_maps() ? maps_count() : 0;
+  s.maps = count_maps() ? testing_maps_count() : 0;
   CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &s.mask), 0);
   return s;
 }

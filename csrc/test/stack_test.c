@@ -76,20 +76,6 @@ static void loop_init(coro_loop *l, int mode, size_t size, size_t cache_max,
   l->main.stack_mode = CORO_STACK_GUARDED;
 }
 
-/* The number of lines of /proc/self/maps, read with plain read(2) so that
- * counting does not itself allocate (stdio would malloc a buffer). */
-static int maps_count(void) {
-  static char buf[1 << 16];
-  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  CHECK(fd >= 0);
-  int lines = 0;
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0)
-    for (ssize_t i = 0; i < n; i++)
-      lines += buf[i] == '\n';
-  close(fd);
-  return lines;
-}
 
 /* Mapping counts are exact natively and under ASan; under valgrind they
  * are not (memcheck maps its shadow memory as the program touches new
@@ -296,13 +282,13 @@ static void test_guarded_cache_lifo(int param) {
   (void)param;
   coro_loop l;
   loop_init(&l, CORO_STACK_GUARDED, 64 * KB, 4, "cache");
-  int maps0 = maps_count();
+  long maps0 = testing_maps_count();
   coro *a, *b, *c;
   char *lo, *hi, *alo, *ahi;
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, 0, &a, &alo, &ahi), 0);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, 0, &b, &lo, &hi), 0);
   CHECK_U64_EQ(l.n_mapped, 2);
-  int maps2 = maps_count();
+  long maps2 = testing_maps_count();
   CHECK_MAPS(maps2 - maps0, 4); /* two mappings per guarded stack */
   void *amap = a->stk.g.map;
   size_t amap_size = a->stk.g.map_size;
@@ -320,7 +306,7 @@ static void test_guarded_cache_lifo(int param) {
   CHECK_EQ(b->magic, CORO__MAGIC_DEAD);
   CHECK_U64_EQ(l.cache_len, 2);
   CHECK_U64_EQ(l.n_mapped, 2);
-  CHECK_MAPS(maps_count(), maps2); /* cached: nothing unmapped */
+  CHECK_MAPS(testing_maps_count(), maps2); /* cached: nothing unmapped */
   /* LIFO: b came back last, so it goes out first, then a. */
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, 0, &c, &lo, &hi), 0);
   CHECK_PTR_EQ(c, b);
@@ -342,21 +328,21 @@ static void test_guarded_cache_lifo(int param) {
   CHECK_EQ(c->stack_mode, CORO_STACK_GUARDED);
   CHECK_U64_EQ(l.cache_len, 0);
   CHECK_U64_EQ(l.n_mapped, 2);
-  CHECK_MAPS(maps_count(), maps2);
+  CHECK_MAPS(testing_maps_count(), maps2);
   coro__stack_release(&l, b);
   coro__stack_release(&l, a);
   coro__stack_drain(&l);
   CHECK_U64_EQ(l.n_mapped, 0);
   CHECK_U64_EQ(l.cache_len, 0);
   CHECK_PTR_EQ(l.cache, NULL);
-  CHECK_MAPS(maps_count(), maps0);
+  CHECK_MAPS(testing_maps_count(), maps0);
 }
 
 static void test_guarded_cache_bound(int param) {
   (void)param;
   coro_loop l;
   loop_init(&l, CORO_STACK_GUARDED, 32 * KB, 3, "bound");
-  int maps0 = maps_count();
+  long maps0 = testing_maps_count();
   coro *co[5];
   char *lo, *hi;
   for (int i = 0; i < 5; i++)
@@ -366,9 +352,9 @@ static void test_guarded_cache_bound(int param) {
     coro__stack_release(&l, co[i]);
   CHECK_U64_EQ(l.cache_len, 3); /* the bound */
   CHECK_U64_EQ(l.n_mapped, 3);
-  CHECK_MAPS(maps_count(), maps0 + 3 * 2);
+  CHECK_MAPS(testing_maps_count(), maps0 + 3 * 2);
   coro__stack_drain(&l);
-  CHECK_MAPS(maps_count(), maps0);
+  CHECK_MAPS(testing_maps_count(), maps0);
 
   /* cache_max 0 keeps nothing. */
   loop_init(&l, CORO_STACK_GUARDED, 32 * KB, 0, "nocache");
@@ -376,31 +362,31 @@ static void test_guarded_cache_bound(int param) {
   coro__stack_release(&l, co[0]);
   CHECK_U64_EQ(l.cache_len, 0);
   CHECK_U64_EQ(l.n_mapped, 0);
-  CHECK_MAPS(maps_count(), maps0);
+  CHECK_MAPS(testing_maps_count(), maps0);
 }
 
 static void test_guarded_other_sizes(int param) {
   (void)param;
   coro_loop l;
   loop_init(&l, CORO_STACK_GUARDED, 64 * KB, 8, "sizes");
-  int maps0 = maps_count();
+  long maps0 = testing_maps_count();
   coro *co;
   char *lo, *hi;
   /* A size that is not the loop's: mapped fresh, unmapped on release. */
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 200 * KB, 0, &co, &lo, &hi), 0);
   CHECK_GE(hi - lo, (long)(200 * KB));
   CHECK_U64_EQ(l.n_mapped, 1);
-  CHECK_MAPS(maps_count(), maps0 + 2);
+  CHECK_MAPS(testing_maps_count(), maps0 + 2);
   coro__stack_release(&l, co);
   CHECK_U64_EQ(l.cache_len, 0);
   CHECK_U64_EQ(l.n_mapped, 0);
-  CHECK_MAPS(maps_count(), maps0);
+  CHECK_MAPS(testing_maps_count(), maps0);
   /* An odd size is rounded up to pages. */
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 16 * KB + 1, 0, &co, &lo, &hi), 0);
   CHECK_EQ(co->stk.g.map_size % pagesz(), 0);
   CHECK_GE(hi - lo, (long)(16 * KB + 1));
   coro__stack_release(&l, co);
-  CHECK_MAPS(maps_count(), maps0);
+  CHECK_MAPS(testing_maps_count(), maps0);
   /* A cached stack is never handed out for another size. */
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, 0, &co, &lo, &hi), 0);
   coro *cached = co;
@@ -411,7 +397,7 @@ static void test_guarded_other_sizes(int param) {
   CHECK_U64_EQ(l.cache_len, 1);
   coro__stack_release(&l, co);
   coro__stack_drain(&l);
-  CHECK_MAPS(maps_count(), maps0);
+  CHECK_MAPS(testing_maps_count(), maps0);
 }
 
 /* ---- Injected mapping failure ----------------------------------------- */
@@ -422,13 +408,13 @@ static void test_inject_failure(int param) {
   loop_init(&l, CORO_STACK_GUARDED, 64 * KB, 4, "inject");
   coro *co[3];
   char *lo, *hi;
-  int maps0 = maps_count();
+  long maps0 = testing_maps_count();
   coro__fault_arm_at(CORO__FP_BIT(CORO__FP_MPROTECT), 3, -1, ENOMEM);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, 0, &co[0], &lo, &hi), 0);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, 0, &co[1], &lo, &hi), 0);
-  int maps2 = maps_count();
+  long maps2 = testing_maps_count();
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, 0, &co[2], &lo, &hi), -ENOMEM);
-  CHECK_MAPS(maps_count(), maps2); /* the failed attempt left nothing */
+  CHECK_MAPS(testing_maps_count(), maps2); /* the failed attempt left nothing */
   CHECK_U64_EQ(l.n_mapped, 2);
   /* It keeps failing until reset, for other sizes and the shared stack too. */
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 100 * KB, 0, &co[2], &lo, &hi), -ENOMEM);
@@ -436,7 +422,7 @@ static void test_inject_failure(int param) {
   CHECK_PTR_EQ(l.shared_map, NULL);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_SHARED, 0, 0, &co[2], &lo, &hi), -ENOMEM);
   CHECK_PTR_EQ(l.rec_free, NULL);
-  CHECK_MAPS(maps_count(), maps2);
+  CHECK_MAPS(testing_maps_count(), maps2);
   /* A cached stack needs no mapping, so it is still handed out. */
   coro__stack_release(&l, co[1]);
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, 64 * KB, 0, &co[2], &lo, &hi), 0);
@@ -450,7 +436,7 @@ static void test_inject_failure(int param) {
     coro__stack_release(&l, co[i]);
   coro__stack_drain(&l);
   CHECK_U64_EQ(l.n_mapped, 0);
-  CHECK_MAPS(maps_count(), maps0);
+  CHECK_MAPS(testing_maps_count(), maps0);
 }
 
 /* ---- SHARED: records, save, restore, canary ---------------------------- */
@@ -1038,7 +1024,7 @@ static void *altstack_thread(void *arg) {
   /* Let this thread's malloc arena and stdio buffers appear first. */
   free(malloc(64));
   (void)maps_perms_at(NULL);
-  int maps0 = maps_count();
+  long maps0 = testing_maps_count();
   CHECK_EQ(coro__overflow_init(&l), 0);
   CHECK_EQ(sigaltstack(NULL, &ss), 0);
   CHECK(!(ss.ss_flags & SS_DISABLE));
@@ -1058,7 +1044,7 @@ static void *altstack_thread(void *arg) {
   coro__altstack_release(&l);
   CHECK_EQ(sigaltstack(NULL, &ss), 0);
   CHECK(ss.ss_flags & SS_DISABLE);
-  CHECK_MAPS(maps_count(), maps0);
+  CHECK_MAPS(testing_maps_count(), maps0);
 
   /* A thread that has its own alternate stack keeps it. */
   static char mine[64 * KB];
@@ -1103,14 +1089,14 @@ static void test_bench_cache(int param) {
   CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, l.stack_size, 0, &co, &lo, &hi), 0);
   coro__stack_release(&l, co);
   long n = testing_under_valgrind() ? 20000 : 2000000;
-  int maps0 = maps_count();
+  long maps0 = testing_maps_count();
   int64_t t0 = now_ns();
   for (long i = 0; i < n; i++) {
     CHECK_EQ(coro__stack_alloc(&l, CORO_STACK_GUARDED, l.stack_size, 0, &co, &lo, &hi), 0);
     coro__stack_release(&l, co);
   }
   int64_t t1 = now_ns();
-  CHECK_MAPS(maps_count(), maps0); /* no mapping was made */
+  CHECK_MAPS(testing_maps_count(), maps0); /* no mapping was made */
   CHECK_U64_EQ(l.n_mapped, 1);
   printf("    guarded alloc+release from the cache: %.1f ns (%ld rounds)\n",
          (double)(t1 - t0) / (double)n, n);

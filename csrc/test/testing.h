@@ -28,6 +28,7 @@
 #define CORO_TESTING_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
@@ -213,6 +214,25 @@ static inline unsigned testing_timeout_scale(void) {
 static inline int testing_under_valgrind(void) {
   const char *s = getenv("LD_PRELOAD");
   return s != NULL && strstr(s, "vgpreload") != NULL;
+}
+
+/* The number of lines of /proc/self/maps (the process's mappings), read
+ * with plain read(2) into static storage so that counting does not itself
+ * allocate (stdio would malloc a buffer). */
+static inline long testing_maps_count(void) {
+  static char buf[1 << 16];
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    perror("open /proc/self/maps");
+    testing_fail_exit();
+  }
+  long lines = 0;
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0)
+    for (ssize_t i = 0; i < n; i++)
+      lines += buf[i] == '\n';
+  close(fd);
+  return lines;
 }
 
 /* Around a child that crashes on purpose: under valgrind, whose notes on
