@@ -400,7 +400,7 @@ func (co *Coroutine) outcome(closing bool) (result uintptr, err error, dropped b
 // coro_loop_close, when no callback of l can run any more.
 func abandonLoop(l *Loop) []*Coroutine {
 	var out []*Coroutine
-	for _, co := range coroutines.takeLoop(l) {
+	for _, co := range coroutines.ofLoop(l, true) {
 		co.releaseEngine()
 		if co.finish(0, abandonedCoroutineErr(co, "at the Close deadline")) {
 			out = append(out, co)
@@ -450,30 +450,19 @@ func (s *slab) take(i uintptr) *Coroutine {
 	return co
 }
 
-// takeLoop removes and returns every Coroutine of l.
-func (s *slab) takeLoop(l *Loop) []*Coroutine {
+// ofLoop returns every Coroutine of l still in the slab (not yet taken
+// from the completion queue); with remove, it also gives their slots back.
+func (s *slab) ofLoop(l *Loop, remove bool) []*Coroutine {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*Coroutine
 	for i, co := range s.items {
 		if co != nil && co.loop == l {
 			out = append(out, co)
-			s.items[i] = nil
-			s.free = append(s.free, uintptr(i+1))
-		}
-	}
-	return out
-}
-
-// ofLoop returns every Coroutine of l still in the slab (not yet reported
-// by the engine), leaving them there.
-func (s *slab) ofLoop(l *Loop) []*Coroutine {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*Coroutine
-	for _, co := range s.items {
-		if co != nil && co.loop == l {
-			out = append(out, co)
+			if remove {
+				s.items[i] = nil
+				s.free = append(s.free, uintptr(i+1))
+			}
 		}
 	}
 	return out

@@ -314,7 +314,7 @@ func (l *Loop) Close(ctx context.Context) error {
 		return err
 	}
 	var left []*Coroutine
-	for _, co := range coroutines.ofLoop(l) {
+	for _, co := range coroutines.ofLoop(l, false) {
 		if co.finish(0, abandonedCoroutineErr(co, "left running when Close returned")) {
 			left = append(left, co)
 		}
