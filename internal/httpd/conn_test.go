@@ -57,12 +57,8 @@ func TestLingeringClose(t *testing.T) {
 			{"400", "POST / HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400},
 		} {
 			t.Run(fmt.Sprintf("%s/%dMiB", tc.name, size>>20), func(t *testing.T) {
-				c, err := net.Dial("tcp", s.Addr())
-				if err != nil {
-					t.Fatal(err)
-				}
+				c := dialServer(t, s, 30*time.Second)
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
 				if _, err := io.WriteString(c, tc.head+body); err != nil {
 					t.Fatalf("sending the body: %v", err)
 				}
@@ -101,12 +97,8 @@ func TestLingeringBounds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := start(t, Config{Root: root, LingeringTimeout: tc.timeout, LingeringTime: tc.time})
-			c, err := net.Dial("tcp", s.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := dialServer(t, s, 30*time.Second)
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(30 * time.Second))
 			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\nsome of the body")
 			stop := make(chan struct{})
 			sent := make(chan error, 1)
@@ -159,6 +151,18 @@ func TestLingeringBounds(t *testing.T) {
 
 // sparseFile makes a file of size bytes under root that takes no disk
 // space (a hole reads as zeros).
+// dialServer connects to s with a deadline d on every read and write
+// (the caller closes the connection).
+func dialServer(t testing.TB, s *Server, d time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(d))
+	return c
+}
+
 func sparseFile(t testing.TB, root, name string, size int64) {
 	t.Helper()
 	f, err := os.Create(filepath.Join(root, name))
@@ -230,12 +234,8 @@ func TestTurns(t *testing.T) {
 	const size = 64 << 20
 	sparseFile(t, root, "huge.bin", size)
 	s := start(t, Config{Root: root, Loops: 1})
-	c, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialServer(t, s, 30*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
 	io.WriteString(c, "GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReaderSize(c, 256<<10)
 	resp, err := http.ReadResponse(br, nil)
@@ -286,12 +286,8 @@ func TestFairness(t *testing.T) {
 	defer dl.stop()
 	waitFor(t, "every download to start", dl.allStarted)
 
-	c, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialServer(t, s, 60*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(60 * time.Second))
 	br := bufio.NewReader(c)
 	const small = 20
 	for i := 0; i < small; i++ {

@@ -22,12 +22,8 @@ import (
 // a prefix of the file). ok reports that both responses were complete.
 func faultRequest(t *testing.T, s *Server, big []byte) (ok bool) {
 	t.Helper()
-	c, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialServer(t, s, 10*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
 	go io.WriteString(c, "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"+
 		"GET /big.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	br := bufio.NewReader(c)

@@ -104,12 +104,8 @@ type rawResp struct {
 // for the next one to parse.
 func exchange(t *testing.T, s *Server, reqs ...string) []rawResp {
 	t.Helper()
-	c, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialServer(t, s, 5*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
 	go io.WriteString(c, strings.Join(reqs, ""))
 	br := bufio.NewReader(c)
 	var rs []rawResp
@@ -226,12 +222,8 @@ func testServer(t *testing.T, s *Server, big []byte) {
 			t.Errorf("HEAD: %d length %d", resp.StatusCode, resp.ContentLength)
 		}
 		// A raw HEAD must carry no body: the next response must follow at once.
-		c, err := net.Dial("tcp", s.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialServer(t, s, 5*time.Second)
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
 		io.WriteString(c, "HEAD /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n")
 		br := bufio.NewReader(c)
 		r1, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
@@ -315,12 +307,8 @@ func testServer(t *testing.T, s *Server, big []byte) {
 	})
 
 	t.Run("pipelining", func(t *testing.T) {
-		c, err := net.Dial("tcp", s.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialServer(t, s, 5*time.Second)
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Second))
 		io.WriteString(c, "GET /notes.txt HTTP/1.1\r\nHost: x\r\n\r\n"+
 			"GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n"+
 			"GET /data.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -816,12 +804,8 @@ func TestHeadInPieces(t *testing.T) {
 	root, _ := site(t)
 	s := start(t, Config{Root: root})
 	head := bigHead(16 << 10)
-	c, err := net.Dial("tcp", s.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialServer(t, s, 20*time.Second)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
 	for i := 0; i < len(head); i += 16 {
 		if _, err := io.WriteString(c, head[i:min(i+16, len(head))]); err != nil {
 			t.Fatal(err)
