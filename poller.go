@@ -221,8 +221,8 @@ func (l *Loop) ioErr(ctx context.Context, op string, rc int64) error {
 // An fd that is ready already is reported after one poll(2) from the
 // calling thread. Otherwise the wait happens in the C loop's own poller,
 // not in Go's netpoller: the call spawns a small coroutine on l that parks
-// in coro_fd_wait, so fd need not be known to Go. Any pollable fd will do (socket, pipe, eventfd,
-// terminal); a regular file is always ready. Readiness is a hint, as with
+// in coro_fd_wait, so fd need not be known to Go. Any pollable fd will do
+// (socket, pipe, eventfd, terminal); a regular file is always ready. Readiness is a hint, as with
 // poll(2): the next read or write may still find EAGAIN.
 //
 // Deadlines and cancellation come from ctx: ctx's deadline becomes the
