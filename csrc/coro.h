@@ -110,6 +110,8 @@ typedef struct coro_loop_opts {
   size_t guard_size;   /* guard below each GUARDED stack and below the
                           shared stack; 0 = the default (see
                           CORO_GUARD_SIZE_MAX), at most that */
+  const struct coro_resolver_opts *resolver; /* the loop's default resolver
+                          (coro_resolver_opts, copied); NULL: the system's */
 } coro_loop_opts;
 
 /* Create a loop bound to the calling thread. One loop per thread: -EBUSY if
@@ -567,6 +569,166 @@ int coro_addr_parse(const char *hostport, struct sockaddr_storage *out,
  * $CORO_SENDFILE is "rw". */
 ssize_t coro_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count,
                       int64_t deadline);
+
+/* ------------------------------------------------------------------ */
+/* Names: an asynchronous DNS resolver with a synchronous face        */
+/* (resolver.c, dns_cache.c; codec and config in dns_msg.c,           */
+/* dns_conf.c). Loop thread only; the lookups wait in coroutines.     */
+/* ------------------------------------------------------------------ */
+
+#include <netdb.h>
+struct addrinfo; /* declared even where netdb.h hides it (strict -std=c11) */
+
+/* Errors of the lookups beside the errno values they also return
+ * (-ETIMEDOUT: no server answered in time or the deadline passed;
+ * -ECANCELED; -EBADMSG: a malformed answer; -EINVAL, -ENAMETOOLONG: a name
+ * that is not a valid host name, and then no query is sent; -ENODATA: the
+ * name exists but has no record of the type or family asked; -ENOMEM).
+ * Returned negated, like errno values; above the kernel's errno range. */
+#define CORO_ENXDOMAIN 5001 /* no such name (NXDOMAIN, or not in hosts) */
+#define CORO_ESERVFAIL 5002 /* the servers failed (SERVFAIL, FORMERR, NOTIMP) */
+#define CORO_EREFUSED 5003  /* every server refused (REFUSED) */
+
+/* A message for a negative return of any coro_ call: strerror for errno
+ * values, the resolver's own for the CORO_E* ones. Never NULL. */
+const char *coro_strerror(int err);
+
+/* Where a resolver gets its configuration. Every field may be 0/NULL. */
+typedef struct coro_resolver_opts {
+  const char *resolv_conf; /* NULL: $CORO_RESOLV_CONF, else /etc/resolv.conf */
+  const char *hosts;       /* NULL: $CORO_HOSTS, else /etc/hosts */
+  const char *servers;     /* "ADDR[,ADDR...]" (127.0.0.2, [::1]:5353,
+                              127.0.0.1:5300): replace resolv.conf's
+                              nameservers; ports allowed here only */
+  size_t cache_entries;    /* 0: 4096; (size_t)-1: no cache */
+  uint32_t cache_max_ttl;  /* seconds; 0: 3600. TTLs above are capped */
+  uint32_t cache_neg_ttl;  /* cap for negative answers; 0: 300 */
+} coro_resolver_opts;
+
+/* A resolver: configuration, cache, queries in flight. Each loop has a
+ * default one, made on first use from coro_loop_opts.resolver and freed by
+ * coro_loop_close; pass NULL to the calls below to use it. Make others
+ * with coro_resolver_new (bound to the calling thread's loop). The files
+ * are re-read when they change (at most one stat per 5 s). */
+typedef struct coro_resolver coro_resolver;
+int coro_resolver_new(coro_resolver **out, const coro_resolver_opts *opts);
+/* -EBUSY while lookups are in flight on it. */
+int coro_resolver_free(coro_resolver *r);
+
+/* Addresses of a host name: family AF_INET, AF_INET6 or AF_UNSPEC. */
+typedef struct coro_ip {
+  int family;        /* AF_INET or AF_INET6 */
+  uint32_t scope_id; /* IPv6 zone (from hosts files); 0 otherwise */
+  uint8_t addr[16];  /* 4 or 16 bytes, network order */
+} coro_ip;
+
+/* Resolve name as glibc would with "hosts: files dns": a numeric address
+ * is returned as is (no query); localhost names are 127.0.0.1 and ::1;
+ * then the hosts file; then DNS, with the search list and ndots of
+ * resolv.conf, A and AAAA asked in parallel (one after the other with
+ * options single-request), CNAME chains followed, through the cache.
+ * Order: when the machine has a route to IPv6 destinations (a UDP connect
+ * to the first IPv6 address, which sends nothing, tells), IPv6 addresses
+ * come first, else IPv4 first; within a family, the server's order.
+ * Writes up to cap addresses to out and returns their number (> 0), or
+ * -CORO_ENXDOMAIN, -ENODATA, -CORO_ESERVFAIL, -CORO_EREFUSED, -ETIMEDOUT,
+ * -ECANCELED, -EBADMSG, -EINVAL, -ENAMETOOLONG, -ENOMEM, -EPERM (outside
+ * a coroutine). */
+int coro_lookup_ip(coro_resolver *r, const char *name, int family,
+                   coro_ip *out, size_t cap, int64_t deadline);
+
+/* getaddrinfo(3)'s shape over coro_lookup_ip: host (NULL with AI_PASSIVE:
+ * the wildcard), service (a port number or a name from /etc/services),
+ * hints (family, socktype, protocol; flags AI_PASSIVE, AI_CANONNAME,
+ * AI_NUMERICHOST, AI_NUMERICSERV, AI_ADDRCONFIG; NULL: any). *res gets a
+ * list allocated as glibc allocates it (each node with its sockaddr in one
+ * malloc, ai_canonname apart), so glibc's freeaddrinfo can free it too;
+ * coro_freeaddrinfo does. Returns 0 or the negative errors of
+ * coro_lookup_ip (never EAI_* codes), -ESRCH for an unknown service. */
+int coro_getaddrinfo(coro_resolver *r, const char *host, const char *service,
+                     const struct addrinfo *hints, struct addrinfo **res,
+                     int64_t deadline);
+void coro_freeaddrinfo(struct addrinfo *res);
+
+/* Record types of coro_dns_query. */
+enum coro_dns_type {
+  CORO_DNS_A = 1,
+  CORO_DNS_NS = 2,
+  CORO_DNS_CNAME = 5,
+  CORO_DNS_SOA = 6,
+  CORO_DNS_PTR = 12,
+  CORO_DNS_MX = 15,
+  CORO_DNS_TXT = 16,
+  CORO_DNS_AAAA = 28,
+  CORO_DNS_SRV = 33,
+};
+/* Names of types ("A", "MX", "TYPE99") and back (0: unknown name). */
+const char *coro_dns_type_name(int type);
+int coro_dns_type_parse(const char *name);
+
+/* One record of an answer; every pointer points into its coro_dns_answer. */
+typedef struct coro_dns_rr {
+  const char *name; /* owner, text form without the trailing dot */
+  int type;
+  uint32_t ttl;     /* as received (the cache counts it down) */
+  union {
+    coro_ip ip;          /* A, AAAA */
+    const char *target;  /* CNAME, NS, PTR */
+    struct {
+      uint16_t pref;
+      const char *host;
+    } mx;
+    struct {
+      const char *mname, *rname;
+      uint32_t serial, refresh, retry, expire, minimum;
+    } soa;
+    struct {
+      uint16_t prio, weight, port;
+      const char *target;
+    } srv;
+    struct {
+      size_t n;                 /* character-strings */
+      const char *const *s;     /* each NUL-terminated ... */
+      const size_t *len;        /* ... and with its length (may hold NUL) */
+    } txt;
+    struct {
+      const uint8_t *data;      /* any other type: the rdata */
+      size_t len;
+    } raw;
+  } u;
+} coro_dns_rr;
+
+typedef struct coro_dns_answer {
+  const char *qname;  /* the name asked, after the search list */
+  const char *cname;  /* the end of the CNAME chain (== qname if none) */
+  int type;
+  size_t n;           /* records of type owned by cname, server's order */
+  coro_dns_rr *rr;
+  int from_cache;     /* 1: from the cache (server_len is 0) */
+  struct sockaddr_storage server; /* the server that answered */
+  socklen_t server_len;
+} coro_dns_answer;
+
+#define CORO_DNS_NOSEARCH 0x1 /* coro_dns_query: ask name as it is */
+#define CORO_DNS_NOCACHE 0x2  /* neither read nor fill the cache */
+
+/* Ask for records of any type (search list applied unless
+ * CORO_DNS_NOSEARCH; the hosts file is not consulted). *out is one
+ * allocation: free it with coro_dns_answer_free. Returns the record count
+ * (> 0) or the errors of coro_lookup_ip. */
+int coro_dns_query(coro_resolver *r, const char *name, int type,
+                   unsigned flags, coro_dns_answer **out, int64_t deadline);
+void coro_dns_answer_free(coro_dns_answer *a);
+
+/* Counters of a resolver (r NULL: the loop's default). */
+typedef struct coro_resolver_stats {
+  uint64_t lookups;       /* calls of the three lookups */
+  uint64_t cache_hits, cache_misses, cache_entries;
+  uint64_t shared;        /* lookups that joined a query in flight */
+  uint64_t queries_udp, queries_tcp; /* messages sent */
+  uint64_t timeouts, retries, ignored; /* ignored: spoofed/mismatched answers */
+} coro_resolver_stats;
+int coro_resolver_stats_get(coro_resolver *r, coro_resolver_stats *out);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,7 @@
  * only coro__dns_conf_load and coro__dns_conf_refresh read files (small
  * local ones, at most every 5 s). The query engine (the state machine, the
  * transport, the cache) is built on these calls. Internal names start with
- * coro__dns_; none of this is public API yet.
+ * coro__dns_. The public API (coro.h, "Names") is resolver.c's.
  *
  * Conventions, as everywhere in the engine: functions return 0 or a positive
  * count/length, or a negative errno. The codec's errors:
@@ -343,5 +343,64 @@ int coro__dns_is_localhost(const char *name);
  * of coro__dns_encode_name for a name that is not valid. */
 int coro__dns_candidates(const coro__dns_conf *c, const char *name,
                          char (*out)[CORO__DNS_NAME_TEXT_MAX + 1], size_t cap);
+
+/* ---- the cache (dns_cache.c) ------------------------------------------ */
+
+/* A loop's answers by question (name case-insensitive, type), and the
+ * questions in flight. The cache stores opaque blobs the query engine
+ * makes (a decoded answer, an address list): it never parses DNS. Time is
+ * the caller's (now_ns, CLOCK_MONOTONIC), so tests control expiry. One
+ * cache belongs to one loop: no locks.
+ *
+ * Entries live until min(ttl, max_ttl) (negative ones until
+ * min(ttl, neg_ttl)), and the least recently used is evicted beyond
+ * max_entries. A TTL of 0 is not cached (RFC 1035: use once).
+ *
+ * Single flight: the first coroutine to miss a question becomes its
+ * leader (coro__dns_flight_begin returns 1) and must end it with
+ * coro__dns_flight_end whatever happens; the others asking the same
+ * question meanwhile wait in coro__dns_flight_begin (returns 0 when the
+ * leader ended: look again, the answer or its error is cached unless it
+ * was uncacheable, e.g. a timeout, and then they query themselves).
+ */
+typedef struct coro__dns_cache coro__dns_cache;
+
+/* max_entries 0: no caching (flights still shared). Returns 0 or -ENOMEM. */
+int coro__dns_cache_new(coro__dns_cache **out, size_t max_entries,
+                        uint32_t max_ttl_s, uint32_t neg_ttl_s);
+/* Frees everything; no flight may be in progress (-EBUSY, nothing freed). */
+int coro__dns_cache_free(coro__dns_cache *c);
+
+/* Look up (name, type). On a positive hit: returns 1, *blob and *len (may
+ * be NULL) point to the stored bytes, valid until the next call on the
+ * cache, *ttl_left (may be NULL) the seconds left. A negative hit returns
+ * the stored error (< 0, e.g. -CORO_ENXDOMAIN, -ENODATA). A miss or an
+ * expired entry (removed then): 0. */
+int coro__dns_cache_get(coro__dns_cache *c, const char *name, uint16_t type,
+                        int64_t now_ns, const void **blob, size_t *len,
+                        uint32_t *ttl_left);
+/* Store a positive answer (a copy of blob[0..len)) for ttl seconds. */
+int coro__dns_cache_put(coro__dns_cache *c, const char *name, uint16_t type,
+                        const void *blob, size_t len, uint32_t ttl_s,
+                        int64_t now_ns);
+/* Store a negative answer: err < 0, for ttl seconds (RFC 2308). */
+int coro__dns_cache_put_neg(coro__dns_cache *c, const char *name,
+                            uint16_t type, int err, uint32_t ttl_s,
+                            int64_t now_ns);
+/* Forget everything (the configuration changed). */
+void coro__dns_cache_clear(coro__dns_cache *c);
+
+/* Flights: 1 = caller leads; 0 = another led and has ended; or
+ * -ETIMEDOUT, -ECANCELED (deadline, cancel while waiting), -ENOMEM.
+ * Must be called in a coroutine of the cache's loop. */
+int coro__dns_flight_begin(coro__dns_cache *c, const char *name,
+                           uint16_t type, int64_t deadline);
+void coro__dns_flight_end(coro__dns_cache *c, const char *name, uint16_t type);
+
+typedef struct coro__dns_cache_stats {
+  uint64_t hits, misses, entries, evictions, shared;
+} coro__dns_cache_stats;
+void coro__dns_cache_stats_get(const coro__dns_cache *c,
+                               coro__dns_cache_stats *out);
 
 #endif /* CORO_DNS_INTERNAL_H */
