@@ -454,11 +454,13 @@ enum coro__fault_point {
   CORO__FP_LISTEN,       /* ENOBUFS */
   CORO__FP_ACCEPT,       /* EMFILE */
   CORO__FP_CONNECT,      /* ENOBUFS */
-  CORO__FP_READ,         /* read, pread: EINTR */
-  CORO__FP_WRITE,        /* EINTR */
+  CORO__FP_READ,         /* read, pread, readv, recv, recvfrom: EINTR */
+  CORO__FP_WRITE,        /* write, writev, send, sendto: EINTR */
   CORO__FP_SENDFILE,     /* EINTR */
   CORO__FP_STACK_SAVE,   /* realloc of a SHARED save buffer: ENOMEM, which
                             aborts the switch (coro.c shared_swap) */
+  CORO__FP_OPEN,         /* openat, openat2: EMFILE */
+  CORO__FP_FSTAT,        /* ENOMEM */
   CORO__FP_COUNT
 };
 #define CORO__FP_BIT(p) (1u << (p))
@@ -483,6 +485,9 @@ long coro__fault_calls(void);
 /* The point that failed last since the last arm, or -1 if none did; *err
  * (if err is not NULL) gets the errno it failed with. */
 int coro__fault_fired(int *err);
+
+/* The point's name, for messages ("alloc", "read", ...; "none" for -1). */
+const char *coro__fault_name(int point);
 
 /* 1 while armed. */
 extern atomic_int coro__fault_on;
@@ -528,7 +533,8 @@ static inline void *coro__realloc(void *p, size_t n) {
 }
 
 /* The system calls, each failing as the real one would (fault.c). mmap
- * always maps anonymous memory anywhere. */
+ * always maps anonymous memory anywhere; recv and send are recvfrom and
+ * sendto without an address. */
 void *coro__mmap(size_t len, int prot, int flags);
 int coro__mprotect(void *addr, size_t len, int prot);
 int coro__eventfd(unsigned initval, int flags);
@@ -547,6 +553,18 @@ int coro__connect(int fd, const struct sockaddr *addr, socklen_t len);
 ssize_t coro__read(int fd, void *buf, size_t n);
 ssize_t coro__pread(int fd, void *buf, size_t n, off_t off);
 ssize_t coro__write(int fd, const void *buf, size_t n);
+struct iovec;
+ssize_t coro__readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t coro__writev(int fd, const struct iovec *iov, int iovcnt);
+ssize_t coro__recvfrom(int fd, void *buf, size_t n, int flags,
+                       struct sockaddr *addr, socklen_t *len);
+ssize_t coro__sendto(int fd, const void *buf, size_t n, int flags,
+                     const struct sockaddr *addr, socklen_t len);
+int coro__openat(int dir, const char *path, int flags);
+struct open_how;
+int coro__openat2(int dir, const char *path, const struct open_how *how);
+struct stat;
+int coro__fstat(int fd, struct stat *st);
 ssize_t coro__sendfile(int out_fd, int in_fd, off_t *off, size_t n);
 
 static inline void coro__switch_to(coro_loop *l, coro *to) {

@@ -1,7 +1,8 @@
 /* fault.c - fault injection. Every allocation and every system call of
- * the engine that can fail for want of a resource (ENOMEM, EMFILE, ENFILE,
- * EAGAIN) or be interrupted (EINTR) goes through a wrapper: the allocation
- * wrappers are inline in coro_internal.h, the system call wrappers are here.
+ * the engine and of the module's servers (internal/httpd, internal/netdemo)
+ * that can fail for want of a resource (ENOMEM, EMFILE, ENFILE, EAGAIN) or
+ * be interrupted (EINTR) goes through a wrapper: the allocation wrappers
+ * are inline in coro_internal.h, the system call wrappers are here.
  * A test arms a countdown (coro__fault_arm: fail the nth point from now)
  * and runs an operation for n = 1, 2, ... until it passes without reaching
  * the nth point, as SQLite's malloc tests do: every error path is then
@@ -13,21 +14,26 @@
  * so that a test can fail calls made on a loop thread it does not run on
  * (remote spawn); every field is atomic, so arming races with nothing.
  *
- * An injected EINTR models the kernel: read, write, accept, sendfile,
- * epoll_wait and ppoll fail before doing anything; connect fails after the
- * connection has been started, which is what an interrupted connect does
- * (the connection goes on asynchronously; calling connect again gives
- * EALREADY, or EISCONN once it is done).
+ * An injected EINTR models the kernel: the reads, the writes, accept,
+ * sendfile, epoll_wait and ppoll fail before doing anything; connect fails
+ * after the connection has been started, which is what an interrupted
+ * connect does (the connection goes on asynchronously; calling connect
+ * again gives EALREADY, or EISCONN once it is done).
  */
 #include "coro_internal.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #ifdef __linux__
+#include <linux/openat2.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
 #endif
 
 atomic_int coro__fault_on;
@@ -53,7 +59,26 @@ static const int natural[CORO__FP_COUNT] = {
     [CORO__FP_ACCEPT] = EMFILE,      [CORO__FP_CONNECT] = ENOBUFS,
     [CORO__FP_READ] = EINTR,         [CORO__FP_WRITE] = EINTR,
     [CORO__FP_SENDFILE] = EINTR,     [CORO__FP_STACK_SAVE] = ENOMEM,
+    [CORO__FP_OPEN] = EMFILE,        [CORO__FP_FSTAT] = ENOMEM,
 };
+
+static const char *const names[CORO__FP_COUNT] = {
+    [CORO__FP_ALLOC] = "alloc",          [CORO__FP_MMAP] = "mmap",
+    [CORO__FP_MPROTECT] = "mprotect",    [CORO__FP_EVENTFD] = "eventfd",
+    [CORO__FP_EPOLL_CREATE] = "epoll_create", [CORO__FP_EPOLL_CTL] = "epoll_ctl",
+    [CORO__FP_EPOLL_WAIT] = "epoll_wait", [CORO__FP_PPOLL] = "ppoll",
+    [CORO__FP_SOCKET] = "socket",        [CORO__FP_SETSOCKOPT] = "setsockopt",
+    [CORO__FP_BIND] = "bind",            [CORO__FP_LISTEN] = "listen",
+    [CORO__FP_ACCEPT] = "accept",        [CORO__FP_CONNECT] = "connect",
+    [CORO__FP_READ] = "read",            [CORO__FP_WRITE] = "write",
+    [CORO__FP_SENDFILE] = "sendfile",    [CORO__FP_STACK_SAVE] = "stack_save",
+    [CORO__FP_OPEN] = "open",            [CORO__FP_FSTAT] = "fstat",
+};
+
+const char *coro__fault_name(int point) {
+  return point >= 0 && point < CORO__FP_COUNT && names[point] ? names[point]
+                                                               : "none";
+}
 
 void coro__fault_arm_at(unsigned points, long n, long times, int err) {
   atomic_store(&coro__fault_on, 0);
@@ -176,6 +201,38 @@ ssize_t coro__write(int fd, const void *buf, size_t n) {
   return write(fd, buf, n);
 }
 
+ssize_t coro__readv(int fd, const struct iovec *iov, int iovcnt) {
+  FAULT_POINT(CORO__FP_READ, -1);
+  return readv(fd, iov, iovcnt);
+}
+
+ssize_t coro__writev(int fd, const struct iovec *iov, int iovcnt) {
+  FAULT_POINT(CORO__FP_WRITE, -1);
+  return writev(fd, iov, iovcnt);
+}
+
+ssize_t coro__recvfrom(int fd, void *buf, size_t n, int flags,
+                       struct sockaddr *addr, socklen_t *len) {
+  FAULT_POINT(CORO__FP_READ, -1);
+  return recvfrom(fd, buf, n, flags, addr, len);
+}
+
+ssize_t coro__sendto(int fd, const void *buf, size_t n, int flags,
+                     const struct sockaddr *addr, socklen_t len) {
+  FAULT_POINT(CORO__FP_WRITE, -1);
+  return sendto(fd, buf, n, flags, addr, len);
+}
+
+int coro__openat(int dir, const char *path, int flags) {
+  FAULT_POINT(CORO__FP_OPEN, -1);
+  return openat(dir, path, flags);
+}
+
+int coro__fstat(int fd, struct stat *st) {
+  FAULT_POINT(CORO__FP_FSTAT, -1);
+  return fstat(fd, st);
+}
+
 int coro__ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts) {
   FAULT_POINT(CORO__FP_PPOLL, -1);
   return ppoll(fds, n, ts, NULL);
@@ -207,5 +264,11 @@ int coro__epoll_wait(int epfd, struct epoll_event *evs, int n, int ms) {
 ssize_t coro__sendfile(int out_fd, int in_fd, off_t *off, size_t n) {
   FAULT_POINT(CORO__FP_SENDFILE, -1);
   return sendfile(out_fd, in_fd, off, n);
+}
+
+/* glibc has no openat2 wrapper. */
+int coro__openat2(int dir, const char *path, const struct open_how *how) {
+  FAULT_POINT(CORO__FP_OPEN, -1);
+  return (int)syscall(SYS_openat2, dir, path, how, sizeof *how);
 }
 #endif

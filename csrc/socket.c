@@ -81,35 +81,37 @@ ssize_t coro_write(int fd, const void *buf, size_t n, int64_t deadline) {
 
 ssize_t coro_readv(int fd, const struct iovec *iov, int iovcnt,
                    int64_t deadline) {
-  IO_LOOP(fd, CORO_POLLIN, deadline, readv(fd, iov, iovcnt));
+  IO_LOOP(fd, CORO_POLLIN, deadline, coro__readv(fd, iov, iovcnt));
 }
 
 ssize_t coro_writev(int fd, const struct iovec *iov, int iovcnt,
                     int64_t deadline) {
-  IO_LOOP(fd, CORO_POLLOUT, deadline, writev(fd, iov, iovcnt));
+  IO_LOOP(fd, CORO_POLLOUT, deadline, coro__writev(fd, iov, iovcnt));
 }
 
 ssize_t coro_recv(int fd, void *buf, size_t n, int flags, int64_t deadline) {
-  IO_LOOP(fd, CORO_POLLIN, deadline, recv(fd, buf, n, flags));
+  IO_LOOP(fd, CORO_POLLIN, deadline,
+          coro__recvfrom(fd, buf, n, flags, NULL, NULL));
 }
 
 ssize_t coro_send(int fd, const void *buf, size_t n, int flags,
                   int64_t deadline) {
   IO_LOOP(fd, CORO_POLLOUT, deadline,
-          send(fd, buf, n, flags | MSG_NOSIGNAL));
+          coro__sendto(fd, buf, n, flags | MSG_NOSIGNAL, NULL, 0));
 }
 
 ssize_t coro_recvfrom(int fd, void *buf, size_t n, int flags,
                       struct sockaddr *addr, socklen_t *len,
                       int64_t deadline) {
-  IO_LOOP(fd, CORO_POLLIN, deadline, recvfrom(fd, buf, n, flags, addr, len));
+  IO_LOOP(fd, CORO_POLLIN, deadline,
+          coro__recvfrom(fd, buf, n, flags, addr, len));
 }
 
 ssize_t coro_sendto(int fd, const void *buf, size_t n, int flags,
                     const struct sockaddr *addr, socklen_t len,
                     int64_t deadline) {
   IO_LOOP(fd, CORO_POLLOUT, deadline,
-          sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, len));
+          coro__sendto(fd, buf, n, flags | MSG_NOSIGNAL, addr, len));
 }
 
 ssize_t coro_write_all(int fd, const void *buf, size_t n, int64_t deadline) {

@@ -605,6 +605,213 @@ static int op_fd_high(void) {
   return rc;
 }
 
+/* The transfer calls of socket.c other than read and write, each once
+ * over a stream socket pair: writev there, readv back, send and recv the
+ * reply, then sendto and recvfrom one datagram on a datagram pair. */
+static int g_dgram[2];
+
+static const char g_msg[] = "abcd";
+
+static void *calls_a(void *arg) {
+  (void)arg;
+  struct iovec v[2] = {{(void *)g_msg, 2}, {(void *)(g_msg + 2), 2}};
+  ssize_t n = coro_writev(g_sock[0], v, 2, in_ms(DEADLINE_MS));
+  char buf[4];
+  if (n == 4)
+    n = coro_recv(g_sock[0], buf, 4, MSG_WAITALL, in_ms(DEADLINE_MS));
+  if (n == 4 && memcmp(buf, g_msg, 4) != 0)
+    n = -EPROTO;
+  if (n == 4)
+    n = coro_sendto(g_dgram[0], g_msg, 4, 0, NULL, 0, in_ms(DEADLINE_MS));
+  return pair_done(n < 0 ? n : n == 4 ? 0 : -EPROTO);
+}
+
+static void *calls_b(void *arg) {
+  (void)arg;
+  char buf[4];
+  size_t got = 0;
+  ssize_t n = 0;
+  while (got < 4 && n >= 0) {
+    struct iovec v = {buf + got, 4 - got};
+    n = coro_readv(g_sock[1], &v, 1, in_ms(DEADLINE_MS));
+    if (n == 0)
+      n = -EPROTO;
+    if (n > 0)
+      got += (size_t)n;
+  }
+  if (n >= 0)
+    n = memcmp(buf, g_msg, 4) == 0 ? coro_send(g_sock[1], buf, 4, 0,
+                                                in_ms(DEADLINE_MS))
+                                   : -EPROTO;
+  if (n == 4) {
+    struct sockaddr_un from;
+    socklen_t fl = sizeof from;
+    n = coro_recvfrom(g_dgram[1], buf, 4, 0, (struct sockaddr *)&from, &fl,
+                      in_ms(DEADLINE_MS));
+    if (n == 4 && memcmp(buf, g_msg, 4) != 0)
+      n = -EPROTO;
+  }
+  return pair_done(n < 0 ? n : n == 4 ? 0 : -EPROTO);
+}
+
+static int op_calls(void) {
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                      g_sock),
+           0);
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                      g_dgram),
+           0);
+  int rc = pair_run(calls_a, calls_b, NULL);
+  for (int i = 0; i < 2; i++) {
+    CHECK_EQ(coro_fd_close(g_sock[i]), 0);
+    CHECK_EQ(coro_fd_close(g_dgram[i]), 0);
+  }
+  return rc;
+}
+
+/* ---- EINTR and EAGAIN at each transfer call ----------------------------- */
+
+/* The transfer calls of socket.c, by the direction of their fault point. */
+enum { CALL_READ, CALL_READV, CALL_RECV, CALL_RECVFROM, CALL_WRITE,
+       CALL_WRITEV, CALL_SEND, CALL_SENDTO, CALL_COUNT };
+static const char *const call_names[CALL_COUNT] = {
+    "read", "readv", "recv", "recvfrom", "write", "writev", "send", "sendto"};
+
+static int call_reads(int call) { return call < CALL_WRITE; }
+
+/* Call `call` for 4 bytes on fd (into or from buf). */
+static ssize_t do_call(int call, int fd, char *buf, int64_t deadline) {
+  struct iovec v[2] = {{buf, 1}, {buf + 1, 3}};
+  switch (call) {
+  case CALL_READ: return coro_read(fd, buf, 4, deadline);
+  case CALL_READV: return coro_readv(fd, v, 2, deadline);
+  case CALL_RECV: return coro_recv(fd, buf, 4, 0, deadline);
+  case CALL_RECVFROM: return coro_recvfrom(fd, buf, 4, 0, NULL, NULL, deadline);
+  case CALL_WRITE: return coro_write(fd, buf, 4, deadline);
+  case CALL_WRITEV: return coro_writev(fd, v, 2, deadline);
+  case CALL_SEND: return coro_send(fd, buf, 4, 0, deadline);
+  default: return coro_sendto(fd, buf, 4, 0, NULL, 0, deadline);
+  }
+}
+
+/* The fault point of a call, and what it is tried on: a read call on
+ * g_sock[0] with "abcd" sent to it, a write call on g_sock[1]. */
+static int call_point(int call) {
+  return call_reads(call) ? CORO__FP_READ : CORO__FP_WRITE;
+}
+
+static int call_fd(int call) { return g_sock[call_reads(call) ? 0 : 1]; }
+
+/* After a call that moved 4 bytes: what arrived is "abcd". */
+static void check_moved(int call, const char *buf) {
+  char got[4];
+  if (!call_reads(call)) {
+    CHECK_EQ(read(g_sock[0], got, 4), 4);
+    buf = got;
+  }
+  CHECK_EQ(memcmp(buf, g_msg, 4), 0);
+}
+
+/* The call failed at its own point, with err. */
+static void check_fired(int call, int err) {
+  int ferr;
+  int point = coro__fault_fired(&ferr);
+  if (point != call_point(call) || ferr != err)
+    FAILF("%s: fault at %s, errno %d; want %s, errno %d", call_names[call],
+          coro__fault_name(point), ferr, coro__fault_name(call_point(call)),
+          err);
+}
+
+static int g_call;
+
+/* EINTR is retried at once, never reported and never waited on: three in
+ * a row, and even a call that may only try once (deadline 0) moves its
+ * bytes. */
+static void *eintr_main(void *arg) {
+  (void)arg;
+  for (g_call = 0; g_call < CALL_COUNT; g_call++) {
+    char buf[4];
+    memcpy(buf, g_msg, 4);
+    if (call_reads(g_call))
+      CHECK_EQ(write(g_sock[1], g_msg, 4), 4);
+    coro__fault_arm_at(CORO__FP_BIT(call_point(g_call)), 1, 3, EINTR);
+    CHECK_EQ(do_call(g_call, call_fd(g_call), buf, 0), 4);
+    check_fired(g_call, EINTR);
+    CHECK_EQ(coro__fault_calls(), 3); /* all three failed (then disarmed) */
+    CHECK_EQ(coro__fault_on, 0);
+    coro__fault_arm(0, 0);
+    check_moved(g_call, buf);
+  }
+  return NULL;
+}
+
+/* EAGAIN waits: a call that may only try once reports it as -ETIMEDOUT
+ * (coro.h), although the kernel had the bytes or the room; one with a
+ * deadline waits for the fd (an fd event delivered) and then moves its
+ * bytes. A read waits until bytes come: the peer sends them only once the
+ * reader has parked. */
+static coro *g_caller;
+
+static void *eagain_call(void *arg) {
+  char *buf = arg;
+  return (void *)(intptr_t)do_call(g_call, call_fd(g_call), buf,
+                                   in_ms(DEADLINE_MS));
+}
+
+static void *eagain_main(void *arg) {
+  (void)arg;
+  coro_loop *l = coro_loop_current();
+  for (g_call = 0; g_call < CALL_COUNT; g_call++) {
+    static char buf[4];
+    char drop[4];
+    memcpy(buf, g_msg, 4);
+    /* Try once. */
+    if (call_reads(g_call))
+      CHECK_EQ(write(g_sock[1], g_msg, 4), 4);
+    coro__fault_arm_at(CORO__FP_BIT(call_point(g_call)), 1, 1, EAGAIN);
+    CHECK_EQ(do_call(g_call, call_fd(g_call), buf, 0), -ETIMEDOUT);
+    check_fired(g_call, EAGAIN);
+    coro__fault_arm(0, 0);
+    if (call_reads(g_call))
+      CHECK_EQ(read(g_sock[0], drop, 4), 4); /* still there: not taken */
+    /* With a deadline: the call parks, then moves its bytes. */
+    coro_loop_stats st0, st;
+    CHECK_EQ(coro_loop_stats_get(l, &st0), 0);
+    coro__fault_arm_at(CORO__FP_BIT(call_point(g_call)), 1, 1, EAGAIN);
+    CHECK_EQ(coro_spawn(&g_caller, eagain_call, buf, NULL), 0);
+    if (call_reads(g_call)) {
+      do {
+        CHECK_EQ(coro_yield(), 0);
+        CHECK_EQ(coro_loop_stats_get(l, &st), 0);
+      } while (st.fd_waiters == 0);
+      CHECK(!coro_done(g_caller));
+      CHECK_EQ(write(g_sock[1], g_msg, 4), 4);
+    }
+    void *res = NULL;
+    CHECK_EQ(coro_join(g_caller, in_ms(DEADLINE_MS), &res), 0);
+    CHECK_EQ((intptr_t)res, 4);
+    check_fired(g_call, EAGAIN);
+    coro__fault_arm(0, 0);
+    CHECK_EQ(coro_loop_stats_get(l, &st), 0);
+    CHECK_GE(st.events, st0.events + 1);
+    check_moved(g_call, buf);
+  }
+  return NULL;
+}
+
+/* Run fn on a fresh loop with a fresh stream socket pair. */
+static void on_pair(coro_fn fn) {
+  coro_loop_opts o = loop_opts();
+  CHECK_EQ(coro_loop_new(&g_loop, &o), 0);
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                      g_sock),
+           0);
+  CHECK_EQ(run_one(fn, NULL), 0);
+  CHECK_EQ(coro_fd_close(g_sock[0]), 0);
+  CHECK_EQ(coro_fd_close(g_sock[1]), 0);
+  CHECK_EQ(coro_loop_close(g_loop, -1), 0);
+}
+
 /* ---- Tests --------------------------------------------------------------- */
 
 static void test_fd_high(int param) {
@@ -661,6 +868,21 @@ static void test_unix(int param) {
   sweep_both("unix", op_exchange, FIX_LOOP);
 }
 
+static void test_calls(int param) {
+  g_param = param;
+  sweep_both("calls", op_calls, FIX_LOOP);
+}
+
+static void test_eintr(int param) {
+  g_param = param;
+  on_pair(eintr_main);
+}
+
+static void test_eagain(int param) {
+  g_param = param;
+  on_pair(eagain_main);
+}
+
 static void test_sendfile(int param) {
   g_param = param;
   make_file();
@@ -704,6 +926,10 @@ static void test_arm(int param) {
   CHECK_EQ(coro__fault_fired(NULL), -1);
   coro__fault_arm(0, 0);
   CHECK_EQ(coro__fault_on, 0);
+  /* Every point has a name (for the sweeps' messages). */
+  for (int i = 0; i < CORO__FP_COUNT; i++)
+    CHECK(strcmp(coro__fault_name(i), "none") != 0);
+  CHECK_STR_EQ(coro__fault_name(-1), "none");
 }
 
 static const testing_case tests[] = {
@@ -715,6 +941,9 @@ static const testing_case tests[] = {
     {"listen", test_listen, 120},
     {"tcp", test_tcp, 120},
     {"unix", test_unix, 120},
+    {"calls", test_calls, 120},
+    {"eintr", test_eintr, 0},
+    {"eagain", test_eagain, 0},
     {"sendfile", test_sendfile, 120},
     {"sendfile_rw", test_sendfile_rw, 120},
     {"fd_poll", test_fd_poll, 120},
