@@ -1,6 +1,7 @@
 // Package fault arms the engine's fault injection (csrc/fault.c) from Go
-// tests: the nth allocation or resource-bound system call of the engine
-// from now on fails, on whichever thread it happens. It is for tests only:
+// tests: the nth allocation or resource-bound system call of the engine,
+// or of the servers of this module built on it (internal/httpd,
+// internal/netdemo), from now on fails, on whichever thread it happens. It is for tests only:
 // armed, it makes the engine fail on purpose.
 //
 // The engine must be linked into the test binary (import the root package
@@ -68,6 +69,49 @@ func Fired() (point int, err syscall.Errno) {
 	var e C.int
 	p := C.coro__fault_fired(&e)
 	return int(p), syscall.Errno(e)
+}
+
+// Name is the point's name ("alloc", "read", ...), "none" for -1.
+func Name(point int) string { return C.GoString(C.coro__fault_name(C.int(point))) }
+
+// Sweep fails the nth point of the set `points` with err (or Natural) for
+// n = 1, 2, ..., as SQLite's malloc tests do, and calls run(n) once per n
+// with the fault armed: run performs the operation, checks its outcome
+// (Fired says which point failed, if one did) and reports whether the
+// operation failed. Then Sweep disarms and calls settle(n), which checks
+// that nothing leaked and the server or loop is still usable. It stops
+// after the first run that passed without reaching its nth point (the
+// operation succeeded untouched), and fails t when an operation failed
+// with no fault injected, or failed at all when err is EINTR (the engine
+// retries an interrupted call). It logs and returns the number of faults
+// injected; failed counts the runs whose operation failed.
+func Sweep(t testing.TB, name string, points uint, err syscall.Errno,
+	run func(n int64) (failed bool), settle func(n int64)) (injected, failed int64) {
+	t.Helper()
+	byPoint := map[string]int{}
+	for n := int64(1); ; n++ {
+		if n > 10000 {
+			t.Fatalf("%s: no end after %d faults", name, n)
+		}
+		ArmAt(points, n, 1, err)
+		bad := run(n)
+		point, ferr := Fired()
+		Disarm()
+		if bad {
+			failed++
+			if point < 0 || err == syscall.EINTR {
+				t.Fatalf("%s: fault %d (%s, %v): the operation failed", name, n, Name(point), ferr)
+			}
+		}
+		settle(n)
+		if point < 0 {
+			break
+		}
+		injected++
+		byPoint[Name(point)]++
+	}
+	t.Logf("%s: %d faults injected %v, %d failed the operation", name, injected, byPoint, failed)
+	return injected, failed
 }
 
 // OpenFDs counts the process's open fds (/proc/self/fd): what a sweep
