@@ -12,6 +12,10 @@
  */
 #include "httpd.h"
 #include "http_parse.h"
+/* The engine's fault points (coro__malloc, coro__openat, ...): the
+ * server's own allocations and system calls go through them, so that the
+ * fault sweeps (fault_test.go) fail each of them in turn. */
+#include "coro_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,7 +28,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -167,7 +170,7 @@ static int send_error(conn *c, int code, int keep, int head_only,
   if (hn >= BUF_HDR) {
     /* A Location longer than the head buffer: a head of its own for this
      * response, so that the buffer every connection has stays small. */
-    if (!(hdr = malloc(hn + 1)))
+    if (!(hdr = coro__malloc(hn + 1)))
       return -ENOMEM;
     size_t n2 = format_head(hdr, hn + 1, code, keep, extra_hdr, tail);
     hn = n2 < hn ? n2 : hn;
@@ -214,7 +217,7 @@ static int send_redirect(conn *c, const char *rel, http_str target, int keep,
   size_t cap = sizeof prefix - 1 + http_uri_encode(p, pn, 0, NULL, 0) + 1 +
                (q.p ? 1 + http_uri_encode(q.p, q.n, 1, NULL, 0) : 0) +
                sizeof "\r\n";
-  char *loc = malloc(cap);
+  char *loc = coro__malloc(cap);
   if (!loc)
     return -ENOMEM;
   size_t o = sizeof prefix - 1;
@@ -247,9 +250,9 @@ static int open_beneath(int root, const char *rel) {
   int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
   struct open_how how = {.flags = (uint64_t)flags,
                          .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-  long fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+  int fd = coro__openat2(root, rel, &how);
   if (fd >= 0)
-    return (int)fd;
+    return fd;
   if (errno != ENOSYS && errno != EPERM)
     return -errno;
   char seg[256];
@@ -264,18 +267,19 @@ static int open_beneath(int root, const char *rel) {
     }
     memcpy(seg, p, n);
     seg[n] = '\0';
-    fd = openat(dir, seg, slash ? (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                                : (flags | O_NOFOLLOW));
+    fd = coro__openat(dir, seg,
+                      slash ? (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                            : (flags | O_NOFOLLOW));
     if (fd < 0)
       fd = -errno;
     if (dir != root)
       close(dir);
     if (fd < 0 || !slash)
       break;
-    dir = (int)fd;
+    dir = fd;
     p = slash + 1;
   }
-  return (int)fd;
+  return fd;
 }
 
 /* Turns the decoded URL path into a path relative to the root: "." for
@@ -361,7 +365,7 @@ static int serve(conn *c, const http_request *req) {
   }
   int fd = open_beneath(c->conf->root_fd, rel);
   struct stat st;
-  if (fd >= 0 && fstat(fd, &st) < 0) {
+  if (fd >= 0 && coro__fstat(fd, &st) < 0) {
     close(fd);
     fd = -errno;
   }
@@ -381,7 +385,7 @@ static int serve(conn *c, const http_request *req) {
     fd = open_beneath(c->conf->root_fd, rel);
     if (fd == -ENOENT)
       fd = -EACCES; /* a directory without an index is not listed */
-    if (fd >= 0 && fstat(fd, &st) < 0) {
+    if (fd >= 0 && coro__fstat(fd, &st) < 0) {
       close(fd);
       fd = -errno;
     }
@@ -528,7 +532,7 @@ static void buf_free(conn *c) {
  * connection save 1.4 KiB of stack instead of about 300 bytes. */
 static __attribute__((noinline)) int conn_request(conn *c) {
   if (!c->buf) {
-    if (!(c->buf = malloc(BUF_SIZE)))
+    if (!(c->buf = coro__malloc(BUF_SIZE)))
       return -1;
     c->hdr = c->buf + BUF_READ + BUF_PATH + BUF_REL;
     count(&c->conf->live_bufs, 1);
@@ -602,14 +606,14 @@ void *httpd_accept_main(void *arg) {
       continue;
     }
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    coro__setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     /* Keep at most unsent_limit bytes queued unsent: without it a client
      * that stops reading pins up to tcp_wmem's maximum (4 MiB) of kernel
      * memory until the write timeout. Only the unsent part is capped, not
      * the bytes in flight, so the window of a fast path is not. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &l->conf->unsent_limit,
-               sizeof l->conf->unsent_limit);
-    conn *c = calloc(1, sizeof *c);
+    coro__setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT,
+                     &l->conf->unsent_limit, sizeof l->conf->unsent_limit);
+    conn *c = coro__calloc(1, sizeof *c);
     if (!c) {
       coro_fd_close(fd);
       continue;
@@ -628,5 +632,6 @@ void *httpd_accept_main(void *arg) {
     }
   }
   coro_fd_close(l->fd);
+  l->fd = -1;
   return NULL;
 }

@@ -27,6 +27,7 @@ import (
 	"unsafe"
 
 	"github.com/ccoro/coro"
+	"github.com/ccoro/coro/internal/started"
 )
 
 // Config describes a server. Zero fields take the defaults below.
@@ -179,12 +180,21 @@ func Start(cfg Config) (*Server, error) {
 		} else {
 			lst.conf, lst.fd = conf, C.int(fd)
 			s.lsts = append(s.lsts, lst)
-			_, err = g.Loop(i).Spawn(coro.Entry(uintptr(unsafe.Pointer(C.httpd_accept_main))), uintptr(unsafe.Pointer(lst)),
+			var co *coro.Coroutine
+			co, err = g.Loop(i).Spawn(coro.Entry(uintptr(unsafe.Pointer(C.httpd_accept_main))), uintptr(unsafe.Pointer(lst)),
 				coro.WithCoroutineName("httpd-accept"))
+			if err == nil {
+				err = started.Check(g.Loop(i), co)
+			}
 		}
 		if err != nil {
-			// The listeners from i on have no accept coroutine to close them.
-			for _, fd := range fds[i:] {
+			// The listeners after i have no record yet; i's record
+			// keeps it open if its accept coroutine never ran, and
+			// Close (free) closes it then.
+			for _, fd := range fds[i+1:] {
+				syscall.Close(fd)
+			}
+			if lst == nil {
 				syscall.Close(fd)
 			}
 			s.Close()
@@ -242,6 +252,10 @@ func (s *Server) Close() error {
 
 func (s *Server) free() {
 	for _, l := range s.lsts {
+		if l.fd >= 0 {
+			// Its accept coroutine never ran to close it.
+			C.coro_fd_close(l.fd)
+		}
 		C.free(unsafe.Pointer(l))
 	}
 	s.lsts = nil

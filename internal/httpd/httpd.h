@@ -31,7 +31,7 @@ typedef struct httpd_conf {
 /* One loop's accept coroutine's argument. */
 typedef struct httpd_listener {
   httpd_conf *conf;
-  int fd; /* the listening socket; the accept coroutine closes it */
+  int fd; /* the listening socket; the accept coroutine closes it (-1) */
 } httpd_listener;
 
 /* The accept coroutine: accepts until cancelled, spawning one detached
