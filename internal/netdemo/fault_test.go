@@ -1,6 +1,9 @@
 package netdemo
 
 import (
+	"errors"
+	"io"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -9,17 +12,20 @@ import (
 	"github.com/ccoro/coro/internal/fault"
 )
 
-// TestFaults fails the engine's fault points one at a time, the nth for n
-// = 1, 2, ..., during a short load run against the echo server in the same
-// process: the run's loop creation, spawns, connects and first requests,
-// and the server's accepts and echoes. A run is time-bound, so it passes
-// thousands of points: the sweep stops at the first 60. Each fault may
-// fail the run with a "load: " error or end one connection; never more.
-// After each, the server's connections and the process's fds go back to
-// what they were and a clean run has no error. Under EINTR alone no run
-// may see an error at all.
+// TestFaults fails the fault points of the engine and of the echo server
+// and the load generator (their allocations) one at a time, the nth for
+// n = 1, 2, ... (fault.Sweep), during a load run against the echo server
+// in the same process: the run's loop creation, spawns, connects and
+// requests, and the server's accepts, spawns and echoes. The run is
+// bounded in work (each of 2 connections sends 2 requests), so the sweep
+// goes on until a run passes untouched. Each fault may fail the run with a
+// "load: " error, or fail one connection's connect or one request, or
+// leave the connections of a spawn that failed unstarted; never more, and
+// the requests not failed are all answered. After each, the server's
+// connections and the process's fds go back to what they were and a clean
+// run has no error. Under EINTR alone no run may see an error at all.
 func TestFaults(t *testing.T) {
-	const points = 60
+	const conns, requests = 2, 2
 	for _, st := range stacks {
 		t.Run(st.name, func(t *testing.T) {
 			s := startEcho(t, 1, st.stack)
@@ -28,24 +34,14 @@ func TestFaults(t *testing.T) {
 					t.Errorf("Close: %v", err)
 				}
 			}()
-			cfg := LoadConfig{Addr: s.Addr(), Conns: 2, Duration: 20 * time.Millisecond, Size: 64, Stack: st.stack}
-			// A run without faults has no error and, within a generous
-			// time, completes requests (a run is time-bound: on a loaded
-			// machine one may end before its first reply).
+			// Duration only bounds a run that would hang: Requests ends it.
+			cfg := LoadConfig{Addr: s.Addr(), Conns: conns, Requests: requests,
+				Duration: time.Minute, Size: 64, Stack: st.stack}
 			clean := func(what string) {
 				t.Helper()
-				deadline := time.Now().Add(20 * time.Second)
-				for {
-					res, err := RunLoad(cfg)
-					if err != nil || res.Errors != 0 {
-						t.Fatalf("%s: %v, %+v", what, err, res)
-					}
-					if res.Requests > 0 {
-						return
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("%s: no request completed: %+v", what, res)
-					}
+				res, err := RunLoad(cfg)
+				if err != nil || res.Err() != nil || res.Requests != conns*requests {
+					t.Fatalf("%s: %v, %+v", what, err, res)
 				}
 			}
 			clean("warm-up")
@@ -62,33 +58,114 @@ func TestFaults(t *testing.T) {
 			}
 			fds := settle()
 			sweep := func(name string, set uint, e syscall.Errno) {
-				failed := 0
-				for n := int64(1); n <= points; n++ {
-					fault.ArmAt(set, n, 1, e)
+				run := func(n int64) bool {
 					res, err := RunLoad(cfg)
 					point, ferr := fault.Fired()
-					fault.Disarm()
-					bad := err != nil || res.Errors != 0
-					switch {
-					case bad && (point < 0 || e == syscall.EINTR):
-						t.Fatalf("%s: fault %d (point %d, %v): %v, %+v", name, n, point, ferr, err, res)
-					case err != nil && !strings.HasPrefix(err.Error(), "load: "):
-						t.Fatalf("%s: fault %d: error %q", name, n, err)
-					case err == nil && res.Errors > 1:
-						t.Fatalf("%s: fault %d (point %d, %v): %d connections failed", name, n, point, ferr, res.Errors)
+					if err != nil {
+						if !strings.HasPrefix(err.Error(), "load: ") {
+							t.Fatalf("%s: fault %d (%s, %v): error %q", name, n, fault.Name(point), ferr, err)
+						}
+						return true
 					}
-					if bad {
-						failed++
+					// One fault fails one connection's first connect (it
+					// then gives up), or one request (the connection goes
+					// on with a new one), or leaves the connections from
+					// the spawn that failed on unstarted; every request
+					// sent that did not fail is answered.
+					lost := res.Errors + res.ConnectErrors
+					sent := uint64(conns-res.NotStarted) - res.ConnectErrors
+					if lost > 1 || res.NotStarted > 0 && lost > 0 ||
+						res.Requests+res.Errors != sent*requests {
+						t.Fatalf("%s: fault %d (%s, %v): %+v", name, n, fault.Name(point), ferr, res)
 					}
+					return res.Err() != nil
+				}
+				fault.Sweep(t, name, set, e, run, func(n int64) {
 					if got := settle(); got != fds {
-						t.Fatalf("%s: fault %d (point %d, %v): %d fds open, want %d", name, n, point, ferr, got, fds)
+						t.Fatalf("%s: fault %d: %d fds open, want %d", name, n, got, fds)
 					}
 					clean(name)
-				}
-				t.Logf("%s: %d faults injected, %d runs saw an error", name, points, failed)
+				})
 			}
 			sweep("natural", fault.All, fault.Natural)
 			sweep("eintr", fault.Blocking, syscall.EINTR)
 		})
 	}
+}
+
+// TestFaultsHTTPResp fails the allocation of the response reader (the
+// buffer of a head split between reads): a clean ENOMEM that says so.
+func TestFaultsHTTPResp(t *testing.T) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	cuts := []int{5, 20}
+	fault.Sweep(t, "http_resp", fault.All, fault.Natural, func(n int64) bool {
+		r := feedResponse(resp, cuts, false)
+		if point, _ := fault.Fired(); point >= 0 {
+			if r.Err != syscall.ENOMEM || !strings.Contains(r.Why, "no memory") {
+				t.Fatalf("fault %d: %+v, want ENOMEM", n, r)
+			}
+			return true
+		}
+		if !r.Done || r.Err != 0 || r.Status != 200 {
+			t.Fatalf("no fault: %+v", r)
+		}
+		return false
+	}, func(int64) {})
+}
+
+// TestStartFaults sweeps the echo server's whole life: StartEcho (its
+// loop, its listener, its accept coroutine), one echo over a connection,
+// and Close. Each fault fails StartEcho with an "echo: " error, or ends
+// the connection, or is survived; never a hang (an accept coroutine its
+// loop could not start once left a server that did not answer). After
+// each, the process's fds are what they were. Under EINTR alone every
+// run must succeed.
+func TestStartFaults(t *testing.T) {
+	for _, st := range stacks {
+		t.Run(st.name, func(t *testing.T) {
+			fds := fault.OpenFDs(t)
+			run := func(n int64) bool {
+				s, err := StartEcho(EchoConfig{Addr: "127.0.0.1:0", Stack: st.stack})
+				if err != nil {
+					if !strings.HasPrefix(err.Error(), "echo: ") {
+						t.Fatalf("fault %d: %v", n, err)
+					}
+					return true
+				}
+				defer func() {
+					if err := s.Close(); err != nil {
+						t.Fatalf("fault %d: Close: %v", n, err)
+					}
+				}()
+				c, err := net.Dial("tcp", s.Addr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				buf := make([]byte, 4)
+				if _, err := c.Write([]byte("ping")); err != nil {
+					return true
+				}
+				_, err = io.ReadFull(c, buf)
+				if isTimeout(err) {
+					point, ferr := fault.Fired()
+					t.Fatalf("fault %d (%s, %v): no echo: %v", n, fault.Name(point), ferr, err)
+				}
+				return err != nil || string(buf) != "ping"
+			}
+			settle := func(n int64) {
+				if got := fault.OpenFDs(t); got != fds {
+					t.Fatalf("fault %d: %d fds open, want %d", n, got, fds)
+				}
+			}
+			fault.Sweep(t, "natural", fault.All, fault.Natural, run, settle)
+			fault.Sweep(t, "eintr", fault.Blocking, syscall.EINTR, run, settle)
+		})
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -4,6 +4,9 @@
  * state survives any split between reads.
  */
 #include "http_resp.h"
+/* The engine's fault points (coro__malloc): the allocations go through
+ * them, so that the fault sweep (fault_test.go) fails each in turn. */
+#include "coro_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -281,7 +284,7 @@ static ssize_t head_feed(nd_http_resp *r, const char *p, size_t n) {
     if (total >= ND_HTTP_HEAD_MAX)
       return fail(r, EMSGSIZE, "response head over 16 KiB");
     if (old == 0) {
-      if (!r->hb && !(r->hb = malloc(ND_HTTP_HEAD_MAX)))
+      if (!r->hb && !(r->hb = coro__malloc(ND_HTTP_HEAD_MAX)))
         return fail(r, ENOMEM, "no memory for a split response head");
       memcpy(r->hb, p, n);
     }

@@ -24,7 +24,9 @@
  * a keep-alive connection the server had just closed: it goes again on a
  * new connection, even after end_ns.) An error (I/O, or a malformed
  * response) is counted and ends the connection; the coroutine connects
- * again for its next request.
+ * again for its next request. With max_requests, a connection also stops
+ * once it has sent that many (failed ones included), so that a run is
+ * bounded in work as well as in time (the fault sweep needs that).
  *
  * Every connection is accounted for: a connect that fails is counted apart
  * from the requests' errors (a first one ends the connection: the address
@@ -37,6 +39,9 @@
 #include "netdemo.h"
 
 #include "http_resp.h"
+/* The engine's fault points (coro__malloc): the allocations go through
+ * them, so that the fault sweep (fault_test.go) fails each in turn. */
+#include "coro_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -105,6 +110,7 @@ typedef struct load_conn {
   int index;  /* among all connections of all loops */
   int ever;   /* connected at least once */
   int served; /* responses on the current connection */
+  int64_t sent; /* requests sent (a stale one sent again counts once) */
   int waited; /* the current connection has waited idle for a send */
   char *sbuf; /* echo: the request */
   char *rbuf; /* echo: the reply */
@@ -235,6 +241,8 @@ static void *conn_main(void *arg) {
   int fd = -1;
   int64_t retry_t0 = -1; /* a request to send again, on a new connection */
   for (;;) {
+    if (retry_t0 < 0 && job->max_requests > 0 && c->sent >= job->max_requests)
+      break;
     if (fd < 0) {
       /* A request to send again was issued before the end: it is still in
        * flight, and completes like any other (within the grace period). */
@@ -273,10 +281,12 @@ static void *conn_main(void *arg) {
       }
       t0 = next;
       next += interval;
+      c->sent++;
     } else {
       t0 = coro_now();
       if (t0 >= job->end_ns)
         break;
+      c->sent++;
     }
     int stale = 0;
     int rc = http ? http_exchange(c, fd, deadline, &stale)
@@ -324,7 +334,7 @@ static void *conn_main(void *arg) {
 void *nd_load_main(void *arg) {
   nd_load *job = arg;
   job->hist.min = UINT64_MAX;
-  load_run *run = calloc(1, sizeof *run);
+  load_run *run = coro__calloc(1, sizeof *run);
   if (!run) {
     not_started(job, job->conns, -ENOMEM);
     job->finish_ns = coro_now();
@@ -340,14 +350,14 @@ void *nd_load_main(void *arg) {
     goto out;
   }
   int http = job->mode == ND_LOAD_HTTP;
-  if (http && !(run->scratch = malloc(LOAD_SCRATCH))) {
+  if (http && !(run->scratch = coro__malloc(LOAD_SCRATCH))) {
     not_started(job, job->conns, -ENOMEM);
     goto out;
   }
   size_t bufs = http ? 0 : 2 * job->size;
   static const coro_opts conn_opts = {.name = "load-conn"};
   for (int i = 0; i < job->conns; i++) {
-    load_conn *c = calloc(1, sizeof *c + bufs);
+    load_conn *c = coro__calloc(1, sizeof *c + bufs);
     if (!c) {
       not_started(job, 1, -ENOMEM);
       continue;

@@ -24,6 +24,7 @@ import (
 	"unsafe"
 
 	"github.com/ccoro/coro"
+	"github.com/ccoro/coro/internal/started"
 )
 
 // closeTimeout bounds how long closing a loop waits for its coroutines to
@@ -165,6 +166,9 @@ func StartEcho(cfg EchoConfig) (*EchoServer, error) {
 			return fail(err)
 		}
 		s.accCo = append(s.accCo, co)
+		if err := started.Check(s.group.Loop(i), co); err != nil {
+			return fail(err)
+		}
 	}
 	return s, nil
 }
@@ -216,6 +220,7 @@ type LoadConfig struct {
 	Mode     string         // "echo" (default) or "http"
 	Conns    int            // connections, default 1
 	Duration time.Duration  // how long to send requests
+	Requests int            // per connection at most, failed ones included; 0: no limit but Duration
 	Rate     float64        // total requests per second; 0 for closed loop
 	Size     int            // echo: request size in bytes, default 64; must be 0 for http
 	Path     string         // http: the path to GET, default "/"; must be "" for echo
@@ -320,10 +325,11 @@ func CheckHTTPTarget(path, host string) error {
 	return nil
 }
 
-// RunLoad runs a load generator against cfg.Addr for cfg.Duration and
-// waits for it to finish. Its error (starting with "load: ") is for a bad
-// cfg or a run that could not take place; what failed during a run is in
-// the result (see LoadResult.Err).
+// RunLoad runs a load generator against cfg.Addr for cfg.Duration (or
+// until each connection has sent cfg.Requests) and waits for it to
+// finish. Its error (starting with "load: ") is for a bad cfg or a run
+// that could not take place; what failed during a run is in the result
+// (see LoadResult.Err).
 func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 	var request string
 	switch cfg.Mode {
@@ -368,6 +374,8 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 		return nil, fmt.Errorf("load: %d loops: want 1 to 1024", cfg.Loops)
 	case cfg.Duration <= 0:
 		return nil, fmt.Errorf("load: duration %v: want more than 0", cfg.Duration)
+	case cfg.Requests < 0:
+		return nil, fmt.Errorf("load: %d requests: want 0 (no limit) or more", cfg.Requests)
 	case cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0):
 		return nil, fmt.Errorf("load: rate %v: want 0 (closed loop) or more", cfg.Rate)
 	}
@@ -426,6 +434,7 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 		j.start_ns = C.int64_t(start)
 		j.end_ns = C.int64_t(end)
 		j.interval_ns = C.int64_t(interval)
+		j.max_requests = C.int64_t(cfg.Requests)
 		j.size = C.size_t(cfg.Size)
 		first += n
 	}
@@ -448,7 +457,7 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 		cos = append(cos, co)
 	}
 	if runErr == nil {
-		waitAll(cos, jobs, start, cfg.Progress)
+		runErr = waitAll(cos, jobs, start, cfg.Progress)
 	}
 	if err := closeLoops(ls); runErr == nil {
 		runErr = err
@@ -496,8 +505,12 @@ func RunLoad(cfg LoadConfig) (*LoadResult, error) {
 	return res, nil
 }
 
-// waitAll waits for the load coroutines, calling progress once a second.
-func waitAll(cos []*coro.Coroutine, jobs []*C.nd_load, start int64, progress func(uint64, time.Duration)) {
+// waitAll waits for the load coroutines, calling progress once a second,
+// and returns the first error of one (a coroutine the loop could not
+// start, for want of memory for its stack say, never ran: its job holds
+// no result).
+func waitAll(cos []*coro.Coroutine, jobs []*C.nd_load, start int64, progress func(uint64, time.Duration)) error {
+	var first error
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for _, co := range cos {
@@ -516,8 +529,11 @@ func waitAll(cos []*coro.Coroutine, jobs []*C.nd_load, start int64, progress fun
 			}
 		}
 		// The coroutine has finished; Wait only collects its outcome.
-		co.Wait(context.Background())
+		if _, err := co.Wait(context.Background()); err != nil && first == nil {
+			first = err
+		}
 	}
+	return first
 }
 
 // ---- histogram -------------------------------------------------------

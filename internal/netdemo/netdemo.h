@@ -93,6 +93,7 @@ typedef struct nd_load {
   int64_t start_ns;     /* coro_now() time the run starts */
   int64_t end_ns;       /* no new request is sent at or after this */
   int64_t interval_ns;  /* rate mode: per-connection send interval; 0 = closed loop */
+  int64_t max_requests; /* requests per connection at most; 0 = no limit */
   size_t size;          /* echo: request size in bytes */
   const char *request;  /* http: the request, sent as is on every connection */
   size_t request_len;
