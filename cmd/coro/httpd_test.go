@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,6 +27,7 @@ func TestHttpd(t *testing.T) {
 		{"httpd", "-addr", "127.0.0.1:0", "-loops", "2", "-stack", "shared"},
 		{"httpd", "-addr", "127.0.0.1:0", "-header-timeout", "300ms", "-idle", "5s", "-write-timeout", "5s",
 			"-lingering-timeout", "1s", "-lingering-time", "2s", "-unsent-limit", "65536"},
+		{"httpd", "-addr", "127.0.0.1:0", "-charset", "iso-8859-1", "-mime-types", "/dev/null"},
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			cmd := exec.Command(binary, args...)
@@ -69,8 +72,12 @@ func TestHttpd(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			wantType := "text/html; charset=utf-8"
+			if i := slices.Index(args, "-charset"); i >= 0 {
+				wantType = "text/html; charset=" + args[i+1]
+			}
 			if resp.StatusCode != 200 || !strings.Contains(string(body), "<h1>coro httpd</h1>") ||
-				resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+				resp.Header.Get("Content-Type") != wantType {
 				t.Errorf("GET /: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 			}
 			resp, err = client.Get(m[2] + "big.bin")
@@ -133,8 +140,23 @@ func TestHttpdBadFlags(t *testing.T) {
 			t.Errorf("coro %q: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
-	// A server that cannot start (a bad address) fails with 1.
-	if _, stderr, code := coro(t, "httpd", "-addr", "nohost"); code != exitFailed {
-		t.Errorf("-addr nohost: exit %d, stderr %q, want 1", code, stderr)
+	// A server that cannot start (a bad address, a mime.types file
+	// missing or with a bad line, a charset that is no name) fails with 1.
+	bad := filepath.Join(t.TempDir(), "bad.types")
+	if err := os.WriteFile(bad, []byte("text/plain txt\ntext/html .html\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-addr", "nohost"}, "listen"},
+		{[]string{"-mime-types", "/nonexistent/mime.types"}, "no such file"},
+		{[]string{"-mime-types", bad}, "bad.types:2:"},
+		{[]string{"-charset", "utf 8"}, `charset "utf 8"`},
+	} {
+		if _, stderr, code := coro(t, append([]string{"httpd", "-addr", "127.0.0.1:0"}, tc.args...)...); code != exitFailed || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q, want 1 and %q", tc.args, code, stderr, tc.want)
+		}
 	}
 }

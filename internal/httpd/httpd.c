@@ -86,27 +86,17 @@ static const char *status_text(int code) {
   return "Error";
 }
 
-static const char *content_type(const char *path) {
-  static const struct {
-    const char *ext, *type;
-  } types[] = {
-      {"html", "text/html; charset=utf-8"},
-      {"htm", "text/html; charset=utf-8"},
-      {"css", "text/css; charset=utf-8"},
-      {"js", "text/javascript; charset=utf-8"},
-      {"txt", "text/plain; charset=utf-8"},
-      {"json", "application/json"},
-      {"png", "image/png"},
-      {"jpg", "image/jpeg"},
-      {"jpeg", "image/jpeg"},
-  };
-  const char *slash = strrchr(path, '/');
-  const char *dot = strrchr(slash ? slash : path, '.');
-  if (dot)
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-      if (strcasecmp(dot + 1, types[i].ext) == 0)
-        return types[i].type;
-  return "application/octet-stream";
+/* The Content-Type of the file rel, in three parts to print one after the
+ * other: the type, and "; charset=" with the charset, or "" twice. */
+static const char *content_type(const httpd_conf *conf, const char *rel,
+                                const char **sep, const char **charset) {
+  const char *type = mime_lookup(conf->mime, rel);
+  if (!type)
+    type = "application/octet-stream";
+  int cs = conf->charset && mime_wants_charset(type);
+  *sep = cs ? "; charset=" : "";
+  *charset = cs ? conf->charset : "";
+  return type;
 }
 
 static void http_date(time_t t, char *out, size_t cap) {
@@ -446,13 +436,15 @@ static int serve(conn *c, const http_request *req) {
     }
   }
   int n;
+  const char *ctype, *csep, *cset;
   if (code == 304) {
     n = snprintf(extra, sizeof extra, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
   } else {
+    ctype = content_type(c->conf, rel, &csep, &cset);
     n = snprintf(extra, sizeof extra,
-                 "Content-Type: %s\r\nContent-Length: %llu\r\nETag: %s\r\n"
+                 "Content-Type: %s%s%s\r\nContent-Length: %llu\r\nETag: %s\r\n"
                  "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
-                 content_type(rel), (unsigned long long)len, etag, lm);
+                 ctype, csep, cset, (unsigned long long)len, etag, lm);
     if (code == 206 && n > 0 && (size_t)n < sizeof extra)
       snprintf(extra + n, sizeof extra - (size_t)n,
                "Content-Range: bytes %llu-%llu/%llu\r\n",

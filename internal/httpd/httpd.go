@@ -14,6 +14,7 @@ package httpd
 // #include <stdlib.h>
 // #include "httpd.h"
 // #include "http_parse.h"
+// #include "mime.h"
 import "C"
 
 import (
@@ -67,6 +68,25 @@ type Config struct {
 	// stops reading holds no more than this of the host's socket memory
 	// until the write timeout drops it. Default 256 KiB.
 	UnsentLimit int
+
+	// MIMETypes names a file in mime.types format (Debian's
+	// /etc/mime.types: per line a type and its extensions, '#' comments)
+	// whose types are looked up before the built-in table's, so it adds
+	// types and overrides them. A type may carry parameters written
+	// without spaces ("text/html;charset=iso-8859-1"), which then replace
+	// Charset for it. Default none: the built-in table alone, which covers
+	// what nginx's mime.types does and more (see mime.c).
+	MIMETypes string
+	// Charset is the charset parameter added to the Content-Type of
+	// textual types (text/*, JavaScript, XML): "utf-8" by default, "none"
+	// for no parameter, so that a page's own <meta charset> decides (an
+	// HTTP charset takes precedence over it). UTF-8 is the default because
+	// nearly every text file on the web is UTF-8, HTML requires it of new
+	// documents, and without a parameter a browser reads text/plain, CSS
+	// and a page that declares nothing as windows-1252: UTF-8 text turns
+	// to mojibake. A site of legacy-encoded pages sets "none" (or their
+	// charset); Go's http.FileServer sends utf-8 too, nginx nothing.
+	Charset string
 }
 
 // Stats are the server's counters.
@@ -126,6 +146,12 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.UnsentLimit <= 0 {
 		cfg.UnsentLimit = 256 << 10
 	}
+	if cfg.Charset == "" {
+		cfg.Charset = "utf-8"
+	}
+	if !validCharset(cfg.Charset) {
+		return nil, fmt.Errorf("httpd: charset %q: want a token of at most 40 letters, digits and -._ (or none): %w", cfg.Charset, syscall.EINVAL)
+	}
 	if cfg.Root == "" {
 		return nil, errors.New("httpd: no root directory")
 	}
@@ -153,6 +179,15 @@ func Start(cfg Config) (*Server, error) {
 	conf.lingering_time_ns = C.int64_t(cfg.LingeringTime.Nanoseconds())
 	conf.unsent_limit = C.int(cfg.UnsentLimit)
 	s := &Server{conf: conf}
+	if cfg.Charset != "none" {
+		conf.charset = C.CString(cfg.Charset)
+	}
+	if cfg.MIMETypes != "" {
+		if conf.mime, err = loadMIMETypes(cfg.MIMETypes); err != nil {
+			s.free()
+			return nil, err
+		}
+	}
 
 	// One loop per thread, each with its own SO_REUSEPORT listener on the
 	// address (the first picks the port when Addr asks for port 0).
@@ -246,10 +281,102 @@ func (s *Server) free() {
 	}
 	s.lsts = nil
 	if s.conf != nil {
+		if s.conf.mime != nil {
+			freeMIMETypes(s.conf.mime)
+		}
+		C.free(unsafe.Pointer(s.conf.charset))
 		syscall.Close(int(s.conf.root_fd))
 		C.free(unsafe.Pointer(s.conf))
 		s.conf = nil
 	}
+}
+
+// validCharset reports whether a charset name is safe and plausible in a
+// Content-Type parameter: RFC 2978's names are letters, digits and -._:+
+// and at most 40 bytes.
+func validCharset(cs string) bool {
+	if cs == "" || len(cs) > 40 {
+		return false
+	}
+	for _, c := range []byte(cs) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == ':' || c == '+') {
+			return false
+		}
+	}
+	return true
+}
+
+// loadMIMETypes reads and parses a mime.types file into a C table.
+func loadMIMETypes(path string) (*C.mime_table, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("httpd: mime types: %w", err)
+	}
+	t, line, err := parseMIMETypes(text)
+	if err != nil {
+		if line > 0 {
+			return nil, fmt.Errorf("httpd: %s:%d: want a type (token/token[;params], at most %d bytes) and extensions (at most %d bytes, no leading or trailing dot): %w",
+				path, line, C.MIME_TYPE_MAX, C.MIME_EXT_MAX, err)
+		}
+		return nil, fmt.Errorf("httpd: %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// parseMIMETypes runs mime_table_parse over text: the table (in C memory,
+// released by freeMIMETypes), or the error and the line at fault.
+func parseMIMETypes(text []byte) (*C.mime_table, int, error) {
+	t := (*C.mime_table)(C.calloc(1, C.size_t(unsafe.Sizeof(C.mime_table{}))))
+	if t == nil {
+		return nil, 0, syscall.ENOMEM
+	}
+	var cs *C.char
+	if len(text) > 0 {
+		cs = (*C.char)(C.CBytes(text))
+		defer C.free(unsafe.Pointer(cs))
+	}
+	var line C.size_t
+	if rc := C.mime_table_parse(t, cs, C.size_t(len(text)), &line); rc < 0 {
+		C.free(unsafe.Pointer(t))
+		return nil, int(line), syscall.Errno(-rc)
+	}
+	return t, 0, nil
+}
+
+// freeMIMETypes releases a table from parseMIMETypes.
+func freeMIMETypes(t *C.mime_table) {
+	C.mime_table_free(t)
+	C.free(unsafe.Pointer(t))
+}
+
+// mimeLookup runs mime_lookup for tests ("" for no type).
+func mimeLookup(t *C.mime_table, path string) string {
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	if ty := C.mime_lookup(t, cp); ty != nil {
+		return C.GoString(ty)
+	}
+	return ""
+}
+
+// mimeEntries lists a table's entries for tests (the built-in one when t
+// is nil), in its order.
+func mimeEntries(t *C.mime_table) [][2]string {
+	if t == nil {
+		t = C.mime_builtin()
+	}
+	var out [][2]string
+	for _, e := range unsafe.Slice(t.v, t.n) {
+		out = append(out, [2]string{C.GoString(e.ext), C.GoString(e._type)})
+	}
+	return out
+}
+
+// mimeWantsCharset runs mime_wants_charset for tests.
+func mimeWantsCharset(ty string) bool {
+	cs := C.CString(ty)
+	defer C.free(unsafe.Pointer(cs))
+	return C.mime_wants_charset(cs) == 1
 }
 
 // parseRequest runs the C request parser over b, for tests and fuzzing:

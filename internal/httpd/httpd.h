@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "coro.h"
+#include "mime.h"
 
 /* The server's settings, shared read-only by every loop's coroutines. */
 typedef struct httpd_conf {
@@ -19,6 +20,11 @@ typedef struct httpd_conf {
   int64_t lingering_timeout_ns;
   int64_t lingering_time_ns;
   int unsent_limit; /* TCP_NOTSENT_LOWAT of every connection */
+  /* Content-Type: the user's types (NULL: none), looked up before the
+   * built-in ones, and the charset parameter added to the textual types
+   * (see mime_wants_charset); NULL for none. */
+  const mime_table *mime;
+  const char *charset;
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */
