@@ -1,14 +1,18 @@
 package httpd
 
 import (
+	"bytes"
 	"fmt"
+	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ccoro/coro"
 )
@@ -264,6 +268,100 @@ func TestMIMETypesStartErrors(t *testing.T) {
 		}
 		if cfg.MIMETypes == bad && !strings.Contains(err.Error(), "bad.types:2:") {
 			t.Errorf("bad file: %v, want the line named", err)
+		}
+	}
+}
+
+// pageText decodes an HTML page as a browser picks its encoding (the
+// HTML standard's encoding sniffing, reduced to what the test pages
+// need): the Content-Type's charset wins, then the page's <meta charset>,
+// then windows-1252 (here Latin-1, the same for the bytes used).
+func pageText(t *testing.T, contentType string, body []byte) string {
+	t.Helper()
+	_, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		t.Fatalf("Content-Type %q: %v", contentType, err)
+	}
+	cs := params["charset"]
+	if cs == "" {
+		if m := regexp.MustCompile(`<meta charset="([^"]+)">`).FindSubmatch(body); m != nil {
+			cs = string(m[1])
+		}
+	}
+	switch strings.ToLower(cs) {
+	case "utf-8":
+		if !utf8.Valid(body) {
+			return strings.ToValidUTF8(string(body), "\uFFFD")
+		}
+		return string(body)
+	case "iso-8859-1", "":
+		r := make([]rune, len(body))
+		for i, b := range body {
+			r[i] = rune(b)
+		}
+		return string(r)
+	}
+	t.Fatalf("charset %q", cs)
+	return ""
+}
+
+// TestCharset serves a UTF-8 page and a Latin-1 page, each declaring its
+// encoding in <meta charset>, with the default charset (utf-8), with
+// none, and with the Latin-1 one, to Go's client and curl in both stack
+// modes: the page reads right where the header agrees with it or is
+// absent, and the Latin-1 one is garbled under the default, which is why
+// -charset none exists.
+func TestCharset(t *testing.T) {
+	root := t.TempDir()
+	pages := map[string][]byte{
+		"/utf8.html":   []byte("<!doctype html><meta charset=\"utf-8\"><p>caf\xc3\xa9</p>\n"),
+		"/latin1.html": []byte("<!doctype html><meta charset=\"iso-8859-1\"><p>caf\xe9</p>\n"),
+		"/notes.txt":   []byte("caf\xc3\xa9\n"),
+		"/data.json":   []byte(`{"a": "caf` + "\xc3\xa9" + `"}`),
+	}
+	for p, b := range pages {
+		if err := os.WriteFile(filepath.Join(root, p), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		charset string
+		types   map[string]string // Content-Type by path
+		good    map[string]bool   // whether the page reads "café"
+	}{
+		{"", map[string]string{"/utf8.html": "text/html; charset=utf-8", "/latin1.html": "text/html; charset=utf-8",
+			"/notes.txt": "text/plain; charset=utf-8", "/data.json": "application/json"},
+			map[string]bool{"/utf8.html": true, "/latin1.html": false}},
+		{"none", map[string]string{"/utf8.html": "text/html", "/latin1.html": "text/html",
+			"/notes.txt": "text/plain", "/data.json": "application/json"},
+			map[string]bool{"/utf8.html": true, "/latin1.html": true}},
+		{"ISO-8859-1", map[string]string{"/utf8.html": "text/html; charset=ISO-8859-1", "/latin1.html": "text/html; charset=ISO-8859-1",
+			"/notes.txt": "text/plain; charset=ISO-8859-1", "/data.json": "application/json"},
+			map[string]bool{"/utf8.html": false, "/latin1.html": true}},
+	} {
+		for _, stack := range []coro.StackMode{coro.StackGuarded, coro.StackShared} {
+			t.Run(fmt.Sprintf("%s/charset=%q", stack, tc.charset), func(t *testing.T) {
+				s := start(t, Config{Root: root, Stack: stack, Charset: tc.charset})
+				client := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+				defer client.CloseIdleConnections()
+				c := &curlRun{bin: curlBin(t), base: "http://" + s.Addr(), dir: t.TempDir()}
+				for p, want := range tc.types {
+					resp, body := get(t, client, "http://"+s.Addr()+p)
+					ct := resp.Header.Get("Content-Type")
+					if resp.StatusCode != 200 || ct != want || !bytes.Equal(body, pages[p]) {
+						t.Errorf("Go client: GET %s: %d %q %q, want 200 %q and the file", p, resp.StatusCode, ct, body, want)
+					}
+					out := c.run(t, "-w", "%{content_type}", "-o", c.file("page"), c.url(p))
+					if out.stdout != want || !bytes.Equal(c.read(t, "page"), pages[p]) {
+						t.Errorf("curl: GET %s: %q %q, want %q and the file", p, out.stdout, c.read(t, "page"), want)
+					}
+					if good, ok := tc.good[p]; ok {
+						if got := strings.Contains(pageText(t, ct, body), "café"); got != good {
+							t.Errorf("GET %s with %q: reads café %v, want %v", p, ct, got, good)
+						}
+					}
+				}
+			})
 		}
 	}
 }
