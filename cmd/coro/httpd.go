@@ -19,7 +19,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -58,6 +58,12 @@ which browsers read UTF-8 text, CSS and pages that declare nothing as
 windows-1252. A site of pages in another encoding sets -charset none:
 then each page's own <meta charset> decides (an HTTP charset wins over
 it).
+
+Paths: dot segments are resolved as RFC 3986 says ("/sub/../a.txt" is
+"/a.txt", also percent-encoded); one that would climb above the root is
+refused (403). A path with a segment that starts with '.' (.git, .env,
+.htpasswd) gets 404 unless -dotfiles allow; .well-known (RFC 8615: ACME
+challenges, security.txt) is served either way.
 
 Exit status: 0 after a signal, 1 the server failed, 2 usage error.`,
 	flags: httpdFlags,
@@ -110,6 +116,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	lingerTime := fs.Duration("lingering-time", 30*time.Second, "after an early error response, read what the client still sends for at most `D`")
 	unsent := fs.Int("unsent-limit", 256<<10, "leave at most `BYTES` of a response unsent in the kernel")
 	mimeTypes := fs.String("mime-types", "", "add and override types from `FILE` (mime.types format)")
+	dotfiles := fs.String("dotfiles", "deny", "`deny` (404) or allow paths with a segment starting with '.'")
 	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
@@ -126,6 +133,9 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		}
 		if *unsent < 1 {
 			return usageError(stderr, "httpd", "-unsent-limit %d: must be positive", *unsent)
+		}
+		if *dotfiles != "deny" && *dotfiles != "allow" {
+			return usageError(stderr, "httpd", "-dotfiles %q: want deny or allow", *dotfiles)
 		}
 		st, err := demos.ParseStack(*stack)
 		if err != nil {
@@ -149,6 +159,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			HeaderTimeout: *header, IdleTimeout: *idle, WriteTimeout: *write,
 			LingeringTimeout: *lingerTimeout, LingeringTime: *lingerTime, UnsentLimit: *unsent,
 			ReusePort: *reusePort, MIMETypes: *mimeTypes, Charset: *charset,
+			AllowDotfiles: *dotfiles == "allow",
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."

@@ -27,7 +27,7 @@ func TestHttpd(t *testing.T) {
 		{"httpd", "-addr", "127.0.0.1:0", "-loops", "2", "-stack", "shared"},
 		{"httpd", "-addr", "127.0.0.1:0", "-header-timeout", "300ms", "-idle", "5s", "-write-timeout", "5s",
 			"-lingering-timeout", "1s", "-lingering-time", "2s", "-unsent-limit", "65536"},
-		{"httpd", "-addr", "127.0.0.1:0", "-charset", "iso-8859-1", "-mime-types", "/dev/null"},
+		{"httpd", "-addr", "127.0.0.1:0", "-charset", "iso-8859-1", "-mime-types", "/dev/null", "-dotfiles", "allow"},
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			cmd := exec.Command(binary, args...)
@@ -133,6 +133,7 @@ func TestHttpdBadFlags(t *testing.T) {
 		{[]string{"httpd", "-write-timeout", "0"}, "-write-timeout 0s: must be positive"},
 		{[]string{"httpd", "-lingering-time", "-1s"}, "-lingering-time -1s: must be positive"},
 		{[]string{"httpd", "-unsent-limit", "0"}, "-unsent-limit 0: must be positive"},
+		{[]string{"httpd", "-dotfiles", "yes"}, `-dotfiles "yes": want deny or allow`},
 		{[]string{"httpd", "extra"}, `unexpected argument "extra"`},
 	} {
 		_, stderr, code := coro(t, tc.args...)

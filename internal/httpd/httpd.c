@@ -223,11 +223,12 @@ static int send_redirect(conn *c, const char *rel, http_str target, int keep,
 }
 
 /* Whether a decoded path names a directory as such: it ends in "/", or in
- * "/." (the same once dot segments are removed). */
+ * "/." or "/.." (the same once dot segments are removed). */
 static int dir_form(const char *path) {
   size_t n = strlen(path);
   return (n >= 1 && path[n - 1] == '/') ||
-         (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/');
+         (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/') ||
+         (n >= 3 && path[n - 1] == '.' && path[n - 2] == '.' && path[n - 3] == '/');
 }
 
 /* Opens rel (relative, no ".." segment) beneath root so that no symlink
@@ -268,8 +269,13 @@ static int open_beneath(int root, const char *rel) {
   return (int)fd;
 }
 
-/* Turns the decoded URL path into a path relative to the root: "." for
- * the root itself. Returns -1 for a ".." segment. */
+/* Turns the decoded URL path into a path relative to the root ("." for
+ * the root itself), removing dot segments as RFC 3986 5.2.4 does: "."
+ * goes, and ".." takes the segment before it away, so "/sub/../a.txt" is
+ * "a.txt". Returns -1 for a ".." that would climb above the root, which
+ * RFC 3986 would quietly stop at: a request that tries is an attack, and
+ * refusing it tells its sender so. The segments are decoded ones, so
+ * "%2e%2e" counts as "..": it can only name the same file as "..". */
 static int relative_path(const char *path, char *out, size_t cap) {
   size_t o = 0;
   const char *p = path;
@@ -278,9 +284,14 @@ static int relative_path(const char *path, char *out, size_t cap) {
       p++;
     const char *e = strchrnul(p, '/');
     size_t n = (size_t)(e - p);
-    if (n == 2 && p[0] == '.' && p[1] == '.')
-      return -1;
-    if (n > 0 && !(n == 1 && p[0] == '.')) {
+    if (n == 2 && p[0] == '.' && p[1] == '.') {
+      if (o == 0)
+        return -1;
+      while (o > 0 && out[o - 1] != '/')
+        o--;
+      if (o > 0)
+        o--; /* the slash before the segment taken away */
+    } else if (n > 0 && !(n == 1 && p[0] == '.')) {
       if (o + n + 2 > cap)
         return -1;
       if (o > 0)
@@ -294,6 +305,23 @@ static int relative_path(const char *path, char *out, size_t cap) {
     out[o++] = '.';
   out[o] = '\0';
   return 0;
+}
+
+/* Whether rel (from relative_path) has a segment that starts with '.',
+ * other than a first one of ".well-known": hidden files and directories
+ * (.git, .env, .htpasswd) are seldom meant to be published, and a copied
+ * site tree brings them along; .well-known is the one place (RFC 8615)
+ * meant for the public, where ACME's http-01 challenges and security.txt
+ * live. */
+static int hidden(const char *rel) {
+  static const char wk[] = ".well-known";
+  const char *p = rel;
+  if (strncmp(p, wk, sizeof wk - 1) == 0 &&
+      (p[sizeof wk - 1] == '/' || p[sizeof wk - 1] == '\0'))
+    p += sizeof wk - 1;
+  else if (p[0] == '.' && p[1] != '\0')
+    return 1;
+  return strstr(p, "/.") != NULL;
 }
 
 static int errno_status(int err) {
@@ -349,14 +377,17 @@ static int serve(conn *c, const http_request *req) {
     rc = send_error(c, 403, keep, head_only, "");
     return rc < 0 ? rc : keep;
   }
+  if (!c->conf->allow_dotfiles && hidden(rel)) {
+    rc = send_error(c, 404, keep, head_only, ""); /* as if it were not there */
+    return rc < 0 ? rc : keep;
+  }
   int fd = open_beneath(c->conf->root_fd, rel);
   struct stat st;
   if (fd >= 0 && fstat(fd, &st) < 0) {
     close(fd);
     fd = -errno;
   }
-  size_t pn = strlen(path);
-  if (fd >= 0 && !S_ISDIR(st.st_mode) && pn > 0 && path[pn - 1] == '/') {
+  if (fd >= 0 && !S_ISDIR(st.st_mode) && dir_form(path)) {
     close(fd); /* "file/" names a directory that is not there */
     fd = -ENOTDIR;
   }

@@ -87,6 +87,13 @@ type Config struct {
 	// to mojibake. A site of legacy-encoded pages sets "none" (or their
 	// charset); Go's http.FileServer sends utf-8 too, nginx nothing.
 	Charset string
+
+	// AllowDotfiles serves paths with a segment that starts with '.'
+	// (.git, .env, .htpasswd), which are refused with 404 by default, as
+	// if they were not there: a site tree copied from a checkout brings
+	// them along, and they are seldom meant to be published. .well-known
+	// (RFC 8615: ACME challenges, security.txt) is served either way.
+	AllowDotfiles bool
 }
 
 // Stats are the server's counters.
@@ -178,6 +185,7 @@ func Start(cfg Config) (*Server, error) {
 	conf.lingering_timeout_ns = C.int64_t(cfg.LingeringTimeout.Nanoseconds())
 	conf.lingering_time_ns = C.int64_t(cfg.LingeringTime.Nanoseconds())
 	conf.unsent_limit = C.int(cfg.UnsentLimit)
+	conf.allow_dotfiles = C.int(b2i(cfg.AllowDotfiles))
 	s := &Server{conf: conf}
 	if cfg.Charset != "none" {
 		conf.charset = C.CString(cfg.Charset)

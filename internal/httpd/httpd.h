@@ -25,6 +25,7 @@ typedef struct httpd_conf {
    * (see mime_wants_charset); NULL for none. */
   const mime_table *mime;
   const char *charset;
+  int allow_dotfiles; /* serve paths with a segment starting with '.' */
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */

@@ -128,7 +128,7 @@ func TestDecodePath(t *testing.T) {
 	}{
 		{"/", "/", true},
 		{"/a%20b?q=%zz#f", "/a b", true},
-		{"/%2e%2e/x", "/../x", true}, // serve refuses the ".." segment
+		{"/%2e%2e/x", "/../x", true}, // serve refuses a ".." above the root
 		{"/a%2Fb", "/a/b", true},
 		// The absolute-form (RFC 9112 3.2.2), as curl -x sends it.
 		{"http://example.com/notes.txt", "/notes.txt", true},
