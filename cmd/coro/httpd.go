@@ -2,12 +2,14 @@ package main
 
 import (
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,7 +21,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]...",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -64,6 +66,17 @@ Paths: dot segments are resolved as RFC 3986 says ("/sub/../a.txt" is
 refused (403). A path with a segment that starts with '.' (.git, .env,
 .htpasswd) gets 404 unless -dotfiles allow; .well-known (RFC 8615: ACME
 challenges, security.txt) is served either way.
+
+Caching (nginx's expires): no Cache-Control by default. -cache VALUE
+sends "Cache-Control: VALUE" with every file; -cache-ext
+'.js,.css=VALUE' with files of those extensions (any case), and
+-cache-path '/assets/=VALUE' with files whose path starts with /assets/;
+both may be repeated. The rule of the longest matching path prefix wins,
+then an extension's, then -cache. A VALUE with max-age=N also sends
+Expires N seconds from now. 200, 206 and 304 responses carry them, errors
+and redirects not. For files named by their content's hash, say
+-cache-path '/assets/=public, max-age=31536000, immutable'; for pages
+that must be checked each time, -cache-ext '.html=no-cache'.
 
 Exit status: 0 after a signal, 1 the server failed, 2 usage error.`,
 	flags: httpdFlags,
@@ -116,6 +129,10 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	lingerTime := fs.Duration("lingering-time", 30*time.Second, "after an early error response, read what the client still sends for at most `D`")
 	unsent := fs.Int("unsent-limit", 256<<10, "leave at most `BYTES` of a response unsent in the kernel")
 	mimeTypes := fs.String("mime-types", "", "add and override types from `FILE` (mime.types format)")
+	cacheAll := fs.String("cache", "", "send \"Cache-Control: `VALUE`\" with every file that no -cache-ext or -cache-path rule matches")
+	var cache cacheRules
+	fs.Var(cacheFlag{&cache, false}, "cache-ext", "`.EXT,...=VALUE`: send \"Cache-Control: VALUE\" with files of those extensions (repeatable)")
+	fs.Var(cacheFlag{&cache, true}, "cache-path", "`/PREFIX=VALUE`: send \"Cache-Control: VALUE\" with files under /PREFIX (repeatable)")
 	dotfiles := fs.String("dotfiles", "deny", "`deny` (404) or allow paths with a segment starting with '.'")
 	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
 	return func(stdout, stderr io.Writer) int {
@@ -159,7 +176,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			HeaderTimeout: *header, IdleTimeout: *idle, WriteTimeout: *write,
 			LingeringTimeout: *lingerTimeout, LingeringTime: *lingerTime, UnsentLimit: *unsent,
 			ReusePort: *reusePort, MIMETypes: *mimeTypes, Charset: *charset,
-			AllowDotfiles: *dotfiles == "allow",
+			AllowDotfiles: *dotfiles == "allow", Cache: cache.with(*cacheAll),
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."
@@ -173,4 +190,40 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+}
+
+// cacheRules collects the rules of -cache-ext and -cache-path.
+type cacheRules []httpd.CacheRule
+
+// with returns the rules and, when all is set, the rule for every file.
+func (r cacheRules) with(all string) []httpd.CacheRule {
+	if all == "" {
+		return r
+	}
+	return append(r, httpd.CacheRule{Value: all})
+}
+
+// cacheFlag is -cache-ext (".js,.css=VALUE") or -cache-path
+// ("/assets/=VALUE"): what comes before the first '=' selects the files.
+type cacheFlag struct {
+	rules  *cacheRules
+	byPath bool
+}
+
+func (f cacheFlag) String() string { return "" }
+
+func (f cacheFlag) Set(v string) error {
+	sel, value, ok := strings.Cut(v, "=")
+	if !ok || sel == "" || strings.TrimSpace(value) == "" {
+		return errors.New("want SELECTOR=VALUE")
+	}
+	value = strings.TrimSpace(value)
+	if f.byPath {
+		*f.rules = append(*f.rules, httpd.CacheRule{PathPrefix: sel, Value: value})
+		return nil
+	}
+	for _, ext := range strings.Split(sel, ",") {
+		*f.rules = append(*f.rules, httpd.CacheRule{Ext: strings.TrimSpace(ext), Value: value})
+	}
+	return nil
 }

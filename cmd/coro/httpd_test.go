@@ -27,7 +27,8 @@ func TestHttpd(t *testing.T) {
 		{"httpd", "-addr", "127.0.0.1:0", "-loops", "2", "-stack", "shared"},
 		{"httpd", "-addr", "127.0.0.1:0", "-header-timeout", "300ms", "-idle", "5s", "-write-timeout", "5s",
 			"-lingering-timeout", "1s", "-lingering-time", "2s", "-unsent-limit", "65536"},
-		{"httpd", "-addr", "127.0.0.1:0", "-charset", "iso-8859-1", "-mime-types", "/dev/null", "-dotfiles", "allow"},
+		{"httpd", "-addr", "127.0.0.1:0", "-charset", "iso-8859-1", "-mime-types", "/dev/null", "-dotfiles", "allow",
+			"-cache", "max-age=60", "-cache-ext", ".html,.htm=no-cache"},
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			cmd := exec.Command(binary, args...)
@@ -77,8 +78,9 @@ func TestHttpd(t *testing.T) {
 				wantType = "text/html; charset=" + args[i+1]
 			}
 			if resp.StatusCode != 200 || !strings.Contains(string(body), "<h1>coro httpd</h1>") ||
-				resp.Header.Get("Content-Type") != wantType {
-				t.Errorf("GET /: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+				resp.Header.Get("Content-Type") != wantType ||
+				slices.Contains(args, "-cache-ext") != (resp.Header.Get("Cache-Control") == "no-cache") {
+				t.Errorf("GET /: %d %q %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"), body)
 			}
 			resp, err = client.Get(m[2] + "big.bin")
 			if err != nil {
@@ -134,6 +136,7 @@ func TestHttpdBadFlags(t *testing.T) {
 		{[]string{"httpd", "-lingering-time", "-1s"}, "-lingering-time -1s: must be positive"},
 		{[]string{"httpd", "-unsent-limit", "0"}, "-unsent-limit 0: must be positive"},
 		{[]string{"httpd", "-dotfiles", "yes"}, `-dotfiles "yes": want deny or allow`},
+		{[]string{"httpd", "-cache-ext", ".js"}, `invalid value ".js" for flag -cache-ext: want SELECTOR=VALUE`},
 		{[]string{"httpd", "extra"}, `unexpected argument "extra"`},
 	} {
 		_, stderr, code := coro(t, tc.args...)
@@ -155,6 +158,7 @@ func TestHttpdBadFlags(t *testing.T) {
 		{[]string{"-mime-types", "/nonexistent/mime.types"}, "no such file"},
 		{[]string{"-mime-types", bad}, "bad.types:2:"},
 		{[]string{"-charset", "utf 8"}, `charset "utf 8"`},
+		{[]string{"-cache-path", "assets/=max-age=1"}, "a path prefix starts with /"},
 	} {
 		if _, stderr, code := coro(t, append([]string{"httpd", "-addr", "127.0.0.1:0"}, tc.args...)...); code != exitFailed || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%q: exit %d, stderr %q, want 1 and %q", tc.args, code, stderr, tc.want)

@@ -12,21 +12,32 @@ import (
 	"github.com/ccoro/coro"
 )
 
-// dotSite writes a root with hidden files and directories beside public
-// ones; the content of each file is its path.
-func dotSite(t *testing.T) string {
-	root := t.TempDir()
-	for _, name := range []string{"index.html", "a.txt", "sub/x.txt", "sub/index.html", ".env", ".htpasswd",
-		".git/config", ".git/HEAD", "sub/.hidden", ".d/index.html", ".well-known/security.txt",
-		".well-known/.secret", ".well-known/acme-challenge/tok", "..x/y.txt"} {
+// writeTree writes files (by path relative to root) under root, with
+// their directories.
+func writeTree(t *testing.T, root string, files map[string][]byte) {
+	t.Helper()
+	for name, data := range files {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte("/"+name), 0o644); err != nil {
+		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// dotSite writes a root with hidden files and directories beside public
+// ones; the content of each file is its path.
+func dotSite(t *testing.T) string {
+	root := t.TempDir()
+	files := map[string][]byte{}
+	for _, name := range []string{"index.html", "a.txt", "sub/x.txt", "sub/index.html", ".env", ".htpasswd",
+		".git/config", ".git/HEAD", "sub/.hidden", ".d/index.html", ".well-known/security.txt",
+		".well-known/.secret", ".well-known/acme-challenge/tok", "..x/y.txt"} {
+		files[name] = []byte("/" + name)
+	}
+	writeTree(t, root, files)
 	return root
 }
 

@@ -18,6 +18,7 @@
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,32 @@ static const char *content_type(const httpd_conf *conf, const char *rel,
   return type;
 }
 
+/* The Cache-Control rule for the file rel (relative to the root; "./" for
+ * a file of the root's own index), or NULL: see httpd_conf.cache. */
+static const httpd_cache_rule *cache_rule(const httpd_conf *conf,
+                                          const char *rel) {
+  if (rel[0] == '.' && rel[1] == '/')
+    rel += 2;
+  const char *base = strrchr(rel, '/');
+  const char *dot = strrchr(base ? base + 1 : rel, '.');
+  const httpd_cache_rule *by_prefix = NULL, *by_ext = NULL, *all = NULL;
+  size_t longest = 0;
+  for (int i = 0; i < conf->ncache; i++) {
+    const httpd_cache_rule *r = &conf->cache[i];
+    if (r->prefix) {
+      size_t n = strlen(r->prefix);
+      if (n >= longest && strncmp(rel, r->prefix, n) == 0)
+        by_prefix = r, longest = n;
+    } else if (r->ext) {
+      if (dot && strcasecmp(dot + 1, r->ext) == 0)
+        by_ext = r;
+    } else {
+      all = r;
+    }
+  }
+  return by_prefix ? by_prefix : by_ext ? by_ext : all;
+}
+
 static void http_date(time_t t, char *out, size_t cap) {
   struct tm tm;
   gmtime_r(&t, &tm);
@@ -119,6 +146,21 @@ static size_t format_head(char *out, size_t cap, int code, int keep,
                    code, status_text(code), date, keep ? "keep-alive" : "close",
                    extra, extra2);
   return n < 0 ? 0 : (size_t)n;
+}
+
+/* Appends a printf-formatted string to buf[*n..cap), which always holds a
+ * NUL-terminated string: what does not fit is cut. */
+static void put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void put(char *buf, size_t cap, size_t *n, const char *fmt, ...) {
+  if (*n >= cap - 1)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+  va_end(ap);
+  if (k > 0)
+    *n = *n + (size_t)k < cap - 1 ? *n + (size_t)k : cap - 1;
 }
 
 /* format_head into c->hdr, for heads whose extra lines are known to fit. */
@@ -417,7 +459,7 @@ static int serve(conn *c, const http_request *req) {
   }
 
   uint64_t size = (uint64_t)st.st_size;
-  char etag[64], lm[64], extra[512];
+  char etag[64], lm[64];
   snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)size,
            (unsigned long long)st.st_mtime);
   http_date(st.st_mtime, lm, sizeof lm);
@@ -466,21 +508,35 @@ static int serve(conn *c, const http_request *req) {
       len = last - first + 1;
     }
   }
-  int n;
-  const char *ctype, *csep, *cset;
+  /* The extra header lines go where the decoded path was, no longer
+   * needed: they are too long for the stack of a coroutine that may be
+   * suspended in a write with CORO_STACK_SHARED. Bounded (the type, the
+   * charset and the Cache-Control value are), they fit in the head. */
+  char *extra = path;
+  size_t n = 0;
   if (code == 304) {
-    n = snprintf(extra, sizeof extra, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
+    put(extra, BUF_PATH, &n, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
   } else {
-    ctype = content_type(c->conf, rel, &csep, &cset);
-    n = snprintf(extra, sizeof extra,
-                 "Content-Type: %s%s%s\r\nContent-Length: %llu\r\nETag: %s\r\n"
-                 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
-                 ctype, csep, cset, (unsigned long long)len, etag, lm);
-    if (code == 206 && n > 0 && (size_t)n < sizeof extra)
-      snprintf(extra + n, sizeof extra - (size_t)n,
-               "Content-Range: bytes %llu-%llu/%llu\r\n",
-               (unsigned long long)first, (unsigned long long)last,
-               (unsigned long long)size);
+    const char *csep, *cset, *ctype = content_type(c->conf, rel, &csep, &cset);
+    put(extra, BUF_PATH, &n,
+        "Content-Type: %s%s%s\r\nContent-Length: %llu\r\nETag: %s\r\n"
+        "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
+        ctype, csep, cset, (unsigned long long)len, etag, lm);
+    if (code == 206)
+      put(extra, BUF_PATH, &n, "Content-Range: bytes %llu-%llu/%llu\r\n",
+          (unsigned long long)first, (unsigned long long)last,
+          (unsigned long long)size);
+  }
+  /* A 304 carries the Cache-Control and Expires a 200 would (RFC 9110
+   * 15.4.5), so that the cache refreshes its copy's lifetime. */
+  const httpd_cache_rule *cr = cache_rule(c->conf, rel);
+  if (cr) {
+    put(extra, BUF_PATH, &n, "Cache-Control: %s\r\n", cr->value);
+    if (cr->max_age >= 0) {
+      char exp[64];
+      http_date(time(NULL) + (time_t)cr->max_age, exp, sizeof exp);
+      put(extra, BUF_PATH, &n, "Expires: %s\r\n", exp);
+    }
   }
   int hn = head(c, code, keep, extra);
   int body = code != 304 && !head_only && len > 0;

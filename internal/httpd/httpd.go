@@ -22,6 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -94,6 +97,53 @@ type Config struct {
 	// them along, and they are seldom meant to be published. .well-known
 	// (RFC 8615: ACME challenges, security.txt) is served either way.
 	AllowDotfiles bool
+
+	// Cache sets the Cache-Control of files (nginx's expires): the rule
+	// with the longest PathPrefix that the file's path starts with, else
+	// the one with its extension, else the one with neither; no rule, no
+	// header. A value with a max-age also brings an Expires that far from
+	// now, for HTTP/1.0 caches. 200, 206 and 304 responses carry them.
+	Cache []CacheRule
+}
+
+// CacheRule is a Cache-Control value for some files: those under
+// PathPrefix, those named with extension Ext, or, with neither, all.
+type CacheRule struct {
+	PathPrefix string // a URL path prefix, from "/": "/assets/"
+	Ext        string // an extension with its dot, any case: ".js"
+	// Value is the header's value: "max-age=3600", "no-cache",
+	// "public, max-age=31536000, immutable" (for files whose names change
+	// with their content). At most 200 bytes of visible ASCII and spaces.
+	Value string
+}
+
+// maxAge is the max-age of a Cache-Control value in seconds, or -1.
+var maxAge = regexp.MustCompile(`(?i)(?:^|[,\s])max-age=(\d{1,10})(?:$|[,\s;])`)
+
+func (r CacheRule) check() (max int64, err error) {
+	bad := func(what string) (int64, error) {
+		return 0, fmt.Errorf("httpd: cache rule %+v: %s: %w", r, what, syscall.EINVAL)
+	}
+	switch {
+	case r.PathPrefix != "" && r.Ext != "":
+		return bad("both a path prefix and an extension")
+	case r.PathPrefix != "" && (r.PathPrefix[0] != '/' || strings.ContainsAny(r.PathPrefix, "\x00")):
+		return bad("a path prefix starts with /")
+	case r.Ext != "" && (len(r.Ext) < 2 || r.Ext[0] != '.' || strings.ContainsAny(r.Ext[1:], "./\x00") || len(r.Ext) > 33):
+		return bad("an extension is a dot and 1 to 32 bytes, no dot or slash")
+	case r.Value == "" || len(r.Value) > 200:
+		return bad("a value is 1 to 200 bytes")
+	}
+	for _, c := range []byte(r.Value) {
+		if c < 0x20 && c != '\t' || c >= 0x7f {
+			return bad("a value is visible ASCII, spaces and tabs")
+		}
+	}
+	if m := maxAge.FindStringSubmatch(r.Value); m != nil {
+		max, _ = strconv.ParseInt(m[1], 10, 64)
+		return max, nil
+	}
+	return -1, nil
 }
 
 // Stats are the server's counters.
@@ -187,6 +237,10 @@ func Start(cfg Config) (*Server, error) {
 	conf.unsent_limit = C.int(cfg.UnsentLimit)
 	conf.allow_dotfiles = C.int(b2i(cfg.AllowDotfiles))
 	s := &Server{conf: conf}
+	if err := s.setCache(cfg.Cache); err != nil {
+		s.free()
+		return nil, err
+	}
 	if cfg.Charset != "none" {
 		conf.charset = C.CString(cfg.Charset)
 	}
@@ -293,10 +347,52 @@ func (s *Server) free() {
 			freeMIMETypes(s.conf.mime)
 		}
 		C.free(unsafe.Pointer(s.conf.charset))
+		if s.conf.cache != nil {
+			for _, r := range unsafe.Slice(s.conf.cache, s.conf.ncache) {
+				C.free(unsafe.Pointer(r.prefix))
+				C.free(unsafe.Pointer(r.ext))
+				C.free(unsafe.Pointer(r.value))
+			}
+			C.free(unsafe.Pointer(s.conf.cache))
+		}
 		syscall.Close(int(s.conf.root_fd))
 		C.free(unsafe.Pointer(s.conf))
 		s.conf = nil
 	}
+}
+
+// setCache checks the cache rules and copies them to the C configuration.
+func (s *Server) setCache(rules []CacheRule) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if len(rules) > 1000 {
+		return fmt.Errorf("httpd: %d cache rules, want at most 1000: %w", len(rules), syscall.EINVAL)
+	}
+	max := make([]int64, len(rules))
+	for i, r := range rules {
+		var err error
+		if max[i], err = r.check(); err != nil {
+			return err
+		}
+	}
+	cr := (*C.httpd_cache_rule)(C.calloc(C.size_t(len(rules)), C.size_t(unsafe.Sizeof(C.httpd_cache_rule{}))))
+	if cr == nil {
+		return fmt.Errorf("httpd: %w", syscall.ENOMEM)
+	}
+	s.conf.cache, s.conf.ncache = cr, C.int(len(rules))
+	for i, r := range rules {
+		c := &unsafe.Slice(cr, len(rules))[i]
+		if r.PathPrefix != "" {
+			c.prefix = C.CString(r.PathPrefix[1:]) // relative to the root, as the C side's paths are
+		}
+		if r.Ext != "" {
+			c.ext = C.CString(strings.ToLower(r.Ext[1:]))
+		}
+		c.value = C.CString(r.Value)
+		c.max_age = C.int64_t(max[i])
+	}
+	return nil
 }
 
 // validCharset reports whether a charset name is safe and plausible in a

@@ -8,6 +8,15 @@
 #include "coro.h"
 #include "mime.h"
 
+/* A Cache-Control rule: for files under a path prefix, files with an
+ * extension, or (neither) every file. */
+typedef struct httpd_cache_rule {
+  const char *prefix; /* relative to the root ("assets/"), or NULL */
+  const char *ext;    /* lower case, without its dot ("js"), or NULL */
+  const char *value;  /* the Cache-Control value, header-safe, <= 200 bytes */
+  int64_t max_age;    /* its max-age in seconds (Expires), or -1: none */
+} httpd_cache_rule;
+
 /* The server's settings, shared read-only by every loop's coroutines. */
 typedef struct httpd_conf {
   int root_fd;               /* an O_DIRECTORY fd of the root */
@@ -26,6 +35,10 @@ typedef struct httpd_conf {
   const mime_table *mime;
   const char *charset;
   int allow_dotfiles; /* serve paths with a segment starting with '.' */
+  /* Cache-Control for a file: the rule with the longest prefix that
+   * matches, else one with its extension, else one with neither. */
+  const httpd_cache_rule *cache;
+  int ncache;
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */

@@ -48,15 +48,7 @@ func site(t *testing.T) (string, []byte) {
 		"sub/file.txt":         []byte("sub file\n"),
 		oddDir + "/index.html": []byte("odd index\n"),
 	}
-	for name, data := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, root, files)
 	if err := os.Symlink("/etc", filepath.Join(root, "etc")); err != nil {
 		t.Fatal(err)
 	}
