@@ -21,7 +21,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]...",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -78,6 +78,14 @@ and redirects not. For files named by their content's hash, say
 -cache-path '/assets/=public, max-age=31536000, immutable'; for pages
 that must be checked each time, -cache-ext '.html=no-cache'.
 
+Ranges: a Range with several ranges gets a 206 multipart/byteranges
+response, its parts in the order asked (not coalesced), as nginx sends
+them; more than -max-ranges ranges (16; at most 100), or ranges that add
+up to more bytes than the file (overlapping ones), get the whole file, as
+in nginx. A suffix range (bytes=-N, N > 0) on an empty file is
+satisfiable (RFC 9110 14.1.2) but has no byte to send: it gets the empty
+file with 200, not 416.
+
 Exit status: 0 after a signal, 1 the server failed, 2 usage error.`,
 	flags: httpdFlags,
 }
@@ -133,6 +141,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	var cache cacheRules
 	fs.Var(cacheFlag{&cache, false}, "cache-ext", "`.EXT,...=VALUE`: send \"Cache-Control: VALUE\" with files of those extensions (repeatable)")
 	fs.Var(cacheFlag{&cache, true}, "cache-path", "`/PREFIX=VALUE`: send \"Cache-Control: VALUE\" with files under /PREFIX (repeatable)")
+	maxRanges := fs.Int("max-ranges", 16, "answer at most `N` ranges of a Range header (1 to 100); more get the whole file")
 	dotfiles := fs.String("dotfiles", "deny", "`deny` (404) or allow paths with a segment starting with '.'")
 	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
 	return func(stdout, stderr io.Writer) int {
@@ -150,6 +159,9 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		}
 		if *unsent < 1 {
 			return usageError(stderr, "httpd", "-unsent-limit %d: must be positive", *unsent)
+		}
+		if *maxRanges < 1 || *maxRanges > 100 {
+			return usageError(stderr, "httpd", "-max-ranges %d: want 1 to 100", *maxRanges)
 		}
 		if *dotfiles != "deny" && *dotfiles != "allow" {
 			return usageError(stderr, "httpd", "-dotfiles %q: want deny or allow", *dotfiles)
@@ -177,6 +189,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			LingeringTimeout: *lingerTimeout, LingeringTime: *lingerTime, UnsentLimit: *unsent,
 			ReusePort: *reusePort, MIMETypes: *mimeTypes, Charset: *charset,
 			AllowDotfiles: *dotfiles == "allow", Cache: cache.with(*cacheAll),
+			MaxRanges: *maxRanges,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."

@@ -28,7 +28,7 @@ func TestHttpd(t *testing.T) {
 		{"httpd", "-addr", "127.0.0.1:0", "-header-timeout", "300ms", "-idle", "5s", "-write-timeout", "5s",
 			"-lingering-timeout", "1s", "-lingering-time", "2s", "-unsent-limit", "65536"},
 		{"httpd", "-addr", "127.0.0.1:0", "-charset", "iso-8859-1", "-mime-types", "/dev/null", "-dotfiles", "allow",
-			"-cache", "max-age=60", "-cache-ext", ".html,.htm=no-cache"},
+			"-cache", "max-age=60", "-cache-ext", ".html,.htm=no-cache", "-max-ranges", "1"},
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			cmd := exec.Command(binary, args...)
@@ -136,6 +136,7 @@ func TestHttpdBadFlags(t *testing.T) {
 		{[]string{"httpd", "-lingering-time", "-1s"}, "-lingering-time -1s: must be positive"},
 		{[]string{"httpd", "-unsent-limit", "0"}, "-unsent-limit 0: must be positive"},
 		{[]string{"httpd", "-dotfiles", "yes"}, `-dotfiles "yes": want deny or allow`},
+		{[]string{"httpd", "-max-ranges", "0"}, "-max-ranges 0: want 1 to 100"},
 		{[]string{"httpd", "-cache-ext", ".js"}, `invalid value ".js" for flag -cache-ext: want SELECTOR=VALUE`},
 		{[]string{"httpd", "extra"}, `unexpected argument "extra"`},
 	} {

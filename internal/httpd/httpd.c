@@ -39,7 +39,10 @@
 #define BUF_PATH (HTTP_LINE_MAX + 1)
 #define BUF_REL (BUF_PATH + 16)
 #define BUF_HDR 1024
-#define BUF_SIZE (BUF_READ + BUF_PATH + BUF_REL + BUF_HDR)
+/* Then the ranges of a Range header, at an offset aligned for them. */
+#define BUF_RANGES_AT                                                        \
+  ((BUF_READ + BUF_PATH + BUF_REL + BUF_HDR + 15) / 16 * 16)
+#define BUF_SIZE (BUF_RANGES_AT + HTTP_RANGES_MAX * sizeof(http_range))
 
 /* Fairness: a connection lets the other coroutines of its loop run after
  * moving TURN_BYTES (a body sent, a body drained by the lingering close),
@@ -398,6 +401,44 @@ static ssize_t send_head(int fd, const char *p, size_t n, int more,
   return (ssize_t)done;
 }
 
+/* Sends bytes r.first to r.last of the file fd, in parts that end where
+ * the turn does, each with a write timeout of its own: the timeout bounds
+ * how long the client may take to accept a part, not the whole file,
+ * whose transfer time depends on its size. 0, or a negative errno. */
+static ssize_t send_range(conn *c, int fd, http_range r) {
+  int64_t off = (int64_t)r.first;
+  ssize_t w = 0;
+  for (uint64_t left = r.last - r.first + 1; w >= 0 && left > 0;) {
+    size_t part = TURN_BYTES - c->turn;
+    if (part > left)
+      part = (size_t)left;
+    w = coro_sendfile(c->fd, fd, &off, part, write_deadline(c));
+    if (w >= 0 && (size_t)w != part)
+      w = -EIO; /* the file shrank under us: the framing is broken */
+    if (w >= 0) {
+      left -= part;
+      w = spend(c, part);
+    }
+  }
+  return w;
+}
+
+/* Formats the head of part i of a multipart/byteranges body into
+ * out[0..cap) (nothing when cap is 0) and returns its length: the
+ * delimiter (after the CRLF that ends the part before), the part's
+ * Content-Type and Content-Range, the blank line. */
+static size_t part_head(char *out, size_t cap, int i, const char *boundary,
+                        const char *ctype, const char *csep, const char *cset,
+                        http_range r, uint64_t size) {
+  int n = snprintf(out, cap,
+                   "%s--%s\r\nContent-Type: %s%s%s\r\n"
+                   "Content-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                   i ? "\r\n" : "", boundary, ctype, csep, cset,
+                   (unsigned long long)r.first, (unsigned long long)r.last,
+                   (unsigned long long)size);
+  return n < 0 ? 0 : (size_t)n;
+}
+
 /* Answers one parsed request. Returns 1 to keep the connection, 0 to close
  * it, a negative errno when the connection failed. */
 static int serve(conn *c, const http_request *req) {
@@ -490,12 +531,14 @@ static int serve(conn *c, const http_request *req) {
   }
   /* Then the Range, unless an If-Range says the client's copy is another
    * version of the file: then the whole file (RFC 9110 13.1.5). */
-  uint64_t first = 0, last = size ? size - 1 : 0, len = size;
+  http_range *rs = (http_range *)(void *)(c->buf + BUF_RANGES_AT);
+  int nr = 0;
+  uint64_t len = size;
   if (code == 200 && req->range.p &&
       (!req->if_range.p ||
        http_if_range_match(req->if_range, etag, st.st_mtime))) {
-    int r = http_parse_range(req->range, size, &first, &last);
-    if (r < 0) {
+    nr = http_parse_ranges(req->range, size, rs, c->conf->max_ranges);
+    if (nr < 0) {
       close(fd);
       char cr[64];
       snprintf(cr, sizeof cr, "Content-Range: bytes */%llu\r\n",
@@ -503,28 +546,48 @@ static int serve(conn *c, const http_request *req) {
       rc = send_error(c, 416, keep, head_only, cr);
       return rc < 0 ? rc : keep;
     }
-    if (r > 0) {
+    if (nr > 0)
       code = 206;
-      len = last - first + 1;
-    }
   }
+  if (nr == 0) /* the whole file (the parser may have left ranges there) */
+    rs[0] = (http_range){0, size ? size - 1 : 0};
   /* The extra header lines go where the decoded path was, no longer
    * needed: they are too long for the stack of a coroutine that may be
    * suspended in a write with CORO_STACK_SHARED. Bounded (the type, the
    * charset and the Cache-Control value are), they fit in the head. */
   char *extra = path;
   size_t n = 0;
+  const char *csep, *cset, *ctype = content_type(c->conf, rel, &csep, &cset);
+  char boundary[32];
+  if (nr > 1) {
+    /* Several ranges: one multipart/byteranges body (RFC 9110 14.6) with
+     * a part per range, its length known before it is sent. */
+    snprintf(boundary, sizeof boundary, "%016llx",
+             (unsigned long long)__atomic_add_fetch(&c->conf->boundaries, 1,
+                                                    __ATOMIC_RELAXED) *
+                 0x9e3779b97f4a7c15ull);
+    len = sizeof "\r\n--" - 1 + strlen(boundary) + sizeof "--\r\n" - 1;
+    for (int i = 0; i < nr; i++)
+      len += part_head(NULL, 0, i, boundary, ctype, csep, cset, rs[i], size) +
+             rs[i].last - rs[i].first + 1;
+  } else if (nr == 1) {
+    len = rs[0].last - rs[0].first + 1;
+  }
   if (code == 304) {
     put(extra, BUF_PATH, &n, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
   } else {
-    const char *csep, *cset, *ctype = content_type(c->conf, rel, &csep, &cset);
+    if (nr > 1)
+      put(extra, BUF_PATH, &n,
+          "Content-Type: multipart/byteranges; boundary=%s\r\n", boundary);
+    else
+      put(extra, BUF_PATH, &n, "Content-Type: %s%s%s\r\n", ctype, csep, cset);
     put(extra, BUF_PATH, &n,
-        "Content-Type: %s%s%s\r\nContent-Length: %llu\r\nETag: %s\r\n"
+        "Content-Length: %llu\r\nETag: %s\r\n"
         "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
-        ctype, csep, cset, (unsigned long long)len, etag, lm);
-    if (code == 206)
+        (unsigned long long)len, etag, lm);
+    if (nr == 1)
       put(extra, BUF_PATH, &n, "Content-Range: bytes %llu-%llu/%llu\r\n",
-          (unsigned long long)first, (unsigned long long)last,
+          (unsigned long long)rs[0].first, (unsigned long long)rs[0].last,
           (unsigned long long)size);
   }
   /* A 304 carries the Cache-Control and Expires a 200 would (RFC 9110
@@ -541,21 +604,21 @@ static int serve(conn *c, const http_request *req) {
   int hn = head(c, code, keep, extra);
   int body = code != 304 && !head_only && len > 0;
   ssize_t w = send_head(c->fd, c->hdr, (size_t)hn, body, write_deadline(c));
-  /* The body in parts that end where the turn does, each with a write
-   * timeout of its own: the timeout bounds how long the client may take
-   * to accept a part, not the whole file, whose transfer time depends on
-   * its size. */
-  int64_t off = (int64_t)first;
-  for (uint64_t left = body ? len : 0; w >= 0 && left > 0;) {
-    size_t part = TURN_BYTES - c->turn;
-    if (part > left)
-      part = (size_t)left;
-    w = coro_sendfile(c->fd, fd, &off, part, write_deadline(c));
-    if (w >= 0 && (size_t)w != part)
-      w = -EIO; /* the file shrank under us: the framing is broken */
+  if (body && nr <= 1) {
+    if (w >= 0)
+      w = send_range(c, fd, rs[0]);
+  } else if (body) {
+    /* Each part's head goes where the extra lines were. */
+    for (int i = 0; w >= 0 && i < nr; i++) {
+      size_t pn = part_head(extra, BUF_PATH, i, boundary, ctype, csep, cset,
+                            rs[i], size);
+      w = send_head(c->fd, extra, pn, 1, write_deadline(c));
+      if (w >= 0)
+        w = send_range(c, fd, rs[i]);
+    }
     if (w >= 0) {
-      left -= part;
-      w = spend(c, part);
+      size_t pn = (size_t)snprintf(extra, BUF_PATH, "\r\n--%s--\r\n", boundary);
+      w = send_head(c->fd, extra, pn, 0, write_deadline(c));
     }
   }
   close(fd);

@@ -104,6 +104,14 @@ type Config struct {
 	// header. A value with a max-age also brings an Expires that far from
 	// now, for HTTP/1.0 caches. 200, 206 and 304 responses carry them.
 	Cache []CacheRule
+
+	// MaxRanges caps the ranges of a Range header: a request for more
+	// gets the whole file (200), as with nginx's max_ranges. Several
+	// ranges get a 206 multipart/byteranges response, in the order asked,
+	// not coalesced; ranges that add up to more bytes than the file
+	// (overlapping ones) get the whole file, as in nginx. Default 16, at
+	// most 100; 1 answers single ranges only.
+	MaxRanges int
 }
 
 // CacheRule is a Cache-Control value for some files: those under
@@ -203,6 +211,12 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.UnsentLimit <= 0 {
 		cfg.UnsentLimit = 256 << 10
 	}
+	if cfg.MaxRanges == 0 {
+		cfg.MaxRanges = 16
+	}
+	if cfg.MaxRanges < 1 || cfg.MaxRanges > C.HTTP_RANGES_MAX {
+		return nil, fmt.Errorf("httpd: %d max ranges: want 1 to %d: %w", cfg.MaxRanges, C.HTTP_RANGES_MAX, syscall.EINVAL)
+	}
 	if cfg.Charset == "" {
 		cfg.Charset = "utf-8"
 	}
@@ -236,6 +250,7 @@ func Start(cfg Config) (*Server, error) {
 	conf.lingering_time_ns = C.int64_t(cfg.LingeringTime.Nanoseconds())
 	conf.unsent_limit = C.int(cfg.UnsentLimit)
 	conf.allow_dotfiles = C.int(b2i(cfg.AllowDotfiles))
+	conf.max_ranges = C.int(cfg.MaxRanges)
 	s := &Server{conf: conf}
 	if err := s.setCache(cfg.Cache); err != nil {
 		s.free()
@@ -530,13 +545,18 @@ func reqOffsets(req *C.http_request, base uintptr) map[string][2]int {
 	return at
 }
 
-// parseRange runs the C Range parser (see http_parse_range) for tests.
-func parseRange(v string, size uint64) (rc int, first, last uint64) {
+// parseRanges runs the C Range parser (see http_parse_ranges) for tests,
+// with room for cap ranges: its result, and the ranges it returned.
+func parseRanges(v string, size uint64, cap int) (rc int, ranges [][2]uint64) {
 	cs := C.CString(v)
 	defer C.free(unsafe.Pointer(cs))
-	var f, l C.uint64_t
-	rc = int(C.http_parse_range(C.http_str{p: cs, n: C.size_t(len(v))}, C.uint64_t(size), &f, &l))
-	return rc, uint64(f), uint64(l)
+	out := (*C.http_range)(C.malloc(C.size_t(cap) * C.size_t(unsafe.Sizeof(C.http_range{}))))
+	defer C.free(unsafe.Pointer(out))
+	rc = int(C.http_parse_ranges(C.http_str{p: cs, n: C.size_t(len(v))}, C.uint64_t(size), out, C.int(cap)))
+	for _, r := range unsafe.Slice(out, max(rc, 0)) {
+		ranges = append(ranges, [2]uint64{uint64(r.first), uint64(r.last)})
+	}
+	return rc, ranges
 }
 
 // decodePath runs the C request-target decoder (see http_decode_path) for

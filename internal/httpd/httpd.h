@@ -39,6 +39,9 @@ typedef struct httpd_conf {
    * matches, else one with its extension, else one with neither. */
   const httpd_cache_rule *cache;
   int ncache;
+  /* The most ranges of a Range header answered, 1 to HTTP_RANGES_MAX: more
+   * get the whole file. */
+  int max_ranges;
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */
@@ -46,6 +49,7 @@ typedef struct httpd_conf {
   int64_t requests;          /* responses sent */
   int64_t parse_work;        /* bytes the head parser examined */
   int64_t turns;             /* times a connection yielded to the others */
+  uint64_t boundaries;       /* multipart boundaries made (each differs) */
 } httpd_conf;
 
 /* One loop's accept coroutine's argument. */
