@@ -16,7 +16,7 @@
  *     poisoned, so that AddressSanitizer reports a read of one of them;
  *   - every string of an accepted head points inside the head;
  *   - the helpers a server runs on an accepted head (http_decode_path,
- *     http_parse_ranges, http_etag_match, http_etag_list_match,
+ *     http_parse_ranges, http_accept_coding, http_etag_match, http_etag_list_match,
  *     http_parse_date, http_if_range_match, http_target_query,
  *     http_uri_encode) stay in their buffers and keep their contracts; in
  *     particular what http_uri_encode makes of a decoded path is safe in a
@@ -125,6 +125,11 @@ static void check_helpers(const http_request *req) {
   FUZZ_CHECK(http_decode_path(req->target, tiny, 0) == -1);
 
   check_ranges(req->range);
+  static const char *const codings[] = {"gzip", "br", "identity"};
+  for (size_t i = 0; i < sizeof codings / sizeof codings[0]; i++) {
+    int q = http_accept_coding(req->fields, codings[i]);
+    FUZZ_CHECK(q >= -1 && q <= 1000);
+  }
 
   for (int strong = 0; strong <= 1; strong++) {
     int m = http_etag_match(req->if_none_match, "\"abc\"", strong);

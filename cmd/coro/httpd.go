@@ -21,7 +21,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -86,6 +86,15 @@ in nginx. A suffix range (bytes=-N, N > 0) on an empty file is
 satisfiable (RFC 9110 14.1.2) but has no byte to send: it gets the empty
 file with 200, not 416.
 
+Precompressed files (nginx's gzip_static), with -precompressed: when the
+client's Accept-Encoding takes br or gzip (q > 0; the higher q first, br
+on a tie) and file.br or file.gz sits beside file, that file is sent
+with Content-Encoding, an ETag of its own and ranges over its compressed
+bytes; every file response then carries "Vary: Accept-Encoding". Nothing
+is compressed on the fly. Off by default: it costs a failed open per
+request where no sibling exists, and a sibling left stale by a deploy
+would be served instead of the file.
+
 Exit status: 0 after a signal, 1 the server failed, 2 usage error.`,
 	flags: httpdFlags,
 }
@@ -141,6 +150,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	var cache cacheRules
 	fs.Var(cacheFlag{&cache, false}, "cache-ext", "`.EXT,...=VALUE`: send \"Cache-Control: VALUE\" with files of those extensions (repeatable)")
 	fs.Var(cacheFlag{&cache, true}, "cache-path", "`/PREFIX=VALUE`: send \"Cache-Control: VALUE\" with files under /PREFIX (repeatable)")
+	precompressed := fs.Bool("precompressed", false, "send file.br or file.gz, when beside file, to clients that accept br or gzip")
 	maxRanges := fs.Int("max-ranges", 16, "answer at most `N` ranges of a Range header (1 to 100); more get the whole file")
 	dotfiles := fs.String("dotfiles", "deny", "`deny` (404) or allow paths with a segment starting with '.'")
 	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
@@ -189,7 +199,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			LingeringTimeout: *lingerTimeout, LingeringTime: *lingerTime, UnsentLimit: *unsent,
 			ReusePort: *reusePort, MIMETypes: *mimeTypes, Charset: *charset,
 			AllowDotfiles: *dotfiles == "allow", Cache: cache.with(*cacheAll),
-			MaxRanges: *maxRanges,
+			MaxRanges: *maxRanges, Precompressed: *precompressed,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."

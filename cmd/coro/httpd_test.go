@@ -28,7 +28,7 @@ func TestHttpd(t *testing.T) {
 		{"httpd", "-addr", "127.0.0.1:0", "-header-timeout", "300ms", "-idle", "5s", "-write-timeout", "5s",
 			"-lingering-timeout", "1s", "-lingering-time", "2s", "-unsent-limit", "65536"},
 		{"httpd", "-addr", "127.0.0.1:0", "-charset", "iso-8859-1", "-mime-types", "/dev/null", "-dotfiles", "allow",
-			"-cache", "max-age=60", "-cache-ext", ".html,.htm=no-cache", "-max-ranges", "1"},
+			"-cache", "max-age=60", "-cache-ext", ".html,.htm=no-cache", "-max-ranges", "1", "-precompressed"},
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			cmd := exec.Command(binary, args...)
@@ -79,7 +79,8 @@ func TestHttpd(t *testing.T) {
 			}
 			if resp.StatusCode != 200 || !strings.Contains(string(body), "<h1>coro httpd</h1>") ||
 				resp.Header.Get("Content-Type") != wantType ||
-				slices.Contains(args, "-cache-ext") != (resp.Header.Get("Cache-Control") == "no-cache") {
+				slices.Contains(args, "-cache-ext") != (resp.Header.Get("Cache-Control") == "no-cache") ||
+				slices.Contains(args, "-precompressed") != (resp.Header.Get("Vary") == "Accept-Encoding") {
 				t.Errorf("GET /: %d %q %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"), body)
 			}
 			resp, err = client.Get(m[2] + "big.bin")

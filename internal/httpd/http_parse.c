@@ -439,14 +439,15 @@ int http_etag_match(http_str v, const char *etag, int strong) {
   return 0;
 }
 
-int http_etag_list_match(http_str f, const char *name, const char *etag,
-                         int strong) {
-  size_t i = 0;
-  while (i < f.n) {
-    const char *lf = memchr(f.p + i, '\n', f.n - i);
+/* The value of the next field line named name (lower case) in f, the
+ * header section, from *i on: 1 with *v set (OWS trimmed) and *i past the
+ * line, or 0 when there is none. */
+static int next_field(http_str f, size_t *i, const char *name, http_str *v) {
+  while (*i < f.n) {
+    const char *lf = memchr(f.p + *i, '\n', f.n - *i);
     size_t end = lf ? (size_t)(lf - f.p) : f.n;
-    http_str line = line_at(f.p, i, end);
-    i = end + 1;
+    http_str line = line_at(f.p, *i, end);
+    *i = end + 1;
     const char *colon = memchr(line.p, ':', line.n);
     if (!colon || !str_ieq((http_str){line.p, (size_t)(colon - line.p)}, name))
       continue;
@@ -455,10 +456,81 @@ int http_etag_list_match(http_str f, const char *name, const char *etag,
       s++;
     while (e > s && (line.p[e - 1] == ' ' || line.p[e - 1] == '\t'))
       e--;
-    if (http_etag_match((http_str){line.p + s, e - s}, etag, strong))
-      return 1;
+    *v = (http_str){line.p + s, e - s};
+    return 1;
   }
   return 0;
+}
+
+int http_etag_list_match(http_str f, const char *name, const char *etag,
+                         int strong) {
+  size_t i = 0;
+  http_str v;
+  while (next_field(f, &i, name, &v))
+    if (http_etag_match(v, etag, strong))
+      return 1;
+  return 0;
+}
+
+/* A qvalue (RFC 9110 12.4.2) at v.p[*i..): "0", "0.5", "1.000"; in
+ * thousandths, or -1 when malformed. */
+static int read_qvalue(http_str v, size_t *i) {
+  if (*i >= v.n || (v.p[*i] != '0' && v.p[*i] != '1'))
+    return -1;
+  int q = (v.p[(*i)++] - '0') * 1000;
+  if (*i < v.n && v.p[*i] == '.') {
+    (*i)++;
+    for (int scale = 100, k = 0; k < 3 && *i < v.n && v.p[*i] >= '0' && v.p[*i] <= '9';
+         k++, scale /= 10)
+      q += (v.p[(*i)++] - '0') * scale;
+  }
+  return q > 1000 ? -1 : q;
+}
+
+int http_accept_coding(http_str f, const char *coding) {
+  /* gzip's old name counts as gzip (RFC 9110 8.4.1.3). */
+  int gzip = strcmp(coding, "gzip") == 0;
+  int named = -1, star = -1;
+  size_t fi = 0;
+  http_str v;
+  while (next_field(f, &fi, "accept-encoding", &v)) {
+    size_t i = 0;
+    while (i < v.n) {
+      /* One member: a token, then parameters of which q counts. */
+      while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+        i++;
+      size_t s = i;
+      while (i < v.n && is_tchar((unsigned char)v.p[i]))
+        i++;
+      http_str tok = {v.p + s, i - s};
+      int q = 1000;
+      while (i < v.n && v.p[i] != ',') {
+        while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
+          i++;
+        if (i < v.n && v.p[i] == ';') {
+          i++;
+          while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
+            i++;
+          if (i + 1 < v.n && lower((unsigned char)v.p[i]) == 'q' && v.p[i + 1] == '=') {
+            i += 2;
+            q = read_qvalue(v, &i);
+            continue;
+          }
+        }
+        if (i < v.n && v.p[i] != ',') {
+          q = -1; /* junk: the member does not count */
+          i++;
+        }
+      }
+      if (tok.n == 0 || q < 0)
+        continue;
+      if (str_ieq(tok, coding) || (gzip && str_ieq(tok, "x-gzip")))
+        named = named > q ? named : q;
+      else if (tok.n == 1 && tok.p[0] == '*')
+        star = star > q ? star : q;
+    }
+  }
+  return named >= 0 ? named : star;
 }
 
 time_t http_parse_date(http_str v) {

@@ -130,6 +130,14 @@ int http_etag_match(http_str value, const char *etag, int strong);
 int http_etag_list_match(http_str fields, const char *name, const char *etag,
                          int strong);
 
+/* How much the Accept-Encoding field lines of fields, the header section
+ * of a parsed request, accept the content coding coding (lower case, e.g.
+ * "gzip"; "x-gzip" counts as "gzip"): its qvalue in thousandths (0 means
+ * not acceptable), from the member naming it, else from "*"; -1 when
+ * neither is there (also when there is no Accept-Encoding: a server then
+ * sends no coding). A member that does not parse counts for nothing. */
+int http_accept_coding(http_str fields, const char *coding);
+
 /* Parses an HTTP-date in any of the three formats a recipient must accept
  * (RFC 9110 5.6.7: IMF-fixdate, RFC 850, asctime). Returns the time, or
  * -1 when the value is not one (a condition on it is then ignored, as RFC

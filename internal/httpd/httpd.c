@@ -439,6 +439,40 @@ static size_t part_head(char *out, size_t cap, int i, const char *boundary,
   return n < 0 ? 0 : (size_t)n;
 }
 
+/* Precompressed files (nginx's gzip_static): when the client accepts br or
+ * gzip (q > 0) and rel.br or rel.gz is a regular file beside rel, returns
+ * that file's fd, closing fd, with *st its status and *coding set; else
+ * fd. The coding with the higher q is tried first, br on a tie (it is the
+ * smaller). rel has room for the extension: BUF_REL is 16 bytes longer
+ * than any rel. */
+static int precompressed(conn *c, const http_request *req, char *rel, int fd,
+                         struct stat *st, const char **coding) {
+  static const struct {
+    const char *name, ext[4];
+  } codings[] = {{"br", ".br"}, {"gzip", ".gz"}};
+  int q[2] = {http_accept_coding(req->fields, codings[0].name),
+              http_accept_coding(req->fields, codings[1].name)};
+  size_t rn = strlen(rel);
+  for (int k = 0; k < 2; k++) {
+    int i = q[1] > q[0] ? 1 - k : k;
+    if (q[i] <= 0)
+      continue;
+    memcpy(rel + rn, codings[i].ext, sizeof codings[i].ext);
+    int zfd = open_beneath(c->conf->root_fd, rel);
+    rel[rn] = '\0';
+    struct stat zst;
+    if (zfd >= 0 && fstat(zfd, &zst) == 0 && S_ISREG(zst.st_mode)) {
+      close(fd);
+      *st = zst;
+      *coding = codings[i].name;
+      return zfd;
+    }
+    if (zfd >= 0)
+      close(zfd);
+  }
+  return fd;
+}
+
 /* Answers one parsed request. Returns 1 to keep the connection, 0 to close
  * it, a negative errno when the connection failed. */
 static int serve(conn *c, const http_request *req) {
@@ -498,11 +532,17 @@ static int serve(conn *c, const http_request *req) {
     rc = send_error(c, errno_status(fd), keep, head_only, "");
     return rc < 0 ? rc : keep;
   }
+  const char *coding = NULL;
+  if (c->conf->precompressed)
+    fd = precompressed(c, req, rel, fd, &st, &coding);
 
   uint64_t size = (uint64_t)st.st_size;
   char etag[64], lm[64];
-  snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)size,
-           (unsigned long long)st.st_mtime);
+  /* A compressed file's tag names its coding: it can never equal the
+   * plain file's, even when the two have the same size and time. */
+  snprintf(etag, sizeof etag, "\"%llx-%llx%s%s\"", (unsigned long long)size,
+           (unsigned long long)st.st_mtime, coding ? "-" : "",
+           coding ? coding : "");
   http_date(st.st_mtime, lm, sizeof lm);
   /* The preconditions in the order of RFC 9110 13.2.2. If-Match compares
    * strongly, If-None-Match weakly; a date condition is ignored when
@@ -590,6 +630,13 @@ static int serve(conn *c, const http_request *req) {
           (unsigned long long)rs[0].first, (unsigned long long)rs[0].last,
           (unsigned long long)size);
   }
+  if (coding && code != 304)
+    put(extra, BUF_PATH, &n, "Content-Encoding: %s\r\n", coding);
+  /* Every file may have a compressed sibling, and finding out would cost
+   * a syscall for clients that would not take it: with precompressed
+   * files on, every response says it depends on Accept-Encoding. */
+  if (c->conf->precompressed)
+    put(extra, BUF_PATH, &n, "Vary: Accept-Encoding\r\n");
   /* A 304 carries the Cache-Control and Expires a 200 would (RFC 9110
    * 15.4.5), so that the cache refreshes its copy's lifetime. */
   const httpd_cache_rule *cr = cache_rule(c->conf, rel);

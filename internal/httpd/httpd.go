@@ -112,6 +112,15 @@ type Config struct {
 	// (overlapping ones) get the whole file, as in nginx. Default 16, at
 	// most 100; 1 answers single ranges only.
 	MaxRanges int
+
+	// Precompressed serves file.br or file.gz, where one sits beside file,
+	// to a client whose Accept-Encoding takes br or gzip (q > 0; the
+	// higher q first, br on a tie), with Content-Encoding, an ETag of its
+	// own and ranges of the compressed bytes (nginx's gzip_static); every
+	// file response then says "Vary: Accept-Encoding". Off by default: it
+	// costs a failed open per request of such a client where no sibling
+	// exists, and a sibling left stale by a deploy would be served.
+	Precompressed bool
 }
 
 // CacheRule is a Cache-Control value for some files: those under
@@ -251,6 +260,7 @@ func Start(cfg Config) (*Server, error) {
 	conf.unsent_limit = C.int(cfg.UnsentLimit)
 	conf.allow_dotfiles = C.int(b2i(cfg.AllowDotfiles))
 	conf.max_ranges = C.int(cfg.MaxRanges)
+	conf.precompressed = C.int(b2i(cfg.Precompressed))
 	s := &Server{conf: conf}
 	if err := s.setCache(cfg.Cache); err != nil {
 		s.free()
@@ -633,6 +643,20 @@ func etagListMatch(head, name, etag string, strong bool) bool {
 	ce, efree := cstr(etag)
 	defer efree()
 	return C.http_etag_list_match(req.fields, cn.p, ce.p, C.int(b2i(strong))) == 1
+}
+
+// acceptCoding parses head and runs http_accept_coding over its fields
+// for tests (-2 when the head does not parse).
+func acceptCoding(head, coding string) int {
+	s, free := cstr(head)
+	defer free()
+	var req C.http_request
+	if C.http_parse_request(s.p, s.n, &req) <= 0 {
+		return -2
+	}
+	cc, cfree := cstr(coding)
+	defer cfree()
+	return int(C.http_accept_coding(req.fields, cc.p))
 }
 
 // etagMatch runs http_etag_match for tests.

@@ -42,6 +42,8 @@ typedef struct httpd_conf {
   /* The most ranges of a Range header answered, 1 to HTTP_RANGES_MAX: more
    * get the whole file. */
   int max_ranges;
+  /* Serve file.br or file.gz for file to clients that accept br or gzip. */
+  int precompressed;
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */

@@ -151,6 +151,37 @@ func TestParseRanges(t *testing.T) {
 	}
 }
 
+func TestAcceptCoding(t *testing.T) {
+	for _, tc := range []struct {
+		fields   string // header lines
+		gzip, br int
+	}{
+		{"", -1, -1},
+		{"Accept-Encoding: gzip\r\n", 1000, -1},
+		{"Accept-Encoding: gzip, deflate, br\r\n", 1000, 1000},
+		{"accept-encoding:br;q=0.8 , GZIP;Q=0.5\r\n", 500, 800},
+		{"Accept-Encoding: gzip;q=0\r\n", 0, -1},
+		{"Accept-Encoding: *\r\n", 1000, 1000},
+		{"Accept-Encoding: *;q=0, br\r\n", 0, 1000},
+		{"Accept-Encoding: gzip;q=0, *\r\n", 0, 1000},
+		{"Accept-Encoding: x-gzip\r\n", 1000, -1},
+		{"Accept-Encoding: gzip\r\nAccept-Encoding: br;q=0.1\r\n", 1000, 100}, // one list in two lines
+		{"Accept-Encoding: identity\r\n", -1, -1},
+		{"Accept-Encoding:\r\n", -1, -1},
+		{"Accept-Encoding: gzip;q=2, br;q=1.5\r\n", -1, -1}, // bad qvalues
+		{"Accept-Encoding: gzip;q=0.0001\r\n", -1, -1},      // 4 digits: not a qvalue
+		{"Accept-Encoding: gzip;level=9\r\n", -1, -1},
+		{"Accept-Encoding: gzipx, brotli\r\n", -1, -1},
+		{"Accept-Encoding: ,, gzip ;q=0.25 ,\r\n", 250, -1},
+		{"X-Accept-Encoding: gzip\r\n", -1, -1},
+	} {
+		head := "GET / HTTP/1.1\r\nHost: x\r\n" + tc.fields + "\r\n"
+		if g, b := acceptCoding(head, "gzip"), acceptCoding(head, "br"); g != tc.gzip || b != tc.br {
+			t.Errorf("%q: gzip %d br %d, want %d %d", tc.fields, g, b, tc.gzip, tc.br)
+		}
+	}
+}
+
 func TestDecodePath(t *testing.T) {
 	for _, tc := range []struct {
 		target, want string

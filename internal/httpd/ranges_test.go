@@ -7,8 +7,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +149,4 @@ func TestMultipartRanges(t *testing.T) {
 	if _, err := Start(Config{Root: root, Addr: "127.0.0.1:0", MaxRanges: 101}); err == nil {
 		t.Error("MaxRanges 101: started")
 	}
-	_ = os.Remove(filepath.Join(root, "none"))
 }
