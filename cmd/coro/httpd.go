@@ -21,7 +21,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -95,6 +95,13 @@ is compressed on the fly. Off by default: it costs a failed open per
 request where no sibling exists, and a sibling left stale by a deploy
 would be served instead of the file.
 
+Directories: /dir is redirected to /dir/, which serves dir/index.html;
+without one, 403, or with -autoindex (off, as in nginx: a listing shows
+what no link does) an HTML listing: sub-directories first, then files,
+each sorted by name, with sizes in bytes and times in UTC, names
+HTML-escaped and percent-encoded in their links; dotfiles left out unless
+-dotfiles allow; symlinks listed, not followed.
+
 Exit status: 0 after a signal, 1 the server failed, 2 usage error.`,
 	flags: httpdFlags,
 }
@@ -150,6 +157,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	var cache cacheRules
 	fs.Var(cacheFlag{&cache, false}, "cache-ext", "`.EXT,...=VALUE`: send \"Cache-Control: VALUE\" with files of those extensions (repeatable)")
 	fs.Var(cacheFlag{&cache, true}, "cache-path", "`/PREFIX=VALUE`: send \"Cache-Control: VALUE\" with files under /PREFIX (repeatable)")
+	autoindex := fs.Bool("autoindex", false, "list a directory that has no index.html (else 403)")
 	precompressed := fs.Bool("precompressed", false, "send file.br or file.gz, when beside file, to clients that accept br or gzip")
 	maxRanges := fs.Int("max-ranges", 16, "answer at most `N` ranges of a Range header (1 to 100); more get the whole file")
 	dotfiles := fs.String("dotfiles", "deny", "`deny` (404) or allow paths with a segment starting with '.'")
@@ -200,6 +208,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			ReusePort: *reusePort, MIMETypes: *mimeTypes, Charset: *charset,
 			AllowDotfiles: *dotfiles == "allow", Cache: cache.with(*cacheAll),
 			MaxRanges: *maxRanges, Precompressed: *precompressed,
+			Autoindex: *autoindex,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."

@@ -28,7 +28,7 @@ func TestHttpd(t *testing.T) {
 		{"httpd", "-addr", "127.0.0.1:0", "-header-timeout", "300ms", "-idle", "5s", "-write-timeout", "5s",
 			"-lingering-timeout", "1s", "-lingering-time", "2s", "-unsent-limit", "65536"},
 		{"httpd", "-addr", "127.0.0.1:0", "-charset", "iso-8859-1", "-mime-types", "/dev/null", "-dotfiles", "allow",
-			"-cache", "max-age=60", "-cache-ext", ".html,.htm=no-cache", "-max-ranges", "1", "-precompressed"},
+			"-cache", "max-age=60", "-cache-ext", ".html,.htm=no-cache", "-max-ranges", "1", "-precompressed", "-autoindex"},
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			cmd := exec.Command(binary, args...)

@@ -473,6 +473,54 @@ static int precompressed(conn *c, const http_request *req, char *rel, int fd,
   return fd;
 }
 
+/* Answers with the listing of the directory rel (see autoindex.c), made
+ * whole before it is sent, with a Content-Length; no validators, as the
+ * listing has no file of its own. Not inlined: its frame is needed only
+ * while a listing is made. 0, or a negative errno. */
+static __attribute__((noinline)) int send_listing(conn *c, const char *rel,
+                                                  int keep, int head_only) {
+  int fd = open_beneath(c->conf->root_fd, rel);
+  if (fd < 0)
+    return send_error(c, errno_status(fd), keep, head_only, "");
+  size_t rn = strlen(rel);
+  char *url = malloc(rn + 3);
+  if (!url) {
+    close(fd);
+    return send_error(c, 500, keep, head_only, "");
+  }
+  if (strcmp(rel, ".") == 0)
+    memcpy(url, "/", 2);
+  else
+    snprintf(url, rn + 3, "/%s/", rel);
+  char *html;
+  size_t len;
+  int rc = httpd_autoindex(fd, url, c->conf->allow_dotfiles, &html, &len);
+  free(url);
+  if (rc < 0)
+    return send_error(c, errno_status(rc), keep, head_only, "");
+  char extra[96];
+  snprintf(extra, sizeof extra,
+           "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n",
+           len);
+  int hn = head(c, 200, keep, extra);
+  ssize_t w = send_head(c->fd, c->hdr, (size_t)hn, !head_only, write_deadline(c));
+  for (size_t off = 0; w >= 0 && !head_only && off < len;) {
+    size_t part = TURN_BYTES - c->turn;
+    if (part > len - off)
+      part = len - off;
+    w = send_head(c->fd, html + off, part, 0, write_deadline(c));
+    if (w >= 0) {
+      off += part;
+      w = spend(c, part);
+    }
+  }
+  free(html);
+  if (w < 0)
+    return (int)w;
+  count(&c->conf->requests, 1);
+  return 0;
+}
+
 /* Answers one parsed request. Returns 1 to keep the connection, 0 to close
  * it, a negative errno when the connection failed. */
 static int serve(conn *c, const http_request *req) {
@@ -517,6 +565,11 @@ static int serve(conn *c, const http_request *req) {
     size_t rn = strlen(rel);
     memcpy(rel + rn, "/index.html", sizeof "/index.html");
     fd = open_beneath(c->conf->root_fd, rel);
+    if (fd == -ENOENT && c->conf->autoindex) {
+      rel[rn] = '\0';
+      rc = send_listing(c, rel, keep, head_only);
+      return rc < 0 ? rc : keep;
+    }
     if (fd == -ENOENT)
       fd = -EACCES; /* a directory without an index is not listed */
     if (fd >= 0 && fstat(fd, &st) < 0) {

@@ -121,6 +121,14 @@ type Config struct {
 	// costs a failed open per request of such a client where no sibling
 	// exists, and a sibling left stale by a deploy would be served.
 	Precompressed bool
+
+	// Autoindex lists a directory that has no index.html (else 403): an
+	// HTML table of its entries, sub-directories first, each group sorted
+	// by name, with sizes in bytes and modification times (UTC); names
+	// HTML-escaped and percent-encoded in the links; names starting with
+	// '.' left out unless AllowDotfiles; symlinks shown, not followed.
+	// Off by default, as in nginx: a listing shows what no link does.
+	Autoindex bool
 }
 
 // CacheRule is a Cache-Control value for some files: those under
@@ -261,6 +269,7 @@ func Start(cfg Config) (*Server, error) {
 	conf.allow_dotfiles = C.int(b2i(cfg.AllowDotfiles))
 	conf.max_ranges = C.int(cfg.MaxRanges)
 	conf.precompressed = C.int(b2i(cfg.Precompressed))
+	conf.autoindex = C.int(b2i(cfg.Autoindex))
 	s := &Server{conf: conf}
 	if err := s.setCache(cfg.Cache); err != nil {
 		s.free()

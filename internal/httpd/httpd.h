@@ -44,6 +44,7 @@ typedef struct httpd_conf {
   int max_ranges;
   /* Serve file.br or file.gz for file to clients that accept br or gzip. */
   int precompressed;
+  int autoindex; /* list a directory without index.html, else 403 */
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */
@@ -53,6 +54,13 @@ typedef struct httpd_conf {
   int64_t turns;             /* times a connection yielded to the others */
   uint64_t boundaries;       /* multipart boundaries made (each differs) */
 } httpd_conf;
+
+/* Makes the HTML listing of the directory fd (which it closes), whose URL
+ * path is url_dir ("/a/b/"), leaving out names starting with '.' unless
+ * dotfiles: 0 with *html (malloc'd; the caller frees it) and *len set, or
+ * a negative errno. See autoindex.c. */
+int httpd_autoindex(int fd, const char *url_dir, int dotfiles, char **html,
+                    size_t *len);
 
 /* One loop's accept coroutine's argument. */
 typedef struct httpd_listener {
