@@ -18,8 +18,10 @@
 #                     adding new inputs to fuzz/corpus/http_parse
 #   make fuzz-dns     the same for the DNS message decoder and the
 #                     resolv.conf/hosts parsers (fuzz/corpus/dns_msg)
+#   make fuzz-mime    the same for the mime.types parser and the type
+#                     lookup (fuzz/corpus/mime_types)
 #   make test-fuzz-corpus
-#                     replay both corpora through their harnesses
+#                     replay the corpora through their harnesses
 #                     (part of make test; needs clang: install-deps fuzz)
 #
 # Variants build into build/<variant>/ so they never mix objects:
@@ -214,6 +216,8 @@ FUZZ_HTTP  := build/fuzz/http_parse_fuzz
 FUZZ_HTTP_CORPUS := fuzz/corpus/http_parse
 FUZZ_DNS   := build/fuzz/dns_msg_fuzz
 FUZZ_DNS_CORPUS := fuzz/corpus/dns_msg
+FUZZ_MIME  := build/fuzz/mime_types_fuzz
+FUZZ_MIME_CORPUS := fuzz/corpus/mime_types
 FUZZ_TIME  ?= 60
 
 $(FUZZ_HTTP): fuzz/http_parse_fuzz.c fuzz/fuzz_check.h internal/httpd/http_parse.c internal/httpd/http_parse.h
@@ -223,6 +227,10 @@ $(FUZZ_HTTP): fuzz/http_parse_fuzz.c fuzz/fuzz_check.h internal/httpd/http_parse
 $(FUZZ_DNS): fuzz/dns_msg_fuzz.c fuzz/fuzz_check.h csrc/dns_msg.c csrc/dns_conf.c csrc/dns_internal.h
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(FUZZFLAGS) fuzz/dns_msg_fuzz.c csrc/dns_msg.c csrc/dns_conf.c -o $@
+
+$(FUZZ_MIME): fuzz/mime_types_fuzz.c fuzz/fuzz_check.h internal/httpd/mime.c internal/httpd/mime.h
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZFLAGS) fuzz/mime_types_fuzz.c internal/httpd/mime.c -o $@
 
 fuzz-http: $(FUZZ_HTTP)
 	@mkdir -p fuzz/crashes
@@ -234,9 +242,15 @@ fuzz-dns: $(FUZZ_DNS)
 	$(FUZZ_DNS) $(FUZZ_DNS_CORPUS) -dict=fuzz/dns.dict -max_len=4096 \
 	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
 
-test-fuzz-corpus: $(FUZZ_HTTP) $(FUZZ_DNS)
+fuzz-mime: $(FUZZ_MIME)
+	@mkdir -p fuzz/crashes
+	$(FUZZ_MIME) $(FUZZ_MIME_CORPUS) -max_len=4096 \
+	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+
+test-fuzz-corpus: $(FUZZ_HTTP) $(FUZZ_DNS) $(FUZZ_MIME)
 	$(FUZZ_HTTP) $(FUZZ_HTTP_CORPUS) -runs=0
 	$(FUZZ_DNS) $(FUZZ_DNS_CORPUS) -runs=0
+	$(FUZZ_MIME) $(FUZZ_MIME_CORPUS) -runs=0
 
 test:
 	$(STAGE) c-native $(MAKE) --no-print-directory -j2 V=native check-c
@@ -261,4 +275,4 @@ clean:
 	rm -rf build
 
 .PHONY: all check check-c test test-c test-ucontext test-asan test-valgrind test-tsan test-arm64 \
-	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns test-fuzz-corpus bench-io
+	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns fuzz-mime test-fuzz-corpus bench-io

@@ -16,11 +16,12 @@
  *     poisoned, so that AddressSanitizer reports a read of one of them;
  *   - every string of an accepted head points inside the head;
  *   - the helpers a server runs on an accepted head (http_decode_path,
- *     http_parse_range, http_etag_match, http_etag_list_match,
+ *     http_parse_ranges, http_accept_coding, http_etag_match, http_etag_list_match,
  *     http_parse_date, http_if_range_match, http_target_query,
  *     http_uri_encode) stay in their buffers and keep their contracts; in
  *     particular what http_uri_encode makes of a decoded path is safe in a
  *     header and decodes back to that path.
+ * The input is also parsed as a Range value alone.
  * Each buffer handed to the parser is a heap copy of exactly its length,
  * placed at the end of its allocation, so that AddressSanitizer reports a
  * read one byte past the end.
@@ -73,6 +74,40 @@ static int in_head(http_str s, const char *head, size_t n) {
   return s.p >= head && s.n <= n && (size_t)(s.p - head) <= n - s.n;
 }
 
+/* http_parse_ranges over value, against resources of several sizes and
+ * with several caps: a result in [-1, cap]; ranges inside the resource,
+ * in order, adding up to no more than it; the same ranges, as far as they
+ * go, with a smaller cap. */
+static void check_ranges(http_str value) {
+  static const uint64_t sizes[] = {0, 1, 10, 1000, UINT64_MAX};
+  static const int caps[] = {1, 2, 16, HTTP_RANGES_MAX};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    http_range all[HTTP_RANGES_MAX];
+    int prev = 0;
+    for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+      /* Exactly cap slots, at the end of an allocation. */
+      http_range *rs = malloc((size_t)caps[k] * sizeof *rs);
+      FUZZ_CHECK(rs != NULL);
+      int n = http_parse_ranges(value, sizes[i], rs, caps[k]);
+      FUZZ_CHECK(n >= -1 && n <= caps[k]);
+      /* Unsatisfiable does not depend on the cap, unless ignored. */
+      FUZZ_CHECK(k == 0 || prev != -1 || n == -1 || n == 0);
+      uint64_t total = 0;
+      for (int j = 0; j < n; j++) {
+        FUZZ_CHECK(rs[j].first <= rs[j].last && rs[j].last < sizes[i]);
+        FUZZ_CHECK(rs[j].last - rs[j].first < sizes[i] - total);
+        total += rs[j].last - rs[j].first + 1;
+        if (k > 0 && prev > 0 && j < prev)
+          FUZZ_CHECK(rs[j].first == all[j].first && rs[j].last == all[j].last);
+      }
+      if (n > 0)
+        memcpy(all, rs, (size_t)n * sizeof *rs);
+      prev = n;
+      free(rs);
+    }
+  }
+}
+
 /* The helpers a server runs on an accepted head. */
 static void check_helpers(const http_request *req) {
   char path[256];
@@ -89,13 +124,11 @@ static void check_helpers(const http_request *req) {
   char tiny[1];
   FUZZ_CHECK(http_decode_path(req->target, tiny, 0) == -1);
 
-  static const uint64_t sizes[] = {0, 1, 10, 1000, UINT64_MAX};
-  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-    uint64_t first = 0, last = 0;
-    int rc = http_parse_range(req->range, sizes[i], &first, &last);
-    FUZZ_CHECK(rc >= -1 && rc <= 1);
-    if (rc == 1)
-      FUZZ_CHECK(first <= last && last < sizes[i]);
+  check_ranges(req->range);
+  static const char *const codings[] = {"gzip", "br", "identity"};
+  for (size_t i = 0; i < sizeof codings / sizeof codings[0]; i++) {
+    int q = http_accept_coding(req->fields, codings[i]);
+    FUZZ_CHECK(q >= -1 && q <= 1000);
   }
 
   for (int strong = 0; strong <= 1; strong++) {
@@ -216,6 +249,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint32_t seed = 2166136261u; /* FNV-1a of the input: its own piece sizes */
   for (size_t i = 0; i < size; i++)
     seed = (seed ^ data[i]) * 16777619u;
+  /* The input as a Range value too, so that the range parser is fuzzed
+   * without a whole head around it. */
+  check_ranges((http_str){in, size});
   check_fed(in, size, 0, n, &req);
   check_fed(in, size, seed | 1, n, &req);
   if (n > 0) {

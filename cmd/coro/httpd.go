@@ -2,12 +2,14 @@ package main
 
 import (
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,7 +21,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -42,6 +44,63 @@ reads and drops what the client still sends until it is done (nginx's
 lingering close), waiting at most -lingering-timeout for each read and
 -lingering-time in all, so that closing does not reset the connection
 before the client has read the response.
+
+What is served: the Content-Type comes from the file name's extension
+(its longest one first: "a.tar.gz" tries "tar.gz", then "gz") in a
+built-in table of about 140 extensions (what nginx's mime.types covers,
+and mjs, map, webmanifest, apng, jxl, opus, flac, ...; unknown ones are
+application/octet-stream). -mime-types reads more from FILE, in the
+format of Debian's /etc/mime.types (per line a type and its extensions;
+'#' comments), looked up first, so it adds and overrides types; a type
+may carry parameters written without spaces
+("text/html;charset=iso-8859-1 html"). -charset NAME adds
+"; charset=NAME" to textual types (text/*, JavaScript, XML); the default
+is utf-8, the encoding of nearly every text file on the web, without
+which browsers read UTF-8 text, CSS and pages that declare nothing as
+windows-1252. A site of pages in another encoding sets -charset none:
+then each page's own <meta charset> decides (an HTTP charset wins over
+it).
+
+Paths: dot segments are resolved as RFC 3986 says ("/sub/../a.txt" is
+"/a.txt", also percent-encoded); one that would climb above the root is
+refused (403). A path with a segment that starts with '.' (.git, .env,
+.htpasswd) gets 404 unless -dotfiles allow; .well-known (RFC 8615: ACME
+challenges, security.txt) is served either way.
+
+Caching (nginx's expires): no Cache-Control by default. -cache VALUE
+sends "Cache-Control: VALUE" with every file; -cache-ext
+'.js,.css=VALUE' with files of those extensions (any case), and
+-cache-path '/assets/=VALUE' with files whose path starts with /assets/;
+both may be repeated. The rule of the longest matching path prefix wins,
+then an extension's, then -cache. A VALUE with max-age=N also sends
+Expires N seconds from now. 200, 206 and 304 responses carry them, errors
+and redirects not. For files named by their content's hash, say
+-cache-path '/assets/=public, max-age=31536000, immutable'; for pages
+that must be checked each time, -cache-ext '.html=no-cache'.
+
+Ranges: a Range with several ranges gets a 206 multipart/byteranges
+response, its parts in the order asked (not coalesced), as nginx sends
+them; more than -max-ranges ranges (16; at most 100), or ranges that add
+up to more bytes than the file (overlapping ones), get the whole file, as
+in nginx. A suffix range (bytes=-N, N > 0) on an empty file is
+satisfiable (RFC 9110 14.1.2) but has no byte to send: it gets the empty
+file with 200, not 416.
+
+Precompressed files (nginx's gzip_static), with -precompressed: when the
+client's Accept-Encoding takes br or gzip (q > 0; the higher q first, br
+on a tie) and file.br or file.gz sits beside file, that file is sent
+with Content-Encoding, an ETag of its own and ranges over its compressed
+bytes; every file response then carries "Vary: Accept-Encoding". Nothing
+is compressed on the fly. Off by default: it costs a failed open per
+request where no sibling exists, and a sibling left stale by a deploy
+would be served instead of the file.
+
+Directories: /dir is redirected to /dir/, which serves dir/index.html;
+without one, 403, or with -autoindex (off, as in nginx: a listing shows
+what no link does) an HTML listing: sub-directories first, then files,
+each sorted by name, with sizes in bytes and times in UTC, names
+HTML-escaped and percent-encoded in their links; dotfiles left out unless
+-dotfiles allow; symlinks listed, not followed.
 
 Exit status: 0 after a signal, 1 the server failed, 2 usage error.`,
 	flags: httpdFlags,
@@ -93,6 +152,16 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	lingerTimeout := fs.Duration("lingering-timeout", 5*time.Second, "after an early error response, wait at most `D` for each read of what the client still sends")
 	lingerTime := fs.Duration("lingering-time", 30*time.Second, "after an early error response, read what the client still sends for at most `D`")
 	unsent := fs.Int("unsent-limit", 256<<10, "leave at most `BYTES` of a response unsent in the kernel")
+	mimeTypes := fs.String("mime-types", "", "add and override types from `FILE` (mime.types format)")
+	cacheAll := fs.String("cache", "", "send \"Cache-Control: `VALUE`\" with every file that no -cache-ext or -cache-path rule matches")
+	var cache cacheRules
+	fs.Var(cacheFlag{&cache, false}, "cache-ext", "`.EXT,...=VALUE`: send \"Cache-Control: VALUE\" with files of those extensions (repeatable)")
+	fs.Var(cacheFlag{&cache, true}, "cache-path", "`/PREFIX=VALUE`: send \"Cache-Control: VALUE\" with files under /PREFIX (repeatable)")
+	autoindex := fs.Bool("autoindex", false, "list a directory that has no index.html (else 403)")
+	precompressed := fs.Bool("precompressed", false, "send file.br or file.gz, when beside file, to clients that accept br or gzip")
+	maxRanges := fs.Int("max-ranges", 16, "answer at most `N` ranges of a Range header (1 to 100); more get the whole file")
+	dotfiles := fs.String("dotfiles", "deny", "`deny` (404) or allow paths with a segment starting with '.'")
+	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
 			return usageError(stderr, "httpd", "-loops %d: want 1 to 1024", *loops)
@@ -108,6 +177,12 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		}
 		if *unsent < 1 {
 			return usageError(stderr, "httpd", "-unsent-limit %d: must be positive", *unsent)
+		}
+		if *maxRanges < 1 || *maxRanges > 100 {
+			return usageError(stderr, "httpd", "-max-ranges %d: want 1 to 100", *maxRanges)
+		}
+		if *dotfiles != "deny" && *dotfiles != "allow" {
+			return usageError(stderr, "httpd", "-dotfiles %q: want deny or allow", *dotfiles)
 		}
 		st, err := demos.ParseStack(*stack)
 		if err != nil {
@@ -130,7 +205,10 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			Addr: *addr, Root: dir, Loops: *loops, Stack: st,
 			HeaderTimeout: *header, IdleTimeout: *idle, WriteTimeout: *write,
 			LingeringTimeout: *lingerTimeout, LingeringTime: *lingerTime, UnsentLimit: *unsent,
-			ReusePort: *reusePort,
+			ReusePort: *reusePort, MIMETypes: *mimeTypes, Charset: *charset,
+			AllowDotfiles: *dotfiles == "allow", Cache: cache.with(*cacheAll),
+			MaxRanges: *maxRanges, Precompressed: *precompressed,
+			Autoindex: *autoindex,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."
@@ -144,4 +222,40 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		}
 		return exitOK
 	}
+}
+
+// cacheRules collects the rules of -cache-ext and -cache-path.
+type cacheRules []httpd.CacheRule
+
+// with returns the rules and, when all is set, the rule for every file.
+func (r cacheRules) with(all string) []httpd.CacheRule {
+	if all == "" {
+		return r
+	}
+	return append(r, httpd.CacheRule{Value: all})
+}
+
+// cacheFlag is -cache-ext (".js,.css=VALUE") or -cache-path
+// ("/assets/=VALUE"): what comes before the first '=' selects the files.
+type cacheFlag struct {
+	rules  *cacheRules
+	byPath bool
+}
+
+func (f cacheFlag) String() string { return "" }
+
+func (f cacheFlag) Set(v string) error {
+	sel, value, ok := strings.Cut(v, "=")
+	if !ok || sel == "" || strings.TrimSpace(value) == "" {
+		return errors.New("want SELECTOR=VALUE")
+	}
+	value = strings.TrimSpace(value)
+	if f.byPath {
+		*f.rules = append(*f.rules, httpd.CacheRule{PathPrefix: sel, Value: value})
+		return nil
+	}
+	for _, ext := range strings.Split(sel, ",") {
+		*f.rules = append(*f.rules, httpd.CacheRule{Ext: strings.TrimSpace(ext), Value: value})
+	}
+	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,6 +27,8 @@ func TestHttpd(t *testing.T) {
 		{"httpd", "-addr", "127.0.0.1:0", "-loops", "2", "-stack", "shared"},
 		{"httpd", "-addr", "127.0.0.1:0", "-header-timeout", "300ms", "-idle", "5s", "-write-timeout", "5s",
 			"-lingering-timeout", "1s", "-lingering-time", "2s", "-unsent-limit", "65536"},
+		{"httpd", "-addr", "127.0.0.1:0", "-charset", "iso-8859-1", "-mime-types", "/dev/null", "-dotfiles", "allow",
+			"-cache", "max-age=60", "-cache-ext", ".html,.htm=no-cache", "-max-ranges", "1", "-precompressed", "-autoindex"},
 	} {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
 			cmd := exec.Command(binary, args...)
@@ -69,9 +73,15 @@ func TestHttpd(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			wantType := "text/html; charset=utf-8"
+			if i := slices.Index(args, "-charset"); i >= 0 {
+				wantType = "text/html; charset=" + args[i+1]
+			}
 			if resp.StatusCode != 200 || !strings.Contains(string(body), "<h1>coro httpd</h1>") ||
-				resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
-				t.Errorf("GET /: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+				resp.Header.Get("Content-Type") != wantType ||
+				slices.Contains(args, "-cache-ext") != (resp.Header.Get("Cache-Control") == "no-cache") ||
+				slices.Contains(args, "-precompressed") != (resp.Header.Get("Vary") == "Accept-Encoding") {
+				t.Errorf("GET /: %d %q %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"), body)
 			}
 			resp, err = client.Get(m[2] + "big.bin")
 			if err != nil {
@@ -126,6 +136,9 @@ func TestHttpdBadFlags(t *testing.T) {
 		{[]string{"httpd", "-write-timeout", "0"}, "-write-timeout 0s: must be positive"},
 		{[]string{"httpd", "-lingering-time", "-1s"}, "-lingering-time -1s: must be positive"},
 		{[]string{"httpd", "-unsent-limit", "0"}, "-unsent-limit 0: must be positive"},
+		{[]string{"httpd", "-dotfiles", "yes"}, `-dotfiles "yes": want deny or allow`},
+		{[]string{"httpd", "-max-ranges", "0"}, "-max-ranges 0: want 1 to 100"},
+		{[]string{"httpd", "-cache-ext", ".js"}, `invalid value ".js" for flag -cache-ext: want SELECTOR=VALUE`},
 		{[]string{"httpd", "extra"}, `unexpected argument "extra"`},
 	} {
 		_, stderr, code := coro(t, tc.args...)
@@ -133,8 +146,24 @@ func TestHttpdBadFlags(t *testing.T) {
 			t.Errorf("coro %q: exit %d, stderr %q; want exit 2 and %q", tc.args, code, stderr, tc.want)
 		}
 	}
-	// A server that cannot start (a bad address) fails with 1.
-	if _, stderr, code := coro(t, "httpd", "-addr", "nohost"); code != exitFailed {
-		t.Errorf("-addr nohost: exit %d, stderr %q, want 1", code, stderr)
+	// A server that cannot start (a bad address, a mime.types file
+	// missing or with a bad line, a charset that is no name) fails with 1.
+	bad := filepath.Join(t.TempDir(), "bad.types")
+	if err := os.WriteFile(bad, []byte("text/plain txt\ntext/html .html\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-addr", "nohost"}, "listen"},
+		{[]string{"-mime-types", "/nonexistent/mime.types"}, "no such file"},
+		{[]string{"-mime-types", bad}, "bad.types:2:"},
+		{[]string{"-charset", "utf 8"}, `charset "utf 8"`},
+		{[]string{"-cache-path", "assets/=max-age=1"}, "a path prefix starts with /"},
+	} {
+		if _, stderr, code := coro(t, append([]string{"httpd", "-addr", "127.0.0.1:0"}, tc.args...)...); code != exitFailed || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q, want 1 and %q", tc.args, code, stderr, tc.want)
+		}
 	}
 }

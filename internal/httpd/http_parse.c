@@ -325,40 +325,76 @@ static int read_u64(http_str s, size_t *i, uint64_t *out) {
   return *i > start;
 }
 
-int http_parse_range(http_str v, uint64_t size, uint64_t *first,
-                     uint64_t *last) {
+int http_parse_ranges(http_str v, uint64_t size, http_range *out, int cap) {
   if (v.n < 6 || lower((unsigned char)v.p[0]) != 'b' ||
       !str_ieq((http_str){v.p, 6}, "bytes="))
     return 0;
   size_t i = 6;
-  while (i < v.n && v.p[i] == ' ')
+  int specs = 0, n = 0, empty_ok = 0;
+  uint64_t total = 0;
+  for (;;) {
+    /* 1#range-spec (RFC 9110 5.6.1): empty members and OWS around the
+     * commas are allowed. */
+    while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+      i++;
+    if (i == v.n)
+      break;
+    uint64_t a = 0, b = 0;
+    int has_a = read_u64(v, &i, &a);
+    if (i >= v.n || v.p[i] != '-')
+      return 0;
     i++;
-  uint64_t a = 0, b = 0;
-  int has_a = read_u64(v, &i, &a);
-  if (i >= v.n || v.p[i] != '-')
-    return 0;
-  i++;
-  int has_b = read_u64(v, &i, &b);
-  while (i < v.n && v.p[i] == ' ')
-    i++;
-  if (i != v.n)
-    return 0; /* several ranges or junk: serve the whole resource */
-  if (!has_a && !has_b)
-    return 0;
-  if (!has_a) { /* suffix: the last b bytes */
-    if (b == 0 || size == 0)
-      return -1;
-    *first = b >= size ? 0 : size - b;
-    *last = size - 1;
-    return 1;
+    int has_b = read_u64(v, &i, &b);
+    while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
+      i++;
+    if (i < v.n && v.p[i] != ',')
+      return 0; /* junk, or a number too large */
+    /* RFC 9110 14.1.1: "-" alone, or a last-pos below the first-pos, is
+     * invalid, and 14.2 lets a server ignore the whole header then. */
+    if ((!has_a && !has_b) || (has_a && has_b && b < a))
+      return 0;
+    if (++specs > cap)
+      return 0; /* too many ranges: the whole file (nginx's max_ranges) */
+    uint64_t first, last;
+    if (!has_a) {
+      /* A suffix-range is satisfiable when its suffix-length is not 0
+       * (RFC 9110 14.1.1), also on an empty representation: "When a
+       * selected representation has zero length, the only satisfiable
+       * form of range-spec in a GET request is a suffix-range with a
+       * non-zero suffix-length" (14.1.2). */
+      if (b == 0)
+        continue;
+      if (size == 0) {
+        empty_ok = 1;
+        continue;
+      }
+      first = b >= size ? 0 : size - b;
+      last = size - 1;
+    } else {
+      if (a >= size)
+        continue; /* unsatisfiable: the others may be */
+      first = a;
+      last = (!has_b || b >= size) ? size - 1 : b;
+    }
+    /* Ranges that add up to more than the file (overlapping ones, the
+     * same one again and again) get the whole file, as in nginx: one
+     * request must not make the server send a file many times over. */
+    if (last - first + 1 > size - total)
+      return 0;
+    total += last - first + 1;
+    out[n].first = first;
+    out[n].last = last;
+    n++;
   }
-  if (has_b && b < a)
-    return 0; /* invalid: ignored, as RFC 9110 14.1.1 allows */
-  if (a >= size)
-    return -1;
-  *first = a;
-  *last = (!has_b || b >= size) ? size - 1 : b;
-  return 1;
+  if (specs == 0)
+    return 0; /* "bytes=": no range-spec, invalid */
+  if (n == 0)
+    /* A satisfiable suffix-range on an empty file: no 416, but no 206
+     * either, whose Content-Range cannot say "no bytes" (RFC 9110 14.4);
+     * 14.2: "A server that supports range requests MAY ignore a Range
+     * header field when the selected representation has no content". */
+    return empty_ok ? 0 : -1;
+  return n;
 }
 
 int http_etag_match(http_str v, const char *etag, int strong) {
@@ -403,14 +439,15 @@ int http_etag_match(http_str v, const char *etag, int strong) {
   return 0;
 }
 
-int http_etag_list_match(http_str f, const char *name, const char *etag,
-                         int strong) {
-  size_t i = 0;
-  while (i < f.n) {
-    const char *lf = memchr(f.p + i, '\n', f.n - i);
+/* The value of the next field line named name (lower case) in f, the
+ * header section, from *i on: 1 with *v set (OWS trimmed) and *i past the
+ * line, or 0 when there is none. */
+static int next_field(http_str f, size_t *i, const char *name, http_str *v) {
+  while (*i < f.n) {
+    const char *lf = memchr(f.p + *i, '\n', f.n - *i);
     size_t end = lf ? (size_t)(lf - f.p) : f.n;
-    http_str line = line_at(f.p, i, end);
-    i = end + 1;
+    http_str line = line_at(f.p, *i, end);
+    *i = end + 1;
     const char *colon = memchr(line.p, ':', line.n);
     if (!colon || !str_ieq((http_str){line.p, (size_t)(colon - line.p)}, name))
       continue;
@@ -419,10 +456,81 @@ int http_etag_list_match(http_str f, const char *name, const char *etag,
       s++;
     while (e > s && (line.p[e - 1] == ' ' || line.p[e - 1] == '\t'))
       e--;
-    if (http_etag_match((http_str){line.p + s, e - s}, etag, strong))
-      return 1;
+    *v = (http_str){line.p + s, e - s};
+    return 1;
   }
   return 0;
+}
+
+int http_etag_list_match(http_str f, const char *name, const char *etag,
+                         int strong) {
+  size_t i = 0;
+  http_str v;
+  while (next_field(f, &i, name, &v))
+    if (http_etag_match(v, etag, strong))
+      return 1;
+  return 0;
+}
+
+/* A qvalue (RFC 9110 12.4.2) at v.p[*i..): "0", "0.5", "1.000"; in
+ * thousandths, or -1 when malformed. */
+static int read_qvalue(http_str v, size_t *i) {
+  if (*i >= v.n || (v.p[*i] != '0' && v.p[*i] != '1'))
+    return -1;
+  int q = (v.p[(*i)++] - '0') * 1000;
+  if (*i < v.n && v.p[*i] == '.') {
+    (*i)++;
+    for (int scale = 100, k = 0; k < 3 && *i < v.n && v.p[*i] >= '0' && v.p[*i] <= '9';
+         k++, scale /= 10)
+      q += (v.p[(*i)++] - '0') * scale;
+  }
+  return q > 1000 ? -1 : q;
+}
+
+int http_accept_coding(http_str f, const char *coding) {
+  /* gzip's old name counts as gzip (RFC 9110 8.4.1.3). */
+  int gzip = strcmp(coding, "gzip") == 0;
+  int named = -1, star = -1;
+  size_t fi = 0;
+  http_str v;
+  while (next_field(f, &fi, "accept-encoding", &v)) {
+    size_t i = 0;
+    while (i < v.n) {
+      /* One member: a token, then parameters of which q counts. */
+      while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ','))
+        i++;
+      size_t s = i;
+      while (i < v.n && is_tchar((unsigned char)v.p[i]))
+        i++;
+      http_str tok = {v.p + s, i - s};
+      int q = 1000;
+      while (i < v.n && v.p[i] != ',') {
+        while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
+          i++;
+        if (i < v.n && v.p[i] == ';') {
+          i++;
+          while (i < v.n && (v.p[i] == ' ' || v.p[i] == '\t'))
+            i++;
+          if (i + 1 < v.n && lower((unsigned char)v.p[i]) == 'q' && v.p[i + 1] == '=') {
+            i += 2;
+            q = read_qvalue(v, &i);
+            continue;
+          }
+        }
+        if (i < v.n && v.p[i] != ',') {
+          q = -1; /* junk: the member does not count */
+          i++;
+        }
+      }
+      if (tok.n == 0 || q < 0)
+        continue;
+      if (str_ieq(tok, coding) || (gzip && str_ieq(tok, "x-gzip")))
+        named = named > q ? named : q;
+      else if (tok.n == 1 && tok.p[0] == '*')
+        star = star > q ? star : q;
+    }
+  }
+  return named >= 0 ? named : star;
 }
 
 time_t http_parse_date(http_str v) {

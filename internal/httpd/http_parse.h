@@ -99,12 +99,24 @@ int http_parse_request(const char *buf, size_t len, http_request *req);
  * backslash, a control byte) or does not fit. */
 int http_decode_path(http_str target, char *out, size_t cap);
 
-/* Parse a Range header value against a resource of size bytes. Returns 1
- * with [*first, *last] set for one satisfiable byte range, 0 when the
- * header is to be ignored (bad syntax, several ranges, another unit), or
- * -1 when the range cannot be satisfied (416). */
-int http_parse_range(http_str value, uint64_t size, uint64_t *first,
-                     uint64_t *last);
+/* One byte range of a resource, its first and last byte: inclusive. */
+typedef struct http_range {
+  uint64_t first, last;
+} http_range;
+
+/* The most ranges a server may accept in one Range header. */
+#define HTTP_RANGES_MAX 100
+
+/* Parses a Range header value (RFC 9110 14.1 and 14.2) against a resource
+ * of size bytes into out[0..cap), in the order requested. Returns the
+ * number of satisfiable ranges (1 or more; unsatisfiable ones among them
+ * are dropped), 0 when the header is to be ignored and the whole resource
+ * sent, or -1 when no range is satisfiable (416). Ignored: bad syntax,
+ * another unit, an invalid range-spec, more than cap range-specs, ranges
+ * that add up to more bytes than the resource (overlaps), and a
+ * satisfiable suffix-range on an empty resource, which has no byte to
+ * send in a 206. Ranges are not coalesced. */
+int http_parse_ranges(http_str value, uint64_t size, http_range *out, int cap);
 
 /* 1 if a member of the entity-tag list value matches etag, or is "*".
  * With strong set, the strong comparison of RFC 9110 8.8.3.2 (If-Match): a
@@ -117,6 +129,14 @@ int http_etag_match(http_str value, const char *etag, int strong);
  * request: 1 if a member of one of them matches. */
 int http_etag_list_match(http_str fields, const char *name, const char *etag,
                          int strong);
+
+/* How much the Accept-Encoding field lines of fields, the header section
+ * of a parsed request, accept the content coding coding (lower case, e.g.
+ * "gzip"; "x-gzip" counts as "gzip"): its qvalue in thousandths (0 means
+ * not acceptable), from the member naming it, else from "*"; -1 when
+ * neither is there (also when there is no Accept-Encoding: a server then
+ * sends no coding). A member that does not parse counts for nothing. */
+int http_accept_coding(http_str fields, const char *coding);
 
 /* Parses an HTTP-date in any of the three formats a recipient must accept
  * (RFC 9110 5.6.7: IMF-fixdate, RFC 850, asctime). Returns the time, or

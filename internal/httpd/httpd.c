@@ -22,6 +22,7 @@
 #include <linux/openat2.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,10 @@
 #define BUF_PATH (HTTP_LINE_MAX + 1)
 #define BUF_REL (BUF_PATH + 16)
 #define BUF_HDR 1024
-#define BUF_SIZE (BUF_READ + BUF_PATH + BUF_REL + BUF_HDR)
+/* Then the ranges of a Range header, at an offset aligned for them. */
+#define BUF_RANGES_AT                                                        \
+  ((BUF_READ + BUF_PATH + BUF_REL + BUF_HDR + 15) / 16 * 16)
+#define BUF_SIZE (BUF_RANGES_AT + HTTP_RANGES_MAX * sizeof(http_range))
 
 /* Fairness: a connection lets the other coroutines of its loop run after
  * moving TURN_BYTES (a body sent, a body drained by the lingering close),
@@ -89,27 +93,43 @@ static const char *status_text(int code) {
   return "Error";
 }
 
-static const char *content_type(const char *path) {
-  static const struct {
-    const char *ext, *type;
-  } types[] = {
-      {"html", "text/html; charset=utf-8"},
-      {"htm", "text/html; charset=utf-8"},
-      {"css", "text/css; charset=utf-8"},
-      {"js", "text/javascript; charset=utf-8"},
-      {"txt", "text/plain; charset=utf-8"},
-      {"json", "application/json"},
-      {"png", "image/png"},
-      {"jpg", "image/jpeg"},
-      {"jpeg", "image/jpeg"},
-  };
-  const char *slash = strrchr(path, '/');
-  const char *dot = strrchr(slash ? slash : path, '.');
-  if (dot)
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-      if (strcasecmp(dot + 1, types[i].ext) == 0)
-        return types[i].type;
-  return "application/octet-stream";
+/* The Content-Type of the file rel, in three parts to print one after the
+ * other: the type, and "; charset=" with the charset, or "" twice. */
+static const char *content_type(const httpd_conf *conf, const char *rel,
+                                const char **sep, const char **charset) {
+  const char *type = mime_lookup(conf->mime, rel);
+  if (!type)
+    type = "application/octet-stream";
+  int cs = conf->charset && mime_wants_charset(type);
+  *sep = cs ? "; charset=" : "";
+  *charset = cs ? conf->charset : "";
+  return type;
+}
+
+/* The Cache-Control rule for the file rel (relative to the root; "./" for
+ * a file of the root's own index), or NULL: see httpd_conf.cache. */
+static const httpd_cache_rule *cache_rule(const httpd_conf *conf,
+                                          const char *rel) {
+  if (rel[0] == '.' && rel[1] == '/')
+    rel += 2;
+  const char *base = strrchr(rel, '/');
+  const char *dot = strrchr(base ? base + 1 : rel, '.');
+  const httpd_cache_rule *by_prefix = NULL, *by_ext = NULL, *all = NULL;
+  size_t longest = 0;
+  for (int i = 0; i < conf->ncache; i++) {
+    const httpd_cache_rule *r = &conf->cache[i];
+    if (r->prefix) {
+      size_t n = strlen(r->prefix);
+      if (n >= longest && strncmp(rel, r->prefix, n) == 0)
+        by_prefix = r, longest = n;
+    } else if (r->ext) {
+      if (dot && strcasecmp(dot + 1, r->ext) == 0)
+        by_ext = r;
+    } else {
+      all = r;
+    }
+  }
+  return by_prefix ? by_prefix : by_ext ? by_ext : all;
 }
 
 static void http_date(time_t t, char *out, size_t cap) {
@@ -132,6 +152,21 @@ static size_t format_head(char *out, size_t cap, int code, int keep,
                    code, status_text(code), date, keep ? "keep-alive" : "close",
                    extra, extra2);
   return n < 0 ? 0 : (size_t)n;
+}
+
+/* Appends a printf-formatted string to buf[*n..cap), which always holds a
+ * NUL-terminated string: what does not fit is cut. */
+static void put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void put(char *buf, size_t cap, size_t *n, const char *fmt, ...) {
+  if (*n >= cap - 1)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+  va_end(ap);
+  if (k > 0)
+    *n = *n + (size_t)k < cap - 1 ? *n + (size_t)k : cap - 1;
 }
 
 /* format_head into c->hdr, for heads whose extra lines are known to fit. */
@@ -236,11 +271,12 @@ static int send_redirect(conn *c, const char *rel, http_str target, int keep,
 }
 
 /* Whether a decoded path names a directory as such: it ends in "/", or in
- * "/." (the same once dot segments are removed). */
+ * "/." or "/.." (the same once dot segments are removed). */
 static int dir_form(const char *path) {
   size_t n = strlen(path);
   return (n >= 1 && path[n - 1] == '/') ||
-         (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/');
+         (n >= 2 && path[n - 1] == '.' && path[n - 2] == '/') ||
+         (n >= 3 && path[n - 1] == '.' && path[n - 2] == '.' && path[n - 3] == '/');
 }
 
 /* Opens rel (relative, no ".." segment) beneath root so that no symlink
@@ -282,8 +318,13 @@ static int open_beneath(int root, const char *rel) {
   return fd;
 }
 
-/* Turns the decoded URL path into a path relative to the root: "." for
- * the root itself. Returns -1 for a ".." segment. */
+/* Turns the decoded URL path into a path relative to the root ("." for
+ * the root itself), removing dot segments as RFC 3986 5.2.4 does: "."
+ * goes, and ".." takes the segment before it away, so "/sub/../a.txt" is
+ * "a.txt". Returns -1 for a ".." that would climb above the root, which
+ * RFC 3986 would quietly stop at: a request that tries is an attack, and
+ * refusing it tells its sender so. The segments are decoded ones, so
+ * "%2e%2e" counts as "..": it can only name the same file as "..". */
 static int relative_path(const char *path, char *out, size_t cap) {
   size_t o = 0;
   const char *p = path;
@@ -292,9 +333,14 @@ static int relative_path(const char *path, char *out, size_t cap) {
       p++;
     const char *e = strchrnul(p, '/');
     size_t n = (size_t)(e - p);
-    if (n == 2 && p[0] == '.' && p[1] == '.')
-      return -1;
-    if (n > 0 && !(n == 1 && p[0] == '.')) {
+    if (n == 2 && p[0] == '.' && p[1] == '.') {
+      if (o == 0)
+        return -1;
+      while (o > 0 && out[o - 1] != '/')
+        o--;
+      if (o > 0)
+        o--; /* the slash before the segment taken away */
+    } else if (n > 0 && !(n == 1 && p[0] == '.')) {
       if (o + n + 2 > cap)
         return -1;
       if (o > 0)
@@ -308,6 +354,23 @@ static int relative_path(const char *path, char *out, size_t cap) {
     out[o++] = '.';
   out[o] = '\0';
   return 0;
+}
+
+/* Whether rel (from relative_path) has a segment that starts with '.',
+ * other than a first one of ".well-known": hidden files and directories
+ * (.git, .env, .htpasswd) are seldom meant to be published, and a copied
+ * site tree brings them along; .well-known is the one place (RFC 8615)
+ * meant for the public, where ACME's http-01 challenges and security.txt
+ * live. */
+static int hidden(const char *rel) {
+  static const char wk[] = ".well-known";
+  const char *p = rel;
+  if (strncmp(p, wk, sizeof wk - 1) == 0 &&
+      (p[sizeof wk - 1] == '/' || p[sizeof wk - 1] == '\0'))
+    p += sizeof wk - 1;
+  else if (p[0] == '.' && p[1] != '\0')
+    return 1;
+  return strstr(p, "/.") != NULL;
 }
 
 static int errno_status(int err) {
@@ -342,6 +405,126 @@ static ssize_t send_head(int fd, const char *p, size_t n, int more,
   return (ssize_t)done;
 }
 
+/* Sends bytes r.first to r.last of the file fd, in parts that end where
+ * the turn does, each with a write timeout of its own: the timeout bounds
+ * how long the client may take to accept a part, not the whole file,
+ * whose transfer time depends on its size. 0, or a negative errno. */
+static ssize_t send_range(conn *c, int fd, http_range r) {
+  int64_t off = (int64_t)r.first;
+  ssize_t w = 0;
+  for (uint64_t left = r.last - r.first + 1; w >= 0 && left > 0;) {
+    size_t part = TURN_BYTES - c->turn;
+    if (part > left)
+      part = (size_t)left;
+    w = coro_sendfile(c->fd, fd, &off, part, write_deadline(c));
+    if (w >= 0 && (size_t)w != part)
+      w = -EIO; /* the file shrank under us: the framing is broken */
+    if (w >= 0) {
+      left -= part;
+      w = spend(c, part);
+    }
+  }
+  return w;
+}
+
+/* Formats the head of part i of a multipart/byteranges body into
+ * out[0..cap) (nothing when cap is 0) and returns its length: the
+ * delimiter (after the CRLF that ends the part before), the part's
+ * Content-Type and Content-Range, the blank line. */
+static size_t part_head(char *out, size_t cap, int i, const char *boundary,
+                        const char *ctype, const char *csep, const char *cset,
+                        http_range r, uint64_t size) {
+  int n = snprintf(out, cap,
+                   "%s--%s\r\nContent-Type: %s%s%s\r\n"
+                   "Content-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                   i ? "\r\n" : "", boundary, ctype, csep, cset,
+                   (unsigned long long)r.first, (unsigned long long)r.last,
+                   (unsigned long long)size);
+  return n < 0 ? 0 : (size_t)n;
+}
+
+/* Precompressed files (nginx's gzip_static): when the client accepts br or
+ * gzip (q > 0) and rel.br or rel.gz is a regular file beside rel, returns
+ * that file's fd, closing fd, with *st its status and *coding set; else
+ * fd. The coding with the higher q is tried first, br on a tie (it is the
+ * smaller). rel has room for the extension: BUF_REL is 16 bytes longer
+ * than any rel. */
+static int precompressed(conn *c, const http_request *req, char *rel, int fd,
+                         struct stat *st, const char **coding) {
+  static const struct {
+    const char *name, ext[4];
+  } codings[] = {{"br", ".br"}, {"gzip", ".gz"}};
+  int q[2] = {http_accept_coding(req->fields, codings[0].name),
+              http_accept_coding(req->fields, codings[1].name)};
+  size_t rn = strlen(rel);
+  for (int k = 0; k < 2; k++) {
+    int i = q[1] > q[0] ? 1 - k : k;
+    if (q[i] <= 0)
+      continue;
+    memcpy(rel + rn, codings[i].ext, sizeof codings[i].ext);
+    int zfd = open_beneath(c->conf->root_fd, rel);
+    rel[rn] = '\0';
+    struct stat zst;
+    if (zfd >= 0 && fstat(zfd, &zst) == 0 && S_ISREG(zst.st_mode)) {
+      close(fd);
+      *st = zst;
+      *coding = codings[i].name;
+      return zfd;
+    }
+    if (zfd >= 0)
+      close(zfd);
+  }
+  return fd;
+}
+
+/* Answers with the listing of the directory rel (see autoindex.c), made
+ * whole before it is sent, with a Content-Length; no validators, as the
+ * listing has no file of its own. Not inlined: its frame is needed only
+ * while a listing is made. 0, or a negative errno. */
+static __attribute__((noinline)) int send_listing(conn *c, const char *rel,
+                                                  int keep, int head_only) {
+  int fd = open_beneath(c->conf->root_fd, rel);
+  if (fd < 0)
+    return send_error(c, errno_status(fd), keep, head_only, "");
+  size_t rn = strlen(rel);
+  char *url = malloc(rn + 3);
+  if (!url) {
+    close(fd);
+    return send_error(c, 500, keep, head_only, "");
+  }
+  if (strcmp(rel, ".") == 0)
+    memcpy(url, "/", 2);
+  else
+    snprintf(url, rn + 3, "/%s/", rel);
+  char *html;
+  size_t len;
+  int rc = httpd_autoindex(fd, url, c->conf->allow_dotfiles, &html, &len);
+  free(url);
+  if (rc < 0)
+    return send_error(c, errno_status(rc), keep, head_only, "");
+  char extra[96];
+  snprintf(extra, sizeof extra,
+           "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n",
+           len);
+  int hn = head(c, 200, keep, extra);
+  ssize_t w = send_head(c->fd, c->hdr, (size_t)hn, !head_only, write_deadline(c));
+  for (size_t off = 0; w >= 0 && !head_only && off < len;) {
+    size_t part = TURN_BYTES - c->turn;
+    if (part > len - off)
+      part = len - off;
+    w = send_head(c->fd, html + off, part, 0, write_deadline(c));
+    if (w >= 0) {
+      off += part;
+      w = spend(c, part);
+    }
+  }
+  free(html);
+  if (w < 0)
+    return (int)w;
+  count(&c->conf->requests, 1);
+  return 0;
+}
+
 /* Answers one parsed request. Returns 1 to keep the connection, 0 to close
  * it, a negative errno when the connection failed. */
 static int serve(conn *c, const http_request *req) {
@@ -363,14 +546,17 @@ static int serve(conn *c, const http_request *req) {
     rc = send_error(c, 403, keep, head_only, "");
     return rc < 0 ? rc : keep;
   }
+  if (!c->conf->allow_dotfiles && hidden(rel)) {
+    rc = send_error(c, 404, keep, head_only, ""); /* as if it were not there */
+    return rc < 0 ? rc : keep;
+  }
   int fd = open_beneath(c->conf->root_fd, rel);
   struct stat st;
   if (fd >= 0 && coro__fstat(fd, &st) < 0) {
     close(fd);
     fd = -errno;
   }
-  size_t pn = strlen(path);
-  if (fd >= 0 && !S_ISDIR(st.st_mode) && pn > 0 && path[pn - 1] == '/') {
+  if (fd >= 0 && !S_ISDIR(st.st_mode) && dir_form(path)) {
     close(fd); /* "file/" names a directory that is not there */
     fd = -ENOTDIR;
   }
@@ -383,6 +569,11 @@ static int serve(conn *c, const http_request *req) {
     size_t rn = strlen(rel);
     memcpy(rel + rn, "/index.html", sizeof "/index.html");
     fd = open_beneath(c->conf->root_fd, rel);
+    if (fd == -ENOENT && c->conf->autoindex) {
+      rel[rn] = '\0';
+      rc = send_listing(c, rel, keep, head_only);
+      return rc < 0 ? rc : keep;
+    }
     if (fd == -ENOENT)
       fd = -EACCES; /* a directory without an index is not listed */
     if (fd >= 0 && coro__fstat(fd, &st) < 0) {
@@ -398,11 +589,17 @@ static int serve(conn *c, const http_request *req) {
     rc = send_error(c, errno_status(fd), keep, head_only, "");
     return rc < 0 ? rc : keep;
   }
+  const char *coding = NULL;
+  if (c->conf->precompressed)
+    fd = precompressed(c, req, rel, fd, &st, &coding);
 
   uint64_t size = (uint64_t)st.st_size;
-  char etag[64], lm[64], extra[512];
-  snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)size,
-           (unsigned long long)st.st_mtime);
+  char etag[64], lm[64];
+  /* A compressed file's tag names its coding: it can never equal the
+   * plain file's, even when the two have the same size and time. */
+  snprintf(etag, sizeof etag, "\"%llx-%llx%s%s\"", (unsigned long long)size,
+           (unsigned long long)st.st_mtime, coding ? "-" : "",
+           coding ? coding : "");
   http_date(st.st_mtime, lm, sizeof lm);
   /* The preconditions in the order of RFC 9110 13.2.2. If-Match compares
    * strongly, If-None-Match weakly; a date condition is ignored when
@@ -431,12 +628,14 @@ static int serve(conn *c, const http_request *req) {
   }
   /* Then the Range, unless an If-Range says the client's copy is another
    * version of the file: then the whole file (RFC 9110 13.1.5). */
-  uint64_t first = 0, last = size ? size - 1 : 0, len = size;
+  http_range *rs = (http_range *)(void *)(c->buf + BUF_RANGES_AT);
+  int nr = 0;
+  uint64_t len = size;
   if (code == 200 && req->range.p &&
       (!req->if_range.p ||
        http_if_range_match(req->if_range, etag, st.st_mtime))) {
-    int r = http_parse_range(req->range, size, &first, &last);
-    if (r < 0) {
+    nr = http_parse_ranges(req->range, size, rs, c->conf->max_ranges);
+    if (nr < 0) {
       close(fd);
       char cr[64];
       snprintf(cr, sizeof cr, "Content-Range: bytes */%llu\r\n",
@@ -444,43 +643,86 @@ static int serve(conn *c, const http_request *req) {
       rc = send_error(c, 416, keep, head_only, cr);
       return rc < 0 ? rc : keep;
     }
-    if (r > 0) {
+    if (nr > 0)
       code = 206;
-      len = last - first + 1;
-    }
   }
-  int n;
+  if (nr == 0) /* the whole file (the parser may have left ranges there) */
+    rs[0] = (http_range){0, size ? size - 1 : 0};
+  /* The extra header lines go where the decoded path was, no longer
+   * needed: they are too long for the stack of a coroutine that may be
+   * suspended in a write with CORO_STACK_SHARED. Bounded (the type, the
+   * charset and the Cache-Control value are), they fit in the head. */
+  char *extra = path;
+  size_t n = 0;
+  const char *csep, *cset, *ctype = content_type(c->conf, rel, &csep, &cset);
+  char boundary[32];
+  if (nr > 1) {
+    /* Several ranges: one multipart/byteranges body (RFC 9110 14.6) with
+     * a part per range, its length known before it is sent. */
+    snprintf(boundary, sizeof boundary, "%016llx",
+             (unsigned long long)__atomic_add_fetch(&c->conf->boundaries, 1,
+                                                    __ATOMIC_RELAXED) *
+                 0x9e3779b97f4a7c15ull);
+    len = sizeof "\r\n--" - 1 + strlen(boundary) + sizeof "--\r\n" - 1;
+    for (int i = 0; i < nr; i++)
+      len += part_head(NULL, 0, i, boundary, ctype, csep, cset, rs[i], size) +
+             rs[i].last - rs[i].first + 1;
+  } else if (nr == 1) {
+    len = rs[0].last - rs[0].first + 1;
+  }
   if (code == 304) {
-    n = snprintf(extra, sizeof extra, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
+    put(extra, BUF_PATH, &n, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
   } else {
-    n = snprintf(extra, sizeof extra,
-                 "Content-Type: %s\r\nContent-Length: %llu\r\nETag: %s\r\n"
-                 "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
-                 content_type(rel), (unsigned long long)len, etag, lm);
-    if (code == 206 && n > 0 && (size_t)n < sizeof extra)
-      snprintf(extra + n, sizeof extra - (size_t)n,
-               "Content-Range: bytes %llu-%llu/%llu\r\n",
-               (unsigned long long)first, (unsigned long long)last,
-               (unsigned long long)size);
+    if (nr > 1)
+      put(extra, BUF_PATH, &n,
+          "Content-Type: multipart/byteranges; boundary=%s\r\n", boundary);
+    else
+      put(extra, BUF_PATH, &n, "Content-Type: %s%s%s\r\n", ctype, csep, cset);
+    put(extra, BUF_PATH, &n,
+        "Content-Length: %llu\r\nETag: %s\r\n"
+        "Last-Modified: %s\r\nAccept-Ranges: bytes\r\n",
+        (unsigned long long)len, etag, lm);
+    if (nr == 1)
+      put(extra, BUF_PATH, &n, "Content-Range: bytes %llu-%llu/%llu\r\n",
+          (unsigned long long)rs[0].first, (unsigned long long)rs[0].last,
+          (unsigned long long)size);
+  }
+  if (coding && code != 304)
+    put(extra, BUF_PATH, &n, "Content-Encoding: %s\r\n", coding);
+  /* Every file may have a compressed sibling, and finding out would cost
+   * a syscall for clients that would not take it: with precompressed
+   * files on, every response says it depends on Accept-Encoding. */
+  if (c->conf->precompressed)
+    put(extra, BUF_PATH, &n, "Vary: Accept-Encoding\r\n");
+  /* A 304 carries the Cache-Control and Expires a 200 would (RFC 9110
+   * 15.4.5), so that the cache refreshes its copy's lifetime. */
+  const httpd_cache_rule *cr = cache_rule(c->conf, rel);
+  if (cr) {
+    put(extra, BUF_PATH, &n, "Cache-Control: %s\r\n", cr->value);
+    if (cr->max_age >= 0) {
+      char exp[64];
+      http_date(time(NULL) + (time_t)cr->max_age, exp, sizeof exp);
+      put(extra, BUF_PATH, &n, "Expires: %s\r\n", exp);
+    }
   }
   int hn = head(c, code, keep, extra);
   int body = code != 304 && !head_only && len > 0;
   ssize_t w = send_head(c->fd, c->hdr, (size_t)hn, body, write_deadline(c));
-  /* The body in parts that end where the turn does, each with a write
-   * timeout of its own: the timeout bounds how long the client may take
-   * to accept a part, not the whole file, whose transfer time depends on
-   * its size. */
-  int64_t off = (int64_t)first;
-  for (uint64_t left = body ? len : 0; w >= 0 && left > 0;) {
-    size_t part = TURN_BYTES - c->turn;
-    if (part > left)
-      part = (size_t)left;
-    w = coro_sendfile(c->fd, fd, &off, part, write_deadline(c));
-    if (w >= 0 && (size_t)w != part)
-      w = -EIO; /* the file shrank under us: the framing is broken */
+  if (body && nr <= 1) {
+    if (w >= 0)
+      w = send_range(c, fd, rs[0]);
+  } else if (body) {
+    /* Each part's head goes where the extra lines were. */
+    for (int i = 0; w >= 0 && i < nr; i++) {
+      size_t pn = part_head(extra, BUF_PATH, i, boundary, ctype, csep, cset,
+                            rs[i], size);
+      w = send_head(c->fd, extra, pn, 1, write_deadline(c));
+      if (w >= 0)
+        w = send_range(c, fd, rs[i]);
+    }
     if (w >= 0) {
-      left -= part;
-      w = spend(c, part);
+      size_t pn = (size_t)snprintf(extra, BUF_PATH, "\r\n--%s--\r\n", boundary);
+      w = send_head(c->fd, extra, pn, 0, write_deadline(c));
     }
   }
   close(fd);

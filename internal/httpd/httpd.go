@@ -14,6 +14,7 @@ package httpd
 // #include <stdlib.h>
 // #include "httpd.h"
 // #include "http_parse.h"
+// #include "mime.h"
 import "C"
 
 import (
@@ -21,6 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -68,6 +72,104 @@ type Config struct {
 	// stops reading holds no more than this of the host's socket memory
 	// until the write timeout drops it. Default 256 KiB.
 	UnsentLimit int
+
+	// MIMETypes names a file in mime.types format (Debian's
+	// /etc/mime.types: per line a type and its extensions, '#' comments)
+	// whose types are looked up before the built-in table's, so it adds
+	// types and overrides them. A type may carry parameters written
+	// without spaces ("text/html;charset=iso-8859-1"), which then replace
+	// Charset for it. Default none: the built-in table alone, which covers
+	// what nginx's mime.types does and more (see mime.c).
+	MIMETypes string
+	// Charset is the charset parameter added to the Content-Type of
+	// textual types (text/*, JavaScript, XML): "utf-8" by default, "none"
+	// for no parameter, so that a page's own <meta charset> decides (an
+	// HTTP charset takes precedence over it). UTF-8 is the default because
+	// nearly every text file on the web is UTF-8, HTML requires it of new
+	// documents, and without a parameter a browser reads text/plain, CSS
+	// and a page that declares nothing as windows-1252: UTF-8 text turns
+	// to mojibake. A site of legacy-encoded pages sets "none" (or their
+	// charset); Go's http.FileServer sends utf-8 too, nginx nothing.
+	Charset string
+
+	// AllowDotfiles serves paths with a segment that starts with '.'
+	// (.git, .env, .htpasswd), which are refused with 404 by default, as
+	// if they were not there: a site tree copied from a checkout brings
+	// them along, and they are seldom meant to be published. .well-known
+	// (RFC 8615: ACME challenges, security.txt) is served either way.
+	AllowDotfiles bool
+
+	// Cache sets the Cache-Control of files (nginx's expires): the rule
+	// with the longest PathPrefix that the file's path starts with, else
+	// the one with its extension, else the one with neither; no rule, no
+	// header. A value with a max-age also brings an Expires that far from
+	// now, for HTTP/1.0 caches. 200, 206 and 304 responses carry them.
+	Cache []CacheRule
+
+	// MaxRanges caps the ranges of a Range header: a request for more
+	// gets the whole file (200), as with nginx's max_ranges. Several
+	// ranges get a 206 multipart/byteranges response, in the order asked,
+	// not coalesced; ranges that add up to more bytes than the file
+	// (overlapping ones) get the whole file, as in nginx. Default 16, at
+	// most 100; 1 answers single ranges only.
+	MaxRanges int
+
+	// Precompressed serves file.br or file.gz, where one sits beside file,
+	// to a client whose Accept-Encoding takes br or gzip (q > 0; the
+	// higher q first, br on a tie), with Content-Encoding, an ETag of its
+	// own and ranges of the compressed bytes (nginx's gzip_static); every
+	// file response then says "Vary: Accept-Encoding". Off by default: it
+	// costs a failed open per request of such a client where no sibling
+	// exists, and a sibling left stale by a deploy would be served.
+	Precompressed bool
+
+	// Autoindex lists a directory that has no index.html (else 403): an
+	// HTML table of its entries, sub-directories first, each group sorted
+	// by name, with sizes in bytes and modification times (UTC); names
+	// HTML-escaped and percent-encoded in the links; names starting with
+	// '.' left out unless AllowDotfiles; symlinks shown, not followed.
+	// Off by default, as in nginx: a listing shows what no link does.
+	Autoindex bool
+}
+
+// CacheRule is a Cache-Control value for some files: those under
+// PathPrefix, those named with extension Ext, or, with neither, all.
+type CacheRule struct {
+	PathPrefix string // a URL path prefix, from "/": "/assets/"
+	Ext        string // an extension with its dot, any case: ".js"
+	// Value is the header's value: "max-age=3600", "no-cache",
+	// "public, max-age=31536000, immutable" (for files whose names change
+	// with their content). At most 200 bytes of visible ASCII and spaces.
+	Value string
+}
+
+// maxAge is the max-age of a Cache-Control value in seconds, or -1.
+var maxAge = regexp.MustCompile(`(?i)(?:^|[,\s])max-age=(\d{1,10})(?:$|[,\s;])`)
+
+func (r CacheRule) check() (max int64, err error) {
+	bad := func(what string) (int64, error) {
+		return 0, fmt.Errorf("httpd: cache rule %+v: %s: %w", r, what, syscall.EINVAL)
+	}
+	switch {
+	case r.PathPrefix != "" && r.Ext != "":
+		return bad("both a path prefix and an extension")
+	case r.PathPrefix != "" && (r.PathPrefix[0] != '/' || strings.ContainsAny(r.PathPrefix, "\x00")):
+		return bad("a path prefix starts with /")
+	case r.Ext != "" && (len(r.Ext) < 2 || r.Ext[0] != '.' || strings.ContainsAny(r.Ext[1:], "./\x00") || len(r.Ext) > 33):
+		return bad("an extension is a dot and 1 to 32 bytes, no dot or slash")
+	case r.Value == "" || len(r.Value) > 200:
+		return bad("a value is 1 to 200 bytes")
+	}
+	for _, c := range []byte(r.Value) {
+		if c < 0x20 && c != '\t' || c >= 0x7f {
+			return bad("a value is visible ASCII, spaces and tabs")
+		}
+	}
+	if m := maxAge.FindStringSubmatch(r.Value); m != nil {
+		max, _ = strconv.ParseInt(m[1], 10, 64)
+		return max, nil
+	}
+	return -1, nil
 }
 
 // Stats are the server's counters.
@@ -127,6 +229,18 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.UnsentLimit <= 0 {
 		cfg.UnsentLimit = 256 << 10
 	}
+	if cfg.MaxRanges == 0 {
+		cfg.MaxRanges = 16
+	}
+	if cfg.MaxRanges < 1 || cfg.MaxRanges > C.HTTP_RANGES_MAX {
+		return nil, fmt.Errorf("httpd: %d max ranges: want 1 to %d: %w", cfg.MaxRanges, C.HTTP_RANGES_MAX, syscall.EINVAL)
+	}
+	if cfg.Charset == "" {
+		cfg.Charset = "utf-8"
+	}
+	if !validCharset(cfg.Charset) {
+		return nil, fmt.Errorf("httpd: charset %q: want a token of at most 40 letters, digits and -._ (or none): %w", cfg.Charset, syscall.EINVAL)
+	}
 	if cfg.Root == "" {
 		return nil, errors.New("httpd: no root directory")
 	}
@@ -153,7 +267,24 @@ func Start(cfg Config) (*Server, error) {
 	conf.lingering_timeout_ns = C.int64_t(cfg.LingeringTimeout.Nanoseconds())
 	conf.lingering_time_ns = C.int64_t(cfg.LingeringTime.Nanoseconds())
 	conf.unsent_limit = C.int(cfg.UnsentLimit)
+	conf.allow_dotfiles = C.int(b2i(cfg.AllowDotfiles))
+	conf.max_ranges = C.int(cfg.MaxRanges)
+	conf.precompressed = C.int(b2i(cfg.Precompressed))
+	conf.autoindex = C.int(b2i(cfg.Autoindex))
 	s := &Server{conf: conf}
+	if err := s.setCache(cfg.Cache); err != nil {
+		s.free()
+		return nil, err
+	}
+	if cfg.Charset != "none" {
+		conf.charset = C.CString(cfg.Charset)
+	}
+	if cfg.MIMETypes != "" {
+		if conf.mime, err = loadMIMETypes(cfg.MIMETypes); err != nil {
+			s.free()
+			return nil, err
+		}
+	}
 
 	// One loop per thread, each with its own SO_REUSEPORT listener on the
 	// address (the first picks the port when Addr asks for port 0).
@@ -260,10 +391,144 @@ func (s *Server) free() {
 	}
 	s.lsts = nil
 	if s.conf != nil {
+		if s.conf.mime != nil {
+			freeMIMETypes(s.conf.mime)
+		}
+		C.free(unsafe.Pointer(s.conf.charset))
+		if s.conf.cache != nil {
+			for _, r := range unsafe.Slice(s.conf.cache, s.conf.ncache) {
+				C.free(unsafe.Pointer(r.prefix))
+				C.free(unsafe.Pointer(r.ext))
+				C.free(unsafe.Pointer(r.value))
+			}
+			C.free(unsafe.Pointer(s.conf.cache))
+		}
 		syscall.Close(int(s.conf.root_fd))
 		C.free(unsafe.Pointer(s.conf))
 		s.conf = nil
 	}
+}
+
+// setCache checks the cache rules and copies them to the C configuration.
+func (s *Server) setCache(rules []CacheRule) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if len(rules) > 1000 {
+		return fmt.Errorf("httpd: %d cache rules, want at most 1000: %w", len(rules), syscall.EINVAL)
+	}
+	max := make([]int64, len(rules))
+	for i, r := range rules {
+		var err error
+		if max[i], err = r.check(); err != nil {
+			return err
+		}
+	}
+	cr := (*C.httpd_cache_rule)(C.calloc(C.size_t(len(rules)), C.size_t(unsafe.Sizeof(C.httpd_cache_rule{}))))
+	if cr == nil {
+		return fmt.Errorf("httpd: %w", syscall.ENOMEM)
+	}
+	s.conf.cache, s.conf.ncache = cr, C.int(len(rules))
+	for i, r := range rules {
+		c := &unsafe.Slice(cr, len(rules))[i]
+		if r.PathPrefix != "" {
+			c.prefix = C.CString(r.PathPrefix[1:]) // relative to the root, as the C side's paths are
+		}
+		if r.Ext != "" {
+			c.ext = C.CString(strings.ToLower(r.Ext[1:]))
+		}
+		c.value = C.CString(r.Value)
+		c.max_age = C.int64_t(max[i])
+	}
+	return nil
+}
+
+// validCharset reports whether a charset name is safe and plausible in a
+// Content-Type parameter: RFC 2978's names are letters, digits and -._:+
+// and at most 40 bytes.
+func validCharset(cs string) bool {
+	if cs == "" || len(cs) > 40 {
+		return false
+	}
+	for _, c := range []byte(cs) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == ':' || c == '+') {
+			return false
+		}
+	}
+	return true
+}
+
+// loadMIMETypes reads and parses a mime.types file into a C table.
+func loadMIMETypes(path string) (*C.mime_table, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("httpd: mime types: %w", err)
+	}
+	t, line, err := parseMIMETypes(text)
+	if err != nil {
+		if line > 0 {
+			return nil, fmt.Errorf("httpd: %s:%d: want a type (token/token[;params], at most %d bytes) and extensions (at most %d bytes, no leading or trailing dot): %w",
+				path, line, C.MIME_TYPE_MAX, C.MIME_EXT_MAX, err)
+		}
+		return nil, fmt.Errorf("httpd: %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// parseMIMETypes runs mime_table_parse over text: the table (in C memory,
+// released by freeMIMETypes), or the error and the line at fault.
+func parseMIMETypes(text []byte) (*C.mime_table, int, error) {
+	t := (*C.mime_table)(C.calloc(1, C.size_t(unsafe.Sizeof(C.mime_table{}))))
+	if t == nil {
+		return nil, 0, syscall.ENOMEM
+	}
+	var cs *C.char
+	if len(text) > 0 {
+		cs = (*C.char)(C.CBytes(text))
+		defer C.free(unsafe.Pointer(cs))
+	}
+	var line C.size_t
+	if rc := C.mime_table_parse(t, cs, C.size_t(len(text)), &line); rc < 0 {
+		C.free(unsafe.Pointer(t))
+		return nil, int(line), syscall.Errno(-rc)
+	}
+	return t, 0, nil
+}
+
+// freeMIMETypes releases a table from parseMIMETypes.
+func freeMIMETypes(t *C.mime_table) {
+	C.mime_table_free(t)
+	C.free(unsafe.Pointer(t))
+}
+
+// mimeLookup runs mime_lookup for tests ("" for no type).
+func mimeLookup(t *C.mime_table, path string) string {
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	if ty := C.mime_lookup(t, cp); ty != nil {
+		return C.GoString(ty)
+	}
+	return ""
+}
+
+// mimeEntries lists a table's entries for tests (the built-in one when t
+// is nil), in its order.
+func mimeEntries(t *C.mime_table) [][2]string {
+	if t == nil {
+		t = C.mime_builtin()
+	}
+	var out [][2]string
+	for _, e := range unsafe.Slice(t.v, t.n) {
+		out = append(out, [2]string{C.GoString(e.ext), C.GoString(e._type)})
+	}
+	return out
+}
+
+// mimeWantsCharset runs mime_wants_charset for tests.
+func mimeWantsCharset(ty string) bool {
+	cs := C.CString(ty)
+	defer C.free(unsafe.Pointer(cs))
+	return C.mime_wants_charset(cs) == 1
 }
 
 // parseRequest runs the C request parser over b, for tests and fuzzing:
@@ -313,13 +578,18 @@ func reqOffsets(req *C.http_request, base uintptr) map[string][2]int {
 	return at
 }
 
-// parseRange runs the C Range parser (see http_parse_range) for tests.
-func parseRange(v string, size uint64) (rc int, first, last uint64) {
+// parseRanges runs the C Range parser (see http_parse_ranges) for tests,
+// with room for cap ranges: its result, and the ranges it returned.
+func parseRanges(v string, size uint64, cap int) (rc int, ranges [][2]uint64) {
 	cs := C.CString(v)
 	defer C.free(unsafe.Pointer(cs))
-	var f, l C.uint64_t
-	rc = int(C.http_parse_range(C.http_str{p: cs, n: C.size_t(len(v))}, C.uint64_t(size), &f, &l))
-	return rc, uint64(f), uint64(l)
+	out := (*C.http_range)(C.malloc(C.size_t(cap) * C.size_t(unsafe.Sizeof(C.http_range{}))))
+	defer C.free(unsafe.Pointer(out))
+	rc = int(C.http_parse_ranges(C.http_str{p: cs, n: C.size_t(len(v))}, C.uint64_t(size), out, C.int(cap)))
+	for _, r := range unsafe.Slice(out, max(rc, 0)) {
+		ranges = append(ranges, [2]uint64{uint64(r.first), uint64(r.last)})
+	}
+	return rc, ranges
 }
 
 // decodePath runs the C request-target decoder (see http_decode_path) for
@@ -396,6 +666,20 @@ func etagListMatch(head, name, etag string, strong bool) bool {
 	ce, efree := cstr(etag)
 	defer efree()
 	return C.http_etag_list_match(req.fields, cn.p, ce.p, C.int(b2i(strong))) == 1
+}
+
+// acceptCoding parses head and runs http_accept_coding over its fields
+// for tests (-2 when the head does not parse).
+func acceptCoding(head, coding string) int {
+	s, free := cstr(head)
+	defer free()
+	var req C.http_request
+	if C.http_parse_request(s.p, s.n, &req) <= 0 {
+		return -2
+	}
+	cc, cfree := cstr(coding)
+	defer cfree()
+	return int(C.http_accept_coding(req.fields, cc.p))
 }
 
 // etagMatch runs http_etag_match for tests.

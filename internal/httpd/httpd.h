@@ -6,6 +6,16 @@
 #include <stdint.h>
 
 #include "coro.h"
+#include "mime.h"
+
+/* A Cache-Control rule: for files under a path prefix, files with an
+ * extension, or (neither) every file. */
+typedef struct httpd_cache_rule {
+  const char *prefix; /* relative to the root ("assets/"), or NULL */
+  const char *ext;    /* lower case, without its dot ("js"), or NULL */
+  const char *value;  /* the Cache-Control value, header-safe, <= 200 bytes */
+  int64_t max_age;    /* its max-age in seconds (Expires), or -1: none */
+} httpd_cache_rule;
 
 /* The server's settings, shared read-only by every loop's coroutines. */
 typedef struct httpd_conf {
@@ -19,6 +29,22 @@ typedef struct httpd_conf {
   int64_t lingering_timeout_ns;
   int64_t lingering_time_ns;
   int unsent_limit; /* TCP_NOTSENT_LOWAT of every connection */
+  /* Content-Type: the user's types (NULL: none), looked up before the
+   * built-in ones, and the charset parameter added to the textual types
+   * (see mime_wants_charset); NULL for none. */
+  const mime_table *mime;
+  const char *charset;
+  int allow_dotfiles; /* serve paths with a segment starting with '.' */
+  /* Cache-Control for a file: the rule with the longest prefix that
+   * matches, else one with its extension, else one with neither. */
+  const httpd_cache_rule *cache;
+  int ncache;
+  /* The most ranges of a Range header answered, 1 to HTTP_RANGES_MAX: more
+   * get the whole file. */
+  int max_ranges;
+  /* Serve file.br or file.gz for file to clients that accept br or gzip. */
+  int precompressed;
+  int autoindex; /* list a directory without index.html, else 403 */
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */
@@ -26,7 +52,15 @@ typedef struct httpd_conf {
   int64_t requests;          /* responses sent */
   int64_t parse_work;        /* bytes the head parser examined */
   int64_t turns;             /* times a connection yielded to the others */
+  uint64_t boundaries;       /* multipart boundaries made (each differs) */
 } httpd_conf;
+
+/* Makes the HTML listing of the directory fd (which it closes), whose URL
+ * path is url_dir ("/a/b/"), leaving out names starting with '.' unless
+ * dotfiles: 0 with *html (malloc'd; the caller frees it) and *len set, or
+ * a negative errno. See autoindex.c. */
+int httpd_autoindex(int fd, const char *url_dir, int dotfiles, char **html,
+                    size_t *len);
 
 /* One loop's accept coroutine's argument. */
 typedef struct httpd_listener {

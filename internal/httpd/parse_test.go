@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -96,27 +97,87 @@ func TestParseFed(t *testing.T) {
 	}
 }
 
-func TestParseRange(t *testing.T) {
+func TestParseRanges(t *testing.T) {
+	type r = [2]uint64
 	for _, tc := range []struct {
-		v           string
-		size        uint64
-		rc          int
-		first, last uint64
+		v      string
+		size   uint64
+		rc     int
+		ranges []r
 	}{
-		{"bytes=0-0", 10, 1, 0, 0},
-		{"bytes=2-", 10, 1, 2, 9},
-		{"bytes=-3", 10, 1, 7, 9},
-		{"bytes=-30", 10, 1, 0, 9},
-		{"bytes=5-99999999999999999999999", 10, 0, 0, 0},
-		{"bytes=10-", 10, -1, 0, 0},
-		{"bytes=0-", 0, -1, 0, 0},
-		{"bytes=1-2, 4-5", 10, 0, 0, 0},
-		{"bytes=-", 10, 0, 0, 0},
-		{"lines=1-2", 10, 0, 0, 0},
+		{"bytes=0-0", 10, 1, []r{{0, 0}}},
+		{"bytes=2-", 10, 1, []r{{2, 9}}},
+		{"bytes=-3", 10, 1, []r{{7, 9}}},
+		{"bytes=-30", 10, 1, []r{{0, 9}}},
+		{"BYTES=1-2", 10, 1, []r{{1, 2}}},
+		{"bytes=5-99999999999999999999999", 10, 0, nil},
+		{"bytes=10-", 10, -1, nil},
+		{"bytes=0-", 0, -1, nil},
+		{"bytes=0-0", 0, -1, nil},
+		{"bytes=-0", 10, -1, nil},
+		{"bytes=-0", 0, -1, nil},
+		// RFC 9110 14.1.2: on an empty file a suffix-range with a
+		// non-zero length is satisfiable; no byte can be sent in a 206,
+		// so the header is ignored (14.2), not answered with 416.
+		{"bytes=-1", 0, 0, nil},
+		{"bytes=-5, 0-0", 0, 0, nil},
+		{"bytes=1-2, 4-5", 10, 2, []r{{1, 2}, {4, 5}}},
+		{"bytes=4-5,1-2", 10, 2, []r{{4, 5}, {1, 2}}}, // the order asked
+		{"bytes=0-0,-1", 10, 2, []r{{0, 0}, {9, 9}}},
+		{"bytes= 1-2 ,\t, 4-5 ,", 10, 2, []r{{1, 2}, {4, 5}}}, // empty members, OWS
+		{"bytes=1-2,20-30,-0", 10, 1, []r{{1, 2}}},            // the unsatisfiable dropped
+		{"bytes=20-30,40-", 10, -1, nil},
+		{"bytes=0-5,3-9", 10, 0, nil}, // 12 bytes of a 10-byte file: the whole file
+		{"bytes=0-4,5-9", 10, 2, []r{{0, 4}, {5, 9}}},
+		{"bytes=0-4,0-4", 10, 2, []r{{0, 4}, {0, 4}}},
+		{"bytes=0-4,0-4,0-0", 10, 0, nil},
+		{"bytes=0-0,1-1,2-2,3-3", 10, 4, []r{{0, 0}, {1, 1}, {2, 2}, {3, 3}}},
+		{"bytes=0-0,1-1,2-2,3-3,4-4", 10, 0, nil}, // over the cap of 4
+		{"bytes=1-2,x", 10, 0, nil},
+		{"bytes=1-2,5-3", 10, 0, nil},
+		{"bytes=1-2,-", 10, 0, nil},
+		{"bytes=", 10, 0, nil},
+		{"bytes=,", 10, 0, nil},
+		{"bytes=-", 10, 0, nil},
+		{"lines=1-2", 10, 0, nil},
+		{"bytes=1-2;x", 10, 0, nil},
+		{"bytes=0-,0-", 1 << 62, 0, nil},
+		{"bytes=0-,-18446744073709551615", 18446744073709551615, 0, nil}, // no overflow of the total
 	} {
-		rc, f, l := parseRange(tc.v, tc.size)
-		if rc != tc.rc || (rc == 1 && (f != tc.first || l != tc.last)) {
-			t.Errorf("range(%q, %d) = %d %d-%d, want %d %d-%d", tc.v, tc.size, rc, f, l, tc.rc, tc.first, tc.last)
+		rc, rs := parseRanges(tc.v, tc.size, 4)
+		if rc != tc.rc || !slices.Equal(rs, tc.ranges) {
+			t.Errorf("ranges(%q, %d) = %d %v, want %d %v", tc.v, tc.size, rc, rs, tc.rc, tc.ranges)
+		}
+	}
+}
+
+func TestAcceptCoding(t *testing.T) {
+	for _, tc := range []struct {
+		fields   string // header lines
+		gzip, br int
+	}{
+		{"", -1, -1},
+		{"Accept-Encoding: gzip\r\n", 1000, -1},
+		{"Accept-Encoding: gzip, deflate, br\r\n", 1000, 1000},
+		{"accept-encoding:br;q=0.8 , GZIP;Q=0.5\r\n", 500, 800},
+		{"Accept-Encoding: gzip;q=0\r\n", 0, -1},
+		{"Accept-Encoding: *\r\n", 1000, 1000},
+		{"Accept-Encoding: *;q=0, br\r\n", 0, 1000},
+		{"Accept-Encoding: gzip;q=0, *\r\n", 0, 1000},
+		{"Accept-Encoding: x-gzip\r\n", 1000, -1},
+		{"Accept-Encoding: gzip\r\nAccept-Encoding: br;q=0.1\r\n", 1000, 100}, // one list in two lines
+		{"Accept-Encoding: identity\r\n", -1, -1},
+		{"Accept-Encoding:\r\n", -1, -1},
+		{"Accept-Encoding: gzip;q=2, br;q=1.5\r\n", -1, -1}, // bad qvalues
+		{"Accept-Encoding: gzip;q=0.0001\r\n", -1, -1},      // 4 digits: not a qvalue
+		{"Accept-Encoding: gzip;level=9\r\n", -1, -1},
+		{"Accept-Encoding: gzipx, brotli\r\n", -1, -1},
+		{"Accept-Encoding: ,, gzip ;q=0.25 ,\r\n", 250, -1},
+		{"X-Accept-Encoding: gzip\r\n", -1, -1},
+	} {
+		head := "GET / HTTP/1.1\r\nHost: x\r\n" + tc.fields + "\r\n"
+		if g, b := acceptCoding(head, "gzip"), acceptCoding(head, "br"); g != tc.gzip || b != tc.br {
+			t.Errorf("%q: gzip %d br %d, want %d %d", tc.fields, g, b, tc.gzip, tc.br)
 		}
 	}
 }
@@ -128,7 +189,7 @@ func TestDecodePath(t *testing.T) {
 	}{
 		{"/", "/", true},
 		{"/a%20b?q=%zz#f", "/a b", true},
-		{"/%2e%2e/x", "/../x", true}, // serve refuses the ".." segment
+		{"/%2e%2e/x", "/../x", true}, // serve refuses a ".." above the root
 		{"/a%2Fb", "/a/b", true},
 		// The absolute-form (RFC 9112 3.2.2), as curl -x sends it.
 		{"http://example.com/notes.txt", "/notes.txt", true},
