@@ -30,6 +30,8 @@
 
 #include <string.h>
 
+#define CORO__LIKELY(x) __builtin_expect(!!(x), 1)
+
 /* ---- keys: case-insensitive hashing and comparison --------------------- */
 
 /* The fields both tables key on. name points at the key bytes, lowercased,
@@ -59,11 +61,15 @@ static inline uint64_t lower8(uint64_t w) {
   return w | ((ge_a & ~gt_z & ~w & high) >> 2);
 }
 
-/* The last 1..7 bytes of a key, little end first, zero above: what load8
- * of the zero-padded stored key gives for the same bytes. */
-static inline uint64_t load_tail(const char *p, size_t n) {
+/* The r = 1..7 bytes of a key at p[0..r), whose whole length len is at
+ * least r, little end first, zero above: what load8 of the zero-padded
+ * stored key gives for the same bytes. A key of 8 bytes or more is read
+ * with one load ending at its end, shifted; a short one byte by byte. */
+static inline uint64_t load_tail(const char *p, size_t r, size_t len) {
+  if (CORO__LIKELY(len >= 8))
+    return load8(p + r - 8) >> (64 - 8 * r);
   uint64_t w = 0;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < r; i++)
     w |= (uint64_t)(unsigned char)p[i] << (8 * i);
   return w;
 }
@@ -97,7 +103,7 @@ static inline uint64_t key_hash(const char *name, size_t len, uint16_t type) {
   for (; i + 8 <= len; i += 8)
     h = mix(h, lower8(load8(name + i)));
   if (i < len)
-    h = mix(h, lower8(load_tail(name + i, len - i)));
+    h = mix(h, lower8(load_tail(name + i, len - i, len)));
   /* The bucket index takes the low bits: fold the high ones down. */
   h ^= h >> 32;
   h *= 0xd6e8feb86659fd93u;
@@ -110,7 +116,8 @@ static inline int key_eq(const node *n, const char *name, size_t len) {
   for (; i + 8 <= len; i += 8)
     if (lower8(load8(name + i)) != load8(n->name + i))
       return 0;
-  return i == len || lower8(load_tail(name + i, len - i)) == load8(n->name + i);
+  return i == len ||
+         lower8(load_tail(name + i, len - i, len)) == load8(n->name + i);
 }
 
 /* Room for a stored key of len bytes: the bytes, NUL, zero padding to 8. */
@@ -137,8 +144,10 @@ typedef struct table {
   size_t count;
 } table;
 
-static node *table_find(const table *t, uint64_t hash, const char *name,
-                        size_t len, uint16_t type) {
+/* Inlined into coro__dns_cache_get, the hot path. */
+static inline __attribute__((always_inline)) node *
+table_find(const table *t, uint64_t hash, const char *name, size_t len,
+           uint16_t type) {
   if (t->b == NULL)
     return NULL;
   for (node *n = t->b[hash & t->mask]; n != NULL; n = n->next)
