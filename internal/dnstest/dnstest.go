@@ -51,10 +51,14 @@ var (
 	startErr error
 )
 
-// Main starts the package's server, runs the tests and stops the server;
-// call it from TestMain. The tests still run when the server cannot start:
-// those that need it call Get, which skips or fails them.
-func Main(m *testing.M) {
+// Main starts the package's server, runs the tests, stops the server and
+// exits; call it from TestMain. The tests still run when the server cannot
+// start: those that need it call Get, which skips or fails them.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain that has more to do: it returns m.Run's
+// exit code.
+func Run(m *testing.M) int {
 	shared, startErr = Start()
 	code := m.Run()
 	if shared != nil {
@@ -62,7 +66,7 @@ func Main(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // Get returns the server Main started. Without one it skips the test

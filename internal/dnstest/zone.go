@@ -24,6 +24,7 @@ const (
 	TXT      = "txt.coro.test"        // TXT "hello" "world"
 	SRV      = "_http._tcp.coro.test" // SRV 10 5 80 v4.coro.test
 	Wild     = "wild.coro.test"       // *.wild.coro.test: A 192.0.2.99 for any name below
+	Loopback = "loopback.coro.test"   // A 127.0.0.1: a name of this machine's, for clients
 	// The names of the search-list cases: SubHost is in Zone (search
 	// domain SubDomain makes "host" reach it); ShortHost ("host.sub") is
 	// both a name in TopZone (asked as it is) and, under search domain
@@ -85,6 +86,7 @@ txt      TXT   "hello" "world"
 _http._tcp SRV 10 5 80 v4
 *.wild   A     192.0.2.99
 host.sub A     192.0.2.10
+loopback A     127.0.0.1
 `, Zone, addr)
 	for _, a := range ManyAddrs() {
 		fmt.Fprintf(&b, "many     A     %s\n", a)
