@@ -88,8 +88,8 @@ HEADERS   := $(wildcard csrc/*.h) $(wildcard csrc/*.inc) csrc/test/testing.h
 SWITCH_O  := $(B)/switch_ucontext.c.o $(patsubst csrc/%,$(B)/%.o,$(ENGINE_S))
 
 # Test programs that link the whole engine, and the two that test one file.
-ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test tsan_test
-TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test
+ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test resolver_test tsan_test
+TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test resolver_test
 
 all: $(B)/libcoro.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test)
 
@@ -105,7 +105,7 @@ $(B)/libcoro.a: $(ENGINE_O)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test $(B)/tsan_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
+$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test $(B)/resolver_test $(B)/tsan_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -o $@
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
