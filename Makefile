@@ -105,7 +105,7 @@ $(B)/libcoro.a: $(ENGINE_O)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test $(B)/dns_cache_test resolver_test $(B)/tsan_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
+$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test $(B)/dns_cache_test $(B)/resolver_test $(B)/tsan_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -o $@
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
