@@ -13,6 +13,8 @@
 #   make soak         the long soak: SOAK_TIME (default 10m) of connection
 #                     churn against coro httpd, fds and RSS required flat
 #   make bench        the benchmark table (scripts/bench.sh)
+#   make bench-dns    the resolver against c-ares, glibc and Go on a local
+#                     nsd (scripts/bench-dns.sh)
 #   make fuzz-http    fuzz the HTTP request parser with libFuzzer for
 #                     FUZZ_TIME seconds (default 60),
 #                     adding new inputs to fuzz/corpus/http_parse
@@ -256,9 +258,11 @@ bench:
 	scripts/bench.sh
 bench-io:
 	scripts/bench-io.sh
+bench-dns:
+	scripts/bench-dns.sh
 
 clean:
 	rm -rf build
 
 .PHONY: all check check-c test test-c test-ucontext test-asan test-valgrind test-tsan test-arm64 \
-	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns test-fuzz-corpus bench-io
+	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns test-fuzz-corpus bench-io bench-dns
