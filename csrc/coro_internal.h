@@ -16,6 +16,8 @@
  *   fault.c    fault injection: the wrappers of malloc and the system calls
  *   dns_msg.c, dns_conf.c  the resolver's message codec and configuration,
  *              below the loop (their contracts: dns_internal.h)
+ *   resolver.c, dns_transport.c, dns_lookup.c, ...  the resolver's query
+ *              engine (its contract: resolver_internal.h)
  */
 #ifndef CORO_INTERNAL_H
 #define CORO_INTERNAL_H
@@ -249,6 +251,11 @@ struct coro_loop {
 
   /* Counters (read racily by coro_loop_stats_get). */
   uint64_t n_live, n_spawned, n_posts, n_mapped, n_saved_bytes;
+
+  /* The default resolver (resolver.c), made on first use from the copy
+   * of coro_loop_opts.resolver. */
+  coro_resolver *resolver;
+  coro_resolver_opts *resolver_opts;
 };
 
 /* The calling thread's loop (sched.c). */
@@ -433,6 +440,17 @@ int coro__fd_wait_drained(int fd, int events, int64_t deadline);
 void coro__sigpipe_drain(void);
 
 #define CORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- resolver.c (the rest: resolver_internal.h) ----------------------- */
+
+/* coro_loop_new: the loop's copy of coro_loop_opts.resolver, strings
+ * included, in one allocation. 0, or -ENOMEM. in NULL: *out NULL. */
+int coro__resolver_opts_dup(const coro_resolver_opts *in,
+                            coro_resolver_opts **out);
+
+/* coro_loop_close: free the loop's default resolver (lookups still in
+ * flight were abandoned with their coroutines) and the options copy. */
+void coro__resolver_loop_free(coro_loop *loop);
 
 /* ---- fault.c ---------------------------------------------------------- */
 

@@ -618,9 +618,15 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
   size_t guard;
   if (coro__guard_size(o.guard_size, &guard) < 0)
     return -EINVAL;
-  coro_loop *l = coro__calloc(1, sizeof *l);
-  if (!l)
+  coro_resolver_opts *ropts;
+  if (coro__resolver_opts_dup(o.resolver, &ropts) < 0)
     return -ENOMEM;
+  coro_loop *l = coro__calloc(1, sizeof *l);
+  if (!l) {
+    free(ropts);
+    return -ENOMEM;
+  }
+  l->resolver_opts = ropts;
   l->stack_mode = o.stack_mode;
   l->stack_size = o.stack_size;
   l->guard_size = guard;
@@ -641,6 +647,7 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
   l->wake_fd = coro__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (l->wake_fd < 0) {
     int e = -errno;
+    free(ropts);
     free(l);
     return e;
   }
@@ -649,6 +656,7 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
   if (rc < 0) {
     close(l->wake_fd);
     pthread_mutex_destroy(&l->post_mu);
+    free(ropts);
     free(l);
     return rc;
   }
@@ -657,6 +665,7 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
     coro__poll_free(l); /* [I/O] */
     close(l->wake_fd);
     pthread_mutex_destroy(&l->post_mu);
+    free(ropts);
     free(l);
     return rc;
   }
@@ -758,6 +767,7 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   if (l->zombie)
     l->zombie = NULL; /* already freed above: it was on the all list */
   l->rq_head = l->rq_tail = NULL;
+  coro__resolver_loop_free(l);
   coro__stack_drain(l);
   coro__altstack_release(l);
   free(l->heap);

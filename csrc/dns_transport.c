@@ -1,0 +1,279 @@
+/* dns_transport.c - asking the servers one question: UDP with a fresh
+ * socket (a random source port) and a random id per try, TCP when the
+ * answer is truncated or options use-vc say so, EDNS0 unless a server
+ * rejects it, the timeout and attempts of resolv.conf, failover in order
+ * (or rotated), and the caller's deadline over everything.
+ *
+ * Contract (resolver_internal.h, coro__dns_exchange): an answer counts only
+ * when it comes from the address and port asked, carries the id sent and
+ * repeats the question (RFC 5452); anything else is counted as ignored and
+ * the wait goes on until the try's own deadline. Every socket is closed
+ * before return, whatever happens (cancellation included).
+ */
+#include "resolver_internal.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+/* A UDP answer never exceeds what we announce (1232); a larger datagram
+ * is cut here and then fails to decode, which ignores it. */
+#define UDP_BUF 4096
+/* The decode arena grows up to this for one message (names expanded from
+ * compression pointers are the worst case: 4 KiB of text per name). */
+#define ARENA_MAX (64u << 20)
+
+void coro__dns_reply_free(coro__dns_reply *rep) {
+  free(rep->msg);
+  free(rep->arena);
+  rep->msg = NULL;
+  rep->arena = NULL;
+}
+
+/* Decode rep->msg[0..len) into rep->m, growing rep->arena as needed. */
+static int decode(coro__dns_reply *rep, size_t len) {
+  size_t cap = 4096 + len * 16;
+  for (;;) {
+    free(rep->arena);
+    rep->arena = coro__malloc(cap);
+    if (!rep->arena)
+      return -ENOMEM;
+    int rc = coro__dns_decode(rep->msg, len, &rep->m, rep->arena, cap);
+    if (rc != -EMSGSIZE)
+      return rc < 0 ? rc : 0;
+    if (cap >= ARENA_MAX)
+      return -EBADMSG;
+    cap *= 2;
+  }
+}
+
+static int same_addr(const struct sockaddr_storage *a, socklen_t alen,
+                     const struct sockaddr *b) {
+  if (a->ss_family != b->sa_family)
+    return 0;
+  if (b->sa_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return alen >= sizeof *x && x->sin_port == y->sin_port &&
+           x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+  return alen >= sizeof *x && x->sin6_port == y->sin6_port &&
+         memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+/* Is m the answer to our question? A server that rejects EDNS with
+ * FORMERR may leave the question out (RFC 6891 7): then the id and the
+ * rcode must do. */
+static int answers(const coro__dns_msg *m, uint16_t id, const char *name,
+                   uint16_t type) {
+  if (coro__dns_is_answer_to(m, id, name, type))
+    return 1;
+  return m->qdcount == 0 && m->id == id && (m->flags & CORO__DNS_F_QR) &&
+         m->rcode == CORO__DNS_R_FORMERR;
+}
+
+/* One try over UDP until try_dl: 0 with rep->m decoded and matching, or
+ * -ETIMEDOUT (*bad set when malformed answers were ignored), -ECANCELED,
+ * -errno. */
+static int udp_try(coro_resolver *r, const struct sockaddr *sa,
+                   socklen_t salen, const uint8_t *q, size_t qlen, uint16_t id,
+                   const char *name, uint16_t type, coro__dns_reply *rep,
+                   int64_t try_dl, int *bad) {
+  int fd = coro__socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        0);
+  if (fd < 0)
+    return -errno;
+  coro__fd_adopt(fd);
+  /* Port 0: the kernel picks a random ephemeral port for each socket. */
+  struct sockaddr_storage any;
+  memset(&any, 0, sizeof any);
+  any.ss_family = sa->sa_family;
+  socklen_t anylen = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                              : sizeof(struct sockaddr_in6);
+  ssize_t rc = coro__bind(fd, (struct sockaddr *)&any, anylen) < 0 ? -errno : 0;
+  if (rc == 0)
+    rc = coro_sendto(fd, q, qlen, 0, sa, salen, try_dl);
+  if (rc >= 0)
+    r->queries_udp++;
+  while (rc >= 0) {
+    rep->from_len = sizeof rep->from;
+    rc = coro_recvfrom(fd, rep->msg, UDP_BUF, 0, (struct sockaddr *)&rep->from,
+                       &rep->from_len, try_dl);
+    if (rc < 0)
+      break;
+    if (!same_addr(&rep->from, rep->from_len, sa)) {
+      r->ignored++;
+      continue;
+    }
+    int d = decode(rep, (size_t)rc);
+    if (d == -ENOMEM) {
+      rc = d;
+      break;
+    }
+    if (d < 0 || !answers(&rep->m, id, name, type)) {
+      *bad |= d < 0;
+      r->ignored++;
+      continue;
+    }
+    rep->len = (size_t)rc;
+    rc = 0;
+    break;
+  }
+  coro_fd_close(fd);
+  return (int)rc;
+}
+
+/* Read exactly n bytes: 0, -EBADMSG at an early end, or -errno. */
+static int read_full(int fd, uint8_t *p, size_t n, int64_t dl) {
+  while (n > 0) {
+    ssize_t k = coro_read(fd, p, n, dl);
+    if (k < 0)
+      return (int)k;
+    if (k == 0)
+      return -EBADMSG;
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* One try over TCP (RFC 7766: two length bytes before each message). */
+static int tcp_try(coro_resolver *r, const struct sockaddr *sa,
+                   socklen_t salen, const uint8_t *q, size_t qlen, uint16_t id,
+                   const char *name, uint16_t type, coro__dns_reply *rep,
+                   int64_t try_dl) {
+  int fd = coro_connect(sa, salen, try_dl);
+  if (fd < 0)
+    return fd;
+  uint8_t out[CORO__DNS_QUERY_MAX + 2];
+  out[0] = (uint8_t)(qlen >> 8);
+  out[1] = (uint8_t)qlen;
+  memcpy(out + 2, q, qlen);
+  ssize_t rc = coro_write_all(fd, out, qlen + 2, try_dl);
+  uint8_t lb[2];
+  if (rc >= 0) {
+    r->queries_tcp++;
+    rc = read_full(fd, lb, 2, try_dl);
+  }
+  size_t len = (size_t)lb[0] << 8 | lb[1];
+  if (rc >= 0 && len < CORO__DNS_HDR_LEN)
+    rc = -EBADMSG;
+  if (rc >= 0) {
+    free(rep->msg);
+    rep->msg = coro__malloc(len);
+    rc = rep->msg ? read_full(fd, rep->msg, len, try_dl) : -ENOMEM;
+  }
+  if (rc >= 0)
+    rc = decode(rep, len);
+  /* The connection is to the server itself: a wrong answer on it is an
+   * error, not a spoof to wait past. */
+  if (rc >= 0 && !answers(&rep->m, id, name, type))
+    rc = -EBADMSG;
+  if (rc >= 0) {
+    rep->len = len;
+    memcpy(&rep->from, sa, salen);
+    rep->from_len = salen;
+  }
+  coro_fd_close(fd);
+  return (int)rc;
+}
+
+int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
+                       coro__dns_reply *out, int64_t deadline) {
+  memset(out, 0, sizeof *out);
+  const coro__dns_conf *c = &r->conf;
+  const struct sockaddr_storage *srv = r->nservers ? r->servers : c->servers;
+  const socklen_t *srv_len = r->nservers ? r->server_len : c->server_len;
+  int n = r->nservers ? r->nservers : c->nservers;
+  if (n <= 0)
+    return -ETIMEDOUT; /* cannot happen: the conf defaults to two */
+  int vc = (c->opts & CORO__DNS_O_USE_VC) != 0;
+  int64_t timeout = (int64_t)c->timeout_s * 1000000000;
+  int start = (c->opts & CORO__DNS_O_ROTATE) ? (int)(r->rot++ % (unsigned)n) : 0;
+  uint8_t done[CORO__RES_MAX_SERVERS] = {0};   /* answered with a failure */
+  uint8_t no_edns[CORO__RES_MAX_SERVERS] = {0}; /* answered FORMERR to EDNS */
+  int servfail = 0, refused = 0, bad = 0, other = 0, tries = 0;
+  out->msg = coro__malloc(UDP_BUF);
+  if (!out->msg)
+    return -ENOMEM;
+  int rc = -ETIMEDOUT;
+  for (int a = 0; a < c->attempts; a++) {
+    for (int k = 0; k < n; k++) {
+      int i = (start + k) % n;
+      if (done[i])
+        continue;
+      const struct sockaddr *sa = (const struct sockaddr *)&srv[i];
+      int64_t now = coro_now();
+      if (deadline >= 0 && now >= deadline)
+        goto fail;
+      int64_t try_dl = now + timeout;
+      if (deadline >= 0 && deadline < try_dl)
+        try_dl = deadline;
+      if (tries++ > 0)
+        r->retries++;
+      uint8_t q[CORO__DNS_QUERY_MAX];
+      uint16_t id;
+      int qlen;
+    again:
+      id = coro__resolver_id(r);
+      qlen = coro__dns_encode_query(
+          q, sizeof q, id, name, type,
+          CORO__DNS_Q_RD | (no_edns[i] ? 0 : CORO__DNS_Q_EDNS));
+      if (qlen < 0) {
+        rc = qlen;
+        goto out;
+      }
+      rc = vc ? tcp_try(r, sa, srv_len[i], q, (size_t)qlen, id, name, type, out,
+                        try_dl)
+              : udp_try(r, sa, srv_len[i], q, (size_t)qlen, id, name, type, out,
+                        try_dl, &bad);
+      if (rc == 0 && !no_edns[i] && out->m.rcode == CORO__DNS_R_FORMERR &&
+          !out->m.has_opt) {
+        no_edns[i] = 1; /* an old server: ask again, plainly */
+        goto again;
+      }
+      if (rc == 0 && !vc && (out->m.flags & CORO__DNS_F_TC)) {
+        id = coro__resolver_id(r);
+        qlen = coro__dns_encode_query(
+            q, sizeof q, id, name, type,
+            CORO__DNS_Q_RD | (no_edns[i] ? 0 : CORO__DNS_Q_EDNS));
+        rc = tcp_try(r, sa, srv_len[i], q, (size_t)qlen, id, name, type, out,
+                     try_dl);
+      }
+      if (rc == -ECANCELED || rc == -ENOMEM)
+        goto out;
+      if (rc == -ETIMEDOUT) {
+        r->timeouts++;
+        continue;
+      }
+      if (rc < 0) {
+        other = rc; /* unreachable, refused connection: the next server */
+        if (rc == -EBADMSG)
+          bad = 1;
+        continue;
+      }
+      switch (out->m.rcode) {
+      case CORO__DNS_R_NOERROR:
+      case CORO__DNS_R_NXDOMAIN:
+        return 0;
+      case CORO__DNS_R_REFUSED:
+        refused = 1;
+        break;
+      default: /* SERVFAIL, NOTIMP, FORMERR, anything else */
+        servfail = 1;
+        break;
+      }
+      done[i] = 1;
+    }
+  }
+fail:
+  rc = servfail ? -CORO_ESERVFAIL
+       : refused ? -CORO_EREFUSED
+       : bad     ? -EBADMSG
+       : other && other != -EBADMSG ? other
+                 : -ETIMEDOUT;
+  if (deadline >= 0 && coro_now() >= deadline && !servfail && !refused)
+    rc = -ETIMEDOUT;
+out:
+  coro__dns_reply_free(out);
+  return rc;
+}

@@ -1,0 +1,144 @@
+/* resolver_internal.h - the query engine's internal contract: the resolver
+ * record (resolver.c), the transport that asks the servers one question
+ * (dns_transport.c) and the lookups above them (dns_lookup.c). The public
+ * calls are coro.h's "Names"; the codec, the configuration and the cache
+ * below are dns_internal.h's.
+ *
+ * A resolver belongs to one loop and is used only on its thread: nothing
+ * here locks. Every lookup in flight counts in busy, so coro_resolver_free
+ * can refuse while a coroutine still uses the record.
+ */
+#ifndef CORO_RESOLVER_INTERNAL_H
+#define CORO_RESOLVER_INTERNAL_H
+
+#include "coro_internal.h"
+#include "dns_internal.h"
+
+/* Servers of the "servers" override: as many as resolv.conf allows. */
+#define CORO__RES_MAX_SERVERS CORO__DNS_MAX_SERVERS
+
+struct coro_resolver {
+  coro_loop *loop;
+  coro__dns_conf conf;
+  coro__dns_cache *cache; /* NULL: cache_entries was (size_t)-1 */
+  /* The servers override (coro_resolver_opts.servers); n 0: resolv.conf's. */
+  struct sockaddr_storage servers[CORO__RES_MAX_SERVERS];
+  socklen_t server_len[CORO__RES_MAX_SERVERS];
+  int nservers;
+  int busy;          /* lookups and helper coroutines using the record */
+  unsigned rot;      /* options rotate: the next first server */
+  int64_t skew_ns;   /* test hook: added to the clock (coro__resolver_skew) */
+  /* The IPv6 route check of the ordering rule, kept as long as the files. */
+  int v6_route;      /* -1: not checked yet, 0, 1 */
+  int64_t v6_checked_ns;
+  /* Query ids: getrandom's bytes, used two at a time. */
+  uint8_t rnd[256];
+  size_t rnd_left;
+  uint64_t lookups, queries_udp, queries_tcp, timeouts, retries, ignored;
+};
+
+/* ---- resolver.c ------------------------------------------------------- */
+
+/* r itself, or the loop's default resolver for NULL (made on first use).
+ * NULL with *err set (-EPERM: no loop on this thread; -ENOMEM; -EINVAL
+ * from the loop's options). */
+coro_resolver *coro__resolver_get(coro_resolver *r, int *err);
+
+/* The resolver's clock: coro_now() plus the test skew. */
+static inline int64_t coro__resolver_now(const coro_resolver *r) {
+  return coro_now() + r->skew_ns;
+}
+
+/* Start of every lookup: the reload check (clearing the cache when a file
+ * was re-read) at the time now. */
+void coro__resolver_refresh(coro_resolver *r, int64_t now);
+
+/* A fresh random query id. */
+uint16_t coro__resolver_id(coro_resolver *r);
+
+/* 1 when the machine has a route to IPv6 destinations (checked with a
+ * UDP connect to a global address, which sends nothing; kept until the
+ * next reload check), else 0. */
+int coro__resolver_v6_route(coro_resolver *r, int64_t now);
+
+/* Test hook: move the resolver's clock (reload checks, cache TTLs) by ns. */
+void coro__resolver_skew(coro_resolver *r, int64_t ns);
+
+/* ---- dns_transport.c -------------------------------------------------- */
+
+/* An answer as received: the message, its decoding, the server. */
+typedef struct coro__dns_reply {
+  uint8_t *msg;   /* malloc'd, len bytes */
+  size_t len;
+  void *arena;    /* malloc'd decode arena of m */
+  coro__dns_msg m;
+  struct sockaddr_storage from;
+  socklen_t from_len;
+} coro__dns_reply;
+
+/* Ask the servers (the override, else resolv.conf's; in order, or rotated
+ * with options rotate) the question (name, type) by UDP, with EDNS0 unless
+ * a server answered FORMERR to it, or by TCP with options use-vc or when
+ * the UDP answer is truncated; timeout and attempts of resolv.conf, all
+ * bounded by deadline. Only an answer from the server's address and port,
+ * with the id and question sent, counts; others are ignored (stats) and
+ * the wait goes on. Returns 0 with *out holding a NOERROR or NXDOMAIN
+ * answer (free it with coro__dns_reply_free), or -CORO_ESERVFAIL (some
+ * server failed, none answered), -CORO_EREFUSED (all refused),
+ * -ETIMEDOUT, -ECANCELED, -EBADMSG (only malformed answers), -ENOMEM,
+ * -errno of the socket calls. */
+int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
+                       coro__dns_reply *out, int64_t deadline);
+void coro__dns_reply_free(coro__dns_reply *rep);
+
+/* ---- dns_lookup.c ----------------------------------------------------- */
+
+/* An answer as the cache keeps it (a blob): a header, the addresses (A
+ * and AAAA only), the end of the CNAME chain, the final answer message. */
+typedef struct coro__dns_blob_hdr {
+  uint32_t count;    /* records of the type owned by the chain's end */
+  uint32_t naddr;    /* coro_ip entries after the header (A, AAAA) */
+  uint32_t cname_len; /* bytes of the chain's end, NUL included */
+  uint32_t msg_len;  /* bytes of the message, after the name */
+  uint32_t ttl;      /* min TTL of the records used */
+  uint32_t pad;
+} coro__dns_blob_hdr;
+
+/* One question's answer, from the cache (pointing into it: use it before
+ * the next call on the cache, so before any wait) or fresh (owned). */
+typedef struct coro__dns_view {
+  coro__dns_blob_hdr h;
+  const coro_ip *addrs;  /* h.naddr, maybe unaligned: read with memcpy */
+  const char *cname;
+  const uint8_t *msg;
+  void *owned;           /* the blob when fresh: coro__dns_view_done frees */
+  int from_cache;
+  struct sockaddr_storage server;
+  socklen_t server_len;
+} coro__dns_view;
+
+/* Answer the question (name, type) through the cache and the single
+ * flight (CORO_DNS_NOCACHE: neither), following CNAME chains and asking
+ * again for the chain's end when the server left it out. Returns the
+ * record count (> 0) with *v set, or -CORO_ENXDOMAIN, -ENODATA and the
+ * errors of coro__dns_exchange. */
+int coro__dns_resolve(coro_resolver *r, const char *name, uint16_t type,
+                      unsigned flags, coro__dns_view *v, int64_t deadline);
+void coro__dns_view_done(coro__dns_view *v);
+
+/* coro_lookup_ip with the canonical name (the chain's end, or the hosts
+ * line's first name) into canon[0..CORO__DNS_NAME_BUF) when not NULL. */
+int coro__lookup_ip(coro_resolver *r, const char *name, int family,
+                    coro_ip *out, size_t cap, int64_t deadline, char *canon);
+
+/* A numeric address (IPv4 dotted quad, IPv6 with an optional %zone) of
+ * family (or AF_UNSPEC) into *out: 1; -ENODATA for the other family;
+ * -CORO_ENXDOMAIN when name is not numeric. */
+int coro__lookup_ip_numeric(const char *name, int family, coro_ip *out);
+
+/* 1 when the error is "this name has nothing": the search goes on. */
+static inline int coro__dns_is_negative(int rc) {
+  return rc == -CORO_ENXDOMAIN || rc == -ENODATA;
+}
+
+#endif /* CORO_RESOLVER_INTERNAL_H */
