@@ -182,7 +182,10 @@ func (s *Server) writeConfig() error {
   verbosity: 1
   hide-version: yes
   reuseport: no
-  # The tests send thousands of queries from one address at once.
+  # The tests send thousands of queries from one address at once: no
+  # rate limit, and room for them in the socket (the kernel caps it at
+  # net.core.rmem_max unless nsd may force it).
+  receive-buffer-size: 8388608
   rrl-ratelimit: 0
   rrl-whitelist-ratelimit: 0
 remote-control:
