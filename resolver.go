@@ -266,7 +266,7 @@ func (l *Loop) lookupIP(ctx context.Context, host string, family, capacity int) 
 	}
 	rc := int(op.c.rc)
 	if rc < 0 {
-		return nil, false, l.rcErr(ctx, host, rc)
+		return nil, false, l.rcErr(ctx, host, rc, int64(op.c.deadline))
 	}
 	if rc == capacity && capacity < maxAddrs {
 		return nil, true, nil
@@ -315,7 +315,7 @@ func (l *Loop) lookupCheck(ctx context.Context, name string) error {
 		return syscall.EDEADLK
 	case strings.IndexByte(name, 0) >= 0:
 		// A C string would end there: another name than the one asked.
-		return l.rcErr(ctx, name, -C.EINVAL)
+		return l.rcErr(ctx, name, -C.EINVAL, -1)
 	case ctx.Err() != nil:
 		return lookupErr(ctx, name, ctxErr(ctx, "lookup"))
 	case l.closed.Load():
@@ -366,8 +366,9 @@ func (e *resolveError) Is(target error) bool {
 	return e.errno == syscall.ETIMEDOUT && target == os.ErrDeadlineExceeded
 }
 
-// rcErr maps a negative result of the engine's lookups.
-func (l *Loop) rcErr(ctx context.Context, name string, rc int) error {
+// rcErr maps a negative result of the engine's lookups; deadline is the
+// engine deadline the lookup had (ctx's, or -1).
+func (l *Loop) rcErr(ctx context.Context, name string, rc int, deadline int64) error {
 	e := &resolveError{msg: C.GoString(C.coro_strerror(C.int(rc)))}
 	d := &net.DNSError{Name: name, UnwrapErr: e}
 	switch rc {
@@ -387,7 +388,9 @@ func (l *Loop) rcErr(ctx context.Context, name string, rc int) error {
 		d.IsNotFound = true
 	case -C.ETIMEDOUT:
 		d.IsTimeout, d.IsTemporary = true, true
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// ctx's deadline, if it has passed by the engine's clock (Go's
+		// timer that ends ctx may not have fired yet).
+		if deadline >= 0 && int64(C.coro_now()) >= deadline {
 			e.cause = context.DeadlineExceeded
 		}
 	case -C.ECANCELED:
@@ -510,7 +513,7 @@ func (l *Loop) LookupRecords(ctx context.Context, name string, typ RRType) (*Ans
 		return nil, lookupErr(ctx, name, err)
 	}
 	if rc := int(op.c.rc); rc < 0 {
-		return nil, l.rcErr(ctx, name, rc)
+		return nil, l.rcErr(ctx, name, rc, int64(op.c.deadline))
 	}
 	return goAnswer(op.c.answer), nil
 }
