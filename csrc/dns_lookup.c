@@ -435,6 +435,16 @@ static int from_hosts(coro_resolver *r, const char *name, int family,
 
 /* ---- the lookup --------------------------------------------------------- */
 
+int coro__lookup_ip_numeric(const char *name, int family, coro_ip *out) {
+  coro_ip ip;
+  if (!numeric(name, &ip))
+    return -CORO_ENXDOMAIN;
+  if (family != AF_UNSPEC && ip.family != family)
+    return -ENODATA;
+  *out = ip;
+  return 1;
+}
+
 int coro__lookup_ip(coro_resolver *r, const char *name, int family,
                     coro_ip *out, size_t cap, int64_t deadline, char *canon) {
   if (!name || !out || cap == 0)
@@ -448,13 +458,9 @@ int coro__lookup_ip(coro_resolver *r, const char *name, int family,
   r->lookups++;
   if (canon)
     snprintf(canon, CORO__DNS_NAME_BUF, "%s", name);
-  coro_ip ip;
-  if (numeric(name, &ip)) {
-    if (family != AF_UNSPEC && ip.family != family)
-      return -ENODATA;
-    out[0] = ip;
-    return 1;
-  }
+  int n = coro__lookup_ip_numeric(name, family, out);
+  if (n != -CORO_ENXDOMAIN)
+    return n;
   int64_t now = coro__resolver_now(r);
   coro__resolver_refresh(r, now);
   int v6_first = family == AF_UNSPEC && coro__resolver_v6_route(r, now);
@@ -475,7 +481,7 @@ int coro__lookup_ip(coro_resolver *r, const char *name, int family,
       out[k++] = lo4;
     return (int)k;
   }
-  int n = from_hosts(r, name, family, out, cap, first, canon);
+  n = from_hosts(r, name, family, out, cap, first, canon);
   if (n != 0)
     return n;
   int best = -CORO_ENXDOMAIN;

@@ -131,6 +131,11 @@ void coro__dns_view_done(coro__dns_view *v);
 int coro__lookup_ip(coro_resolver *r, const char *name, int family,
                     coro_ip *out, size_t cap, int64_t deadline, char *canon);
 
+/* A numeric address (IPv4 dotted quad, IPv6 with an optional %zone) of
+ * family (or AF_UNSPEC) into *out: 1; -ENODATA for the other family;
+ * -CORO_ENXDOMAIN when name is not numeric. */
+int coro__lookup_ip_numeric(const char *name, int family, coro_ip *out);
+
 /* 1 when the error is "this name has nothing": the search goes on. */
 static inline int coro__dns_is_negative(int rc) {
   return rc == -CORO_ENXDOMAIN || rc == -ENODATA;

@@ -1090,6 +1090,206 @@ static void *bad_names_body(void *arg) {
 }
 static void bad_names(int p) { stack_mode = p; run(bad_names_body); }
 
+
+/* ---- coro_dns_query, coro_getaddrinfo --------------------------------------- */
+
+static void *query_types_body(void *arg) {
+  (void)arg;
+  fake *f = fake_start();
+  coro_resolver *r = resolver_on(f, "search test\noptions timeout:1\n", NULL,
+                                 NULL);
+  coro_dns_answer *a;
+  CHECK_EQ(coro_dns_query(r, "mx.test", CORO_DNS_MX, 0, &a, in_s(10)), 2);
+  CHECK_EQ(a->n, 2);
+  CHECK_EQ(a->rr[0].u.mx.pref, 10);
+  CHECK_STR_EQ(a->rr[0].u.mx.host, "mail.test");
+  CHECK_STR_EQ(a->rr[1].u.mx.host, "mail2.test");
+  CHECK_STR_EQ(a->qname, "mx.test");
+  CHECK_EQ(a->from_cache, 0);
+  CHECK_GT(a->server_len, 0);
+  coro_dns_answer_free(a);
+  /* Again: the cache, no query. */
+  int q = f->queries;
+  CHECK_EQ(coro_dns_query(r, "mx.test", CORO_DNS_MX, 0, &a, in_s(10)), 2);
+  CHECK_EQ(a->from_cache, 1);
+  CHECK_EQ(a->server_len, 0);
+  CHECK_EQ(f->queries, q);
+  coro_dns_answer_free(a);
+  CHECK_EQ(coro_dns_query(r, "txt.test", CORO_DNS_TXT, 0, &a, in_s(10)), 1);
+  CHECK_EQ(a->rr[0].u.txt.n, 2);
+  CHECK_STR_EQ(a->rr[0].u.txt.s[0], "hello");
+  CHECK_EQ(a->rr[0].u.txt.len[1], 5);
+  CHECK_STR_EQ(a->rr[0].u.txt.s[1], "world");
+  coro_dns_answer_free(a);
+  CHECK_EQ(coro_dns_query(r, "test", CORO_DNS_SOA, CORO_DNS_NOSEARCH, &a,
+                          in_s(10)),
+           1);
+  CHECK_STR_EQ(a->rr[0].u.soa.mname, "ns1.test");
+  CHECK_STR_EQ(a->rr[0].u.soa.rname, "admin.test");
+  CHECK_EQ(a->rr[0].u.soa.serial, 2026120201u);
+  CHECK_EQ(a->rr[0].u.soa.minimum, 60);
+  coro_dns_answer_free(a);
+  CHECK_EQ(coro_dns_query(r, "test.", CORO_DNS_NS, 0, &a, in_s(10)), 1);
+  CHECK_STR_EQ(a->rr[0].u.target, "ns1.test");
+  coro_dns_answer_free(a);
+  CHECK_EQ(coro_dns_query(r, "_sip._tcp.test", CORO_DNS_SRV, 0, &a, in_s(10)),
+           1);
+  CHECK_EQ(a->rr[0].u.srv.prio, 1);
+  CHECK_EQ(a->rr[0].u.srv.weight, 2);
+  CHECK_EQ(a->rr[0].u.srv.port, 5060);
+  CHECK_STR_EQ(a->rr[0].u.srv.target, "sip.test");
+  coro_dns_answer_free(a);
+  CHECK_EQ(coro_dns_query(r, "1.2.0.192.in-addr.arpa", CORO_DNS_PTR,
+                          CORO_DNS_NOSEARCH | CORO_DNS_NOCACHE, &a, in_s(10)),
+           1);
+  CHECK_STR_EQ(a->rr[0].u.target, "a.test");
+  coro_dns_answer_free(a);
+  /* A chain: the records of its end; the search list ("www" + "test"). */
+  CHECK_EQ(coro_dns_query(r, "www", CORO_DNS_A, 0, &a, in_s(10)), 2);
+  CHECK_STR_EQ(a->qname, "www.test");
+  CHECK_STR_EQ(a->cname, "a.test");
+  CHECK_STR_EQ(a->rr[0].name, "a.test");
+  CHECK_EQ(a->rr[0].u.ip.family, AF_INET);
+  coro_dns_answer_free(a);
+  /* A CNAME question is not followed. */
+  CHECK_EQ(coro_dns_query(r, "www.test", CORO_DNS_CNAME, 0, &a, in_s(10)), 1);
+  CHECK_STR_EQ(a->rr[0].u.target, "web.test");
+  coro_dns_answer_free(a);
+  CHECK_EQ(coro_dns_query(r, "nx.test", CORO_DNS_MX, CORO_DNS_NOSEARCH, &a,
+                          in_s(10)),
+           -CORO_ENXDOMAIN);
+  CHECK(a == NULL);
+  CHECK_EQ(coro_dns_query(r, "a.test", CORO_DNS_MX, 0, &a, in_s(10)),
+           -ENODATA);
+  CHECK_EQ(coro_dns_query(r, "a.test", 0, 0, &a, in_s(10)), -EINVAL);
+  resolver_done(r);
+  fake_stop(f);
+  return NULL;
+}
+static void query_types(int p) { stack_mode = p; run(query_types_body); }
+
+static int count_ai(const struct addrinfo *ai) {
+  int n = 0;
+  for (; ai; ai = ai->ai_next)
+    n++;
+  return n;
+}
+
+static void *gai_body(void *arg) {
+  (void)arg;
+  fake *f = fake_start();
+  coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
+  struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+  struct addrinfo *res;
+  CHECK_EQ(coro_getaddrinfo(r, "a.test", "80", &hints, &res, in_s(10)), 0);
+  CHECK_EQ(count_ai(res), 2);
+  const struct sockaddr_in *sin = (const struct sockaddr_in *)res->ai_addr;
+  CHECK_EQ(ntohs(sin->sin_port), 80);
+  CHECK_EQ(res->ai_protocol, IPPROTO_TCP);
+  CHECK_EQ(res->ai_addrlen, sizeof *sin);
+  freeaddrinfo(res); /* glibc's free */
+  /* socktype 0, a numeric service: stream, dgram, raw per address. */
+  hints = (struct addrinfo){.ai_flags = AI_CANONNAME};
+  CHECK_EQ(coro_getaddrinfo(r, "www.test", "53", &hints, &res, in_s(10)), 0);
+  CHECK_EQ(count_ai(res), 9);
+  CHECK_STR_EQ(res->ai_canonname, "a.test");
+  freeaddrinfo(res);
+  /* A named service: its port, only the protocols it has. */
+  hints = (struct addrinfo){.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+  CHECK_EQ(coro_getaddrinfo(r, "a.test", "domain", &hints, &res, in_s(10)), 0);
+  CHECK_EQ(ntohs(((const struct sockaddr_in *)res->ai_addr)->sin_port), 53);
+  coro_freeaddrinfo(res);
+  CHECK_EQ(coro_getaddrinfo(r, "a.test", "no-such-service", &hints, &res,
+                            in_s(10)),
+           -ESRCH);
+  CHECK(res == NULL);
+  hints.ai_flags = AI_NUMERICSERV;
+  CHECK_EQ(coro_getaddrinfo(r, "a.test", "domain", &hints, &res, in_s(10)),
+           -EINVAL);
+  /* No host: the wildcard, or loopback. */
+  hints = (struct addrinfo){.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM};
+  CHECK_EQ(coro_getaddrinfo(r, NULL, "8080", &hints, &res, in_s(10)), 0);
+  CHECK_EQ(count_ai(res), 2);
+  CHECK_EQ(res->ai_family, AF_INET6);
+  const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)res->ai_addr;
+  CHECK(IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr));
+  freeaddrinfo(res);
+  hints.ai_flags = 0;
+  hints.ai_family = AF_INET;
+  CHECK_EQ(coro_getaddrinfo(r, NULL, "8080", &hints, &res, in_s(10)), 0);
+  CHECK_EQ(((const struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr,
+           htonl(INADDR_LOOPBACK));
+  freeaddrinfo(res);
+  /* AI_NUMERICHOST: no query for a name. */
+  int q = f->queries;
+  hints = (struct addrinfo){.ai_flags = AI_NUMERICHOST | AI_CANONNAME};
+  CHECK_EQ(coro_getaddrinfo(r, "a.test", "80", &hints, &res, in_s(10)),
+           -CORO_ENXDOMAIN);
+  CHECK_EQ(coro_getaddrinfo(r, "::1", "80", &hints, &res, in_s(10)), 0);
+  CHECK_EQ(res->ai_family, AF_INET6);
+  CHECK_STR_EQ(res->ai_canonname, "::1");
+  freeaddrinfo(res);
+  CHECK_EQ(f->queries, q);
+  CHECK_EQ(coro_getaddrinfo(r, "nx.test", "80", NULL, &res, in_s(10)),
+           -CORO_ENXDOMAIN);
+  CHECK_EQ(coro_getaddrinfo(r, NULL, NULL, NULL, &res, in_s(10)), -EINVAL);
+  resolver_done(r);
+  fake_stop(f);
+  return NULL;
+}
+static void gai(int p) { stack_mode = p; run(gai_body); }
+
+/* Fail the nth allocation or socket of a cold lookup, for n = 1, 2, ...
+ * until one passes untouched: each failure must be a clean error, with no
+ * leak (ASan, valgrind), no fd left open and the loop still usable. */
+static void *fault_sweep_body(void *arg) {
+  (void)arg;
+  int fds = count_fds();
+  long n;
+  for (n = 1; n < 1000; n++) {
+    fake *f = fake_start();
+    files("options timeout:1 attempts:1\n", "");
+    coro_resolver_opts o = {.resolv_conf = conf_path, .hosts = hosts_path,
+                            .servers = f->addr};
+    unsigned points = CORO__FP_BIT(CORO__FP_ALLOC) |
+                      CORO__FP_BIT(CORO__FP_SOCKET) |
+                      CORO__FP_BIT(CORO__FP_BIND);
+    coro__fault_arm_at(points, n, 1, CORO__FAULT_NATURAL);
+    coro_resolver *r = NULL;
+    int rc = coro_resolver_new(&r, &o);
+    coro_ip ip[8];
+    struct addrinfo *res = NULL;
+    int rc2 = 0;
+    if (rc == 0) {
+      rc = coro_lookup_ip(r, "www.test", AF_UNSPEC, ip, 8, in_s(10));
+      rc2 = coro_getaddrinfo(r, "a.test", "80", NULL, &res, in_s(10));
+    } else {
+      r = NULL;
+    }
+    int fired = coro__fault_fired(NULL);
+    coro__fault_arm(0, 0);
+    /* Partial answers are fine (one family failed, the other did not). */
+    CHECK(rc > 0 || rc == -ENOMEM || rc == -EMFILE || rc == -ETIMEDOUT);
+    CHECK(rc2 == 0 || rc2 == -ENOMEM || rc2 == -EMFILE || rc2 == -ETIMEDOUT);
+    if (res)
+      freeaddrinfo(res);
+    if (r) {
+      /* The resolver still works. */
+      CHECK_EQ(coro_lookup_ip(r, "www.test", AF_UNSPEC, ip, 8, in_s(10)), 3);
+      CHECK_EQ(coro_resolver_free(r), 0);
+    }
+    fake_stop(f);
+    files_cleanup();
+    if (fired < 0)
+      break;
+  }
+  CHECK_LT(n, 1000);
+  CHECK_GT(n, 5);
+  CHECK_EQ(count_fds(), fds);
+  return NULL;
+}
+static void fault_sweep(int p) { stack_mode = p; run(fault_sweep_body); }
+
 /* The loop's default resolver, from coro_loop_opts.resolver. */
 static void default_resolver(int p) {
   (void)p;
@@ -1156,6 +1356,9 @@ static const testing_case tests[] = {
     {"many", many, 120},
     {"cancel", cancel, 0},
     {"bad_names", bad_names, 0},
+    {"query_types", query_types, 0},
+    {"gai", gai, 0},
+    {"fault_sweep", fault_sweep, 120},
     {"default_resolver", default_resolver, 0},
     {"misc", misc, 0},
 };
