@@ -557,3 +557,21 @@ func ExampleLoop_LookupHost() {
 	// 198.51.100.7 [198.51.100.7] <nil>
 	// localhost [127.0.0.1] <nil>
 }
+
+// TestLookupFailover: the first server is silent, the second (nsd)
+// answers once the first has timed out.
+func TestLookupFailover(t *testing.T) {
+	srv := dnstest.Get(t)
+	silent := newSilentServer(t)
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	dnstest.WriteFile(t, conf, "options timeout:1 attempts:2")
+	l := resolverLoop(t, coro.ResolverConfig{ResolvConf: conf,
+		Servers: silent.conn.LocalAddr().String() + "," + srv.Addr})
+	ctx := testCtx(t)
+	got, err := l.LookupNetIP(ctx, "ip", dnstest.V4)
+	sameAnswer(t, dnstest.V4, got, err, addrs(dnstest.V4Addrs...), nil)
+	st, err := l.ResolverStats(ctx)
+	if err != nil || st.Timeouts == 0 || silent.queries.Load() == 0 {
+		t.Errorf("stats %+v %v, silent server's queries %d: want a timeout on it first", st, err, silent.queries.Load())
+	}
+}
