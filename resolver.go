@@ -88,13 +88,14 @@ type ResolverConfig struct {
 	// Servers, "ADDR[,ADDR...]" ("127.0.0.2", "[::1]:5353",
 	// "127.0.0.1:5300"), replaces the nameservers of ResolvConf (whose
 	// search list and options still apply). Ports are allowed only here.
+	// Anything but numeric addresses makes NewLoop fail with EINVAL.
 	Servers string
 	// CacheEntries bounds the cache: 0 means 4096, a negative number no
 	// cache at all.
 	CacheEntries int
 	// CacheMaxTTL caps the TTL of cached answers (0: one hour);
 	// CacheNegTTL caps that of cached negative answers (0: 5 minutes).
-	// Whole seconds.
+	// Whole seconds: less than one second is the default.
 	CacheMaxTTL, CacheNegTTL time.Duration
 }
 
@@ -105,11 +106,28 @@ func WithResolver(rc ResolverConfig) Option {
 	return func(c *loopConfig) {
 		if rc.CacheMaxTTL < 0 || rc.CacheNegTTL < 0 ||
 			rc.CacheMaxTTL/time.Second > 1<<32-1 || rc.CacheNegTTL/time.Second > 1<<32-1 ||
-			strings.ContainsRune(rc.ResolvConf+rc.Hosts+rc.Servers, 0) {
+			strings.ContainsRune(rc.ResolvConf+rc.Hosts+rc.Servers, 0) || !validServers(rc.Servers) {
 			c.invalidOpts = true
 		}
 		c.resolver = &rc
 	}
+}
+
+// validServers reports whether s is "" or a list of numeric addresses,
+// with or without a port, so that a typo fails NewLoop (EINVAL) rather
+// than every lookup.
+func validServers(s string) bool {
+	if s == "" {
+		return true
+	}
+	for _, a := range strings.Split(s, ",") {
+		if _, err := netip.ParseAddr(a); err != nil {
+			if _, err := netip.ParseAddrPort(a); err != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // cResolverOpts returns rc as the engine's options, in C memory; free it

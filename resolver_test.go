@@ -510,7 +510,8 @@ func TestLookupTimeout(t *testing.T) {
 	}
 }
 
-// TestLookupClosedLoop: after Close the lookups fail with ErrClosed.
+// TestLookupClosedLoop: after Close the lookups fail with ErrClosed, and
+// a bad ResolverConfig fails NewLoop.
 func TestLookupClosedLoop(t *testing.T) {
 	l, err := coro.NewLoop()
 	if err != nil {
@@ -520,8 +521,16 @@ func TestLookupClosedLoop(t *testing.T) {
 	if _, err := l.LookupHost(context.Background(), "localhost"); !errors.Is(err, coro.ErrClosed) {
 		t.Errorf("LookupHost after Close: %v", err)
 	}
-	if _, err := coro.NewLoop(coro.WithResolver(coro.ResolverConfig{CacheMaxTTL: -time.Second})); !errors.Is(err, syscall.EINVAL) {
-		t.Errorf("negative CacheMaxTTL: %v", err)
+	for _, rc := range []coro.ResolverConfig{
+		{CacheMaxTTL: -time.Second}, {CacheNegTTL: -time.Second},
+		{Servers: "dns.example"}, {Servers: "127.0.0.1,"}, {Servers: "127.0.0.1:99999"}, {Hosts: "a\x00b"},
+	} {
+		if l, err := coro.NewLoop(coro.WithResolver(rc)); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("WithResolver(%+v): %v, want EINVAL", rc, err)
+			if err == nil {
+				l.Close(context.Background())
+			}
+		}
 	}
 }
 
