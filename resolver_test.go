@@ -584,3 +584,73 @@ func TestLookupFailover(t *testing.T) {
 		t.Errorf("stats %+v %v, silent server's queries %d: want a timeout on it first", st, err, silent.queries.Load())
 	}
 }
+
+// spoofServer answers each A query three times: first from another port
+// and then with a wrong id, both with 192.0.2.66, which the resolver must
+// ignore, then properly with 192.0.2.1. AAAA queries get no answer
+// records (NODATA).
+func spoofServer(t *testing.T) string {
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); other.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := buf[:n]
+			if n < 12 {
+				continue
+			}
+			end := 12 // the question's end: its name, then type and class
+			for end < n && q[end] != 0 {
+				end += int(q[end]) + 1
+			}
+			end += 5
+			if end > n {
+				continue
+			}
+			isA := q[end-4] == 0 && q[end-3] == 1
+			reply := func(id uint16, ip byte) []byte {
+				m := append([]byte(nil), q[:end]...)
+				m[0], m[1] = byte(id>>8), byte(id)
+				m[2], m[3] = 0x84, 0x00 // a response, authoritative, NOERROR
+				m[6], m[7], m[10], m[11] = 0, 0, 0, 0
+				if isA {
+					m[7] = 1 // one answer: the name by pointer, A, IN, TTL 60, 4 bytes
+					m = append(m, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, ip)
+				}
+				return m
+			}
+			id := uint16(q[0])<<8 | uint16(q[1])
+			other.WriteTo(reply(id, 66), from)
+			c.WriteTo(reply(id+1, 66), from)
+			c.WriteTo(reply(id, 1), from)
+		}
+	}()
+	return c.LocalAddr().String()
+}
+
+// TestLookupSpoofed: answers from the wrong port or with the wrong id are
+// ignored; the right one is taken.
+func TestLookupSpoofed(t *testing.T) {
+	dnstest.Get(t) // the same conditions as the other tests
+	conf := filepath.Join(t.TempDir(), "resolv.conf")
+	dnstest.WriteFile(t, conf, "options timeout:5 attempts:1")
+	l := resolverLoop(t, coro.ResolverConfig{ResolvConf: conf, Servers: spoofServer(t)})
+	ctx := testCtx(t)
+	got, err := l.LookupNetIP(ctx, "ip", dnstest.V4)
+	sameAnswer(t, "spoofed "+dnstest.V4, got, err, addrs("192.0.2.1"), nil)
+	st, err := l.ResolverStats(ctx)
+	if err != nil || st.Ignored == 0 {
+		t.Errorf("stats %+v %v: want ignored answers", st, err)
+	}
+}
