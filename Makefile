@@ -13,6 +13,8 @@
 #   make soak         the long soak: SOAK_TIME (default 10m) of connection
 #                     churn against coro httpd, fds and RSS required flat
 #   make bench        the benchmark table (scripts/bench.sh)
+#   make bench-dns    the resolver against c-ares, glibc and Go on a local
+#                     nsd (scripts/bench-dns.sh)
 #   make fuzz-http    fuzz the HTTP request parser with libFuzzer for
 #                     FUZZ_TIME seconds (default 60),
 #                     adding new inputs to fuzz/corpus/http_parse
@@ -88,8 +90,8 @@ HEADERS   := $(wildcard csrc/*.h) $(wildcard csrc/*.inc) csrc/test/testing.h
 SWITCH_O  := $(B)/switch_ucontext.c.o $(patsubst csrc/%,$(B)/%.o,$(ENGINE_S))
 
 # Test programs that link the whole engine, and the two that test one file.
-ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test resolver_test tsan_test
-TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test resolver_test
+ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test dns_cache_test resolver_test tsan_test
+TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test dns_cache_test resolver_test
 
 all: $(B)/libcoro.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test)
 
@@ -105,7 +107,7 @@ $(B)/libcoro.a: $(ENGINE_O)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test $(B)/resolver_test $(B)/tsan_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
+$(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test $(B)/dns_cache_test $(B)/resolver_test $(B)/tsan_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -o $@
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
@@ -256,9 +258,11 @@ bench:
 	scripts/bench.sh
 bench-io:
 	scripts/bench-io.sh
+bench-dns:
+	scripts/bench-dns.sh
 
 clean:
 	rm -rf build
 
 .PHONY: all check check-c test test-c test-ucontext test-asan test-valgrind test-tsan test-arm64 \
-	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns test-fuzz-corpus bench-io
+	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns test-fuzz-corpus bench-io bench-dns

@@ -103,6 +103,11 @@ func NewLoop(opts ...Option) (*Loop, error) {
 		l.cname = C.CString(cfg.name)
 		copts.name = l.cname
 	}
+	if cfg.resolver != nil {
+		// The engine copies the options in coro_loop_new.
+		copts.resolver = cResolverOpts(cfg.resolver)
+		defer freeResolverOpts(copts.resolver)
+	}
 	if err := l.newCompletions(); err != nil {
 		if l.cname != nil {
 			C.free(unsafe.Pointer(l.cname))

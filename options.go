@@ -10,7 +10,8 @@ type loopConfig struct {
 	cacheSet    bool
 	name        string
 	onPanic     func(fn Func, v any)
-	thread      threadConfig // WithCPU (thread.go)
+	thread      threadConfig    // WithCPU (thread.go)
+	resolver    *ResolverConfig // WithResolver (resolver.go)
 	invalidOpts bool
 	guardConfig
 }

@@ -151,13 +151,35 @@ func (op fdop) free() {
 	}
 }
 
-// runOp spawns entry(op) on l, cancels it when ctx ends, and waits for it
-// to finish. It returns true if the coroutine ran to its end (op's outputs
-// are then valid); false with Wait's error if Close abandoned it midway;
-// or false with the reason it never started: ctxErr if ctx ended first,
-// ErrClosed if the loop shut down, or the Spawn error.
-func (l *Loop) runOp(ctx context.Context, name string, entry Entry, op fdop) (bool, error) {
-	co, err := l.Spawn(entry, uintptr(unsafe.Pointer(op.c)))
+// A cRecord is the C record of a request that runOp runs: fdop here,
+// lookupOp in resolver.go.
+type cRecord interface {
+	// progress reports the coroutine's marks: begun, outputs final.
+	progress() (started, done bool)
+	// orphan makes the record co's to free once the engine is done with
+	// co, and reports false if the engine is done already.
+	orphan(co *Coroutine) bool
+}
+
+func (op fdop) progress() (bool, bool) { return op.c.started != 0, op.c.done != 0 }
+
+func (op fdop) orphan(co *Coroutine) bool {
+	c := op.c
+	if co.whenEngineDone(func() { C.free(unsafe.Pointer(c)) }) {
+		op.orphaned.Store(true)
+		return true
+	}
+	return false
+}
+
+// runOp spawns entry(arg), arg being op's C record, on l, cancels it when
+// ctx ends, and waits for it to finish. It returns true if the coroutine
+// ran to its end (op's outputs are then valid); false with Wait's error if
+// Close abandoned it midway; or false with the reason it never started:
+// ctxErr if ctx ended first, ErrClosed if the loop shut down, or the Spawn
+// error.
+func (l *Loop) runOp(ctx context.Context, name string, entry Entry, arg uintptr, op cRecord) (bool, error) {
+	co, err := l.Spawn(entry, arg)
 	if err != nil {
 		return false, err
 	}
@@ -166,19 +188,17 @@ func (l *Loop) runOp(ctx context.Context, name string, entry Entry, op fdop) (bo
 	stop()
 	// Wait's error says nothing about the C call once the coroutine ran
 	// (it reports ECANCELED after any Cancel); the record does.
-	if op.c.done != 0 {
+	started, done := op.progress()
+	if done {
 		return true, nil
 	}
 	if errors.Is(werr, ErrAbandoned) {
 		// Close gave up on it. If it was still running, it may yet write
 		// the record: the record goes when the engine is done with it.
-		c := op.c
-		if co.whenEngineDone(func() { C.free(unsafe.Pointer(c)) }) {
-			op.orphaned.Store(true)
-		}
+		op.orphan(co)
 		return false, werr
 	}
-	if op.c.started != 0 && werr != nil {
+	if started && werr != nil {
 		// Abandoned by Close in the middle of the call.
 		return false, werr
 	}
@@ -274,7 +294,7 @@ func (l *Loop) WaitFD(ctx context.Context, fd int, events Events) (Events, error
 	defer op.free()
 	op.c.events = C.int(events)
 	op.c.deadline = C.int64_t(cDeadline(ctx))
-	ran, err := l.runOp(ctx, "coro_fd_wait", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_wait_entry)))), op)
+	ran, err := l.runOp(ctx, "coro_fd_wait", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_wait_entry)))), uintptr(unsafe.Pointer(op.c)), op)
 	if !ran {
 		return 0, err
 	}
@@ -301,7 +321,7 @@ func (l *Loop) ForgetFD(fd int) error {
 	op := newFdop(fd)
 	defer op.free()
 	ctx := context.Background()
-	ran, err := l.runOp(ctx, "coro_fd_forget", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_forget_entry)))), op)
+	ran, err := l.runOp(ctx, "coro_fd_forget", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_forget_entry)))), uintptr(unsafe.Pointer(op.c)), op)
 	if !ran {
 		return err
 	}

@@ -350,53 +350,82 @@ int coro__dns_candidates(const coro__dns_conf *c, const char *name,
  * questions in flight. The cache stores opaque blobs the query engine
  * makes (a decoded answer, an address list): it never parses DNS. Time is
  * the caller's (now_ns, CLOCK_MONOTONIC), so tests control expiry. One
- * cache belongs to one loop: no locks.
+ * cache belongs to one loop: no locks. c and name must not be NULL (a
+ * NULL name is a miss for get, -EINVAL elsewhere).
+ *
+ * Names are compared as coro__dns_name_eq compares them: ASCII case and
+ * one unescaped trailing dot ignored ("Example.COM." is "example.com").
+ * A hit costs no allocation, no system call and no copy of the name.
  *
  * Entries live until min(ttl, max_ttl) (negative ones until
- * min(ttl, neg_ttl)), and the least recently used is evicted beyond
- * max_entries. A TTL of 0 is not cached (RFC 1035: use once).
+ * min(ttl, neg_ttl)): the caps are taken as given, the resolver applies
+ * its defaults (coro_resolver_opts) before. An entry is gone from
+ * now_ns >= stored now_ns + ttl. The least recently used (get or put) is
+ * evicted beyond max_entries. A TTL of 0 is not cached (RFC 1035: use
+ * once), and it removes the question's older entry, which must not
+ * outlive the newer answer.
  *
  * Single flight: the first coroutine to miss a question becomes its
  * leader (coro__dns_flight_begin returns 1) and must end it with
  * coro__dns_flight_end whatever happens; the others asking the same
  * question meanwhile wait in coro__dns_flight_begin (returns 0 when the
  * leader ended: look again, the answer or its error is cached unless it
- * was uncacheable, e.g. a timeout, and then they query themselves).
+ * was uncacheable, e.g. a timeout, and then they query themselves, the
+ * first of them leading a new flight). A waiter that times out or is
+ * cancelled leaves the flight as if it had never joined.
  */
 typedef struct coro__dns_cache coro__dns_cache;
 
-/* max_entries 0: no caching (flights still shared). Returns 0 or -ENOMEM. */
+/* max_entries 0: no caching (flights still shared). Returns 0, -EINVAL
+ * (out NULL) or -ENOMEM. */
 int coro__dns_cache_new(coro__dns_cache **out, size_t max_entries,
                         uint32_t max_ttl_s, uint32_t neg_ttl_s);
-/* Frees everything; no flight may be in progress (-EBUSY, nothing freed). */
+/* Frees everything; no flight may be in progress (-EBUSY, nothing freed).
+ * NULL is a no-op. */
 int coro__dns_cache_free(coro__dns_cache *c);
 
 /* Look up (name, type). On a positive hit: returns 1, *blob and *len (may
  * be NULL) point to the stored bytes, valid until the next call on the
- * cache, *ttl_left (may be NULL) the seconds left. A negative hit returns
- * the stored error (< 0, e.g. -CORO_ENXDOMAIN, -ENODATA). A miss or an
- * expired entry (removed then): 0. */
+ * cache, *ttl_left (may be NULL) the seconds left, rounded up (>= 1). A
+ * negative hit returns the stored error (< 0, e.g. -CORO_ENXDOMAIN,
+ * -ENODATA) and sets *ttl_left alone. A miss or an expired entry (removed
+ * then): 0. Hits count both kinds; misses count expired entries too. */
 int coro__dns_cache_get(coro__dns_cache *c, const char *name, uint16_t type,
                         int64_t now_ns, const void **blob, size_t *len,
                         uint32_t *ttl_left);
-/* Store a positive answer (a copy of blob[0..len)) for ttl seconds. */
+/* Store a positive answer (a copy of blob[0..len)) for ttl seconds,
+ * replacing the question's entry. The copy is aligned as malloc aligns
+ * (it may hold a decode arena: coro__dns_decode) but lives at another
+ * address than blob: it must hold no pointer into itself. Returns 0 (also
+ * when nothing is stored: TTL 0, max_entries 0), -EINVAL, -ENAMETOOLONG
+ * (a name over CORO__DNS_NAME_BUF - 1 bytes), -ENOMEM (the cache is as it
+ * was, the older entry kept). */
 int coro__dns_cache_put(coro__dns_cache *c, const char *name, uint16_t type,
                         const void *blob, size_t len, uint32_t ttl_s,
                         int64_t now_ns);
-/* Store a negative answer: err < 0, for ttl seconds (RFC 2308). */
+/* Store a negative answer: err < 0 (else -EINVAL), for ttl seconds (RFC
+ * 2308). Returns as coro__dns_cache_put. */
 int coro__dns_cache_put_neg(coro__dns_cache *c, const char *name,
                             uint16_t type, int err, uint32_t ttl_s,
                             int64_t now_ns);
-/* Forget everything (the configuration changed). */
+/* Forget every entry (the configuration changed); flights go on. */
 void coro__dns_cache_clear(coro__dns_cache *c);
 
-/* Flights: 1 = caller leads; 0 = another led and has ended; or
- * -ETIMEDOUT, -ECANCELED (deadline, cancel while waiting), -ENOMEM.
- * Must be called in a coroutine of the cache's loop. */
+/* Flights: 1 = caller leads; 0 = another led and has ended (counted in
+ * stats.shared); or -ETIMEDOUT, -ECANCELED (deadline, cancel while
+ * waiting; deadline 0 never waits), -EDEADLK (the caller leads this very
+ * question), -EPERM (it would wait outside a spawned coroutine), -ENOMEM.
+ * Leading needs no coroutine, waiting does; a cancelled caller still gets
+ * to lead (its query's first wait reports the cancel). Must be called on
+ * the cache's loop thread. */
 int coro__dns_flight_begin(coro__dns_cache *c, const char *name,
                            uint16_t type, int64_t deadline);
+/* End the question's flight and wake all its waiters; nothing when no
+ * flight is in progress for it. Never blocks. */
 void coro__dns_flight_end(coro__dns_cache *c, const char *name, uint16_t type);
 
+/* hits, misses, evictions (LRU only, not expiry) and shared (waiters a
+ * flight's end woke) count from cache_new; entries is the count now. */
 typedef struct coro__dns_cache_stats {
   uint64_t hits, misses, entries, evictions, shared;
 } coro__dns_cache_stats;

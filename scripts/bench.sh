@@ -144,6 +144,7 @@ END {
   row("Idle/guarded", "coroutines", "", "", "", "capped by vm.max_map_count")
   row("Idle/shared", "B/coroutine", "IdleGoroutine", "300", "", "")
   row("Idle/shared", "MiB", "", "512", "", "1,000,000 parked")
+  row("DNSCacheHit", "ns/op", "", "50", "", "resolver cache hit, 10,000 names in turn")
   row("Timer/pending=1000", "ns/op", "Timer/none", "", "", "wait with a deadline; none: no deadline")
   row("Timer/pending=100000", "ns/op", "Timer/pending=1000", "", "2.0", "whole op")
   # The timer heap alone: the op minus the same op without a deadline.

@@ -58,6 +58,9 @@ func echoFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		if err != nil {
 			return usageError(stderr, "echo", "-stack: %v", err)
 		}
+		if *addr, err = numericAddr(*addr); err != nil {
+			return usageError(stderr, "echo", "-addr: %v", err)
+		}
 		if _, err := netdemo.ResolveAddr(*addr); err != nil {
 			return usageError(stderr, "echo", "-addr: %v", err)
 		}

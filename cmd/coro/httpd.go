@@ -82,7 +82,7 @@ func writeBuiltinSite() (string, error) {
 }
 
 func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
-	addr := fs.String("addr", "127.0.0.1:8080", "listen on `HOST:PORT` (numeric; port 0 picks one)")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen on `HOST:PORT` (a host name is resolved once; port 0 picks one)")
 	root := fs.String("root", "", "serve the files under `DIR` (default: a built-in site in a temporary directory)")
 	loops := fs.Int("loops", 1, "`N` loops (threads), each with its own SO_REUSEPORT listener")
 	stack := fs.String("stack", "guarded", "the coroutines' stacks, `STACK`: guarded or shared")
@@ -112,6 +112,9 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		st, err := demos.ParseStack(*stack)
 		if err != nil {
 			return usageError(stderr, "httpd", "-stack: %v", err)
+		}
+		if *addr, err = numericAddr(*addr); err != nil {
+			return usageError(stderr, "httpd", "-addr: %v", err)
 		}
 		dir := *root
 		if dir == "" {

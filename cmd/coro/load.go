@@ -108,7 +108,11 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		if err != nil {
 			return usageError(stderr, "load", "-stack: %v", err)
 		}
-		if _, err := netdemo.ResolveAddr(*addr); err != nil {
+		target, err := numericAddr(*addr) // *addr stays the Host header's default
+		if err != nil {
+			return usageError(stderr, "load", "-addr: %v", err)
+		}
+		if _, err := netdemo.ResolveAddr(target); err != nil {
 			return usageError(stderr, "load", "-addr: %v", err)
 		}
 		var srv *selfServer
@@ -120,10 +124,10 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 				return exitFailed
 			}
 			defer srv.close(stderr)
-			*addr = srv.addr
+			*addr, target = srv.addr, srv.addr
 		}
 		cfg := netdemo.LoadConfig{
-			Addr: *addr, Mode: *mode, Conns: *conns, Duration: *dur, Rate: *rate,
+			Addr: target, Mode: *mode, Conns: *conns, Duration: *dur, Rate: *rate,
 			Size: *size, Loops: *loops, Stack: st,
 		}
 		if *mode == "http" {

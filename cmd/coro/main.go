@@ -11,6 +11,7 @@
 //	echo        a TCP echo server, one C coroutine per connection
 //	load        a load generator (echo or HTTP/1.1), one C coroutine per connection
 //	httpd       serve static files over HTTP/1.1, one C coroutine per connection
+//	resolve     look names up with the engine's resolver (dig +short style)
 //	help        list the subcommands, or show one subcommand's flags
 //
 // Run "coro help <subcommand>" or "coro <subcommand> -h" for its flags.
@@ -39,14 +40,22 @@
 // against an echo server or, with -mode http, an HTTP/1.1 server
 // (keep-alive GETs of -path), closed-loop or at a fixed -rate with latency
 // measured from each request's scheduled send time, and prints
-// throughput, latency percentiles and a histogram.
+// throughput, latency percentiles and a histogram. Their -addr takes a
+// host name too: it is looked up once at start with the engine's
+// resolver, and the first address in the resolver's order is used.
+//
+// resolve looks each NAME up with the engine's resolver (coro resolve
+// [-type T] [-server ADDR] [-short] NAME...) and prints the records one a
+// line as dig +short does, then the time taken and where the answer came
+// from (a server, "cache", "hosts" or "dns").
 //
 // Exit status: 0 on success (for samefringe: the fringes are the same;
 // for load: every connection connected and every request completed);
 // 1 when samefringe finds different fringes, when potato fails while
 // running, when echo or httpd cannot listen, or when anything in a load
 // run failed (a request, a connect, a connection that could not start;
-// stderr says what, and names the limit hit); 2 for a usage error
+// stderr says what, and names the limit hit), or when resolve could not
+// resolve some NAME; 2 for a usage error
 // (unknown subcommand, bad flag or flag value, unreadable tree) and when
 // samefringe fails while running, as with cmp(1).
 package main
@@ -83,6 +92,9 @@ type command struct {
 	summary string
 	args    string // the flags synopsis for the usage line
 	help    string // what it does, printed above the flags
+	// takesArgs: arguments after the flags are the command's (fs.Args());
+	// other commands refuse them.
+	takesArgs bool
 	// flags defines the subcommand's flags on fs and returns the function
 	// that runs it once they are parsed.
 	flags func(fs *flag.FlagSet) func(stdout, stderr io.Writer) int
@@ -117,9 +129,10 @@ call on a loop on the calling thread.
 Exit status: 0 success, 1 the run failed, 2 usage error.`,
 		flags: potatoFlags,
 	},
-	"echo":  echoCommand,
-	"load":  loadCommand,
-	"httpd": httpdCommand,
+	"echo":    echoCommand,
+	"load":    loadCommand,
+	"httpd":   httpdCommand,
+	"resolve": resolveCommand,
 }
 
 func samefringeFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
@@ -258,7 +271,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Run 'coro %s -h' for usage.\n", cmd.name)
 		return exitUsage
 	}
-	if fs.NArg() > 0 {
+	if fs.NArg() > 0 && !cmd.takesArgs {
 		return usageError(stderr, cmd.name, "unexpected argument %q", fs.Arg(0))
 	}
 	return runCmd(stdout, stderr)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/ccoro/coro/internal/dnstest"
 )
 
 // binary is the coro command built once for all tests by TestMain, or ""
@@ -42,7 +44,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "note: cannot exec the built binary (%v): testing run in-process\n", err)
 		binary = ""
 	}
-	code := m.Run()
+	code := dnstest.Run(m) // a DNS server for resolve_test.go
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -62,4 +62,12 @@ typedef struct cb_idle_result {
  * then cancel and free them all with the loop. */
 int cb_idle(int mode, long want, cb_idle_result *res);
 
+/* The resolver's cache (csrc/dns_cache.c) holding `names` A answers for
+ * h00000.bench.test and on: one op is one hit, the names asked in turn.
+ * No loop is needed: a hit never waits. */
+typedef struct cb_dnscache cb_dnscache;
+int cb_dnscache_new(cb_dnscache **out, long names);
+int cb_dnscache_run(cb_dnscache *d, long n);
+int cb_dnscache_free(cb_dnscache *d);
+
 #endif /* CBENCH_H */

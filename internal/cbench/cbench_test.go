@@ -85,3 +85,20 @@ func TestTimer(t *testing.T) {
 		t.Fatal("NewTimer(-1): no error")
 	}
 }
+
+// TestDNSCache fills the cache and hits every name, wrapping around.
+func TestDNSCache(t *testing.T) {
+	d, err := NewDNSCache(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Run(2500); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewDNSCache(0); err == nil {
+		t.Fatal("NewDNSCache(0) succeeded")
+	}
+}

@@ -133,3 +133,14 @@ func (b Box) Result() uintptr { return uintptr(b.p.result) }
 // Release sets the box's release flag (atomically), which ends Spin and
 // SleepIgnoring.
 func (b Box) Release() { C.ctest_box_release(b.p) }
+
+// LookupMany returns ctest_lookup_many (Box: N coroutines each look up
+// "<i>.<Arg>", Arg a C string; Out = lookups that found 1 address, RC =
+// the last other result, RC2 = a spawn or join failure).
+func LookupMany() uintptr { return fp(C.coro_fn(C.ctest_lookup_many)) }
+
+// RC2 returns the second recorded return code.
+func (b Box) RC2() int { return int(b.p.rc2) }
+
+// CString returns s as a C string (free it with Free).
+func CString(s string) uintptr { return uintptr(unsafe.Pointer(C.CString(s))) }
