@@ -1305,6 +1305,47 @@ static void *fault_sweep_body(void *arg) {
 }
 static void fault_sweep(int p) { stack_mode = p; run(fault_sweep_body); }
 
+
+static void *rotate_body(void *arg) {
+  (void)arg;
+  fake *f = fake_start(), *g = fake_start();
+  char both[160];
+  snprintf(both, sizeof both, "%s,%s", f->addr, g->addr);
+  coro_resolver *r = resolver_on(f, "options rotate timeout:1\n", NULL, both);
+  coro_ip ip[8];
+  CHECK_EQ(coro_lookup_ip(r, "a.test", AF_INET, ip, 8, in_s(10)), 2);
+  CHECK_EQ(coro_lookup_ip(r, "v4only.test", AF_INET, ip, 8, in_s(10)), 1);
+  /* One question each: the first server turns. */
+  CHECK_EQ(f->queries, 1);
+  CHECK_EQ(g->queries, 1);
+  resolver_done(r);
+  fake_stop(f);
+  fake_stop(g);
+  return NULL;
+}
+static void rotate(int p) { stack_mode = p; run(rotate_body); }
+
+/* CORO_RESOLV_CONF and CORO_HOSTS name the files when the options do not. */
+static void env_files(int p) {
+  (void)p;
+  files("options ndots:3\n", "10.4.4.4 envhost.test\n");
+  CHECK_EQ(setenv("CORO_RESOLV_CONF", conf_path, 1), 0);
+  CHECK_EQ(setenv("CORO_HOSTS", hosts_path, 1), 0);
+  coro_loop *l;
+  CHECK_EQ(coro_loop_new(&l, NULL), 0);
+  coro_resolver *r;
+  CHECK_EQ(coro_resolver_new(&r, NULL), 0);
+  CHECK_EQ(r->conf.ndots, 3);
+  coro_ip ip[2];
+  CHECK_EQ(coro_lookup_ip(r, "envhost.test", AF_INET, ip, 2, 0), 1);
+  check_ip(&ip[0], "10.4.4.4");
+  CHECK_EQ(coro_resolver_free(r), 0);
+  /* The default resolver reads them too. */
+  CHECK_EQ(coro_lookup_ip(NULL, "envhost.test", AF_INET, ip, 2, 0), 1);
+  CHECK_EQ(coro_loop_close(l, -1), 0);
+  files_cleanup();
+}
+
 /* The loop's default resolver, from coro_loop_opts.resolver. */
 static void default_resolver(int p) {
   (void)p;
@@ -1374,6 +1415,8 @@ static const testing_case tests[] = {
     {"query_types", query_types, 0},
     {"gai", gai, 0},
     {"fault_sweep", fault_sweep, 120},
+    {"rotate", rotate, 0},
+    {"env_files", env_files, 0},
     {"default_resolver", default_resolver, 0},
     {"misc", misc, 0},
 };
