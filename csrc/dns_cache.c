@@ -61,10 +61,11 @@ static inline uint64_t lower8(uint64_t w) {
   return w | ((ge_a & ~gt_z & ~w & high) >> 2);
 }
 
-/* The r = 1..7 bytes of a key at p[0..r), whose whole length len is at
- * least r, little end first, zero above: what load8 of the zero-padded
- * stored key gives for the same bytes. A key of 8 bytes or more is read
- * with one load ending at its end, shifted; a short one byte by byte. */
+/* The last r = 1..7 bytes of a key of len bytes, at p[0..r), little end
+ * first, zero above: what load8 of the zero-padded stored key gives for
+ * the same bytes. When len >= 8 the whole words before p are the key's
+ * too, so one load of the 8 bytes ending at p + r, shifted, reads them;
+ * a shorter key is read byte by byte. */
 static inline uint64_t load_tail(const char *p, size_t r, size_t len) {
   if (CORO__LIKELY(len >= 8))
     return load8(p + r - 8) >> (64 - 8 * r);
