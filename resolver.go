@@ -88,13 +88,14 @@ type ResolverConfig struct {
 	// Servers, "ADDR[,ADDR...]" ("127.0.0.2", "[::1]:5353",
 	// "127.0.0.1:5300"), replaces the nameservers of ResolvConf (whose
 	// search list and options still apply). Ports are allowed only here.
+	// Anything but numeric addresses makes NewLoop fail with EINVAL.
 	Servers string
 	// CacheEntries bounds the cache: 0 means 4096, a negative number no
 	// cache at all.
 	CacheEntries int
 	// CacheMaxTTL caps the TTL of cached answers (0: one hour);
 	// CacheNegTTL caps that of cached negative answers (0: 5 minutes).
-	// Whole seconds.
+	// Whole seconds: less than one second is the default.
 	CacheMaxTTL, CacheNegTTL time.Duration
 }
 
@@ -105,11 +106,28 @@ func WithResolver(rc ResolverConfig) Option {
 	return func(c *loopConfig) {
 		if rc.CacheMaxTTL < 0 || rc.CacheNegTTL < 0 ||
 			rc.CacheMaxTTL/time.Second > 1<<32-1 || rc.CacheNegTTL/time.Second > 1<<32-1 ||
-			strings.ContainsRune(rc.ResolvConf+rc.Hosts+rc.Servers, 0) {
+			strings.ContainsRune(rc.ResolvConf+rc.Hosts+rc.Servers, 0) || !validServers(rc.Servers) {
 			c.invalidOpts = true
 		}
 		c.resolver = &rc
 	}
+}
+
+// validServers reports whether s is "" or a list of numeric addresses,
+// with or without a port, so that a typo fails NewLoop (EINVAL) rather
+// than every lookup.
+func validServers(s string) bool {
+	if s == "" {
+		return true
+	}
+	for _, a := range strings.Split(s, ",") {
+		if _, err := netip.ParseAddr(a); err != nil {
+			if _, err := netip.ParseAddrPort(a); err != nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // cResolverOpts returns rc as the engine's options, in C memory; free it
@@ -266,7 +284,7 @@ func (l *Loop) lookupIP(ctx context.Context, host string, family, capacity int) 
 	}
 	rc := int(op.c.rc)
 	if rc < 0 {
-		return nil, false, l.rcErr(ctx, host, rc)
+		return nil, false, l.rcErr(ctx, host, rc, int64(op.c.deadline))
 	}
 	if rc == capacity && capacity < maxAddrs {
 		return nil, true, nil
@@ -315,7 +333,7 @@ func (l *Loop) lookupCheck(ctx context.Context, name string) error {
 		return syscall.EDEADLK
 	case strings.IndexByte(name, 0) >= 0:
 		// A C string would end there: another name than the one asked.
-		return l.rcErr(ctx, name, -C.EINVAL)
+		return l.rcErr(ctx, name, -C.EINVAL, -1)
 	case ctx.Err() != nil:
 		return lookupErr(ctx, name, ctxErr(ctx, "lookup"))
 	case l.closed.Load():
@@ -366,8 +384,9 @@ func (e *resolveError) Is(target error) bool {
 	return e.errno == syscall.ETIMEDOUT && target == os.ErrDeadlineExceeded
 }
 
-// rcErr maps a negative result of the engine's lookups.
-func (l *Loop) rcErr(ctx context.Context, name string, rc int) error {
+// rcErr maps a negative result of the engine's lookups; deadline is the
+// engine deadline the lookup had (ctx's, or -1).
+func (l *Loop) rcErr(ctx context.Context, name string, rc int, deadline int64) error {
 	e := &resolveError{msg: C.GoString(C.coro_strerror(C.int(rc)))}
 	d := &net.DNSError{Name: name, UnwrapErr: e}
 	switch rc {
@@ -387,7 +406,9 @@ func (l *Loop) rcErr(ctx context.Context, name string, rc int) error {
 		d.IsNotFound = true
 	case -C.ETIMEDOUT:
 		d.IsTimeout, d.IsTemporary = true, true
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// ctx's deadline, if it has passed by the engine's clock (Go's
+		// timer that ends ctx may not have fired yet).
+		if deadline >= 0 && int64(C.coro_now()) >= deadline {
 			e.cause = context.DeadlineExceeded
 		}
 	case -C.ECANCELED:
@@ -510,7 +531,7 @@ func (l *Loop) LookupRecords(ctx context.Context, name string, typ RRType) (*Ans
 		return nil, lookupErr(ctx, name, err)
 	}
 	if rc := int(op.c.rc); rc < 0 {
-		return nil, l.rcErr(ctx, name, rc)
+		return nil, l.rcErr(ctx, name, rc, int64(op.c.deadline))
 	}
 	return goAnswer(op.c.answer), nil
 }

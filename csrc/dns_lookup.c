@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 /* CNAME chains followed across queries (the server left the end out). */
 #define MAX_REQUERY 8
@@ -205,7 +206,9 @@ static int ask(coro_resolver *r, const char *name, uint16_t type,
 static int resolve(coro_resolver *r, const char *name, uint16_t type,
                    unsigned flags, coro__dns_view *v, int64_t deadline,
                    chain *ch) {
-  memset(v, 0, sizeof *v);
+  v->owned = NULL;
+  v->from_cache = 0;
+  v->server_len = 0;
   int lead = !(flags & CORO_DNS_NOCACHE);
   for (; lead;) {
     const void *blob;
@@ -433,6 +436,80 @@ static int from_hosts(coro_resolver *r, const char *name, int family,
   return (int)k;
 }
 
+/* ---- the warm path ------------------------------------------------------ */
+
+/* 1 when name may be a localhost name (ends in "localhost", any case, a
+ * dot allowed after): such names never take the warm path. */
+static int maybe_localhost(const char *name) {
+  size_t n = strlen(name);
+  if (n > 0 && name[n - 1] == '.')
+    n--;
+  return n >= 9 && strncasecmp(name + n - 9, "localhost", 9) == 0;
+}
+
+/* The cached positive answer of (name, type) copied to out[0..cap):
+ * the count copied, 0 on a miss, or the negative error cached. */
+static int cached(coro_resolver *r, const char *name, uint16_t type,
+                  coro_ip *out, size_t cap, int64_t now, char *canon) {
+  const void *blob;
+  int rc = coro__dns_cache_get(r->cache, name, type, now, &blob, NULL, NULL);
+  if (rc <= 0)
+    return rc;
+  coro__dns_blob_hdr h;
+  memcpy(&h, blob, sizeof h);
+  size_t k = h.naddr < cap ? h.naddr : cap;
+  memcpy(out, (const uint8_t *)blob + sizeof h, k * sizeof *out);
+  if (canon)
+    memcpy(canon, (const uint8_t *)blob + sizeof h + h.naddr * sizeof *out,
+           h.cname_len);
+  return (int)k;
+}
+
+/* The warm path: the first name the search would ask, answered from the
+ * cache with no copy of the candidates and no check of the name (a
+ * cached name was checked when it was asked). Returns the addresses
+ * written, or 0: take the whole path. */
+static int warm(coro_resolver *r, const char *name, int family, int v6_first,
+                coro_ip *out, size_t cap, int64_t now, char *canon) {
+  size_t len = 0;
+  int dots = 0;
+  for (; name[len]; len++)
+    dots += name[len] == '.';
+  if (len == 0 || name[len - 1] == '.')
+    return 0;
+  const char *q = name;
+  char buf[CORO__DNS_NAME_TEXT_MAX + 1];
+  if (dots < r->conf.ndots && r->conf.nsearch > 0) {
+    /* The first search suffix comes first. */
+    size_t sl = strlen(r->conf.search[0]);
+    if (len + 1 + sl > CORO__DNS_NAME_TEXT_MAX)
+      return 0;
+    memcpy(buf, name, len);
+    buf[len] = '.';
+    memcpy(buf + len + 1, r->conf.search[0], sl + 1);
+    q = buf;
+  }
+  if (family != AF_UNSPEC) {
+    int n = cached(r, q, family == AF_INET ? CORO__DNS_T_A : CORO__DNS_T_AAAA,
+                   out, cap, now, canon);
+    return n > 0 ? n : 0;
+  }
+  uint16_t t1 = v6_first ? CORO__DNS_T_AAAA : CORO__DNS_T_A;
+  uint16_t t2 = v6_first ? CORO__DNS_T_A : CORO__DNS_T_AAAA;
+  int n1 = cached(r, q, t1, out, cap, now, canon);
+  if (n1 == 0)
+    return 0;
+  size_t k1 = n1 > 0 ? (size_t)n1 : 0;
+  int n2 = k1 < cap ? cached(r, q, t2, out + k1, cap - k1, now,
+                             n1 > 0 ? NULL : canon)
+                    : 0;
+  if (n2 == 0 && k1 < cap)
+    return 0; /* the second family is not cached: ask */
+  if (n1 < 0 && n2 < 0)
+    return 0; /* both negative: the search goes on */
+  return (int)(k1 + (n2 > 0 ? (size_t)n2 : 0));
+}
+
 /* ---- the lookup --------------------------------------------------------- */
 
 int coro__lookup_ip_numeric(const char *name, int family, coro_ip *out) {
@@ -465,6 +542,15 @@ int coro__lookup_ip(coro_resolver *r, const char *name, int family,
   coro__resolver_refresh(r, now);
   int v6_first = family == AF_UNSPEC && coro__resolver_v6_route(r, now);
   int first = v6_first ? AF_INET6 : AF_INET;
+  int local = maybe_localhost(name);
+  if (!local) {
+    n = from_hosts(r, name, family, out, cap, first, canon);
+    if (n != 0)
+      return n;
+    n = warm(r, name, family, v6_first, out, cap, now, canon);
+    if (n > 0)
+      return n;
+  }
   char cand[CORO__DNS_MAX_CANDIDATES][CORO__DNS_NAME_TEXT_MAX + 1];
   int nc = coro__dns_candidates(&r->conf, name, cand, CORO__DNS_MAX_CANDIDATES);
   if (nc < 0)
@@ -481,9 +567,12 @@ int coro__lookup_ip(coro_resolver *r, const char *name, int family,
       out[k++] = lo4;
     return (int)k;
   }
-  n = from_hosts(r, name, family, out, cap, first, canon);
-  if (n != 0)
-    return n;
+  if (local) {
+    /* "localhost" in a name that is not a localhost name. */
+    n = from_hosts(r, name, family, out, cap, first, canon);
+    if (n != 0)
+      return n;
+  }
   int best = -CORO_ENXDOMAIN;
   r->busy++;
   for (int i = 0; i < nc; i++) {

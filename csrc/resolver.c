@@ -89,7 +89,8 @@ int coro_resolver_new(coro_resolver **out, const coro_resolver_opts *opts) {
     return rc;
   }
   if (coro__fault(CORO__FP_ALLOC) ||
-      coro__dns_conf_load(&r->conf, o.resolv_conf, o.hosts, coro_now()) < 0) {
+      coro__dns_conf_load(&r->conf, o.resolv_conf, o.hosts,
+                          coro__resolver_now(r)) < 0) {
     free(r);
     return -ENOMEM;
   }

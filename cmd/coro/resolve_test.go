@@ -44,7 +44,7 @@ func TestResolve(t *testing.T) {
 		{[]string{"-type", "BOGUS", dnstest.V4}, 2, nil, "", "not a record type"},
 	} {
 		stdout, stderr, code := coro(t, append([]string{"resolve"}, c.args...)...)
-		if code != c.code || !strings.Contains(strings.ToLower(stderr), c.stderr) {
+		if code != c.code || !strings.Contains(strings.ToLower(stderr), strings.ToLower(c.stderr)) {
 			t.Errorf("resolve %q: exit %d, stderr %q; want %d, %q", c.args, code, stderr, c.code, c.stderr)
 			continue
 		}

@@ -46,7 +46,7 @@ int64_t *ctest_int64_new(int64_t v);   /* malloc'd; NULL on failure */
 int64_t ctest_int64_get(uintptr_t p);
 void ctest_int64_free(uintptr_t p);
 
-/* box: spawns n coroutines (guarded 64 KiB stacks) that each look up
+/* box: spawns n coroutines (shared stack) that each look up
  * "<i>.<arg as a C string>" with coro_lookup_ip(AF_UNSPEC), joins them;
  * out = lookups that returned exactly 1 address, rc = the last other
  * result, rc2 = the first spawn or join failure (dns.c). */

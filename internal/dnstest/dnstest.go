@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,21 +142,33 @@ func startAt(addr string) (*Server, error) {
 	s.cmd = exec.Command(Binary, "-d", "-c", filepath.Join(dir, "nsd.conf"))
 	s.cmd.Dir = dir
 	// Its own process group: Close ends the server and the children it
-	// forks (xfrd, the serving process) together.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// forks (xfrd, the serving process) together. Pdeathsig: if the test
+	// binary dies without Close (a crash, a timeout's SIGKILL), the kernel
+	// ends the server too, which then ends its children. The signal comes
+	// when the thread that started the server exits, so that thread is
+	// kept for the server alone: locked, waiting for it.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	out, err := os.Create(filepath.Join(dir, "stderr"))
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	defer out.Close()
 	s.cmd.Stdout, s.cmd.Stderr = out, out
-	if err := s.cmd.Start(); err != nil {
-		out.Close()
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the server
+		if err := s.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		s.done <- s.cmd.Wait()
+	}()
+	if err := <-started; err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	out.Close()
-	go func() { s.done <- s.cmd.Wait() }()
 	if err := s.waitAnswering(10 * time.Second); err != nil {
 		s.Close()
 		return nil, err
@@ -182,7 +195,10 @@ func (s *Server) writeConfig() error {
   verbosity: 1
   hide-version: yes
   reuseport: no
-  # The tests send thousands of queries from one address at once.
+  # The tests send thousands of queries from one address at once: no
+  # rate limit, and room for them in the socket (the kernel caps it at
+  # net.core.rmem_max unless nsd may force it).
+  receive-buffer-size: 8388608
   rrl-ratelimit: 0
   rrl-whitelist-ratelimit: 0
 remote-control:
