@@ -80,6 +80,8 @@ typedef struct coro__go_cq {
   int hold;          /* closing: only the final take may take keys */
   int closing;       /* loop thread only: coro_loop_close is running */
   int efd;           /* eventfd, non-blocking; read by the dispatcher */
+  atomic_int queued;   /* len, for Go to read without the lock */
+  atomic_int helping;  /* Waits polling this loop, which take keys too */
   atomic_int waiters;  /* goroutines parked on this loop's coroutines */
   atomic_int sleeping; /* the dispatcher is about to block on efd */
 } coro__go_cq;
@@ -132,6 +134,7 @@ size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final) {
     k = q->len < n ? q->len : n;
     q->len -= k;
     q->reserved -= k;
+    atomic_store(&q->queued, (int)q->len);
     if (k > 0) /* items is NULL until the first spawn */
       memcpy(out, q->items + q->len, k * sizeof *out);
   }
@@ -160,6 +163,21 @@ void coro__go_cq_waiters(coro__go_cq *q, int delta) {
   atomic_fetch_add(&q->waiters, delta);
 }
 
+/* The queue's length and its count of helpers: Waits that poll one of
+ * this loop's coroutines and meanwhile take the queue's keys, so that the
+ * loop need not wake the dispatcher (completion.go). Go reads and changes
+ * both with atomic operations while q lives, without a call: a polling
+ * Wait must not take the lock the loop thread takes for each completion
+ * (the kernel may preempt a Go thread holding it). `helping` and
+ * `queued` are a Dekker pair (seq_cst): on_done stores queued then loads
+ * helping, a helper that stops decrements helping then loads queued, so
+ * either the helper sees the key and takes it or on_done sees no helper. */
+const int *coro__go_cq_queued(coro__go_cq *q) {
+  return (const int *)&q->queued;
+}
+
+int *coro__go_cq_helping(coro__go_cq *q) { return (int *)&q->helping; }
+
 /* The engine's on_done for Go spawns: on the loop thread, on its stack,
  * after the outcome is published in r. */
 static void coro__go_on_done(coro_remote *r, void *udata) {
@@ -167,9 +185,15 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
   coro__go_cq *q = coro__go_tls_cq;
   pthread_mutex_lock(&q->mu);
   q->items[q->len++] = (uintptr_t)udata << 1 | (uintptr_t)q->closing;
+  atomic_store(&q->queued, (int)q->len);
+  /* Closing: the final take finishes everything. A polling Wait takes
+   * this key soon: one helper turns a batch of completions into no
+   * syscall at all, where the dispatcher costs an eventfd write and a
+   * netpoller wake-up per batch. */
   int closing = q->closing;
   pthread_mutex_unlock(&q->mu);
-  if (!closing && atomic_load(&q->waiters) > 0 &&
+  if (!closing && atomic_load(&q->helping) == 0 &&
+      atomic_load(&q->waiters) > 0 &&
       atomic_exchange(&q->sleeping, 0)) {
     uint64_t one = 1;
     ssize_t w = write(q->efd, &one, sizeof one);
