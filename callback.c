@@ -9,6 +9,7 @@
  */
 #include "coro.h"
 #include "coro_go.h"
+#include "coro_internal.h" /* the fault points' wrappers (fault.c) */
 
 #include "_cgo_export.h"
 
@@ -90,10 +91,10 @@ typedef struct coro__go_cq {
 static _Thread_local coro__go_cq *coro__go_tls_cq;
 
 coro__go_cq *coro__go_cq_new(int *fd) {
-  coro__go_cq *q = calloc(1, sizeof *q);
+  coro__go_cq *q = coro__calloc(1, sizeof *q);
   if (q == NULL)
     return NULL;
-  q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  q->efd = coro__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (q->efd < 0) {
     int e = errno;
     free(q);
@@ -210,7 +211,7 @@ int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
   pthread_mutex_lock(&q->mu);
   if (q->reserved == q->cap) {
     size_t cap = q->cap ? q->cap * 2 : 64;
-    uintptr_t *p = realloc(q->items, cap * sizeof *p);
+    uintptr_t *p = coro__realloc(q->items, cap * sizeof *p);
     if (p == NULL) {
       pthread_mutex_unlock(&q->mu);
       return -ENOMEM;
