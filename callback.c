@@ -156,13 +156,12 @@ int coro__go_cq_sleep(coro__go_cq *q) {
   return pending;
 }
 
-/* A goroutine parks on (delta 1) or stops waiting for (-1) a coroutine of
- * this loop. The add is a full barrier before the caller's next look at
- * the done flag: with on_done's store of the flag and load of waiters,
- * either the caller sees the outcome or the loop wakes the dispatcher. */
-void coro__go_cq_waiters(coro__go_cq *q, int delta) {
-  atomic_fetch_add(&q->waiters, delta);
-}
+/* The count of goroutines parked on (Go adds 1) or no longer waiting for
+ * (-1) a coroutine of this loop, which Go changes with an atomic add while
+ * q lives. The add is a full barrier before the caller's next look at the
+ * done flag: with on_done's store of the flag and load of waiters, either
+ * the caller sees the outcome or the loop wakes the dispatcher. */
+int *coro__go_cq_waiters(coro__go_cq *q) { return (int *)&q->waiters; }
 
 /* The queue's length and its count of helpers: Waits that poll one of
  * this loop's coroutines and meanwhile take the queue's keys, so that the
@@ -203,11 +202,13 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
 }
 
 /* Spawns fn(arg) on loop for Go, with a key reserved in q; *pending is the
- * number of keys waiting in q, so that Spawn can take them in batches. */
+ * number of keys waiting in q, so that Spawn can take them in batches.
+ * One call gives Spawn all it needs (a cgo call costs more than the work
+ * of most of these). */
 int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
                           uintptr_t arg, const coro_opts *opts,
                           uintptr_t udata, coro_remote **out,
-                          const int **done, size_t *pending) {
+                          const int **done, uint64_t *id, size_t *pending) {
   pthread_mutex_lock(&q->mu);
   if (q->reserved == q->cap) {
     size_t cap = q->cap ? q->cap * 2 : 64;
@@ -233,6 +234,7 @@ int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
     return rc;
   }
   *done = coro__remote_done_flag(*out);
+  *id = coro_remote_id(*out);
   return 0;
 }
 

@@ -14,7 +14,7 @@ void coro__go_cq_bind(coro__go_cq *q);
 void coro__go_cq_hold(coro__go_cq *q);
 size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final);
 int coro__go_cq_sleep(coro__go_cq *q);
-void coro__go_cq_waiters(coro__go_cq *q, int delta);
+int *coro__go_cq_waiters(coro__go_cq *q);
 const int *coro__go_cq_queued(coro__go_cq *q);
 int *coro__go_cq_helping(coro__go_cq *q);
 */
@@ -61,9 +61,9 @@ type completions struct {
 	efd  *os.File      // the queue's eventfd, read by the dispatcher
 	done chan struct{} // closed when the dispatcher has returned
 
-	// The queue's length and helpers (C memory, atomic; callback.c), valid
-	// while q is.
-	queued, helping *C.int
+	// The queue's length, helpers and parked waiters (C memory, atomic;
+	// callback.c), valid while q is.
+	queued, helping, waiters *C.int
 
 	// spinners counts the Waits polling a coroutine of this loop; see
 	// Coroutine.Wait.
@@ -89,7 +89,8 @@ func (l *Loop) newCompletions() error {
 		return syscall.ENOMEM
 	}
 	l.cq = completions{q: q, efd: os.NewFile(uintptr(fd), "coro-completions"), done: make(chan struct{}),
-		queued: C.coro__go_cq_queued(q), helping: C.coro__go_cq_helping(q)}
+		queued: C.coro__go_cq_queued(q), helping: C.coro__go_cq_helping(q),
+		waiters: C.coro__go_cq_waiters(q)}
 	return nil
 }
 
@@ -193,10 +194,10 @@ func (l *Loop) endCompletions() {
 // for (-1) a coroutine of l; see Coroutine.park. Once the loop is being
 // freed there is nobody to wake: the loop goroutine finishes every
 // coroutine itself.
-func (l *Loop) addWaiter(delta int) {
+func (l *Loop) addWaiter(delta int32) {
 	l.inflight.Add(1)
 	if !l.freeing.Load() {
-		C.coro__go_cq_waiters(l.cq.q, C.int(delta))
+		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.waiters)), delta)
 	}
 	l.inflight.Add(-1)
 }

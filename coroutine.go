@@ -11,7 +11,7 @@ typedef struct coro__go_cq coro__go_cq;
 int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
                           uintptr_t arg, const coro_opts *opts,
                           uintptr_t udata, coro_remote **out,
-                          const int **done, size_t *pending);
+                          const int **done, uint64_t *id, size_t *pending);
 int coro__go_remote_poll(coro_remote *r, uintptr_t *result, int *err);
 */
 import "C"
@@ -97,10 +97,11 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	}
 	idx := coroutines.put(co)
 	var pending C.size_t
+	var id C.uint64_t
 	// co.mu is held until co.r is set: a taker of the queue may find the
 	// coroutine finished before the C call returns, and waits here.
 	co.mu.Lock()
-	rc := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg), &copts, C.uintptr_t(idx), &co.r, &co.doneFlag, &pending)
+	rc := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg), &copts, C.uintptr_t(idx), &co.r, &co.doneFlag, &id, &pending)
 	if rc < 0 {
 		co.mu.Unlock()
 		if coroutines.take(idx) != nil && co.cname != nil {
@@ -111,7 +112,7 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		}
 		return nil, errnoErr(rc)
 	}
-	co.id = uint64(C.coro_remote_id(co.r))
+	co.id = uint64(id)
 	co.handle = h
 	co.mu.Unlock()
 	if pending >= spawnTakeAt {
