@@ -167,7 +167,13 @@ func (l *Loop) help(delta int32) int {
 	if delta != 0 {
 		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.helping)), delta)
 	}
-	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
+	// Nobody parked: nobody needs the keys now (Spawn takes them in
+	// batches), and a lone Spawn + Wait keeps off the lock the loop takes
+	// for each completion. Whoever parks later counts itself first and
+	// then polls its own done flag, which is set before its key is queued:
+	// it sees it.
+	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) == 0 ||
+		atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
 		return 0
 	}
 	return l.take(false)
