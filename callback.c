@@ -9,6 +9,7 @@
  */
 #include "coro.h"
 #include "coro_go.h"
+#include "coro_internal.h" /* the fault points' wrappers (fault.c) */
 
 #include "_cgo_export.h"
 
@@ -80,6 +81,8 @@ typedef struct coro__go_cq {
   int hold;          /* closing: only the final take may take keys */
   int closing;       /* loop thread only: coro_loop_close is running */
   int efd;           /* eventfd, non-blocking; read by the dispatcher */
+  atomic_int queued;   /* len, for Go to read without the lock */
+  atomic_int helping;  /* Waits polling this loop, which take keys too */
   atomic_int waiters;  /* goroutines parked on this loop's coroutines */
   atomic_int sleeping; /* the dispatcher is about to block on efd */
 } coro__go_cq;
@@ -88,10 +91,10 @@ typedef struct coro__go_cq {
 static _Thread_local coro__go_cq *coro__go_tls_cq;
 
 coro__go_cq *coro__go_cq_new(int *fd) {
-  coro__go_cq *q = calloc(1, sizeof *q);
+  coro__go_cq *q = coro__calloc(1, sizeof *q);
   if (q == NULL)
     return NULL;
-  q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  q->efd = coro__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (q->efd < 0) {
     int e = errno;
     free(q);
@@ -132,6 +135,7 @@ size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final) {
     k = q->len < n ? q->len : n;
     q->len -= k;
     q->reserved -= k;
+    atomic_store(&q->queued, (int)q->len);
     if (k > 0) /* items is NULL until the first spawn */
       memcpy(out, q->items + q->len, k * sizeof *out);
   }
@@ -152,13 +156,27 @@ int coro__go_cq_sleep(coro__go_cq *q) {
   return pending;
 }
 
-/* A goroutine parks on (delta 1) or stops waiting for (-1) a coroutine of
- * this loop. The add is a full barrier before the caller's next look at
- * the done flag: with on_done's store of the flag and load of waiters,
- * either the caller sees the outcome or the loop wakes the dispatcher. */
-void coro__go_cq_waiters(coro__go_cq *q, int delta) {
-  atomic_fetch_add(&q->waiters, delta);
+/* The count of goroutines parked on (Go adds 1) or no longer waiting for
+ * (-1) a coroutine of this loop, which Go changes with an atomic add while
+ * q lives. The add is a full barrier before the caller's next look at the
+ * done flag: with on_done's store of the flag and load of waiters, either
+ * the caller sees the outcome or the loop wakes the dispatcher. */
+int *coro__go_cq_waiters(coro__go_cq *q) { return (int *)&q->waiters; }
+
+/* The queue's length and its count of helpers: Waits that poll one of
+ * this loop's coroutines and meanwhile take the queue's keys, so that the
+ * loop need not wake the dispatcher (completion.go). Go reads and changes
+ * both with atomic operations while q lives, without a call: a polling
+ * Wait must not take the lock the loop thread takes for each completion
+ * (the kernel may preempt a Go thread holding it). `helping` and
+ * `queued` are a Dekker pair (seq_cst): on_done stores queued then loads
+ * helping, a helper that stops decrements helping then loads queued, so
+ * either the helper sees the key and takes it or on_done sees no helper. */
+const int *coro__go_cq_queued(coro__go_cq *q) {
+  return (const int *)&q->queued;
 }
+
+int *coro__go_cq_helping(coro__go_cq *q) { return (int *)&q->helping; }
 
 /* The engine's on_done for Go spawns: on the loop thread, on its stack,
  * after the outcome is published in r. */
@@ -167,9 +185,15 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
   coro__go_cq *q = coro__go_tls_cq;
   pthread_mutex_lock(&q->mu);
   q->items[q->len++] = (uintptr_t)udata << 1 | (uintptr_t)q->closing;
+  atomic_store(&q->queued, (int)q->len);
+  /* Closing: the final take finishes everything. A polling Wait takes
+   * this key soon: one helper turns a batch of completions into no
+   * syscall at all, where the dispatcher costs an eventfd write and a
+   * netpoller wake-up per batch. */
   int closing = q->closing;
   pthread_mutex_unlock(&q->mu);
-  if (!closing && atomic_load(&q->waiters) > 0 &&
+  if (!closing && atomic_load(&q->helping) == 0 &&
+      atomic_load(&q->waiters) > 0 &&
       atomic_exchange(&q->sleeping, 0)) {
     uint64_t one = 1;
     ssize_t w = write(q->efd, &one, sizeof one);
@@ -178,15 +202,17 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
 }
 
 /* Spawns fn(arg) on loop for Go, with a key reserved in q; *pending is the
- * number of keys waiting in q, so that Spawn can take them in batches. */
+ * number of keys waiting in q, so that Spawn can take them in batches.
+ * One call gives Spawn all it needs (a cgo call costs more than the work
+ * of most of these). */
 int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
                           uintptr_t arg, const coro_opts *opts,
                           uintptr_t udata, coro_remote **out,
-                          const int **done, size_t *pending) {
+                          const int **done, uint64_t *id, size_t *pending) {
   pthread_mutex_lock(&q->mu);
   if (q->reserved == q->cap) {
     size_t cap = q->cap ? q->cap * 2 : 64;
-    uintptr_t *p = realloc(q->items, cap * sizeof *p);
+    uintptr_t *p = coro__realloc(q->items, cap * sizeof *p);
     if (p == NULL) {
       pthread_mutex_unlock(&q->mu);
       return -ENOMEM;
@@ -208,6 +234,7 @@ int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
     return rc;
   }
   *done = coro__remote_done_flag(*out);
+  *id = coro_remote_id(*out);
   return 0;
 }
 

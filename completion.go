@@ -14,7 +14,9 @@ void coro__go_cq_bind(coro__go_cq *q);
 void coro__go_cq_hold(coro__go_cq *q);
 size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final);
 int coro__go_cq_sleep(coro__go_cq *q);
-void coro__go_cq_waiters(coro__go_cq *q, int delta);
+int *coro__go_cq_waiters(coro__go_cq *q);
+const int *coro__go_cq_queued(coro__go_cq *q);
+int *coro__go_cq_helping(coro__go_cq *q);
 */
 import "C"
 
@@ -22,7 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
 // How the Go side learns that coroutines started by Spawn have finished,
@@ -34,9 +38,12 @@ import (
 //
 //   - Wait polls the done flag for a short while and, when it is set,
 //     finishes the Coroutine itself (Coroutine.poll): a Spawn + Wait pays no
-//     goroutine hand-off and no callback.
-//   - A goroutine that gives up polling parks on the Coroutine's done
-//     channel after counting itself in the queue's waiters; the loop then
+//     goroutine hand-off and no callback. One Wait per loop polls at a
+//     time (the others park at once), and while it polls it also takes the
+//     queued keys and finishes their Coroutines (Loop.help), waking their
+//     parked goroutines through Go channels alone.
+//   - A goroutine that parks on the Coroutine's done channel counts itself
+//     in the queue's waiters; when no Wait is polling, the loop then
 //     writes an eventfd, once per batch, which wakes the loop's dispatcher
 //     goroutine through Go's netpoller; it takes the queued keys and
 //     finishes their Coroutines.
@@ -53,6 +60,14 @@ type completions struct {
 	q    *C.coro__go_cq
 	efd  *os.File      // the queue's eventfd, read by the dispatcher
 	done chan struct{} // closed when the dispatcher has returned
+
+	// The queue's length, helpers and parked waiters (C memory, atomic;
+	// callback.c), valid while q is.
+	queued, helping, waiters *C.int
+
+	// spinners counts the Waits polling a coroutine of this loop; see
+	// Coroutine.Wait.
+	spinners atomic.Int32
 }
 
 // takeBatch is how many keys one take moves; spawnTakeAt is the queue
@@ -73,7 +88,9 @@ func (l *Loop) newCompletions() error {
 		}
 		return syscall.ENOMEM
 	}
-	l.cq = completions{q: q, efd: os.NewFile(uintptr(fd), "coro-completions"), done: make(chan struct{})}
+	l.cq = completions{q: q, efd: os.NewFile(uintptr(fd), "coro-completions"), done: make(chan struct{}),
+		queued: C.coro__go_cq_queued(q), helping: C.coro__go_cq_helping(q),
+		waiters: C.coro__go_cq_waiters(q)}
 	return nil
 }
 
@@ -113,12 +130,14 @@ func (l *Loop) dispatch() {
 // take finishes the Coroutines of the keys in l's queue; final (the loop
 // goroutine after coro_loop_close) also takes the keys of coroutines that
 // finished during the close, which only it may judge.
-func (l *Loop) take(final bool) {
+// It returns how many it took.
+func (l *Loop) take(final bool) int {
 	var keys [takeBatch]C.uintptr_t
 	f := C.int(0)
 	if final {
 		f = 1
 	}
+	total := 0
 	for {
 		n := int(C.coro__go_cq_take(l.cq.q, &keys[0], takeBatch, f))
 		for _, k := range keys[:n] {
@@ -126,10 +145,38 @@ func (l *Loop) take(final bool) {
 				co.complete(k&1 != 0)
 			}
 		}
+		total += n
 		if n < takeBatch {
-			return
+			return total
 		}
 	}
+}
+
+// help is take for a Wait that polls (Coroutine.spin), which takes the
+// lock only when keys are queued: delta 1 first counts the caller as a
+// helper, -1 first stops counting it (then the take finds every key the
+// loop queued without waking the dispatcher, counting on this helper; see
+// callback.c). Nothing once the loop is being freed: the loop goroutine
+// finishes every coroutine itself.
+func (l *Loop) help(delta int32) int {
+	l.inflight.Add(1)
+	defer l.inflight.Add(-1)
+	if l.freeing.Load() {
+		return 0
+	}
+	if delta != 0 {
+		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.helping)), delta)
+	}
+	// Nobody parked: nobody needs the keys now (Spawn takes them in
+	// batches), and a lone Spawn + Wait keeps off the lock the loop takes
+	// for each completion. Whoever parks later counts itself first and
+	// then polls its own done flag, which is set before its key is queued:
+	// it sees it.
+	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) == 0 ||
+		atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
+		return 0
+	}
+	return l.take(false)
 }
 
 // stopCompletions, on the loop goroutine before coro_loop_close (after
@@ -153,10 +200,10 @@ func (l *Loop) endCompletions() {
 // for (-1) a coroutine of l; see Coroutine.park. Once the loop is being
 // freed there is nobody to wake: the loop goroutine finishes every
 // coroutine itself.
-func (l *Loop) addWaiter(delta int) {
+func (l *Loop) addWaiter(delta int32) {
 	l.inflight.Add(1)
 	if !l.freeing.Load() {
-		C.coro__go_cq_waiters(l.cq.q, C.int(delta))
+		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.waiters)), delta)
 	}
 	l.inflight.Add(-1)
 }

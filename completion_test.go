@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/ccoro/coro/internal/ctest"
 )
@@ -189,5 +192,114 @@ func TestWaitFDReadyNoSpawn(t *testing.T) {
 	}
 	if got := l.Stats().Spawned; got != before+1 {
 		t.Errorf("Stats.Spawned = %d after a wait that blocked, want %d", got, before+1)
+	}
+}
+
+// TestHelperTakesWhatItSilenced: while a Wait polls a loop (a helper),
+// the loop skips the dispatcher's wake-up for coroutines that finish, so
+// the helper must finish them when it stops polling, or a goroutine
+// parked on one would hang. The helper is simulated by the count alone, so
+// that it stops exactly after the coroutine finished.
+func TestHelperTakesWhatItSilenced(t *testing.T) {
+	l := newLoop(t)
+	helping := (*int32)(unsafe.Pointer(l.cq.helping))
+	b := ctest.NewBox()
+	defer b.Free()
+	b.SetN(30) // ms: beyond Wait's polling, so the waiter parks
+	// A waiter the machine's load delays past the coroutine's end sees
+	// it finished before it parks: then try again.
+	for attempt := 0; ; attempt++ {
+		if attempt == 20 {
+			t.Skip("the waiter never parked before the coroutine finished")
+		}
+		atomic.AddInt32(helping, 1)
+		co, err := l.Spawn(Entry(ctest.SleepMS()), b.Ptr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := make(chan error, 1)
+		go func() {
+			_, err := co.Wait(ctxTimeout(t, 20*time.Second))
+			res <- err
+		}()
+		// Finished and queued, with the waiter parked and no wake-up; or
+		// the waiter, still polling, finished it itself.
+		early := false
+		for deadline := time.Now().Add(20 * time.Second); !early && atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0; {
+			if time.Now().After(deadline) {
+				t.Fatal("the coroutine never finished")
+			}
+			select {
+			case err := <-res:
+				if err != nil {
+					t.Fatalf("Wait: %v", err)
+				}
+				early = true
+			default:
+				runtime.Gosched()
+			}
+		}
+		if early || !parked(co) {
+			l.help(-1)
+			if !early {
+				if err := <-res; err != nil {
+					t.Fatalf("Wait: %v", err)
+				}
+			}
+			continue
+		}
+		l.help(-1)
+		if err := <-res; err != nil {
+			t.Fatalf("Wait: %v", err)
+		}
+		return
+	}
+}
+
+// parked reports whether a goroutine has parked on co.
+func parked(co *Coroutine) bool {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	return co.parked
+}
+
+// TestManyWaitersOneLoop: 64 goroutines doing Spawn + Wait on one loop,
+// of coroutines that return at once and of ones that outlast Wait's
+// polling, so that polling, helping and parked Waits mix: every Wait
+// returns its coroutine's result.
+func TestManyWaitersOneLoop(t *testing.T) {
+	l := newLoop(t)
+	const workers, each = 64, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := ctest.NewBox()
+			defer b.Free()
+			b.SetN(1) // ms, for SleepMS
+			for i := 0; i < each; i++ {
+				fn := Entry(ctest.Nop())
+				if (w+i)%8 == 0 {
+					fn = Entry(ctest.SleepMS())
+				}
+				co, err := l.Spawn(fn, b.Ptr())
+				if err != nil {
+					errs <- err
+					return
+				}
+				res, err := co.Wait(ctxTimeout(t, 30*time.Second))
+				if err != nil || res != b.Ptr() {
+					errs <- fmt.Errorf("worker %d op %d: Wait = %#x, %v; want %#x, nil", w, i, res, err, b.Ptr())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

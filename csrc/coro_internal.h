@@ -153,7 +153,18 @@ struct coro {
 #endif
 };
 
-/* A cross-thread spawn handle (remote.c). */
+/* A cross-thread post (sched.c): malloc'd by coro_loop_post, or kept in
+ * the record it is for (a remote spawn's start and cancel), so that a
+ * remote spawn allocates nothing to post. */
+typedef struct coro__post {
+  struct coro__post *next;
+  void (*fn)(void *arg);
+  void *arg;
+  int owned;               /* 1: run_posts frees it after the call */
+} coro__post;
+
+/* A cross-thread spawn handle (remote.c). Everything before `mu` is reset
+ * when a cached record is reused; mu and cv stay initialised. */
 struct coro_remote {
   coro_remote *next;       /* loop thread: completions waiting for main */
   atomic_int refs;         /* the caller's reference + the loop's */
@@ -169,19 +180,14 @@ struct coro_remote {
   void (*on_done)(coro_remote *r, void *udata);
   void *udata;
   atomic_int cancel;       /* set by coro_remote_cancel */
+  coro__post start_post;   /* remote_start */
+  coro__post cancel_post;  /* remote_cancel_on_loop, posted at most once */
   pthread_mutex_t mu;      /* for coro_remote_wait */
   pthread_cond_t cv;
 };
 
-/* A cross-thread post (sched.c). */
 /* The loop's I/O poller (poll.c). */
 typedef struct coro__poller coro__poller;
-
-typedef struct coro__post {
-  struct coro__post *next;
-  void (*fn)(void *arg);
-  void *arg;
-} coro__post;
 
 struct coro_loop {
   /* Hot: what every switch touches, kept in the first cache lines. */
@@ -370,6 +376,11 @@ int coro__wake_all(coro__waitq *q, int status);
 
 /* Make co ready (append to the run queue). */
 void coro__ready(coro_loop *loop, coro *co);
+
+/* coro_loop_post of a node the caller provides (p->fn and p->arg set; it
+ * must stay valid until p->fn runs; owned nodes are freed after): 0, or
+ * -ESHUTDOWN when the loop refuses posts. Allocates nothing. */
+int coro__loop_post_node(coro_loop *loop, coro__post *p);
 
 /* Pick the next context to run after the current one parked or finished
  * (the run queue's head, or main when it is empty or main's turn is due). */

@@ -7,18 +7,76 @@
  * once. r->mu guards the outcome; holding it while posting a cancel keeps
  * the loop from being freed under the poster (close publishes every
  * outcome, under r->mu, before it frees the loop).
+ *
+ * A remote spawn allocates nothing in the common case: released records
+ * are kept for reuse (their mutex and condition variable initialised), and
+ * the posts that start and cancel the coroutine are nodes in the record.
  */
 #include "coro_internal.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
-static void remote_unref(coro_remote *r) {
-  if (atomic_fetch_sub(&r->refs, 1) == 1) {
+/* Released records kept for reuse, process-wide (a record may outlive its
+ * loop), at most REMOTE_CACHE_MAX: enough for the spawns in flight of a
+ * busy program, a bound on what an idle one keeps. */
+#define REMOTE_CACHE_MAX 256
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static coro_remote *cache; /* linked through next */
+static int cache_len;
+
+/* A record with everything before mu zeroed, or NULL (errno ENOMEM). The
+ * fault point counts on a reuse too, so that the fault sweeps see the same
+ * points whatever the cache holds. */
+static coro_remote *remote_alloc(void) {
+  if (CORO__UNLIKELY(coro__fault(CORO__FP_ALLOC))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  pthread_mutex_lock(&cache_mu);
+  coro_remote *r = cache;
+  if (r) {
+    cache = r->next;
+    cache_len--;
+  }
+  pthread_mutex_unlock(&cache_mu);
+  if (r) {
+    memset(r, 0, offsetof(coro_remote, mu));
+    return r;
+  }
+  r = calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&r->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  return r;
+}
+
+static void remote_free(coro_remote *r) {
+  pthread_mutex_lock(&cache_mu);
+  if (cache_len < REMOTE_CACHE_MAX) {
+    r->next = cache;
+    cache = r;
+    cache_len++;
+    r = NULL;
+  }
+  pthread_mutex_unlock(&cache_mu);
+  if (r) {
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);
   }
+}
+
+static void remote_unref(coro_remote *r) {
+  if (atomic_fetch_sub(&r->refs, 1) == 1)
+    remote_free(r);
 }
 
 void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
@@ -73,7 +131,7 @@ int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
   int rc = coro__check_opts(opts);
   if (rc < 0)
     return rc;
-  coro_remote *r = coro__calloc(1, sizeof *r);
+  coro_remote *r = remote_alloc();
   if (!r)
     return -ENOMEM;
   atomic_init(&r->refs, 2);
@@ -85,17 +143,11 @@ int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
     r->opts = *opts;
   r->on_done = on_done;
   r->udata = udata;
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&r->cv, &ca);
-  pthread_condattr_destroy(&ca);
-  rc = coro_loop_post(loop, remote_start, r);
+  r->start_post.fn = remote_start;
+  r->start_post.arg = r;
+  rc = coro__loop_post_node(loop, &r->start_post);
   if (rc < 0) {
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
-    free(r);
+    remote_free(r);
     return rc;
   }
   *out = r;
@@ -160,7 +212,10 @@ static void remote_cancel_on_loop(void *p) {
 int coro_remote_cancel(coro_remote *r) {
   if (!r)
     return -EINVAL;
-  atomic_store(&r->cancel, 1);
+  /* Cancellation is sticky: the first call alone posts (the record holds
+   * one cancel node); later ones have nothing to add. */
+  if (atomic_exchange(&r->cancel, 1))
+    return 0;
   pthread_mutex_lock(&r->mu);
   if (!atomic_load(&r->done)) {
     atomic_fetch_add(&r->refs, 1);
@@ -169,7 +224,9 @@ int coro_remote_cancel(coro_remote *r) {
       remote_cancel_on_loop(r);
       return 0;
     }
-    if (coro_loop_post(r->loop, remote_cancel_on_loop, r) < 0)
+    r->cancel_post.fn = remote_cancel_on_loop;
+    r->cancel_post.arg = r;
+    if (coro__loop_post_node(r->loop, &r->cancel_post) < 0)
       atomic_fetch_sub(&r->refs, 1); /* closing: it cancels everything */
   }
   pthread_mutex_unlock(&r->mu);
