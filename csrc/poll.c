@@ -55,6 +55,8 @@
  *   - pending: an edge came while no reader waited (r->pending). The next
  *     coro_fd_wait returns it at once, no syscall (a hint, as readiness
  *     always is: the data may have been read meanwhile), and consumes it.
+ *     Every arm drops it: ADD and MOD make the kernel report the fd's
+ *     readiness afresh, so an edge of an earlier registration is stale.
  *   - anything else (a coro_fd_wait from outside, after a partial read or
  *     none, or after any number of things the engine did not see, such as
  *     a plain close() and a new file under the same number): the wait
@@ -144,7 +146,8 @@ typedef struct fdrec {
   uint8_t owned;      /* made by the engine's socket calls (coro__fd_adopt) */
   uint8_t edge;       /* the registration is POLL__EDGE (see rec_arm) */
   uint8_t pending;    /* edge registration: events reported while no reader
-                         waited, not yet handed to a wait (top comment) */
+                         waited, not yet handed to a wait (top comment);
+                         every arm clears it (the kernel re-reports) */
 } fdrec;
 
 struct coro__poller {
@@ -250,6 +253,11 @@ static int rec_arm(coro__poller *p, int fd, fdrec *r, unsigned want) {
     rec_set_registered(p, r, 1);
     r->armed = (uint8_t)want;
     r->edge = (uint8_t)edge;
+    /* Any arm (ADD or MOD) has the kernel look at the fd's readiness now
+     * and report it afresh, so an edge kept from an earlier registration
+     * says nothing more; kept, it outlived its data and woke a later wait
+     * for nothing (io_test pending_edge_after_oneshot). */
+    r->pending = 0;
     return 0;
   }
 }

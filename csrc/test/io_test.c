@@ -1265,6 +1265,44 @@ TEST(plain_close_kept_registration) {
   return NULL;
 }
 
+/* A pending edge (one nobody waited for) belongs to the registration that
+ * reported it. A wait for writing turns the kept read registration into a
+ * one-shot one, and a later wait for reading arms it again: each arm has the
+ * kernel look at the fd's readiness afresh, so the old pending edge must go
+ * with it. It once survived: the data it stood for was read meanwhile, and
+ * the second wait for reading after that returned CORO_POLLIN at once from
+ * the stale edge, with nothing to read (never a lost edge: the arm re-reports
+ * what is really there). */
+TEST(pending_edge_after_oneshot) {
+  (void)unused_;
+  int c, s;
+  char b[8];
+  tcp_pair(&c, &s);
+  /* A kept read registration, and an edge while nobody waits: pending. */
+  CHECK_EQ(coro_fd_wait(s, CORO_POLLIN, in_ms(1)), -ETIMEDOUT);
+  uint64_t ev = loop_stats().events;
+  CHECK_EQ(write(c, "a", 1), 1);
+  for (int k = 0; loop_stats().events == ev; k++) { /* the loop polls */
+    CHECK_LT(k, 100000);
+    CHECK_EQ(coro_sleep(coro_now() + 100000), 0);
+  }
+  /* A wait for writing re-arms one-shot; the byte is read behind the
+   * engine's back (no EAGAIN: nothing it can learn from). */
+  CHECK_EQ(coro_fd_wait(s, CORO_POLLOUT, in_ms(20000)), CORO_POLLOUT);
+  CHECK_EQ(read(s, b, sizeof b), 1);
+  /* Nothing to read now: waits for reading time out, every one of them. */
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ(coro_fd_wait(s, CORO_POLLIN, in_ms(5)), -ETIMEDOUT);
+  /* And data is still seen. */
+  CHECK_EQ(write(c, "b", 1), 1);
+  CHECK_EQ(coro_fd_wait(s, CORO_POLLIN, in_ms(20000)), CORO_POLLIN);
+  CHECK_EQ(coro_read(s, b, sizeof b, in_ms(20000)), 1);
+  CHECK_EQ(b[0], 'b');
+  CHECK_EQ(coro_fd_close(s), 0);
+  CHECK_EQ(coro_fd_close(c), 0);
+  return NULL;
+}
+
 /* Syscalls per round trip. The poller's counters say what it does; these
  * wrappers count the same calls independently (the engine, linked
  * statically into this program, calls them; dlsym finds libc's or the
@@ -1451,6 +1489,7 @@ static const testing_case tests[] = {
     {"io_stats", io_stats, 0},
     {"persistent_reads", persistent_reads, 0},
     {"plain_close_kept_registration", plain_close_kept_registration, 0},
+    {"pending_edge_after_oneshot", pending_edge_after_oneshot, 0},
     {"syscalls_per_round_trip", syscalls_per_round_trip, 0},
 };
 
