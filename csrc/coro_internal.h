@@ -412,6 +412,11 @@ void coro__poll_free(coro_loop *loop);
  * and must poll while any exist). */
 uint64_t coro__poll_waiters(const coro_loop *loop);
 
+/* 1 if a look at the kernel without sleeping could find something: fds are
+ * waited on and a coroutine has run since the poller last asked (the wake
+ * that made coroutines ready came from that very call otherwise). */
+int coro__poll_due(const coro_loop *loop);
+
 /* Ask the kernel for ready fds, sleeping at most until `until` (absolute
  * ns on CORO's clock; -1: no limit; 0 or past: do not sleep), and wake the
  * matching waiters. A readable wake_fd is drained. */

@@ -156,6 +156,7 @@ struct coro__poller {
   fdrec **chunks;      /* chunk i holds fds [i*CHUNK, (i+1)*CHUNK) */
   size_t nchunks;
   uint64_t waiters;    /* coroutines parked in coro_fd_wait */
+  uint64_t polled_at;  /* the loop's switch count at the last backend wait */
   /* Counters for coro_loop_stats (read racily from other threads); what
    * each counts is documented there. */
   uint64_t n_fds;      /* fd records with registered set */
@@ -476,6 +477,7 @@ void coro__poll_run(coro_loop *l, int64_t until) {
       t = 0;
   }
   p->n_calls++;
+  p->polled_at = l->n_switches;
   int n = p->ops->wait(p, t, p->evs, EVS_MAX);
   for (int i = 0; i < n; i++)
     deliver(p, &p->evs[i]);
@@ -483,6 +485,11 @@ void coro__poll_run(coro_loop *l, int64_t until) {
 
 uint64_t coro__poll_waiters(const coro_loop *l) {
   return l->poller ? l->poller->waiters : 0;
+}
+
+int coro__poll_due(const coro_loop *l) {
+  const coro__poller *p = l->poller;
+  return p && p->waiters && p->polled_at != l->n_switches;
 }
 
 /* Fill the I/O fields of coro_loop_stats (called by coro_loop_stats_get,
