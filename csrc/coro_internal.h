@@ -167,6 +167,10 @@ struct coro_remote {
   void (*on_done)(coro_remote *r, void *udata);
   void *udata;
   atomic_int cancel;       /* set by coro_remote_cancel */
+  atomic_int started;      /* set once the coroutine was spawned (it ran,
+                              or runs): the Go bindings tell a coroutine
+                              dropped by close from one cancelled before
+                              it started, both -ECANCELED */
   pthread_mutex_t mu;      /* for coro_remote_wait */
   pthread_cond_t cv;
 };
@@ -391,8 +395,10 @@ coro *coro__blocker(int *err);
 void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
                            int err);
 
-/* The address of r's done flag, for the Go bindings (callback.c). */
+/* For the Go bindings: the address of r's done flag (callback.c), and
+ * whether the coroutine was spawned (coroutine.go). */
 const int *coro__remote_done_flag(const coro_remote *r);
+int coro__remote_started(const coro_remote *r);
 
 /* ---- poll.c ----------------------------------------------------------- */
 

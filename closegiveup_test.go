@@ -1,0 +1,168 @@
+package coro
+
+// What Close names when it gives up: only coroutines really left on the
+// loop thread. Coroutines that finished in C during the close report their
+// own outcome, and a spawn that Cancel stopped before it started reports
+// ECANCELED, whether Close gave up on the thread or the engine dropped
+// coroutines at the deadline.
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/ccoro/coro/internal/ctest"
+)
+
+// engineDone reports whether the engine has published co's outcome.
+func engineDone(co *Coroutine) bool {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	return co.finished || (co.doneFlag != nil && atomic.LoadInt32((*int32)(unsafe.Pointer(co.doneFlag))) != 0)
+}
+
+// names reports whether Close's error names co (`id "name"`).
+func names(err error, co *Coroutine) bool {
+	return strings.Contains(err.Error(), strconv.FormatUint(co.ID(), 10)+` "`+co.Name()+`"`)
+}
+
+// holdLoop holds l's thread in a Go function called by a coroutine (co),
+// so that spawns stay queued, until release is called (once).
+func holdLoop(t *testing.T, l *Loop) (co *Coroutine, release func()) {
+	t.Helper()
+	entered, released := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	block := registered(t, func(uintptr) (uintptr, error) {
+		once.Do(func() { close(entered) })
+		<-released
+		return 0, nil
+	})
+	b := ctest.NewBox()
+	t.Cleanup(b.Free) // after Close: the coroutine is gone then
+	b.SetFn(uintptr(block), 0)
+	co, err := l.Spawn(Entry(ctest.CallGo()), b.Ptr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	return co, func() { close(released) }
+}
+
+// awaitLeftThread waits until the thread Close left behind has completed
+// the shutdown by itself.
+func awaitLeftThread(t *testing.T, l *Loop) {
+	t.Helper()
+	waitFor(t, "the loop thread to finish the shutdown", func() bool {
+		_, open := loops.Load(l.id)
+		return !open
+	})
+}
+
+// A coroutine that returned during the close while another one then held
+// the thread: Close, cancelled, gives up on the one that spins only. (It
+// once named both, and the finished one's Wait said ErrAbandoned.)
+func TestCloseGiveUpNamesOnlyRunning(t *testing.T) {
+	forModes(t, func(t *testing.T, mode StackMode) {
+		l, err := NewLoop(WithStackMode(mode), WithName("giveup"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb, yb := ctest.NewBox(), ctest.NewBox()
+		sleeper, err := l.Spawn(Entry(ctest.SleepForever()), sb.Ptr(), WithCoroutineName("sleeper"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitStarted(t, sb)
+		stuck, err := l.Spawn(Entry(ctest.YieldThenSpin()), yb.Ptr(), WithCoroutineName("stuck"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitStarted(t, yb)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		closed := make(chan error, 1)
+		go func() { closed <- l.Close(ctx) }()
+		// The close cancels both: the sleeper returns at once, and its
+		// outcome is published while the other one still yields; then the
+		// other one spins without yielding, and Close is cancelled.
+		waitFor(t, "the sleeper's outcome", func() bool { return engineDone(sleeper) })
+		yb.Advance()
+		waitFor(t, "the spin", func() bool { return yb.Out() == 2 })
+		cancel()
+		err = <-closed
+		if !errors.Is(err, ErrAbandoned) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Close: %v, want ErrAbandoned and context.Canceled", err)
+		}
+		if !names(err, stuck) || names(err, sleeper) {
+			t.Errorf("Close: %v; want the spinning coroutine %d named, not the finished %d", err, stuck.ID(), sleeper.ID())
+		}
+		res, werr := sleeper.Wait(ctxTimeout(t, 10*time.Second))
+		if !errors.Is(werr, syscall.ECANCELED) || errors.Is(werr, ErrAbandoned) || res != sb.Ptr() {
+			t.Errorf("Wait(sleeper) = %#x, %v; want its result %#x and ECANCELED, not ErrAbandoned", res, werr, sb.Ptr())
+		}
+		if _, werr := stuck.Wait(ctxTimeout(t, 10*time.Second)); !errors.Is(werr, ErrAbandoned) {
+			t.Errorf("Wait(stuck): %v, want ErrAbandoned", werr)
+		}
+		yb.Release()
+		awaitLeftThread(t, l)
+		sb.Free()
+		yb.Free()
+	})
+}
+
+// A spawn cancelled before it started, while the close then had to
+// abandon another coroutine at its deadline: it reports ECANCELED and is
+// not named. (It was labelled abandoned: the engine reports both as
+// -ECANCELED.) The spawn is kept queued by holding the loop thread in a Go
+// callback until Close has stopped the loop.
+func TestCloseDeadlineCancelledSpawnNotAbandoned(t *testing.T) {
+	forModes(t, func(t *testing.T, mode StackMode) {
+		l, err := NewLoop(WithStackMode(mode))
+		if err != nil {
+			t.Fatal(err)
+		}
+		yb := ctest.NewBox()
+		defer yb.Free()
+		yielder, err := l.Spawn(Entry(ctest.YieldForever()), yb.Ptr(), WithCoroutineName("yielder"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitStarted(t, yb)
+		_, release := holdLoop(t, l)
+		queued, err := l.Spawn(Entry(ctest.Nop()), 7, WithCoroutineName("cancelled"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := queued.Cancel(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		closed := make(chan error, 1)
+		go func() { closed <- l.Close(ctx) }()
+		waitFor(t, "Close to stop the loop", func() bool {
+			return len(l.closeCh) == 1 && l.inflight.Load() == 0
+		})
+		release()
+		err = <-closed
+		if !errors.Is(err, ErrAbandoned) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Close: %v, want ErrAbandoned and DeadlineExceeded", err)
+		}
+		if !names(err, yielder) || names(err, queued) {
+			t.Errorf("Close: %v; want %d \"yielder\" named, not %d \"cancelled\"", err, yielder.ID(), queued.ID())
+		}
+		if _, werr := queued.Wait(ctxTimeout(t, 10*time.Second)); !errors.Is(werr, syscall.ECANCELED) || errors.Is(werr, ErrAbandoned) {
+			t.Errorf("Wait(cancelled before it started): %v, want ECANCELED, not ErrAbandoned", werr)
+		}
+		if _, werr := yielder.Wait(ctxTimeout(t, 10*time.Second)); !errors.Is(werr, ErrAbandoned) {
+			t.Errorf("Wait(yielder): %v, want ErrAbandoned", werr)
+		}
+	})
+}
