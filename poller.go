@@ -151,13 +151,15 @@ func (op fdop) free() {
 	}
 }
 
-// runOp spawns entry(op) on l, cancels it when ctx ends, and waits for it
-// to finish. It returns true if the coroutine ran to its end (op's outputs
+// runOp spawns fn(op), one of io.c's entry points, on l, cancels it when
+// ctx ends, and waits for it to finish. It returns true if the coroutine ran to its end (op's outputs
 // are then valid); false with Wait's error if Close abandoned it midway;
 // or false with the reason it never started: ctxErr if ctx ended first,
 // ErrClosed if the loop shut down, or the Spawn error.
-func (l *Loop) runOp(ctx context.Context, name string, entry Entry, op fdop) (bool, error) {
-	co, err := l.Spawn(entry, uintptr(unsafe.Pointer(op.c)))
+func (l *Loop) runOp(ctx context.Context, name string, fn C.coro_fn, op fdop) (bool, error) {
+	// The one place an internal entry point becomes an Entry (users make
+	// theirs with CORO_GO_ENTRY).
+	co, err := l.Spawn(Entry(uintptr(unsafe.Pointer(fn))), uintptr(unsafe.Pointer(op.c)))
 	if err != nil {
 		return false, err
 	}
@@ -274,7 +276,7 @@ func (l *Loop) WaitFD(ctx context.Context, fd int, events Events) (Events, error
 	defer op.free()
 	op.c.events = C.int(events)
 	op.c.deadline = C.int64_t(cDeadline(ctx))
-	ran, err := l.runOp(ctx, "coro_fd_wait", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_wait_entry)))), op)
+	ran, err := l.runOp(ctx, "coro_fd_wait", C.coro_fn(C.coro__go_wait_entry), op)
 	if !ran {
 		return 0, err
 	}
@@ -301,7 +303,7 @@ func (l *Loop) ForgetFD(fd int) error {
 	op := newFdop(fd)
 	defer op.free()
 	ctx := context.Background()
-	ran, err := l.runOp(ctx, "coro_fd_forget", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_forget_entry)))), op)
+	ran, err := l.runOp(ctx, "coro_fd_forget", C.coro_fn(C.coro__go_forget_entry), op)
 	if !ran {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"os"
 	"runtime"
 	"syscall"
-	"unsafe"
 )
 
 // SendFile sends count bytes of src, starting at offset, to dst with the
@@ -132,7 +131,7 @@ func (l *Loop) sendfile(ctx context.Context, dfd, sfd int, offset, count int64) 
 	op.c.offset = C.int64_t(offset)
 	op.c.count = C.int64_t(count)
 	op.c.deadline = C.int64_t(cDeadline(ctx))
-	ran, err := l.runOp(ctx, "sendfile", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_sendfile_entry)))), op)
+	ran, err := l.runOp(ctx, "sendfile", C.coro_fn(C.coro__go_sendfile_entry), op)
 	if !ran {
 		return 0, err
 	}
