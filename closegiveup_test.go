@@ -166,3 +166,105 @@ func TestCloseDeadlineCancelledSpawnNotAbandoned(t *testing.T) {
 		}
 	})
 }
+
+// quarantine takes the fdop records handed to testHookFreeRecord: it fills
+// each with a pattern instead of freeing it, so that a write by a
+// coroutine that still held the record shows.
+type quarantine struct {
+	mu   sync.Mutex
+	recs [][]byte
+}
+
+const poison = 0xa5
+
+func (q *quarantine) take(p unsafe.Pointer, size uintptr) {
+	b := unsafe.Slice((*byte)(p), size)
+	for i := range b {
+		b[i] = poison
+	}
+	q.mu.Lock()
+	q.recs = append(q.recs, b)
+	q.mu.Unlock()
+}
+
+// check reports the records written after they were freed, frees them
+// all, and returns how many there were.
+func (q *quarantine) check(t *testing.T) int {
+	t.Helper()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := len(q.recs)
+	for _, b := range q.recs {
+		for i, v := range b {
+			if v != poison {
+				t.Errorf("an fdop record was written after it was freed (byte %d: %#x)", i, v)
+				break
+			}
+		}
+		ctest.Free(uintptr(unsafe.Pointer(&b[0])))
+	}
+	q.recs = nil
+	return n
+}
+
+// A WaitFD in progress when Close gives up on the loop thread (held by a
+// coroutine that spins) returns ErrAbandoned, and its coroutine, parked in
+// coro_fd_wait, still holds the C record: when the thread comes back and
+// the close cancels the wait, the coroutine writes its outcome there. The
+// record must be freed only then. It was freed when WaitFD returned (the
+// coroutine then wrote freed memory; nothing failed visibly): freed
+// records are quarantined and checked here. Half the waits also have their
+// own context cancelled meanwhile, which posts a cancel the stuck thread
+// runs only later.
+func TestWaitFDRecordOutlivesGiveUp(t *testing.T) {
+	var q quarantine
+	testHookFreeRecord = q.take
+	defer func() { testHookFreeRecord = nil }()
+	for i := 0; i < 10; i++ {
+		l, err := NewLoop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p [2]int
+		if err := syscall.Pipe2(p[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithCancel(context.Background())
+		waited := make(chan error, 1)
+		go func() {
+			_, err := l.WaitFD(wctx, p[0], EventRead)
+			waited <- err
+		}()
+		waitFor(t, "the wait to park", func() bool { return l.Stats().FDWaiters == 1 })
+		b := ctest.NewBox()
+		if _, err := l.Spawn(Entry(ctest.Spin()), b.Ptr(), WithCoroutineName("spin")); err != nil {
+			t.Fatal(err)
+		}
+		waitStarted(t, b)
+		if i%2 == 1 {
+			wcancel()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		closed := make(chan error, 1)
+		go func() { closed <- l.Close(ctx) }()
+		waitFor(t, "Close to stop the loop", func() bool {
+			return len(l.closeCh) == 1 && l.inflight.Load() == 0
+		})
+		cancel()
+		if err := <-closed; !errors.Is(err, ErrAbandoned) {
+			t.Fatalf("Close: %v, want ErrAbandoned", err)
+		}
+		if err := <-waited; !errors.Is(err, ErrAbandoned) {
+			t.Errorf("WaitFD: %v, want ErrAbandoned", err)
+		}
+		b.Release()
+		awaitLeftThread(t, l)
+		if n := q.check(t); n != 1 {
+			t.Errorf("%d records freed, want 1", n)
+		}
+		b.Free()
+		wcancel()
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+	}
+}

@@ -147,8 +147,20 @@ func newFdop(fd int) fdop {
 
 func (op fdop) free() {
 	if !op.orphaned.Load() {
-		C.free(unsafe.Pointer(op.c))
+		freeRecord(op.c)
 	}
+}
+
+// testHookFreeRecord, if set (tests only), is handed each fdop record
+// (address, size) instead of its C.free.
+var testHookFreeRecord func(p unsafe.Pointer, size uintptr)
+
+func freeRecord(c *C.coro__go_fdop) {
+	if testHookFreeRecord != nil {
+		testHookFreeRecord(unsafe.Pointer(c), unsafe.Sizeof(*c))
+		return
+	}
+	C.free(unsafe.Pointer(c))
 }
 
 // runOp spawns fn(op), one of io.c's entry points, on l, cancels it when
@@ -175,7 +187,7 @@ func (l *Loop) runOp(ctx context.Context, name string, fn C.coro_fn, op fdop) (b
 		// Close gave up on it. If it was still running, it may yet write
 		// the record: the record goes when the engine is done with it.
 		c := op.c
-		if co.whenEngineDone(func() { C.free(unsafe.Pointer(c)) }) {
+		if co.whenEngineDone(func() { freeRecord(c) }) {
 			op.orphaned.Store(true)
 		}
 		return false, werr
