@@ -434,6 +434,13 @@ void coro__poll_run(coro_loop *loop, int64_t until);
  * which lets a read-only wait keep its registration (poll.c, rec_arm). */
 void coro__fd_adopt(int fd);
 
+/* socket.c's reads: 1 if the calling loop's record says the engine made
+ * fd (a stream socket), so that the read can go through recvmsg, whose
+ * ENOTSOCK says the number names another file now; coro__fd_disown then
+ * drops what the record kept for the old file (poll.c). */
+int coro__fd_owned(int fd);
+void coro__fd_disown(int fd);
+
 /* coro_fd_wait for a caller that just had EAGAIN from fd for these events
  * (socket.c): an edge-triggered registration then needs no readiness check
  * first (poll.c). */
@@ -556,6 +563,7 @@ int coro__listen(int fd, int backlog);
 int coro__accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int coro__connect(int fd, const struct sockaddr *addr, socklen_t len);
 ssize_t coro__read(int fd, void *buf, size_t n);
+ssize_t coro__recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t coro__pread(int fd, void *buf, size_t n, off_t off);
 ssize_t coro__write(int fd, const void *buf, size_t n);
 ssize_t coro__sendfile(int out_fd, int in_fd, off_t *off, size_t n);

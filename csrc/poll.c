@@ -67,12 +67,18 @@
  *     afresh (one-shot: it is not known to be the engine's). That is one
  *     syscall, as many as the one-shot design makes, and it is counted in
  *     fd_arms (the wait once asked poll(2) instead, which no stat counted).
- * What stays unprotected: a socket of the engine's closed with plain
- * close() whose number a file not made by the engine takes, and whose first
- * wait is a drained one (coro_read on the new file at EAGAIN): the kept
- * registration died with the old file and nothing tells the engine so
- * without a syscall per read. coro.h forbids plain close() on the engine's
- * sockets for that reason; every other order is caught by the MOD.
+ * A drained wait cannot MOD (that is the syscall it saves), so the read
+ * before it checks instead, for free: coro_read and coro_readv read an
+ * owned fd with recvmsg (socket.c), the same call for a socket, which fails
+ * with ENOTSOCK on any other file. A pipe, regular file or eventfd that
+ * took the number of a socket closed with plain close() is found so, and
+ * its record reset (coro__fd_disown) before the wait. What stays
+ * unprotected: a socket not made by the engine (another library's) taking
+ * that number, read first with coro_read, coro_readv or coro_recv: recvmsg
+ * works on it, the drained wait trusts the registration that died with the
+ * old socket, and nothing tells the engine so without a syscall per read.
+ * coro.h forbids plain close() on the engine's sockets for that reason;
+ * every other order is caught by the MOD or by ENOTSOCK.
  * An edge is never dropped: with no reader waiting it becomes pending (the
  * reader, woken earlier and not run yet, will read before it waits again;
  * a drained wait clears it). Level-triggered persistence would instead
@@ -412,6 +418,23 @@ void coro__fd_adopt(int fd) {
   fdrec *r = p ? rec_get(p, fd, 1) : NULL;
   if (r) /* (no memory: the fd just gets one-shot registrations) */
     rec_reset(p, fd, r, 1);
+}
+
+int coro__fd_owned(int fd) {
+  coro__poller *p = poller_here(fd);
+  fdrec *r = p ? rec_get(p, fd, 0) : NULL;
+  return r && r->owned;
+}
+
+/* A read found that fd no longer names the engine's socket (closed with
+ * plain close(), the number reused): as after MOD's ENOENT, the kept
+ * registration died with the socket, its waiters would wait forever, and
+ * the new file is not the engine's. */
+void coro__fd_disown(int fd) {
+  coro__poller *p = poller_here(fd);
+  fdrec *r = p ? rec_get(p, fd, 0) : NULL;
+  if (r)
+    rec_reset(p, fd, r, 0);
 }
 
 int coro_fd_close(int fd) {

@@ -1207,7 +1207,7 @@ static void pipe_at(int fd, int p[2]) {
   }
 }
 
-static void plain_close_case(int how) {
+static void plain_close_case(int how, int use_read) {
   int c, s, p[2];
   char b[8];
   tcp_pair(&c, &s);
@@ -1245,10 +1245,17 @@ static void plain_close_case(int how) {
   while (!got) {
     CHECK_LT(waits++, 2);
     g_pc_parked = 1;
-    CHECK_EQ(coro_fd_wait(p[0], CORO_POLLIN, dl), CORO_POLLIN);
-    ssize_t n = read(p[0], b, sizeof b);
-    if (n < 0)
-      CHECK_EQ(errno, EAGAIN);
+    ssize_t n;
+    if (use_read) {
+      /* read() has EAGAIN first (the writer has not run), then the wait
+       * that follows it must not trust the socket's registration. */
+      n = coro_read(p[0], b, sizeof b, dl);
+    } else {
+      CHECK_EQ(coro_fd_wait(p[0], CORO_POLLIN, dl), CORO_POLLIN);
+      n = read(p[0], b, sizeof b);
+      if (n < 0)
+        CHECK_EQ(errno, EAGAIN);
+    }
     got = n == 1;
   }
   CHECK_EQ(b[0], 'p');
@@ -1261,7 +1268,19 @@ static void plain_close_case(int how) {
 TEST(plain_close_kept_registration) {
   (void)unused_;
   for (int how = 0; how < 4; how++)
-    plain_close_case(how);
+    plain_close_case(how, 0);
+  return NULL;
+}
+
+/* The same sequence with coro_read on the pipe: its wait follows read()'s
+ * EAGAIN, which with a socket of the engine's needs no look at the kernel.
+ * It slept through the pipe's data on the dead registration (coro.h once
+ * documented that hole); reads of an fd the engine made use recv(), whose
+ * ENOTSOCK tells that the number now names another file. */
+TEST(plain_close_kept_registration_read) {
+  (void)unused_;
+  for (int how = 0; how < 4; how++)
+    plain_close_case(how, 1);
   return NULL;
 }
 
@@ -1492,6 +1511,7 @@ static const testing_case tests[] = {
     {"io_stats", io_stats, 0},
     {"persistent_reads", persistent_reads, 0},
     {"plain_close_kept_registration", plain_close_kept_registration, 0},
+    {"plain_close_kept_registration_read", plain_close_kept_registration_read, 0},
     {"pending_edge_after_oneshot", pending_edge_after_oneshot, 0},
     {"syscalls_per_round_trip", syscalls_per_round_trip, 0},
 };
