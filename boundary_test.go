@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -214,10 +213,7 @@ func TestCloseKeepsItsWord(t *testing.T) {
 			// What was left: the thread. Let the coroutine return; the
 			// thread then completes the shutdown and frees the loop.
 			b.Release()
-			waitFor(t, "the loop thread to finish the shutdown", func() bool {
-				_, open := loops.Load(l.id)
-				return !open
-			})
+			awaitLeftThread(t, l)
 			b.Free()
 		})
 	}
@@ -233,21 +229,7 @@ func TestQueuedSpawnAtCloseIsErrClosed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		entered, release := make(chan struct{}), make(chan struct{})
-		var once sync.Once
-		block := registered(t, func(uintptr) (uintptr, error) {
-			once.Do(func() { close(entered) })
-			<-release
-			return 0, nil
-		})
-		b := ctest.NewBox()
-		defer b.Free()
-		b.SetFn(uintptr(block), 0)
-		first, err := l.Spawn(Entry(ctest.CallGo()), b.Ptr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		<-entered
+		first, release := holdLoop(t, l)
 		queued, err := l.Spawn(Entry(ctest.Nop()), 7)
 		if err != nil {
 			t.Fatal(err)
@@ -259,7 +241,7 @@ func TestQueuedSpawnAtCloseIsErrClosed(t *testing.T) {
 		waitFor(t, "Close to stop the loop", func() bool {
 			return len(l.closeCh) == 1 && l.inflight.Load() == 0
 		})
-		close(release)
+		release()
 		if err := <-closed; err != nil {
 			t.Fatalf("Close: %v", err)
 		}

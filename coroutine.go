@@ -13,6 +13,9 @@ int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
                           uintptr_t udata, coro_remote **out,
                           const int **done, uint64_t *id, size_t *pending);
 int coro__go_remote_poll(coro_remote *r, uintptr_t *result, int *err);
+
+// remote.c.
+int coro__remote_started(const coro_remote *r);
 */
 import "C"
 
@@ -419,7 +422,7 @@ func (co *Coroutine) outcome(closing bool) (result uintptr, err error, dropped b
 	C.coro__go_remote_poll(co.r, &res, &cerr)
 	switch {
 	case cerr == -C.ESHUTDOWN:
-		err = fmt.Errorf("%w (coroutine never started: %w)", ErrClosed, syscall.ESHUTDOWN)
+		err = neverStartedErr()
 	case cerr == -C.ECANCELED && closing:
 		return 0, nil, true
 	case cerr < 0:
@@ -430,6 +433,76 @@ func (co *Coroutine) outcome(closing bool) (result uintptr, err error, dropped b
 	return uintptr(res), err, false
 }
 
+// neverStartedErr is Wait's error for a coroutine whose loop shut down
+// before it started.
+func neverStartedErr() error {
+	return fmt.Errorf("%w (coroutine never started: %w)", ErrClosed, syscall.ESHUTDOWN)
+}
+
+// startedLocked reports whether the engine spawned co on its loop: it has
+// run, or runs now (co.mu held, co.r set).
+func (co *Coroutine) startedLocked() bool { return C.coro__remote_started(co.r) != 0 }
+
+// finishDropped finishes co, which the engine reported -ECANCELED during
+// its loop's close, and reports whether it was abandoned. Both a coroutine
+// the close gave up on at its deadline and one that Cancel stopped before
+// it started end that way; only the first had started (a coroutine that
+// returns reports its result, not -ECANCELED).
+func (co *Coroutine) finishDropped() bool {
+	co.mu.Lock()
+	if co.finished {
+		co.mu.Unlock() // Close's give-up judged it (giveUp)
+		return false
+	}
+	if !co.startedLocked() {
+		co.finishLocked(0, syscall.ECANCELED)
+		return false
+	}
+	co.finishLocked(0, abandonedCoroutineErr(co.id, co.name, "at the Close deadline"))
+	return true
+}
+
+// giveUp finishes co, a coroutine of a loop whose Close stopped waiting
+// for the loop thread (closing: the thread has left coro_loop_run for
+// coro_loop_close), with what is known of it now, and reports whether it
+// is left to the thread: started and not finished, or (not closing) still
+// able to start. A coroutine that finished in C reports its own outcome;
+// one that never started and never will reports so.
+func (co *Coroutine) giveUp(closing bool) bool {
+	co.mu.Lock()
+	if co.finished {
+		co.mu.Unlock()
+		return false
+	}
+	if co.doneFlag != nil && atomic.LoadInt32((*int32)(unsafe.Pointer(co.doneFlag))) != 0 {
+		// Published: the engine is done with it. With closing, the
+		// coroutines that finished before the close were finished by the
+		// loop goroutine before it began, so this one finished during it.
+		result, err, dropped := co.outcome(closing)
+		if dropped {
+			co.mu.Unlock()
+			co.finishDropped()
+		} else {
+			co.finishLocked(result, err)
+		}
+		co.releaseEngine()
+		return false
+	}
+	if closing && !co.startedLocked() {
+		// Still queued: the close refuses to start it (its post finds the
+		// loop closing), so the engine will never use it.
+		err := neverStartedErr()
+		if co.cancelled.Load() {
+			err = syscall.ECANCELED
+		}
+		co.finishLocked(0, err)
+		co.releaseEngine()
+		return false
+	}
+	co.finishLocked(0, abandonedCoroutineErr(co.id, co.name, "left running when Close returned"))
+	return true
+}
+
 // abandonLoop finishes the Coroutines of l that the engine dropped without
 // any on_done call (the engine's contract promises one; this is a safety
 // net so that no Wait can hang). Runs on the loop goroutine after
@@ -438,7 +511,7 @@ func abandonLoop(l *Loop) []*Coroutine {
 	var out []*Coroutine
 	for _, co := range coroutines.ofLoop(l, true) {
 		co.releaseEngine()
-		if co.finish(0, abandonedCoroutineErr(co, "at the Close deadline")) {
+		if co.finish(0, abandonedCoroutineErr(co.ID(), co.name, "at the Close deadline")) {
 			out = append(out, co)
 		}
 	}

@@ -175,6 +175,10 @@ func (l *Loop) run(copts C.coro_loop_opts, ready chan<- error) {
 	l.statsMu.Lock()
 	l.finalStats = st
 	l.statsMu.Unlock()
+	// Finish the coroutines that finished before the close (no coroutine
+	// runs until coro_loop_close): any outcome published after this one is
+	// of the close, which Close's give-up relies on (Coroutine.giveUp).
+	l.take(false)
 	l.freeing.Store(true)
 	for l.inflight.Load() != 0 {
 		runtime.Gosched()
@@ -184,14 +188,11 @@ func (l *Loop) run(copts C.coro_loop_opts, ready chan<- error) {
 	l.endCompletions()
 	// Coroutines the engine dropped unfinished (cancelled before they ran,
 	// or abandoned at the deadline: the engine reports both as -ECANCELED)
-	// are finished only now that the outcome of the whole Close is known.
+	// are finished only now that the close is over.
 	var abandoned []*Coroutine
 	for _, co := range l.dropped {
-		if rc == -C.ETIMEDOUT {
-			co.finish(0, abandonedCoroutineErr(co, "at the Close deadline"))
+		if co.finishDropped() {
 			abandoned = append(abandoned, co)
-		} else {
-			co.finish(0, syscall.ECANCELED)
 		}
 	}
 	l.dropped = nil
@@ -252,9 +253,13 @@ const closeGrace = 100 * time.Millisecond
 // If the loop thread does not come back to the scheduler at all (a
 // coroutine that spins, or that ignores -ECANCELED in a loop of calls that
 // then return at once, never yields), or ctx is cancelled, Close returns
-// anyway, at the deadline or the cancellation: the coroutines not finished
-// then are reported, and their Wait returns, but the thread is left to
-// finish them. It keeps the loop, its stacks and the stuck coroutine until
+// anyway, at the deadline or the cancellation, and every Wait returns: the
+// coroutines still running on the thread then are given up on (reported,
+// and left to the thread to finish); those that finished in the meantime
+// report their own outcome, as in a Close that completes, and spawns still
+// queued report that they never started (they never will; but if the
+// thread never got back to the scheduler even to begin the shutdown, they
+// could still start there, and are given up on too). The thread keeps the loop, its stacks and the stuck coroutine until
 // the coroutine returns, then completes the shutdown by itself and exits;
 // if the coroutine never returns, they stay for the life of the process.
 // Cooperative coroutines cannot be preempted; Close can only stop waiting.
@@ -318,9 +323,12 @@ func (l *Loop) Close(ctx context.Context) error {
 	if ok, err := l.awaitDone(grace); ok {
 		return err
 	}
+	// Only the coroutines still running on the thread (or, if it never
+	// left coro_loop_run, still able to start there) are given up on.
+	closing := l.freeing.Load()
 	var left []*Coroutine
 	for _, co := range coroutines.ofLoop(l, false) {
-		if co.finish(0, abandonedCoroutineErr(co, "left running when Close returned")) {
+		if co.giveUp(closing) {
 			left = append(left, co)
 		}
 	}
@@ -400,8 +408,8 @@ func (e *abandonedError) Is(target error) bool {
 func (e *abandonedError) Timeout() bool { return e.cause == context.DeadlineExceeded }
 
 // abandonedCoroutineErr is Wait's error for a coroutine Close gave up on.
-func abandonedCoroutineErr(co *Coroutine, how string) error {
-	return fmt.Errorf("coro: coroutine %d %q: %w %s: %w", co.ID(), co.name, ErrAbandoned, how, syscall.ECANCELED)
+func abandonedCoroutineErr(id uint64, name, how string) error {
+	return fmt.Errorf("coro: coroutine %d %q: %w %s: %w", id, name, ErrAbandoned, how, syscall.ECANCELED)
 }
 
 // Stats are a loop's counters; see coro_loop_stats in coro.h.

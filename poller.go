@@ -147,8 +147,20 @@ func newFdop(fd int) fdop {
 
 func (op fdop) free() {
 	if !op.orphaned.Load() {
-		C.free(unsafe.Pointer(op.c))
+		freeRecord(op.c)
 	}
+}
+
+// testHookFreeRecord, if set (tests only), is handed each fdop record
+// (address, size) instead of its C.free.
+var testHookFreeRecord func(p unsafe.Pointer, size uintptr)
+
+func freeRecord(c *C.coro__go_fdop) {
+	if testHookFreeRecord != nil {
+		testHookFreeRecord(unsafe.Pointer(c), unsafe.Sizeof(*c))
+		return
+	}
+	C.free(unsafe.Pointer(c))
 }
 
 // A cRecord is the C record of a request that runOp runs: fdop here,
@@ -165,21 +177,23 @@ func (op fdop) progress() (bool, bool) { return op.c.started != 0, op.c.done != 
 
 func (op fdop) orphan(co *Coroutine) bool {
 	c := op.c
-	if co.whenEngineDone(func() { C.free(unsafe.Pointer(c)) }) {
+	if co.whenEngineDone(func() { freeRecord(c) }) {
 		op.orphaned.Store(true)
 		return true
 	}
 	return false
 }
 
-// runOp spawns entry(arg), arg being op's C record, on l, cancels it when
-// ctx ends, and waits for it to finish. It returns true if the coroutine
-// ran to its end (op's outputs are then valid); false with Wait's error if
-// Close abandoned it midway; or false with the reason it never started:
-// ctxErr if ctx ended first, ErrClosed if the loop shut down, or the Spawn
-// error.
-func (l *Loop) runOp(ctx context.Context, name string, entry Entry, arg uintptr, op cRecord) (bool, error) {
-	co, err := l.Spawn(entry, arg)
+// runOp spawns fn(arg), fn one of the C entry points of io.c or lookup.c
+// and arg op's C record, on l, cancels it when ctx ends, and waits for it
+// to finish. It returns true if the coroutine ran to its end (op's outputs
+// are then valid); false with Wait's error if Close abandoned it midway;
+// or false with the reason it never started: ctxErr if ctx ended first,
+// ErrClosed if the loop shut down, or the Spawn error.
+func (l *Loop) runOp(ctx context.Context, name string, fn C.coro_fn, arg uintptr, op cRecord) (bool, error) {
+	// The one place an internal entry point becomes an Entry (users make
+	// theirs with CORO_GO_ENTRY).
+	co, err := l.Spawn(Entry(uintptr(unsafe.Pointer(fn))), arg)
 	if err != nil {
 		return false, err
 	}
@@ -294,7 +308,7 @@ func (l *Loop) WaitFD(ctx context.Context, fd int, events Events) (Events, error
 	defer op.free()
 	op.c.events = C.int(events)
 	op.c.deadline = C.int64_t(cDeadline(ctx))
-	ran, err := l.runOp(ctx, "coro_fd_wait", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_wait_entry)))), uintptr(unsafe.Pointer(op.c)), op)
+	ran, err := l.runOp(ctx, "coro_fd_wait", C.coro_fn(C.coro__go_wait_entry), uintptr(unsafe.Pointer(op.c)), op)
 	if !ran {
 		return 0, err
 	}
@@ -321,7 +335,7 @@ func (l *Loop) ForgetFD(fd int) error {
 	op := newFdop(fd)
 	defer op.free()
 	ctx := context.Background()
-	ran, err := l.runOp(ctx, "coro_fd_forget", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_forget_entry)))), uintptr(unsafe.Pointer(op.c)), op)
+	ran, err := l.runOp(ctx, "coro_fd_forget", C.coro_fn(C.coro__go_forget_entry), uintptr(unsafe.Pointer(op.c)), op)
 	if !ran {
 		return err
 	}

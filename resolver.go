@@ -227,7 +227,7 @@ func freeLookup(c *C.coro__go_lookup) {
 // err says why it did not run to its end.
 func (l *Loop) runLookup(ctx context.Context, op lookupOp) (ran bool, err error) {
 	op.c.deadline = C.int64_t(cDeadline(ctx))
-	ran, err = l.runOp(ctx, "lookup", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_lookup_entry)))), uintptr(unsafe.Pointer(op.c)), op)
+	ran, err = l.runOp(ctx, "lookup", C.coro_fn(C.coro__go_lookup_entry), uintptr(unsafe.Pointer(op.c)), op)
 	return ran, err
 }
 

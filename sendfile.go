@@ -132,7 +132,7 @@ func (l *Loop) sendfile(ctx context.Context, dfd, sfd int, offset, count int64) 
 	op.c.offset = C.int64_t(offset)
 	op.c.count = C.int64_t(count)
 	op.c.deadline = C.int64_t(cDeadline(ctx))
-	ran, err := l.runOp(ctx, "sendfile", Entry(uintptr(unsafe.Pointer(C.coro_fn(C.coro__go_sendfile_entry)))), uintptr(unsafe.Pointer(op.c)), op)
+	ran, err := l.runOp(ctx, "sendfile", C.coro_fn(C.coro__go_sendfile_entry), uintptr(unsafe.Pointer(op.c)), op)
 	if !ran {
 		return 0, err
 	}

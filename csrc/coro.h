@@ -515,11 +515,15 @@ int coro_fd_forget(int fd);
  * deadline (0: try once, -ETIMEDOUT if it would block) and also return
  * -ECANCELED; all return a negative errno on failure. Close the fds they
  * return with coro_fd_close, never with plain close(): the loop keeps their
- * read registration between waits (no epoll_ctl per read). A coro_fd_wait
- * checks that registration with the kernel, so it survives a plain close()
- * and a new file under the same number; but a coro_read whose first wait
- * on that new file follows its EAGAIN trusts the old record and can sleep
- * through the new file's data. */
+ * read registration between waits (no epoll_ctl per read). A plain close()
+ * and a new file under the same number are survived all the same: a
+ * coro_fd_wait checks the registration with the kernel, and coro_read and
+ * coro_readv read those sockets with recvmsg, whose ENOTSOCK reveals a
+ * pipe, regular file or eventfd under the number. One case is not: a new
+ * socket made elsewhere (not by these calls) that takes the number and is
+ * read first with coro_read, coro_readv or coro_recv: the wait after its
+ * EAGAIN trusts the dead registration and can sleep through its data until
+ * the deadline. */
 #define CORO_REUSEPORT 0x1 /* coro_tcp_listen: set SO_REUSEPORT */
 
 /* A listening TCP socket bound to addr (SO_REUSEADDR always). */

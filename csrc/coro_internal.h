@@ -182,6 +182,10 @@ struct coro_remote {
   atomic_int cancel;       /* set by coro_remote_cancel */
   coro__post start_post;   /* remote_start */
   coro__post cancel_post;  /* remote_cancel_on_loop, posted at most once */
+  atomic_int started;      /* set once the coroutine was spawned (it ran,
+                              or runs): the Go bindings tell a coroutine
+                              dropped by close from one cancelled before
+                              it started, both -ECANCELED */
   pthread_mutex_t mu;      /* for coro_remote_wait */
   pthread_cond_t cv;
 };
@@ -409,8 +413,10 @@ coro *coro__blocker(int *err);
 void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
                            int err);
 
-/* The address of r's done flag, for the Go bindings (callback.c). */
+/* For the Go bindings: the address of r's done flag (callback.c), and
+ * whether the coroutine was spawned (coroutine.go). */
 const int *coro__remote_done_flag(const coro_remote *r);
+int coro__remote_started(const coro_remote *r);
 
 /* ---- poll.c ----------------------------------------------------------- */
 
@@ -430,6 +436,11 @@ void coro__poll_free(coro_loop *loop);
  * and must poll while any exist). */
 uint64_t coro__poll_waiters(const coro_loop *loop);
 
+/* 1 if a look at the kernel without sleeping could find something: fds are
+ * waited on and a coroutine has run since the poller last asked (the wake
+ * that made coroutines ready came from that very call otherwise). */
+int coro__poll_due(const coro_loop *loop);
+
 /* Ask the kernel for ready fds, sleeping at most until `until` (absolute
  * ns on CORO's clock; -1: no limit; 0 or past: do not sleep), and wake the
  * matching waiters. A readable wake_fd is drained. */
@@ -440,6 +451,13 @@ void coro__poll_run(coro_loop *loop, int64_t until);
  * a file closed with plain close() fail with -EBADF) and marked owned,
  * which lets a read-only wait keep its registration (poll.c, rec_arm). */
 void coro__fd_adopt(int fd);
+
+/* socket.c's reads: 1 if the calling loop's record says the engine made
+ * fd (a stream socket), so that the read can go through recvmsg, whose
+ * ENOTSOCK says the number names another file now; coro__fd_disown then
+ * drops what the record kept for the old file (poll.c). */
+int coro__fd_owned(int fd);
+void coro__fd_disown(int fd);
 
 /* coro_fd_wait for a caller that just had EAGAIN from fd for these events
  * (socket.c): an edge-triggered registration then needs no readiness check
@@ -580,6 +598,7 @@ int coro__listen(int fd, int backlog);
 int coro__accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int coro__connect(int fd, const struct sockaddr *addr, socklen_t len);
 ssize_t coro__read(int fd, void *buf, size_t n);
+ssize_t coro__recvmsg(int fd, struct msghdr *msg, int flags);
 ssize_t coro__pread(int fd, void *buf, size_t n, off_t off);
 ssize_t coro__write(int fd, const void *buf, size_t n);
 struct iovec;

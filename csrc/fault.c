@@ -191,6 +191,11 @@ ssize_t coro__read(int fd, void *buf, size_t n) {
   return read(fd, buf, n);
 }
 
+ssize_t coro__recvmsg(int fd, struct msghdr *msg, int flags) {
+  FAULT_POINT(CORO__FP_READ, -1);
+  return recvmsg(fd, msg, flags);
+}
+
 ssize_t coro__pread(int fd, void *buf, size_t n, off_t off) {
   FAULT_POINT(CORO__FP_READ, -1);
   return pread(fd, buf, n, off);

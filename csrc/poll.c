@@ -55,6 +55,8 @@
  *   - pending: an edge came while no reader waited (r->pending). The next
  *     coro_fd_wait returns it at once, no syscall (a hint, as readiness
  *     always is: the data may have been read meanwhile), and consumes it.
+ *     Every arm drops it: ADD and MOD make the kernel report the fd's
+ *     readiness afresh, so an edge of an earlier registration is stale.
  *   - anything else (a coro_fd_wait from outside, after a partial read or
  *     none, or after any number of things the engine did not see, such as
  *     a plain close() and a new file under the same number): the wait
@@ -65,12 +67,18 @@
  *     afresh (one-shot: it is not known to be the engine's). That is one
  *     syscall, as many as the one-shot design makes, and it is counted in
  *     fd_arms (the wait once asked poll(2) instead, which no stat counted).
- * What stays unprotected: a socket of the engine's closed with plain
- * close() whose number a file not made by the engine takes, and whose first
- * wait is a drained one (coro_read on the new file at EAGAIN): the kept
- * registration died with the old file and nothing tells the engine so
- * without a syscall per read. coro.h forbids plain close() on the engine's
- * sockets for that reason; every other order is caught by the MOD.
+ * A drained wait cannot MOD (that is the syscall it saves), so the read
+ * before it checks instead, for free: coro_read and coro_readv read an
+ * owned fd with recvmsg (socket.c), the same call for a socket, which fails
+ * with ENOTSOCK on any other file. A pipe, regular file or eventfd that
+ * took the number of a socket closed with plain close() is found so, and
+ * its record reset (coro__fd_disown) before the wait. What stays
+ * unprotected: a socket not made by the engine (another library's) taking
+ * that number, read first with coro_read, coro_readv or coro_recv: recvmsg
+ * works on it, the drained wait trusts the registration that died with the
+ * old socket, and nothing tells the engine so without a syscall per read.
+ * coro.h forbids plain close() on the engine's sockets for that reason;
+ * every other order is caught by the MOD or by ENOTSOCK.
  * An edge is never dropped: with no reader waiting it becomes pending (the
  * reader, woken earlier and not run yet, will read before it waits again;
  * a drained wait clears it). Level-triggered persistence would instead
@@ -144,7 +152,8 @@ typedef struct fdrec {
   uint8_t owned;      /* made by the engine's socket calls (coro__fd_adopt) */
   uint8_t edge;       /* the registration is POLL__EDGE (see rec_arm) */
   uint8_t pending;    /* edge registration: events reported while no reader
-                         waited, not yet handed to a wait (top comment) */
+                         waited, not yet handed to a wait (top comment);
+                         every arm clears it (the kernel re-reports) */
 } fdrec;
 
 struct coro__poller {
@@ -153,6 +162,7 @@ struct coro__poller {
   fdrec **chunks;      /* chunk i holds fds [i*CHUNK, (i+1)*CHUNK) */
   size_t nchunks;
   uint64_t waiters;    /* coroutines parked in coro_fd_wait */
+  uint64_t polled_at;  /* the loop's switch count at the last backend wait */
   /* Counters for coro_loop_stats (read racily from other threads); what
    * each counts is documented there. */
   uint64_t n_fds;      /* fd records with registered set */
@@ -250,6 +260,11 @@ static int rec_arm(coro__poller *p, int fd, fdrec *r, unsigned want) {
     rec_set_registered(p, r, 1);
     r->armed = (uint8_t)want;
     r->edge = (uint8_t)edge;
+    /* Any arm (ADD or MOD) has the kernel look at the fd's readiness now
+     * and report it afresh, so an edge kept from an earlier registration
+     * says nothing more; kept, it outlived its data and woke a later wait
+     * for nothing (io_test pending_edge_after_oneshot). */
+    r->pending = 0;
     return 0;
   }
 }
@@ -405,6 +420,23 @@ void coro__fd_adopt(int fd) {
     rec_reset(p, fd, r, 1);
 }
 
+int coro__fd_owned(int fd) {
+  coro__poller *p = poller_here(fd);
+  fdrec *r = p ? rec_get(p, fd, 0) : NULL;
+  return r && r->owned;
+}
+
+/* A read found that fd no longer names the engine's socket (closed with
+ * plain close(), the number reused): as after MOD's ENOENT, the kept
+ * registration died with the socket, its waiters would wait forever, and
+ * the new file is not the engine's. */
+void coro__fd_disown(int fd) {
+  coro__poller *p = poller_here(fd);
+  fdrec *r = p ? rec_get(p, fd, 0) : NULL;
+  if (r)
+    rec_reset(p, fd, r, 0);
+}
+
 int coro_fd_close(int fd) {
   release(fd);
   return close(fd) < 0 ? -errno : 0;
@@ -468,6 +500,7 @@ void coro__poll_run(coro_loop *l, int64_t until) {
       t = 0;
   }
   p->n_calls++;
+  p->polled_at = l->n_switches;
   int n = p->ops->wait(p, t, p->evs, EVS_MAX);
   for (int i = 0; i < n; i++)
     deliver(p, &p->evs[i]);
@@ -475,6 +508,11 @@ void coro__poll_run(coro_loop *l, int64_t until) {
 
 uint64_t coro__poll_waiters(const coro_loop *l) {
   return l->poller ? l->poller->waiters : 0;
+}
+
+int coro__poll_due(const coro_loop *l) {
+  const coro__poller *p = l->poller;
+  return p && p->waiters && p->polled_at != l->n_switches;
 }
 
 /* Fill the I/O fields of coro_loop_stats (called by coro_loop_stats_get,

@@ -120,6 +120,7 @@ static void remote_start(void *p) {
   co->remote = r;
   co->flags |= CORO__F_DETACHED;
   r->co = co;
+  atomic_store(&r->started, 1);
 }
 
 int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
@@ -244,4 +245,10 @@ void coro_remote_release(coro_remote *r) {
  * with an atomic load instead of a call: atomic_int has int's layout. */
 const int *coro__remote_done_flag(const coro_remote *r) {
   return (const int *)&r->done;
+}
+
+/* For the Go bindings: 1 if the coroutine was spawned on its loop (it has
+ * run, or runs now), 0 if it has not been (yet, or ever). */
+int coro__remote_started(const coro_remote *r) {
+  return atomic_load(&r->started);
 }

@@ -563,8 +563,10 @@ static int turn(coro_loop *l) {
   report_remotes(l);
   /* [I/O] Pick up ready fds without sleeping while coroutines are ready,
    * so busy coroutines cannot starve I/O; with nothing ready, idle() asks
-   * the kernel once and sleeps there. */
-  if (l->rq_head && coro__poll_waiters(l))
+   * the kernel once and sleeps there. Not right after that sleep, though:
+   * nothing has run since, and an fd that became ready meanwhile is picked
+   * up on the next turn (it was a syscall per wake-up for nothing). */
+  if (l->rq_head && coro__poll_due(l))
     coro__poll_run(l, 0);
   fire_timers(l);
   if (!l->rq_head)

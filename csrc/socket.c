@@ -71,8 +71,28 @@ static int backoff_sleep(int64_t *backoff, int64_t max, int64_t deadline) {
     }                                                                        \
   } while (0)
 
+/* readv(2), as recvmsg(2) on a socket the engine made: the same call for a
+ * socket, but on any other file it fails with ENOTSOCK, which is how the
+ * engine learns, at no cost, that the number names another file now (the
+ * socket was closed with plain close() and the number reused). The wait
+ * after an EAGAIN trusts the socket's kept registration (poll.c), which
+ * died with it: then the record is reset and the file read as a file. */
+static ssize_t read_iov(int fd, const struct iovec *iov, int iovcnt) {
+  if (coro__fd_owned(fd)) {
+    struct msghdr m = {.msg_iov = (struct iovec *)iov,
+                       .msg_iovlen = (size_t)iovcnt};
+    ssize_t n = coro__recvmsg(fd, &m, 0);
+    if (n >= 0 || errno != ENOTSOCK)
+      return n;
+    coro__fd_disown(fd);
+  }
+  return iovcnt == 1 ? coro__read(fd, iov->iov_base, iov->iov_len)
+                     : coro__readv(fd, iov, iovcnt);
+}
+
 ssize_t coro_read(int fd, void *buf, size_t n, int64_t deadline) {
-  IO_LOOP(fd, CORO_POLLIN, deadline, coro__read(fd, buf, n));
+  struct iovec v = {buf, n};
+  IO_LOOP(fd, CORO_POLLIN, deadline, read_iov(fd, &v, 1));
 }
 
 ssize_t coro_write(int fd, const void *buf, size_t n, int64_t deadline) {
@@ -81,7 +101,7 @@ ssize_t coro_write(int fd, const void *buf, size_t n, int64_t deadline) {
 
 ssize_t coro_readv(int fd, const struct iovec *iov, int iovcnt,
                    int64_t deadline) {
-  IO_LOOP(fd, CORO_POLLIN, deadline, coro__readv(fd, iov, iovcnt));
+  IO_LOOP(fd, CORO_POLLIN, deadline, read_iov(fd, iov, iovcnt));
 }
 
 ssize_t coro_writev(int fd, const struct iovec *iov, int iovcnt,

@@ -63,6 +63,14 @@ func AcceptGreet() uintptr { return fp(C.coro_fn(C.ctest_accept_greet)) }
 // yielding until Release).
 func Spin() uintptr { return fp(C.coro_fn(C.ctest_spin)) }
 
+// YieldThenSpin returns ctest_yield_then_spin (Box: Out = 1 once started;
+// yields in a loop, cancelled or not, until Advance; then Out = 2 and it
+// spins without yielding until Release).
+func YieldThenSpin() uintptr { return fp(C.coro_fn(C.ctest_yield_then_spin)) }
+
+// Advance ends the yielding phase of YieldThenSpin.
+func (b Box) Advance() { C.ctest_box_advance(b.p) }
+
 // SleepIgnoring returns ctest_sleep_ignoring (Box: Out = 1 once started;
 // calls coro_sleep(now + 1 ms) in a loop, ignoring -ECANCELED (after a
 // cancel each call returns at once, so it never yields) until Release).

@@ -36,6 +36,9 @@ void *ctest_accept_greet(void *arg);   /* box: accept on listener fd n until can
                                           error that ended it; closes the listener */
 
 void *ctest_spin(void *arg);           /* box: out = 1 (started); spins, never yielding, until release */
+void *ctest_yield_then_spin(void *arg); /* box: out = 1; coro_yield in a loop (cancelled or not) until
+                                          ctest_box_advance, then out = 2 and spins until release */
+void ctest_box_advance(struct ctest_box *b); /* atomic n = 1 */
 void *ctest_sleep_ignoring(void *arg); /* box: out = 1; coro_sleep(now + 1 ms) in a loop ignoring -ECANCELED, until release */
 void *ctest_stopper(void *arg);        /* box: out = 1; coro_loop_stop(own loop) + coro_yield until cancelled */
 void ctest_box_release(struct ctest_box *b);

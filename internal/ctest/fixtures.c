@@ -170,6 +170,21 @@ void *ctest_spin(void *arg) {
   return arg;
 }
 
+void *ctest_yield_then_spin(void *arg) {
+  struct ctest_box *b = arg;
+  __atomic_store_n(&b->out, 1, __ATOMIC_RELEASE);
+  while (!__atomic_load_n(&b->n, __ATOMIC_ACQUIRE))
+    (void)coro_yield(); /* yields even when cancelled */
+  __atomic_store_n(&b->out, 2, __ATOMIC_RELEASE);
+  while (!released(b))
+    ;
+  return arg;
+}
+
+void ctest_box_advance(struct ctest_box *b) {
+  __atomic_store_n(&b->n, 1, __ATOMIC_RELEASE);
+}
+
 void *ctest_sleep_ignoring(void *arg) {
   struct ctest_box *b = arg;
   __atomic_store_n(&b->out, 1, __ATOMIC_RELEASE);
