@@ -628,6 +628,11 @@ typedef struct coro_ip {
  * then the hosts file; then DNS, with the search list and ndots of
  * resolv.conf, A and AAAA asked in parallel (one after the other with
  * options single-request), CNAME chains followed, through the cache.
+ * Search: the names are tried in resolv.conf(5)'s order until one has
+ * addresses; NXDOMAIN, no data and a server's failure (SERVFAIL,
+ * REFUSED) move on to the next name, any other error ends the search;
+ * when no name answers, the error is -ENODATA if some name exists, else
+ * a server failure if there was one, else -CORO_ENXDOMAIN.
  * Order: when the machine has a route to IPv6 destinations (a UDP connect
  * to a global IPv6 address, which sends nothing, tells; checked at most
  * once per 5 s per resolver), IPv6 addresses come first, else IPv4 first;

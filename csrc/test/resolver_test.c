@@ -204,6 +204,7 @@ typedef struct fake {
   int udp_max;                /* over UDP, more records than this: TC */
   int wild;                   /* h<N>.wild.test: A 10.N */
   int wild_records;           /* many.test: this many A records */
+  const char *refuse_suffix;  /* names ending so: REFUSED */
   mb out;
   coro *udp_co, *tcp_co;
 } fake;
@@ -226,8 +227,12 @@ static int build_answer(fake *f, const fq *q) {
   put16(m, q->type);
   put16(m, 1);
   int rcode = 0;
+  size_t qn = strlen(q->name),
+         rn = f->refuse_suffix ? strlen(f->refuse_suffix) : 0;
   if (f->rcode >= 0) {
     rcode = f->rcode;
+  } else if (rn && qn >= rn && strcmp(q->name + qn - rn, f->refuse_suffix) == 0) {
+    rcode = CORO__DNS_R_REFUSED;
   } else if (f->formerr_edns && q->edns) {
     m->n = CORO__DNS_HDR_LEN; /* no question, as some old servers do */
     rcode = CORO__DNS_R_FORMERR;
@@ -757,6 +762,23 @@ static void *search_body(void *arg) {
   /* NODATA beats NXDOMAIN: v4only.test exists without AAAA. */
   CHECK_EQ(coro_lookup_ip(r, "v4only.test", AF_INET6, ip, 8, in_s(10)),
            -ENODATA);
+  resolver_done(r);
+  /* A search domain the server refuses (an authoritative server asked
+   * for another zone): the search goes on past it. */
+  r = resolver_on(f, "search elsewhere.example sub.test\n", NULL, NULL);
+  f->refuse_suffix = "elsewhere.example";
+  CHECK_EQ(coro_lookup_ip(r, "host", AF_INET, ip, 8, in_s(10)), 1);
+  check_ip(&ip[0], "192.0.2.10");
+  coro_dns_answer *ans;
+  CHECK_EQ(coro_dns_query(r, "host", CORO_DNS_A, CORO_DNS_NOCACHE, &ans,
+                          in_s(10)),
+           1);
+  CHECK_STR_EQ(ans->qname, "host.sub.test");
+  coro_dns_answer_free(ans);
+  /* Refused and not found: the failure is the more telling error. */
+  CHECK_EQ(coro_lookup_ip(r, "nothere", AF_INET, ip, 8, in_s(10)),
+           -CORO_EREFUSED);
+  f->refuse_suffix = NULL;
   resolver_done(r);
   /* ndots:5 (Kubernetes): "k8s.svc.test" has 2 dots, so the search list
    * comes first and misses, then the name as is. */
