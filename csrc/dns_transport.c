@@ -232,6 +232,10 @@ int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
         goto again;
       }
       if (rc == 0 && !vc && (out->m.flags & CORO__DNS_F_TC)) {
+        /* TCP gets a timeout of its own, as in glibc. */
+        try_dl = coro_now() + timeout;
+        if (deadline >= 0 && deadline < try_dl)
+          try_dl = deadline;
         id = coro__resolver_id(r);
         qlen = coro__dns_encode_query(
             q, sizeof q, id, name, type,
