@@ -1,6 +1,7 @@
 /* resolver_internal.h - the query engine's internal contract: the resolver
  * record (resolver.c), the transport that asks the servers one question
- * (dns_transport.c) and the lookups above them (dns_lookup.c). The public
+ * (dns_transport.c) and the lookups above them (dns_lookup.c; on them,
+ * coro_dns_query in dns_answer.c and coro_getaddrinfo in dns_gai.c). The public
  * calls are coro.h's "Names"; the codec, the configuration and the cache
  * below are dns_internal.h's.
  *
