@@ -616,7 +616,8 @@ typedef struct coro_resolver_opts {
  * are re-read when they change (at most one stat per 5 s). */
 typedef struct coro_resolver coro_resolver;
 int coro_resolver_new(coro_resolver **out, const coro_resolver_opts *opts);
-/* -EBUSY while lookups are in flight on it. */
+/* -EBUSY while lookups are in flight on it; -EINVAL for the loop's
+ * default resolver (coro_loop_close frees that one). */
 int coro_resolver_free(coro_resolver *r);
 
 /* Addresses of a host name: family AF_INET, AF_INET6 or AF_UNSPEC. */
@@ -631,13 +632,24 @@ typedef struct coro_ip {
  * then the hosts file; then DNS, with the search list and ndots of
  * resolv.conf, A and AAAA asked in parallel (one after the other with
  * options single-request), CNAME chains followed, through the cache.
+ * Search: the names are tried in resolv.conf(5)'s order until one has
+ * addresses; NXDOMAIN, no data and a server's failure (SERVFAIL,
+ * REFUSED) move on to the next name, any other error ends the search;
+ * when no name answers, the error is -ENODATA if some name exists, else
+ * a server failure if there was one, else -CORO_ENXDOMAIN.
  * Order: when the machine has a route to IPv6 destinations (a UDP connect
- * to the first IPv6 address, which sends nothing, tells), IPv6 addresses
- * come first, else IPv4 first; within a family, the server's order.
+ * to a global IPv6 address, which sends nothing, tells; checked at most
+ * once per 5 s per resolver), IPv6 addresses come first, else IPv4 first;
+ * within a family, the server's (or the hosts file's) order.
+ * A lookup the cache answers makes no syscall and no allocation and needs
+ * no coroutine; one that must ask a server needs a coroutine (-EPERM
+ * outside one) and a deadline other than 0 (-ETIMEDOUT).
  * Writes up to cap addresses to out and returns their number (> 0), or
- * -CORO_ENXDOMAIN, -ENODATA, -CORO_ESERVFAIL, -CORO_EREFUSED, -ETIMEDOUT,
- * -ECANCELED, -EBADMSG, -EINVAL, -ENAMETOOLONG, -ENOMEM, -EPERM (outside
- * a coroutine). */
+ * -CORO_ENXDOMAIN, -ENODATA (also: a numeric address of the other
+ * family), -CORO_ESERVFAIL, -CORO_EREFUSED, -ETIMEDOUT, -ECANCELED,
+ * -EBADMSG (also: a CNAME loop), -EINVAL (also: cap 0), -ENAMETOOLONG,
+ * -EAFNOSUPPORT (another family), -ENOMEM, -EPERM, or the socket errors
+ * of a server that could not be asked (-EMFILE, -ENETUNREACH, ...). */
 int coro_lookup_ip(coro_resolver *r, const char *name, int family,
                    coro_ip *out, size_t cap, int64_t deadline);
 
@@ -647,8 +659,15 @@ int coro_lookup_ip(coro_resolver *r, const char *name, int family,
  * AI_NUMERICHOST, AI_NUMERICSERV, AI_ADDRCONFIG; NULL: any). *res gets a
  * list allocated as glibc allocates it (each node with its sockaddr in one
  * malloc, ai_canonname apart), so glibc's freeaddrinfo can free it too;
- * coro_freeaddrinfo does. Returns 0 or the negative errors of
- * coro_lookup_ip (never EAI_* codes), -ESRCH for an unknown service. */
+ * coro_freeaddrinfo does. As glibc: socktype 0 gives a node per address
+ * for each of SOCK_STREAM, SOCK_DGRAM and SOCK_RAW (for a named service,
+ * those of the protocols /etc/services lists it for); AI_CANONNAME puts
+ * the end of the CNAME chain (or the hosts line's first name) on the
+ * first node; AI_ADDRCONFIG asks for IPv6 only with a route to IPv6; at
+ * most 256 addresses. Returns 0 or the negative errors of coro_lookup_ip
+ * (never EAI_* codes): -ESRCH for an unknown service, -EINVAL for no host
+ * and no service, an unknown flag, or a service name with
+ * AI_NUMERICSERV, -CORO_ENXDOMAIN for a name with AI_NUMERICHOST. */
 int coro_getaddrinfo(coro_resolver *r, const char *host, const char *service,
                      const struct addrinfo *hints, struct addrinfo **res,
                      int64_t deadline);
@@ -666,7 +685,9 @@ enum coro_dns_type {
   CORO_DNS_AAAA = 28,
   CORO_DNS_SRV = 33,
 };
-/* Names of types ("A", "MX", "TYPE99") and back (0: unknown name). */
+/* Names of types ("A", "MX", "TYPE99") and back (0: unknown name). A
+ * "TYPEn" name lives in a buffer per thread until the thread's next call
+ * for an unlisted type; the others are static. */
 const char *coro_dns_type_name(int type);
 int coro_dns_type_parse(const char *name);
 
@@ -730,7 +751,10 @@ typedef struct coro_resolver_stats {
   uint64_t cache_hits, cache_misses, cache_entries;
   uint64_t shared;        /* lookups that joined a query in flight */
   uint64_t queries_udp, queries_tcp; /* messages sent */
-  uint64_t timeouts, retries, ignored; /* ignored: spoofed/mismatched answers */
+  uint64_t timeouts, retries, ignored; /* timeouts: tries that got no
+                          answer in time; retries: tries after a question's
+                          first (another server, another attempt); ignored:
+                          spoofed, mismatched or malformed answers */
 } coro_resolver_stats;
 int coro_resolver_stats_get(coro_resolver *r, coro_resolver_stats *out);
 

@@ -230,16 +230,11 @@ int coro_dns_query(coro_resolver *r, const char *name, int type,
     coro__dns_view v;
     int rc = coro__dns_resolve(r, cand[i], (uint16_t)type, flags, &v, deadline);
     if (rc > 0) {
-      best = build(&v, cand[i], type, out);
+      rc = build(&v, cand[i], type, out);
       coro__dns_view_done(&v);
-      break;
     }
-    if (!coro__dns_is_negative(rc)) {
-      best = rc;
+    if (coro__dns_search_step(rc, &best))
       break;
-    }
-    if (rc == -ENODATA)
-      best = rc;
   }
   r->busy--;
   return best;

@@ -583,16 +583,8 @@ int coro__lookup_ip(coro_resolver *r, const char *name, int family,
       rc = family_addrs(r, cand[i],
                         family == AF_INET ? CORO__DNS_T_A : CORO__DNS_T_AAAA,
                         out, cap, deadline, canon);
-    if (rc > 0) {
-      best = rc < (int)cap ? rc : (int)cap;
+    if (coro__dns_search_step(rc > (int)cap ? (int)cap : rc, &best))
       break;
-    }
-    if (!coro__dns_is_negative(rc)) {
-      best = rc;
-      break;
-    }
-    if (rc == -ENODATA)
-      best = rc; /* the name exists: the better answer (glibc's rule) */
   }
   r->busy--;
   return best;

@@ -83,15 +83,10 @@ static int udp_try(coro_resolver *r, const struct sockaddr *sa,
   if (fd < 0)
     return -errno;
   coro__fd_adopt(fd);
-  /* Port 0: the kernel picks a random ephemeral port for each socket. */
-  struct sockaddr_storage any;
-  memset(&any, 0, sizeof any);
-  any.ss_family = sa->sa_family;
-  socklen_t anylen = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                              : sizeof(struct sockaddr_in6);
-  ssize_t rc = coro__bind(fd, (struct sockaddr *)&any, anylen) < 0 ? -errno : 0;
-  if (rc == 0)
-    rc = coro_sendto(fd, q, qlen, 0, sa, salen, try_dl);
+  /* No bind: the send binds the socket to a port the kernel picks at
+   * random among the ephemeral ones (inet_autobind), as bind to port 0
+   * would, without the extra syscall. */
+  ssize_t rc = coro_sendto(fd, q, qlen, 0, sa, salen, try_dl);
   if (rc >= 0)
     r->queries_udp++;
   while (rc >= 0) {
@@ -232,6 +227,10 @@ int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
         goto again;
       }
       if (rc == 0 && !vc && (out->m.flags & CORO__DNS_F_TC)) {
+        /* TCP gets a timeout of its own, as in glibc. */
+        try_dl = coro_now() + timeout;
+        if (deadline >= 0 && deadline < try_dl)
+          try_dl = deadline;
         id = coro__resolver_id(r);
         qlen = coro__dns_encode_query(
             q, sizeof q, id, name, type,

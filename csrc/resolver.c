@@ -88,6 +88,8 @@ int coro_resolver_new(coro_resolver **out, const coro_resolver_opts *opts) {
     free(r);
     return rc;
   }
+  /* dns_conf.c allocates without fault points (it sits below the
+   * engine): this point stands for its allocations. */
   if (coro__fault(CORO__FP_ALLOC) ||
       coro__dns_conf_load(&r->conf, o.resolv_conf, o.hosts,
                           coro__resolver_now(r)) < 0) {
@@ -192,10 +194,7 @@ int coro__resolver_v6_route(coro_resolver *r, int64_t now) {
   return ok;
 }
 
-void coro__resolver_skew(coro_resolver *r, int64_t ns) {
-  r->skew_ns += ns;
-  /* The configuration's last check was taken on the old clock. */
-}
+void coro__resolver_skew(coro_resolver *r, int64_t ns) { r->skew_ns += ns; }
 
 int coro__resolver_opts_dup(const coro_resolver_opts *in,
                             coro_resolver_opts **out) {

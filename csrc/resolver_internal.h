@@ -1,6 +1,7 @@
 /* resolver_internal.h - the query engine's internal contract: the resolver
  * record (resolver.c), the transport that asks the servers one question
- * (dns_transport.c) and the lookups above them (dns_lookup.c). The public
+ * (dns_transport.c) and the lookups above them (dns_lookup.c; on them,
+ * coro_dns_query in dns_answer.c and coro_getaddrinfo in dns_gai.c). The public
  * calls are coro.h's "Names"; the codec, the configuration and the cache
  * below are dns_internal.h's.
  *
@@ -144,9 +145,35 @@ int coro__lookup_ip(coro_resolver *r, const char *name, int family,
  * -CORO_ENXDOMAIN when name is not numeric. */
 int coro__lookup_ip_numeric(const char *name, int family, coro_ip *out);
 
-/* 1 when the error is "this name has nothing": the search goes on. */
+/* 1 when the error is "this name has nothing". */
 static inline int coro__dns_is_negative(int rc) {
   return rc == -CORO_ENXDOMAIN || rc == -ENODATA;
+}
+
+/* How telling a failed name's error is, for the search list's result. */
+static inline int coro__dns_search_rank(int rc) {
+  return rc == -ENODATA                                   ? 3
+         : rc == -CORO_ESERVFAIL || rc == -CORO_EREFUSED ? 2
+                                                          : 1;
+}
+
+/* The search list's rule after one name's result rc: 1 to stop with *best
+ * = rc (an answer, or an error that ends the search: a timeout, a cancel,
+ * no memory, a socket error), 0 to try the next name. When no name
+ * answers, *best (start it at -CORO_ENXDOMAIN) is -ENODATA (some name
+ * exists) over a server's failure over -CORO_ENXDOMAIN, as glibc's
+ * res_search ranks them; a SERVFAIL or REFUSED of one name does not stop
+ * the search, as with Go's resolver (an authoritative server refuses the
+ * names of a search domain it does not serve). */
+static inline int coro__dns_search_step(int rc, int *best) {
+  int failed = rc == -CORO_ESERVFAIL || rc == -CORO_EREFUSED;
+  if (rc > 0 || !(coro__dns_is_negative(rc) || failed)) {
+    *best = rc;
+    return 1;
+  }
+  if (coro__dns_search_rank(rc) > coro__dns_search_rank(*best))
+    *best = rc;
+  return 0;
 }
 
 #endif /* CORO_RESOLVER_INTERNAL_H */
