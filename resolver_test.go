@@ -226,9 +226,11 @@ func TestLookupSearchNdots(t *testing.T) {
 	}{
 		// No dot: the search list only.
 		{[]string{"search " + dnstest.SubDomain}, "host", dnstest.SubHost, nil},
-		// A search domain the server refuses ends the search, as glibc
-		// and c-ares do (Go's resolver goes on to the next domain).
-		{[]string{"search example.invalid " + dnstest.SubDomain}, "host", "", coro.ErrRefused},
+		// A search domain the server refuses does not end the search:
+		// the next domain is asked, as Go's resolver does.
+		{[]string{"search example.invalid " + dnstest.SubDomain}, "host", dnstest.SubHost, nil},
+		// Refused everywhere: the refusal is the error.
+		{[]string{"search example.invalid"}, "host", "", coro.ErrRefused},
 		{[]string{"search " + dnstest.Zone + " " + dnstest.SubDomain}, "host", dnstest.SubHost, nil},
 		{[]string{"domain " + dnstest.SubDomain}, "host", dnstest.SubHost, nil},
 		// ndots:1 and a dot: as it is first.

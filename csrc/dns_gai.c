@@ -29,6 +29,42 @@ static const sock_kind kinds[] = {
     {SOCK_RAW, 0, NULL},
 };
 
+/* The port of a named service for proto ("tcp", "udp") from the services
+ * file (services(5): "name port/proto [alias...]", '#' starts a comment),
+ * read here rather than with getservbyname_r: glibc's goes through NSS,
+ * which a static binary cannot load (the linker warns), and it reads the
+ * same small local file. $CORO_SERVICES overrides the path (tests).
+ * Returns the port, or -1 when the file or the service is missing. */
+static int services_lookup(const char *service, const char *proto) {
+  const char *path = getenv("CORO_SERVICES");
+  FILE *f = fopen(path && *path ? path : "/etc/services", "re");
+  if (!f)
+    return -1;
+  char line[512];
+  int port = -1;
+  while (port < 0 && fgets(line, sizeof line, f)) {
+    char *hash = strchr(line, '#');
+    if (hash)
+      *hash = '\0';
+    char *save = NULL;
+    char *name = strtok_r(line, " \t\r\n", &save);
+    char *pp = name ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+    char *slash = pp ? strchr(pp, '/') : NULL;
+    if (!slash || strcmp(slash + 1, proto) != 0)
+      continue;
+    *slash = '\0';
+    char *end;
+    unsigned long v = strtoul(pp, &end, 10);
+    if (*pp == '\0' || *end != '\0' || v > 65535)
+      continue;
+    for (char *n = name; n && port < 0; n = strtok_r(NULL, " \t\r\n", &save))
+      if (strcmp(n, service) == 0)
+        port = (int)v;
+  }
+  fclose(f);
+  return port;
+}
+
 /* The port of service for kind k (network order) into *port: 0, 1 when
  * the kind has no such service (skip it), -ESRCH when no kind has it,
  * -EINVAL for a name with AI_NUMERICSERV. */
@@ -49,12 +85,10 @@ static int service_port(const char *service, int flags, const sock_kind *k,
     return -EINVAL;
   if (!k->proto)
     return 1; /* a named service has no raw port */
-  struct servent se, *res = NULL;
-  char buf[1024];
-  if (getservbyname_r(service, k->proto, &se, buf, sizeof buf, &res) != 0 ||
-      !res)
+  int p = services_lookup(service, k->proto);
+  if (p < 0)
     return 1;
-  *port = (uint16_t)res->s_port;
+  *port = htons((uint16_t)p);
   return 0;
 }
 

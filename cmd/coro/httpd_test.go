@@ -156,7 +156,7 @@ func TestHttpdBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-addr", "nohost"}, "listen"},
+		{[]string{"-addr", "192.0.2.1:1"}, "listen"}, /* not an address of this host */
 		{[]string{"-mime-types", "/nonexistent/mime.types"}, "no such file"},
 		{[]string{"-mime-types", bad}, "bad.types:2:"},
 		{[]string{"-charset", "utf 8"}, `charset "utf 8"`},

@@ -1252,6 +1252,26 @@ static void *gai_body(void *arg) {
   hints.ai_flags = AI_NUMERICSERV;
   CHECK_EQ(coro_getaddrinfo(r, "a.test", "domain", &hints, &res, in_s(10)),
            -EINVAL);
+  /* Our own services(5) reader: comments, aliases, a bad port, the
+   * protocol column; $CORO_SERVICES names the file. */
+  char svc[] = "/tmp/coro-services-XXXXXX";
+  int sfd = mkstemp(svc);
+  CHECK(sfd >= 0);
+  const char *text = "# comment\nbroken 99999/tcp brk\n"
+                     "myproto 4321/udp\nmyweb\t8123/tcp  web2 # alias\n";
+  CHECK_EQ(write(sfd, text, strlen(text)), (ssize_t)strlen(text));
+  close(sfd);
+  setenv("CORO_SERVICES", svc, 1);
+  hints = (struct addrinfo){.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+  CHECK_EQ(coro_getaddrinfo(r, "a.test", "web2", &hints, &res, in_s(10)), 0);
+  CHECK_EQ(ntohs(((const struct sockaddr_in *)res->ai_addr)->sin_port), 8123);
+  coro_freeaddrinfo(res);
+  CHECK_EQ(coro_getaddrinfo(r, "a.test", "myproto", &hints, &res, in_s(10)),
+           -ESRCH); /* udp only */
+  CHECK_EQ(coro_getaddrinfo(r, "a.test", "brk", &hints, &res, in_s(10)),
+           -ESRCH); /* a port over 65535 is no entry */
+  unsetenv("CORO_SERVICES");
+  unlink(svc);
   /* No host: the wildcard, or loopback. */
   hints = (struct addrinfo){.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM};
   CHECK_EQ(coro_getaddrinfo(r, NULL, "8080", &hints, &res, in_s(10)), 0);
