@@ -163,7 +163,12 @@ test-tsan:
 	$(MAKE) V=tsan check-c
 
 # The Go tests, never running the C programs again (make runs them).
-GOTEST := env CORO_SKIP_CTESTS='make runs the C tests itself' go test -count=1
+# -timeout is each test binary's budget. go test's default (10m) cut the
+# root package's -race run short (its module builds included) with the
+# stages side by side on a machine loaded by other work (load average 22);
+# every wait inside a test has its own bound.
+GOTIMEOUT := 30m
+GOTEST := env CORO_SKIP_CTESTS='make runs the C tests itself' go test -count=1 -timeout $(GOTIMEOUT)
 
 # What go-ucontext adds to c-ucontext (the engine's C tests over the
 # portable switch) and go-race (the same Go tests over the assembly one):
@@ -191,7 +196,7 @@ test-arm64-c:
 test-arm64-go:
 	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc CORO_SKIP_CTESTS=1 \
 	  CORO_TEST_EXEC="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
-	  go test -exec "qemu-aarch64 -L /usr/aarch64-linux-gnu" -count=1 ./...
+	  go test -exec "qemu-aarch64 -L /usr/aarch64-linux-gnu" -count=1 -timeout $(GOTIMEOUT) ./...
 
 go-lint:
 	go vet ./...
@@ -273,19 +278,21 @@ test-fuzz-corpus: $(FUZZ_HTTP) $(FUZZ_DNS)
 	$(FUZZ_DNS) $(FUZZ_DNS_CORPUS) -runs=0
 
 # make test's stages, longest first, so that the short ones fill the end
-# (times in the README). The soak comes first: its minute of paced churn
-# needs little CPU, so go-race (two packages at a time) has the machine
-# nearly to itself meanwhile.
+# (times in the README), except for two: go-lint comes first because go
+# vet compiles the packages (the engine's cgo build among them) that the
+# soak's test binary then finds in the build cache, and the soak next,
+# beside go-race: its minute of paced churn needs little CPU, so go-race
+# (two packages at a time) has the machine nearly to itself meanwhile.
 TEST_STAGES := \
-  $(call stage,soak-60s,test-soak) \
+  $(call stage,go-lint,go-lint) \
   $(call stage,go-race,go-race) \
+  $(call stage,soak-60s,test-soak) \
   $(call stage,arm64-go,test-arm64-go) \
   $(call stage,c-valgrind,-j2 V=valgrind check-c) \
   $(call stage,arm64-c,test-arm64-c) \
   $(call stage,go-ucontext,go-ucontext) \
   $(call stage,c-asan,-j2 V=asan check-c) \
   $(call stage,c-ucontext,-j2 V=ucontext check-c) \
-  $(call stage,go-lint,go-lint) \
   $(call stage,c-tsan,-j2 V=tsan check-c) \
   $(call stage,c-native,-j2 V=native check-c) \
   $(call stage,fuzz-corpus,test-fuzz-corpus)
