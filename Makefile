@@ -6,10 +6,14 @@
 #   make test         everything CI runs: the C tests (native, ucontext
 #                     switch, ASan+UBSan, valgrind, ThreadSanitizer on the
 #                     cross-thread tests, arm64 under qemu), go vet, gofmt,
-#                     go test -race, go test -tags coro_ucontext, the fuzz
-#                     corpus replay and a 60 s soak of coro httpd. Each stage
-#                     prints its time, and the run ends with the table.
+#                     go test -race, go test -tags coro_ucontext on the Go
+#                     boundary, the Go tests on arm64 under qemu, the fuzz
+#                     corpus replay and a 60 s soak of coro httpd. The
+#                     stages run two at a time (LANES=1 for one at a time);
+#                     each prints its output whole and its time when it
+#                     ends, and the run ends with the table.
 #   make test-c       the C tests, native build only
+#   make test-arm64   the C tests and the Go tests for arm64 under qemu
 #   make soak         the long soak: SOAK_TIME (default 10m) of connection
 #                     churn against coro httpd, fds and RSS required flat
 #   make bench        the benchmark table (scripts/bench.sh)
@@ -163,18 +167,40 @@ test-tsan:
 	$(MAKE) V=tsan check-c
 
 # The Go tests, never running the C programs again (make runs them).
-GOTEST := env CORO_SKIP_CTESTS="make runs the C tests itself" go test -count=1
+# -timeout is each test binary's budget. go test's default (10m) cut the
+# root package's -race run short (its module builds included) with the
+# stages side by side on a machine loaded by other work (load average 22);
+# every wait inside a test has its own bound.
+GOTIMEOUT := 30m
+GOTEST := env CORO_SKIP_CTESTS='make runs the C tests itself' go test -count=1 -timeout $(GOTIMEOUT)
 
-# The packages whose tests link the engine: only there does the
-# coro_ucontext tag (the portable switch) change what is tested.
-UCONTEXT_PKGS = $(shell go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}|{{join .Deps " "}} {{join .TestImports " "}} {{join .XTestImports " "}}{{end}}' ./... | \
-  awk -F'|' '$$2 ~ /github.com\/ccoro\/coro(\/csrc)?( |$$)/ { print $$1 }')
+# What go-ucontext adds to c-ucontext (the engine's C tests over the
+# portable switch) and go-race (the same Go tests over the assembly one):
+# the Go boundary over the portable switch, i.e. the root package's tests
+# (callbacks into Go, signals and the CPU profiler's SIGPROF arriving
+# during swapcontext, overflow reports, fd waits, sendfile, Group, Close),
+# the examples, and cmd/coro built the way a user picks the switch (go
+# build -tags coro_ucontext), whose tests run the demos, coro echo, coro
+# httpd and coro load over it. The other packages that link the engine
+# (internal/httpd, internal/netdemo, internal/demos, internal/dnsmsg,
+# internal/cbench, bench/io/cclients) test C code above the engine's API,
+# which the switch does not change: go-race runs them. Skipped here as
+# repeats of go-race's runs: TestStaticBuild (builds testdata/static
+# without the tag, exactly as go-race does), TestPotatoTooManyStacks (the
+# mapping limit's error message), and the external-module builds (built
+# without the tag).
+UCONTEXT_PKGS := . ./cmd/coro ./examples/...
+UCONTEXT_SKIP := ^(TestStaticBuild|TestPotatoTooManyStacks)$$
 
-test-arm64:
+test-arm64: test-arm64-c test-arm64-go
+
+test-arm64-c:
 	$(MAKE) -j2 V=arm64 check-c
+
+test-arm64-go:
 	CGO_ENABLED=1 GOARCH=arm64 CC=aarch64-linux-gnu-gcc CORO_SKIP_CTESTS=1 \
 	  CORO_TEST_EXEC="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
-	  go test -exec "qemu-aarch64 -L /usr/aarch64-linux-gnu" -count=1 ./...
+	  go test -exec "qemu-aarch64 -L /usr/aarch64-linux-gnu" -count=1 -timeout $(GOTIMEOUT) ./...
 
 go-lint:
 	go vet ./...
@@ -184,7 +210,8 @@ go-race:
 	$(GOTEST) -race ./...
 
 go-ucontext:
-	CORO_SKIP_MODULE_TESTS="the go-race stage built them" $(GOTEST) -tags coro_ucontext $(UCONTEXT_PKGS)
+	CORO_SKIP_MODULE_TESTS="the go-race stage built them" $(GOTEST) -tags coro_ucontext \
+	  -skip '$(UCONTEXT_SKIP)' $(UCONTEXT_PKGS)
 
 test-go: go-lint go-race go-ucontext
 
@@ -198,16 +225,28 @@ test-soak:
 soak:
 	CORO_SOAK=$(SOAK_TIME) go test -count=1 -run '^TestSoak$$' -v -timeout 0 ./internal/soak
 
-# The stages of make check and make test, each timed by .ci/stage. A
-# failed stage does not stop the next ones (the -): one run reports every
-# failure, and the summary's exit status fails the target.
-STAGE = -@.ci/stage
+# The stages of make check and make test, each timed by .ci/stage, run
+# LANES at a time by .ci/parallel, each stage's output printed whole when
+# it ends. Most stages are single programs or keep one CPU busy at best
+# (C test programs two at a time, go test a package or two at a time,
+# waits for timeouts and the soak's paced churn), so one stage at a time
+# left a 2-CPU machine half idle. A failed stage does not stop the others:
+# one run reports every failure, and the summary (the table of the stages'
+# times, then the FAILED stages) fails the target.
+LANES ?= 2
+# stage NAME, TARGET: a label and a command for .ci/parallel.
+stage = "$(1)" ".ci/stage $(1) $(MAKE) --no-print-directory $(2)"
+# Run the stages given (label/command pairs), then print the summary; fail
+# if a stage failed or .ci/parallel could not run them.
+run-stages = .ci/stage --reset; .ci/parallel --as-done $(LANES) $(1); rc=$$?; \
+	.ci/stage --summary && exit $$rc
 
+# make check: the native C tests beside go vet and gofmt then go test (in
+# that order: go test reuses the packages vet compiled).
 check:
-	$(STAGE) c-native $(MAKE) --no-print-directory -j2 V=native check-c
-	$(STAGE) go-lint $(MAKE) --no-print-directory go-lint
-	$(STAGE) go-test $(GOTEST) ./...
-	@.ci/stage --summary
+	@$(call run-stages,$(call stage,c-native,-j2 V=native check-c) \
+	  "go-lint then go-test" ".ci/stage go-lint $(MAKE) --no-print-directory go-lint; \
+	    .ci/stage go-test $(GOTEST) ./..." )
 
 # libFuzzer harnesses (clang only; bash .ci/install-deps fuzz). Crashes and
 # other findings go to fuzz/crashes/.
@@ -254,19 +293,28 @@ test-fuzz-corpus: $(FUZZ_HTTP) $(FUZZ_DNS) $(FUZZ_MIME)
 	$(FUZZ_DNS) $(FUZZ_DNS_CORPUS) -runs=0
 	$(FUZZ_MIME) $(FUZZ_MIME_CORPUS) -runs=0
 
+# make test's stages, longest first, so that the short ones fill the end
+# (times in the README), except for two: go-lint comes first because go
+# vet compiles the packages (the engine's cgo build among them) that the
+# soak's test binary then finds in the build cache, and the soak next,
+# beside go-race: its minute of paced churn needs little CPU, so go-race
+# (two packages at a time) has the machine nearly to itself meanwhile.
+TEST_STAGES := \
+  $(call stage,go-lint,go-lint) \
+  $(call stage,go-race,go-race) \
+  $(call stage,soak-60s,test-soak) \
+  $(call stage,arm64-go,test-arm64-go) \
+  $(call stage,c-valgrind,-j2 V=valgrind check-c) \
+  $(call stage,arm64-c,test-arm64-c) \
+  $(call stage,go-ucontext,go-ucontext) \
+  $(call stage,c-asan,-j2 V=asan check-c) \
+  $(call stage,c-ucontext,-j2 V=ucontext check-c) \
+  $(call stage,c-tsan,-j2 V=tsan check-c) \
+  $(call stage,c-native,-j2 V=native check-c) \
+  $(call stage,fuzz-corpus,test-fuzz-corpus)
+
 test:
-	$(STAGE) c-native $(MAKE) --no-print-directory -j2 V=native check-c
-	$(STAGE) c-ucontext $(MAKE) --no-print-directory -j2 V=ucontext check-c
-	$(STAGE) c-asan $(MAKE) --no-print-directory -j2 V=asan check-c
-	$(STAGE) c-valgrind $(MAKE) --no-print-directory -j2 V=valgrind check-c
-	$(STAGE) c-tsan $(MAKE) --no-print-directory -j2 V=tsan check-c
-	$(STAGE) go-lint $(MAKE) --no-print-directory go-lint
-	$(STAGE) go-race $(MAKE) --no-print-directory go-race
-	$(STAGE) go-ucontext $(MAKE) --no-print-directory go-ucontext
-	$(STAGE) fuzz-corpus $(MAKE) --no-print-directory test-fuzz-corpus
-	$(STAGE) soak-60s $(MAKE) --no-print-directory test-soak
-	$(STAGE) arm64 $(MAKE) --no-print-directory test-arm64
-	@.ci/stage --summary
+	@$(call run-stages,$(TEST_STAGES))
 
 bench:
 	scripts/bench.sh
@@ -279,4 +327,5 @@ clean:
 	rm -rf build
 
 .PHONY: all check check-c test test-c test-ucontext test-asan test-valgrind test-tsan test-arm64 \
+	test-arm64-c test-arm64-go \
 	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns fuzz-mime test-fuzz-corpus bench-io bench-dns
