@@ -141,7 +141,9 @@ int coro_loop_run(coro_loop *loop, int mode);
 int coro_loop_stop(coro_loop *loop);
 
 /* Shut the loop down and free it: cancel every live coroutine, run the loop
- * until they have all finished or the deadline passes, then free every
+ * until they have all finished or the deadline passes (the first turn runs
+ * even when it has passed: every coroutine the cancel woke sees it once),
+ * then free every
  * coroutine that is left (abandoned without running further: their own
  * resources leak, the engine's do not), every stack, and the loop. Returns 0
  * if all finished in time, -ETIMEDOUT if some had to be abandoned, -EPERM if

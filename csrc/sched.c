@@ -742,11 +742,16 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   for (coro *c = l->all; c; c = c->anext)
     if (c->kind == CORO__SPAWNED)
       coro_cancel(c);
-  /* Let them finish. */
+  /* Let them finish. The first turn runs whatever the deadline says: each
+   * coroutine the cancel made ready gets its chance to see it, so a thread
+   * descheduled past a short deadline (a loaded machine) does not turn a
+   * cooperative coroutine into an abandoned one. */
+  int turns = 0;
   while (l->n_active > 0 || l->rq_head || atomic_load(&l->post_pending)) {
-    /* Checked every turn: coroutines that ignore cancellation and keep
-     * yielding must not hold close past its deadline. */
-    if (l->n_active > 0 && deadline >= 0 && coro_now() >= deadline)
+    /* Checked every turn after that: coroutines that ignore cancellation
+     * and keep yielding must not hold close past its deadline. */
+    if (turns++ > 0 && l->n_active > 0 && deadline >= 0 &&
+        coro_now() >= deadline)
       break;
     if (turn(l))
       continue;

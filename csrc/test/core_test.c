@@ -3171,6 +3171,26 @@ static void test_close_timeout(int mode) {
   loop_close_ok(l);
 }
 
+/* A deadline already past when close starts (the thread was descheduled
+ * on a loaded machine): the first turn still runs, so a cooperative
+ * coroutine sees its cancellation and finishes; only the ignorer is
+ * abandoned. */
+static void test_close_past_deadline(int mode) {
+  coro_loop *l = loop_mode(mode);
+  CHECK_EQ(coro_key_create(&ct_key, ct_dtor), 0);
+  ct_x_started = 0;
+  ct_y_done = 0;
+  ct_y_rc = 0;
+  spawn_ok(ct_ignorer, NULL);
+  spawn_ok(ct_y, NULL);
+  CHECK_EQ(coro_spawn(NULL, stopper, NULL, NULL), 0);
+  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_STOPPED), 0);
+  CHECK_EQ(ct_x_started, 1);
+  CHECK_EQ(coro_loop_close(l, coro_now() - 1), -ETIMEDOUT);
+  CHECK_EQ(ct_y_rc, -ECANCELED);
+  CHECK_EQ(ct_y_done, 1);
+}
+
 /* Closing a loop that never ran. */
 static int cu_post_calls;
 
@@ -3596,6 +3616,7 @@ static const testing_case tests[] = {
     {"shutdown_posts", test_shutdown_posts, 0},
     {"close_live", test_close_live, 0},
     {"close_timeout", test_close_timeout, 0},
+    {"close_past_deadline", test_close_past_deadline, 0},
     {"close_unrun", test_close_unrun, 0},
     {"remote_across_close", test_remote_across_close, 0},
     {"freed_caller", test_freed_caller, 0},

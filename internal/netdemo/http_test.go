@@ -253,7 +253,10 @@ func TestHTTPByteAtATime(t *testing.T) {
 		r.slow = 100 * time.Microsecond
 		return r
 	})
-	res, err := RunLoad(LoadConfig{Addr: s.ln.Addr().String(), Mode: "http", Path: "/x", Conns: 3, Duration: time.Second})
+	// A count of requests, not a time: a loaded machine makes the run
+	// longer, never the test fail (Duration only bounds a hang).
+	const conns, each = 3, 2 * 6
+	res, err := RunLoad(LoadConfig{Addr: s.ln.Addr().String(), Mode: "http", Path: "/x", Conns: conns, Requests: each, Duration: 2 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +264,8 @@ func TestHTTPByteAtATime(t *testing.T) {
 	if res.Errors != 0 {
 		t.Errorf("errors = %d (%v), want 0", res.Errors, res.FirstError)
 	}
-	if res.Requests < uint64(2*len(replies)) {
-		t.Errorf("requests = %d, want at least %d", res.Requests, 2*len(replies))
+	if res.Requests != conns*each {
+		t.Errorf("requests = %d, want %d", res.Requests, conns*each)
 	}
 	waitFor(func() bool { return s.responses.Load() >= int64(res.Requests) })
 	if got := s.responses.Load(); got != int64(res.Requests) {
