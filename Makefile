@@ -41,7 +41,8 @@
 CC       ?= cc
 # Frame pointers in every build: coro_backtrace (csrc/backtrace.c) walks
 # the frame-pointer chain of suspended coroutines. Cost: rbp/x29 is no
-# longer a free register and each non-leaf function saves and sets it.
+# longer a free register and each non-leaf function saves and sets it
+# (BenchmarkYield: fastest runs 11.1 ns against 10.3 ns, see csrc/csrc.go).
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Icsrc -fno-omit-frame-pointer
 V        ?= native
 B        := build/$(V)

@@ -18,7 +18,9 @@
 // -fno-omit-frame-pointer keeps the frame-pointer chain that coro_backtrace
 // (backtrace.c) walks through a suspended coroutine's stack; it costs the
 // engine one register (rbp/x29) and a push and a move in each non-leaf
-// function (see README/DEVELOPERS figures in the commit that added it).
+// function: BenchmarkYield, 13 alternating runs each on a loaded 2-CPU
+// machine, median 17.8 ns with it against 14.9 ns without, fastest runs
+// 11.1 ns against 10.3 ns (+7%); the spread of the medians is mostly load.
 //
 // Build tags:
 //

@@ -341,7 +341,7 @@ static void corrupt(int slot) {
     CHECK_GE(n, 1);
     CHECK_GE(frame_of(frames, n, "bt_c"), 0);
     if (slot == 0) { /* the link out of bt_b's frame is gone */
-      CHECK_GE(frame_of(frames, n, "bt_b"), 0);
+      CHECK_EQ(frame_of(frames, n, "bt_b"), n - 1); /* and ends there */
       CHECK_EQ(frame_of(frames, n, "bt_a"), -1);
     } else if (bad[i] == 0) { /* a null return address ends the walk */
       CHECK_EQ(frame_of(frames, n, "bt_b"), -1);
