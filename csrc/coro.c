@@ -237,6 +237,7 @@ void coro__entry(void *unused, void *user) {
   __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
   coro__after_switch(l);
+  co->flags |= CORO__F_STARTED; /* coro_backtrace walks its stack from now on */
   finish(l, co, co->fn(co->arg));
 }
 

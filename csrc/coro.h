@@ -308,6 +308,31 @@ int coro_call_on_loop(void (*fn)(void *arg), void *arg);
 /* 1 while a coro_call_on_loop function runs on this thread, else 0. */
 int coro_in_loop_call(void);
 
+/* Backtraces of suspended coroutines (backtrace.c). co must belong to the
+ * calling thread's loop and must not be running: sleeping, waiting (fd,
+ * lock, channel, join), yielded, transferred away, or not started (then
+ * the one frame is its entry function). Returns the number of return
+ * addresses stored in frames, innermost first (frames[0] is where co
+ * resumes); -EINVAL for the running coroutine, a finished one, one of
+ * another loop, the loop's main context, or max < 0. Walks the frame
+ * pointer chain (the engine is built with -fno-omit-frame-pointer),
+ * bounds-checked against co's stack or its saved copy (shared mode): a
+ * corrupt chain ends the walk early, it never faults. Thread: the loop's. */
+#define CORO_BACKTRACE_MAX 64
+int coro_backtrace(coro *co, void **frames, int max);
+/* The same for the coroutine with this id on the calling thread's loop;
+ * -ESRCH if the loop has none. */
+int coro_backtrace_by_id(uint64_t id, void **frames, int max);
+/* "function+0xoff" for a code address (dladdr: only symbols the dynamic
+ * linker sees, so a static executable's own functions need -rdynamic),
+ * else "object+0xoff", else "0xaddr"; no file:line. Returns the length
+ * snprintf would write (truncated to len), -EINVAL for no buffer. */
+int coro_backtrace_symbol(const void *pc, char *buf, size_t len);
+/* coro_backtrace (up to CORO_BACKTRACE_MAX frames) as text, one line per
+ * frame: "#N 0xaddr symbol". Returns its length; -ENOSPC if buf is too
+ * short (it holds the whole lines that fit), or coro_backtrace's error. */
+int coro_backtrace_format(coro *co, char *buf, size_t len);
+
 /* ------------------------------------------------------------------ */
 /* Low-level coroutines (the seed's coroutine module): direct transfer */
 /* ------------------------------------------------------------------ */

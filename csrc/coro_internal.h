@@ -91,7 +91,8 @@ enum coro__flag {
   CORO__F_CANCELLED = 1u << 0, /* sticky cancel */
   CORO__F_DETACHED = 1u << 1,  /* free itself when done */
   CORO__F_JOINING = 1u << 2,   /* a joiner is waiting (co->link.joiner) */
-  CORO__F_STARTED = 1u << 3,   /* SHARED: its first frame has been built */
+  CORO__F_STARTED = 1u << 3,   /* SHARED: its first frame has been built;
+                                  GUARDED: its entry has run (backtrace.c) */
 };
 
 /* The coroutine record. GUARDED: it lives at the top of the coroutine's own
