@@ -89,9 +89,9 @@ SWITCH_O  := $(B)/switch_ucontext.c.o $(patsubst csrc/%,$(B)/%.o,$(ENGINE_S))
 
 # Test programs that link the whole engine, and the two that test one file.
 ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test tsan_test
-TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test
+TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test hooks_test
 
-all: $(B)/libcoro.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test)
+all: $(B)/libcoro.a $(B)/libcoro_hooks.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test hooks_test)
 
 $(B)/%.c.o: csrc/%.c $(HEADERS)
 	@mkdir -p $(B)
@@ -107,6 +107,25 @@ $(B)/libcoro.a: $(ENGINE_O)
 
 $(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(B)/dns_test $(B)/tsan_test: $(B)/%: csrc/test/%.c $(B)/libcoro.a $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -o $@
+
+# The libc hooks (hooks/, the Go package github.com/ccoro/coro/hooks): not
+# in libcoro.a, a program opts in by linking libcoro_hooks.a whole and
+# exporting it (hooks/hook_check.c says why), as hooks_test does.
+HOOKS_C := $(wildcard hooks/*.c)
+HOOKS_O := $(patsubst hooks/%,$(B)/hooks/%.o,$(HOOKS_C))
+
+$(B)/hooks/%.c.o: hooks/%.c hooks/hook.h hooks/coro_hooks.h $(HEADERS)
+	@mkdir -p $(B)/hooks
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -c $< -o $@
+
+$(B)/libcoro_hooks.a: $(HOOKS_O)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/hooks_test: csrc/test/hooks_test.c csrc/test/hooks_client.c csrc/test/hooks_client.h $(B)/libcoro_hooks.a $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihooks $< csrc/test/hooks_client.c \
+	  -Wl,--whole-archive $(B)/libcoro_hooks.a -Wl,--no-whole-archive \
+	  $(B)/libcoro.a -rdynamic -lpthread -ldl -o $@
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(SWITCH_O) -lpthread -o $@

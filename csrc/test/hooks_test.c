@@ -1,0 +1,569 @@
+/* hooks_test.c - the libc hooks (hooks/): blocking libc calls wait in the
+ * loop inside hooked coroutines, and stay libc's everywhere else.
+ *
+ * The program links libcoro_hooks.a whole and exported (-rdynamic, see the
+ * Makefile), as a C program using the hooks must. The server is an engine
+ * server on a thread of its own (a loop without hooks), so that a client
+ * blocking its thread (hooks off) cannot block the server: it echoes each
+ * request line once `target` requests have arrived (a barrier: a client
+ * can only be answered when all are in flight at once, so concurrency is
+ * counted, never timed), and never answers a line starting with 'h'.
+ */
+#include "coro.h"
+#include "coro_hooks.h"
+#include "hooks_client.h"
+#include "testing.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+
+static int g_mode; /* the run's stack mode */
+
+#define SEC 1000000000LL
+
+/* ---- the server ------------------------------------------------------- */
+
+typedef struct server {
+  pthread_t th;
+  coro_loop *loop;
+  int lfd, target, received;
+  struct sockaddr_in addr;
+  atomic_int ready;
+  coro_mutex mu;
+  coro_cond cv;
+} server;
+
+static server srv;
+
+static void *serve_conn(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  char buf[64];
+  size_t n = 0;
+  while (n < sizeof buf && (n == 0 || buf[n - 1] != '\n')) {
+    ssize_t r = coro_read(fd, buf + n, sizeof buf - n, -1);
+    if (r <= 0)
+      goto out;
+    n += (size_t)r;
+  }
+  if (buf[0] == 'h') { /* hold: never answer (the loop's close cancels) */
+    coro_sleep(-1);
+    goto out;
+  }
+  coro_mutex_lock(&srv.mu, -1);
+  if (++srv.received >= srv.target)
+    coro_cond_broadcast(&srv.cv);
+  while (srv.received < srv.target)
+    if (coro_cond_wait(&srv.cv, &srv.mu, coro_now() + 20 * SEC) < 0)
+      break;
+  coro_mutex_unlock(&srv.mu);
+  coro_write_all(fd, buf, n, coro_now() + 5 * SEC);
+out:
+  coro_fd_close(fd);
+  return NULL;
+}
+
+static void *serve(void *arg) {
+  (void)arg;
+  for (;;) {
+    int fd = coro_accept(srv.lfd, NULL, NULL, -1);
+    if (fd < 0)
+      return NULL;
+    if (coro_spawn(NULL, serve_conn, (void *)(intptr_t)fd, NULL) < 0)
+      coro_fd_close(fd);
+  }
+}
+
+static void *server_thread(void *arg) {
+  (void)arg;
+  coro_loop_opts o = {.stack_mode = g_mode};
+  CHECK_EQ(coro_loop_new(&srv.loop, &o), 0);
+  CHECK_EQ(coro_mutex_init(&srv.mu), 0);
+  CHECK_EQ(coro_cond_init(&srv.cv), 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  srv.lfd = coro_tcp_listen((struct sockaddr *)&a, sizeof a, 4096, 0);
+  CHECK_GE(srv.lfd, 0);
+  socklen_t len = sizeof srv.addr;
+  CHECK_EQ(getsockname(srv.lfd, (struct sockaddr *)&srv.addr, &len), 0);
+  CHECK_EQ(coro_spawn(NULL, serve, NULL, NULL), 0);
+  atomic_store(&srv.ready, 1);
+  CHECK_EQ(coro_loop_run(srv.loop, CORO_RUN_UNTIL_STOPPED), 0);
+  coro_loop_close(srv.loop, coro_now() + 5 * SEC);
+  coro_fd_close(srv.lfd);
+  return NULL;
+}
+
+static void server_start(int target) {
+  srv.target = target;
+  CHECK_EQ(pthread_create(&srv.th, NULL, server_thread, NULL), 0);
+  while (!atomic_load(&srv.ready))
+    sched_yield();
+}
+
+static void server_stop(void) {
+  coro_loop_stop(srv.loop);
+  CHECK_EQ(pthread_join(srv.th, NULL), 0);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static coro_loop *loop_new(int hooks) {
+  coro_loop *l;
+  coro_loop_opts o = {.stack_mode = g_mode, .hooks = hooks};
+  CHECK_EQ(coro_loop_new(&l, &o), 0);
+  return l;
+}
+
+static void loop_run_close(coro_loop *l) {
+  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), 0);
+  CHECK_EQ(coro_loop_close(l, coro_now() + 5 * SEC), 0);
+}
+
+/* A blocking socket connected to the server (from the calling context). */
+static int dial(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  CHECK_EQ(connect(fd, (struct sockaddr *)&srv.addr, sizeof srv.addr), 0);
+  return fd;
+}
+
+/* A dial whose request the server holds unanswered. */
+static int dial_held(void) {
+  int fd = dial();
+  CHECK_EQ(write(fd, "hold\n", 5), 5);
+  return fd;
+}
+
+/* The loop's fd waiters: to wait until a coroutine has parked. */
+static uint64_t fd_waiters(void) {
+  coro_loop_stats st;
+  CHECK_EQ(coro_loop_stats_get(coro_loop_current(), &st), 0);
+  return st.fd_waiters;
+}
+
+static void wait_parked(uint64_t n) {
+  int64_t end = coro_now() + 10 * SEC;
+  while (fd_waiters() < n) {
+    CHECK_LT(coro_now(), end);
+    coro_sleep(coro_now() + 1000000);
+  }
+}
+
+/* ---- concurrency ------------------------------------------------------ */
+
+typedef struct client_run {
+  client_stats st;
+  int hooks_override; /* -2: none, else coro_hooks_enable's value */
+  int next_id;
+} client_run;
+
+static void *client(void *arg) {
+  client_run *cr = arg;
+  if (cr->hooks_override != -2)
+    CHECK_EQ(coro_hooks_enable(coro_self(), cr->hooks_override), 0);
+  int rc = blocking_echo(&srv.addr, cr->next_id++, &cr->st);
+  if (rc == 0)
+    cr->st.ok++;
+  else {
+    cr->st.failed++;
+    fprintf(stderr, "client: %s\n", strerror(-rc));
+  }
+  return NULL;
+}
+
+static void run_clients(int hooks, int override, int n, client_run *cr) {
+  *cr = (client_run){.hooks_override = override};
+  coro_loop *l = loop_new(hooks);
+  for (int i = 0; i < n; i++)
+    CHECK_EQ(coro_spawn(NULL, client, cr, NULL), 0);
+  loop_run_close(l);
+}
+
+/* 1,000 blocking clients on one loop are all in flight at once: the
+ * server answers none until it holds all of them. */
+static void concurrent_clients(int mode) {
+  g_mode = mode;
+  int n = testing_under_valgrind() ? 200 : 1000;
+  server_start(n);
+  client_run cr;
+  run_clients(1, -2, n, &cr);
+  CHECK_EQ(cr.st.ok, n);
+  CHECK_EQ(cr.st.max_in_flight, n);
+  CHECK_EQ(srv.received, n);
+  server_stop();
+}
+
+/* The same code with hooks off (the loop's, or one coroutine's override)
+ * blocks the thread: one request at a time. */
+static void hooks_off_sequential(int mode) {
+  g_mode = mode;
+  server_start(1);
+  client_run cr;
+  run_clients(0, -2, 20, &cr);
+  CHECK_EQ(cr.st.ok, 20);
+  CHECK_EQ(cr.st.max_in_flight, 1);
+  run_clients(1, 0, 20, &cr); /* loop on, each coroutine off */
+  CHECK_EQ(cr.st.ok, 20);
+  CHECK_EQ(cr.st.max_in_flight, 1);
+  run_clients(0, 1, 20, &cr); /* loop off, each coroutine on: concurrent */
+  CHECK_EQ(cr.st.ok, 20);
+  CHECK_GT(cr.st.max_in_flight, 1);
+  server_stop();
+  CHECK_EQ(coro_hooks_enable(NULL, 1), -EINVAL);
+}
+
+/* ---- per-fd state ----------------------------------------------------- */
+
+static void *nonblock_kept_co(void *arg) {
+  (void)arg;
+  int fd = dial_held();
+  /* The kernel file is non-blocking; the application is told what it set. */
+  CHECK(syscall(SYS_fcntl, fd, F_GETFL) & O_NONBLOCK);
+  int fl = fcntl(fd, F_GETFL);
+  CHECK_EQ(fl & O_NONBLOCK, 0);
+  CHECK_EQ(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+  CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+  char c;
+  errno = 0;
+  CHECK_EQ(read(fd, &c, 1), -1);
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_EQ(recv(fd, &c, 1, 0), -1);
+  CHECK_EQ(errno, EAGAIN);
+  struct pollfd pf = {fd, POLLIN, 0};
+  CHECK_EQ(poll(&pf, 1, 0), 0);
+  /* Back to blocking: the kernel file stays non-blocking underneath. */
+  CHECK_EQ(fcntl(fd, F_SETFL, fl), 0);
+  CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+  CHECK(syscall(SYS_fcntl, fd, F_GETFL) & O_NONBLOCK);
+  CHECK_EQ(close(fd), 0);
+  /* SOCK_NONBLOCK: connect gives EINPROGRESS (or succeeds at once). */
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  CHECK_GE(fd, 0);
+  CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+  int r = connect(fd, (struct sockaddr *)&srv.addr, sizeof srv.addr);
+  CHECK(r == 0 || errno == EINPROGRESS);
+  CHECK_EQ(poll(&(struct pollfd){fd, POLLOUT, 0}, 1, 5000), 1);
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+
+/* A read that waits in the loop sets in_read; the witness, spawned after,
+ * sees it set while the read has not returned. */
+static int in_read, read_done, witnessed;
+
+static void *witness(void *arg) {
+  (void)arg;
+  while (!in_read)
+    coro_yield();
+  coro_sleep(coro_now() + 5000000);
+  witnessed = !read_done;
+  return NULL;
+}
+
+/* Run fn in a coroutine of a hooked loop, with the witness after it when
+ * watch (then it must have seen fn waiting in the loop), and the server
+ * (answering at once) when serve. */
+static void run_hooked(int mode, coro_fn fn, int serve, int watch) {
+  g_mode = mode;
+  if (serve)
+    server_start(1);
+  coro_loop *l = loop_new(1);
+  CHECK_EQ(coro_spawn(NULL, fn, NULL, NULL), 0);
+  if (watch)
+    CHECK_EQ(coro_spawn(NULL, witness, NULL, NULL), 0);
+  loop_run_close(l);
+  if (watch)
+    CHECK(witnessed);
+  if (serve)
+    server_stop();
+}
+
+static void *rcvtimeo_co(void *arg) {
+  (void)arg;
+  int fd = dial_held();
+  struct timeval tv = {0, 50000}, got;
+  CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  socklen_t len = sizeof got;
+  CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &got, &len), 0);
+  CHECK_EQ(got.tv_sec, 0);
+  CHECK_GE(got.tv_usec, 50000); /* the kernel rounds up to its ticks */
+  char c;
+  in_read = 1;
+  int64_t t0 = coro_now();
+  errno = 0;
+  CHECK_EQ(read(fd, &c, 1), -1);
+  read_done = 1;
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_GE(coro_now() - t0, 50000000); /* not before the timeout */
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+/* SO_RCVTIMEO is a deadline in the loop: EAGAIN as the kernel gives. */
+static void rcvtimeo_expiry(int mode) { run_hooked(mode, rcvtimeo_co, 1, 1); }
+
+static void nonblock_kept(int mode) { run_hooked(mode, nonblock_kept_co, 1, 0); }
+
+/* ---- connect ---------------------------------------------------------- */
+
+/* A loopback port nobody listens on (bound, then closed). */
+static struct sockaddr_in dead_port(void) {
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  CHECK_EQ((int)syscall(SYS_bind, fd, &a, sizeof a), 0);
+  socklen_t len = sizeof a;
+  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  syscall(SYS_close, fd);
+  return a;
+}
+
+static void *refused_co(void *arg) {
+  (void)arg;
+  struct sockaddr_in a = dead_port();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  errno = 0;
+  CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), -1);
+  CHECK_EQ(errno, ECONNREFUSED);
+  int err = -1;
+  socklen_t len = sizeof err;
+  CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+  CHECK_EQ(err, 0); /* read by connect, as the kernel's blocking connect does */
+  CHECK_EQ(close(fd), 0);
+  /* The application's own non-blocking connect and SO_ERROR. */
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  CHECK_GE(fd, 0);
+  int r = connect(fd, (struct sockaddr *)&a, sizeof a);
+  if (r < 0 && errno == EINPROGRESS) {
+    struct pollfd pf = {fd, POLLOUT, 0};
+    CHECK_EQ(poll(&pf, 1, 5000), 1);
+    CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+    CHECK_EQ(err, ECONNREFUSED);
+  } else {
+    CHECK_EQ(r, -1);
+    CHECK_EQ(errno, ECONNREFUSED);
+  }
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+static void connect_refused(int mode) { run_hooked(mode, refused_co, 0, 0); }
+
+/* ---- close, cancel ---------------------------------------------------- */
+
+static int shared_fd = -1, reader_errno;
+
+static void *blocked_reader(void *arg) {
+  (void)arg;
+  char c;
+  errno = 0;
+  ssize_t r = read(shared_fd, &c, 1);
+  CHECK_EQ(r, -1);
+  reader_errno = errno;
+  return NULL;
+}
+
+/* A coroutine parked in a read of a held connection (shared_fd). */
+static coro *parked_reader(void) {
+  shared_fd = dial_held();
+  coro *rd;
+  CHECK_EQ(coro_spawn(&rd, blocked_reader, NULL, NULL), 0);
+  wait_parked(1);
+  return rd;
+}
+
+static void *closer(void *arg) {
+  (void)arg;
+  coro *rd = parked_reader();
+  int old = shared_fd;
+  CHECK_EQ(close(shared_fd), 0);
+  CHECK_EQ(coro_join(rd, coro_now() + 10 * SEC, NULL), 0);
+  CHECK_EQ(reader_errno, EBADF);
+  /* The number again, for a new connection: no stale registration. */
+  client_stats st = {0};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_EQ(fd, old);
+  CHECK_EQ(close(fd), 0);
+  CHECK_EQ(blocking_echo(&srv.addr, 7, &st), 0);
+  return NULL;
+}
+
+/* close wakes a coroutine waiting on the fd with EBADF. */
+static void close_wakes_waiter(int mode) { run_hooked(mode, closer, 1, 0); }
+
+static void *canceller(void *arg) {
+  (void)arg;
+  coro *rd = parked_reader();
+  CHECK_EQ(coro_cancel(rd), 0);
+  CHECK_EQ(coro_join(rd, coro_now() + 10 * SEC, NULL), 0);
+  CHECK_EQ(reader_errno, ECANCELED);
+  CHECK_EQ(close(shared_fd), 0);
+  return NULL;
+}
+
+/* A coroutine cancelled inside a hooked read: -1 ECANCELED (hook.h). */
+static void cancel_in_read(int mode) { run_hooked(mode, canceller, 1, 0); }
+
+/* ---- poll, sleep ------------------------------------------------------ */
+
+static void *poll_co(void *arg) {
+  (void)arg;
+  int h1 = dial_held(), h2 = dial_held(), e = dial();
+  struct pollfd pf[3] = {{h1, POLLIN, 0}, {h2, POLLIN, 0}, {e, POLLIN, 0}};
+  /* Nothing ready: the timeout, spent in the loop (the witness runs). */
+  in_read = 1;
+  int64_t t0 = coro_now();
+  CHECK_EQ(poll(pf, 2, 50), 0);
+  read_done = 1;
+  CHECK_GE(coro_now() - t0, 50000000);
+  /* One of three becomes ready. */
+  CHECK_EQ(write(e, "x\n", 2), 2);
+  CHECK_EQ(poll(pf, 3, 10000), 1);
+  CHECK_EQ(pf[0].revents, 0);
+  CHECK_EQ(pf[1].revents, 0);
+  CHECK_EQ(pf[2].revents, POLLIN);
+  struct timespec ts = {0, 20000000};
+  CHECK_EQ(ppoll(pf, 2, &ts, NULL), 0);
+  close(h1);
+  close(h2);
+  close(e);
+  return NULL;
+}
+
+static void poll_many(int mode) { run_hooked(mode, poll_co, 1, 1); }
+
+static int sleeping, max_sleeping;
+
+static void *sleeper(void *arg) {
+  int kind = (int)(intptr_t)arg % 3;
+  if (++sleeping > max_sleeping)
+    max_sleeping = sleeping;
+  if (kind == 0)
+    CHECK_EQ(usleep(20000), 0);
+  else if (kind == 1)
+    CHECK_EQ(nanosleep(&(struct timespec){0, 20000000}, NULL), 0);
+  else
+    CHECK_EQ(sleep(0), 0u);
+  sleeping--;
+  return NULL;
+}
+
+/* sleep, usleep and nanosleep sleep in the loop: all 100 at once. */
+static void sleep_concurrent(int mode) {
+  g_mode = mode;
+  coro_loop *l = loop_new(1);
+  for (int i = 0; i < 99; i += 3) {
+    CHECK_EQ(coro_spawn(NULL, sleeper, (void *)(intptr_t)i, NULL), 0);
+    CHECK_EQ(coro_spawn(NULL, sleeper, (void *)(intptr_t)(i + 1), NULL), 0);
+  }
+  loop_run_close(l);
+  CHECK_EQ(max_sleeping, 66);
+}
+
+/* ---- outside the scope ------------------------------------------------ */
+
+/* Calls that must answer exactly as the kernel does. */
+static void same_as_kernel(void) {
+  char c;
+  errno = 0;
+  CHECK_EQ(read(-1, &c, 1), -1);
+  CHECK_EQ(errno, EBADF);
+  CHECK_EQ(close(-1), -1);
+  CHECK_EQ(errno, EBADF);
+  CHECK_EQ(fcntl(-1, F_GETFL), -1);
+  CHECK_EQ(errno, EBADF);
+  CHECK_EQ(poll(NULL, 0, 10), 0);
+  struct sockaddr_in a = dead_port();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+  CHECK_EQ(syscall(SYS_fcntl, fd, F_GETFL) & O_NONBLOCK, 0); /* not tracked */
+  CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), -1);
+  CHECK_EQ(errno, ECONNREFUSED);
+  CHECK_EQ(close(fd), 0);
+  int p[2];
+  CHECK_EQ(pipe(p), 0);
+  CHECK_EQ(write(p[1], "ab", 2), 2);
+  CHECK_EQ(read(p[0], &c, 1), 1);
+  CHECK_EQ(close(p[0]), 0);
+  CHECK_EQ(close(p[1]), 0);
+}
+
+static void *same_as_kernel_thread(void *arg) {
+  (void)arg;
+  same_as_kernel();
+  return NULL;
+}
+
+static int tracked_fd = -1;
+
+static void *make_tracked(void *arg) {
+  (void)arg;
+  tracked_fd = dial();
+  return NULL;
+}
+
+/* A tracked fd used by a thread without a loop still blocks there. */
+static void *blocking_thread(void *arg) {
+  (void)arg;
+  CHECK_EQ(write(tracked_fd, "t\n", 2), 2);
+  char buf[2];
+  CHECK_EQ(read(tracked_fd, buf, 2), 2); /* waits in poll(2), not EAGAIN */
+  CHECK_EQ(memcmp(buf, "t\n", 2), 0);
+  return NULL;
+}
+
+static void outside_untouched(int mode) {
+  g_mode = mode;
+  server_start(1);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, same_as_kernel_thread, NULL), 0);
+  CHECK_EQ(pthread_join(th, NULL), 0);
+  coro_loop *l = loop_new(1);
+  same_as_kernel(); /* on the loop's own stack */
+  CHECK_EQ(coro_spawn(NULL, make_tracked, NULL, NULL), 0);
+  loop_run_close(l);
+  CHECK(syscall(SYS_fcntl, tracked_fd, F_GETFL) & O_NONBLOCK);
+  CHECK_EQ(pthread_create(&th, NULL, blocking_thread, NULL), 0);
+  CHECK_EQ(pthread_join(th, NULL), 0);
+  CHECK_EQ(close(tracked_fd), 0);
+  server_stop();
+}
+
+/* The hooks are what a shared library's calls resolve to. */
+static void hooks_exported(int mode) {
+  (void)mode;
+  const char *missing = NULL;
+  int rc = coro_hooks_check(&missing);
+  if (rc != 0)
+    FAILF("coro_hooks_check: %d, %s resolves to libc", rc, missing);
+}
+
+static const testing_case tests[] = {
+    {"hooks_exported", hooks_exported, 0},
+    {"concurrent_clients", concurrent_clients, 60},
+    {"hooks_off_sequential", hooks_off_sequential, 0},
+    {"nonblock_kept", nonblock_kept, 0},
+    {"rcvtimeo_expiry", rcvtimeo_expiry, 0},
+    {"connect_refused", connect_refused, 0},
+    {"close_wakes_waiter", close_wakes_waiter, 0},
+    {"cancel_in_read", cancel_in_read, 0},
+    {"poll_many", poll_many, 0},
+    {"sleep_concurrent", sleep_concurrent, 0},
+    {"outside_untouched", outside_untouched, 0},
+};
+
+static const testing_param params[] = {
+    {"guarded", CORO_STACK_GUARDED},
+    {"shared", CORO_STACK_SHARED},
+};
+
+TESTING_MAIN(tests, params)
