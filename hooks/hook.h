@@ -5,7 +5,7 @@
  * in the program. They are not in the engine (csrc/): a program gets them
  * only by linking them, the Go package github.com/ccoro/coro/hooks (cgo
  * compiles this folder) or libcoro_hooks.a for C programs (make; link it
- * whole: -Wl,--whole-archive, and export it: -rdynamic, see hook_check.c).
+ * whole, -Wl,--whole-archive, or call coro_hooks_check: hook_check.c).
  * A definition in the executable that is in its dynamic symbol table
  * interposes on libc for every shared library (the dynamic linker searches
  * the executable first); calls inside libc itself (getaddrinfo's sockets,

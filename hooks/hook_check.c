@@ -1,15 +1,18 @@
 /* hook_check.c - coro_hooks_check: do the hooks take effect? (coro_hooks.h)
  *
  * A definition in the executable interposes on a shared library's call
- * only if the executable's dynamic symbol table has it. The linker puts a
- * symbol there when a shared library linked at build time references it,
- * or for every symbol with -rdynamic (--export-dynamic). Without it,
- * a library loaded later (dlopen, or one that never named read at link
- * time) binds to libc's read and the hooks silently do nothing for it.
- * dlsym(RTLD_DEFAULT, name) answers what such a library binds to, so the
- * check compares it with the hook's address for every hooked name. This
- * also catches an archive member that was never linked (no -Wl,
- * --whole-archive): then the name resolves to libc.
+ * only if the executable's dynamic symbol table has it. GNU ld puts it
+ * there when a shared library of the link references the name or defines
+ * it too: libc defines every hooked name, so any dynamic link exports the
+ * hooks without -rdynamic (checked with nm -D, for C and cgo). They are
+ * missing when the link hides them (-Wl,--exclude-libs, a version script,
+ * -fvisibility=hidden objects), or when an archive member was never
+ * linked: a program that neither calls this check (whose table below
+ * pulls in every member) nor links libcoro_hooks.a whole gets only the
+ * hooks it names itself. dlsym(RTLD_DEFAULT, name) answers what a
+ * shared library binds to, so the check compares it with the hook for
+ * every name. In a static program it finds nothing (NULL): there every
+ * reference was bound to the hooks at link time, and the check passes.
  */
 #include "hook.h"
 #include "coro_hooks.h"
