@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 
 static int g_mode; /* the run's stack mode */
 
@@ -472,6 +473,96 @@ static void sleep_concurrent(int mode) {
   CHECK_EQ(max_sleeping, 66);
 }
 
+/* ---- both ends in blocking style -------------------------------------- */
+
+#define BIG (4 << 20) /* far above the socket buffers: writes must wait */
+
+static int listen_port;
+
+static void *blocking_acceptor(void *arg) {
+  (void)arg;
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(lfd, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+  CHECK_EQ(listen(lfd, 8), 0);
+  socklen_t len = sizeof a;
+  CHECK_EQ(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+  listen_port = ntohs(a.sin_port);
+  in_read = 1;
+  int c = accept(lfd, NULL, NULL); /* waits in the loop */
+  read_done = 1;
+  CHECK_GE(c, 0);
+  CHECK_EQ(fcntl(c, F_GETFL) & O_NONBLOCK, 0);
+  /* Read the big message through a dup, then a dup2 of it. */
+  int d = dup(c);
+  CHECK_GE(d, 0);
+  CHECK_EQ(fcntl(d, F_GETFL) & O_NONBLOCK, 0);
+  CHECK_EQ(close(c), 0);
+  int e = dup2(d, c); /* the old number again */
+  CHECK_EQ(e, c);
+  char *buf = malloc(BIG);
+  CHECK(buf != NULL);
+  size_t got = 0;
+  while (got < BIG) {
+    struct iovec iov[2] = {{buf + got, (BIG - got) / 2},
+                           {buf + got + (BIG - got) / 2, BIG - got - (BIG - got) / 2}};
+    ssize_t r = (got & 1) ? recv(e, buf + got, BIG - got, 0) : readv(d, iov, 2);
+    CHECK_GT(r, 0);
+    got += (size_t)r;
+  }
+  for (size_t i = 0; i < BIG; i++)
+    if (buf[i] != (char)(i * 7))
+      FAILF("byte %zu: %d", i, buf[i]);
+  free(buf);
+  struct iovec out[2] = {{"o", 1}, {"k", 1}};
+  CHECK_EQ(writev(e, out, 2), 2);
+  CHECK_EQ(close(d), 0);
+  CHECK_EQ(close(e), 0);
+  CHECK_EQ(close(lfd), 0);
+  return NULL;
+}
+
+static void *blocking_sender(void *arg) {
+  (void)arg;
+  while (!listen_port)
+    coro_yield();
+  char *buf = malloc(BIG);
+  CHECK(buf != NULL);
+  for (size_t i = 0; i < BIG; i++)
+    buf[i] = (char)(i * 7);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  /* One write of it all: returns when all is written, as a blocking
+   * socket's does (the reader is a coroutine of this same thread). */
+  CHECK_EQ(write(fd, buf, BIG), BIG);
+  free(buf);
+  char ok[2];
+  struct iovec iov = {ok, 2};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+  CHECK_EQ(recvmsg(fd, &m, MSG_WAITALL), 2);
+  CHECK_EQ(memcmp(ok, "ok", 2), 0);
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+/* A server and a client, both written for blocking libc, on one thread:
+ * accept waits in the loop, a 4 MiB write waits for the reader, reads
+ * through dup and dup2 copies (readv, recv), writev and recvmsg. */
+static void both_ends_blocking(int mode) {
+  g_mode = mode;
+  coro_loop *l = loop_new(1);
+  CHECK_EQ(coro_spawn(NULL, blocking_acceptor, NULL, NULL), 0);
+  CHECK_EQ(coro_spawn(NULL, witness, NULL, NULL), 0);
+  CHECK_EQ(coro_spawn(NULL, blocking_sender, NULL, NULL), 0);
+  loop_run_close(l);
+  CHECK(witnessed);
+}
+
 /* ---- outside the scope ------------------------------------------------ */
 
 /* Calls that must answer exactly as the kernel does. */
@@ -562,6 +653,7 @@ static const testing_case tests[] = {
     {"cancel_in_read", cancel_in_read, 0},
     {"poll_many", poll_many, 0},
     {"sleep_concurrent", sleep_concurrent, 0},
+    {"both_ends_blocking", both_ends_blocking, 0},
     {"outside_untouched", outside_untouched, 0},
 };
 
