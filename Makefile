@@ -123,10 +123,14 @@ $(B)/libcoro_hooks.a: $(HOOKS_O)
 	rm -f $@
 	ar rcs $@ $^
 
+# With libpq's headers (libpq-dev), hooks_test also drives libpq.so.
+PQ_FLAGS := $(shell pkg-config --exists libpq 2>/dev/null && \
+              echo -DCORO_HAVE_LIBPQ $$(pkg-config --cflags --libs libpq))
+
 $(B)/hooks_test: csrc/test/hooks_test.c csrc/test/hooks_client.c csrc/test/hooks_client.h $(B)/libcoro_hooks.a $(B)/libcoro.a $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihooks $< csrc/test/hooks_client.c \
 	  -Wl,--whole-archive $(B)/libcoro_hooks.a -Wl,--no-whole-archive \
-	  $(B)/libcoro.a -lpthread -ldl -o $@
+	  $(B)/libcoro.a $(PQ_FLAGS) -lpthread -ldl -o $@
 
 $(B)/hooks_test_static: csrc/test/hooks_test.c csrc/test/hooks_client.c csrc/test/hooks_client.h $(B)/libcoro_hooks.a $(B)/libcoro.a $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihooks $< csrc/test/hooks_client.c \

@@ -32,7 +32,7 @@ static int g_mode; /* the run's stack mode */
 typedef struct server {
   pthread_t th;
   coro_loop *loop;
-  int lfd, target, received;
+  int lfd, target, received, timeouts;
   struct sockaddr_in addr;
   atomic_int ready;
   coro_mutex mu;
@@ -45,7 +45,9 @@ static void *serve_conn(void *arg) {
   int fd = (int)(intptr_t)arg;
   char buf[64];
   size_t n = 0;
-  while (n < sizeof buf && (n == 0 || buf[n - 1] != '\n')) {
+  /* A request ends with a newline, or (a binary protocol's, libpq's
+   * startup packet, whose length field has one) holds a NUL. */
+  while (n < sizeof buf && !memchr(buf, '\n', n) && !memchr(buf, 0, n)) {
     ssize_t r = coro_read(fd, buf + n, sizeof buf - n, -1);
     if (r <= 0)
       goto out;
@@ -59,8 +61,10 @@ static void *serve_conn(void *arg) {
   if (++srv.received >= srv.target)
     coro_cond_broadcast(&srv.cv);
   while (srv.received < srv.target)
-    if (coro_cond_wait(&srv.cv, &srv.mu, coro_now() + 20 * SEC) < 0)
+    if (coro_cond_wait(&srv.cv, &srv.mu, coro_now() + 20 * SEC) < 0) {
+      srv.timeouts++;
       break;
+    }
   coro_mutex_unlock(&srv.mu);
   coro_write_all(fd, buf, n, coro_now() + 5 * SEC);
 out:
@@ -101,7 +105,7 @@ static void *server_thread(void *arg) {
 
 static void server_start(int target) {
   srv.target = target;
-  srv.received = 0;
+  srv.received = srv.timeouts = 0;
   atomic_store(&srv.ready, 0);
   CHECK_EQ(pthread_create(&srv.th, NULL, server_thread, NULL), 0);
   while (!atomic_load(&srv.ready))
@@ -563,6 +567,47 @@ static void both_ends_blocking(int mode) {
   CHECK(witnessed);
 }
 
+/* ---- a real shared library: libpq --------------------------------------- */
+
+#ifdef CORO_HAVE_LIBPQ
+#include <libpq-fe.h>
+
+static int pq_failed_right;
+
+static void *pq_client(void *arg) {
+  (void)arg;
+  char conninfo[160];
+  snprintf(conninfo, sizeof conninfo,
+           "hostaddr=127.0.0.1 port=%d user=u dbname=d connect_timeout=30 "
+           "sslmode=disable gssencmode=disable",
+           ntohs(srv.addr.sin_port));
+  PGconn *c = PQconnectdb(conninfo);
+  /* The server answers garbage once all are in: a protocol error. */
+  if (PQstatus(c) == CONNECTION_BAD && PQerrorMessage(c)[0])
+    pq_failed_right++;
+  PQfinish(c);
+  return NULL;
+}
+
+/* libpq.so's own connect, poll, send and recv (a shared library's calls,
+ * resolved through the dynamic linker to the hooks): n connection
+ * attempts are all in flight at once on one thread (the server counts
+ * them before it answers any). */
+static void libpq_concurrent(int mode) {
+  g_mode = mode;
+  int n = testing_under_valgrind() ? 20 : 200;
+  server_start(n);
+  coro_loop *l = loop_new(1);
+  for (int i = 0; i < n; i++)
+    CHECK_EQ(coro_spawn(NULL, pq_client, NULL, NULL), 0);
+  loop_run_close(l);
+  CHECK_EQ(srv.received, n);
+  CHECK_EQ(srv.timeouts, 0);
+  CHECK_EQ(pq_failed_right, n);
+  server_stop();
+}
+#endif
+
 /* ---- outside the scope ------------------------------------------------ */
 
 /* Calls that must answer exactly as the kernel does. */
@@ -655,6 +700,9 @@ static const testing_case tests[] = {
     {"sleep_concurrent", sleep_concurrent, 0},
     {"both_ends_blocking", both_ends_blocking, 0},
     {"outside_untouched", outside_untouched, 0},
+#ifdef CORO_HAVE_LIBPQ
+    {"libpq_concurrent", libpq_concurrent, 60},
+#endif
 };
 
 static const testing_param params[] = {
