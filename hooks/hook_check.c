@@ -19,8 +19,18 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/uio.h>
 #include <time.h>
+
+/* hook_chk.c's (glibc declares them only under _FORTIFY_SOURCE). */
+ssize_t __read_chk(int, void *, size_t, size_t);
+ssize_t __recv_chk(int, void *, size_t, size_t, int);
+ssize_t __recvfrom_chk(int, void *, size_t, size_t, int, struct sockaddr *,
+                       socklen_t *);
+int __poll_chk(struct pollfd *, nfds_t, int, size_t);
+int __ppoll_chk(struct pollfd *, nfds_t, const struct timespec *,
+                const sigset_t *, size_t);
 
 #define HOOK(name) {#name, (void *)name}
 static const struct {
@@ -32,7 +42,8 @@ static const struct {
     HOOK(write), HOOK(writev), HOOK(send), HOOK(sendto), HOOK(sendmsg),
     HOOK(poll), HOOK(ppoll), HOOK(close), HOOK(dup), HOOK(dup2), HOOK(dup3),
     HOOK(fcntl), HOOK(fcntl64), HOOK(setsockopt), HOOK(sleep), HOOK(usleep),
-    HOOK(nanosleep),
+    HOOK(nanosleep), HOOK(__read_chk), HOOK(__recv_chk),
+    HOOK(__recvfrom_chk), HOOK(__poll_chk), HOOK(__ppoll_chk),
 };
 
 int coro_hooks_check(const char **missing) {

@@ -477,6 +477,41 @@ static void sleep_concurrent(int mode) {
   CHECK_EQ(max_sleeping, 66);
 }
 
+/* ---- _FORTIFY_SOURCE variants ------------------------------------------ */
+
+ssize_t __read_chk(int, void *, size_t, size_t);
+ssize_t __recv_chk(int, void *, size_t, size_t, int);
+ssize_t __recvfrom_chk(int, void *, size_t, size_t, int, struct sockaddr *,
+                       socklen_t *);
+int __poll_chk(struct pollfd *, nfds_t, int, size_t);
+int __ppoll_chk(struct pollfd *, nfds_t, const struct timespec *,
+                const sigset_t *, size_t);
+
+static void *chk_co(void *arg) {
+  (void)arg;
+  int fd = dial_held();
+  struct timeval tv = {0, 20000};
+  CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  char b[4];
+  struct pollfd pf = {fd, POLLIN, 0};
+  in_read = 1;
+  errno = 0;
+  CHECK_EQ(__read_chk(fd, b, 1, sizeof b), -1);
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_EQ(__recv_chk(fd, b, 1, sizeof b, 0), -1);
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_EQ(__recvfrom_chk(fd, b, 1, sizeof b, 0, NULL, NULL), -1);
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_EQ(__poll_chk(&pf, 1, 20, sizeof pf), 0);
+  CHECK_EQ(__ppoll_chk(&pf, 1, &(struct timespec){0, 20000000}, NULL, sizeof pf), 0);
+  read_done = 1;
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+/* The __*_chk names wait in the loop as the calls they check. */
+static void fortify_variants(int mode) { run_hooked(mode, chk_co, 1, 1); }
+
 /* ---- both ends in blocking style -------------------------------------- */
 
 #define BIG (4 << 20) /* far above the socket buffers: writes must wait */
@@ -699,6 +734,7 @@ static const testing_case tests[] = {
     {"poll_many", poll_many, 0},
     {"sleep_concurrent", sleep_concurrent, 0},
     {"both_ends_blocking", both_ends_blocking, 0},
+    {"fortify_variants", fortify_variants, 0},
     {"outside_untouched", outside_untouched, 0},
 #ifdef CORO_HAVE_LIBPQ
     {"libpq_concurrent", libpq_concurrent, 60},
