@@ -5,6 +5,12 @@
 #ifndef CORO_HOOKS_H
 #define CORO_HOOKS_H
 
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -18,6 +24,16 @@ extern "C" {
  * exporting the hooks (-rdynamic) or without all of them (whole archive),
  * or by Go's internal linker. */
 int coro_hooks_check(const char **missing);
+
+/* The _FORTIFY_SOURCE names the hooks define too (hook_chk.c), declared
+ * here because glibc declares them only under _FORTIFY_SOURCE. */
+ssize_t __read_chk(int, void *, size_t, size_t);
+ssize_t __recv_chk(int, void *, size_t, size_t, int);
+ssize_t __recvfrom_chk(int, void *, size_t, size_t, int, struct sockaddr *,
+                       socklen_t *);
+int __poll_chk(struct pollfd *, nfds_t, int, size_t);
+int __ppoll_chk(struct pollfd *, nfds_t, const struct timespec *,
+                const sigset_t *, size_t);
 
 #ifdef __cplusplus
 }

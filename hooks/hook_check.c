@@ -23,15 +23,6 @@
 #include <sys/uio.h>
 #include <time.h>
 
-/* hook_chk.c's (glibc declares them only under _FORTIFY_SOURCE). */
-ssize_t __read_chk(int, void *, size_t, size_t);
-ssize_t __recv_chk(int, void *, size_t, size_t, int);
-ssize_t __recvfrom_chk(int, void *, size_t, size_t, int, struct sockaddr *,
-                       socklen_t *);
-int __poll_chk(struct pollfd *, nfds_t, int, size_t);
-int __ppoll_chk(struct pollfd *, nfds_t, const struct timespec *,
-                const sigset_t *, size_t);
-
 #define HOOK(name) {#name, (void *)name}
 static const struct {
   const char *name;

@@ -479,14 +479,6 @@ static void sleep_concurrent(int mode) {
 
 /* ---- _FORTIFY_SOURCE variants ------------------------------------------ */
 
-ssize_t __read_chk(int, void *, size_t, size_t);
-ssize_t __recv_chk(int, void *, size_t, size_t, int);
-ssize_t __recvfrom_chk(int, void *, size_t, size_t, int, struct sockaddr *,
-                       socklen_t *);
-int __poll_chk(struct pollfd *, nfds_t, int, size_t);
-int __ppoll_chk(struct pollfd *, nfds_t, const struct timespec *,
-                const sigset_t *, size_t);
-
 static void *chk_co(void *arg) {
   (void)arg;
   int fd = dial_held();
