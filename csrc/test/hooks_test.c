@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
+#include <sys/select.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 
@@ -449,6 +450,48 @@ static void *poll_co(void *arg) {
 
 static void poll_many(int mode) { run_hooked(mode, poll_co, 1, 1); }
 
+static void *select_co(void *arg) {
+  (void)arg;
+  int h1 = dial_held(), h2 = dial_held(), e = dial();
+  int n = (h1 > h2 ? h1 : h2) > e ? (h1 > h2 ? h1 : h2) + 1 : e + 1;
+  fd_set rs;
+  FD_ZERO(&rs);
+  FD_SET(h1, &rs);
+  FD_SET(h2, &rs);
+  struct timeval tv = {0, 30000};
+  in_read = 1; /* the timeout is spent in the loop: the witness runs */
+  CHECK_EQ(select(n, &rs, NULL, NULL, &tv), 0);
+  read_done = 1;
+  CHECK(!FD_ISSET(h1, &rs) && !FD_ISSET(h2, &rs));
+  CHECK_EQ(tv.tv_sec, 0);
+  CHECK_EQ(tv.tv_usec, 0); /* the time left, as Linux writes it */
+  CHECK_EQ(write(e, "x\n", 2), 2);
+  FD_SET(h1, &rs);
+  FD_SET(h2, &rs);
+  FD_SET(e, &rs);
+  CHECK_EQ(select(n, &rs, NULL, NULL, NULL), 1); /* e's answer */
+  CHECK(FD_ISSET(e, &rs) && !FD_ISSET(h1, &rs) && !FD_ISSET(h2, &rs));
+  fd_set ws;
+  FD_ZERO(&ws);
+  FD_SET(h1, &ws);
+  FD_SET(e, &rs);
+  CHECK_EQ(select(n, &rs, &ws, NULL, NULL), 2); /* e readable, h1 writable */
+  CHECK(FD_ISSET(e, &rs) && FD_ISSET(h1, &ws));
+  /* A closed fd in a set: EBADF, as the kernel's. */
+  CHECK_EQ(close(h2), 0);
+  FD_ZERO(&rs);
+  FD_SET(h2, &rs);
+  tv = (struct timeval){1, 0};
+  CHECK_EQ(select(h2 + 1, &rs, NULL, NULL, &tv), -1);
+  CHECK_EQ(errno, EBADF);
+  close(h1);
+  close(e);
+  return NULL;
+}
+
+/* select waits in the loop, with poll(2)'s results mapped back. */
+static void select_waits(int mode) { run_hooked(mode, select_co, 1, 1); }
+
 static int sleeping, max_sleeping;
 
 static void *sleeper(void *arg) {
@@ -648,6 +691,12 @@ static void same_as_kernel(void) {
   CHECK_EQ(fcntl(-1, F_GETFL), -1);
   CHECK_EQ(errno, EBADF);
   CHECK_EQ(poll(NULL, 0, 10), 0);
+  struct timeval tv = {0, 10000};
+  CHECK_EQ(select(0, NULL, NULL, NULL, &tv), 0);
+  CHECK_EQ(tv.tv_usec, 0);
+  tv.tv_usec = -1;
+  CHECK_EQ(select(0, NULL, NULL, NULL, &tv), -1);
+  CHECK_EQ(errno, EINVAL);
   struct sockaddr_in a = dead_port();
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   CHECK_GE(fd, 0);
@@ -724,6 +773,7 @@ static const testing_case tests[] = {
     {"close_wakes_waiter", close_wakes_waiter, 0},
     {"cancel_in_read", cancel_in_read, 0},
     {"poll_many", poll_many, 0},
+    {"select_waits", select_waits, 0},
     {"sleep_concurrent", sleep_concurrent, 0},
     {"both_ends_blocking", both_ends_blocking, 0},
     {"fortify_variants", fortify_variants, 0},
