@@ -34,7 +34,7 @@ static const struct {
     HOOK(write), HOOK(writev), HOOK(send), HOOK(sendto), HOOK(sendmsg),
     HOOK(poll), HOOK(ppoll), HOOK(select), HOOK(close), HOOK(dup), HOOK(dup2), HOOK(dup3),
     HOOK(fcntl), HOOK(fcntl64), HOOK(setsockopt), HOOK(sleep), HOOK(usleep),
-    HOOK(nanosleep), HOOK(__read_chk), HOOK(__recv_chk),
+    HOOK(nanosleep), HOOK(clock_nanosleep), HOOK(__read_chk), HOOK(__recv_chk),
     HOOK(__recvfrom_chk), HOOK(__poll_chk), HOOK(__ppoll_chk),
 };
 

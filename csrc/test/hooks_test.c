@@ -495,29 +495,48 @@ static void select_waits(int mode) { run_hooked(mode, select_co, 1, 1); }
 static int sleeping, max_sleeping;
 
 static void *sleeper(void *arg) {
-  int kind = (int)(intptr_t)arg % 3;
+  int kind = (int)(intptr_t)arg % 5;
+  /* Long enough that all are asleep before the first wakes, even on a
+   * loaded machine. */
+  struct timespec ts = {0, 200000000};
+  if (kind == 3) { /* absolute: ends after its time (not counted) */
+    struct timespec end, now;
+    CHECK_EQ(clock_gettime(CLOCK_REALTIME, &end), 0);
+    end.tv_nsec += 30000000;
+    if (end.tv_nsec >= 1000000000)
+      end.tv_sec++, end.tv_nsec -= 1000000000;
+    CHECK_EQ(clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &end, NULL), 0);
+    CHECK_EQ(clock_gettime(CLOCK_REALTIME, &now), 0);
+    CHECK(now.tv_sec > end.tv_sec ||
+          (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec));
+    return NULL;
+  }
+  if (kind == 4) { /* returns at once (not counted) */
+    CHECK_EQ(sleep(0), 0u);
+    return NULL;
+  }
   if (++sleeping > max_sleeping)
     max_sleeping = sleeping;
   if (kind == 0)
-    CHECK_EQ(usleep(20000), 0);
+    CHECK_EQ(usleep(200000), 0);
   else if (kind == 1)
-    CHECK_EQ(nanosleep(&(struct timespec){0, 20000000}, NULL), 0);
+    CHECK_EQ(nanosleep(&ts, NULL), 0);
   else
-    CHECK_EQ(sleep(0), 0u);
+    CHECK_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL), 0);
   sleeping--;
   return NULL;
 }
 
-/* sleep, usleep and nanosleep sleep in the loop: all 100 at once. */
+/* usleep, nanosleep and clock_nanosleep sleep in the loop: the 60 that
+ * sleep 200 ms are all asleep at once (and the absolute sleeps end after
+ * their time). */
 static void sleep_concurrent(int mode) {
   g_mode = mode;
   coro_loop *l = loop_new(1);
-  for (int i = 0; i < 99; i += 3) {
+  for (int i = 0; i < 100; i++)
     CHECK_EQ(coro_spawn(NULL, sleeper, (void *)(intptr_t)i, NULL), 0);
-    CHECK_EQ(coro_spawn(NULL, sleeper, (void *)(intptr_t)(i + 1), NULL), 0);
-  }
   loop_run_close(l);
-  CHECK_EQ(max_sleeping, 66);
+  CHECK_EQ(max_sleeping, 60);
 }
 
 /* ---- _FORTIFY_SOURCE variants ------------------------------------------ */
