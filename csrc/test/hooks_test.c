@@ -36,6 +36,7 @@ typedef struct server {
   int lfd, target, received, timeouts;
   struct sockaddr_in addr;
   atomic_int ready;
+  atomic_int accepted; /* connections the server has accepted */
   coro_mutex mu;
   coro_cond cv;
 } server;
@@ -79,6 +80,7 @@ static void *serve(void *arg) {
     int fd = coro_accept(srv.lfd, NULL, NULL, -1);
     if (fd < 0)
       return NULL;
+    atomic_fetch_add(&srv.accepted, 1);
     if (coro_spawn(NULL, serve_conn, (void *)(intptr_t)fd, NULL) < 0)
       coro_fd_close(fd);
   }
@@ -107,6 +109,7 @@ static void *server_thread(void *arg) {
 static void server_start(int target) {
   srv.target = target;
   srv.received = srv.timeouts = 0;
+  atomic_store(&srv.accepted, 0);
   atomic_store(&srv.ready, 0);
   CHECK_EQ(pthread_create(&srv.th, NULL, server_thread, NULL), 0);
   while (!atomic_load(&srv.ready))
@@ -394,6 +397,12 @@ static void *closer(void *arg) {
   (void)arg;
   coro *rd = parked_reader();
   int old = shared_fd;
+  /* The server thread makes fds too: let it take its number first. */
+  int64_t end = coro_now() + 10 * SEC;
+  while (atomic_load(&srv.accepted) < 1) {
+    CHECK_LT(coro_now(), end);
+    coro_sleep(coro_now() + 1000000);
+  }
   CHECK_EQ(close(shared_fd), 0);
   CHECK_EQ(coro_join(rd, coro_now() + 10 * SEC, NULL), 0);
   CHECK_EQ(reader_errno, EBADF);
