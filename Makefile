@@ -101,9 +101,9 @@ SWITCH_O  := $(B)/switch_ucontext.c.o $(patsubst csrc/%,$(B)/%.o,$(ENGINE_S))
 
 # Test programs that link the whole engine, and the two that test one file.
 ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test dns_cache_test resolver_test tsan_test backtrace_test
-TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test dns_cache_test resolver_test backtrace_test
+TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test dns_cache_test resolver_test backtrace_test hooks_test
 
-all: $(B)/libcoro.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test)
+all: $(B)/libcoro.a $(B)/libcoro_hooks.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test hooks_test)
 
 $(B)/%.c.o: csrc/%.c $(HEADERS)
 	@mkdir -p $(B)
@@ -123,6 +123,34 @@ $(B)/core_test $(B)/sync_test $(B)/overflow_test $(B)/io_test $(B)/fault_test $(
 # backtrace_test names its frames with dladdr, which sees only the
 # program's dynamic symbols.
 $(B)/backtrace_test: LDEXTRA := -rdynamic
+
+# The libc hooks (hooks/, the Go package github.com/ccoro/coro/hooks): not
+# in libcoro.a, a program opts in by linking libcoro_hooks.a whole (or
+# calling coro_hooks_check, whose table pulls in every member); see
+# hooks/hook_check.c. hooks_test runs dynamic and, natively, fully static.
+HOOKS_C := $(wildcard hooks/*.c)
+HOOKS_O := $(patsubst hooks/%,$(B)/hooks/%.o,$(HOOKS_C))
+
+$(B)/hooks/%.c.o: hooks/%.c hooks/hook.h hooks/coro_hooks.h $(HEADERS)
+	@mkdir -p $(B)/hooks
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -c $< -o $@
+
+$(B)/libcoro_hooks.a: $(HOOKS_O)
+	rm -f $@
+	ar rcs $@ $^
+
+# With libpq's headers (libpq-dev), hooks_test also drives libpq.so.
+PQ_FLAGS := $(shell pkg-config --exists libpq 2>/dev/null && \
+              echo -DCORO_HAVE_LIBPQ $$(pkg-config --cflags --libs libpq))
+
+$(B)/hooks_test: csrc/test/hooks_test.c csrc/test/hooks_client.c csrc/test/hooks_client.h $(B)/libcoro_hooks.a $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihooks $< csrc/test/hooks_client.c \
+	  -Wl,--whole-archive $(B)/libcoro_hooks.a -Wl,--no-whole-archive \
+	  $(B)/libcoro.a $(PQ_FLAGS) -lpthread -ldl -o $@
+
+$(B)/hooks_test_static: csrc/test/hooks_test.c csrc/test/hooks_client.c csrc/test/hooks_client.h $(B)/libcoro_hooks.a $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihooks $< csrc/test/hooks_client.c \
+	  $(B)/libcoro_hooks.a $(B)/libcoro.a -static -lpthread -ldl -o $@
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(SWITCH_O) -lpthread -o $@
@@ -151,6 +179,10 @@ else
 C_RUNS := $(foreach t,$(filter-out io_test,$(TESTS_RUN)),"$(V) $(t)" "$(RUN) $(B)/$(t)") \
           "$(V) io_test/epoll" "$(RUN) $(B)/io_test /epoll" \
           "$(V) io_test/poll" "$(RUN) $(B)/io_test /poll"
+endif
+ifeq ($(V),native)
+C_RUNS += "native hooks_test_static" "$(B)/hooks_test_static"
+check-c: $(B)/hooks_test_static
 endif
 CJOBS ?= 2
 

@@ -92,6 +92,9 @@ func NewLoop(opts ...Option) (*Loop, error) {
 	copts.stack_mode = C.int(cfg.mode)
 	copts.stack_size = C.size_t(cfg.stackSize)
 	copts.guard_size = cfg.cGuard()
+	if cfg.hooks {
+		copts.hooks = 1
+	}
 	if cfg.cacheSet {
 		if cfg.stackCache == 0 {
 			copts.stack_cache = ^C.size_t(0) // keep none

@@ -4,6 +4,7 @@ package coro
 
 // loopConfig collects NewLoop's options.
 type loopConfig struct {
+	hooks       bool // WithHooks
 	mode        StackMode
 	stackSize   int
 	stackCache  int
@@ -60,6 +61,13 @@ func WithStackCache(n int) Option {
 func WithName(s string) Option {
 	return func(c *loopConfig) { c.name = s }
 }
+
+// WithHooks turns the libc hooks on for the loop's coroutines
+// (coro_loop_opts.hooks): blocking libc calls of C code they run (read,
+// connect, poll, sleep, ...) wait in the loop instead of blocking its
+// thread. The hooks exist only in a program that imports
+// github.com/ccoro/coro/hooks; without it the option does nothing.
+func WithHooks() Option { return func(c *loopConfig) { c.hooks = true } }
 
 // WithPanicHandler sets the function that receives the value of a panic
 // raised by a registered Go function (see RegisterFunc) called from one of

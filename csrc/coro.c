@@ -384,6 +384,15 @@ int coro_done(const coro *co) {
   return co && co->magic == CORO__MAGIC_LIVE && co->state == CORO__DONE;
 }
 
+int coro_hooks_enable(coro *co, int on) {
+  if (!co || co->magic != CORO__MAGIC_LIVE || on < -1 || on > 1)
+    return -EINVAL;
+  co->flags &= (uint8_t)~(CORO__F_HOOKS_ON | CORO__F_HOOKS_OFF);
+  if (on >= 0)
+    co->flags |= on ? CORO__F_HOOKS_ON : CORO__F_HOOKS_OFF;
+  return 0;
+}
+
 const char *coro_switch_backend(void) { return coro__switch_backend; }
 
 /* ---- Coroutine-local storage ------------------------------------------ */

@@ -112,6 +112,10 @@ typedef struct coro_loop_opts {
                           CORO_GUARD_SIZE_MAX), at most that */
   const struct coro_resolver_opts *resolver; /* the loop's default resolver
                           (coro_resolver_opts, copied); NULL: the system's */
+  int hooks;           /* 1: the libc hooks (the Go package hooks, or
+                          libcoro_hooks.a, when linked in) act in this
+                          loop's coroutines; 0 (default): off. See
+                          coro_hooks_enable */
 } coro_loop_opts;
 
 /* Create a loop bound to the calling thread. One loop per thread: -EBUSY if
@@ -279,6 +283,14 @@ int coro_set_name(coro *co, const char *name); /* name must outlive co */
 
 /* 1 if co has finished (returned or exited), else 0. */
 int coro_done(const coro *co);
+
+/* Override coro_loop_opts.hooks for one coroutine: on 1 turns the libc
+ * hooks on for co, 0 off, -1 back to its loop's setting. The hooks
+ * (blocking libc calls that wait in the loop) exist only in a program that
+ * links them (the Go package hooks, or libcoro_hooks.a; contract in
+ * hooks/hook.h); without them this only sets a flag. 0, or -EINVAL (NULL
+ * co, another value of on). */
+int coro_hooks_enable(coro *co, int on);
 
 /* Finish the current coroutine with result; never returns. Spawned
  * coroutines hand result to their joiner; created ones to the coroutine that

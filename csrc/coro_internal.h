@@ -93,6 +93,8 @@ enum coro__flag {
   CORO__F_JOINING = 1u << 2,   /* a joiner is waiting (co->link.joiner) */
   CORO__F_STARTED = 1u << 3,   /* SHARED: its first frame has been built;
                                   GUARDED: its entry has run (backtrace.c) */
+  CORO__F_HOOKS_ON = 1u << 4,  /* coro_hooks_enable(co, 1) */
+  CORO__F_HOOKS_OFF = 1u << 5, /* coro_hooks_enable(co, 0) */
 };
 
 /* The coroutine record. GUARDED: it lives at the top of the coroutine's own
@@ -215,6 +217,7 @@ struct coro_loop {
   size_t cache_max;
   const char *name;
   pthread_t owner;
+  int hooks;               /* coro_loop_opts.hooks (hooks/hook.h reads it) */
 
   /* Timers: a binary min-heap of coroutines ordered by deadline. */
   coro **heap;
@@ -400,6 +403,20 @@ void coro__finished(coro_loop *loop, coro *co);
  * the thread has no loop: the identity locks record as their owner. */
 static inline coro *coro__running(void) {
   return coro__tls_loop ? coro__tls_loop->current : NULL;
+}
+
+/* 1 if the libc hooks act on the calling thread now: it runs a spawned
+ * coroutine (not the loop's own stack, not inside coro_call_on_loop) whose
+ * flags or loop turn them on. A TLS read and a few loads: the hooks call it
+ * first in every hooked call (hooks/hook.h). */
+static inline int coro__hooks_on(void) {
+  coro_loop *l = coro__tls_loop;
+  if (!l || l->in_call)
+    return 0;
+  coro *c = l->current;
+  if (c->kind != CORO__SPAWNED || (c->flags & CORO__F_HOOKS_OFF))
+    return 0;
+  return (c->flags & CORO__F_HOOKS_ON) || l->hooks;
 }
 
 /* Checks shared by the blocking calls: the current coroutine if the caller

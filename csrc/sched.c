@@ -654,6 +654,7 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
                  : o.stack_cache == (size_t)-1 ? 0
                                                    : o.stack_cache;
   l->name = o.name;
+  l->hooks = o.hooks != 0;
   l->owner = pthread_self();
   l->budget = BUDGET;
   l->main.magic = CORO__MAGIC_LIVE;

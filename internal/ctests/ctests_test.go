@@ -47,6 +47,16 @@ var programs = map[string]program{
 	"stack_test": {name: "stack_test", run: true, sources: func([]string) []string {
 		return []string{"stack.c", "fault.c"}
 	}},
+	// The libc hooks (../hooks, not part of the engine) and the test's
+	// blocking client; the libpq test needs the Makefile (pkg-config).
+	"hooks_test": {name: "hooks_test", run: true, sources: func(engine []string) []string {
+		s := append([]string{"test/hooks_client.c"}, engine...)
+		m, _ := filepath.Glob(filepath.Join("..", "..", "hooks", "hook*.c"))
+		for _, f := range m {
+			s = append(s, filepath.Join("..", "hooks", filepath.Base(f)))
+		}
+		return s
+	}},
 }
 
 // findCC returns the C compiler command ($CC may carry flags), or nil.
@@ -118,7 +128,7 @@ func TestC(t *testing.T) {
 		for _, f := range p.sources(engine) {
 			args = append(args, filepath.Join(csrc, f))
 		}
-		args = append(args, "-lpthread", "-o", out)
+		args = append(args, "-I", filepath.Join(csrc, "..", "hooks"), "-lpthread", "-ldl", "-o", out)
 		cmd := exec.Command(cc[0], args...)
 		var msg bytes.Buffer
 		cmd.Stdout = &msg

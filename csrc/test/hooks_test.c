@@ -1,0 +1,819 @@
+/* hooks_test.c - the libc hooks (hooks/): blocking libc calls wait in the
+ * loop inside hooked coroutines, and stay libc's everywhere else.
+ *
+ * The program links libcoro_hooks.a whole and exported (-rdynamic, see the
+ * Makefile), as a C program using the hooks must. The server is an engine
+ * server on a thread of its own (a loop without hooks), so that a client
+ * blocking its thread (hooks off) cannot block the server: it echoes each
+ * request line once `target` requests have arrived (a barrier: a client
+ * can only be answered when all are in flight at once, so concurrency is
+ * counted, never timed), and never answers a line starting with 'h'.
+ */
+#include "coro.h"
+#include "coro_hooks.h"
+#include "hooks_client.h"
+#include "testing.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <sys/select.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+
+static int g_mode; /* the run's stack mode */
+
+#define SEC 1000000000LL
+
+/* ---- the server ------------------------------------------------------- */
+
+typedef struct server {
+  pthread_t th;
+  coro_loop *loop;
+  int lfd, target, received, timeouts;
+  struct sockaddr_in addr;
+  atomic_int ready;
+  atomic_int accepted; /* connections the server has accepted */
+  coro_mutex mu;
+  coro_cond cv;
+} server;
+
+static server srv;
+
+static void *serve_conn(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  char buf[64];
+  size_t n = 0;
+  /* A request ends with a newline, or (a binary protocol's, libpq's
+   * startup packet, whose length field has one) holds a NUL. */
+  while (n < sizeof buf && !memchr(buf, '\n', n) && !memchr(buf, 0, n)) {
+    ssize_t r = coro_read(fd, buf + n, sizeof buf - n, -1);
+    if (r <= 0)
+      goto out;
+    n += (size_t)r;
+  }
+  if (buf[0] == 'h') { /* hold: never answer (the loop's close cancels) */
+    coro_sleep(-1);
+    goto out;
+  }
+  coro_mutex_lock(&srv.mu, -1);
+  if (++srv.received >= srv.target)
+    coro_cond_broadcast(&srv.cv);
+  while (srv.received < srv.target)
+    if (coro_cond_wait(&srv.cv, &srv.mu, coro_now() + 20 * SEC) < 0) {
+      srv.timeouts++;
+      break;
+    }
+  coro_mutex_unlock(&srv.mu);
+  coro_write_all(fd, buf, n, coro_now() + 5 * SEC);
+out:
+  coro_fd_close(fd);
+  return NULL;
+}
+
+static void *serve(void *arg) {
+  (void)arg;
+  for (;;) {
+    int fd = coro_accept(srv.lfd, NULL, NULL, -1);
+    if (fd < 0)
+      return NULL;
+    atomic_fetch_add(&srv.accepted, 1);
+    if (coro_spawn(NULL, serve_conn, (void *)(intptr_t)fd, NULL) < 0)
+      coro_fd_close(fd);
+  }
+}
+
+static void *server_thread(void *arg) {
+  (void)arg;
+  coro_loop_opts o = {.stack_mode = g_mode};
+  CHECK_EQ(coro_loop_new(&srv.loop, &o), 0);
+  CHECK_EQ(coro_mutex_init(&srv.mu), 0);
+  CHECK_EQ(coro_cond_init(&srv.cv), 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  srv.lfd = coro_tcp_listen((struct sockaddr *)&a, sizeof a, 4096, 0);
+  CHECK_GE(srv.lfd, 0);
+  socklen_t len = sizeof srv.addr;
+  CHECK_EQ(getsockname(srv.lfd, (struct sockaddr *)&srv.addr, &len), 0);
+  CHECK_EQ(coro_spawn(NULL, serve, NULL, NULL), 0);
+  atomic_store(&srv.ready, 1);
+  CHECK_EQ(coro_loop_run(srv.loop, CORO_RUN_UNTIL_STOPPED), 0);
+  coro_loop_close(srv.loop, coro_now() + 5 * SEC);
+  coro_fd_close(srv.lfd);
+  return NULL;
+}
+
+static void server_start(int target) {
+  srv.target = target;
+  srv.received = srv.timeouts = 0;
+  atomic_store(&srv.accepted, 0);
+  atomic_store(&srv.ready, 0);
+  CHECK_EQ(pthread_create(&srv.th, NULL, server_thread, NULL), 0);
+  while (!atomic_load(&srv.ready))
+    sched_yield();
+}
+
+static void server_stop(void) {
+  coro_loop_stop(srv.loop);
+  CHECK_EQ(pthread_join(srv.th, NULL), 0);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static coro_loop *loop_new(int hooks) {
+  coro_loop *l;
+  coro_loop_opts o = {.stack_mode = g_mode, .hooks = hooks};
+  CHECK_EQ(coro_loop_new(&l, &o), 0);
+  return l;
+}
+
+static void loop_run_close(coro_loop *l) {
+  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), 0);
+  CHECK_EQ(coro_loop_close(l, coro_now() + 5 * SEC), 0);
+}
+
+/* A blocking socket connected to the server (from the calling context). */
+static int dial(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  CHECK_EQ(connect(fd, (struct sockaddr *)&srv.addr, sizeof srv.addr), 0);
+  return fd;
+}
+
+/* A dial whose request the server holds unanswered. */
+static int dial_held(void) {
+  int fd = dial();
+  CHECK_EQ(write(fd, "hold\n", 5), 5);
+  return fd;
+}
+
+/* The loop's fd waiters: to wait until a coroutine has parked. */
+static uint64_t fd_waiters(void) {
+  coro_loop_stats st;
+  CHECK_EQ(coro_loop_stats_get(coro_loop_current(), &st), 0);
+  return st.fd_waiters;
+}
+
+static void wait_parked(uint64_t n) {
+  int64_t end = coro_now() + 10 * SEC;
+  while (fd_waiters() < n) {
+    CHECK_LT(coro_now(), end);
+    coro_sleep(coro_now() + 1000000);
+  }
+}
+
+/* ---- concurrency ------------------------------------------------------ */
+
+typedef struct client_run {
+  client_stats st;
+  int hooks_override; /* -2: none, else coro_hooks_enable's value */
+  int next_id;
+} client_run;
+
+static void *client(void *arg) {
+  client_run *cr = arg;
+  if (cr->hooks_override != -2)
+    CHECK_EQ(coro_hooks_enable(coro_self(), cr->hooks_override), 0);
+  int rc = blocking_echo(&srv.addr, cr->next_id++, &cr->st);
+  if (rc == 0)
+    cr->st.ok++;
+  else {
+    cr->st.failed++;
+    fprintf(stderr, "client: %s\n", strerror(-rc));
+  }
+  return NULL;
+}
+
+static void run_clients(int hooks, int override, int n, client_run *cr) {
+  *cr = (client_run){.hooks_override = override};
+  coro_loop *l = loop_new(hooks);
+  for (int i = 0; i < n; i++)
+    CHECK_EQ(coro_spawn(NULL, client, cr, NULL), 0);
+  loop_run_close(l);
+}
+
+/* 1,000 blocking clients on one loop are all in flight at once: the
+ * server answers none until it holds all of them. */
+static void concurrent_clients(int mode) {
+  g_mode = mode;
+  int n = testing_under_valgrind() ? 200 : 1000;
+  server_start(n);
+  client_run cr;
+  run_clients(1, -2, n, &cr);
+  CHECK_EQ(cr.st.ok, n);
+  CHECK_EQ(cr.st.max_in_flight, n);
+  CHECK_EQ(srv.received, n);
+  server_stop();
+}
+
+/* The same code with hooks off (the loop's, or one coroutine's override)
+ * blocks the thread: one request at a time. */
+static void hooks_off_sequential(int mode) {
+  g_mode = mode;
+  server_start(1);
+  client_run cr;
+  run_clients(0, -2, 20, &cr);
+  CHECK_EQ(cr.st.ok, 20);
+  CHECK_EQ(cr.st.max_in_flight, 1);
+  run_clients(1, 0, 20, &cr); /* loop on, each coroutine off */
+  CHECK_EQ(cr.st.ok, 20);
+  CHECK_EQ(cr.st.max_in_flight, 1);
+  server_stop();
+  server_start(20); /* the barrier again: all 20 must be in flight */
+  run_clients(0, 1, 20, &cr); /* loop off, each coroutine on: concurrent */
+  CHECK_EQ(cr.st.ok, 20);
+  CHECK_EQ(cr.st.max_in_flight, 20);
+  server_stop();
+  CHECK_EQ(coro_hooks_enable(NULL, 1), -EINVAL);
+}
+
+/* ---- per-fd state ----------------------------------------------------- */
+
+static void *nonblock_kept_co(void *arg) {
+  (void)arg;
+  int fd = dial_held();
+  /* The kernel file is non-blocking; the application is told what it set. */
+  CHECK(syscall(SYS_fcntl, fd, F_GETFL) & O_NONBLOCK);
+  int fl = fcntl(fd, F_GETFL);
+  CHECK_EQ(fl & O_NONBLOCK, 0);
+  CHECK_EQ(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+  CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+  char c;
+  errno = 0;
+  CHECK_EQ(read(fd, &c, 1), -1);
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_EQ(recv(fd, &c, 1, 0), -1);
+  CHECK_EQ(errno, EAGAIN);
+  struct pollfd pf = {fd, POLLIN, 0};
+  CHECK_EQ(poll(&pf, 1, 0), 0);
+  /* Back to blocking: the kernel file stays non-blocking underneath. */
+  CHECK_EQ(fcntl(fd, F_SETFL, fl), 0);
+  CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+  CHECK(syscall(SYS_fcntl, fd, F_GETFL) & O_NONBLOCK);
+  CHECK_EQ(close(fd), 0);
+  /* SOCK_NONBLOCK: connect gives EINPROGRESS (or succeeds at once). */
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  CHECK_GE(fd, 0);
+  CHECK(fcntl(fd, F_GETFL) & O_NONBLOCK);
+  int r = connect(fd, (struct sockaddr *)&srv.addr, sizeof srv.addr);
+  CHECK(r == 0 || errno == EINPROGRESS);
+  CHECK_EQ(poll(&(struct pollfd){fd, POLLOUT, 0}, 1, 5000), 1);
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+
+/* A call that waits in the loop is between in_read and read_done; the
+ * witness, spawned after, runs while it is (one thread: the caller can
+ * only be suspended inside the call). */
+static int in_read, read_done, witnessed;
+
+static void *witness(void *arg) {
+  (void)arg;
+  while (!in_read)
+    coro_yield();
+  witnessed = !read_done;
+  return NULL;
+}
+
+/* Run fn in a coroutine of a hooked loop, with the witness after it when
+ * watch (then it must have seen fn waiting in the loop), and the server
+ * (answering at once) when serve. */
+static void run_hooked(int mode, coro_fn fn, int serve, int watch) {
+  g_mode = mode;
+  if (serve)
+    server_start(1);
+  coro_loop *l = loop_new(1);
+  CHECK_EQ(coro_spawn(NULL, fn, NULL, NULL), 0);
+  if (watch)
+    CHECK_EQ(coro_spawn(NULL, witness, NULL, NULL), 0);
+  loop_run_close(l);
+  if (watch)
+    CHECK(witnessed);
+  if (serve)
+    server_stop();
+}
+
+static void *rcvtimeo_co(void *arg) {
+  (void)arg;
+  int fd = dial_held();
+  struct timeval tv = {0, 50000}, got;
+  CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  socklen_t len = sizeof got;
+  CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &got, &len), 0);
+  CHECK_EQ(got.tv_sec, 0);
+  CHECK_GE(got.tv_usec, 50000); /* the kernel rounds up to its ticks */
+  char c;
+  in_read = 1;
+  int64_t t0 = coro_now();
+  errno = 0;
+  CHECK_EQ(read(fd, &c, 1), -1);
+  read_done = 1;
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_GE(coro_now() - t0, 50000000); /* not before the timeout */
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+/* SO_RCVTIMEO is a deadline in the loop: EAGAIN as the kernel gives. */
+static void rcvtimeo_expiry(int mode) { run_hooked(mode, rcvtimeo_co, 1, 1); }
+
+static void nonblock_kept(int mode) { run_hooked(mode, nonblock_kept_co, 1, 0); }
+
+/* ---- connect ---------------------------------------------------------- */
+
+/* A loopback port nobody listens on (bound, then closed). */
+static struct sockaddr_in dead_port(void) {
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = (int)syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  CHECK_EQ((int)syscall(SYS_bind, fd, &a, sizeof a), 0);
+  socklen_t len = sizeof a;
+  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  syscall(SYS_close, fd);
+  return a;
+}
+
+static void *refused_co(void *arg) {
+  (void)arg;
+  struct sockaddr_in a = dead_port();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  errno = 0;
+  CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), -1);
+  CHECK_EQ(errno, ECONNREFUSED);
+  int err = -1;
+  socklen_t len = sizeof err;
+  CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+  CHECK_EQ(err, 0); /* read by connect, as the kernel's blocking connect does */
+  CHECK_EQ(close(fd), 0);
+  /* The application's own non-blocking connect and SO_ERROR. */
+  fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  CHECK_GE(fd, 0);
+  int r = connect(fd, (struct sockaddr *)&a, sizeof a);
+  if (r < 0 && errno == EINPROGRESS) {
+    struct pollfd pf = {fd, POLLOUT, 0};
+    CHECK_EQ(poll(&pf, 1, 5000), 1);
+    CHECK_EQ(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+    CHECK_EQ(err, ECONNREFUSED);
+  } else {
+    CHECK_EQ(r, -1);
+    CHECK_EQ(errno, ECONNREFUSED);
+  }
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+static void connect_refused(int mode) { run_hooked(mode, refused_co, 0, 0); }
+
+/* ---- close, cancel ---------------------------------------------------- */
+
+static int shared_fd = -1, reader_errno;
+
+static void *blocked_reader(void *arg) {
+  (void)arg;
+  char c;
+  errno = 0;
+  ssize_t r = read(shared_fd, &c, 1);
+  CHECK_EQ(r, -1);
+  reader_errno = errno;
+  return NULL;
+}
+
+/* A coroutine parked in a read of a held connection (shared_fd). */
+static coro *parked_reader(void) {
+  shared_fd = dial_held();
+  coro *rd;
+  CHECK_EQ(coro_spawn(&rd, blocked_reader, NULL, NULL), 0);
+  wait_parked(1);
+  return rd;
+}
+
+static void *closer(void *arg) {
+  (void)arg;
+  coro *rd = parked_reader();
+  int old = shared_fd;
+  /* The server thread makes fds too: let it take its number first. */
+  int64_t end = coro_now() + 10 * SEC;
+  while (atomic_load(&srv.accepted) < 1) {
+    CHECK_LT(coro_now(), end);
+    coro_sleep(coro_now() + 1000000);
+  }
+  CHECK_EQ(close(shared_fd), 0);
+  CHECK_EQ(coro_join(rd, coro_now() + 10 * SEC, NULL), 0);
+  CHECK_EQ(reader_errno, EBADF);
+  /* The number again, for a new connection: no stale registration. */
+  client_stats st = {0};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_EQ(fd, old);
+  CHECK_EQ(close(fd), 0);
+  CHECK_EQ(blocking_echo(&srv.addr, 7, &st), 0);
+  return NULL;
+}
+
+/* close wakes a coroutine waiting on the fd with EBADF. */
+static void close_wakes_waiter(int mode) { run_hooked(mode, closer, 1, 0); }
+
+static void *canceller(void *arg) {
+  (void)arg;
+  coro *rd = parked_reader();
+  CHECK_EQ(coro_cancel(rd), 0);
+  CHECK_EQ(coro_join(rd, coro_now() + 10 * SEC, NULL), 0);
+  CHECK_EQ(reader_errno, ECANCELED);
+  CHECK_EQ(close(shared_fd), 0);
+  return NULL;
+}
+
+/* A coroutine cancelled inside a hooked read: -1 ECANCELED (hook.h). */
+static void cancel_in_read(int mode) { run_hooked(mode, canceller, 1, 0); }
+
+/* ---- poll, sleep ------------------------------------------------------ */
+
+static void *poll_co(void *arg) {
+  (void)arg;
+  int h1 = dial_held(), h2 = dial_held(), e = dial();
+  struct pollfd pf[3] = {{h1, POLLIN, 0}, {h2, POLLIN, 0}, {e, POLLIN, 0}};
+  /* Nothing ready: the timeout, spent in the loop (the witness runs). */
+  in_read = 1;
+  int64_t t0 = coro_now();
+  CHECK_EQ(poll(pf, 2, 50), 0);
+  read_done = 1;
+  CHECK_GE(coro_now() - t0, 50000000);
+  /* One of three becomes ready. */
+  CHECK_EQ(write(e, "x\n", 2), 2);
+  CHECK_EQ(poll(pf, 3, 10000), 1);
+  CHECK_EQ(pf[0].revents, 0);
+  CHECK_EQ(pf[1].revents, 0);
+  CHECK_EQ(pf[2].revents, POLLIN);
+  struct timespec ts = {0, 20000000};
+  CHECK_EQ(ppoll(pf, 2, &ts, NULL), 0);
+  close(h1);
+  close(h2);
+  close(e);
+  return NULL;
+}
+
+static void poll_many(int mode) { run_hooked(mode, poll_co, 1, 1); }
+
+static void *select_co(void *arg) {
+  (void)arg;
+  int h1 = dial_held(), h2 = dial_held(), e = dial();
+  int n = (h1 > h2 ? h1 : h2) > e ? (h1 > h2 ? h1 : h2) + 1 : e + 1;
+  fd_set rs;
+  FD_ZERO(&rs);
+  FD_SET(h1, &rs);
+  FD_SET(h2, &rs);
+  struct timeval tv = {0, 30000};
+  in_read = 1; /* the timeout is spent in the loop: the witness runs */
+  CHECK_EQ(select(n, &rs, NULL, NULL, &tv), 0);
+  read_done = 1;
+  CHECK(!FD_ISSET(h1, &rs) && !FD_ISSET(h2, &rs));
+  CHECK_EQ(tv.tv_sec, 0);
+  CHECK_EQ(tv.tv_usec, 0); /* the time left, as Linux writes it */
+  CHECK_EQ(write(e, "x\n", 2), 2);
+  FD_SET(h1, &rs);
+  FD_SET(h2, &rs);
+  FD_SET(e, &rs);
+  CHECK_EQ(select(n, &rs, NULL, NULL, NULL), 1); /* e's answer */
+  CHECK(FD_ISSET(e, &rs) && !FD_ISSET(h1, &rs) && !FD_ISSET(h2, &rs));
+  fd_set ws;
+  FD_ZERO(&ws);
+  FD_SET(h1, &ws);
+  FD_SET(e, &rs);
+  CHECK_EQ(select(n, &rs, &ws, NULL, NULL), 2); /* e readable, h1 writable */
+  CHECK(FD_ISSET(e, &rs) && FD_ISSET(h1, &ws));
+  /* A closed fd in a set: EBADF, as the kernel's. */
+  CHECK_EQ(close(h2), 0);
+  FD_ZERO(&rs);
+  FD_SET(h2, &rs);
+  tv = (struct timeval){1, 0};
+  CHECK_EQ(select(h2 + 1, &rs, NULL, NULL, &tv), -1);
+  CHECK_EQ(errno, EBADF);
+  close(h1);
+  close(e);
+  return NULL;
+}
+
+/* select waits in the loop, with poll(2)'s results mapped back. */
+static void select_waits(int mode) { run_hooked(mode, select_co, 1, 1); }
+
+static int sleeping, max_sleeping;
+
+static void *sleeper(void *arg) {
+  int kind = (int)(intptr_t)arg % 5;
+  /* Long enough that all are asleep before the first wakes, even on a
+   * loaded machine. */
+  struct timespec ts = {0, 200000000};
+  if (kind == 3) { /* absolute: ends after its time (not counted) */
+    struct timespec end, now;
+    CHECK_EQ(clock_gettime(CLOCK_REALTIME, &end), 0);
+    end.tv_nsec += 30000000;
+    if (end.tv_nsec >= 1000000000)
+      end.tv_sec++, end.tv_nsec -= 1000000000;
+    CHECK_EQ(clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &end, NULL), 0);
+    CHECK_EQ(clock_gettime(CLOCK_REALTIME, &now), 0);
+    CHECK(now.tv_sec > end.tv_sec ||
+          (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec));
+    return NULL;
+  }
+  if (kind == 4) { /* returns at once (not counted) */
+    CHECK_EQ(sleep(0), 0u);
+    return NULL;
+  }
+  if (++sleeping > max_sleeping)
+    max_sleeping = sleeping;
+  if (kind == 0)
+    CHECK_EQ(usleep(200000), 0);
+  else if (kind == 1)
+    CHECK_EQ(nanosleep(&ts, NULL), 0);
+  else
+    CHECK_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL), 0);
+  sleeping--;
+  return NULL;
+}
+
+/* usleep, nanosleep and clock_nanosleep sleep in the loop: the 60 that
+ * sleep 200 ms are all asleep at once (and the absolute sleeps end after
+ * their time). */
+static void sleep_concurrent(int mode) {
+  g_mode = mode;
+  coro_loop *l = loop_new(1);
+  for (int i = 0; i < 100; i++)
+    CHECK_EQ(coro_spawn(NULL, sleeper, (void *)(intptr_t)i, NULL), 0);
+  loop_run_close(l);
+  CHECK_EQ(max_sleeping, 60);
+}
+
+/* ---- _FORTIFY_SOURCE variants ------------------------------------------ */
+
+static void *chk_co(void *arg) {
+  (void)arg;
+  int fd = dial_held();
+  struct timeval tv = {0, 20000};
+  CHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  char b[4];
+  struct pollfd pf = {fd, POLLIN, 0};
+  in_read = 1;
+  errno = 0;
+  CHECK_EQ(__read_chk(fd, b, 1, sizeof b), -1);
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_EQ(__recv_chk(fd, b, 1, sizeof b, 0), -1);
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_EQ(__recvfrom_chk(fd, b, 1, sizeof b, 0, NULL, NULL), -1);
+  CHECK_EQ(errno, EAGAIN);
+  CHECK_EQ(__poll_chk(&pf, 1, 20, sizeof pf), 0);
+  CHECK_EQ(__ppoll_chk(&pf, 1, &(struct timespec){0, 20000000}, NULL, sizeof pf), 0);
+  read_done = 1;
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+/* The __*_chk names wait in the loop as the calls they check. */
+static void fortify_variants(int mode) { run_hooked(mode, chk_co, 1, 1); }
+
+/* ---- both ends in blocking style -------------------------------------- */
+
+#define BIG (4 << 20) /* far above the socket buffers: writes must wait */
+
+static int listen_port;
+
+static void *blocking_acceptor(void *arg) {
+  (void)arg;
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(lfd, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  CHECK_EQ(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+  CHECK_EQ(listen(lfd, 8), 0);
+  socklen_t len = sizeof a;
+  CHECK_EQ(getsockname(lfd, (struct sockaddr *)&a, &len), 0);
+  listen_port = ntohs(a.sin_port);
+  in_read = 1;
+  int c = accept(lfd, NULL, NULL); /* waits in the loop */
+  read_done = 1;
+  CHECK_GE(c, 0);
+  CHECK_EQ(fcntl(c, F_GETFL) & O_NONBLOCK, 0);
+  /* Read the big message through a dup, then a dup2 of it. */
+  int d = dup(c);
+  CHECK_GE(d, 0);
+  CHECK_EQ(fcntl(d, F_GETFL) & O_NONBLOCK, 0);
+  CHECK_EQ(close(c), 0);
+  int e = dup2(d, c); /* the old number again */
+  CHECK_EQ(e, c);
+  char *buf = malloc(BIG);
+  CHECK(buf != NULL);
+  size_t got = 0;
+  while (got < BIG) {
+    struct iovec iov[2] = {{buf + got, (BIG - got) / 2},
+                           {buf + got + (BIG - got) / 2, BIG - got - (BIG - got) / 2}};
+    ssize_t r = (got & 1) ? recv(e, buf + got, BIG - got, 0) : readv(d, iov, 2);
+    CHECK_GT(r, 0);
+    got += (size_t)r;
+  }
+  for (size_t i = 0; i < BIG; i++)
+    if (buf[i] != (char)(i * 7))
+      FAILF("byte %zu: %d", i, buf[i]);
+  free(buf);
+  struct iovec out[2] = {{"o", 1}, {"k", 1}};
+  CHECK_EQ(writev(e, out, 2), 2);
+  CHECK_EQ(close(d), 0);
+  CHECK_EQ(close(e), 0);
+  CHECK_EQ(close(lfd), 0);
+  return NULL;
+}
+
+static void *blocking_sender(void *arg) {
+  (void)arg;
+  while (!listen_port)
+    coro_yield();
+  char *buf = malloc(BIG);
+  CHECK(buf != NULL);
+  for (size_t i = 0; i < BIG; i++)
+    buf[i] = (char)(i * 7);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)listen_port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  /* One write of it all: returns when all is written, as a blocking
+   * socket's does (the reader is a coroutine of this same thread). */
+  CHECK_EQ(write(fd, buf, BIG), BIG);
+  free(buf);
+  char ok[2];
+  struct iovec iov = {ok, 2};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+  CHECK_EQ(recvmsg(fd, &m, MSG_WAITALL), 2);
+  CHECK_EQ(memcmp(ok, "ok", 2), 0);
+  CHECK_EQ(close(fd), 0);
+  return NULL;
+}
+
+/* A server and a client, both written for blocking libc, on one thread:
+ * accept waits in the loop, a 4 MiB write waits for the reader, reads
+ * through dup and dup2 copies (readv, recv), writev and recvmsg. */
+static void both_ends_blocking(int mode) {
+  g_mode = mode;
+  coro_loop *l = loop_new(1);
+  CHECK_EQ(coro_spawn(NULL, blocking_acceptor, NULL, NULL), 0);
+  CHECK_EQ(coro_spawn(NULL, witness, NULL, NULL), 0);
+  CHECK_EQ(coro_spawn(NULL, blocking_sender, NULL, NULL), 0);
+  loop_run_close(l);
+  CHECK(witnessed);
+}
+
+/* ---- a real shared library: libpq --------------------------------------- */
+
+#ifdef CORO_HAVE_LIBPQ
+#include <libpq-fe.h>
+
+static int pq_failed_right;
+
+static void *pq_client(void *arg) {
+  (void)arg;
+  char conninfo[160];
+  snprintf(conninfo, sizeof conninfo,
+           "hostaddr=127.0.0.1 port=%d user=u dbname=d connect_timeout=30 "
+           "sslmode=disable gssencmode=disable",
+           ntohs(srv.addr.sin_port));
+  PGconn *c = PQconnectdb(conninfo);
+  /* The server answers garbage once all are in: a protocol error. */
+  if (PQstatus(c) == CONNECTION_BAD && PQerrorMessage(c)[0])
+    pq_failed_right++;
+  PQfinish(c);
+  return NULL;
+}
+
+/* libpq.so's own connect, poll, send and recv (a shared library's calls,
+ * resolved through the dynamic linker to the hooks): n connection
+ * attempts are all in flight at once on one thread (the server counts
+ * them before it answers any). */
+static void libpq_concurrent(int mode) {
+  g_mode = mode;
+  int n = testing_under_valgrind() ? 20 : 200;
+  server_start(n);
+  coro_loop *l = loop_new(1);
+  for (int i = 0; i < n; i++)
+    CHECK_EQ(coro_spawn(NULL, pq_client, NULL, NULL), 0);
+  loop_run_close(l);
+  CHECK_EQ(srv.received, n);
+  CHECK_EQ(srv.timeouts, 0);
+  CHECK_EQ(pq_failed_right, n);
+  server_stop();
+}
+#endif
+
+/* ---- outside the scope ------------------------------------------------ */
+
+/* Calls that must answer exactly as the kernel does. */
+static void same_as_kernel(void) {
+  char c;
+  errno = 0;
+  CHECK_EQ(read(-1, &c, 1), -1);
+  CHECK_EQ(errno, EBADF);
+  CHECK_EQ(close(-1), -1);
+  CHECK_EQ(errno, EBADF);
+  CHECK_EQ(fcntl(-1, F_GETFL), -1);
+  CHECK_EQ(errno, EBADF);
+  CHECK_EQ(poll(NULL, 0, 10), 0);
+  struct timeval tv = {0, 10000};
+  CHECK_EQ(select(0, NULL, NULL, NULL, &tv), 0);
+  CHECK_EQ(tv.tv_usec, 0);
+  tv.tv_usec = -1;
+  CHECK_EQ(select(0, NULL, NULL, NULL, &tv), -1);
+  CHECK_EQ(errno, EINVAL);
+  struct sockaddr_in a = dead_port();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  CHECK_EQ(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+  CHECK_EQ(syscall(SYS_fcntl, fd, F_GETFL) & O_NONBLOCK, 0); /* not tracked */
+  CHECK_EQ(connect(fd, (struct sockaddr *)&a, sizeof a), -1);
+  CHECK_EQ(errno, ECONNREFUSED);
+  CHECK_EQ(close(fd), 0);
+  int p[2];
+  CHECK_EQ(pipe(p), 0);
+  CHECK_EQ(write(p[1], "ab", 2), 2);
+  CHECK_EQ(read(p[0], &c, 1), 1);
+  CHECK_EQ(close(p[0]), 0);
+  CHECK_EQ(close(p[1]), 0);
+}
+
+static void *same_as_kernel_thread(void *arg) {
+  (void)arg;
+  same_as_kernel();
+  return NULL;
+}
+
+static int tracked_fd = -1;
+
+static void *make_tracked(void *arg) {
+  (void)arg;
+  tracked_fd = dial();
+  return NULL;
+}
+
+/* A tracked fd used by a thread without a loop still blocks there. */
+static void *blocking_thread(void *arg) {
+  (void)arg;
+  CHECK_EQ(write(tracked_fd, "t\n", 2), 2);
+  char buf[2];
+  CHECK_EQ(read(tracked_fd, buf, 2), 2); /* waits in poll(2), not EAGAIN */
+  CHECK_EQ(memcmp(buf, "t\n", 2), 0);
+  return NULL;
+}
+
+static void outside_untouched(int mode) {
+  g_mode = mode;
+  server_start(1);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, same_as_kernel_thread, NULL), 0);
+  CHECK_EQ(pthread_join(th, NULL), 0);
+  coro_loop *l = loop_new(1);
+  same_as_kernel(); /* on the loop's own stack */
+  CHECK_EQ(coro_spawn(NULL, make_tracked, NULL, NULL), 0);
+  loop_run_close(l);
+  CHECK(syscall(SYS_fcntl, tracked_fd, F_GETFL) & O_NONBLOCK);
+  CHECK_EQ(pthread_create(&th, NULL, blocking_thread, NULL), 0);
+  CHECK_EQ(pthread_join(th, NULL), 0);
+  CHECK_EQ(close(tracked_fd), 0);
+  server_stop();
+}
+
+/* The hooks are what a shared library's calls resolve to. */
+static void hooks_exported(int mode) {
+  (void)mode;
+  const char *missing = NULL;
+  int rc = coro_hooks_check(&missing);
+  if (rc != 0)
+    FAILF("coro_hooks_check: %d, %s resolves to libc", rc, missing);
+}
+
+static const testing_case tests[] = {
+    {"hooks_exported", hooks_exported, 0},
+    {"concurrent_clients", concurrent_clients, 60},
+    {"hooks_off_sequential", hooks_off_sequential, 0},
+    {"nonblock_kept", nonblock_kept, 0},
+    {"rcvtimeo_expiry", rcvtimeo_expiry, 0},
+    {"connect_refused", connect_refused, 0},
+    {"close_wakes_waiter", close_wakes_waiter, 0},
+    {"cancel_in_read", cancel_in_read, 0},
+    {"poll_many", poll_many, 0},
+    {"select_waits", select_waits, 0},
+    {"sleep_concurrent", sleep_concurrent, 0},
+    {"both_ends_blocking", both_ends_blocking, 0},
+    {"fortify_variants", fortify_variants, 0},
+    {"outside_untouched", outside_untouched, 0},
+#ifdef CORO_HAVE_LIBPQ
+    {"libpq_concurrent", libpq_concurrent, 60},
+#endif
+};
+
+static const testing_param params[] = {
+    {"guarded", CORO_STACK_GUARDED},
+    {"shared", CORO_STACK_SHARED},
+};
+
+TESTING_MAIN(tests, params)

@@ -1,0 +1,187 @@
+/* hook_poll.c - poll, ppoll and select: a library's own wait on its fds,
+ * with its timeout, made a wait in the loop. Contract in hook.h.
+ *
+ * In a hooked coroutine, a poll with a timeout other than 0 first asks the
+ * kernel once without waiting (most calls end here: something is ready).
+ * If nothing is, it waits in the loop: on one fd with coro_fd_wait; on
+ * several, on a per-call epoll set (epoll_create1 + one epoll_ctl per fd +
+ * close: n + 2 syscalls, about what the kernel's own poll costs to set up,
+ * and no coroutine per fd), which the loop watches as one fd. When the
+ * wait ends it asks the kernel once more for the revents, so the result is
+ * always poll(2)'s own; a wake that finds nothing (readiness is a hint)
+ * waits again until the deadline. 0 on timeout, -1 ECANCELED when the
+ * coroutine is cancelled. The fds need not be tracked: poll never reads.
+ *
+ * select is poll over the fds its sets name (POLLIN for the read set,
+ * POLLOUT for the write set, POLLPRI for the exception set), mapped back
+ * as the kernel maps them (a hang-up or error makes an fd readable and
+ * writable; an fd not open is EBADF), and writes the time left to the
+ * timeout as Linux does. pselect is not hooked yet.
+ *
+ * ppoll with a signal mask cannot be a wait in the loop (the mask is the
+ * thread's, shared by every coroutine): it goes to the kernel and blocks
+ * the thread. Elsewhere (not hooked, timeout 0) both go to the kernel.
+ */
+#include "hook.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/select.h>
+#include <sys/epoll.h>
+
+/* The kernel's poll once (timeout 0). */
+static int poll_now(struct pollfd *fds, nfds_t n) {
+  struct timespec zero = {0, 0};
+  return (int)HOOK_RAW(SYS_ppoll, fds, n, &zero, NULL, 0);
+}
+
+/* The loop's wait for fds (see the top comment): the wait's result
+ * (> 0 ready, else -errno). */
+static int wait_set(struct pollfd *fds, nfds_t n, int64_t deadline) {
+  if (n == 1) {
+    int ev = ((fds[0].events & (POLLIN | POLLPRI | POLLRDHUP)) ? CORO_POLLIN : 0) |
+             ((fds[0].events & POLLOUT) ? CORO_POLLOUT : 0);
+    if (ev)
+      return coro_fd_wait(fds[0].fd, ev, deadline);
+  }
+  int ep = (int)HOOK_RAW(SYS_epoll_create1, EPOLL_CLOEXEC);
+  if (ep < 0)
+    return -errno;
+  int rc = 0;
+  for (nfds_t i = 0; i < n && rc == 0; i++) {
+    if (fds[i].fd < 0)
+      continue;
+    struct epoll_event e = {.events = (uint32_t)(uint16_t)fds[i].events,
+                            .data.u64 = i};
+    if (HOOK_RAW(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, fds[i].fd, &e) < 0 &&
+        errno != EEXIST) /* the same fd twice: one registration serves */
+      rc = -errno;
+  }
+  if (rc == 0)
+    rc = coro_fd_wait(ep, CORO_POLLIN, deadline);
+  coro_fd_forget(ep); /* no record left for the next file of that number */
+  (void)HOOK_RAW(SYS_close, ep);
+  return rc;
+}
+
+/* poll/ppoll with a deadline (-1: none) in a hooked coroutine. */
+static int hooked_poll(struct pollfd *fds, nfds_t n, int64_t deadline) {
+  int r = poll_now(fds, n);
+  while (r == 0) {
+    int rc = wait_set(fds, n, deadline);
+    if (rc == -ETIMEDOUT)
+      return 0;
+    if (rc < 0) {
+      errno = -rc;
+      return -1;
+    }
+    r = poll_now(fds, n);
+  }
+  return r;
+}
+
+int poll(struct pollfd *fds, nfds_t n, int timeout) {
+  if (timeout != 0 && coro__hooks_on())
+    return hooked_poll(fds, n,
+                       timeout < 0 ? -1 : coro_now() + (int64_t)timeout * 1000000);
+  struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000};
+  return (int)HOOK_RAW(SYS_ppoll, fds, n, timeout < 0 ? NULL : &ts, NULL, 0);
+}
+
+int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
+          const sigset_t *mask) {
+  /* A zero or invalid timeout is the kernel's to answer. */
+  int kernel = tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 ||
+                       tmo->tv_nsec >= 1000000000 ||
+                       (tmo->tv_sec == 0 && tmo->tv_nsec == 0));
+  if (!mask && !kernel && coro__hooks_on()) {
+    int64_t dl = -1;
+    if (tmo)
+      dl = coro_now() + (int64_t)tmo->tv_sec * 1000000000 + tmo->tv_nsec;
+    return hooked_poll(fds, n, dl);
+  }
+  /* The kernel writes the time left back: into a copy, as glibc does. */
+  struct timespec ts;
+  if (tmo)
+    ts = *tmo;
+  return (int)HOOK_RAW(SYS_ppoll, fds, n, tmo ? &ts : NULL, mask, _NSIG / 8);
+}
+
+/* select in a hooked coroutine, through hooked_poll. */
+static int hooked_select(int n, fd_set *rd, fd_set *wr, fd_set *ex,
+                         struct timeval *tv) {
+  struct pollfd stack[64], *p = stack;
+  nfds_t np = 0;
+  for (int fd = 0; fd < n; fd++)
+    np += (rd && FD_ISSET(fd, rd)) || (wr && FD_ISSET(fd, wr)) ||
+          (ex && FD_ISSET(fd, ex));
+  if (np > 64 && !(p = malloc(np * sizeof *p))) {
+    errno = ENOMEM;
+    return -1;
+  }
+  np = 0;
+  for (int fd = 0; fd < n; fd++) {
+    short ev = (short)(((rd && FD_ISSET(fd, rd)) ? POLLIN : 0) |
+                       ((wr && FD_ISSET(fd, wr)) ? POLLOUT : 0) |
+                       ((ex && FD_ISSET(fd, ex)) ? POLLPRI : 0));
+    if (ev)
+      p[np++] = (struct pollfd){fd, ev, 0};
+  }
+  int64_t dl = tv ? coro_now() + (int64_t)tv->tv_sec * 1000000000 +
+                        (int64_t)tv->tv_usec * 1000
+                  : -1;
+  int r = hooked_poll(p, np, dl);
+  if (r > 0) {
+    r = 0;
+    for (nfds_t i = 0; i < np && r >= 0; i++)
+      if (p[i].revents & POLLNVAL)
+        r = -1;
+    if (r < 0)
+      errno = EBADF; /* the sets stay as they were, as the kernel's */
+    else {
+      if (rd) FD_ZERO(rd);
+      if (wr) FD_ZERO(wr);
+      if (ex) FD_ZERO(ex);
+      for (nfds_t i = 0; i < np; i++) {
+        short re = p[i].revents, ev = p[i].events;
+        if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR)))
+          FD_SET(p[i].fd, rd), r++;
+        if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR)))
+          FD_SET(p[i].fd, wr), r++;
+        if ((ev & POLLPRI) && (re & POLLPRI))
+          FD_SET(p[i].fd, ex), r++;
+      }
+    }
+  } else if (r == 0) {
+    if (rd) FD_ZERO(rd);
+    if (wr) FD_ZERO(wr);
+    if (ex) FD_ZERO(ex);
+  }
+  if (tv && r >= 0) {
+    int64_t left = dl - coro_now();
+    if (left < 0)
+      left = 0;
+    *tv = (struct timeval){(time_t)(left / 1000000000),
+                           (suseconds_t)(left % 1000000000 / 1000)};
+  }
+  if (p != stack)
+    free(p);
+  return r;
+}
+
+int select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv) {
+  int valid = n >= 0 && n <= FD_SETSIZE &&
+              (!tv || (tv->tv_sec >= 0 && tv->tv_usec >= 0 &&
+                       tv->tv_usec < 1000000));
+  if (valid && !(tv && tv->tv_sec == 0 && tv->tv_usec == 0) &&
+      coro__hooks_on())
+    return hooked_select(n, rd, wr, ex, tv);
+  /* The kernel's, through pselect6 (arm64 has no select syscall). */
+  struct timespec ts;
+  if (tv)
+    ts = (struct timespec){tv->tv_sec, tv->tv_usec * 1000};
+  int r = (int)HOOK_RAW(SYS_pselect6, n, rd, wr, ex, tv ? &ts : NULL, NULL);
+  if (tv && valid)
+    *tv = (struct timeval){ts.tv_sec, (suseconds_t)(ts.tv_nsec / 1000)};
+  return r;
+}
