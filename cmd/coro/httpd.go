@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"flag"
@@ -21,7 +22,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex] [-drain D]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -29,8 +30,8 @@ with /dir redirected to /dir/) from N loops, each a thread with its own
 SO_REUSEPORT listener, running one C coroutine per connection. With no
 -root, a small built-in site (index.html, style.css, a 1 MiB file) is
 written to a temporary directory and served. Prints
-"httpd: serving DIR on http://ADDR/ (N loops)" and runs until SIGINT or
-SIGTERM. An address another server listens on is an error unless
+"httpd: serving DIR on http://ADDR/ (N loops)" and runs until a signal
+(see Stopping below). An address another server listens on is an error unless
 -reuseport shares the port (see "coro echo -h").
 
 The limits on clients: a request head must arrive within -header-timeout
@@ -102,7 +103,18 @@ each sorted by name, with sizes in bytes and times in UTC, names
 HTML-escaped and percent-encoded in their links; dotfiles left out unless
 -dotfiles allow; symlinks listed, not followed.
 
-Exit status: 0 after a signal, 1 the server failed, 2 usage error.`,
+Stopping (nginx's graceful and fast shutdown): SIGTERM or SIGINT closes
+the listeners at once (new connections are refused) and the keep-alive
+connections idle between requests, lets every request being read or
+answered finish (its response says "Connection: close" if it had not
+begun), and exits when the last connection has closed or -drain (30s)
+has passed, whichever is first: then the connections left are cut.
+-drain 0 stops at once. SIGQUIT, or a second SIGTERM or SIGINT, stops at
+once, also during a drain. A drain that had to cut connections says how
+many on stderr.
+
+Exit status: 0 after a signal (a drain cut short too), 1 the server
+failed, 2 usage error.`,
 	flags: httpdFlags,
 }
 
@@ -162,6 +174,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	maxRanges := fs.Int("max-ranges", 16, "answer at most `N` ranges of a Range header (1 to 100); more get the whole file")
 	dotfiles := fs.String("dotfiles", "deny", "`deny` (404) or allow paths with a segment starting with '.'")
 	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
+	drain := fs.Duration("drain", 30*time.Second, "on SIGTERM or SIGINT, let requests in progress finish for at most `D` (0: stop at once)")
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
 			return usageError(stderr, "httpd", "-loops %d: want 1 to 1024", *loops)
@@ -174,6 +187,9 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			if d.v <= 0 {
 				return usageError(stderr, "httpd", "-%s %v: must be positive", d.name, d.v)
 			}
+		}
+		if *drain < 0 {
+			return usageError(stderr, "httpd", "-drain %v: must not be negative", *drain)
 		}
 		if *unsent < 1 {
 			return usageError(stderr, "httpd", "-unsent-limit %d: must be positive", *unsent)
@@ -199,7 +215,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		// Catch the signals before serving, so that one sent as soon as the
 		// URL is printed is not fatal.
 		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 		defer signal.Stop(sigs)
 		srv, err := httpd.Start(httpd.Config{
 			Addr: *addr, Root: dir, Loops: *loops, Stack: st,
@@ -215,13 +231,37 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		fmt.Fprintf(stdout, "httpd: serving %s on %s (%d loops)\n", dir, srv.URL(), *loops)
-		<-sigs
-		if err := srv.Close(); err != nil {
+		if err := stopHttpd(srv, sigs, *drain, stderr); err != nil {
 			fmt.Fprintf(stderr, "coro %v\n", err)
 			return exitFailed
 		}
 		return exitOK
 	}
+}
+
+// stopHttpd waits for a signal and stops srv: gracefully on SIGTERM or
+// SIGINT (Shutdown, for at most drain), at once on SIGQUIT or on any
+// signal during the drain. A drain cut short is reported, not an error.
+func stopHttpd(srv *httpd.Server, sigs <-chan os.Signal, drain time.Duration, stderr io.Writer) error {
+	if sig := <-sigs; sig == syscall.SIGQUIT || drain == 0 {
+		return srv.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-sigs:
+		cancel()
+		err = <-done
+	}
+	if errors.Is(err, httpd.ErrDrainCut) {
+		fmt.Fprintf(stderr, "coro %v\n", err)
+		return nil
+	}
+	return err
 }
 
 // cacheRules collects the rules of -cache-ext and -cache-path.

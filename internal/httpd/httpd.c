@@ -60,6 +60,10 @@
 
 typedef struct conn {
   httpd_conf *conf;
+  httpd_listener *l;
+  struct conn *prev, *next; /* in l->conns */
+  coro *co;                 /* its coroutine */
+  int idle;                 /* waiting for a request, holding no bytes of one */
   int fd;
   char *buf;   /* BUF_SIZE bytes, or NULL while idle */
   size_t len;  /* bytes read into buf and not yet consumed */
@@ -528,7 +532,7 @@ static __attribute__((noinline)) int send_listing(conn *c, const char *rel,
 /* Answers one parsed request. Returns 1 to keep the connection, 0 to close
  * it, a negative errno when the connection failed. */
 static int serve(conn *c, const http_request *req) {
-  int keep = req->keep_alive && !req->has_body;
+  int keep = req->keep_alive && !req->has_body && !c->l->draining;
   int head_only = req->method == HTTP_M_HEAD;
   int rc;
   if (req->method == HTTP_M_UNKNOWN || req->method == HTTP_M_OTHER) {
@@ -812,11 +816,24 @@ static __attribute__((noinline)) int conn_request(conn *c) {
 static void *conn_main(void *arg) {
   conn *c = arg;
   httpd_conf *conf = c->conf;
+  httpd_listener *l = c->l;
+  c->co = coro_self();
+  c->next = l->conns;
+  if (l->conns)
+    l->conns->prev = c;
+  l->conns = c;
   int rc;
   do {
     if (c->len == 0) {
       buf_free(c); /* idle: hold no buffer, and no deep frame */
-      if (coro_fd_wait(c->fd, CORO_POLLIN, coro_now() + conf->idle_timeout_ns) < 0) {
+      if (l->draining) {
+        rc = -1; /* accepted before the drain began, never read */
+        break;
+      }
+      c->idle = 1; /* the drain cancels the wait */
+      rc = coro_fd_wait(c->fd, CORO_POLLIN, coro_now() + conf->idle_timeout_ns);
+      c->idle = 0;
+      if (rc < 0) {
         rc = -1;
         break;
       }
@@ -824,19 +841,43 @@ static void *conn_main(void *arg) {
     rc = conn_request(c);
     if (rc > 0 && spend(c, REQUEST_COST) < 0)
       rc = -1;
+    /* Draining, after a response that began before the drain and so
+     * promised keep-alive: close as after "Connection: close", lingering
+     * so that a request the client already sent does not reset the
+     * connection before it has read this response. */
+    if (rc > 0 && l->draining)
+      rc = 0;
   } while (rc > 0);
   if (rc == 0)
     lingering_close(c);
   buf_free(c);
   coro_fd_close(c->fd);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    l->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
   count(&conf->live_conns, -1);
   free(c);
+  return NULL;
+}
+
+void *httpd_drain_main(void *arg) {
+  httpd_listener *l = arg;
+  l->draining = 1;
+  if (l->accept_co)
+    coro_cancel(l->accept_co);
+  for (conn *c = l->conns; c; c = c->next)
+    if (c->idle)
+      coro_cancel(c->co);
   return NULL;
 }
 
 void *httpd_accept_main(void *arg) {
   httpd_listener *l = arg;
   coro_opts opts = {.name = "httpd-conn"};
+  l->accept_co = coro_self();
   for (;;) {
     int fd = coro_accept(l->fd, NULL, NULL, -1);
     if (fd == -ECANCELED || fd == -EBADF)
@@ -861,6 +902,7 @@ void *httpd_accept_main(void *arg) {
       continue;
     }
     c->conf = l->conf;
+    c->l = l;
     c->fd = fd;
     count(&l->conf->conns, 1);
     count(&l->conf->live_conns, 1);
@@ -875,5 +917,6 @@ void *httpd_accept_main(void *arg) {
   }
   coro_fd_close(l->fd);
   l->fd = -1;
+  l->accept_co = NULL;
   return NULL;
 }

@@ -358,7 +358,50 @@ func (s *Server) Stats() Stats {
 	}
 }
 
-// Close stops the server: every loop cancels its coroutines (open
+// ErrDrainCut is the error of Shutdown when its context ended before
+// every connection had finished: the rest were closed (cut).
+var ErrDrainCut = errors.New("connections cut at the drain deadline")
+
+// Shutdown stops the server gracefully (nginx's graceful shutdown): it
+// closes the listeners, so new connections are refused; closes the
+// keep-alive connections idle between requests; lets each request being
+// read or answered finish, its response with "Connection: close" if its
+// head was not sent yet; and when the last connection has closed, or ctx
+// is done (the drain deadline), closes the server as Close does. Its
+// error wraps ErrDrainCut and ctx's error when ctx cut connections, or is
+// Close's. Shutdown must not run concurrently with Close or Stats.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.closed.Load() {
+		return nil
+	}
+	for i, l := range s.lsts {
+		// Spawned on each loop: the listener record and the list of its
+		// connections belong to the loop's thread.
+		if _, err := s.group.Loop(i).Spawn(coro.Entry(uintptr(unsafe.Pointer(C.httpd_drain_main))), uintptr(unsafe.Pointer(l)),
+			coro.WithCoroutineName("httpd-drain")); err != nil {
+			return s.Close()
+		}
+	}
+	// Polled: a connection's end is a counter the loops update in C, and
+	// 5 ms is nothing next to a drain deadline of seconds.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	live := func() int64 { return atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.live_conns))) }
+	for live() > 0 {
+		select {
+		case <-ctx.Done():
+			n := live()
+			if err := s.Close(); err != nil {
+				return err
+			}
+			return fmt.Errorf("httpd: shutdown: %d %w: %w", n, ErrDrainCut, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return s.Close()
+}
+
+// Close stops the server at once: every loop cancels its coroutines (open
 // connections are closed) and shuts down, waiting at most 5 seconds.
 func (s *Server) Close() error {
 	if s.closed.Swap(true) {
