@@ -22,7 +22,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex] [-drain D]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex] [-drain D] [-access-log FILE|-] [-log-format common|combined]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -103,6 +103,16 @@ each sorted by name, with sizes in bytes and times in UTC, names
 HTML-escaped and percent-encoded in their links; dotfiles left out unless
 -dotfiles allow; symlinks listed, not followed.
 
+Access log (off by default): -access-log FILE appends a line per response
+to FILE ("-": stdout) in nginx's common format, or with -log-format
+combined also the Referer and User-Agent; bytes below 0x20, '"', '\\'
+and from 0x7f on are written \xHH, as nginx does, and times are UTC. Each
+loop gathers its lines in a 64 KiB buffer that a writer thread writes
+when it is full and each second, so a slow disk never stalls a loop; when
+the writer is 4 MiB behind, lines are dropped and counted rather than
+waited for. SIGUSR1 reopens FILE (log rotation: rename it, send SIGUSR1,
+new lines go to a new FILE), as with nginx.
+
 Stopping (nginx's graceful and fast shutdown): SIGTERM or SIGINT closes
 the listeners at once (new connections are refused) and the keep-alive
 connections idle between requests, lets every request being read or
@@ -174,6 +184,8 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	maxRanges := fs.Int("max-ranges", 16, "answer at most `N` ranges of a Range header (1 to 100); more get the whole file")
 	dotfiles := fs.String("dotfiles", "deny", "`deny` (404) or allow paths with a segment starting with '.'")
 	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
+	accessLog := fs.String("access-log", "", "append a line per response to `FILE` (- for stdout); none by default")
+	logFormat := fs.String("log-format", "common", "the access log's format, `FORMAT`: common or combined")
 	drain := fs.Duration("drain", 30*time.Second, "on SIGTERM or SIGINT, let requests in progress finish for at most `D` (0: stop at once)")
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
@@ -187,6 +199,9 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			if d.v <= 0 {
 				return usageError(stderr, "httpd", "-%s %v: must be positive", d.name, d.v)
 			}
+		}
+		if *logFormat != "common" && *logFormat != "combined" {
+			return usageError(stderr, "httpd", "-log-format %q: want common or combined", *logFormat)
 		}
 		if *drain < 0 {
 			return usageError(stderr, "httpd", "-drain %v: must not be negative", *drain)
@@ -217,6 +232,9 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 		defer signal.Stop(sigs)
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
 		srv, err := httpd.Start(httpd.Config{
 			Addr: *addr, Root: dir, Loops: *loops, Stack: st,
 			HeaderTimeout: *header, IdleTimeout: *idle, WriteTimeout: *write,
@@ -224,13 +242,30 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			ReusePort: *reusePort, MIMETypes: *mimeTypes, Charset: *charset,
 			AllowDotfiles: *dotfiles == "allow", Cache: cache.with(*cacheAll),
 			MaxRanges: *maxRanges, Precompressed: *precompressed,
-			Autoindex: *autoindex,
+			Autoindex: *autoindex, AccessLog: *accessLog, LogFormat: *logFormat,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."
 			return exitFailed
 		}
 		fmt.Fprintf(stdout, "httpd: serving %s on %s (%d loops)\n", dir, srv.URL(), *loops)
+		stopped := make(chan struct{})
+		reopened := make(chan struct{})
+		go func() {
+			// SIGUSR1 reopens the access log until the server stops.
+			defer close(reopened)
+			for {
+				select {
+				case <-usr1:
+					if err := srv.ReopenLog(); err != nil {
+						fmt.Fprintf(stderr, "coro %v\n", err)
+					}
+				case <-stopped:
+					return
+				}
+			}
+		}()
+		defer func() { close(stopped); <-reopened }()
 		if err := stopHttpd(srv, sigs, *drain, stderr); err != nil {
 			fmt.Fprintf(stderr, "coro %v\n", err)
 			return exitFailed

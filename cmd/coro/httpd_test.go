@@ -140,6 +140,7 @@ func TestHttpdBadFlags(t *testing.T) {
 		{[]string{"httpd", "-dotfiles", "yes"}, `-dotfiles "yes": want deny or allow`},
 		{[]string{"httpd", "-max-ranges", "0"}, "-max-ranges 0: want 1 to 100"},
 		{[]string{"httpd", "-drain", "-1s"}, "-drain -1s: must not be negative"},
+		{[]string{"httpd", "-log-format", "json"}, `-log-format "json": want common or combined`},
 		{[]string{"httpd", "-cache-ext", ".js"}, `invalid value ".js" for flag -cache-ext: want SELECTOR=VALUE`},
 		{[]string{"httpd", "extra"}, `unexpected argument "extra"`},
 	} {
@@ -303,5 +304,72 @@ func TestHttpdDrain(t *testing.T) {
 				t.Errorf("stderr %q: a cut drain says so, only it", stderr.String())
 			}
 		})
+	}
+}
+
+// TestHttpdAccessLog runs `coro httpd -access-log FILE -log-format
+// combined`, rotates the log with a rename and SIGUSR1, and checks that
+// each request's line is in the file it was made for.
+func TestHttpdAccessLog(t *testing.T) {
+	if binary == "" {
+		t.Skip("needs the built binary (it runs until signalled)")
+	}
+	path := filepath.Join(t.TempDir(), "access.log")
+	var stderr strings.Builder
+	cmd, url, done := runHttpd(t, &stderr, "-access-log", path, "-log-format", "combined")
+	client := &http.Client{Timeout: 10 * time.Second}
+	fetch := func(p string) {
+		t.Helper()
+		resp, err := client.Get(url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	// Lines are written within a second: wait for the file to hold one.
+	waitLine := func(file, what string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			b, _ := os.ReadFile(file)
+			if strings.Contains(string(b), what) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no line with %q after 20 s (holds %q)", file, what, b)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	fetch("style.css")
+	waitLine(path, "/style.css")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	// The reopen happens at the writer's next wake-up; until a request
+	// made after it lands in the new file, lines may still reach the old.
+	for i := 0; ; i++ {
+		fetch("index.html")
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if i > 2000 {
+			t.Fatal("no new file after SIGUSR1")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitLine(path, "/index.html")
+	client.CloseIdleConnections()
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitExit(t, done, &stderr)
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if !strings.Contains(string(old), `"GET /style.css HTTP/1.1" 200 `) || strings.Contains(string(cur), "/style.css") ||
+		!regexp.MustCompile(`(?m)^127\.0\.0\.1 - - \[[^]]+\] "GET /index.html HTTP/1.1" 200 \d+ "-" "Go-http-client/1.1"$`).Match(cur) {
+		t.Errorf("rotated %q, new %q", old, cur)
 	}
 }

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "accesslog.h"
 #include "coro.h"
 #include "mime.h"
 
@@ -45,6 +46,7 @@ typedef struct httpd_conf {
   /* Serve file.br or file.gz for file to clients that accept br or gzip. */
   int precompressed;
   int autoindex; /* list a directory without index.html, else 403 */
+  httpd_log *log; /* the access log, or NULL: none */
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */
@@ -67,6 +69,7 @@ int httpd_autoindex(int fd, const char *url_dir, int dotfiles, char **html,
 typedef struct httpd_listener {
   httpd_conf *conf;
   int fd; /* the listening socket; the accept coroutine closes it (-1) */
+  int loop; /* the loop's index, for its access log buffer */
   coro *accept_co;     /* the accept coroutine while it runs, else NULL */
   struct conn *conns;  /* the loop's open connections, for the drain */
   int draining;        /* httpd_drain_main ran: answer with Connection: close */
@@ -75,6 +78,10 @@ typedef struct httpd_listener {
 /* The accept coroutine: accepts until cancelled, spawning one detached
  * coroutine per connection; closes the listener when it returns. */
 void *httpd_accept_main(void *listener);
+
+/* The access log's flusher, one per loop: hands the loop's buffer to the
+ * writer each second, until cancelled. */
+void *httpd_log_main(void *listener);
 
 /* The start of a graceful stop of one loop, run as a coroutine on it:
  * cancels its accept coroutine (which closes the listener), cancels the
