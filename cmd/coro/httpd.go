@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"flag"
@@ -21,7 +22,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex] [-drain D] [-access-log FILE|-] [-log-format common|combined]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -29,8 +30,8 @@ with /dir redirected to /dir/) from N loops, each a thread with its own
 SO_REUSEPORT listener, running one C coroutine per connection. With no
 -root, a small built-in site (index.html, style.css, a 1 MiB file) is
 written to a temporary directory and served. Prints
-"httpd: serving DIR on http://ADDR/ (N loops)" and runs until SIGINT or
-SIGTERM. An address another server listens on is an error unless
+"httpd: serving DIR on http://ADDR/ (N loops)" and runs until a signal
+(see Stopping below). An address another server listens on is an error unless
 -reuseport shares the port (see "coro echo -h").
 
 The limits on clients: a request head must arrive within -header-timeout
@@ -102,7 +103,28 @@ each sorted by name, with sizes in bytes and times in UTC, names
 HTML-escaped and percent-encoded in their links; dotfiles left out unless
 -dotfiles allow; symlinks listed, not followed.
 
-Exit status: 0 after a signal, 1 the server failed, 2 usage error.`,
+Access log (off by default): -access-log FILE appends a line per response
+to FILE ("-": stdout) in nginx's common format, or with -log-format
+combined also the Referer and User-Agent; bytes below 0x20, '"', '\\'
+and from 0x7f on are written \xHH, as nginx does, and times are UTC. Each
+loop gathers its lines in a 64 KiB buffer that a writer thread writes
+when it is full and each second, so a slow disk never stalls a loop; when
+the writer is 4 MiB behind, lines are dropped and counted rather than
+waited for. SIGUSR1 reopens FILE (log rotation: rename it, send SIGUSR1,
+new lines go to a new FILE), as with nginx.
+
+Stopping (nginx's graceful and fast shutdown): SIGTERM or SIGINT closes
+the listeners at once (new connections are refused) and the keep-alive
+connections idle between requests, lets every request being read or
+answered finish (its response says "Connection: close" if it had not
+begun), and exits when the last connection has closed or -drain (30s)
+has passed, whichever is first: then the connections left are cut.
+-drain 0 stops at once. SIGQUIT, or a second SIGTERM or SIGINT, stops at
+once, also during a drain. A drain that had to cut connections says how
+many on stderr.
+
+Exit status: 0 after a signal (a drain cut short too), 1 the server
+failed, 2 usage error.`,
 	flags: httpdFlags,
 }
 
@@ -162,6 +184,9 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	maxRanges := fs.Int("max-ranges", 16, "answer at most `N` ranges of a Range header (1 to 100); more get the whole file")
 	dotfiles := fs.String("dotfiles", "deny", "`deny` (404) or allow paths with a segment starting with '.'")
 	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
+	accessLog := fs.String("access-log", "", "append a line per response to `FILE` (- for stdout); none by default")
+	logFormat := fs.String("log-format", "common", "the access log's format, `FORMAT`: common or combined")
+	drain := fs.Duration("drain", 30*time.Second, "on SIGTERM or SIGINT, let requests in progress finish for at most `D` (0: stop at once)")
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
 			return usageError(stderr, "httpd", "-loops %d: want 1 to 1024", *loops)
@@ -174,6 +199,12 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			if d.v <= 0 {
 				return usageError(stderr, "httpd", "-%s %v: must be positive", d.name, d.v)
 			}
+		}
+		if *logFormat != "common" && *logFormat != "combined" {
+			return usageError(stderr, "httpd", "-log-format %q: want common or combined", *logFormat)
+		}
+		if *drain < 0 {
+			return usageError(stderr, "httpd", "-drain %v: must not be negative", *drain)
 		}
 		if *unsent < 1 {
 			return usageError(stderr, "httpd", "-unsent-limit %d: must be positive", *unsent)
@@ -202,8 +233,11 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		// Catch the signals before serving, so that one sent as soon as the
 		// URL is printed is not fatal.
 		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGQUIT)
 		defer signal.Stop(sigs)
+		usr1 := make(chan os.Signal, 1)
+		signal.Notify(usr1, syscall.SIGUSR1)
+		defer signal.Stop(usr1)
 		srv, err := httpd.Start(httpd.Config{
 			Addr: *addr, Root: dir, Loops: *loops, Stack: st,
 			HeaderTimeout: *header, IdleTimeout: *idle, WriteTimeout: *write,
@@ -211,20 +245,61 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			ReusePort: *reusePort, MIMETypes: *mimeTypes, Charset: *charset,
 			AllowDotfiles: *dotfiles == "allow", Cache: cache.with(*cacheAll),
 			MaxRanges: *maxRanges, Precompressed: *precompressed,
-			Autoindex: *autoindex,
+			Autoindex: *autoindex, AccessLog: *accessLog, LogFormat: *logFormat,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."
 			return exitFailed
 		}
 		fmt.Fprintf(stdout, "httpd: serving %s on %s (%d loops)\n", dir, srv.URL(), *loops)
-		<-sigs
-		if err := srv.Close(); err != nil {
+		stopped := make(chan struct{})
+		reopened := make(chan struct{})
+		go func() {
+			// SIGUSR1 reopens the access log until the server stops.
+			defer close(reopened)
+			for {
+				select {
+				case <-usr1:
+					if err := srv.ReopenLog(); err != nil {
+						fmt.Fprintf(stderr, "coro %v\n", err)
+					}
+				case <-stopped:
+					return
+				}
+			}
+		}()
+		defer func() { close(stopped); <-reopened }()
+		if err := stopHttpd(srv, sigs, *drain, stderr); err != nil {
 			fmt.Fprintf(stderr, "coro %v\n", err)
 			return exitFailed
 		}
 		return exitOK
 	}
+}
+
+// stopHttpd waits for a signal and stops srv: gracefully on SIGTERM or
+// SIGINT (Shutdown, for at most drain), at once on SIGQUIT or on any
+// signal during the drain. A drain cut short is reported, not an error.
+func stopHttpd(srv *httpd.Server, sigs <-chan os.Signal, drain time.Duration, stderr io.Writer) error {
+	if sig := <-sigs; sig == syscall.SIGQUIT || drain == 0 {
+		return srv.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-sigs:
+		cancel()
+		err = <-done
+	}
+	if errors.Is(err, httpd.ErrDrainCut) {
+		fmt.Fprintf(stderr, "coro %v\n", err)
+		return nil
+	}
+	return err
 }
 
 // cacheRules collects the rules of -cache-ext and -cache-path.

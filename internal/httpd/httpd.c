@@ -18,6 +18,7 @@
 #include "coro_internal.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <netinet/in.h>
@@ -60,6 +61,13 @@
 
 typedef struct conn {
   httpd_conf *conf;
+  httpd_listener *l;
+  struct conn *prev, *next; /* in l->conns */
+  coro *co;                 /* its coroutine */
+  int idle;                 /* waiting for a request, holding no bytes of one */
+  int status;               /* of the response being sent, for the log */
+  uint64_t sent;            /* body bytes of it sent, for the log */
+  char addr[48];            /* the client's address, when logging */
   int fd;
   char *buf;   /* BUF_SIZE bytes, or NULL while idle */
   size_t len;  /* bytes read into buf and not yet consumed */
@@ -171,6 +179,7 @@ static void put(char *buf, size_t cap, size_t *n, const char *fmt, ...) {
 
 /* format_head into c->hdr, for heads whose extra lines are known to fit. */
 static int head(conn *c, int code, int keep, const char *extra) {
+  c->status = code;
   size_t n = format_head(c->hdr, BUF_HDR, code, keep, extra, "");
   return n < BUF_HDR ? (int)n : BUF_HDR - 1;
 }
@@ -230,8 +239,10 @@ static int send_error(conn *c, int code, int keep, int head_only,
   }
   if (hdr != c->hdr)
     free(hdr);
+  c->status = code;
   if (rc < 0)
     return rc;
+  c->sent = head_only ? 0 : (uint64_t)bn;
   count(&c->conf->requests, 1);
   return 0;
 }
@@ -421,6 +432,7 @@ static ssize_t send_range(conn *c, int fd, http_range r) {
       w = -EIO; /* the file shrank under us: the framing is broken */
     if (w >= 0) {
       left -= part;
+      c->sent += part;
       w = spend(c, part);
     }
   }
@@ -515,6 +527,7 @@ static __attribute__((noinline)) int send_listing(conn *c, const char *rel,
     w = send_head(c->fd, html + off, part, 0, write_deadline(c));
     if (w >= 0) {
       off += part;
+      c->sent += part;
       w = spend(c, part);
     }
   }
@@ -528,7 +541,7 @@ static __attribute__((noinline)) int send_listing(conn *c, const char *rel,
 /* Answers one parsed request. Returns 1 to keep the connection, 0 to close
  * it, a negative errno when the connection failed. */
 static int serve(conn *c, const http_request *req) {
-  int keep = req->keep_alive && !req->has_body;
+  int keep = req->keep_alive && !req->has_body && !c->l->draining;
   int head_only = req->method == HTTP_M_HEAD;
   int rc;
   if (req->method == HTTP_M_UNKNOWN || req->method == HTTP_M_OTHER) {
@@ -783,6 +796,8 @@ static __attribute__((noinline)) int conn_request(conn *c) {
   http_parser p;
   http_request req;
   http_parser_init(&p, &req);
+  c->status = 0;
+  c->sent = 0;
   int n;
   while ((n = http_parser_feed(&p, c->buf, c->len, &req)) == 0) {
     if (c->len >= BUF_READ) {
@@ -799,9 +814,17 @@ static __attribute__((noinline)) int conn_request(conn *c) {
     c->len += (size_t)r;
   }
   count(&c->conf->parse_work, (int64_t)p.work);
-  if (n < 0)
-    return send_error(c, -n, 0, 0, "") == 0 ? 0 : -1;
+  if (n < 0) {
+    int rc = send_error(c, -n, 0, 0, "") == 0 ? 0 : -1;
+    if (c->conf->log)
+      httpd_log_request(c->conf->log, c->l->loop, c->addr, &req, c->status,
+                        c->sent);
+    return rc;
+  }
   int keep = serve(c, &req);
+  if (c->conf->log && c->status)
+    httpd_log_request(c->conf->log, c->l->loop, c->addr, &req, c->status,
+                      c->sent);
   if (keep <= 0)
     return keep == 0 ? 0 : -1;
   c->len -= (size_t)n;
@@ -812,11 +835,24 @@ static __attribute__((noinline)) int conn_request(conn *c) {
 static void *conn_main(void *arg) {
   conn *c = arg;
   httpd_conf *conf = c->conf;
+  httpd_listener *l = c->l;
+  c->co = coro_self();
+  c->next = l->conns;
+  if (l->conns)
+    l->conns->prev = c;
+  l->conns = c;
   int rc;
   do {
     if (c->len == 0) {
       buf_free(c); /* idle: hold no buffer, and no deep frame */
-      if (coro_fd_wait(c->fd, CORO_POLLIN, coro_now() + conf->idle_timeout_ns) < 0) {
+      if (l->draining) {
+        rc = -1; /* accepted before the drain began, never read */
+        break;
+      }
+      c->idle = 1; /* the drain cancels the wait */
+      rc = coro_fd_wait(c->fd, CORO_POLLIN, coro_now() + conf->idle_timeout_ns);
+      c->idle = 0;
+      if (rc < 0) {
         rc = -1;
         break;
       }
@@ -824,21 +860,68 @@ static void *conn_main(void *arg) {
     rc = conn_request(c);
     if (rc > 0 && spend(c, REQUEST_COST) < 0)
       rc = -1;
+    /* Draining, after a response that began before the drain and so
+     * promised keep-alive: close as after "Connection: close", lingering
+     * so that a request the client already sent does not reset the
+     * connection before it has read this response. */
+    if (rc > 0 && l->draining)
+      rc = 0;
   } while (rc > 0);
   if (rc == 0)
     lingering_close(c);
   buf_free(c);
   coro_fd_close(c->fd);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    l->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
   count(&conf->live_conns, -1);
   free(c);
   return NULL;
 }
 
+void *httpd_log_main(void *arg) {
+  httpd_listener *l = arg;
+  while (coro_sleep(coro_now() + 1000000000LL) == 0)
+    httpd_log_flush(l->conf->log, l->loop);
+  return NULL;
+}
+
+void *httpd_drain_main(void *arg) {
+  httpd_listener *l = arg;
+  l->draining = 1;
+  if (l->accept_co)
+    coro_cancel(l->accept_co);
+  for (conn *c = l->conns; c; c = c->next)
+    if (c->idle)
+      coro_cancel(c->co);
+  return NULL;
+}
+
+/* The numeric address of a peer, as nginx's $remote_addr. */
+static void peer_name(const struct sockaddr_storage *ss, char *out,
+                      size_t cap) {
+  const void *a = NULL;
+  if (ss->ss_family == AF_INET)
+    a = &((const struct sockaddr_in *)(const void *)ss)->sin_addr;
+  else if (ss->ss_family == AF_INET6)
+    a = &((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
+  if (!a || !inet_ntop(ss->ss_family, a, out, (socklen_t)cap))
+    snprintf(out, cap, "-");
+}
+
 void *httpd_accept_main(void *arg) {
   httpd_listener *l = arg;
   coro_opts opts = {.name = "httpd-conn"};
+  l->accept_co = coro_self();
   for (;;) {
-    int fd = coro_accept(l->fd, NULL, NULL, -1);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    /* The peer's address only for the log: none, no copy. */
+    int fd = coro_accept(l->fd, l->conf->log ? (struct sockaddr *)&ss : NULL,
+                         l->conf->log ? &sl : NULL, -1);
     if (fd == -ECANCELED || fd == -EBADF)
       break;
     if (fd < 0) {
@@ -861,7 +944,10 @@ void *httpd_accept_main(void *arg) {
       continue;
     }
     c->conf = l->conf;
+    c->l = l;
     c->fd = fd;
+    if (l->conf->log)
+      peer_name(&ss, c->addr, sizeof c->addr);
     count(&l->conf->conns, 1);
     count(&l->conf->live_conns, 1);
     int rc = coro_spawn(NULL, conn_main, c, &opts);
@@ -875,5 +961,6 @@ void *httpd_accept_main(void *arg) {
   }
   coro_fd_close(l->fd);
   l->fd = -1;
+  l->accept_co = NULL;
   return NULL;
 }

@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -130,6 +131,19 @@ type Config struct {
 	// '.' left out unless AllowDotfiles; symlinks shown, not followed.
 	// Off by default, as in nginx: a listing shows what no link does.
 	Autoindex bool
+
+	// AccessLog names the access log: a file, appended to (created
+	// 0644), or "-" for stdout; "" (the default) for none. A line per
+	// response, in LogFormat: "common" (the default) or "combined"
+	// (adding the Referer and User-Agent), as nginx writes them, with
+	// bytes below 0x20, '"', '\' and from 0x7f on written \xHH, and times
+	// in UTC. Each loop gathers its lines in a 64 KiB buffer, handed to a
+	// writer thread when full and each second; when the writer is 64
+	// buffers (4 MiB) behind, a slow or stuck disk, full buffers are
+	// dropped and their lines counted (Stats.LogDropped) rather than make
+	// a loop wait. ReopenLog reopens the file (log rotation).
+	AccessLog string
+	LogFormat string
 }
 
 // CacheRule is a Cache-Control value for some files: those under
@@ -186,6 +200,9 @@ type Stats struct {
 	// turn: after every 256 KiB of body sent or drained, and every 16
 	// requests.
 	Turns int64
+	// LogWritten and LogDropped count the access log's lines written and
+	// dropped (the writer had fallen 4 MiB behind).
+	LogWritten, LogDropped int64
 }
 
 // Server is a running server.
@@ -195,6 +212,7 @@ type Server struct {
 	lsts   []*C.httpd_listener
 	group  *coro.Group
 	closed atomic.Bool
+	confMu sync.Mutex // ReopenLog against free
 }
 
 // Start starts a server. Its listeners are open when Start returns.
@@ -244,6 +262,12 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.Root == "" {
 		return nil, errors.New("httpd: no root directory")
 	}
+	if cfg.LogFormat == "" {
+		cfg.LogFormat = "common"
+	}
+	if cfg.LogFormat != "common" && cfg.LogFormat != "combined" {
+		return nil, fmt.Errorf("httpd: log format %q: want common or combined: %w", cfg.LogFormat, syscall.EINVAL)
+	}
 	st, err := os.Stat(cfg.Root)
 	if err != nil {
 		return nil, fmt.Errorf("httpd: %w", err)
@@ -285,6 +309,17 @@ func Start(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if cfg.AccessLog != "" {
+		var path *C.char
+		if cfg.AccessLog != "-" {
+			path = C.CString(cfg.AccessLog)
+			defer C.free(unsafe.Pointer(path))
+		}
+		if rc := C.httpd_log_open(&conf.log, path, C.int(b2i(cfg.LogFormat == "combined")), C.int(cfg.Loops)); rc < 0 {
+			s.free()
+			return nil, fmt.Errorf("httpd: access log %s: %w", cfg.AccessLog, syscall.Errno(-rc))
+		}
+	}
 
 	// One loop per thread, each with its own SO_REUSEPORT listener on the
 	// address (the first picks the port when Addr asks for port 0).
@@ -309,13 +344,20 @@ func Start(cfg Config) (*Server, error) {
 		if lst == nil {
 			err = syscall.ENOMEM
 		} else {
-			lst.conf, lst.fd = conf, C.int(fd)
+			lst.conf, lst.fd, lst.loop = conf, C.int(fd), C.int(i)
 			s.lsts = append(s.lsts, lst)
 			var co *coro.Coroutine
 			co, err = g.Loop(i).Spawn(coro.Entry(uintptr(unsafe.Pointer(C.httpd_accept_main))), uintptr(unsafe.Pointer(lst)),
 				coro.WithCoroutineName("httpd-accept"))
 			if err == nil {
 				err = started.Check(g.Loop(i), co)
+			}
+			if err == nil && conf.log != nil {
+				co, err = g.Loop(i).Spawn(coro.Entry(uintptr(unsafe.Pointer(C.httpd_log_main))), uintptr(unsafe.Pointer(lst)),
+					coro.WithCoroutineName("httpd-log"))
+				if err == nil {
+					err = started.Check(g.Loop(i), co)
+				}
 			}
 		}
 		if err != nil {
@@ -355,10 +397,82 @@ func (s *Server) Stats() Stats {
 		Requests:  atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.requests))),
 		ParseWork: atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.parse_work))),
 		Turns:     atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.turns))),
+		LogWritten: func() int64 {
+			if s.conf.log == nil {
+				return 0
+			}
+			return int64(C.httpd_log_written(s.conf.log))
+		}(),
+		LogDropped: func() int64 {
+			if s.conf.log == nil {
+				return 0
+			}
+			return int64(C.httpd_log_dropped(s.conf.log))
+		}(),
 	}
 }
 
-// Close stops the server: every loop cancels its coroutines (open
+// ReopenLog makes the access log's writer reopen its file before its next
+// write: rename the file, then call this, and new lines go to a new file
+// of the configured name (nginx's SIGUSR1). The reopen is asynchronous:
+// its error, if it failed, is returned by the next call. It may be called
+// at any time, also during or after Close (then it does nothing).
+func (s *Server) ReopenLog() error {
+	s.confMu.Lock()
+	defer s.confMu.Unlock()
+	if s.conf == nil || s.conf.log == nil {
+		return nil
+	}
+	if rc := C.httpd_log_reopen(s.conf.log); rc < 0 {
+		return fmt.Errorf("httpd: reopen the access log: %w", syscall.Errno(-rc))
+	}
+	return nil
+}
+
+// ErrDrainCut is the error of Shutdown when its context ended before
+// every connection had finished: the rest were closed (cut).
+var ErrDrainCut = errors.New("connections cut at the drain deadline")
+
+// Shutdown stops the server gracefully (nginx's graceful shutdown): it
+// closes the listeners, so new connections are refused; closes the
+// keep-alive connections idle between requests; lets each request being
+// read or answered finish, its response with "Connection: close" if its
+// head was not sent yet; and when the last connection has closed, or ctx
+// is done (the drain deadline), closes the server as Close does. Its
+// error wraps ErrDrainCut and ctx's error when ctx cut connections, or is
+// Close's. Shutdown must not run concurrently with Close or Stats.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.closed.Load() {
+		return nil
+	}
+	for i, l := range s.lsts {
+		// Spawned on each loop: the listener record and the list of its
+		// connections belong to the loop's thread.
+		if _, err := s.group.Loop(i).Spawn(coro.Entry(uintptr(unsafe.Pointer(C.httpd_drain_main))), uintptr(unsafe.Pointer(l)),
+			coro.WithCoroutineName("httpd-drain")); err != nil {
+			return s.Close()
+		}
+	}
+	// Polled: a connection's end is a counter the loops update in C, and
+	// 5 ms is nothing next to a drain deadline of seconds.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	live := func() int64 { return atomic.LoadInt64((*int64)(unsafe.Pointer(&s.conf.live_conns))) }
+	for live() > 0 {
+		select {
+		case <-ctx.Done():
+			n := live()
+			if err := s.Close(); err != nil {
+				return err
+			}
+			return fmt.Errorf("httpd: shutdown: %d %w: %w", n, ErrDrainCut, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return s.Close()
+}
+
+// Close stops the server at once: every loop cancels its coroutines (open
 // connections are closed) and shuts down, waiting at most 5 seconds.
 func (s *Server) Close() error {
 	if s.closed.Swap(true) {
@@ -390,7 +504,13 @@ func (s *Server) free() {
 		C.free(unsafe.Pointer(l))
 	}
 	s.lsts = nil
+	s.confMu.Lock()
+	defer s.confMu.Unlock()
 	if s.conf != nil {
+		if s.conf.log != nil {
+			// The loops have stopped: their buffers are written out.
+			C.httpd_log_close(s.conf.log)
+		}
 		if s.conf.mime != nil {
 			freeMIMETypes(s.conf.mime)
 		}

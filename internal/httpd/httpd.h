@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "accesslog.h"
 #include "coro.h"
 #include "mime.h"
 
@@ -45,6 +46,7 @@ typedef struct httpd_conf {
   /* Serve file.br or file.gz for file to clients that accept br or gzip. */
   int precompressed;
   int autoindex; /* list a directory without index.html, else 403 */
+  httpd_log *log; /* the access log, or NULL: none */
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */
@@ -62,14 +64,31 @@ typedef struct httpd_conf {
 int httpd_autoindex(int fd, const char *url_dir, int dotfiles, char **html,
                     size_t *len);
 
-/* One loop's accept coroutine's argument. */
+/* One loop's accept coroutine's argument, and the loop's server state:
+ * touched only by that loop's coroutines. */
 typedef struct httpd_listener {
   httpd_conf *conf;
   int fd; /* the listening socket; the accept coroutine closes it (-1) */
+  int loop; /* the loop's index, for its access log buffer */
+  coro *accept_co;     /* the accept coroutine while it runs, else NULL */
+  struct conn *conns;  /* the loop's open connections, for the drain */
+  int draining;        /* httpd_drain_main ran: answer with Connection: close */
 } httpd_listener;
 
 /* The accept coroutine: accepts until cancelled, spawning one detached
  * coroutine per connection; closes the listener when it returns. */
 void *httpd_accept_main(void *listener);
+
+/* The access log's flusher, one per loop: hands the loop's buffer to the
+ * writer each second, until cancelled. */
+void *httpd_log_main(void *listener);
+
+/* The start of a graceful stop of one loop, run as a coroutine on it:
+ * cancels its accept coroutine (which closes the listener), cancels the
+ * connections idle between requests (they close at once), and makes the
+ * others answer the request they are reading or serving with
+ * "Connection: close" and close after it. It returns at once; the caller
+ * watches live_conns fall to 0, and closes the loops at its deadline. */
+void *httpd_drain_main(void *listener);
 
 #endif /* HTTPD_H */

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# bench-accesslog.sh - what the access log costs coro httpd, beside what
+# it costs nginx, in the same run: a 1 KiB file, wrk -t1 -c64 for $DUR
+# seconds, each server with its log off and on (combined format, to a
+# file), $REPS interleaved runs of each; prints the median requests/s and
+# each server's drop from logging (1 - on/off). A benchmark, not a test.
+#
+#   scripts/bench-accesslog.sh
+#
+# The server runs on CPU 0 (one loop; nginx one worker, no master), wrk on
+# CPU 1. nginx logs with "buffer=64k flush=1s", the buffering coro's log
+# always has (64 KiB per loop, written each second); without it nginx
+# writes each line with a write(2) of its own.
+#
+# Environment: DUR=3 (seconds a run), REPS=3, OUT=dir (keep the raw
+# outputs; default a temporary directory).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${DUR:-3}
+REPS=${REPS:-3}
+if [ -z "${OUT:-}" ]; then
+  OUT=$(mktemp -d)
+  trap 'rm -rf "$OUT"' EXIT
+fi
+mkdir -p "$OUT/root" "$OUT/nginx"
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for t in wrk taskset "$NGINX"; do
+  command -v "$t" >/dev/null || { echo "bench-accesslog.sh: $t missing (bash .ci/install-deps http)" >&2; exit 1; }
+done
+head -c 1024 /dev/urandom >"$OUT/root/1k.bin"
+go build -o "$OUT/coro" ./cmd/coro
+
+PORT=$((20000 + RANDOM % 20000))
+SPID=
+stop() {
+  if [ -n "$SPID" ]; then
+    kill "$SPID" 2>/dev/null || true
+    wait "$SPID" 2>/dev/null || true
+  fi
+  SPID=
+}
+trap 'stop' INT TERM
+wait_port() { # the server is ready when its port accepts
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+nginx_conf() { # PORT LOG
+  local log="access_log off;"
+  [ "$2" = on ] && log="access_log $OUT/nginx/access.log combined buffer=64k flush=1s;"
+  cat >"$OUT/nginx/nginx.conf" <<NGX
+worker_processes 1;
+master_process off;
+daemon off;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/error.log crit;
+events { worker_connections 4096; }
+http {
+  $log
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  default_type application/octet-stream;
+  client_body_temp_path $OUT/nginx/body;
+  proxy_temp_path $OUT/nginx/proxy;
+  fastcgi_temp_path $OUT/nginx/fastcgi;
+  uwsgi_temp_path $OUT/nginx/uwsgi;
+  scgi_temp_path $OUT/nginx/scgi;
+  server { listen 127.0.0.1:$1; root $OUT/root; }
+}
+NGX
+}
+
+run() { # SERVER LOG REP
+  PORT=$((PORT + 1))
+  rm -f "$OUT/coro-access.log" "$OUT/nginx/access.log"
+  if [ "$1" = nginx ]; then
+    nginx_conf "$PORT" "$2"
+    taskset -c 0 "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" >"$OUT/srv.log" 2>&1 &
+  else
+    local flags=()
+    [ "$2" = on ] && flags=(-access-log "$OUT/coro-access.log" -log-format combined)
+    taskset -c 0 "$OUT/coro" httpd -loops 1 -root "$OUT/root" -addr "127.0.0.1:$PORT" "${flags[@]}" >"$OUT/srv.log" 2>&1 &
+  fi
+  SPID=$!
+  wait_port "$PORT" || { echo "bench-accesslog.sh: $1 did not start" >&2; cat "$OUT/srv.log" >&2; stop; return 1; }
+  local log="$OUT/wrk-$1-$2-$3.txt"
+  taskset -c 1 wrk -t1 -c64 -d"${DUR}s" "http://127.0.0.1:$PORT/1k.bin" >"$log" 2>&1
+  stop
+  local rps lines=-
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$log")
+  if [ "$2" = on ]; then
+    if [ "$1" = nginx ]; then lines=$(wc -l <"$OUT/nginx/access.log"); else lines=$(wc -l <"$OUT/coro-access.log"); fi
+  fi
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rps" "$lines" >>"$OUT/results.tsv"
+  printf '%-5s log %-3s run %d: %8s req/s, %s lines logged\n' "$1" "$2" "$3" "$rps" "$lines" >&2
+}
+
+: >"$OUT/results.tsv"
+for rep in $(seq "$REPS"); do
+  for srv in coro nginx; do
+    for log in off on; do
+      run "$srv" "$log" "$rep"
+    done
+  done
+done
+
+awk -F'\t' '
+  { k = $1 "/" $2; v[k, ++n[k]] = $4 }
+  function median(k,   a, i, j, t, m) {
+    m = n[k]; for (i = 1; i <= m; i++) a[i] = v[k, i]
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+  }
+  END {
+    print "| server | log off req/s | log on req/s | drop |"
+    print "|---|---|---|---|"
+    for (s = 1; s <= 2; s++) {
+      srv = s == 1 ? "coro" : "nginx"
+      off = median(srv "/off"); on = median(srv "/on")
+      printf "| %s | %.0f | %.0f | %.1f%% |\n", srv, off, on, (1 - on / off) * 100
+    }
+  }' "$OUT/results.tsv"
