@@ -1,7 +1,7 @@
 # coro - build the C engine as a static library and run every test.
 #
 #   make              libcoro.a and the C test programs (build/native)
-#   make check        the fast tier for everyday work (about a minute):
+#   make check        the fast tier for everyday work (about two minutes):
 #                     the C tests natively, go vet, gofmt and go test
 #   make test         everything CI runs: the C tests (native, ucontext
 #                     switch, ASan+UBSan, valgrind, ThreadSanitizer on the
