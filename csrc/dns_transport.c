@@ -153,9 +153,17 @@ static int tcp_try(coro_resolver *r, const struct sockaddr *sa,
   if (rc >= 0 && len < CORO__DNS_HDR_LEN)
     rc = -EBADMSG;
   if (rc >= 0) {
-    free(rep->msg);
-    rep->msg = coro__malloc(len);
-    rc = rep->msg ? read_full(fd, rep->msg, len, try_dl) : -ENOMEM;
+    /* Never smaller than UDP_BUF: when this answer is not the final one
+     * (a SERVFAIL, a timeout), the next server's UDP try receives into
+     * the same buffer. On -ENOMEM the old buffer stays. */
+    uint8_t *m = coro__malloc(len > UDP_BUF ? len : UDP_BUF);
+    if (m) {
+      free(rep->msg);
+      rep->msg = m;
+      rc = read_full(fd, rep->msg, len, try_dl);
+    } else {
+      rc = -ENOMEM;
+    }
   }
   if (rc >= 0)
     rc = decode(rep, len);

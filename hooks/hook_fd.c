@@ -112,11 +112,12 @@ int dup(int fd) {
 }
 
 int dup3(int fd, int fd2, int flags) {
-  if (fd != fd2)
-    hook__fd_gone(fd2);
   int n = (int)HOOK_RAW(SYS_dup3, fd, fd2, flags);
-  if (n >= 0)
-    copy_state(fd, n);
+  if (n < 0)
+    return n; /* fd2 untouched: its state and waiters stay */
+  if (fd != fd2)
+    hook__fd_gone(fd2); /* its old file's state and registration */
+  copy_state(fd, n);
   return n;
 }
 

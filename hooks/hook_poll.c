@@ -38,7 +38,7 @@ static int poll_now(struct pollfd *fds, nfds_t n) {
 /* The loop's wait for fds (see the top comment): the wait's result
  * (> 0 ready, else -errno). */
 static int wait_set(struct pollfd *fds, nfds_t n, int64_t deadline) {
-  if (n == 1) {
+  if (n == 1 && fds[0].fd >= 0) { /* poll(2) ignores a negative fd */
     int ev = ((fds[0].events & (POLLIN | POLLPRI | POLLRDHUP)) ? CORO_POLLIN : 0) |
              ((fds[0].events & POLLOUT) ? CORO_POLLOUT : 0);
     if (ev)

@@ -451,6 +451,17 @@ static void *poll_co(void *arg) {
   CHECK_EQ(pf[2].revents, POLLIN);
   struct timespec ts = {0, 20000000};
   CHECK_EQ(ppoll(pf, 2, &ts, NULL), 0);
+  /* A negative fd is ignored, as by poll(2): the timeout, not EBADF. */
+  struct pollfd neg = {-1, POLLIN, 0};
+  CHECK_EQ(poll(&neg, 1, 20), 0);
+  CHECK_EQ(neg.revents, 0);
+  /* A failed dup2 leaves its target as it was: still tracked, so the
+   * application still sees the blocking socket it made (an untracked one
+   * would show the kernel's O_NONBLOCK and give EAGAIN). */
+  CHECK_EQ(fcntl(e, F_GETFL) & O_NONBLOCK, 0);
+  CHECK_EQ(dup2(1 << 20, e), -1);
+  CHECK_EQ(errno, EBADF);
+  CHECK_EQ(fcntl(e, F_GETFL) & O_NONBLOCK, 0);
   close(h1);
   close(h2);
   close(e);

@@ -202,6 +202,7 @@ typedef struct fake {
   int formerr_edns;           /* FORMERR (no OPT) to EDNS questions */
   int partial;                /* give only the first CNAME of a chain */
   int udp_max;                /* over UDP, more records than this: TC */
+  int tcp_rcode;              /* > 0: answer every TCP question with it */
   int wild;                   /* h<N>.wild.test: A 10.N */
   int wild_records;           /* many.test: this many A records */
   const char *refuse_suffix;  /* names ending so: REFUSED */
@@ -231,6 +232,8 @@ static int build_answer(fake *f, const fq *q) {
          rn = f->refuse_suffix ? strlen(f->refuse_suffix) : 0;
   if (f->rcode >= 0) {
     rcode = f->rcode;
+  } else if (f->tcp_rcode > 0 && q->tcp) {
+    rcode = f->tcp_rcode;
   } else if (rn && qn >= rn && strcmp(q->name + qn - rn, f->refuse_suffix) == 0) {
     rcode = CORO__DNS_R_REFUSED;
   } else if (f->formerr_edns && q->edns) {
@@ -909,6 +912,22 @@ static void *tcp_body(void *arg) {
   CHECK_EQ(f->tcp_queries, 2);
   CHECK_U64_EQ(stats_of(r).queries_tcp, 1);
   resolver_done(r);
+  /* A truncated UDP answer, then SERVFAIL over TCP: the next server's UDP
+   * answer (30 records, ~500 bytes) lands in the buffer the TCP try left,
+   * which must still hold a whole UDP answer (it once had the TCP
+   * answer's size: ASan saw recvfrom write past it). */
+  fake *g = fake_start();
+  g->wild_records = 30;
+  f->tcp_rcode = CORO__DNS_R_SERVFAIL;
+  char both[160];
+  snprintf(both, sizeof both, "%s,%s", f->addr, g->addr);
+  r = resolver_on(f, NULL, NULL, both);
+  CHECK_EQ(coro_lookup_ip(r, "many.test", AF_INET, ip, 128, in_s(10)), 30);
+  check_ip(&ip[29], "10.1.0.29");
+  CHECK_EQ(f->tcp_queries, 3);
+  CHECK_EQ(g->udp_queries, 1);
+  resolver_done(r);
+  fake_stop(g);
   fake_stop(f);
   return NULL;
 }
