@@ -7,6 +7,9 @@
  * are dropped and their lines counted rather than queued without bound or
  * waited for: the loop never waits for the disk. */
 #include "accesslog.h"
+/* The engine's fault points (coro__calloc, ...), so that httpd's fault
+ * sweeps reach the log's allocations and its open too. */
+#include "coro_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -98,9 +101,19 @@ static http_str field(http_str fields, const char *name) {
 
 static void *writer_main(void *arg);
 
+/* Opens the log file for appending, created 0644, at the engine's open
+ * fault point (coro__openat has no mode argument for O_CREAT). */
+static int open_log(const char *path) {
+  if (CORO__UNLIKELY(coro__fault(CORO__FP_OPEN))) {
+    errno = EMFILE;
+    return -1;
+  }
+  return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
 int httpd_log_open(httpd_log **out, const char *path, int combined,
                    int nloops) {
-  httpd_log *lg = calloc(1, sizeof *lg);
+  httpd_log *lg = coro__calloc(1, sizeof *lg);
   if (!lg)
     return -ENOMEM;
   lg->fd = 1;
@@ -108,15 +121,16 @@ int httpd_log_open(httpd_log **out, const char *path, int combined,
   lg->nloops = nloops;
   lg->tail = &lg->queue;
   int rc = -ENOMEM;
-  if (!(lg->loops = calloc((size_t)nloops, sizeof *lg->loops)))
+  if (!(lg->loops = coro__calloc((size_t)nloops, sizeof *lg->loops)))
     goto fail;
   for (int i = 0; i < nloops; i++)
-    if (!(lg->loops[i].cur = calloc(1, sizeof(logbuf))))
+    if (!(lg->loops[i].cur = coro__calloc(1, sizeof(logbuf))))
       goto fail;
   if (path) {
-    if (!(lg->path = strdup(path)))
+    if (!(lg->path = coro__malloc(strlen(path) + 1)))
       goto fail;
-    lg->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    strcpy(lg->path, path);
+    lg->fd = open_log(path);
     if (lg->fd < 0) {
       rc = -errno;
       goto fail;
@@ -145,14 +159,16 @@ fail:
   return rc;
 }
 
-/* Queues loop i's buffer (unless the writer is too far behind: then its
- * lines are dropped) and gives the loop an empty one. */
-static void hand_over(httpd_log *lg, int i) {
+/* Queues loop i's buffer (unless the writer is too far behind and force
+ * is 0: then its lines are dropped) and gives the loop an empty one.
+ * force is for the last buffers at close, which the closer waits for
+ * anyway: no loop is left to stall. */
+static void hand_over(httpd_log *lg, int i, int force) {
   loopbuf *lb = &lg->loops[i];
   logbuf *b = lb->cur;
   pthread_mutex_lock(&lg->mu);
   logbuf *nb = lg->free_list;
-  if (lg->queued >= HTTPD_LOG_QUEUE) {
+  if (lg->queued >= HTTPD_LOG_QUEUE && !force) {
     lg->dropped += b->lines;
     nb = b; /* reused at once */
   } else {
@@ -165,7 +181,7 @@ static void hand_over(httpd_log *lg, int i) {
     pthread_cond_signal(&lg->cond);
   }
   pthread_mutex_unlock(&lg->mu);
-  if (!nb && !(nb = malloc(sizeof *nb))) {
+  if (!nb && !(nb = coro__malloc(sizeof *nb))) {
     /* No memory for a new buffer: the next line tries again, and is
      * dropped (counted) if it fails too. */
     lb->cur = NULL;
@@ -178,18 +194,18 @@ static void hand_over(httpd_log *lg, int i) {
 
 void httpd_log_flush(httpd_log *lg, int loop) {
   if (lg->loops[loop].cur && lg->loops[loop].cur->lines > 0)
-    hand_over(lg, loop);
+    hand_over(lg, loop, 0);
 }
 
 void httpd_log_request(httpd_log *lg, int loop, const char *addr,
                        const http_request *req, int status, uint64_t sent) {
   loopbuf *lb = &lg->loops[loop];
   if (lb->cur && HTTPD_LOG_BUF - lb->cur->n < LINE_MAX_)
-    hand_over(lg, loop);
+    hand_over(lg, loop, 0);
   logbuf *b = lb->cur;
   if (!b) {
     /* Out of memory earlier: try again for a buffer, else drop. */
-    if (!(b = lb->cur = calloc(1, sizeof *b))) {
+    if (!(b = lb->cur = coro__calloc(1, sizeof *b))) {
       pthread_mutex_lock(&lg->mu);
       lg->dropped++;
       pthread_mutex_unlock(&lg->mu);
@@ -238,16 +254,25 @@ void httpd_log_request(httpd_log *lg, int loop, const char *addr,
   b->lines++;
 }
 
-static void write_all(httpd_log *lg, const char *p, size_t n) {
+/* Writes a buffer; returns the number of its lines lost to a failed
+ * write (a full or failed disk: ENOSPC, EIO, EFBIG), counted as dropped
+ * so that Stats says what did not reach the file. A line cut by the
+ * failure counts as lost. */
+static int64_t write_all(httpd_log *lg, const char *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(lg->fd, p, n);
     if (w < 0 && errno == EINTR)
       continue;
-    if (w <= 0)
-      return; /* a full or failed disk: the lines are lost */
+    if (w <= 0) {
+      int64_t lost = 0;
+      for (size_t i = 0; i < n; i++)
+        lost += p[i] == '\n';
+      return lost;
+    }
     p += w;
     n -= (size_t)w;
   }
+  return 0;
 }
 
 static void *writer_main(void *arg) {
@@ -271,15 +296,17 @@ static void *writer_main(void *arg) {
       }
       __atomic_store_n(&lg->reopen_err, err, __ATOMIC_RELAXED);
     }
-    int64_t lines = 0;
+    int64_t lines = 0, lost = 0;
     logbuf *last = NULL;
     int n = 0;
     for (logbuf *b = q; b; last = b, b = b->next, n++) {
-      write_all(lg, b->data, b->n);
-      lines += b->lines;
+      int64_t l = write_all(lg, b->data, b->n);
+      lines += b->lines - l;
+      lost += l;
     }
     pthread_mutex_lock(&lg->mu);
     lg->written += lines;
+    lg->dropped += lost;
     lg->queued -= n;
     if (last) {
       last->next = lg->free_list;
@@ -312,7 +339,8 @@ int64_t httpd_log_written(httpd_log *lg) { return locked_get(lg, &lg->written); 
 
 void httpd_log_close(httpd_log *lg) {
   for (int i = 0; i < lg->nloops; i++)
-    httpd_log_flush(lg, i);
+    if (lg->loops[i].cur && lg->loops[i].cur->lines > 0)
+      hand_over(lg, i, 1);
   pthread_mutex_lock(&lg->mu);
   lg->stop = 1;
   pthread_cond_signal(&lg->cond);

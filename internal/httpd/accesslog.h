@@ -22,8 +22,9 @@ typedef struct httpd_log httpd_log;
 int httpd_log_open(httpd_log **out, const char *path, int combined,
                    int nloops);
 
-/* Hands every loop's buffer to the writer, lets it write everything and
- * stop, and frees the log. The loops must have stopped. */
+/* Hands every loop's buffer to the writer (even when it is behind: the
+ * closer waits for it anyway), lets it write everything and stop, and
+ * frees the log. The loops must have stopped. */
 void httpd_log_close(httpd_log *lg);
 
 /* Makes the writer reopen the file before its next write (log rotation:
@@ -31,7 +32,8 @@ void httpd_log_close(httpd_log *lg);
  * errno when the last reopen failed (the writer kept the old file). */
 int httpd_log_reopen(httpd_log *lg);
 
-/* Lines dropped because the writer had fallen behind, and lines written. */
+/* Lines dropped (the writer had fallen behind, no memory for a buffer,
+ * or a write failed: a full disk), and lines written. */
 int64_t httpd_log_dropped(httpd_log *lg);
 int64_t httpd_log_written(httpd_log *lg);
 

@@ -153,3 +153,30 @@ func TestAccessLogNoLoss(t *testing.T) {
 		t.Errorf("%d distinct request lines, want %d", len(seen), clients*each)
 	}
 }
+
+// TestAccessLogFullDisk logs to /dev/full, where every write fails with
+// ENOSPC: each line is counted as dropped, none as written, and the
+// server goes on serving.
+func TestAccessLogFullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	root, _ := site(t)
+	s := start(t, Config{Root: root, AccessLog: "/dev/full"})
+	const n = 40
+	for i := 0; i < n; i++ {
+		resp, err := http.Get(s.URL() + "notes.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	waitFor(t, "every line counted as dropped", func() bool { return s.Stats().LogDropped == n })
+	if w := s.Stats().LogWritten; w != 0 {
+		t.Errorf("%d lines counted as written to /dev/full", w)
+	}
+}

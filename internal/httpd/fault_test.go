@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,12 +166,24 @@ func settle(t *testing.T, s *Server, fds int, name string, n int64) {
 // every run must succeed.
 func TestStartFaults(t *testing.T) {
 	root, _ := site(t)
-	for _, mode := range []coro.StackMode{coro.StackGuarded, coro.StackShared} {
-		t.Run(mode.String(), func(t *testing.T) {
+	// The access log's open, allocations and writer thread are swept in
+	// one stack mode: they do not depend on it.
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	for _, c := range []struct {
+		name string
+		mode coro.StackMode
+		log  string
+	}{
+		{"guarded", coro.StackGuarded, ""},
+		{"shared", coro.StackShared, ""},
+		{"guarded+log", coro.StackGuarded, logPath},
+	} {
+		mode := c.mode
+		t.Run(c.name, func(t *testing.T) {
 			fds := fault.OpenFDs(t)
 			steps := []faultStep{{"GET /notes.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 200, []byte("0123456789abcdefghij")}}
 			run := func(n int64) bool {
-				s, err := Start(Config{Addr: "127.0.0.1:0", Root: root, Stack: mode})
+				s, err := Start(Config{Addr: "127.0.0.1:0", Root: root, Stack: mode, AccessLog: c.log})
 				if err != nil {
 					if !strings.HasPrefix(err.Error(), "httpd: ") {
 						t.Fatalf("fault %d: %v", n, err)

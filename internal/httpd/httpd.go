@@ -141,7 +141,9 @@ type Config struct {
 	// writer thread when full and each second; when the writer is 64
 	// buffers (4 MiB) behind, a slow or stuck disk, full buffers are
 	// dropped and their lines counted (Stats.LogDropped) rather than make
-	// a loop wait. ReopenLog reopens the file (log rotation).
+	// a loop wait; lines a failed write loses (a full disk) are counted
+	// there too. Close waits for every line to be written. ReopenLog
+	// reopens the file (log rotation).
 	AccessLog string
 	LogFormat string
 }
@@ -201,7 +203,7 @@ type Stats struct {
 	// requests.
 	Turns int64
 	// LogWritten and LogDropped count the access log's lines written and
-	// dropped (the writer had fallen 4 MiB behind).
+	// dropped (the writer had fallen 4 MiB behind, or a write failed).
 	LogWritten, LogDropped int64
 }
 
