@@ -18,6 +18,7 @@
  *   - the helpers a server runs on an accepted head (http_decode_path,
  *     http_parse_ranges, http_accept_coding, http_etag_match, http_etag_list_match,
  *     http_parse_date, http_if_range_match, http_target_query,
+ *     http_host_name,
  *     http_uri_encode) stay in their buffers and keep their contracts; in
  *     particular what http_uri_encode makes of a decoded path is safe in a
  *     header and decodes back to that path.
@@ -154,6 +155,30 @@ static void check_helpers(const http_request *req) {
     (void)http_parse_date(dates[i]);
   int ir = http_if_range_match(req->if_range, "\"abc\"", 784111777);
   FUZZ_CHECK(ir == 0 || ir == 1);
+
+  /* The virtual host's name: a lower-case host name (labels of 1 to 63
+   * letters, digits, '-' and '_'), NUL-terminated, or nothing, or 400. */
+  char host[HTTP_HOST_MAX + 1];
+  int hn = http_host_name(req, host, sizeof host);
+  FUZZ_CHECK(hn == -400 || (hn >= 0 && hn <= HTTP_HOST_MAX));
+  FUZZ_CHECK(http_host_name(req, host, HTTP_HOST_MAX) == -400);
+  hn = http_host_name(req, host, sizeof host);
+  if (hn >= 0) {
+    FUZZ_CHECK(strlen(host) == (size_t)hn);
+    int label = 0;
+    for (int i = 0; i < hn; i++) {
+      char c = host[i];
+      if (c == '.') {
+        FUZZ_CHECK(label > 0);
+        label = 0;
+      } else {
+        FUZZ_CHECK((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   c == '-' || c == '_');
+        FUZZ_CHECK(++label <= 63);
+      }
+    }
+    FUZZ_CHECK(hn == 0 || label > 0);
+  }
 
   http_str q = http_target_query(req->target);
   FUZZ_CHECK(q.p == NULL || (in_head(q, req->target.p, req->target.n) &&

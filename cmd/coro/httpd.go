@@ -22,7 +22,7 @@ import (
 var httpdCommand = &command{
 	name:    "httpd",
 	summary: "serve static files over HTTP/1.1, one C coroutine per connection",
-	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex] [-drain D] [-access-log FILE|-] [-log-format common|combined]",
+	args:    "[-addr HOST:PORT] [-root DIR] [-loops N] [-stack guarded|shared] [-header-timeout D] [-idle D] [-write-timeout D] [-lingering-timeout D] [-lingering-time D] [-unsent-limit BYTES] [-reuseport] [-mime-types FILE] [-charset NAME|none] [-dotfiles deny|allow] [-cache VALUE] [-cache-ext .EXT,...=VALUE]... [-cache-path /PREFIX=VALUE]... [-max-ranges N] [-precompressed] [-autoindex] [-drain D] [-access-log FILE|-] [-log-format common|combined] [-vhosts DIR]",
 	help: `Serve the files under DIR over HTTP/1.1 (GET and HEAD; keep-alive and
 pipelining; Range, ETag and Last-Modified; If-Match, If-Unmodified-Since,
 If-None-Match, If-Modified-Since and If-Range; a directory's index.html,
@@ -113,6 +113,16 @@ the writer is 4 MiB behind, lines are dropped and counted rather than
 waited for. SIGUSR1 reopens FILE (log rotation: rename it, send SIGUSR1,
 new lines go to a new FILE), as with nginx.
 
+Virtual hosts, with -vhosts DIR: each sub-directory of DIR is a site named
+after the host it serves, in lower case (DIR/example.com/,
+DIR/www.example.com/; a symlink makes an alias). A request is served from
+the site its Host (or absolute-form target) names, port and final dot
+dropped, lower-cased; one naming no site (another host, none, an IP
+literal) from the default site: -root when given, else DIR/_default/. A
+Host that cannot be a host name ("..", "/", other bytes than letters,
+digits, '-', '_', '.') gets 400. The sites are read at start: a new one
+needs a restart. Every other flag applies to every site.
+
 Stopping (nginx's graceful and fast shutdown): SIGTERM or SIGINT closes
 the listeners at once (new connections are refused) and the keep-alive
 connections idle between requests, lets every request being read or
@@ -186,6 +196,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
 	accessLog := fs.String("access-log", "", "append a line per response to `FILE` (- for stdout); none by default")
 	logFormat := fs.String("log-format", "common", "the access log's format, `FORMAT`: common or combined")
+	vhosts := fs.String("vhosts", "", "serve each sub-directory of `DIR` as the site of the host it is named after (default site: -root, else DIR/_default)")
 	drain := fs.Duration("drain", 30*time.Second, "on SIGTERM or SIGINT, let requests in progress finish for at most `D` (0: stop at once)")
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
@@ -223,7 +234,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return usageError(stderr, "httpd", "-addr: %v", err)
 		}
 		dir := *root
-		if dir == "" {
+		if dir == "" && *vhosts == "" {
 			if dir, err = writeBuiltinSite(); err != nil {
 				fmt.Fprintf(stderr, "coro httpd: %v\n", err)
 				return exitFailed
@@ -246,10 +257,14 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			AllowDotfiles: *dotfiles == "allow", Cache: cache.with(*cacheAll),
 			MaxRanges: *maxRanges, Precompressed: *precompressed,
 			Autoindex: *autoindex, AccessLog: *accessLog, LogFormat: *logFormat,
+			VHosts: *vhosts,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."
 			return exitFailed
+		}
+		if *vhosts != "" {
+			dir = "the sites of " + *vhosts
 		}
 		fmt.Fprintf(stdout, "httpd: serving %s on %s (%d loops)\n", dir, srv.URL(), *loops)
 		stopped := make(chan struct{})

@@ -594,6 +594,59 @@ http_str http_target_query(http_str t) {
   return (http_str){NULL, 0};
 }
 
+/* The authority of an absolute-form target ("http://host:port/p"), or
+ * {NULL, 0} for the origin-form; see path_start. */
+static http_str target_authority(http_str t) {
+  long start = path_start(t);
+  if (start <= 0)
+    return (http_str){NULL, 0};
+  size_t a = t.p[4] == ':' ? 7 : 8; /* "http://" or "https://" */
+  return (http_str){t.p + a, (size_t)start - a};
+}
+
+int http_host_name(const http_request *req, char *out, size_t cap) {
+  http_str h = target_authority(req->target);
+  if (!h.p)
+    h = req->host;
+  if (cap <= HTTP_HOST_MAX)
+    return -400;
+  out[0] = '\0';
+  if (!h.p || h.n == 0 || h.p[0] == '[')
+    return 0;
+  size_t n = h.n;
+  for (size_t i = n; i-- > 0;) { /* the port: digits after the last ':' */
+    if (h.p[i] == ':') {
+      for (size_t k = i + 1; k < n; k++)
+        if (h.p[k] < '0' || h.p[k] > '9')
+          return -400;
+      n = i;
+      break;
+    }
+  }
+  if (n > 0 && h.p[n - 1] == '.')
+    n--; /* "example.com." is "example.com" */
+  if (n == 0 || n > HTTP_HOST_MAX)
+    return -400;
+  size_t label = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)lower((unsigned char)h.p[i]);
+    if (c == '.') {
+      if (label == 0)
+        return -400; /* ".x", "a..b": an empty label */
+      label = 0;
+    } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+               c == '_') {
+      if (++label > 63)
+        return -400;
+    } else {
+      return -400;
+    }
+    out[i] = (char)c;
+  }
+  out[n] = '\0';
+  return (int)n;
+}
+
 /* The bytes http_uri_encode leaves as they are: RFC 3986 pchar (unreserved,
  * sub-delims, ':' and '@') and '/'; in a query also '?', and '%' of the
  * escapes that the query already has. */

@@ -158,6 +158,22 @@ int http_if_range_match(http_str value, const char *etag, time_t mtime);
  * of "...?" for an empty query). */
 http_str http_target_query(http_str target);
 
+/* The longest host name http_host_name writes, without its NUL (RFC 1035
+ * 2.3.4: 253 in text form, without a final dot). */
+#define HTTP_HOST_MAX 253
+
+/* The host a request names, for choosing a virtual host (RFC 9112 3.2.2):
+ * the authority of an absolute-form target, which wins over Host, else the
+ * Host field. Its port and one final dot are dropped and its letters
+ * lower-cased into out[0..cap) (cap > HTTP_HOST_MAX), with a NUL. Returns
+ * its length; 0 when the request names none (no Host in HTTP/1.0, an empty
+ * Host) or names an IP literal in brackets ("[::1]:8080"), which no site is
+ * named after; -400 when it cannot be a host name (RFC 952/1123 letters,
+ * digits and '-', and '_' as other servers accept it, in labels of 1 to 63
+ * bytes between dots, 253 in all), or the port is not digits: such a name
+ * could not name a directory inside the sites' one ("..", "/", NUL). */
+int http_host_name(const http_request *req, char *out, size_t cap);
+
 /* Percent-encodes s[0..n) for use in a URI reference, such as a Location
  * header: a path when query is 0, a query when it is 1. Every byte outside
  * RFC 3986's pchar set and "/" (and "?" in a query) becomes %XX, so the

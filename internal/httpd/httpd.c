@@ -69,6 +69,7 @@ typedef struct conn {
   uint64_t sent;            /* body bytes of it sent, for the log */
   char addr[48];            /* the client's address, when logging */
   int fd;
+  int root;    /* the root of the request being served (httpd_root) */
   char *buf;   /* BUF_SIZE bytes, or NULL while idle */
   size_t len;  /* bytes read into buf and not yet consumed */
   char *hdr;   /* the response head, inside buf */
@@ -474,7 +475,7 @@ static int precompressed(conn *c, const http_request *req, char *rel, int fd,
     if (q[i] <= 0)
       continue;
     memcpy(rel + rn, codings[i].ext, sizeof codings[i].ext);
-    int zfd = open_beneath(c->conf->root_fd, rel);
+    int zfd = open_beneath(c->root, rel);
     rel[rn] = '\0';
     struct stat zst;
     if (zfd >= 0 && fstat(zfd, &zst) == 0 && S_ISREG(zst.st_mode)) {
@@ -495,7 +496,7 @@ static int precompressed(conn *c, const http_request *req, char *rel, int fd,
  * while a listing is made. 0, or a negative errno. */
 static __attribute__((noinline)) int send_listing(conn *c, const char *rel,
                                                   int keep, int head_only) {
-  int fd = open_beneath(c->conf->root_fd, rel);
+  int fd = open_beneath(c->root, rel);
   if (fd < 0)
     return send_error(c, errno_status(fd), keep, head_only, "");
   size_t rn = strlen(rel);
@@ -538,6 +539,26 @@ static __attribute__((noinline)) int send_listing(conn *c, const char *rel,
   return 0;
 }
 
+int httpd_root(const httpd_conf *conf, const http_request *req) {
+  if (conf->nvhosts == 0)
+    return conf->root_fd;
+  char name[HTTP_HOST_MAX + 1];
+  int n = http_host_name(req, name, sizeof name);
+  if (n < 0)
+    return n;
+  for (int lo = 0, hi = conf->nvhosts; n > 0 && lo < hi;) {
+    int mid = lo + (hi - lo) / 2;
+    int cmp = strcmp(name, conf->vhosts[mid].name);
+    if (cmp == 0)
+      return conf->vhosts[mid].root_fd;
+    if (cmp < 0)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return conf->root_fd;
+}
+
 /* Answers one parsed request. Returns 1 to keep the connection, 0 to close
  * it, a negative errno when the connection failed. */
 static int serve(conn *c, const http_request *req) {
@@ -548,6 +569,10 @@ static int serve(conn *c, const http_request *req) {
     int code = req->method == HTTP_M_OTHER ? 405 : 501;
     rc = send_error(c, code, keep, 0, code == 405 ? "Allow: GET, HEAD\r\n" : "");
     return rc < 0 ? rc : keep;
+  }
+  if ((c->root = httpd_root(c->conf, req)) < 0) {
+    rc = send_error(c, 400, 0, head_only, "");
+    return rc < 0 ? rc : 0;
   }
   char *path = c->buf + BUF_READ;
   char *rel = path + BUF_PATH;
@@ -563,7 +588,7 @@ static int serve(conn *c, const http_request *req) {
     rc = send_error(c, 404, keep, head_only, ""); /* as if it were not there */
     return rc < 0 ? rc : keep;
   }
-  int fd = open_beneath(c->conf->root_fd, rel);
+  int fd = open_beneath(c->root, rel);
   struct stat st;
   if (fd >= 0 && coro__fstat(fd, &st) < 0) {
     close(fd);
@@ -581,7 +606,7 @@ static int serve(conn *c, const http_request *req) {
     }
     size_t rn = strlen(rel);
     memcpy(rel + rn, "/index.html", sizeof "/index.html");
-    fd = open_beneath(c->conf->root_fd, rel);
+    fd = open_beneath(c->root, rel);
     if (fd == -ENOENT && c->conf->autoindex) {
       rel[rn] = '\0';
       rc = send_listing(c, rel, keep, head_only);

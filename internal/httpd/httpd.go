@@ -22,7 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,6 +148,95 @@ type Config struct {
 	// reopens the file (log rotation).
 	AccessLog string
 	LogFormat string
+
+	// VHosts serves name-based virtual hosts: a directory whose
+	// sub-directories are the sites, each named after the host it serves,
+	// in lower case ("example.com", "www.example.com"; a symlink to
+	// another site's directory makes an alias). A request is served from
+	// the site its host names: the authority of an absolute-form target,
+	// else the Host field, with its port and a final dot dropped and
+	// lower-cased. A request naming no site (another host, no Host in
+	// HTTP/1.0, an IP literal) gets the default site: Root when given,
+	// else VHosts/_default. A host that cannot be a host name (a byte
+	// other than letters, digits, '-', '_' and '.', an empty label, more
+	// than 253 bytes, a port that is not digits) gets 400 and the
+	// connection closes. The sites are read at Start (at most 4,096; each
+	// holds an open directory): a site added later is served after a
+	// restart. Entries that are not directories, and names starting with
+	// '.', are ignored; another name that is not a lower-case host name
+	// fails Start. Every other setting applies to every site.
+	VHosts string
+}
+
+// maxVHosts caps the sites of Config.VHosts: each holds an fd.
+const maxVHosts = 4096
+
+// vhostName reports whether name is a lower-case host name as the C
+// side's http_host_name makes them.
+func vhostName(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// setVHosts opens the sites of dir and gives them, sorted, to the C
+// configuration.
+func (s *Server) setVHosts(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("httpd: vhosts: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(dir, name)); err != nil || !st.IsDir() {
+			continue // a file, or a dangling link: not a site
+		}
+		if !vhostName(name) {
+			return fmt.Errorf("httpd: vhosts: %q in %s is not a lower-case host name: %w", name, dir, syscall.EINVAL)
+		}
+		names = append(names, name)
+	}
+	if len(names) > maxVHosts {
+		return fmt.Errorf("httpd: vhosts: %d sites in %s, at most %d: %w", len(names), dir, maxVHosts, syscall.EINVAL)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names) // as strcmp orders them: bytes
+	vh := (*C.httpd_vhost)(C.calloc(C.size_t(len(names)), C.size_t(unsafe.Sizeof(C.httpd_vhost{}))))
+	if vh == nil {
+		return fmt.Errorf("httpd: vhosts: %w", syscall.ENOMEM)
+	}
+	s.conf.vhosts = vh
+	all := unsafe.Slice(vh, len(names))
+	for i := range all {
+		all[i].root_fd = -1
+	}
+	for i, name := range names {
+		fd, err := syscall.Open(filepath.Join(dir, name), syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("httpd: vhosts: open %s: %w", filepath.Join(dir, name), err)
+		}
+		all[i].root_fd = C.int(fd)
+		all[i].name = C.CString(name)
+		s.conf.nvhosts = C.int(i + 1)
+	}
+	return nil
 }
 
 // CacheRule is a Cache-Control value for some files: those under
@@ -261,6 +352,12 @@ func Start(cfg Config) (*Server, error) {
 	if !validCharset(cfg.Charset) {
 		return nil, fmt.Errorf("httpd: charset %q: want a token of at most 40 letters, digits and -._ (or none): %w", cfg.Charset, syscall.EINVAL)
 	}
+	if cfg.Root == "" && cfg.VHosts != "" {
+		cfg.Root = filepath.Join(cfg.VHosts, "_default")
+		if _, err := os.Stat(cfg.Root); err != nil {
+			return nil, fmt.Errorf("httpd: vhosts %s has no default site: give a root or create %s: %w", cfg.VHosts, cfg.Root, err)
+		}
+	}
 	if cfg.Root == "" {
 		return nil, errors.New("httpd: no root directory")
 	}
@@ -301,6 +398,12 @@ func Start(cfg Config) (*Server, error) {
 	if err := s.setCache(cfg.Cache); err != nil {
 		s.free()
 		return nil, err
+	}
+	if cfg.VHosts != "" {
+		if err := s.setVHosts(cfg.VHosts); err != nil {
+			s.free()
+			return nil, err
+		}
 	}
 	if cfg.Charset != "none" {
 		conf.charset = C.CString(cfg.Charset)
@@ -524,6 +627,13 @@ func (s *Server) free() {
 				C.free(unsafe.Pointer(r.value))
 			}
 			C.free(unsafe.Pointer(s.conf.cache))
+		}
+		if s.conf.vhosts != nil {
+			for _, v := range unsafe.Slice(s.conf.vhosts, s.conf.nvhosts) {
+				syscall.Close(int(v.root_fd))
+				C.free(unsafe.Pointer(v.name))
+			}
+			C.free(unsafe.Pointer(s.conf.vhosts))
 		}
 		syscall.Close(int(s.conf.root_fd))
 		C.free(unsafe.Pointer(s.conf))

@@ -7,6 +7,7 @@
 
 #include "accesslog.h"
 #include "coro.h"
+#include "http_parse.h"
 #include "mime.h"
 
 /* A Cache-Control rule: for files under a path prefix, files with an
@@ -18,9 +19,21 @@ typedef struct httpd_cache_rule {
   int64_t max_age;    /* its max-age in seconds (Expires), or -1: none */
 } httpd_cache_rule;
 
+/* A name-based virtual host: the site served for requests naming host. */
+typedef struct httpd_vhost {
+  const char *name; /* lower case, as http_host_name makes it */
+  int root_fd;      /* an O_DIRECTORY fd of its root */
+} httpd_vhost;
+
 /* The server's settings, shared read-only by every loop's coroutines. */
 typedef struct httpd_conf {
-  int root_fd;               /* an O_DIRECTORY fd of the root */
+  int root_fd;               /* an O_DIRECTORY fd of the root (with vhosts:
+                                the default site's) */
+  /* Virtual hosts sorted by name (strcmp), or NULL and 0: one site. A
+   * request naming none of them gets root_fd's site; one whose host cannot
+   * be a name gets 400 (see httpd_root). */
+  const httpd_vhost *vhosts;
+  int nvhosts;
   int64_t header_timeout_ns; /* a whole request head must arrive in this */
   int64_t idle_timeout_ns;   /* an idle keep-alive connection lives this long */
   int64_t write_timeout_ns;  /* each part of a response must be taken in this */
@@ -56,6 +69,12 @@ typedef struct httpd_conf {
   int64_t turns;             /* times a connection yielded to the others */
   uint64_t boundaries;       /* multipart boundaries made (each differs) */
 } httpd_conf;
+
+/* The root a request is served from: the fd of the virtual host its host
+ * names (http_host_name), else the default root; -400 when its host cannot
+ * be a host name and there are virtual hosts (one site ignores Host, as
+ * before). A bisection of conf->vhosts: no syscall. */
+int httpd_root(const httpd_conf *conf, const http_request *req);
 
 /* Makes the HTML listing of the directory fd (which it closes), whose URL
  * path is url_dir ("/a/b/"), leaving out names starting with '.' unless
