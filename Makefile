@@ -96,7 +96,7 @@ XFLAGS   += $(SCP_FLAG)
 ENGINE_C  := $(wildcard csrc/*.c)
 ENGINE_S  := $(wildcard csrc/*.S)
 ENGINE_O  := $(patsubst csrc/%,$(B)/%.o,$(ENGINE_C) $(ENGINE_S))
-HEADERS   := $(wildcard csrc/*.h) $(wildcard csrc/*.inc) csrc/test/testing.h
+HEADERS   := $(wildcard csrc/*.h) $(wildcard csrc/*.inc) csrc/test/testing.h csrc/test/testing_loop.h
 SWITCH_O  := $(B)/switch_ucontext.c.o $(patsubst csrc/%,$(B)/%.o,$(ENGINE_S))
 
 # Test programs that link the whole engine, and the two that test one file.

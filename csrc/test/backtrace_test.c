@@ -15,7 +15,7 @@
  * where a frame's bytes are while it is suspended.
  */
 #include "../coro_internal.h"
-#include "testing.h"
+#include "testing_loop.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -95,11 +95,7 @@ void *waiter_body(void *a) {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static coro *go(coro_fn fn, intptr_t arg) {
-  coro *co = NULL;
-  CHECK_EQ(coro_spawn(&co, fn, (void *)arg, NULL), 0);
-  return co;
-}
+#define go testing_go
 
 static void yield_until(const volatile int *flag, int want) {
   for (int i = 0; i < 10000 && *flag < want; i++)
@@ -164,24 +160,12 @@ static void parked(int kind) {
 
 static int g_mode;
 
-static void run_loop(int mode, coro_fn body) {
-  coro_loop *loop = NULL;
-  coro_loop_opts o;
-  memset(&o, 0, sizeof o);
-  o.stack_mode = mode;
-  o.name = "backtrace_test";
+static void bt_opts(int mode, coro_loop_opts *o) {
+  o->stack_mode = mode;
+  o->name = "backtrace_test";
   g_mode = mode;
-  CHECK_EQ(coro_loop_new(&loop, &o), 0);
-  coro *co = go(body, 0);
-  CHECK_EQ(coro_loop_run(loop, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_join(co, 0, NULL), 0);
-  CHECK_EQ(coro_loop_close(loop, -1), 0);
 }
-
-#define TEST(name)                                                           \
-  static void *name##_body(void *unused_);                                   \
-  static void name(int mode) { run_loop(mode, name##_body); }                \
-  static void *name##_body(void *unused_)
+#define TEST(name) TESTING_LOOP_TEST(name, bt_opts)
 
 /* ---- each wait kind --------------------------------------------------- */
 

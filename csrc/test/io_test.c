@@ -12,7 +12,7 @@
  */
 #include "../coro.h"
 #include "../coro_internal.h" /* coro__fault_arm_at */
-#include "testing.h"
+#include "testing_loop.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -41,11 +41,7 @@
 
 static int64_t in_ms(int64_t n) { return coro_now() + n * 1000000; }
 
-static coro *go(coro_fn fn, intptr_t arg) {
-  coro *co = NULL;
-  CHECK_EQ(coro_spawn(&co, fn, (void *)arg, NULL), 0);
-  return co;
-}
+#define go testing_go
 
 static intptr_t join(coro *co) {
   void *r = NULL;
@@ -74,29 +70,26 @@ static unsigned char pat(int64_t i) {
   return (unsigned char)((i * 7) ^ (i >> 9));
 }
 
-/* Run body as the first coroutine of a fresh loop in the stack mode and
- * backend under test (param = mode | backend << 4). */
+/* Each test runs on a fresh loop of the stack mode and backend under test
+ * (param = mode | backend << 4); a stray SIGPIPE must kill the test. */
+static int g_backend; /* of the loop under test */
+
+static void io_opts(int param, coro_loop_opts *o) {
+  g_backend = param >> 4;
+  o->stack_mode = param & 0xf;
+  o->poll_backend = param >> 4;
+  o->name = "io_test";
+  signal(SIGPIPE, SIG_DFL);
+}
+#define TEST(name) TESTING_LOOP_TEST(name, io_opts)
+
+/* For the tests that name their body themselves. */
 static void run_loop(int param, coro_fn body) {
-  coro_loop *loop = NULL;
   coro_loop_opts o;
   memset(&o, 0, sizeof o);
-  o.stack_mode = param & 0xf;
-  o.poll_backend = param >> 4;
-  o.name = "io_test";
-  signal(SIGPIPE, SIG_DFL); /* a stray SIGPIPE must kill the test */
-  CHECK_EQ(coro_loop_new(&loop, &o), 0);
-  CHECK_STR_EQ(coro_loop_poll_backend(loop),
-               o.poll_backend == CORO_POLL_POLL ? "poll" : "epoll");
-  coro *co = go(body, 0);
-  CHECK_EQ(coro_loop_run(loop, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_join(co, 0, NULL), 0);
-  CHECK_EQ(coro_loop_close(loop, -1), 0);
+  io_opts(param, &o);
+  testing_run_loop(&o, body);
 }
-
-#define TEST(name)                                                           \
-  static void *name##_body(void *unused_);                                   \
-  static void name(int param) { run_loop(param, name##_body); }              \
-  static void *name##_body(void *unused_)
 
 /* Shared state (globals: see the SHARED rule). */
 static int g_p[2], g_q[2];
@@ -1482,7 +1475,16 @@ TEST(syscalls_per_round_trip) {
 
 /* ---- main ------------------------------------------------------------- */
 
+/* The loop runs the backend asked for. */
+TEST(backend_named) {
+  (void)unused_;
+  CHECK_STR_EQ(coro_loop_poll_backend(coro_loop_current()),
+               g_backend == CORO_POLL_POLL ? "poll" : "epoll");
+  return NULL;
+}
+
 static const testing_case tests[] = {
+    {"backend_named", backend_named, 0},
     {"fd_wait_basic", fd_wait_basic, 0},
     {"fd_wait_outside", fd_wait_outside, 0},
     {"several_waiters", several_waiters, 0},

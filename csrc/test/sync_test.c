@@ -14,7 +14,7 @@
  * every .c and .S file of csrc/ and -lpthread.
  */
 #include "../coro.h"
-#include "testing.h"
+#include "testing_loop.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -35,11 +35,7 @@ static void spin_ms(int64_t n) {
   }
 }
 
-static coro *go(coro_fn fn, intptr_t arg) {
-  coro *co = NULL;
-  CHECK_EQ(coro_spawn(&co, fn, (void *)arg, NULL), 0);
-  return co;
-}
+#define go testing_go
 
 static intptr_t join(coro *co) {
   void *r = NULL;
@@ -59,27 +55,12 @@ static void yield_until(const volatile int *flag, int want) {
   CHECK_GE(*flag, want);
 }
 
-/* Run body as the first coroutine of a fresh loop in the stack mode under
- * test, until every coroutine has finished; the loop must end cleanly. */
-static void run_loop(int mode, coro_fn body) {
-  coro_loop *loop = NULL;
-  coro_loop_opts o;
-  memset(&o, 0, sizeof o);
-  o.stack_mode = mode;
-  o.name = "sync_test";
-  CHECK_EQ(coro_loop_new(&loop, &o), 0);
-  coro *co = go(body, 0);
-  CHECK_EQ(coro_loop_run(loop, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_join(co, 0, NULL), 0);
-  CHECK_EQ(coro_loop_close(loop, -1), 0);
+/* Each test runs on a fresh loop of the stack mode under test. */
+static void sync_opts(int mode, coro_loop_opts *o) {
+  o->stack_mode = mode;
+  o->name = "sync_test";
 }
-
-/* TEST(name) { ... } defines the body of a coroutine and a testing_case
- * function that runs it on a loop of the requested stack mode. */
-#define TEST(name)                                                           \
-  static void *name##_body(void *unused_);                                   \
-  static void name(int mode) { run_loop(mode, name##_body); }                \
-  static void *name##_body(void *unused_)
+#define TEST(name) TESTING_LOOP_TEST(name, sync_opts)
 
 /* Shared objects and records (globals: see the SHARED rule above). */
 static coro_mutex g_m, g_m2;
