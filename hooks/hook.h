@@ -130,4 +130,16 @@ static inline struct timespec hook__ts_left(struct timespec ts, int64_t ns) {
  * ENOMEM. drained: the caller just had EAGAIN reading fd. */
 int hook__wait(int fd, int events, int64_t deadline, int drained);
 
+/* Name lookups (hook_dns.c): how many went to the engine's resolver in a
+ * hooked coroutine, to libc's (dlsym RTLD_NEXT), to the engine's on the
+ * private thread; for the tests. */
+enum { CORO__DNS_IN_LOOP, CORO__DNS_LIBC, CORO__DNS_THREAD };
+void coro__hooks_dns_counts(uint64_t out[3]);
+/* Non-zero: outside hooked coroutines, use the private thread even where
+ * libc's lookups are reachable (tests of the static programs' path). */
+extern _Atomic int coro__hooks_dns_force_thread;
+/* The private thread's resolver options, when set before its first use
+ * (tests: a scripted server's port); NULL: the system's. */
+extern const struct coro_resolver_opts *coro__hooks_dns_resolver;
+
 #endif /* CORO_HOOK_H */

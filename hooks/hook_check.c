@@ -19,6 +19,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
@@ -37,6 +38,8 @@ static const struct {
     HOOK(fcntl), HOOK(fcntl64), HOOK(ioctl), HOOK(setsockopt), HOOK(sleep), HOOK(usleep),
     HOOK(nanosleep), HOOK(clock_nanosleep), HOOK(__read_chk), HOOK(__recv_chk),
     HOOK(__recvfrom_chk), HOOK(__poll_chk), HOOK(__ppoll_chk),
+    HOOK(getaddrinfo), HOOK(freeaddrinfo), HOOK(gethostbyname),
+    HOOK(gethostbyname2), HOOK(gethostbyname_r), HOOK(gethostbyname2_r),
 };
 
 int coro_hooks_check(const char **missing) {

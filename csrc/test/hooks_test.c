@@ -11,10 +11,12 @@
  */
 #include "coro.h"
 #include "coro_hooks.h"
+#include "hook.h"
 #include "hooks_client.h"
 #include "testing.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1098,6 +1100,419 @@ static void *pselect_co(void *arg) {
 /* pselect without a mask waits in the loop. */
 static void pselect_waits(int mode) { run_hooked(mode, pselect_co, 1, 1); }
 
+/* ---- name lookups (hook_dns.c) ------------------------------------------ */
+
+/* A scripted DNS server on a thread of its own (plain blocking calls,
+ * outside any loop): answers A questions for any name with 127.1.x.y (y
+ * the name's first number), AAAA with no data. It holds every answer
+ * until questions for `target` distinct names have come (a barrier, as
+ * the echo server's: the lookups can only end if all are in flight at
+ * once); a target above the names asked holds them forever. */
+typedef struct dns_srv {
+  pthread_t th;
+  int fd, target, names;
+  char seen[256]; /* names seen, by number */
+  struct sockaddr_in addr;
+  atomic_int stop, questions;
+} dns_srv;
+
+static dns_srv dsrv;
+static char dns_dir[64], dns_conf[96], dns_hosts[96];
+
+typedef struct held {
+  uint8_t b[512];
+  size_t n;
+  struct sockaddr_in from;
+} held;
+
+/* The answer to the question in h (in place); 0, or -1 to drop it. */
+static int dns_answer(held *h, int *num) {
+  uint8_t *b = h->b;
+  size_t i = 12;
+  *num = -1;
+  if (h->n < 17)
+    return -1;
+  while (i < h->n && b[i]) { /* the name: its first number counts */
+    for (size_t k = 1; k <= b[i] && i + k < h->n && *num < 0; k++)
+      if (b[i + k] >= '0' && b[i + k] <= '9')
+        *num = atoi((char *)&b[i + k]) & 255;
+    i += (size_t)b[i] + 1;
+  }
+  if (i + 5 > h->n)
+    return -1;
+  int type = b[i + 1] << 8 | b[i + 2];
+  size_t end = i + 5; /* the question ends; drop anything after (EDNS) */
+  b[2] = 0x81, b[3] = 0x80; /* a response, recursion available, NOERROR */
+  b[6] = 0, b[7] = type == 1; /* one answer for A */
+  b[8] = b[9] = b[10] = b[11] = 0;
+  h->n = end;
+  if (type == 1) {
+    const uint8_t rr[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4,
+                          127, 1, 0, (uint8_t)(*num < 0 ? 0 : *num)};
+    memcpy(b + end, rr, sizeof rr);
+    h->n += sizeof rr;
+  }
+  return 0;
+}
+
+static void *dns_serve(void *arg) {
+  (void)arg;
+  static held q[512];
+  int nq = 0;
+  while (!atomic_load(&dsrv.stop)) {
+    struct pollfd pf = {dsrv.fd, POLLIN, 0};
+    if (poll(&pf, 1, 50) <= 0)
+      continue;
+    held *h = &q[nq < 511 ? nq : 511];
+    socklen_t fl = sizeof h->from;
+    ssize_t n = recvfrom(dsrv.fd, h->b, sizeof h->b - 32, 0,
+                         (struct sockaddr *)&h->from, &fl);
+    if (n <= 0)
+      continue;
+    h->n = (size_t)n;
+    int num;
+    if (dns_answer(h, &num) < 0)
+      continue;
+    atomic_fetch_add(&dsrv.questions, 1);
+    if (num >= 0 && !dsrv.seen[num]) {
+      dsrv.seen[num] = 1;
+      dsrv.names++;
+    }
+    if (dsrv.names < dsrv.target) {
+      if (nq < 511)
+        nq++;
+      continue;
+    }
+    for (int k = 0; k <= nq && k < 512; k++) /* the held ones, and h */
+      sendto(dsrv.fd, q[k].b, q[k].n, 0, (struct sockaddr *)&q[k].from,
+             sizeof q[k].from);
+    nq = 0;
+  }
+  return NULL;
+}
+
+/* Start the server and write the files: resolv.conf (one try of up to
+ * 30 s: the barrier, not a timeout, decides) and a hosts file with a
+ * name only the engine's resolver knows. */
+static void dns_start(int target) {
+  memset(&dsrv, 0, sizeof dsrv);
+  dsrv.target = target;
+  dsrv.fd = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  CHECK_GE(dsrv.fd, 0);
+  dsrv.addr = (struct sockaddr_in){.sin_family = AF_INET,
+                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  CHECK_EQ(bind(dsrv.fd, (struct sockaddr *)&dsrv.addr, sizeof dsrv.addr), 0);
+  socklen_t len = sizeof dsrv.addr;
+  CHECK_EQ(getsockname(dsrv.fd, (struct sockaddr *)&dsrv.addr, &len), 0);
+  CHECK_EQ(pthread_create(&dsrv.th, NULL, dns_serve, NULL), 0);
+  snprintf(dns_dir, sizeof dns_dir, "/tmp/coro-hooks-dns-XXXXXX");
+  CHECK(mkdtemp(dns_dir) != NULL);
+  snprintf(dns_conf, sizeof dns_conf, "%s/resolv.conf", dns_dir);
+  snprintf(dns_hosts, sizeof dns_hosts, "%s/hosts", dns_dir);
+  FILE *f = fopen(dns_conf, "w");
+  CHECK(f != NULL);
+  fprintf(f, "nameserver 127.0.0.1\nsearch invalid\noptions timeout:30 attempts:1 ndots:1\n");
+  fclose(f);
+  f = fopen(dns_hosts, "w");
+  CHECK(f != NULL);
+  fprintf(f, "127.0.0.77 coro-hooks-only.test hooks-alias\n");
+  fclose(f);
+}
+
+static void dns_stop(void) {
+  atomic_store(&dsrv.stop, 1);
+  CHECK_EQ(pthread_join(dsrv.th, NULL), 0);
+  syscall(SYS_close, dsrv.fd);
+  unlink(dns_conf);
+  unlink(dns_hosts);
+  rmdir(dns_dir);
+}
+
+/* A hooked loop whose resolver asks dsrv. */
+static coro_loop *dns_loop(void) {
+  static char servers[64];
+  snprintf(servers, sizeof servers, "127.0.0.1:%d", ntohs(dsrv.addr.sin_port));
+  static coro_resolver_opts ro;
+  ro = (coro_resolver_opts){.resolv_conf = dns_conf, .hosts = dns_hosts,
+                            .servers = servers};
+  coro__hooks_dns_resolver = &ro; /* the private thread's too */
+  coro_loop *l;
+  coro_loop_opts o = {.stack_mode = g_mode, .hooks = 1, .resolver = &ro};
+  CHECK_EQ(coro_loop_new(&l, &o), 0);
+  return l;
+}
+
+static uint64_t dns_count(int which) {
+  uint64_t c[3];
+  coro__hooks_dns_counts(c);
+  return c[which];
+}
+
+/* The first address of a getaddrinfo answer, as text. */
+static const char *ai_text(const struct addrinfo *ai, char *buf, size_t len) {
+  const void *a = ai->ai_family == AF_INET
+                      ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+                      : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+  CHECK(inet_ntop(ai->ai_family, a, buf, (socklen_t)len) != NULL);
+  return buf;
+}
+
+/* getaddrinfo(host, "80", family/flags, stream) gives want first. */
+static void gai_check(const char *host, int family, int flags, const char *want) {
+  struct addrinfo hints = {.ai_family = family, .ai_flags = flags,
+                           .ai_socktype = SOCK_STREAM}, *res = NULL;
+  int rc = getaddrinfo(host, "80", &hints, &res);
+  if (rc != 0)
+    FAILF("getaddrinfo(%s, %d, %#x): %s", host, family, flags, gai_strerror(rc));
+  char buf[64];
+  CHECK_STR_EQ(ai_text(res, buf, sizeof buf), want);
+  CHECK_EQ(ntohs(((struct sockaddr_in *)res->ai_addr)->sin_port), 80);
+  freeaddrinfo(res);
+}
+
+/* The lookups an engine's resolver answers (in a hooked coroutine, or on
+ * the private thread). */
+static void engine_answers(void) {
+  gai_check("coro-hooks-only.test", AF_INET, 0, "127.0.0.77");
+  gai_check("coro-hooks-only.test", AF_UNSPEC, AI_V4MAPPED | AI_ALL, "127.0.0.77");
+  gai_check("coro-hooks-only.test", AF_INET6, AI_V4MAPPED, "::ffff:127.0.0.77");
+  gai_check("h9.test", AF_INET, 0, "127.1.0.9");
+  gai_check("h9.test", AF_INET6, AI_V4MAPPED | AI_ALL, "::ffff:127.1.0.9");
+  gai_check("127.0.0.5", AF_INET6, AI_V4MAPPED | AI_NUMERICHOST, "::ffff:127.0.0.5");
+  struct addrinfo hints = {.ai_family = AF_INET6, .ai_socktype = SOCK_STREAM}, *res;
+  CHECK_EQ(getaddrinfo("h9.test", NULL, &hints, &res), EAI_NODATA);
+  hints.ai_flags = AI_CANONNAME;
+  CHECK_EQ(getaddrinfo(NULL, "80", &hints, &res), EAI_BADFLAGS);
+  hints.ai_flags = 0x10000;
+  CHECK_EQ(getaddrinfo("h9.test", NULL, &hints, &res), EAI_BADFLAGS);
+  CHECK_EQ(getaddrinfo(NULL, NULL, NULL, &res), EAI_NONAME);
+  hints = (struct addrinfo){.ai_family = AF_UNIX};
+  CHECK_EQ(getaddrinfo("h9.test", NULL, &hints, &res), EAI_FAMILY);
+  hints = (struct addrinfo){.ai_socktype = 99};
+  CHECK_EQ(getaddrinfo("h9.test", NULL, &hints, &res), EAI_SOCKTYPE);
+  CHECK_EQ(getaddrinfo("h9.test", "no-such-service-x", NULL, &res), EAI_SERVICE);
+  CHECK_EQ(getaddrinfo("bad..name", NULL, NULL, &res), EAI_NONAME);
+  /* The hostent calls. */
+  struct hostent *he = gethostbyname("coro-hooks-only.test");
+  CHECK(he != NULL);
+  CHECK_STR_EQ(he->h_name, "coro-hooks-only.test");
+  CHECK_EQ(he->h_length, 4);
+  CHECK_EQ(memcmp(he->h_addr_list[0], "\x7f\0\0\x4d", 4), 0);
+  CHECK(he->h_addr_list[1] == NULL);
+  he = gethostbyname("hooks-alias"); /* the hosts line's first name */
+  CHECK(he != NULL);
+  CHECK_STR_EQ(he->h_name, "coro-hooks-only.test");
+  CHECK_STR_EQ(he->h_aliases[0], "hooks-alias");
+  CHECK(gethostbyname2("h9.test", AF_INET6) == NULL);
+  CHECK_EQ(h_errno, NO_DATA);
+  struct hostent hb, *r = NULL;
+  char buf[512], tiny[8];
+  int herr = 0;
+  CHECK_EQ(gethostbyname_r("h7.test", &hb, buf, sizeof buf, &r, &herr), 0);
+  CHECK(r == &hb);
+  CHECK_EQ(memcmp(hb.h_addr_list[0], "\x7f\x01\0\x07", 4), 0);
+  CHECK_EQ(gethostbyname2_r("h7.test", AF_INET, &hb, tiny, sizeof tiny, &r, &herr), ERANGE);
+  CHECK(r == NULL);
+  CHECK_EQ(gethostbyname2_r("h7.test", AF_UNIX, &hb, buf, sizeof buf, &r, &herr),
+           EAFNOSUPPORT);
+  CHECK_EQ(herr, NETDB_INTERNAL);
+  CHECK_EQ(gethostbyname2_r("h7.test", AF_INET6, &hb, buf, sizeof buf, &r, &herr), ENOENT);
+  CHECK_EQ(herr, NO_DATA);
+}
+
+static void *dns_scope_co(void *arg) {
+  (void)arg;
+  uint64_t in0 = dns_count(CORO__DNS_IN_LOOP);
+  engine_answers();
+  CHECK_GT(dns_count(CORO__DNS_IN_LOOP), in0);
+  return NULL;
+}
+
+/* What libc answers outside (dynamic programs), the engine's resolver in
+ * the private thread (static programs, or forced). */
+static void *dns_outside(void *arg) {
+  (void)arg;
+  uint64_t libc0 = dns_count(CORO__DNS_LIBC), th0 = dns_count(CORO__DNS_THREAD);
+  if (dlsym(RTLD_NEXT, "getaddrinfo") && !atomic_load(&coro__hooks_dns_force_thread)) {
+    /* libc's: numeric and localhost (/etc/hosts) only, so nothing leaves
+     * the machine. */
+    gai_check("127.0.0.1", AF_INET, AI_NUMERICHOST, "127.0.0.1");
+    gai_check("127.0.0.5", AF_INET6, AI_V4MAPPED | AI_NUMERICHOST, "::ffff:127.0.0.5");
+    gai_check("localhost", AF_INET, 0, "127.0.0.1");
+    struct hostent *he = gethostbyname("localhost");
+    CHECK(he != NULL);
+    CHECK_EQ(memcmp(he->h_addr_list[0], "\x7f\0\0\x01", 4), 0);
+    CHECK_EQ(dns_count(CORO__DNS_LIBC), libc0 + 4);
+    CHECK_EQ(dns_count(CORO__DNS_THREAD), th0);
+  } else {
+    engine_answers();
+    CHECK_GT(dns_count(CORO__DNS_THREAD), th0);
+    CHECK_EQ(dns_count(CORO__DNS_LIBC), libc0);
+  }
+  return NULL;
+}
+
+static void dns_scope_run(void) {
+  coro_loop *l = dns_loop();
+  CHECK_EQ(coro_spawn(NULL, dns_scope_co, NULL, NULL), 0);
+  /* The loop's own stack is outside too. */
+  dns_outside(NULL);
+  loop_run_close(l);
+  pthread_t th;
+  CHECK_EQ(pthread_create(&th, NULL, dns_outside, NULL), 0);
+  CHECK_EQ(pthread_join(th, NULL), 0);
+}
+
+/* In a hooked coroutine the engine's resolver answers (a name only its
+ * hosts file has, names only the scripted server knows); outside, libc's
+ * (dynamic) or the engine's on the private thread (static; then forced in
+ * the dynamic program too). */
+static void dns_scope(int mode) {
+  g_mode = mode;
+  dns_start(0);
+  dns_scope_run();
+  atomic_store(&coro__hooks_dns_force_thread, 1);
+  dns_scope_run();
+  dns_stop();
+}
+
+/* Lists from both sources freed by the one freeaddrinfo (the sanitizers
+ * and valgrind check the frees). */
+static void *dns_free_co(void *arg) {
+  struct addrinfo **lists = arg, hints = {.ai_family = AF_INET};
+  CHECK_EQ(getaddrinfo("coro-hooks-only.test", "80", &hints, &lists[0]), 0);
+  return NULL;
+}
+
+static void dns_free_mixed(int mode) {
+  g_mode = mode;
+  dns_start(0);
+  struct addrinfo *lists[2] = {NULL, NULL}, hints = {.ai_family = AF_INET,
+                                                     .ai_flags = AI_CANONNAME};
+  coro_loop *l = dns_loop();
+  CHECK_EQ(coro_spawn(NULL, dns_free_co, lists, NULL), 0);
+  loop_run_close(l);
+  CHECK_EQ(getaddrinfo("localhost", "80", &hints, &lists[1]), 0); /* outside */
+  CHECK(lists[0] != NULL && lists[1] != NULL);
+  freeaddrinfo(lists[1]);
+  freeaddrinfo(lists[0]);
+  freeaddrinfo(NULL);
+  dns_stop();
+}
+
+static int dns_in_flight, dns_max_in_flight, dns_ok, dns_n, ticker_saw;
+
+static void *dns_client(void *arg) {
+  int i = (int)(intptr_t)arg;
+  char name[32], want[32], buf[64];
+  snprintf(name, sizeof name, "h%d.test", i);
+  snprintf(want, sizeof want, "127.1.0.%d", i);
+  if (++dns_in_flight > dns_max_in_flight)
+    dns_max_in_flight = dns_in_flight;
+  if (i % 3 == 0) {
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+    int rc = getaddrinfo(name, "80", &hints, &res);
+    if (rc != 0)
+      FAILF("%s: %s", name, gai_strerror(rc));
+    CHECK_STR_EQ(ai_text(res, buf, sizeof buf), want);
+    freeaddrinfo(res);
+  } else if (i % 3 == 1) {
+    struct hostent hb, *r;
+    char b[512];
+    int herr;
+    CHECK_EQ(gethostbyname_r(name, &hb, b, sizeof b, &r, &herr), 0);
+    CHECK(inet_ntop(AF_INET, hb.h_addr_list[0], buf, sizeof buf) != NULL);
+    CHECK_STR_EQ(buf, want);
+  } else {
+    struct hostent *he = gethostbyname(name);
+    CHECK(he != NULL); /* read before this coroutine next waits */
+    CHECK(inet_ntop(AF_INET, he->h_addr_list[0], buf, sizeof buf) != NULL);
+    CHECK_STR_EQ(buf, want);
+  }
+  dns_in_flight--;
+  dns_ok++;
+  return NULL;
+}
+
+/* Runs beside the lookups until they end: the most it saw in flight. */
+static void *dns_ticker(void *arg) {
+  (void)arg;
+  while (dns_ok < dns_n) {
+    if (dns_in_flight > ticker_saw)
+      ticker_saw = dns_in_flight;
+    CHECK_EQ(coro_sleep(coro_now() + 1000000), 0);
+  }
+  return NULL;
+}
+
+/* Many coroutines resolve through the hooks at once: the server answers
+ * none until every name has been asked (so all are in flight together),
+ * and the loop keeps running another coroutine meanwhile. */
+static void dns_concurrent(int mode) {
+  g_mode = mode;
+  dns_n = testing_under_valgrind() ? 30 : 150;
+  dns_start(dns_n);
+  coro_loop *l = dns_loop();
+  for (int i = 0; i < dns_n; i++)
+    CHECK_EQ(coro_spawn(NULL, dns_client, (void *)(intptr_t)i, NULL), 0);
+  CHECK_EQ(coro_spawn(NULL, dns_ticker, NULL, NULL), 0);
+  loop_run_close(l);
+  CHECK_EQ(dns_ok, dns_n);
+  CHECK_EQ(dns_max_in_flight, dns_n);
+  if (ticker_saw < 2) /* (its first turn comes after every lookup began) */
+    FAILF("the ticker saw %d lookups in flight", ticker_saw);
+  CHECK_EQ(atomic_load(&dsrv.questions), dns_n);
+  dns_stop();
+}
+
+static int cancel_rc[2], cancel_errno;
+
+static void *dns_cancelled(void *arg) {
+  int kind = (int)(intptr_t)arg;
+  if (kind == 0) {
+    struct addrinfo *res = (struct addrinfo *)1;
+    errno = 0;
+    cancel_rc[0] = getaddrinfo("h1.test", "80", NULL, &res);
+    cancel_errno = errno;
+    CHECK(res == (struct addrinfo *)1); /* untouched */
+  } else {
+    struct hostent hb, *r = &hb;
+    char b[512];
+    int herr = 0;
+    cancel_rc[1] = gethostbyname_r("h2.test", &hb, b, sizeof b, &r, &herr);
+    CHECK(r == NULL);
+    CHECK_EQ(herr, NETDB_INTERNAL);
+  }
+  return NULL;
+}
+
+static void *dns_canceller(void *arg) {
+  (void)arg;
+  coro *a, *b;
+  CHECK_EQ(coro_spawn(&a, dns_cancelled, (void *)0, NULL), 0);
+  CHECK_EQ(coro_spawn(&b, dns_cancelled, (void *)1, NULL), 0);
+  wait_parked(2);
+  CHECK_EQ(coro_cancel(a), 0);
+  CHECK_EQ(coro_cancel(b), 0);
+  CHECK_EQ(coro_join(a, coro_now() + 10 * SEC, NULL), 0);
+  CHECK_EQ(coro_join(b, coro_now() + 10 * SEC, NULL), 0);
+  return NULL;
+}
+
+/* A coroutine cancelled inside a lookup the server never answers: the
+ * call returns at once with ECANCELED (EAI_SYSTEM), nothing leaks. */
+static void dns_cancel(int mode) {
+  g_mode = mode;
+  dns_start(1000); /* never answers */
+  coro_loop *l = dns_loop();
+  CHECK_EQ(coro_spawn(NULL, dns_canceller, NULL, NULL), 0);
+  loop_run_close(l);
+  CHECK_EQ(cancel_rc[0], EAI_SYSTEM);
+  CHECK_EQ(cancel_errno, ECANCELED);
+  CHECK_EQ(cancel_rc[1], ECANCELED);
+  dns_stop();
+}
+
 /* ---- outside the scope ------------------------------------------------ */
 
 /* Calls that must answer exactly as the kernel does. */
@@ -1205,6 +1620,10 @@ static const testing_case tests[] = {
     {"socketpair_fionbio", socketpair_fionbio, 0},
     {"accept4_flags", accept4_flags, 0},
     {"pselect", pselect_waits, 0},
+    {"dns_scope", dns_scope, 0},
+    {"dns_free_mixed", dns_free_mixed, 0},
+    {"dns_concurrent", dns_concurrent, 60},
+    {"dns_cancel", dns_cancel, 0},
 #ifdef CORO_HAVE_LIBPQ
     {"libpq_concurrent", libpq_concurrent, 60},
 #endif
