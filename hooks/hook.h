@@ -42,7 +42,10 @@
  * A hooked wait is never interrupted by signals (as with SA_RESTART).
  *
  * Real calls go through syscall(2) with the raw numbers, never dlsym
- * (RTLD_NEXT is NULL in a static binary). They are not pthread
+ * (RTLD_NEXT is NULL in a static binary). The name lookups, which are no
+ * syscall, are the exception (hook_dns.c): outside hooked coroutines they
+ * reach libc's through dlsym where it finds them, and the engine's
+ * resolver on a private thread where it does not. They are not pthread
  * cancellation points (libc's are): a thread cancelled while blocked in a
  * hooked name is cancelled at its next cancellation point instead.
  */
