@@ -82,6 +82,8 @@ static coro_loop *priv_loop;
 static pid_t priv_pid;  /* the process that made it (a fork's child has
                            no such thread: it makes its own) */
 static int priv_state;  /* 1 starting, else 0 or -errno of the start */
+static coro_loop *priv_stale; /* a fork's parent's, kept reachable (no
+                                 leak report): its memory is the child's */
 
 static void *priv_main(void *arg) {
   (void)arg;
@@ -102,8 +104,10 @@ static void *priv_main(void *arg) {
 /* The private loop, started on first use: NULL with *err on failure. */
 static coro_loop *priv_get(int *err) {
   pthread_mutex_lock(&priv_mu);
-  if (priv_loop && priv_pid != getpid())
-    priv_loop = NULL; /* (the parent's, gone with its thread) */
+  if (priv_loop && priv_pid != getpid()) {
+    priv_stale = priv_loop; /* the parent's, gone with its thread */
+    priv_loop = NULL;
+  }
   if (!priv_loop && priv_state != 1) {
     pthread_attr_t a;
     pthread_t th;

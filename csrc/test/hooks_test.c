@@ -28,6 +28,7 @@
 #include <sys/select.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 
 static int g_mode; /* the run's stack mode */
 
@@ -1374,6 +1375,36 @@ static void dns_scope(int mode) {
   dns_stop();
 }
 
+/* The private thread does not survive a fork: the child makes its own
+ * (the lookup hung). */
+static void dns_fork(int mode) {
+  g_mode = mode;
+  dns_start(0);
+  dns_loop(); /* (for the private thread's options) */
+  coro_loop_close(coro_loop_current(), coro_now());
+  atomic_store(&coro__hooks_dns_force_thread, 1);
+  gai_check("coro-hooks-only.test", AF_INET, 0, "127.0.0.77");
+  pid_t pid = fork();
+  CHECK_GE(pid, 0);
+  if (pid == 0) {
+    gai_check("h3.test", AF_INET, 0, "127.1.0.3");
+    _exit(0);
+  }
+  int st;
+  int64_t end = coro_now() + 20 * SEC; /* a hung child must not outlive us */
+  while (waitpid(pid, &st, WNOHANG) == 0) {
+    if (coro_now() > end) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &st, 0);
+      FAILF("the child's lookup hung");
+    }
+    usleep(10000);
+  }
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  CHECK_EQ(dns_count(CORO__DNS_THREAD), 1u); /* the parent's */
+  dns_stop();
+}
+
 /* Lists from both sources freed by the one freeaddrinfo (the sanitizers
  * and valgrind check the frees). */
 static void *dns_free_co(void *arg) {
@@ -1622,6 +1653,7 @@ static const testing_case tests[] = {
     {"dns_free_mixed", dns_free_mixed, 0},
     {"dns_concurrent", dns_concurrent, 60},
     {"dns_cancel", dns_cancel, 0},
+    {"dns_fork", dns_fork, 0},
 #ifdef CORO_HAVE_LIBPQ
     {"libpq_concurrent", libpq_concurrent, 60},
 #endif
