@@ -1388,6 +1388,10 @@ static void dns_fork(int mode) {
   CHECK_GE(pid, 0);
   if (pid == 0) {
     gai_check("h3.test", AF_INET, 0, "127.1.0.3");
+    /* Leave by exec, which no leak check follows: the parent's threads
+     * did not survive the fork, and what only their stacks pointed to
+     * (the private loop's last remote record) would read as lost. */
+    execl("/bin/true", "true", (char *)NULL);
     _exit(0);
   }
   int st;
