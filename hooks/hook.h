@@ -17,10 +17,11 @@
  * own stack, hooks off) the call goes to the kernel as libc's would, with
  * the same result and errno; the one difference is the fds below.
  *
- * Tracked fds. A socket made by socket/accept/accept4 inside a hooked
- * coroutine is tracked: the kernel file is made non-blocking underneath,
- * and the table remembers whether the application asked for O_NONBLOCK
- * (SOCK_NONBLOCK, fcntl F_SETFL) and its SO_RCVTIMEO/SO_SNDTIMEO. A call
+ * Tracked fds. A socket made by socket/socketpair/accept/accept4 inside
+ * a hooked coroutine is tracked: the kernel file is made non-blocking
+ * underneath, and the table remembers whether the application asked for
+ * O_NONBLOCK (SOCK_NONBLOCK, fcntl F_SETFL, ioctl FIONBIO) and its
+ * SO_RCVTIMEO/SO_SNDTIMEO. A call
  * on a tracked fd the application thinks blocking tries once and, on
  * EAGAIN, waits: in a hooked coroutine in the loop (coro_fd_wait, with the
  * fd's timeout as deadline, EAGAIN on expiry as the kernel gives); anywhere
@@ -41,7 +42,10 @@
  * A hooked wait is never interrupted by signals (as with SA_RESTART).
  *
  * Real calls go through syscall(2) with the raw numbers, never dlsym
- * (RTLD_NEXT is NULL in a static binary). They are not pthread
+ * (RTLD_NEXT is NULL in a static binary). The name lookups, which are no
+ * syscall, are the exception (hook_dns.c): outside hooked coroutines they
+ * reach libc's through dlsym where it finds them, and the engine's
+ * resolver on a private thread where it does not. They are not pthread
  * cancellation points (libc's are): a thread cancelled while blocked in a
  * hooked name is cancelled at its next cancellation point instead.
  */
@@ -58,6 +62,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The kernel's answer, libc style: the result, or -1 with errno set. */
@@ -91,9 +96,34 @@ static inline hook_fd *hook__blocking(int fd) {
   return h && h->tracked && !h->user_nb ? h : NULL;
 }
 
-/* The deadline (coro_now clock) for a timeout in ns; -1: none. */
+/* Timeouts of HOOK_FOREVER ns (2^62: 146 years) or more are forever, so
+ * no deadline sum overflows (nanosleep of {LONG_MAX, 0}, a select of
+ * INT64_MAX seconds: a wrapped sum would be a deadline in the past). */
+#define HOOK_FOREVER ((int64_t)1 << 62)
+
+/* sec s + ns ns (a valid timespec's or timeval's parts) in ns, at most
+ * HOOK_FOREVER. */
+static inline int64_t hook__ns(int64_t s, int64_t ns) {
+  return s >= HOOK_FOREVER / 1000000000 ? HOOK_FOREVER : s * 1000000000 + ns;
+}
+
+/* The deadline (coro_now clock) for a timeout in ns; -1: none (0, below
+ * 0 as SO_RCVTIMEO's "none", or forever). */
 static inline int64_t hook__deadline(int64_t timeout) {
-  return timeout > 0 ? coro_now() + timeout : -1;
+  return timeout > 0 && timeout < HOOK_FOREVER ? coro_now() + timeout : -1;
+}
+
+/* ts less ns (>= 0) spent, at least 0: the time left that nanosleep and
+ * select report, exact for any valid ts. */
+static inline struct timespec hook__ts_left(struct timespec ts, int64_t ns) {
+  int64_t s = ns / 1000000000, n = ns % 1000000000;
+  if (ts.tv_sec < s || (ts.tv_sec == s && ts.tv_nsec <= n))
+    return (struct timespec){0, 0};
+  ts.tv_sec -= (time_t)s;
+  ts.tv_nsec -= (long)n;
+  if (ts.tv_nsec < 0)
+    ts.tv_sec--, ts.tv_nsec += 1000000000;
+  return ts;
 }
 
 /* Wait until fd is ready for events (CORO_POLLIN or CORO_POLLOUT) or the
@@ -102,5 +132,17 @@ static inline int64_t hook__deadline(int64_t timeout) {
  * (deadline), ECANCELED, EBADF (closed meanwhile), EINTR (poll(2) only),
  * ENOMEM. drained: the caller just had EAGAIN reading fd. */
 int hook__wait(int fd, int events, int64_t deadline, int drained);
+
+/* Name lookups (hook_dns.c): how many went to the engine's resolver in a
+ * hooked coroutine, to libc's (dlsym RTLD_NEXT), to the engine's on the
+ * private thread; for the tests. */
+enum { CORO__DNS_IN_LOOP, CORO__DNS_LIBC, CORO__DNS_THREAD };
+void coro__hooks_dns_counts(uint64_t out[3]);
+/* Non-zero: outside hooked coroutines, use the private thread even where
+ * libc's lookups are reachable (tests of the static programs' path). */
+extern _Atomic int coro__hooks_dns_force_thread;
+/* The private thread's resolver options, when set before its first use
+ * (tests: a scripted server's port); NULL: the system's. */
+extern const struct coro_resolver_opts *coro__hooks_dns_resolver;
 
 #endif /* CORO_HOOK_H */

@@ -19,7 +19,9 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -29,13 +31,15 @@ static const struct {
   const char *name;
   void *addr;
 } hooked[] = {
-    HOOK(socket), HOOK(connect), HOOK(accept), HOOK(accept4),
+    HOOK(socket), HOOK(socketpair), HOOK(connect), HOOK(accept), HOOK(accept4),
     HOOK(read), HOOK(readv), HOOK(recv), HOOK(recvfrom), HOOK(recvmsg),
     HOOK(write), HOOK(writev), HOOK(send), HOOK(sendto), HOOK(sendmsg),
-    HOOK(poll), HOOK(ppoll), HOOK(select), HOOK(close), HOOK(dup), HOOK(dup2), HOOK(dup3),
-    HOOK(fcntl), HOOK(fcntl64), HOOK(setsockopt), HOOK(sleep), HOOK(usleep),
+    HOOK(poll), HOOK(ppoll), HOOK(select), HOOK(pselect), HOOK(close), HOOK(dup), HOOK(dup2), HOOK(dup3),
+    HOOK(fcntl), HOOK(fcntl64), HOOK(ioctl), HOOK(setsockopt), HOOK(sleep), HOOK(usleep),
     HOOK(nanosleep), HOOK(clock_nanosleep), HOOK(__read_chk), HOOK(__recv_chk),
     HOOK(__recvfrom_chk), HOOK(__poll_chk), HOOK(__ppoll_chk),
+    HOOK(getaddrinfo), HOOK(freeaddrinfo), HOOK(gethostbyname),
+    HOOK(gethostbyname2), HOOK(gethostbyname_r), HOOK(gethostbyname2_r),
 };
 
 int coro_hooks_check(const char **missing) {

@@ -1,5 +1,6 @@
 /* hook_fd.c - the per-fd table and the hooks that change it: close, dup,
- * dup2, dup3, fcntl (fcntl64), setsockopt. Contract in hook.h.
+ * dup2, dup3, fcntl (fcntl64), ioctl (FIONBIO), setsockopt. Contract in
+ * hook.h.
  *
  * The table is process-wide (fds are): chunks of 1024 entries under a
  * fixed array of chunk pointers, so lookups take no lock and an entry never
@@ -24,6 +25,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/time.h>
 
 #define CHUNK 1024
@@ -162,6 +164,19 @@ int fcntl(int fd, int cmd, ...) {
 /* What glibc's headers call for fcntl under _FILE_OFFSET_BITS=64. */
 int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
+int ioctl(int fd, unsigned long req, ...) {
+  va_list ap;
+  va_start(ap, req);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  hook_fd *h;
+  if (req == FIONBIO && arg && (h = hook__fd_get(fd)) && h->tracked) {
+    h->user_nb = (uint8_t)(*(const int *)arg != 0);
+    return 0;
+  }
+  return (int)HOOK_RAW(SYS_ioctl, fd, req, arg);
+}
+
 int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
   int r = (int)HOOK_RAW(SYS_setsockopt, fd, level, name, val, len);
   hook_fd *h;
@@ -170,7 +185,7 @@ int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
       len >= (socklen_t)sizeof(struct timeval) && (h = hook__fd_get(fd)) &&
       h->tracked) {
     const struct timeval *tv = val;
-    int64_t ns = (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
+    int64_t ns = hook__ns(tv->tv_sec, (int64_t)tv->tv_usec * 1000);
     if (name == SO_RCVTIMEO)
       h->rcv_timeout = ns;
     else

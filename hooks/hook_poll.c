@@ -12,15 +12,24 @@
  * waits again until the deadline. 0 on timeout, -1 ECANCELED when the
  * coroutine is cancelled. The fds need not be tracked: poll never reads.
  *
- * select is poll over the fds its sets name (POLLIN for the read set,
- * POLLOUT for the write set, POLLPRI for the exception set), mapped back
- * as the kernel maps them (a hang-up or error makes an fd readable and
- * writable; an fd not open is EBADF), and writes the time left to the
- * timeout as Linux does. pselect is not hooked yet.
+ * The same fd twice in one call waits for the union of its entries'
+ * events (one epoll registration, EPOLL_CTL_MOD), and each entry gets its
+ * own revents from the kernel's poll. A file epoll refuses (EPERM: a
+ * regular file, /dev/null) is left out of the set: the kernel's poll calls
+ * it ready for reading and writing at once and never for anything else.
+ * Negative fds are ignored, as by poll(2). A timeout of HOOK_FOREVER or
+ * more is forever (hook.h).
  *
- * ppoll with a signal mask cannot be a wait in the loop (the mask is the
- * thread's, shared by every coroutine): it goes to the kernel and blocks
- * the thread. Elsewhere (not hooked, timeout 0) both go to the kernel.
+ * select and pselect are poll over the fds their sets name (POLLIN for
+ * the read set, POLLOUT for the write set, POLLPRI for the exception set),
+ * mapped back as the kernel maps them (a hang-up or error makes an fd
+ * readable and writable; an fd not open is EBADF); select writes the time
+ * left to the timeout as Linux does, pselect leaves it (as glibc's).
+ *
+ * ppoll and pselect with a signal mask cannot be a wait in the loop (the
+ * mask is the thread's, shared by every coroutine): they go to the kernel
+ * and block the thread. Elsewhere (not hooked, timeout 0) all go to the
+ * kernel.
  */
 #include "hook.h"
 
@@ -35,10 +44,37 @@ static int poll_now(struct pollfd *fds, nfds_t n) {
   return (int)HOOK_RAW(SYS_ppoll, fds, n, &zero, NULL, 0);
 }
 
+/* The per-call epoll set's registration of entry i: the events of every
+ * entry naming its fd (the same fd twice in one poll is legal, and one
+ * epoll registration must serve both). 0, or -errno. */
+static int add_entry(int ep, struct pollfd *fds, nfds_t i) {
+  struct epoll_event e = {.events = (uint16_t)fds[i].events, .data.u64 = i};
+  if (HOOK_RAW(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, fds[i].fd, &e) == 0)
+    return 0;
+  if (errno == EPERM)
+    return 0; /* a file epoll cannot watch (regular file, /dev/null): see
+                 wait_set */
+  if (errno != EEXIST)
+    return -errno;
+  for (nfds_t j = 0; j < i; j++)
+    if (fds[j].fd == fds[i].fd)
+      e.events |= (uint16_t)fds[j].events;
+  return HOOK_RAW(SYS_epoll_ctl, ep, EPOLL_CTL_MOD, fds[i].fd, &e) < 0 ? -errno
+                                                                       : 0;
+}
+
 /* The loop's wait for fds (see the top comment): the wait's result
- * (> 0 ready, else -errno). */
-static int wait_set(struct pollfd *fds, nfds_t n, int64_t deadline) {
-  if (n == 1 && fds[0].fd >= 0) { /* poll(2) ignores a negative fd */
+ * (> 0 ready, else -errno). exact: wait on exactly the events asked; else
+ * one fd asking for read or write (or priority data, counted as read)
+ * waits with coro_fd_wait, which cannot tell those apart and reports a
+ * file epoll refuses (a regular file) as ready: a wake that the kernel's
+ * poll then finds not ready sets exact (hooked_poll).
+ * Files epoll refuses are left out of the set: the kernel's poll reports
+ * them ready for read and write always (the first poll_now saw that) and
+ * never for anything else, so they can only wait out the timeout. A
+ * negative fd is ignored, as by poll(2). */
+static int wait_set(struct pollfd *fds, nfds_t n, int64_t deadline, int exact) {
+  if (n == 1 && fds[0].fd >= 0 && !exact) {
     int ev = ((fds[0].events & (POLLIN | POLLPRI | POLLRDHUP)) ? CORO_POLLIN : 0) |
              ((fds[0].events & POLLOUT) ? CORO_POLLOUT : 0);
     if (ev)
@@ -48,15 +84,9 @@ static int wait_set(struct pollfd *fds, nfds_t n, int64_t deadline) {
   if (ep < 0)
     return -errno;
   int rc = 0;
-  for (nfds_t i = 0; i < n && rc == 0; i++) {
-    if (fds[i].fd < 0)
-      continue;
-    struct epoll_event e = {.events = (uint32_t)(uint16_t)fds[i].events,
-                            .data.u64 = i};
-    if (HOOK_RAW(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, fds[i].fd, &e) < 0 &&
-        errno != EEXIST) /* the same fd twice: one registration serves */
-      rc = -errno;
-  }
+  for (nfds_t i = 0; i < n && rc == 0; i++)
+    if (fds[i].fd >= 0)
+      rc = add_entry(ep, fds, i);
   if (rc == 0)
     rc = coro_fd_wait(ep, CORO_POLLIN, deadline);
   coro_fd_forget(ep); /* no record left for the next file of that number */
@@ -66,9 +96,9 @@ static int wait_set(struct pollfd *fds, nfds_t n, int64_t deadline) {
 
 /* poll/ppoll with a deadline (-1: none) in a hooked coroutine. */
 static int hooked_poll(struct pollfd *fds, nfds_t n, int64_t deadline) {
-  int r = poll_now(fds, n);
+  int r = poll_now(fds, n), exact = 0;
   while (r == 0) {
-    int rc = wait_set(fds, n, deadline);
+    int rc = wait_set(fds, n, deadline, exact);
     if (rc == -ETIMEDOUT)
       return 0;
     if (rc < 0) {
@@ -76,6 +106,7 @@ static int hooked_poll(struct pollfd *fds, nfds_t n, int64_t deadline) {
       return -1;
     }
     r = poll_now(fds, n);
+    exact = 1; /* a wake for nothing: see wait_set */
   }
   return r;
 }
@@ -95,10 +126,8 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
                        tmo->tv_nsec >= 1000000000 ||
                        (tmo->tv_sec == 0 && tmo->tv_nsec == 0));
   if (!mask && !kernel && coro__hooks_on()) {
-    int64_t dl = -1;
-    if (tmo)
-      dl = coro_now() + (int64_t)tmo->tv_sec * 1000000000 + tmo->tv_nsec;
-    return hooked_poll(fds, n, dl);
+    return hooked_poll(fds, n,
+                       tmo ? hook__deadline(hook__ns(tmo->tv_sec, tmo->tv_nsec)) : -1);
   }
   /* The kernel writes the time left back: into a copy, as glibc does. */
   struct timespec ts;
@@ -107,9 +136,11 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
   return (int)HOOK_RAW(SYS_ppoll, fds, n, tmo ? &ts : NULL, mask, _NSIG / 8);
 }
 
-/* select in a hooked coroutine, through hooked_poll. */
+/* select and pselect in a hooked coroutine, through hooked_poll; tmo
+ * (NULL: none) gets the time left when left (select's, as Linux writes
+ * it; pselect's glibc keeps). */
 static int hooked_select(int n, fd_set *rd, fd_set *wr, fd_set *ex,
-                         struct timeval *tv) {
+                         const struct timespec *tmo, struct timespec *left) {
   struct pollfd stack[64], *p = stack;
   nfds_t np = 0;
   for (int fd = 0; fd < n; fd++)
@@ -127,10 +158,9 @@ static int hooked_select(int n, fd_set *rd, fd_set *wr, fd_set *ex,
     if (ev)
       p[np++] = (struct pollfd){fd, ev, 0};
   }
-  int64_t dl = tv ? coro_now() + (int64_t)tv->tv_sec * 1000000000 +
-                        (int64_t)tv->tv_usec * 1000
-                  : -1;
-  int r = hooked_poll(p, np, dl);
+  int64_t t0 = coro_now();
+  int r = hooked_poll(p, np, tmo ? hook__deadline(hook__ns(tmo->tv_sec, tmo->tv_nsec))
+                                 : -1);
   if (r > 0) {
     r = 0;
     for (nfds_t i = 0; i < np && r >= 0; i++)
@@ -157,31 +187,60 @@ static int hooked_select(int n, fd_set *rd, fd_set *wr, fd_set *ex,
     if (wr) FD_ZERO(wr);
     if (ex) FD_ZERO(ex);
   }
-  if (tv && r >= 0) {
-    int64_t left = dl - coro_now();
-    if (left < 0)
-      left = 0;
-    *tv = (struct timeval){(time_t)(left / 1000000000),
-                           (suseconds_t)(left % 1000000000 / 1000)};
-  }
+  if (left && r >= 0)
+    *left = r == 0 ? (struct timespec){0, 0} : hook__ts_left(*tmo, coro_now() - t0);
   if (p != stack)
     free(p);
   return r;
 }
 
+/* A valid call the loop can wait for: n in range, a valid timeout other
+ * than zero (zero is the kernel's: a try). */
+static int select_hookable(int n, const struct timespec *tmo) {
+  return n >= 0 && n <= FD_SETSIZE &&
+         (!tmo || (tmo->tv_sec >= 0 && tmo->tv_nsec >= 0 &&
+                   tmo->tv_nsec < 1000000000 &&
+                   (tmo->tv_sec != 0 || tmo->tv_nsec != 0))) &&
+         coro__hooks_on();
+}
+
 int select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv) {
-  int valid = n >= 0 && n <= FD_SETSIZE &&
-              (!tv || (tv->tv_sec >= 0 && tv->tv_usec >= 0 &&
-                       tv->tv_usec < 1000000));
-  if (valid && !(tv && tv->tv_sec == 0 && tv->tv_usec == 0) &&
-      coro__hooks_on())
-    return hooked_select(n, rd, wr, ex, tv);
-  /* The kernel's, through pselect6 (arm64 has no select syscall). */
+  /* The timeval as glibc takes it: negative parts are EINVAL, microseconds
+   * beyond a second are carried into the seconds (saturating). */
   struct timespec ts;
-  if (tv)
-    ts = (struct timespec){tv->tv_sec, tv->tv_usec * 1000};
-  int r = (int)HOOK_RAW(SYS_pselect6, n, rd, wr, ex, tv ? &ts : NULL, NULL);
-  if (tv && valid)
+  if (tv) {
+    if (tv->tv_sec < 0 || tv->tv_usec < 0) {
+      errno = EINVAL;
+      return -1;
+    }
+    time_t carry = (time_t)(tv->tv_usec / 1000000);
+    ts.tv_sec = tv->tv_sec > (time_t)INT64_MAX - carry ? (time_t)INT64_MAX
+                                                      : tv->tv_sec + carry;
+    ts.tv_nsec = (long)(tv->tv_usec % 1000000) * 1000;
+  }
+  int r = select_hookable(n, tv ? &ts : NULL)
+              ? hooked_select(n, rd, wr, ex, tv ? &ts : NULL, tv ? &ts : NULL)
+              /* the kernel's, through pselect6 (arm64 has no select) */
+              : (int)HOOK_RAW(SYS_pselect6, n, rd, wr, ex, tv ? &ts : NULL, NULL);
+  if (tv) /* the time left, as Linux writes it */
     *tv = (struct timeval){ts.tv_sec, (suseconds_t)(ts.tv_nsec / 1000)};
   return r;
+}
+
+int pselect(int n, fd_set *rd, fd_set *wr, fd_set *ex,
+            const struct timespec *tmo, const sigset_t *mask) {
+  /* With a mask it cannot be a wait in the loop (as ppoll's). */
+  if (!mask && select_hookable(n, tmo))
+    return hooked_select(n, rd, wr, ex, tmo, NULL);
+  /* The kernel writes the time left back: into a copy, as glibc does. The
+   * sixth argument is {mask, its size}. */
+  struct timespec ts;
+  if (tmo)
+    ts = *tmo;
+  struct {
+    const sigset_t *mask;
+    size_t len;
+  } data = {mask, _NSIG / 8};
+  return (int)HOOK_RAW(SYS_pselect6, n, rd, wr, ex, tmo ? &ts : NULL,
+                       mask ? &data : NULL);
 }

@@ -17,26 +17,25 @@
 
 #include <time.h>
 
-/* Sleep ns in the loop: 0, or the ns left when cancelled. */
-static int64_t loop_sleep(int64_t ns) {
-  int64_t end = coro_now() + ns;
-  if (coro_sleep(end) == 0)
+/* Sleep for *req in the loop: 0, or -1 ECANCELED with the time left in
+ * *rem (if not NULL). A request of HOOK_FOREVER or more sleeps until the
+ * cancel. */
+static int loop_sleep(const struct timespec *req, struct timespec *rem) {
+  int64_t t0 = coro_now(), ns = hook__ns(req->tv_sec, req->tv_nsec);
+  /* (a zero sleep still lets the others run, as the kernel's yields) */
+  if (coro_sleep(ns ? hook__deadline(ns) : t0) == 0)
     return 0;
-  int64_t left = end - coro_now();
-  return left > 0 ? left : 1;
+  if (rem)
+    *rem = hook__ts_left(*req, coro_now() - t0);
+  errno = ECANCELED;
+  return -1;
 }
 
 int nanosleep(const struct timespec *req, struct timespec *rem) {
   if (!req || req->tv_sec < 0 || req->tv_nsec < 0 ||
       req->tv_nsec >= 1000000000 || !coro__hooks_on())
     return (int)HOOK_RAW(SYS_nanosleep, req, rem);
-  int64_t left = loop_sleep((int64_t)req->tv_sec * 1000000000 + req->tv_nsec);
-  if (!left)
-    return 0;
-  if (rem)
-    *rem = (struct timespec){(time_t)(left / 1000000000), (long)(left % 1000000000)};
-  errno = ECANCELED;
-  return -1;
+  return loop_sleep(req, rem);
 }
 
 int usleep(useconds_t us) {
@@ -48,6 +47,7 @@ unsigned sleep(unsigned s) {
   struct timespec ts = {(time_t)s, 0}, rem = {0, 0};
   if (nanosleep(&ts, &rem) == 0)
     return 0;
+  /* (a cancel: the seconds left, as after a signal) */
   return (unsigned)rem.tv_sec + (rem.tv_nsec > 0);
 }
 
@@ -60,18 +60,17 @@ int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
     long r = HOOK_RAW(SYS_clock_nanosleep, clk, flags, req, rem);
     return r < 0 ? errno : 0;
   }
-  int64_t ns = (int64_t)req->tv_sec * 1000000000 + req->tv_nsec;
+  struct timespec rel = *req;
   if (flags & TIMER_ABSTIME) {
+    /* The interval to the time; far times (HOOK_FOREVER) stay far. */
     struct timespec now;
     (void)HOOK_RAW(SYS_clock_gettime, clk, &now);
-    ns -= (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-    if (ns <= 0)
+    int64_t now_ns = hook__ns(now.tv_sec, now.tv_nsec);
+    if (hook__ns(req->tv_sec, req->tv_nsec) <= now_ns)
       return 0;
+    rel = hook__ts_left(*req, now_ns);
   }
-  int64_t left = loop_sleep(ns);
-  if (!left)
+  if (loop_sleep(&rel, (flags & TIMER_ABSTIME) ? NULL : rem) == 0)
     return 0;
-  if (rem && !(flags & TIMER_ABSTIME))
-    *rem = (struct timespec){(time_t)(left / 1000000000), (long)(left % 1000000000)};
   return ECANCELED;
 }

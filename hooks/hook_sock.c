@@ -1,9 +1,11 @@
-/* hook_sock.c - the hooks that make and connect sockets: socket, connect,
- * accept, accept4. Contract in hook.h.
+/* hook_sock.c - the hooks that make and connect sockets: socket,
+ * socketpair, connect, accept, accept4. Contract in hook.h.
  *
- * socket and accept/accept4 are where an fd becomes tracked (hook.h): in a
- * hooked coroutine the new socket is non-blocking underneath, and the table
- * records whether the application asked for SOCK_NONBLOCK.
+ * socket, socketpair and accept/accept4 are where an fd becomes tracked
+ * (hook.h): in a hooked coroutine the new socket is non-blocking
+ * underneath, and the table records whether the application asked for
+ * SOCK_NONBLOCK. SOCK_CLOEXEC and the other flags go to the kernel as
+ * given.
  *
  * connect on a tracked socket the application thinks blocking starts the
  * connection (EINPROGRESS from the non-blocking kernel file), waits for
@@ -27,6 +29,17 @@ int socket(int domain, int type, int protocol) {
   if (fd >= 0)
     hook__fd_new(fd, type & SOCK_NONBLOCK);
   return fd;
+}
+
+int socketpair(int domain, int type, int protocol, int sv[2]) {
+  int on = coro__hooks_on();
+  int r = (int)HOOK_RAW(SYS_socketpair, domain,
+                        on ? type | SOCK_NONBLOCK : type, protocol, sv);
+  if (r == 0) {
+    hook__fd_new(sv[0], type & SOCK_NONBLOCK);
+    hook__fd_new(sv[1], type & SOCK_NONBLOCK);
+  }
+  return r;
 }
 
 int connect(int fd, const struct sockaddr *addr, socklen_t len) {

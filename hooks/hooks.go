@@ -3,8 +3,8 @@
 // this folder) into the program, and then, inside the coroutines of a loop
 // made with coro.WithHooks (or a C coroutine turned on with
 // coro_hooks_enable), blocking libc calls made by C code (read, write,
-// connect, accept, poll, sleep, ...) wait in the loop instead of blocking
-// its thread. Everywhere else (Go's own threads, other C threads, loops
+// connect, accept, poll, sleep, getaddrinfo, ...) wait in the loop instead
+// of blocking its thread. Everywhere else (Go's own threads, other C threads, loops
 // without hooks) they behave as libc's. hook.h holds the contract: which
 // fds are hooked, timeouts, errors (ECANCELED for a cancelled coroutine).
 //
