@@ -101,6 +101,9 @@ wait_for() {
   return 1
 }
 
+# Servers that stay in the background are started with "${RUNAS[@]}" in
+# place, not through this function: then $! is the server itself (setpriv
+# execs it), which cleanup kills, not a subshell that would leave it.
 as_user() { "${RUNAS[@]}" "$@"; }
 
 for s in $WANT; do
@@ -112,7 +115,7 @@ for s in $WANT; do
     [ "$(id -u)" = 0 ] && chown corotest: "$DIR/redis"
     # maxclients: the benchmark's 10,000 clients (redis lowers it to the
     # fd limit it is given, less 32).
-    as_user "$CORO_REDIS_SERVER" --port "$CORO_REDIS_PORT" --bind 127.0.0.1 \
+    "${RUNAS[@]}" "$CORO_REDIS_SERVER" --port "$CORO_REDIS_PORT" --bind 127.0.0.1 \
       --save '' --appendonly no --dir "$DIR/redis" --maxclients 15000 \
       --protected-mode no --logfile "$DIR/redis.log" &
     PIDS+=($!)
@@ -140,11 +143,12 @@ for s in $WANT; do
       --auth-root-authentication-method=normal --skip-test-db \
       >"$DIR/mariadb-install.log" 2>&1 ||
       { cat "$DIR/mariadb-install.log" >&2; exit 1; }
-    as_user mariadbd --no-defaults --datadir="$DIR/mariadb" \
+    "${RUNAS[@]}" mariadbd --no-defaults --datadir="$DIR/mariadb" \
       --port="$CORO_MARIADB_PORT" --bind-address=127.0.0.1 \
       --socket="$CORO_MARIADB_SOCKET" --pid-file="$DIR/mariadb.pid" \
       --log-error="$DIR/mariadb.log" --skip-grant-tables --skip-name-resolve \
-      --skip-log-bin --max-connections=400 --innodb-buffer-pool-size=16M &
+      --skip-log-bin --max-connections=400 --innodb-buffer-pool-size=16M \
+      2>>"$DIR/mariadb.log" &
     PIDS+=($!)
     wait_for mariadb mariadb-admin --no-defaults --protocol=tcp -h 127.0.0.1 \
       -P "$CORO_MARIADB_PORT" -u root ping
