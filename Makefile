@@ -201,7 +201,12 @@ hooks-servers:
 	    build/asan/hooks_servers_test || rc=1; \
 	  build/native/hooks_servers_test_static || rc=1; exit $$rc'
 
-.PHONY: hooks-servers
+# The demonstration: a blocking C client 200 at once on one thread,
+# hooks on then off (coro hookdemo; needs only a C compiler).
+demo-hooks:
+	go run ./cmd/coro hookdemo
+
+.PHONY: hooks-servers demo-hooks
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(SWITCH_O) -lpthread -o $@
