@@ -450,16 +450,26 @@ static void *redis_off_worker(void *arg) {
 
 static char pg_conninfo[256];
 
+/* At most 8 connection attempts at once: 200 backends forked and started
+ * at once by a postmaster on a loaded 2-CPU machine cost it several times
+ * the CPU (its start-up locks spin); the queries, not the connects, are
+ * what must all be in flight (hooks_test's libpq_concurrent has 200
+ * PQconnectdb in flight at once). */
+static coro_sem pg_connecting;
+
 static PGconn *pg_dial(const char *app) {
   char ci[320];
   snprintf(ci, sizeof ci, "%s application_name=%s", pg_conninfo, app);
+  CHECK_EQ(coro_sem_acquire(&pg_connecting, -1), 0);
   PGconn *c = PQconnectdb(ci);
+  CHECK_EQ(coro_sem_release(&pg_connecting), 0);
   if (PQstatus(c) != CONNECTION_OK)
     FAILF("PQconnectdb: %s", PQerrorMessage(c));
   return c;
 }
 
 static void pg_setup(void) {
+  CHECK_EQ(coro_sem_init(&pg_connecting, 8), 0);
   snprintf(pg_conninfo, sizeof pg_conninfo,
            "hostaddr=127.0.0.1 port=%d user=postgres dbname=postgres "
            "sslmode=disable gssencmode=disable connect_timeout=30",
@@ -537,13 +547,21 @@ static void *pg_controller(void *arg) {
 }
 
 /* 200 connections each in SELECT pg_sleep(3600) at once from one thread:
- * counted by the clients and by pg_stat_activity, then cancelled. */
+ * counted by the clients and by pg_stat_activity, then cancelled. A
+ * PostgreSQL backend costs the server about 45 ms of CPU to start and end
+ * on the loaded 2-CPU CI machine (9 s for 200), so only the native
+ * guarded run has 200; the shared-stack and ASan runs, which add nothing
+ * that depends on the count, have 50 (make test's CPU budget). */
 static void pg_sleep_concurrent(int mode) {
   g_mode = mode;
   pg_setup();
   counts_reset();
   snprintf(pg_app, sizeof pg_app, "%s_pg", tag);
-  int n = stress(200);
+#ifdef __SANITIZE_ADDRESS__
+  int n = 50;
+#else
+  int n = mode == CORO_STACK_GUARDED ? stress(200) : 50;
+#endif
   long fds = open_fds();
   run((run_spec){pg_worker, pg_controller, n, 1, NULL});
   CHECK_EQ(ok_count, n);
