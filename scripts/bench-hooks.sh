@@ -6,9 +6,11 @@
 # COUNT runs, interleaved, each run a process of its own
 # (bench/hooks/hooks_bench.c says what each measures).
 #
-#   blpop  N clients (default 10000; also 1000) each connect, BLPOP its own
-#          empty key with a 0.3 s server-side timeout, disconnect: wall time,
-#          peak RSS, peak threads, CPU
+#   blpop  N clients (1000 and 10000) each connect, wait for all to be
+#          connected, BLPOP its own empty key with a 0.3 s server-side
+#          timeout, disconnect: wall time, peak RSS (units: KiB), peak
+#          threads, CPU (s); coroutines with guarded stacks and with the
+#          shared stack
 #   get    50 connections share TOTAL GETs (default 200000) of one key, one
 #          request in flight per connection: requests/s, beside
 #          redis-benchmark -c 50 -n TOTAL -t get (redis's own event-loop
@@ -42,7 +44,7 @@ results=$OUT/results.txt
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$results"
 for i in $(seq "$COUNT"); do
   for n in $N; do
-    for m in threads coro; do
+    for m in threads coro coro-shared; do
       line=$("$B/hooks_bench" blpop "$m" "$n" "$CORO_REDIS_PORT") || true
       echo "blpop $m $n $line" | tee -a "$results"
     done
@@ -68,13 +70,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) p
 
 echo
 echo "Medians of $COUNT runs (coroutines / threads in the last column)"
-printf '| %-22s | %12s | %12s | %9s |\n' "" threads coroutines ratio
-printf '|%s|%s|%s|%s|\n' "------------------------" "-------------:" "-------------:" "----------:"
+printf '| %-22s | %10s | %10s | %6s | %12s | %6s |\n' "" threads coroutines ratio "coro shared" ratio
+printf '|%s|%s|%s|%s|%s|%s|\n' "------------------------" "-----------:" "-----------:" "-------:" "-------------:" "-------:"
 for n in $N; do
   for f in wall cpu rss threads; do
     t=$(median blpop threads "$n" $f)
     c=$(median blpop coro "$n" $f)
-    printf '| BLPOP x%-6s %-8s | %12s | %12s | %9s |\n' "$n" "$f" "$t" "$c" "$(ratio "$c" "$t")"
+    s=$(median blpop coro-shared "$n" $f)
+    printf '| BLPOP x%-6s %-8s | %10s | %10s | %6s | %12s | %6s |\n' "$n" "$f" "$t" "$c" \
+      "$(ratio "$c" "$t")" "$s" "$(ratio "$s" "$t")"
   done
 done
 t=$(median get threads 50 rps)

@@ -2,9 +2,11 @@
  * bench-hooks): unmodified hiredis, run the blocking way, on OS threads
  * (one per client, plain libc) and on coroutines of one loop with hooks.
  *
- *   hooks_bench blpop threads|coro N PORT   N clients each connect, BLPOP
- *       its own empty key with a 0.3 s server-side timeout, disconnect
- *   hooks_bench get threads|coro C TOTAL PORT
+ *   hooks_bench blpop threads|coro|coro-shared N PORT   N clients each connect, wait
+ *       until all N are connected (so that all N are alive at once: the
+ *       threads' peak is N), BLPOP its own empty key with a 0.3 s
+ *       server-side timeout, disconnect
+ *   hooks_bench get threads|coro|coro-shared C TOTAL PORT
  *       C connections share TOTAL GETs of one key (set first), each
  *       waiting for its answer before the next (as redis-benchmark -P 1)
  *
@@ -12,8 +14,9 @@
  * process), rss (peak, KiB: VmHWM), threads (the most the process had:
  * sampled every millisecond by a thread of its own, not counted), ok,
  * failed, and rps for get. One run per process, so each peak RSS is its
- * own.
- */
+ * own. coro: guarded stacks (256 KiB mapped each, the pages touched
+ * count); coro-shared: one shared stack, each coroutine's used part
+ * copied out when it switches away. */
 #include "coro.h"
 
 #include <hiredis/hiredis.h>
@@ -26,7 +29,27 @@
 #include <time.h>
 #include <unistd.h>
 
-static int port, per_client;
+static int port, per_client, nclients, coro_mode;
+
+/* All clients connected: a pthread barrier for threads, a condition of
+ * the loop for coroutines (a pthread one would block the loop's thread). */
+static pthread_barrier_t th_barrier;
+static coro_mutex co_mu;
+static coro_cond co_cv;
+static int co_arrived;
+
+static void all_connected(void) {
+  if (!coro_mode) {
+    pthread_barrier_wait(&th_barrier);
+    return;
+  }
+  coro_mutex_lock(&co_mu, -1);
+  if (++co_arrived == nclients)
+    coro_cond_broadcast(&co_cv);
+  while (co_arrived < nclients)
+    coro_cond_wait(&co_cv, &co_mu, -1);
+  coro_mutex_unlock(&co_mu);
+}
 static atomic_int ok, failed, stop_sampler, max_threads;
 
 static long status_field(const char *name) {
@@ -60,6 +83,7 @@ static void *sampler(void *arg) {
 static void *blpop_client(void *arg) {
   int i = (int)(intptr_t)arg;
   redisContext *c = redisConnect("127.0.0.1", port);
+  all_connected();
   if (c == NULL || c->err) {
     atomic_fetch_add(&failed, 1);
     redisFree(c);
@@ -108,8 +132,12 @@ int main(int argc, char **argv) {
     return 2;
   }
   int get = strcmp(argv[1], "get") == 0;
-  int coro_mode = strcmp(argv[2], "coro") == 0;
+  coro_mode = strncmp(argv[2], "coro", 4) == 0;
+  int shared = strcmp(argv[2], "coro-shared") == 0;
   int n = atoi(argv[3]);
+  nclients = n;
+  if (!coro_mode)
+    pthread_barrier_init(&th_barrier, NULL, (unsigned)n);
   port = atoi(argv[get ? 5 : 4]);
   if (get)
     per_client = atoi(argv[4]) / n;
@@ -133,9 +161,12 @@ int main(int argc, char **argv) {
   double t0 = now_s();
   if (coro_mode) {
     coro_loop *l;
-    coro_loop_opts o = {.hooks = 1};
+    coro_loop_opts o = {.hooks = 1,
+                        .stack_mode = shared ? CORO_STACK_SHARED : CORO_STACK_GUARDED};
     if (coro_loop_new(&l, &o) < 0)
       return 1;
+    coro_mutex_init(&co_mu);
+    coro_cond_init(&co_cv);
     for (int i = 0; i < n; i++)
       if (coro_spawn(NULL, fn, (void *)(intptr_t)i, NULL) < 0)
         atomic_fetch_add(&failed, 1);
