@@ -74,12 +74,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # A free TCP port of 127.0.0.1 (nobody listens on it now; a server that
-# loses a race for it fails to start, and the script with it).
+# loses a race for it fails to start, and the script with it). Asked of
+# ss(8) when there, else by connecting (refused: nobody listens).
 free_port() {
   local p
   for _ in $(seq 100); do
     p=$((20000 + RANDOM % 40000))
-    if [ -z "$(ss -Htln "sport = :$p")" ]; then
+    if command -v ss >/dev/null; then
+      [ -z "$(ss -Htln "sport = :$p")" ] && { echo "$p"; return; }
+    elif ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return
     fi
