@@ -73,15 +73,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A free TCP port of 127.0.0.1 (nobody listens on it now; a server that
-# loses a race for it fails to start, and the script with it). Asked of
-# ss(8) when there, else by connecting (refused: nobody listens).
+# A free TCP port of 127.0.0.1, below the kernel's ephemeral range (where
+# any client's connection may hold it) and not in use by any socket now
+# (ss(8) when there, else by connecting: refused, nobody listens). A server
+# that still loses a race for it fails to start, and the script with it.
 free_port() {
-  local p
+  local p low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$low" -gt 12000 ] || low=32768
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (low - 10000)))
     if command -v ss >/dev/null; then
-      [ -z "$(ss -Htln "sport = :$p")" ] && { echo "$p"; return; }
+      [ -z "$(ss -Htan "sport = :$p")" ] && { echo "$p"; return; }
     elif ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return

@@ -610,6 +610,57 @@ static void pg_cancel_in_query(int mode) {
   CHECK_EQ(open_fds(), fds);
 }
 
+/* A listener that never accepts: connects complete in its backlog, and
+ * nothing is ever answered. */
+static int mute_listener(int *port) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  CHECK_EQ(listen(fd, 64), 0);
+  socklen_t len = sizeof a;
+  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+static int mute_port;
+static char *pg_timeout_errors[20];
+
+static void *pg_timeout_worker(void *arg) {
+  int i = (int)(intptr_t)arg;
+  char ci[200];
+  snprintf(ci, sizeof ci,
+           "hostaddr=127.0.0.1 port=%d user=postgres dbname=postgres "
+           "sslmode=disable gssencmode=disable connect_timeout=2", mute_port);
+  enter();
+  PGconn *c = PQconnectdb(ci);
+  leave();
+  if (PQstatus(c) == CONNECTION_BAD)
+    err_count++;
+  pg_timeout_errors[i] = strdup(PQerrorMessage(c));
+  PQfinish(c);
+  return NULL;
+}
+
+/* libpq's connect_timeout is kept by its poll in the loop: 20 attempts at
+ * a server that never answers wait at once (max in flight 20) and each
+ * fails with libpq's "timeout expired". */
+static void pg_connect_timeout(int mode) {
+  g_mode = mode;
+  counts_reset();
+  int lfd = mute_listener(&mute_port);
+  run((run_spec){pg_timeout_worker, NULL, 20, 1, NULL});
+  CHECK_EQ(err_count, 20);
+  CHECK_EQ(max_in_flight, 20);
+  for (int i = 0; i < 20; i++) {
+    if (!strstr(pg_timeout_errors[i], "timeout expired"))
+      FAILF("libpq's error: %s", pg_timeout_errors[i]);
+    free(pg_timeout_errors[i]);
+  }
+  close(lfd);
+}
+
 static void *pg_off_worker(void *arg) {
   (void)arg;
   PGconn *c = pg_dial("off");
@@ -1107,6 +1158,7 @@ static const testing_case tests[] = {
 #ifdef CORO_HAVE_LIBPQ
     {"pg_sleep_concurrent", pg_sleep_concurrent, 120},
     {"pg_cancel_in_query", pg_cancel_in_query, 60},
+    {"pg_connect_timeout", pg_connect_timeout, 60},
 #endif
 #ifdef CORO_HAVE_MARIADB
     {"mariadb_sleep_concurrent", mariadb_sleep_concurrent, 120},
