@@ -12,6 +12,7 @@
 //	load        a load generator (echo or HTTP/1.1), one C coroutine per connection
 //	httpd       serve static files over HTTP/1.1, one C coroutine per connection
 //	resolve     look names up with the engine's resolver (dig +short style)
+//	hookdemo    a blocking C client run many at once on one thread, hooks on and off
 //	help        list the subcommands, or show one subcommand's flags
 //
 // Run "coro help <subcommand>" or "coro <subcommand> -h" for its flags.
