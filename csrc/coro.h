@@ -646,6 +646,9 @@ typedef struct coro_resolver_opts {
   size_t cache_entries;    /* 0: 4096; (size_t)-1: no cache */
   uint32_t cache_max_ttl;  /* seconds; 0: 3600. TTLs above are capped */
   uint32_t cache_neg_ttl;  /* cap for negative answers; 0: 300 */
+  uint32_t udp_max_queries; /* queries sent on one UDP socket (one random
+                              source port) before a fresh one; 0: 100;
+                              1: a socket per query */
 } coro_resolver_opts;
 
 /* A resolver: configuration, cache, queries in flight. Each loop has a

@@ -289,6 +289,18 @@ int coro__dns_cache_free(coro__dns_cache *c) {
   return 0;
 }
 
+void coro__dns_cache_destroy(coro__dns_cache *c) {
+  if (c == NULL)
+    return;
+  for (size_t i = 0; c->flights.b != NULL && i <= c->flights.mask; i++)
+    for (node *n = c->flights.b[i], *next; n != NULL; n = next) {
+      next = n->next;
+      free(n); /* a node * is a flight * */
+    }
+  c->flights.count = 0;
+  (void)coro__dns_cache_free(c);
+}
+
 int coro__dns_cache_get(coro__dns_cache *c, const char *name, uint16_t type,
                         int64_t now_ns, const void **blob, size_t *len,
                         uint32_t *ttl_left) {
@@ -410,9 +422,25 @@ int coro__dns_flight_begin(coro__dns_cache *c, const char *name,
   flight *f = (flight *)table_find(&c->flights, hash, name, n, type);
   if (f != NULL) {
     coro *self = coro__running();
-    if (self != NULL && self == f->leader)
-      return -EDEADLK; /* it would wait for itself */
+    /* Would we wait for ourselves? The leader may be waiting for another
+     * flight, whose leader for another...: a CNAME loop served one link
+     * at a time to two lookups (a -> b to one, b -> a to the other) makes
+     * each lead one name and wait for the other's. Follow the chain. */
+    const flight *g = f;
+    for (int hops = 0; self != NULL && g != NULL && hops < 1024; hops++) {
+      if (g->leader == self)
+        return -EDEADLK;
+      /* dns_flight is set while parked in the wait below; a waiter the
+       * flight's end (or its deadline) woke is off every queue (waitq
+       * NULL) and its flight may be freed already: the chain ends. */
+      const coro *l = g->leader;
+      g = l && l->waitq ? l->dns_flight : NULL;
+    }
+    if (self != NULL)
+      self->dns_flight = f;
     int rc = coro__wait(&f->waiters, deadline);
+    if (self != NULL)
+      self->dns_flight = NULL;
     /* On an error f may be gone already: the leader may have ended it
      * between our wake-up and now. Touch nothing. */
     if (rc < 0)

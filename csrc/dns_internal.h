@@ -383,6 +383,10 @@ int coro__dns_cache_new(coro__dns_cache **out, size_t max_entries,
 /* Frees everything; no flight may be in progress (-EBUSY, nothing freed).
  * NULL is a no-op. */
 int coro__dns_cache_free(coro__dns_cache *c);
+/* Frees everything, flights in progress included: for a loop closing
+ * with lookups abandoned (their coroutines never run again, so nobody
+ * ends or waits on those flights). NULL is a no-op. */
+void coro__dns_cache_destroy(coro__dns_cache *c);
 
 /* Look up (name, type). On a positive hit: returns 1, *blob and *len (may
  * be NULL) point to the stored bytes, valid until the next call on the
@@ -414,7 +418,9 @@ void coro__dns_cache_clear(coro__dns_cache *c);
 /* Flights: 1 = caller leads; 0 = another led and has ended (counted in
  * stats.shared); or -ETIMEDOUT, -ECANCELED (deadline, cancel while
  * waiting; deadline 0 never waits), -EDEADLK (the caller leads this very
- * question), -EPERM (it would wait outside a spawned coroutine), -ENOMEM.
+ * question, or the flight's leader waits, directly or through other
+ * leaders, for a flight the caller leads: waiting would never end),
+ * -EPERM (it would wait outside a spawned coroutine), -ENOMEM.
  * Leading needs no coroutine, waiting does; a cancelled caller still gets
  * to lead (its query's first wait reports the cancel). Must be called on
  * the cache's loop thread. */

@@ -159,6 +159,8 @@ static int ask(coro_resolver *r, const char *name, uint16_t type,
       return rc;
     coro__dns_view sub;
     rc = resolve(r, end, type, flags, &sub, deadline, ch);
+    if (rc == -EDEADLK)
+      return -EBADMSG; /* a loop through another lookup's chain */
     if (rc <= 0)
       return rc;
     /* Ours is the end's answer under our name, for the shorter TTL. */

@@ -20,6 +20,8 @@
 /* Servers of the "servers" override: as many as resolv.conf allows. */
 #define CORO__RES_MAX_SERVERS CORO__DNS_MAX_SERVERS
 
+typedef struct coro__dns_udp_sock coro__dns_udp_sock;
+
 struct coro_resolver {
   coro_loop *loop;
   coro__dns_conf conf;
@@ -38,6 +40,10 @@ struct coro_resolver {
   uint8_t rnd[256];
   size_t rnd_left;
   uint64_t lookups, queries_udp, queries_tcp, timeouts, retries, ignored;
+  /* The UDP sockets (dns_udp.c): the current one per server slot, all. */
+  coro__dns_udp_sock *udp_cur[CORO__RES_MAX_SERVERS];
+  coro__dns_udp_sock *udp_all;
+  uint32_t udp_max; /* queries per socket */
 };
 
 /* ---- resolver.c ------------------------------------------------------- */
@@ -99,6 +105,46 @@ typedef struct coro__dns_reply {
 int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
                        coro__dns_reply *out, int64_t deadline);
 void coro__dns_reply_free(coro__dns_reply *rep);
+
+/* ---- dns_udp.c ------------------------------------------------------- */
+
+/* One question waiting on a pooled socket, from coro__dns_udp_open to
+ * coro__dns_udp_close. Other queries' readers write to it: it must not
+ * live on a coroutine stack (a shared stack moves while parked). */
+typedef struct coro__dns_udp_q {
+  coro__dns_udp_sock *s;
+  struct coro__dns_udp_q *prev, *next;
+  coro__waitq wq;   /* where it parks while another query reads */
+  uint16_t id;
+  uint8_t *buf;     /* the answer goes here (cap bytes) */
+  size_t cap, len;
+  int got;          /* 1: buf holds a datagram with our id (len bytes) */
+  int err;          /* < 0: the socket failed (ECONNREFUSED, ...) */
+} coro__dns_udp_q;
+
+/* The queries per socket for the option's value (0: the default, 100). */
+uint32_t coro__dns_udp_max(uint32_t opt);
+/* Register q on the current socket of server slot si (address sa), made
+ * and connected when there is none, it is full or its server changed.
+ * 0, or -ENOMEM, -errno of socket/connect (q not registered). */
+int coro__dns_udp_open(coro_resolver *r, int si, const struct sockaddr *sa,
+                       socklen_t salen, coro__dns_udp_q *q);
+/* 1 when another query on q's socket waits for an answer with id. */
+int coro__dns_udp_id_taken(const coro__dns_udp_q *q, uint16_t id);
+/* Send the query msg with id; answers go to buf[0..cap). 0 or -errno. */
+int coro__dns_udp_send(coro_resolver *r, coro__dns_udp_q *q, const uint8_t *msg,
+                       size_t len, uint16_t id, uint8_t *buf, size_t cap,
+                       int64_t deadline);
+/* Wait for the next datagram from the server with q's id: its length (in
+ * q->buf), or -ETIMEDOUT, -ECANCELED, -ECONNREFUSED, -errno. */
+ssize_t coro__dns_udp_recv(coro_resolver *r, coro__dns_udp_q *q,
+                           int64_t deadline);
+/* Unregister q (always, after a successful open). */
+void coro__dns_udp_close(coro_resolver *r, coro__dns_udp_q *q);
+/* Close every socket (the resolver goes away). */
+void coro__dns_udp_free(coro_resolver *r);
+/* Open sockets (tests). */
+int coro__dns_udp_count(const coro_resolver *r);
 
 /* ---- dns_lookup.c ----------------------------------------------------- */
 

@@ -885,7 +885,10 @@ static void *spoof_body(void *arg) {
   CHECK_EQ(coro_lookup_ip(r, "a.test", AF_INET, ip, 8, in_s(10)), 2);
   CHECK_EQ(f->queries, 1);
   coro_resolver_stats s = stats_of(r);
-  CHECK_U64_EQ(s.ignored, 2);
+  /* The wrong id is read and ignored; the datagram from the wrong port
+   * never reaches us: the pooled socket is connected to the server, so
+   * the kernel drops it (it was counted here too before the pool). */
+  CHECK_U64_EQ(s.ignored, 1);
   CHECK_U64_EQ(s.timeouts, 0);
   resolver_done(r);
   fake_stop(f);
