@@ -695,6 +695,16 @@ typedef struct coro_ip {
 int coro_lookup_ip(coro_resolver *r, const char *name, int family,
                    coro_ip *out, size_t cap, int64_t deadline);
 
+/* coro_lookup_ip, telling which server was asked: *server_len (with
+ * *server) is that of the server whose answer the result is (on an error:
+ * the server asked last, as net.DNSError.Server), 0 when none was asked
+ * (a numeric address, localhost, the hosts file, the cache). server and
+ * server_len may be NULL. */
+int coro_lookup_ip_server(coro_resolver *r, const char *name, int family,
+                          coro_ip *out, size_t cap, int64_t deadline,
+                          struct sockaddr_storage *server,
+                          socklen_t *server_len);
+
 /* getaddrinfo(3)'s shape over coro_lookup_ip: host (NULL with AI_PASSIVE:
  * the wildcard), service (a port number or a name from /etc/services),
  * hints (family, socktype, protocol; flags AI_PASSIVE, AI_CANONNAME,

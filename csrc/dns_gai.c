@@ -193,7 +193,8 @@ int coro_getaddrinfo(coro_resolver *r, const char *host, const char *service,
     if (canon)
       snprintf(canon, CORO__DNS_NAME_BUF, "%s", host);
   } else {
-    n = coro__lookup_ip(r, host, family, ips, GAI_MAX_ADDRS, deadline, canon);
+    n = coro__lookup_ip(r, host, family, ips, GAI_MAX_ADDRS, deadline, canon,
+                        NULL, NULL);
   }
   struct addrinfo *head = NULL, **tail = &head;
   for (int i = 0; i < n; i++)

@@ -212,6 +212,9 @@ int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
         try_dl = deadline;
       if (tries++ > 0)
         r->retries++;
+      /* On failure, out->from says which server was asked last. */
+      memcpy(&out->from, sa, srv_len[i]);
+      out->from_len = srv_len[i];
       uint8_t q[CORO__DNS_QUERY_MAX];
       uint16_t id;
       int qlen;

@@ -101,7 +101,8 @@ typedef struct coro__dns_reply {
  * answer (free it with coro__dns_reply_free), or -CORO_ESERVFAIL (some
  * server failed, none answered), -CORO_EREFUSED (all refused),
  * -ETIMEDOUT, -ECANCELED, -EBADMSG (only malformed answers), -ENOMEM,
- * -errno of the socket calls. */
+ * -errno of the socket calls; then out->from is the last server asked
+ * (from_len 0: none was). */
 int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
                        coro__dns_reply *out, int64_t deadline);
 void coro__dns_reply_free(coro__dns_reply *rep);
@@ -168,8 +169,8 @@ typedef struct coro__dns_view {
   const uint8_t *msg;
   void *owned;           /* the blob when fresh: coro__dns_view_done frees */
   int from_cache;
-  struct sockaddr_storage server;
-  socklen_t server_len;
+  struct sockaddr_storage server; /* the server asked last (also on */
+  socklen_t server_len;           /* an error); 0: none (the cache) */
 } coro__dns_view;
 
 /* Answer the question (name, type) through the cache and the single
@@ -182,9 +183,12 @@ int coro__dns_resolve(coro_resolver *r, const char *name, uint16_t type,
 void coro__dns_view_done(coro__dns_view *v);
 
 /* coro_lookup_ip with the canonical name (the chain's end, or the hosts
- * line's first name) into canon[0..CORO__DNS_NAME_BUF) when not NULL. */
+ * line's first name) into canon[0..CORO__DNS_NAME_BUF) when not NULL, and
+ * the server asked last into *server, *server_len (0: none) when not
+ * NULL. */
 int coro__lookup_ip(coro_resolver *r, const char *name, int family,
-                    coro_ip *out, size_t cap, int64_t deadline, char *canon);
+                    coro_ip *out, size_t cap, int64_t deadline, char *canon,
+                    struct sockaddr_storage *server, socklen_t *server_len);
 
 /* A numeric address (IPv4 dotted quad, IPv6 with an optional %zone) of
  * family (or AF_UNSPEC) into *out: 1; -ENODATA for the other family;
