@@ -258,6 +258,20 @@ typedef struct coro__dns_hosts {
   size_t n;
 } coro__dns_hosts;
 
+/* /etc/services (services(5)), parsed: one entry per (name or alias,
+ * protocol), sorted by name then protocol for binary search. */
+typedef struct coro__dns_service {
+  const char *name;  /* in text */
+  const char *proto; /* "tcp", "udp", ... in text */
+  uint16_t port;
+} coro__dns_service;
+
+typedef struct coro__dns_services {
+  char *text;
+  coro__dns_service *ent;
+  size_t n;
+} coro__dns_services;
+
 /* The whole resolver configuration. Fields are public to the resolver
  * files; set them only through the functions below. */
 typedef struct coro__dns_conf {
@@ -279,6 +293,12 @@ typedef struct coro__dns_conf {
   coro__dns_stamp resolv_stamp, hosts_stamp;
   int64_t checked_ns; /* when the stamps were last taken */
   int loaded;         /* 0 until coro__dns_conf_load succeeded */
+  /* /etc/services, read on first use (coro__dns_conf_services), then
+   * re-read by the same check as the others. */
+  coro__dns_services services;
+  char *services_path;
+  coro__dns_stamp services_stamp;
+  int services_loaded;
 } coro__dns_conf;
 
 /* Parse resolv.conf text as glibc's res_init does (resolv.conf(5)) into
@@ -312,6 +332,20 @@ int coro__dns_hosts_lookup(const coro__dns_hosts *h, const char *name,
 const char *coro__dns_hosts_name(const coro__dns_hosts *h,
                                  const coro__dns_addr *a);
 
+/* Parse services text ("name port/proto [alias...]", '#' starts a
+ * comment; lines with a port over 65535 or no protocol are skipped) into
+ * *s (empty or freed before). 0 or -ENOMEM (then *s is empty). */
+int coro__dns_services_parse(coro__dns_services *s, const char *text,
+                             size_t len);
+void coro__dns_services_free(coro__dns_services *s);
+/* The port of service name for proto ("tcp", "udp"), or -1. */
+int coro__dns_services_lookup(const coro__dns_services *s, const char *name,
+                              const char *proto);
+/* The services table, read on the first call from $CORO_SERVICES, else
+ * /etc/services (a missing file is empty), then kept and re-read only by
+ * coro__dns_conf_refresh when the file changes. NULL: no memory. */
+const coro__dns_services *coro__dns_conf_services(coro__dns_conf *c);
+
 /* Load the configuration: the resolv.conf at resolv_path (NULL: the
  * environment variable CORO_RESOLV_CONF, else /etc/resolv.conf) and the
  * hosts file at hosts_path (NULL: CORO_HOSTS, else /etc/hosts). A missing
@@ -322,9 +356,10 @@ int coro__dns_conf_load(coro__dns_conf *c, const char *resolv_path,
                         const char *hosts_path, int64_t now_ns);
 
 /* The reload check: when CORO__DNS_RECHECK_NS have passed since the last
- * check, stat both files and re-read those whose existence, inode, size or
- * mtime changed. Returns 1 when something was re-read, 0 when not (or too
- * soon), -ENOMEM (the old configuration stays). */
+ * check, stat both files (and the services file once it was read) and
+ * re-read those whose existence, inode, size or mtime changed. Returns 1
+ * when resolv.conf or hosts was re-read (answers cached may be stale), 0
+ * when not (or too soon), -ENOMEM (the old configuration stays). */
 int coro__dns_conf_refresh(coro__dns_conf *c, int64_t now_ns);
 
 void coro__dns_conf_free(coro__dns_conf *c);
