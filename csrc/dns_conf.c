@@ -268,6 +268,28 @@ void coro__dns_hosts_free(coro__dns_hosts *h) {
   memset(h, 0, sizeof *h);
 }
 
+/* The Bloom filter's hash of name[0..n), ASCII case folded (FNV-1a,
+ * then a final mix so both 32-bit halves are usable as bit indexes). */
+static uint64_t bloom_hash(const char *name, size_t n) {
+  uint64_t x = 0xcbf29ce484222325u;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (c >= 'A' && c <= 'Z')
+      c += 'a' - 'A';
+    x = (x ^ c) * 0x100000001b3u;
+  }
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdu;
+  return x ^ (x >> 33);
+}
+
+static void bloom_add(coro__dns_hosts *h, uint64_t x) {
+  uint32_t b1 = (uint32_t)x & (CORO__DNS_HOSTS_BLOOM_BITS - 1);
+  uint32_t b2 = (uint32_t)(x >> 32) & (CORO__DNS_HOSTS_BLOOM_BITS - 1);
+  h->bloom[b1 / 64] |= (uint64_t)1 << (b1 % 64);
+  h->bloom[b2 / 64] |= (uint64_t)1 << (b2 % 64);
+}
+
 int coro__dns_hosts_parse(coro__dns_hosts *h, const char *text, size_t len) {
   memset(h, 0, sizeof *h);
   /* A private copy: the names are cut out of it in place (each field is
@@ -317,7 +339,22 @@ int coro__dns_hosts_parse(coro__dns_hosts *h, const char *text, size_t len) {
   }
   if (h->n > 1)
     qsort(h->ent, h->n, sizeof *h->ent, host_cmp);
+  for (size_t i = 0; i < h->n; i++)
+    bloom_add(h, bloom_hash(h->ent[i].name, strlen(h->ent[i].name)));
   return 0;
+}
+
+int coro__dns_hosts_maybe(const coro__dns_hosts *h, const char *name) {
+  if (h->n == 0)
+    return 0;
+  size_t n = strlen(name);
+  if (n > 1 && name[n - 1] == '.')
+    n--;
+  uint64_t x = bloom_hash(name, n);
+  uint32_t b1 = (uint32_t)x & (CORO__DNS_HOSTS_BLOOM_BITS - 1);
+  uint32_t b2 = (uint32_t)(x >> 32) & (CORO__DNS_HOSTS_BLOOM_BITS - 1);
+  return (h->bloom[b1 / 64] >> (b1 % 64) & 1) &&
+         (h->bloom[b2 / 64] >> (b2 % 64) & 1);
 }
 
 /* A lookup key: lowercase, without the trailing dot. 0 if impossible. */

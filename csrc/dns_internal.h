@@ -252,10 +252,17 @@ typedef struct coro__dns_host {
   coro__dns_addr addr;
 } coro__dns_host;
 
+/* Bits of the hosts names' Bloom filter (a power of two). */
+#define CORO__DNS_HOSTS_BLOOM_BITS 4096
+
 typedef struct coro__dns_hosts {
   char *text;           /* the file's bytes, cut into names */
   coro__dns_host *ent;
   size_t n;
+  /* A Bloom filter of the names (two bits each): a name that misses it is
+   * surely not in the file, so the lookup's warm path asks the cache
+   * first and makes no copy or search of the hosts table. */
+  uint64_t bloom[CORO__DNS_HOSTS_BLOOM_BITS / 64];
 } coro__dns_hosts;
 
 /* /etc/services (services(5)), parsed: one entry per (name or alias,
@@ -326,6 +333,10 @@ void coro__dns_hosts_free(coro__dns_hosts *h);
  * out[0..cap). Returns their number (0: not in the file) or -EMSGSIZE. */
 int coro__dns_hosts_lookup(const coro__dns_hosts *h, const char *name,
                            int family, coro__dns_addr *out, size_t cap);
+
+/* 0 when name (case-insensitive, trailing dot ignored) is surely not in
+ * the file, 1 when it may be (a Bloom filter: no copy, no search). */
+int coro__dns_hosts_maybe(const coro__dns_hosts *h, const char *name);
 
 /* The canonical name (first name of the first line) of an address, or
  * NULL. */

@@ -507,12 +507,14 @@ static int warm(coro_resolver *r, const char *name, int family, int v6_first,
   int dots = 0;
   for (; name[len]; len++)
     dots += name[len] == '.';
-  if (len == 0 || name[len - 1] == '.')
-    return 0;
+  if (len == 0 || (len >= 2 && name[len - 2] == '\\'))
+    return 0; /* an escaped last byte: the whole path decides */
   const char *q = name;
   char buf[CORO__DNS_NAME_TEXT_MAX + 1];
-  if (dots < r->conf.ndots && r->conf.nsearch > 0) {
-    /* The first search suffix comes first. */
+  /* A trailing dot: the name alone is asked (the cache ignores the dot).
+   * Else the first search suffix comes first when the name has fewer
+   * than ndots dots. */
+  if (name[len - 1] != '.' && dots < r->conf.ndots && r->conf.nsearch > 0) {
     size_t sl = strlen(r->conf.search[0]);
     if (len + 1 + sl > CORO__DNS_NAME_TEXT_MAX)
       return 0;
@@ -579,9 +581,13 @@ int coro__lookup_ip(coro_resolver *r, const char *name, int family,
   int first = v6_first ? AF_INET6 : AF_INET;
   int local = maybe_localhost(name);
   if (!local) {
-    n = from_hosts(r, name, family, out, cap, first, canon);
-    if (n != 0)
-      return n;
+    /* hosts comes before DNS; a name its Bloom filter rules out costs
+     * no copy or search of it, here or later. */
+    if (coro__dns_hosts_maybe(&r->conf.hosts, name)) {
+      n = from_hosts(r, name, family, out, cap, first, canon);
+      if (n != 0)
+        return n;
+    }
     n = warm(r, name, family, v6_first, out, cap, now, canon);
     if (n > 0)
       return n;
