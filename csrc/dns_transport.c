@@ -19,9 +19,6 @@
 #include <netinet/in.h>
 #include <string.h>
 
-/* A UDP answer never exceeds what we announce (1232); a larger datagram
- * is cut here and then fails to decode, which ignores it. */
-#define UDP_BUF 4096
 /* The decode arena grows up to this for one message (names expanded from
  * compression pointers are the worst case: 4 KiB of text per name). */
 #define ARENA_MAX (64u << 20)
@@ -88,13 +85,17 @@ static int udp_try(coro_resolver *r, int si, const struct sockaddr *sa,
   q[0] = (uint8_t)(id >> 8);
   q[1] = (uint8_t)id;
   *idp = id;
-  rc = coro__dns_udp_send(r, uq, q, qlen, id, rep->msg, UDP_BUF, try_dl);
+  rc = coro__dns_udp_send(r, uq, q, qlen, id, try_dl);
   while (rc >= 0) {
     ssize_t n = coro__dns_udp_recv(r, uq, try_dl);
     if (n < 0) {
       rc = (int)n;
       break;
     }
+    /* The datagram is ours now (an exact-size copy). */
+    free(rep->msg);
+    rep->msg = uq->msg;
+    uq->msg = NULL;
     int d = decode(rep, (size_t)n);
     if (d == -ENOMEM) {
       rc = d;
@@ -152,10 +153,10 @@ static int tcp_try(coro_resolver *r, const struct sockaddr *sa,
   if (rc >= 0 && len < CORO__DNS_HDR_LEN)
     rc = -EBADMSG;
   if (rc >= 0) {
-    /* Never smaller than UDP_BUF: when this answer is not the final one
-     * (a SERVFAIL, a timeout), the next server's UDP try receives into
-     * the same buffer. On -ENOMEM the old buffer stays. */
-    uint8_t *m = coro__malloc(len > UDP_BUF ? len : UDP_BUF);
+    /* Exactly len: a later UDP try no longer receives into rep->msg
+     * (dns_udp.c hands it a buffer of the datagram's size), so nothing
+     * else is ever read into this one. On -ENOMEM the old one stays. */
+    uint8_t *m = coro__malloc(len);
     if (m) {
       free(rep->msg);
       rep->msg = m;
@@ -194,9 +195,6 @@ int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
   uint8_t done[CORO__RES_MAX_SERVERS] = {0};   /* answered with a failure */
   uint8_t no_edns[CORO__RES_MAX_SERVERS] = {0}; /* answered FORMERR to EDNS */
   int servfail = 0, refused = 0, bad = 0, other = 0, tries = 0;
-  out->msg = coro__malloc(UDP_BUF);
-  if (!out->msg)
-    return -ENOMEM;
   int rc = -ETIMEDOUT;
   for (int a = 0; a < c->attempts; a++) {
     for (int k = 0; k < n; k++) {

@@ -131,12 +131,9 @@ int coro__dns_udp_id_taken(const coro__dns_udp_q *q, uint16_t id) {
 }
 
 int coro__dns_udp_send(coro_resolver *r, coro__dns_udp_q *q, const uint8_t *msg,
-                       size_t len, uint16_t id, uint8_t *buf, size_t cap,
-                       int64_t deadline) {
+                       size_t len, uint16_t id, int64_t deadline) {
   coro__dns_udp_sock *s = q->s;
   q->id = id;
-  q->buf = buf;
-  q->cap = cap;
   s->sent++;
   if (s->sent >= r->udp_max)
     sock_retire(r, s); /* its last question: no new one joins */
@@ -148,6 +145,19 @@ int coro__dns_udp_send(coro_resolver *r, coro__dns_udp_q *q, const uint8_t *msg,
     return (int)rc;
   }
   r->queries_udp++;
+  return 0;
+}
+
+/* A datagram delivered: a malloc'd copy of exactly its n bytes. */
+static int deliver(coro__dns_udp_q *p, const uint8_t *d, size_t n) {
+  uint8_t *m = coro__malloc(n ? n : 1);
+  if (!m)
+    return -ENOMEM;
+  memcpy(m, d, n);
+  free(p->msg);
+  p->msg = m;
+  p->len = n;
+  p->got = 1;
   return 0;
 }
 
@@ -168,6 +178,15 @@ ssize_t coro__dns_udp_recv(coro_resolver *r, coro__dns_udp_q *q,
       q->got = 0;
       return (ssize_t)q->len;
     }
+    if (!r->udp_rx) {
+      /* One receive buffer per resolver: a reader fills it and hands the
+       * datagram on without switching, so no two readers meet in it; a
+       * waiting query holds no buffer (10,000 at once would otherwise
+       * hold 40 MB of fresh pages). */
+      r->udp_rx = coro__malloc(CORO__DNS_UDP_RX);
+      if (!r->udp_rx)
+        return -ENOMEM;
+    }
     if (q->err)
       return q->err;
     if (s->reading) {
@@ -177,7 +196,7 @@ ssize_t coro__dns_udp_recv(coro_resolver *r, coro__dns_udp_q *q,
       continue; /* an answer, an error, or the socket handed over */
     }
     s->reading = 1;
-    ssize_t n = coro_recv(s->fd, q->buf, q->cap, 0, deadline);
+    ssize_t n = coro_recv(s->fd, r->udp_rx, CORO__DNS_UDP_RX, 0, deadline);
     s->reading = 0;
     if (n == -ETIMEDOUT || n == -ECANCELED) {
       hand_off(s, q);
@@ -194,9 +213,13 @@ ssize_t coro__dns_udp_recv(coro_resolver *r, coro__dns_udp_q *q,
       sock_retire(r, s);
       return n;
     }
-    uint16_t id = n >= 2 ? (uint16_t)(q->buf[0] << 8 | q->buf[1]) : 0;
+    const uint8_t *d = r->udp_rx;
+    uint16_t id = n >= 2 ? (uint16_t)(d[0] << 8 | d[1]) : 0;
     if (n >= 2 && id == q->id) {
       hand_off(s, q);
+      if (deliver(q, d, (size_t)n) < 0)
+        return -ENOMEM;
+      q->got = 0;
       return n;
     }
     coro__dns_udp_q *p = s->head;
@@ -207,10 +230,10 @@ ssize_t coro__dns_udp_recv(coro_resolver *r, coro__dns_udp_q *q,
       r->ignored++; /* an answer to a query gone, or a stray */
       continue;
     }
-    size_t k = (size_t)n < p->cap ? (size_t)n : p->cap;
-    memcpy(p->buf, q->buf, k);
-    p->len = k;
-    p->got = 1;
+    if (deliver(p, d, (size_t)n) < 0) {
+      r->ignored++; /* no memory: as if lost on the way */
+      continue;
+    }
     coro__wake_one(&p->wq, 0);
   }
 }
@@ -226,6 +249,8 @@ void coro__dns_udp_close(coro_resolver *r, coro__dns_udp_q *q) {
   if (q->next)
     q->next->prev = q->prev;
   q->s = NULL;
+  free(q->msg);
+  q->msg = NULL;
   s->pending--;
   if (s->reading == 0)
     hand_off(s, q);
@@ -236,6 +261,8 @@ void coro__dns_udp_close(coro_resolver *r, coro__dns_udp_q *q) {
 void coro__dns_udp_free(coro_resolver *r) {
   while (r->udp_all)
     sock_free(r, r->udp_all);
+  free(r->udp_rx);
+  r->udp_rx = NULL;
 }
 
 int coro__dns_udp_count(const coro_resolver *r) {

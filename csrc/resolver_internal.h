@@ -43,6 +43,7 @@ struct coro_resolver {
   /* The UDP sockets (dns_udp.c): the current one per server slot, all. */
   coro__dns_udp_sock *udp_cur[CORO__RES_MAX_SERVERS];
   coro__dns_udp_sock *udp_all;
+  uint8_t *udp_rx;  /* the readers' buffer, CORO__DNS_UDP_RX bytes */
   uint32_t udp_max; /* queries per socket */
 };
 
@@ -117,11 +118,16 @@ typedef struct coro__dns_udp_q {
   struct coro__dns_udp_q *prev, *next;
   coro__waitq wq;   /* where it parks while another query reads */
   uint16_t id;
-  uint8_t *buf;     /* the answer goes here (cap bytes) */
-  size_t cap, len;
-  int got;          /* 1: buf holds a datagram with our id (len bytes) */
+  uint8_t *msg;     /* the last datagram with our id (malloc'd, len
+                       bytes): take it (set NULL) or _close frees it */
+  size_t len;
+  int got;          /* 1: msg is new, not yet returned by _recv */
   int err;          /* < 0: the socket failed (ECONNREFUSED, ...) */
 } coro__dns_udp_q;
+
+/* The largest datagram read (we announce 1232; a larger one is cut and
+ * then fails to decode, which ignores it). */
+#define CORO__DNS_UDP_RX 4096
 
 /* The queries per socket for the option's value (0: the default, 100). */
 uint32_t coro__dns_udp_max(uint32_t opt);
@@ -132,12 +138,12 @@ int coro__dns_udp_open(coro_resolver *r, int si, const struct sockaddr *sa,
                        socklen_t salen, coro__dns_udp_q *q);
 /* 1 when another query on q's socket waits for an answer with id. */
 int coro__dns_udp_id_taken(const coro__dns_udp_q *q, uint16_t id);
-/* Send the query msg with id; answers go to buf[0..cap). 0 or -errno. */
+/* Send the query msg with id. 0 or -errno. */
 int coro__dns_udp_send(coro_resolver *r, coro__dns_udp_q *q, const uint8_t *msg,
-                       size_t len, uint16_t id, uint8_t *buf, size_t cap,
-                       int64_t deadline);
-/* Wait for the next datagram from the server with q's id: its length (in
- * q->buf), or -ETIMEDOUT, -ECANCELED, -ECONNREFUSED, -errno. */
+                       size_t len, uint16_t id, int64_t deadline);
+/* Wait for the next datagram from the server with q's id: its length
+ * (the bytes in q->msg), or -ETIMEDOUT, -ECANCELED, -ECONNREFUSED,
+ * -ENOMEM, -errno. */
 ssize_t coro__dns_udp_recv(coro_resolver *r, coro__dns_udp_q *q,
                            int64_t deadline);
 /* Unregister q (always, after a successful open). */
