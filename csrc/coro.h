@@ -691,7 +691,9 @@ typedef struct coro_ip {
  * family), -CORO_ESERVFAIL, -CORO_EREFUSED, -ETIMEDOUT, -ECANCELED,
  * -EBADMSG (also: a CNAME loop), -EINVAL (also: cap 0), -ENAMETOOLONG,
  * -EAFNOSUPPORT (another family), -ENOMEM, -EPERM, or the socket errors
- * of a server that could not be asked (-EMFILE, -ENETUNREACH, ...). */
+ * of a server that could not be asked (-EMFILE, -ENETUNREACH,
+ * -ECONNREFUSED: nothing listens there, known at once, so the next server
+ * is asked without waiting for the timeout, ...). */
 int coro_lookup_ip(coro_resolver *r, const char *name, int family,
                    coro_ip *out, size_t cap, int64_t deadline);
 
