@@ -406,8 +406,10 @@ int coro__dns_candidates(const coro__dns_conf *c, const char *name,
  * Entries live until min(ttl, max_ttl) (negative ones until
  * min(ttl, neg_ttl)): the caps are taken as given, the resolver applies
  * its defaults (coro_resolver_opts) before. An entry is gone from
- * now_ns >= stored now_ns + ttl. The least recently used (get or put) is
- * evicted beyond max_entries. A TTL of 0 is not cached (RFC 1035: use
+ * now_ns >= stored now_ns + ttl. Beyond max_entries the least recently
+ * put entry is evicted unless a get hit it since it was last considered
+ * (a second chance, CLOCK: about LRU, with a hit that writes only to its
+ * entry). A TTL of 0 is not cached (RFC 1035: use
  * once), and it removes the question's older entry, which must not
  * outlive the newer answer.
  *
