@@ -1057,8 +1057,11 @@ static void *many_body(void *arg) {
   /* Valgrind runs about 50 times slower: fewer lookups, longer waits. */
   int nmany = testing_under_valgrind() ? MANY / 10 : MANY;
   char conf[64];
+  /* A loaded machine (load 100+ with other test runs) can leave the
+   * in-process server seconds behind 10,000 questions: a timeout of a
+   * few seconds only bounds a failure here. */
   snprintf(conf, sizeof conf, "options timeout:%d attempts:5\n",
-           testing_under_valgrind() ? 30 : 2);
+           testing_under_valgrind() ? 30 : 10);
   coro_resolver *r = resolver_on(f, conf, NULL, NULL);
   many_arg *a = calloc(MANY, sizeof *a);
   coro **co = calloc(MANY, sizeof *co);
