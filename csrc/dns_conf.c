@@ -483,7 +483,8 @@ int coro__dns_services_parse(coro__dns_services *s, const char *text,
    * names are cut out of one text in order, so their addresses rise
    * with the line, and service_cmp breaks ties on them; the first line
    * wins, as a scan of the file would find it. */
-  qsort(s->ent, s->n, sizeof *s->ent, service_cmp);
+  if (s->n > 1)
+    qsort(s->ent, s->n, sizeof *s->ent, service_cmp);
   return 0;
 }
 

@@ -1155,6 +1155,31 @@ static void hosts_bloom(int unused) {
   coro__dns_hosts_free(&h);
 }
 
+/* services(5): names and aliases per protocol, the first line wins, bad
+ * lines skipped; an empty text is an empty table (it passed NULL to qsort
+ * before: UBSan, found by the fuzzer). */
+static void services_parse(int unused) {
+  (void)unused;
+  static const char text[] = "# c\nhttp 80/tcp www # web\nhttp 80/udp\n"
+                             "broken 99999/tcp brk\nnoproto 12\nx 1/\n"
+                             "http 8080/tcp\ndomain\t53/tcp\r\n";
+  coro__dns_services sv;
+  CHECK_EQ(coro__dns_services_parse(&sv, text, sizeof text - 1), 0);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "http", "tcp"), 80);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "www", "tcp"), 80);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "http", "udp"), 80);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "www", "udp"), -1);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "domain", "tcp"), 53);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "brk", "tcp"), -1);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "noproto", "tcp"), -1);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "x", ""), -1);
+  coro__dns_services_free(&sv);
+  CHECK_EQ(coro__dns_services_parse(&sv, "", 0), 0);
+  CHECK_EQ(sv.n, 0);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "http", "tcp"), -1);
+  coro__dns_services_free(&sv);
+}
+
 /* ---- loading and reloading -------------------------------------------- */
 
 static char tmpdir[64];
@@ -1289,6 +1314,7 @@ static const testing_case tests[] = {
     {"hosts_lookup", hosts_lookup, 0},
     {"hosts_many", hosts_many, 0},
     {"hosts_bloom", hosts_bloom, 0},
+    {"services_parse", services_parse, 0},
     {"reload", reload, 0},
 };
 static const testing_param params[] = {{"dns", 0}};
