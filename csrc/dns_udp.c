@@ -259,6 +259,14 @@ void coro__dns_udp_close(coro_resolver *r, coro__dns_udp_q *q) {
 }
 
 void coro__dns_udp_free(coro_resolver *r) {
+  /* Queries still registered belong to lookups coro_loop_close abandoned
+   * (their coroutines never run again): their records go too. */
+  for (coro__dns_udp_sock *s = r->udp_all; s; s = s->next)
+    for (coro__dns_udp_q *q = s->head, *next; q; q = next) {
+      next = q->next;
+      free(q->msg);
+      free(q);
+    }
   while (r->udp_all)
     sock_free(r, r->udp_all);
   free(r->udp_rx);

@@ -112,7 +112,8 @@ void coro__dns_reply_free(coro__dns_reply *rep);
 
 /* One question waiting on a pooled socket, from coro__dns_udp_open to
  * coro__dns_udp_close. Other queries' readers write to it: it must not
- * live on a coroutine stack (a shared stack moves while parked). */
+ * live on a coroutine stack (a shared stack moves while parked); it is
+ * malloc'd (coro__dns_udp_free frees those left by abandoned lookups). */
 typedef struct coro__dns_udp_q {
   coro__dns_udp_sock *s;
   struct coro__dns_udp_q *prev, *next;
@@ -148,7 +149,9 @@ ssize_t coro__dns_udp_recv(coro_resolver *r, coro__dns_udp_q *q,
                            int64_t deadline);
 /* Unregister q (always, after a successful open). */
 void coro__dns_udp_close(coro_resolver *r, coro__dns_udp_q *q);
-/* Close every socket (the resolver goes away). */
+/* Close every socket and free the records of queries still registered,
+ * which only lookups abandoned by coro_loop_close leave (the resolver
+ * goes away). */
 void coro__dns_udp_free(coro_resolver *r);
 /* Open sockets (tests). */
 int coro__dns_udp_count(const coro_resolver *r);

@@ -1565,6 +1565,12 @@ static int leader_state; /* 1: leads, 2: the waiter is parked */
 static void *stubborn_leader(void *arg) {
   coro_resolver *r = arg;
   CHECK_EQ(coro__dns_flight_begin(r->cache, "held.test", CORO__DNS_T_A, -1), 1);
+  /* And a question registered on a pooled UDP socket, as a lookup
+   * waiting for its answer has (freed by coro__dns_udp_free). */
+  coro__dns_udp_q *q = malloc(sizeof *q);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9)};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  CHECK_EQ(coro__dns_udp_open(r, 0, (struct sockaddr *)&sa, sizeof sa, q), 0);
   leader_state = 1;
   /* A coroutine that ignores its cancel: coro_loop_close abandons it
    * with its flight in progress. */
