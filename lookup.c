@@ -17,8 +17,9 @@ void *coro__go_lookup_entry(void *arg) {
     op->rc = coro_dns_query(NULL, op->name, op->type, op->flags, &op->answer,
                             op->deadline);
   else
-    op->rc = coro_lookup_ip(NULL, op->name, op->family, op->ips, op->cap,
-                            op->deadline);
+    op->rc = coro_lookup_ip_server(NULL, op->name, op->family, op->ips,
+                                   op->cap, op->deadline, &op->server,
+                                   &op->server_len);
   op->done = 1;
   return NULL;
 }

@@ -25,6 +25,8 @@ typedef struct coro__go_lookup {
   int rc;                   /* output: the call's result */
   coro_dns_answer *answer;  /* output, dns_query: coro_dns_answer_free it */
   coro_resolver_stats stats; /* output, stats */
+  struct sockaddr_storage server; /* output, lookup_ip: the server asked */
+  socklen_t server_len;     /* output, lookup_ip: 0 when none was */
   size_t cap;               /* input, lookup_ip: room in ips */
   coro_ip ips[];            /* output, lookup_ip: rc addresses */
 } coro__go_lookup;

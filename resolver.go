@@ -97,6 +97,11 @@ type ResolverConfig struct {
 	// CacheNegTTL caps that of cached negative answers (0: 5 minutes).
 	// Whole seconds: less than one second is the default.
 	CacheMaxTTL, CacheNegTTL time.Duration
+	// UDPMaxQueries is how many queries one UDP socket (one random
+	// source port) sends before the resolver opens a fresh one: 0 means
+	// 100, 1 a socket per query (c-ares's ARES_OPT_UDP_MAX_QUERIES).
+	// Negative makes NewLoop fail with EINVAL.
+	UDPMaxQueries int
 }
 
 // WithResolver configures the loop's default resolver, which the
@@ -105,6 +110,7 @@ type ResolverConfig struct {
 func WithResolver(rc ResolverConfig) Option {
 	return func(c *loopConfig) {
 		if rc.CacheMaxTTL < 0 || rc.CacheNegTTL < 0 ||
+			rc.UDPMaxQueries < 0 || int64(rc.UDPMaxQueries) > 1<<32-1 ||
 			rc.CacheMaxTTL/time.Second > 1<<32-1 || rc.CacheNegTTL/time.Second > 1<<32-1 ||
 			strings.ContainsRune(rc.ResolvConf+rc.Hosts+rc.Servers, 0) || !validServers(rc.Servers) {
 			c.invalidOpts = true
@@ -155,6 +161,7 @@ func cResolverOpts(rc *ResolverConfig) *C.coro_resolver_opts {
 	}
 	o.cache_max_ttl = C.uint32_t(rc.CacheMaxTTL / time.Second)
 	o.cache_neg_ttl = C.uint32_t(rc.CacheNegTTL / time.Second)
+	o.udp_max_queries = C.uint32_t(rc.UDPMaxQueries)
 	return o
 }
 
@@ -284,7 +291,12 @@ func (l *Loop) lookupIP(ctx context.Context, host string, family, capacity int) 
 	}
 	rc := int(op.c.rc)
 	if rc < 0 {
-		return nil, false, l.rcErr(ctx, host, rc, int64(op.c.deadline))
+		err := l.rcErr(ctx, host, rc, int64(op.c.deadline))
+		if op.c.server_len > 0 {
+			// The server asked last, as net's resolver names it.
+			err.(*net.DNSError).Server = sockaddrString(&op.c.server)
+		}
+		return nil, false, err
 	}
 	if rc == capacity && capacity < maxAddrs {
 		return nil, true, nil

@@ -160,6 +160,41 @@ func TestLookupErrors(t *testing.T) {
 	}
 }
 
+// TestLookupErrorServer: a lookup's *net.DNSError names the server that
+// answered (or was asked last), as net's resolver fills Server; a cached
+// error was asked of no server. UDPMaxQueries 1 (a socket per query)
+// answers as the pool does.
+func TestLookupErrorServer(t *testing.T) {
+	srv := dnstest.Get(t)
+	for _, max := range []int{0, 1} {
+		l := resolverLoop(t, coro.ResolverConfig{ResolvConf: srv.ResolvConf(t), UDPMaxQueries: max})
+		ctx := testCtx(t)
+		want := net.JoinHostPort(srv.Addr, "53")
+		for _, c := range []struct{ network, name string }{
+			{"ip4", dnstest.Missing}, {"ip", "also-" + dnstest.Missing},
+		} {
+			_, err := l.LookupNetIP(ctx, c.network, c.name)
+			var d *net.DNSError
+			if !errors.As(err, &d) || !d.IsNotFound || d.Server != want {
+				t.Errorf("max %d, %s %s: %#v, want Server %q", max, c.network, c.name, err, want)
+			}
+		}
+		// ip4 again: the negative answer is cached, no server asked.
+		_, err := l.LookupNetIP(ctx, "ip4", dnstest.Missing)
+		var d *net.DNSError
+		if !errors.As(err, &d) || !d.IsNotFound || d.Server != "" {
+			t.Errorf("max %d, cached: %#v, want no Server", max, err)
+		}
+		got, err := l.LookupNetIP(ctx, "ip4", dnstest.V4)
+		if err != nil || len(got) == 0 {
+			t.Errorf("max %d, %s: %v %v", max, dnstest.V4, got, err)
+		}
+	}
+	if _, err := coro.NewLoop(coro.WithResolver(coro.ResolverConfig{UDPMaxQueries: -1})); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("UDPMaxQueries -1: %v, want EINVAL", err)
+	}
+}
+
 // TestLookupTruncatedTCP: the 100-record answer does not fit in 1232
 // bytes, so the resolver must have asked again over TCP.
 func TestLookupTruncatedTCP(t *testing.T) {

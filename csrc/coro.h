@@ -646,6 +646,9 @@ typedef struct coro_resolver_opts {
   size_t cache_entries;    /* 0: 4096; (size_t)-1: no cache */
   uint32_t cache_max_ttl;  /* seconds; 0: 3600. TTLs above are capped */
   uint32_t cache_neg_ttl;  /* cap for negative answers; 0: 300 */
+  uint32_t udp_max_queries; /* queries sent on one UDP socket (one random
+                              source port) before a fresh one; 0: 100;
+                              1: a socket per query */
 } coro_resolver_opts;
 
 /* A resolver: configuration, cache, queries in flight. Each loop has a
@@ -688,9 +691,21 @@ typedef struct coro_ip {
  * family), -CORO_ESERVFAIL, -CORO_EREFUSED, -ETIMEDOUT, -ECANCELED,
  * -EBADMSG (also: a CNAME loop), -EINVAL (also: cap 0), -ENAMETOOLONG,
  * -EAFNOSUPPORT (another family), -ENOMEM, -EPERM, or the socket errors
- * of a server that could not be asked (-EMFILE, -ENETUNREACH, ...). */
+ * of a server that could not be asked (-EMFILE, -ENETUNREACH,
+ * -ECONNREFUSED: nothing listens there, known at once, so the next server
+ * is asked without waiting for the timeout, ...). */
 int coro_lookup_ip(coro_resolver *r, const char *name, int family,
                    coro_ip *out, size_t cap, int64_t deadline);
+
+/* coro_lookup_ip, telling which server was asked: *server_len (with
+ * *server) is that of the server whose answer the result is (on an error:
+ * the server asked last, as net.DNSError.Server), 0 when none was asked
+ * (a numeric address, localhost, the hosts file, the cache). server and
+ * server_len may be NULL. */
+int coro_lookup_ip_server(coro_resolver *r, const char *name, int family,
+                          coro_ip *out, size_t cap, int64_t deadline,
+                          struct sockaddr_storage *server,
+                          socklen_t *server_len);
 
 /* getaddrinfo(3)'s shape over coro_lookup_ip: host (NULL with AI_PASSIVE:
  * the wildcard), service (a port number or a name from /etc/services),

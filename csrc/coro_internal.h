@@ -135,6 +135,7 @@ struct coro {
   const char *name;
   void **locals;           /* CORO_KEYS_MAX slots, malloc'd on first set */
   coro_remote *remote;     /* set for coroutines spawned by coro_remote_spawn */
+  void *dns_flight;        /* the resolver flight it waits for (dns_cache.c) */
 
   /* Stack. */
   union {

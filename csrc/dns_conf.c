@@ -6,8 +6,10 @@
  *
  * Contract: one coro__dns_conf holds everything; the parsers are pure (text
  * in, struct out) so tests and the fuzzer drive them without files; only
- * coro__dns_conf_load and coro__dns_conf_refresh touch the file system, and
- * the refresh looks at the files' metadata (two stat calls) at most once
+ * coro__dns_conf_load, coro__dns_conf_services (the first time) and
+ * coro__dns_conf_refresh touch the file system, and the refresh looks at
+ * the files' metadata (two stat calls, three once services was read) at
+ * most once
  * per CORO__DNS_RECHECK_NS of the caller's clock. Garbage never fails a
  * parse: what glibc ignores, we ignore.
  */
@@ -266,6 +268,28 @@ void coro__dns_hosts_free(coro__dns_hosts *h) {
   memset(h, 0, sizeof *h);
 }
 
+/* The Bloom filter's hash of name[0..n), ASCII case folded (FNV-1a,
+ * then a final mix so both 32-bit halves are usable as bit indexes). */
+static uint64_t bloom_hash(const char *name, size_t n) {
+  uint64_t x = 0xcbf29ce484222325u;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (c >= 'A' && c <= 'Z')
+      c += 'a' - 'A';
+    x = (x ^ c) * 0x100000001b3u;
+  }
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdu;
+  return x ^ (x >> 33);
+}
+
+static void bloom_add(coro__dns_hosts *h, uint64_t x) {
+  uint32_t b1 = (uint32_t)x & (CORO__DNS_HOSTS_BLOOM_BITS - 1);
+  uint32_t b2 = (uint32_t)(x >> 32) & (CORO__DNS_HOSTS_BLOOM_BITS - 1);
+  h->bloom[b1 / 64] |= (uint64_t)1 << (b1 % 64);
+  h->bloom[b2 / 64] |= (uint64_t)1 << (b2 % 64);
+}
+
 int coro__dns_hosts_parse(coro__dns_hosts *h, const char *text, size_t len) {
   memset(h, 0, sizeof *h);
   /* A private copy: the names are cut out of it in place (each field is
@@ -315,7 +339,22 @@ int coro__dns_hosts_parse(coro__dns_hosts *h, const char *text, size_t len) {
   }
   if (h->n > 1)
     qsort(h->ent, h->n, sizeof *h->ent, host_cmp);
+  for (size_t i = 0; i < h->n; i++)
+    bloom_add(h, bloom_hash(h->ent[i].name, strlen(h->ent[i].name)));
   return 0;
+}
+
+int coro__dns_hosts_maybe(const coro__dns_hosts *h, const char *name) {
+  if (h->n == 0)
+    return 0;
+  size_t n = strlen(name);
+  if (n > 1 && name[n - 1] == '.')
+    n--;
+  uint64_t x = bloom_hash(name, n);
+  uint32_t b1 = (uint32_t)x & (CORO__DNS_HOSTS_BLOOM_BITS - 1);
+  uint32_t b2 = (uint32_t)(x >> 32) & (CORO__DNS_HOSTS_BLOOM_BITS - 1);
+  return (h->bloom[b1 / 64] >> (b1 % 64) & 1) &&
+         (h->bloom[b2 / 64] >> (b2 % 64) & 1);
 }
 
 /* A lookup key: lowercase, without the trailing dot. 0 if impossible. */
@@ -366,6 +405,106 @@ const char *coro__dns_hosts_name(const coro__dns_hosts *h,
       best = e;
   }
   return best ? best->canon : NULL;
+}
+
+/* ---- services(5) -------------------------------------------------------- */
+
+void coro__dns_services_free(coro__dns_services *s) {
+  free(s->text);
+  free(s->ent);
+  memset(s, 0, sizeof *s);
+}
+
+static int service_cmp(const void *a, const void *b) {
+  const coro__dns_service *x = a, *y = b;
+  int c = strcmp(x->name, y->name);
+  if (c == 0)
+    c = strcmp(x->proto, y->proto);
+  if (c == 0)
+    c = (x->name > y->name) - (x->name < y->name);
+  return c;
+}
+
+static char *svc_field(char **p) {
+  char *q = *p;
+  while (*q == ' ' || *q == '\t' || *q == '\r')
+    q++;
+  if (*q == '\0')
+    return NULL;
+  char *start = q;
+  while (*q && *q != ' ' && *q != '\t' && *q != '\r')
+    q++;
+  if (*q)
+    *q++ = '\0';
+  *p = q;
+  return start;
+}
+
+int coro__dns_services_parse(coro__dns_services *s, const char *text,
+                             size_t len) {
+  memset(s, 0, sizeof *s);
+  s->text = malloc(len + 1);
+  if (s->text == NULL)
+    return -ENOMEM;
+  memcpy(s->text, text, len);
+  s->text[len] = '\0';
+  size_t cap = 0;
+  for (char *line = s->text; line != NULL;) {
+    char *nl = memchr(line, '\n', (size_t)(s->text + len - line));
+    if (nl)
+      *nl = '\0';
+    char *hash = strchr(line, '#');
+    if (hash)
+      *hash = '\0';
+    char *p = line;
+    char *name = svc_field(&p);
+    char *pp = name ? svc_field(&p) : NULL;
+    char *slash = pp ? strchr(pp, '/') : NULL;
+    char *end = NULL;
+    unsigned long port = slash ? strtoul(pp, &end, 10) : 0;
+    if (slash && end == slash && pp != slash && port <= 65535 && slash[1]) {
+      *slash = '\0';
+      for (char *n = name; n; n = svc_field(&p)) {
+        if (s->n == cap) {
+          cap = cap ? 2 * cap : 256;
+          coro__dns_service *e = realloc(s->ent, cap * sizeof *e);
+          if (e == NULL) {
+            coro__dns_services_free(s);
+            return -ENOMEM;
+          }
+          s->ent = e;
+        }
+        s->ent[s->n++] = (coro__dns_service){n, slash + 1, (uint16_t)port};
+      }
+    }
+    line = nl ? nl + 1 : NULL;
+  }
+  /* Ties (a name listed twice for one protocol) keep file order: the
+   * names are cut out of one text in order, so their addresses rise
+   * with the line, and service_cmp breaks ties on them; the first line
+   * wins, as a scan of the file would find it. */
+  if (s->n > 1)
+    qsort(s->ent, s->n, sizeof *s->ent, service_cmp);
+  return 0;
+}
+
+int coro__dns_services_lookup(const coro__dns_services *s, const char *name,
+                              const char *proto) {
+  size_t lo = 0, hi = s->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(s->ent[mid].name, name);
+    if (c == 0)
+      c = strcmp(s->ent[mid].proto, proto);
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < s->n && strcmp(s->ent[lo].name, name) == 0 &&
+      strcmp(s->ent[lo].proto, proto) == 0)
+    return s->ent[lo].port;
+  return -1;
 }
 
 /* ---- files and the reload check --------------------------------------- */
@@ -493,6 +632,34 @@ static void stat_stamp(const char *path, coro__dns_stamp *s) {
     stamp_of(&sb, s);
 }
 
+static int load_services(coro__dns_conf *c) {
+  char *text;
+  size_t len;
+  coro__dns_stamp st;
+  coro__dns_services sv;
+  if (read_file(c->services_path, &text, &len, &st) < 0)
+    return -ENOMEM;
+  int rc = coro__dns_services_parse(&sv, text ? text : "", len);
+  free(text);
+  if (rc < 0)
+    return rc;
+  coro__dns_services_free(&c->services);
+  c->services = sv;
+  c->services_stamp = st;
+  c->services_loaded = 1;
+  return 0;
+}
+
+const coro__dns_services *coro__dns_conf_services(coro__dns_conf *c) {
+  if (c->services_loaded)
+    return &c->services;
+  if (c->services_path == NULL)
+    c->services_path = path_or(NULL, "CORO_SERVICES", "/etc/services");
+  if (c->services_path == NULL || load_services(c) < 0)
+    return NULL;
+  return &c->services;
+}
+
 int coro__dns_conf_refresh(coro__dns_conf *c, int64_t now_ns) {
   if (!c->loaded || now_ns - c->checked_ns < CORO__DNS_RECHECK_NS)
     return 0;
@@ -512,11 +679,20 @@ int coro__dns_conf_refresh(coro__dns_conf *c, int64_t now_ns) {
       return -ENOMEM;
     changed = 1;
   }
+  if (c->services_loaded) {
+    /* Not a change of answers: the cache stays. */
+    coro__dns_stamp ss;
+    stat_stamp(c->services_path, &ss);
+    if (!stamp_eq(&ss, &c->services_stamp) && load_services(c) < 0)
+      return -ENOMEM;
+  }
   return changed;
 }
 
 void coro__dns_conf_free(coro__dns_conf *c) {
   coro__dns_hosts_free(&c->hosts);
+  coro__dns_services_free(&c->services);
+  free(c->services_path);
   free(c->resolv_path);
   free(c->hosts_path);
   memset(c, 0, sizeof *c);

@@ -29,47 +29,11 @@ static const sock_kind kinds[] = {
     {SOCK_RAW, 0, NULL},
 };
 
-/* The port of a named service for proto ("tcp", "udp") from the services
- * file (services(5): "name port/proto [alias...]", '#' starts a comment),
- * read here rather than with getservbyname_r: glibc's goes through NSS,
- * which a static binary cannot load (the linker warns), and it reads the
- * same small local file. $CORO_SERVICES overrides the path (tests).
- * Returns the port, or -1 when the file or the service is missing. */
-static int services_lookup(const char *service, const char *proto) {
-  const char *path = getenv("CORO_SERVICES");
-  FILE *f = fopen(path && *path ? path : "/etc/services", "re");
-  if (!f)
-    return -1;
-  char line[512];
-  int port = -1;
-  while (port < 0 && fgets(line, sizeof line, f)) {
-    char *hash = strchr(line, '#');
-    if (hash)
-      *hash = '\0';
-    char *save = NULL;
-    char *name = strtok_r(line, " \t\r\n", &save);
-    char *pp = name ? strtok_r(NULL, " \t\r\n", &save) : NULL;
-    char *slash = pp ? strchr(pp, '/') : NULL;
-    if (!slash || strcmp(slash + 1, proto) != 0)
-      continue;
-    *slash = '\0';
-    char *end;
-    unsigned long v = strtoul(pp, &end, 10);
-    if (*pp == '\0' || *end != '\0' || v > 65535)
-      continue;
-    for (char *n = name; n && port < 0; n = strtok_r(NULL, " \t\r\n", &save))
-      if (strcmp(n, service) == 0)
-        port = (int)v;
-  }
-  fclose(f);
-  return port;
-}
-
 /* The port of service for kind k (network order) into *port: 0, 1 when
  * the kind has no such service (skip it), -ESRCH when no kind has it,
  * -EINVAL for a name with AI_NUMERICSERV. */
-static int service_port(const char *service, int flags, const sock_kind *k,
-                        uint16_t *port) {
+static int service_port(coro_resolver *r, const char *service, int flags,
+                        const sock_kind *k, uint16_t *port) {
   *port = 0;
   if (!service)
     return 0;
@@ -85,7 +49,15 @@ static int service_port(const char *service, int flags, const sock_kind *k,
     return -EINVAL;
   if (!k->proto)
     return 1; /* a named service has no raw port */
-  int p = services_lookup(service, k->proto);
+  /* Our own services(5) table rather than getservbyname_r: glibc's goes
+   * through NSS, which a static binary cannot load (the linker warns).
+   * It is read once per resolver and re-read when the file changes (the
+   * resolver's 5 s check), not per call. $CORO_SERVICES names another
+   * file (tests). */
+  const coro__dns_services *sv = coro__dns_conf_services(&r->conf);
+  if (!sv)
+    return -ENOMEM;
+  int p = coro__dns_services_lookup(sv, service, k->proto);
   if (p < 0)
     return 1;
   *port = htons((uint16_t)p);
@@ -149,6 +121,7 @@ int coro_getaddrinfo(coro_resolver *r, const char *host, const char *service,
   r = coro__resolver_get(r, &err);
   if (!r)
     return err;
+  coro__resolver_refresh(r, coro__resolver_now(r));
   /* The ports first: an unknown service fails before any query. */
   uint16_t ports[3];
   int use[3] = {0}, any = 0;
@@ -157,7 +130,7 @@ int coro_getaddrinfo(coro_resolver *r, const char *host, const char *service,
       continue;
     if (h.ai_protocol && kinds[i].protocol != h.ai_protocol)
       continue;
-    int rc = service_port(service, h.ai_flags, &kinds[i], &ports[i]);
+    int rc = service_port(r, service, h.ai_flags, &kinds[i], &ports[i]);
     if (rc < 0)
       return rc;
     use[i] = rc == 0;
@@ -193,7 +166,8 @@ int coro_getaddrinfo(coro_resolver *r, const char *host, const char *service,
     if (canon)
       snprintf(canon, CORO__DNS_NAME_BUF, "%s", host);
   } else {
-    n = coro__lookup_ip(r, host, family, ips, GAI_MAX_ADDRS, deadline, canon);
+    n = coro__lookup_ip(r, host, family, ips, GAI_MAX_ADDRS, deadline, canon,
+                        NULL, NULL);
   }
   struct addrinfo *head = NULL, **tail = &head;
   for (int i = 0; i < n; i++)

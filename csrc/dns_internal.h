@@ -252,11 +252,32 @@ typedef struct coro__dns_host {
   coro__dns_addr addr;
 } coro__dns_host;
 
+/* Bits of the hosts names' Bloom filter (a power of two). */
+#define CORO__DNS_HOSTS_BLOOM_BITS 4096
+
 typedef struct coro__dns_hosts {
   char *text;           /* the file's bytes, cut into names */
   coro__dns_host *ent;
   size_t n;
+  /* A Bloom filter of the names (two bits each): a name that misses it is
+   * surely not in the file, so the lookup's warm path asks the cache
+   * first and makes no copy or search of the hosts table. */
+  uint64_t bloom[CORO__DNS_HOSTS_BLOOM_BITS / 64];
 } coro__dns_hosts;
+
+/* /etc/services (services(5)), parsed: one entry per (name or alias,
+ * protocol), sorted by name then protocol for binary search. */
+typedef struct coro__dns_service {
+  const char *name;  /* in text */
+  const char *proto; /* "tcp", "udp", ... in text */
+  uint16_t port;
+} coro__dns_service;
+
+typedef struct coro__dns_services {
+  char *text;
+  coro__dns_service *ent;
+  size_t n;
+} coro__dns_services;
 
 /* The whole resolver configuration. Fields are public to the resolver
  * files; set them only through the functions below. */
@@ -279,6 +300,12 @@ typedef struct coro__dns_conf {
   coro__dns_stamp resolv_stamp, hosts_stamp;
   int64_t checked_ns; /* when the stamps were last taken */
   int loaded;         /* 0 until coro__dns_conf_load succeeded */
+  /* /etc/services, read on first use (coro__dns_conf_services), then
+   * re-read by the same check as the others. */
+  coro__dns_services services;
+  char *services_path;
+  coro__dns_stamp services_stamp;
+  int services_loaded;
 } coro__dns_conf;
 
 /* Parse resolv.conf text as glibc's res_init does (resolv.conf(5)) into
@@ -307,10 +334,28 @@ void coro__dns_hosts_free(coro__dns_hosts *h);
 int coro__dns_hosts_lookup(const coro__dns_hosts *h, const char *name,
                            int family, coro__dns_addr *out, size_t cap);
 
+/* 0 when name (case-insensitive, trailing dot ignored) is surely not in
+ * the file, 1 when it may be (a Bloom filter: no copy, no search). */
+int coro__dns_hosts_maybe(const coro__dns_hosts *h, const char *name);
+
 /* The canonical name (first name of the first line) of an address, or
  * NULL. */
 const char *coro__dns_hosts_name(const coro__dns_hosts *h,
                                  const coro__dns_addr *a);
+
+/* Parse services text ("name port/proto [alias...]", '#' starts a
+ * comment; lines with a port over 65535 or no protocol are skipped) into
+ * *s (empty or freed before). 0 or -ENOMEM (then *s is empty). */
+int coro__dns_services_parse(coro__dns_services *s, const char *text,
+                             size_t len);
+void coro__dns_services_free(coro__dns_services *s);
+/* The port of service name for proto ("tcp", "udp"), or -1. */
+int coro__dns_services_lookup(const coro__dns_services *s, const char *name,
+                              const char *proto);
+/* The services table, read on the first call from $CORO_SERVICES, else
+ * /etc/services (a missing file is empty), then kept and re-read only by
+ * coro__dns_conf_refresh when the file changes. NULL: no memory. */
+const coro__dns_services *coro__dns_conf_services(coro__dns_conf *c);
 
 /* Load the configuration: the resolv.conf at resolv_path (NULL: the
  * environment variable CORO_RESOLV_CONF, else /etc/resolv.conf) and the
@@ -322,9 +367,10 @@ int coro__dns_conf_load(coro__dns_conf *c, const char *resolv_path,
                         const char *hosts_path, int64_t now_ns);
 
 /* The reload check: when CORO__DNS_RECHECK_NS have passed since the last
- * check, stat both files and re-read those whose existence, inode, size or
- * mtime changed. Returns 1 when something was re-read, 0 when not (or too
- * soon), -ENOMEM (the old configuration stays). */
+ * check, stat both files (and the services file once it was read) and
+ * re-read those whose existence, inode, size or mtime changed. Returns 1
+ * when resolv.conf or hosts was re-read (answers cached may be stale), 0
+ * when not (or too soon), -ENOMEM (the old configuration stays). */
 int coro__dns_conf_refresh(coro__dns_conf *c, int64_t now_ns);
 
 void coro__dns_conf_free(coro__dns_conf *c);
@@ -360,8 +406,10 @@ int coro__dns_candidates(const coro__dns_conf *c, const char *name,
  * Entries live until min(ttl, max_ttl) (negative ones until
  * min(ttl, neg_ttl)): the caps are taken as given, the resolver applies
  * its defaults (coro_resolver_opts) before. An entry is gone from
- * now_ns >= stored now_ns + ttl. The least recently used (get or put) is
- * evicted beyond max_entries. A TTL of 0 is not cached (RFC 1035: use
+ * now_ns >= stored now_ns + ttl. Beyond max_entries the least recently
+ * put entry is evicted unless a get hit it since it was last considered
+ * (a second chance, CLOCK: about LRU, with a hit that writes only to its
+ * entry). A TTL of 0 is not cached (RFC 1035: use
  * once), and it removes the question's older entry, which must not
  * outlive the newer answer.
  *
@@ -383,6 +431,10 @@ int coro__dns_cache_new(coro__dns_cache **out, size_t max_entries,
 /* Frees everything; no flight may be in progress (-EBUSY, nothing freed).
  * NULL is a no-op. */
 int coro__dns_cache_free(coro__dns_cache *c);
+/* Frees everything, flights in progress included: for a loop closing
+ * with lookups abandoned (their coroutines never run again, so nobody
+ * ends or waits on those flights). NULL is a no-op. */
+void coro__dns_cache_destroy(coro__dns_cache *c);
 
 /* Look up (name, type). On a positive hit: returns 1, *blob and *len (may
  * be NULL) point to the stored bytes, valid until the next call on the
@@ -414,7 +466,9 @@ void coro__dns_cache_clear(coro__dns_cache *c);
 /* Flights: 1 = caller leads; 0 = another led and has ended (counted in
  * stats.shared); or -ETIMEDOUT, -ECANCELED (deadline, cancel while
  * waiting; deadline 0 never waits), -EDEADLK (the caller leads this very
- * question), -EPERM (it would wait outside a spawned coroutine), -ENOMEM.
+ * question, or the flight's leader waits, directly or through other
+ * leaders, for a flight the caller leads: waiting would never end),
+ * -EPERM (it would wait outside a spawned coroutine), -ENOMEM.
  * Leading needs no coroutine, waiting does; a cancelled caller still gets
  * to lead (its query's first wait reports the cancel). Must be called on
  * the cache's loop thread. */

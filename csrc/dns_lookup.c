@@ -124,6 +124,8 @@ static int ask(coro_resolver *r, const char *name, uint16_t type,
                unsigned flags, coro__dns_view *v, int64_t deadline, chain *ch) {
   coro__dns_reply rep;
   int rc = coro__dns_exchange(r, name, type, &rep, deadline);
+  v->server = rep.from;
+  v->server_len = rep.from_len;
   if (rc < 0)
     return rc;
   int cache = !(flags & CORO_DNS_NOCACHE);
@@ -159,6 +161,12 @@ static int ask(coro_resolver *r, const char *name, uint16_t type,
       return rc;
     coro__dns_view sub;
     rc = resolve(r, end, type, flags, &sub, deadline, ch);
+    if (sub.server_len > 0) {
+      v->server = sub.server;
+      v->server_len = sub.server_len;
+    }
+    if (rc == -EDEADLK)
+      return -EBADMSG; /* a loop through another lookup's chain */
     if (rc <= 0)
       return rc;
     /* Ours is the end's answer under our name, for the shorter TTL. */
@@ -172,8 +180,6 @@ static int ask(coro_resolver *r, const char *name, uint16_t type,
     sub.h.ttl = min32(sub.h.ttl, chain_ttl);
     memcpy(blob, &sub.h, sizeof sub.h);
     memcpy(blob + sizeof sub.h, sub.addrs, len - sizeof sub.h);
-    v->server = sub.server;
-    v->server_len = sub.server_len;
     coro__dns_view_done(&sub);
     if (cache)
       coro__dns_cache_put(r->cache, name, type, blob, len, sub.h.ttl, now);
@@ -194,8 +200,6 @@ static int ask(coro_resolver *r, const char *name, uint16_t type,
     memcpy(&h, blob, sizeof h);
     coro__dns_cache_put(r->cache, name, type, blob, len, h.ttl, now);
   }
-  v->server = rep.from;
-  v->server_len = rep.from_len;
   coro__dns_reply_free(&rep);
   v->owned = blob;
   v->from_cache = 0;
@@ -245,14 +249,29 @@ int coro__dns_resolve(coro_resolver *r, const char *name, uint16_t type,
 
 /* ---- addresses of one family ------------------------------------------ */
 
+/* The server a lookup asked last (len 0: none yet). */
+typedef struct where {
+  struct sockaddr_storage server;
+  socklen_t len;
+} where;
+
+static void where_take(where *w, const struct sockaddr_storage *ss,
+                       socklen_t len) {
+  if (w && len > 0) {
+    w->server = *ss;
+    w->len = len;
+  }
+}
+
 /* Resolve (name, type) and copy its addresses to out[0..cap): returns
  * their total number (may exceed cap) or an error; canon (optional) gets
- * the chain's end. */
+ * the chain's end, *w (optional) the server asked. */
 static int family_addrs(coro_resolver *r, const char *name, uint16_t type,
                         coro_ip *out, size_t cap, int64_t deadline,
-                        char *canon) {
+                        char *canon, where *w) {
   coro__dns_view v;
   int rc = coro__dns_resolve(r, name, type, 0, &v, deadline);
+  where_take(w, &v.server, v.server_len);
   if (rc <= 0)
     return rc;
   size_t k = v.h.naddr < cap ? v.h.naddr : cap;
@@ -273,7 +292,9 @@ typedef struct helper {
   int rc;
   int refs;
   size_t cap;
+  where w;
   char name[CORO__DNS_NAME_TEXT_MAX + 1];
+  char canon[CORO__DNS_NAME_BUF];
   coro_ip out[];
 } helper;
 
@@ -285,7 +306,7 @@ static void helper_unref(helper *h) {
 static void *helper_main(void *arg) {
   helper *h = arg;
   h->rc = family_addrs(h->r, h->name, h->type, h->out, h->cap, h->deadline,
-                       NULL);
+                       h->canon, &h->w);
   h->r->busy--;
   helper_unref(h);
   return NULL;
@@ -293,10 +314,11 @@ static void *helper_main(void *arg) {
 
 /* Both families of one name, the preferred one first in out. Returns the
  * addresses written, or the error that stops the search (a negative one
- * when both are negative: -ENODATA if either is). */
+ * when both are negative: -ENODATA if either is). canon gets the chain's
+ * end of the family that has addresses (the first one if both do). */
 static int both_families(coro_resolver *r, const char *name, int v6_first,
                          coro_ip *out, size_t cap, int64_t deadline,
-                         char *canon) {
+                         char *canon, where *w) {
   uint16_t t1 = v6_first ? CORO__DNS_T_AAAA : CORO__DNS_T_A;
   uint16_t t2 = v6_first ? CORO__DNS_T_A : CORO__DNS_T_AAAA;
   int rc1, rc2;
@@ -318,6 +340,7 @@ static int both_families(coro_resolver *r, const char *name, int v6_first,
     if (h) {
       *h = (helper){.r = r, .type = t2, .deadline = deadline, .refs = 2,
                     .cap = hcap};
+      h->canon[0] = '\0';
       memcpy(h->name, name, strlen(name) + 1);
       r->busy++;
       if (coro_spawn(&co, helper_main, h, NULL) < 0) {
@@ -328,7 +351,7 @@ static int both_families(coro_resolver *r, const char *name, int v6_first,
     }
     /* Without memory for the helper, ask one after the other. */
   }
-  rc1 = family_addrs(r, name, t1, out, cap, deadline, canon);
+  rc1 = family_addrs(r, name, t1, out, cap, deadline, canon, w);
   size_t n1 = rc1 > 0 ? ((size_t)rc1 < cap ? (size_t)rc1 : cap) : 0;
   if (h) {
     int jr = coro_join(co, -1, NULL);
@@ -340,6 +363,12 @@ static int both_families(coro_resolver *r, const char *name, int v6_first,
       return jr;
     }
     rc2 = h->rc;
+    /* The first family failed, the second has addresses: its chain's end
+     * is the canonical name, and its server the one that counted. */
+    if (rc1 <= 0 && rc2 > 0 && canon)
+      memcpy(canon, h->canon, strlen(h->canon) + 1);
+    if (w && (w->len == 0 || (rc1 <= 0 && rc2 > 0)))
+      where_take(w, &h->w.server, h->w.len);
     if (rc2 > 0) {
       size_t k = (size_t)rc2 < h->cap ? (size_t)rc2 : h->cap;
       if (k > cap - n1)
@@ -351,8 +380,11 @@ static int both_families(coro_resolver *r, const char *name, int v6_first,
     if (rc1 == -ECANCELED || rc1 == -ETIMEDOUT)
       return rc1;
     char canon2[CORO__DNS_NAME_BUF];
+    where w2 = {.len = 0};
     rc2 = family_addrs(r, name, t2, out + n1, cap - n1, deadline,
-                       rc1 > 0 ? NULL : canon2);
+                       rc1 > 0 ? NULL : canon2, &w2);
+    if (w && (w->len == 0 || (rc1 <= 0 && rc2 > 0)))
+      where_take(w, &w2.server, w2.len);
     if (rc1 <= 0 && rc2 > 0 && canon)
       memcpy(canon, canon2, strlen(canon2) + 1);
   }
@@ -444,7 +476,10 @@ static int maybe_localhost(const char *name) {
   size_t n = strlen(name);
   if (n > 0 && name[n - 1] == '.')
     n--;
-  return n >= 9 && strncasecmp(name + n - 9, "localhost", 9) == 0;
+  /* The first letter as a cheap filter before the compare (the warm
+   * path runs this for every name). */
+  return n >= 9 && (name[n - 9] | 0x20) == 'l' &&
+         strncasecmp(name + n - 9, "localhost", 9) == 0;
 }
 
 /* The cached positive answer of (name, type) copied to out[0..cap):
@@ -475,12 +510,14 @@ static int warm(coro_resolver *r, const char *name, int family, int v6_first,
   int dots = 0;
   for (; name[len]; len++)
     dots += name[len] == '.';
-  if (len == 0 || name[len - 1] == '.')
-    return 0;
+  if (len == 0 || (len >= 2 && name[len - 2] == '\\'))
+    return 0; /* an escaped last byte: the whole path decides */
   const char *q = name;
   char buf[CORO__DNS_NAME_TEXT_MAX + 1];
-  if (dots < r->conf.ndots && r->conf.nsearch > 0) {
-    /* The first search suffix comes first. */
+  /* A trailing dot: the name alone is asked (the cache ignores the dot).
+   * Else the first search suffix comes first when the name has fewer
+   * than ndots dots. */
+  if (name[len - 1] != '.' && dots < r->conf.ndots && r->conf.nsearch > 0) {
     size_t sl = strlen(r->conf.search[0]);
     if (len + 1 + sl > CORO__DNS_NAME_TEXT_MAX)
       return 0;
@@ -523,7 +560,10 @@ int coro__lookup_ip_numeric(const char *name, int family, coro_ip *out) {
 }
 
 int coro__lookup_ip(coro_resolver *r, const char *name, int family,
-                    coro_ip *out, size_t cap, int64_t deadline, char *canon) {
+                    coro_ip *out, size_t cap, int64_t deadline, char *canon,
+                    struct sockaddr_storage *server, socklen_t *server_len) {
+  if (server_len)
+    *server_len = 0;
   if (!name || !out || cap == 0)
     return -EINVAL;
   if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)
@@ -544,9 +584,13 @@ int coro__lookup_ip(coro_resolver *r, const char *name, int family,
   int first = v6_first ? AF_INET6 : AF_INET;
   int local = maybe_localhost(name);
   if (!local) {
-    n = from_hosts(r, name, family, out, cap, first, canon);
-    if (n != 0)
-      return n;
+    /* hosts comes before DNS; a name its Bloom filter rules out costs
+     * no copy or search of it, here or later. */
+    if (coro__dns_hosts_maybe(&r->conf.hosts, name)) {
+      n = from_hosts(r, name, family, out, cap, first, canon);
+      if (n != 0)
+        return n;
+    }
     n = warm(r, name, family, v6_first, out, cap, now, canon);
     if (n > 0)
       return n;
@@ -574,23 +618,37 @@ int coro__lookup_ip(coro_resolver *r, const char *name, int family,
       return n;
   }
   int best = -CORO_ENXDOMAIN;
+  where w = {.len = 0};
   r->busy++;
   for (int i = 0; i < nc; i++) {
     int rc;
     if (family == AF_UNSPEC)
-      rc = both_families(r, cand[i], v6_first, out, cap, deadline, canon);
+      rc = both_families(r, cand[i], v6_first, out, cap, deadline, canon, &w);
     else
       rc = family_addrs(r, cand[i],
                         family == AF_INET ? CORO__DNS_T_A : CORO__DNS_T_AAAA,
-                        out, cap, deadline, canon);
+                        out, cap, deadline, canon, &w);
     if (coro__dns_search_step(rc > (int)cap ? (int)cap : rc, &best))
       break;
   }
   r->busy--;
+  if (server && server_len && w.len > 0) {
+    *server = w.server;
+    *server_len = w.len;
+  }
   return best;
 }
 
 int coro_lookup_ip(coro_resolver *r, const char *name, int family,
                    coro_ip *out, size_t cap, int64_t deadline) {
-  return coro__lookup_ip(r, name, family, out, cap, deadline, NULL);
+  return coro__lookup_ip(r, name, family, out, cap, deadline, NULL, NULL,
+                         NULL);
+}
+
+int coro_lookup_ip_server(coro_resolver *r, const char *name, int family,
+                          coro_ip *out, size_t cap, int64_t deadline,
+                          struct sockaddr_storage *server,
+                          socklen_t *server_len) {
+  return coro__lookup_ip(r, name, family, out, cap, deadline, NULL, server,
+                         server_len);
 }

@@ -1,23 +1,24 @@
-/* dns_transport.c - asking the servers one question: UDP with a fresh
- * socket (a random source port) and a random id per try, TCP when the
+/* dns_transport.c - asking the servers one question: UDP on the pooled
+ * connected sockets of dns_udp.c (a random source port per socket, reused
+ * for a bounded number of queries) and a random id per try, TCP when the
  * answer is truncated or options use-vc say so, EDNS0 unless a server
  * rejects it, the timeout and attempts of resolv.conf, failover in order
  * (or rotated), and the caller's deadline over everything.
  *
  * Contract (resolver_internal.h, coro__dns_exchange): an answer counts only
- * when it comes from the address and port asked, carries the id sent and
- * repeats the question (RFC 5452); anything else is counted as ignored and
- * the wait goes on until the try's own deadline. Every socket is closed
- * before return, whatever happens (cancellation included).
+ * when it comes from the address and port asked (the kernel checks that
+ * for a connected socket), carries the id sent and repeats the question
+ * (RFC 5452); anything else is counted as ignored and the wait goes on
+ * until the try's own deadline. A server that refuses the datagram
+ * (ECONNREFUSED: nothing listens) is left for the next one at once. TCP
+ * sockets are closed before return, whatever happens (cancellation
+ * included); UDP ones stay in the pool.
  */
 #include "resolver_internal.h"
 
 #include <netinet/in.h>
 #include <string.h>
 
-/* A UDP answer never exceeds what we announce (1232); a larger datagram
- * is cut here and then fails to decode, which ignores it. */
-#define UDP_BUF 4096
 /* The decode arena grows up to this for one message (names expanded from
  * compression pointers are the worst case: 4 KiB of text per name). */
 #define ARENA_MAX (64u << 20)
@@ -46,20 +47,6 @@ static int decode(coro__dns_reply *rep, size_t len) {
   }
 }
 
-static int same_addr(const struct sockaddr_storage *a, socklen_t alen,
-                     const struct sockaddr *b) {
-  if (a->ss_family != b->sa_family)
-    return 0;
-  if (b->sa_family == AF_INET) {
-    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-    return alen >= sizeof *x && x->sin_port == y->sin_port &&
-           x->sin_addr.s_addr == y->sin_addr.s_addr;
-  }
-  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-  return alen >= sizeof *x && x->sin6_port == y->sin6_port &&
-         memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
-}
-
 /* Is m the answer to our question? A server that rejects EDNS with
  * FORMERR may leave the question out (RFC 6891 7): then the id and the
  * rcode must do. */
@@ -71,35 +58,45 @@ static int answers(const coro__dns_msg *m, uint16_t id, const char *name,
          m->rcode == CORO__DNS_R_FORMERR;
 }
 
-/* One try over UDP until try_dl: 0 with rep->m decoded and matching, or
- * -ETIMEDOUT (*bad set when malformed answers were ignored), -ECANCELED,
- * -errno. */
-static int udp_try(coro_resolver *r, const struct sockaddr *sa,
-                   socklen_t salen, const uint8_t *q, size_t qlen, uint16_t id,
+/* One try over UDP until try_dl, on server slot si's pooled socket
+ * (dns_udp.c): 0 with rep->m decoded and matching, or -ETIMEDOUT (*bad
+ * set when malformed answers were ignored), -ECANCELED, -ECONNREFUSED,
+ * -errno. The socket is connected, so the kernel has already dropped
+ * datagrams from other addresses and ports; the id and the question are
+ * checked here. */
+static int udp_try(coro_resolver *r, int si, const struct sockaddr *sa,
+                   socklen_t salen, uint8_t *q, size_t qlen, uint16_t *idp,
                    const char *name, uint16_t type, coro__dns_reply *rep,
                    int64_t try_dl, int *bad) {
-  int fd = coro__socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        0);
-  if (fd < 0)
-    return -errno;
-  coro__fd_adopt(fd);
-  /* No bind: the send binds the socket to a port the kernel picks at
-   * random among the ephemeral ones (inet_autobind), as bind to port 0
-   * would, without the extra syscall. */
-  ssize_t rc = coro_sendto(fd, q, qlen, 0, sa, salen, try_dl);
-  if (rc >= 0)
-    r->queries_udp++;
+  /* On the heap: other queries' readers write to it, and with shared
+   * stacks ours is not where it was while another coroutine runs. */
+  coro__dns_udp_q *uq = coro__malloc(sizeof *uq);
+  if (!uq)
+    return -ENOMEM;
+  int rc = coro__dns_udp_open(r, si, sa, salen, uq);
+  if (rc < 0) {
+    free(uq);
+    return rc;
+  }
+  /* Two questions on one socket must not share an id. */
+  uint16_t id = *idp;
+  while (coro__dns_udp_id_taken(uq, id))
+    id = coro__resolver_id(r);
+  q[0] = (uint8_t)(id >> 8);
+  q[1] = (uint8_t)id;
+  *idp = id;
+  rc = coro__dns_udp_send(r, uq, q, qlen, id, try_dl);
   while (rc >= 0) {
-    rep->from_len = sizeof rep->from;
-    rc = coro_recvfrom(fd, rep->msg, UDP_BUF, 0, (struct sockaddr *)&rep->from,
-                       &rep->from_len, try_dl);
-    if (rc < 0)
+    ssize_t n = coro__dns_udp_recv(r, uq, try_dl);
+    if (n < 0) {
+      rc = (int)n;
       break;
-    if (!same_addr(&rep->from, rep->from_len, sa)) {
-      r->ignored++;
-      continue;
     }
-    int d = decode(rep, (size_t)rc);
+    /* The datagram is ours now (an exact-size copy). */
+    free(rep->msg);
+    rep->msg = uq->msg;
+    uq->msg = NULL;
+    int d = decode(rep, (size_t)n);
     if (d == -ENOMEM) {
       rc = d;
       break;
@@ -109,12 +106,15 @@ static int udp_try(coro_resolver *r, const struct sockaddr *sa,
       r->ignored++;
       continue;
     }
-    rep->len = (size_t)rc;
+    rep->len = (size_t)n;
+    memcpy(&rep->from, sa, salen);
+    rep->from_len = salen;
     rc = 0;
     break;
   }
-  coro_fd_close(fd);
-  return (int)rc;
+  coro__dns_udp_close(r, uq);
+  free(uq);
+  return rc;
 }
 
 /* Read exactly n bytes: 0, -EBADMSG at an early end, or -errno. */
@@ -153,10 +153,10 @@ static int tcp_try(coro_resolver *r, const struct sockaddr *sa,
   if (rc >= 0 && len < CORO__DNS_HDR_LEN)
     rc = -EBADMSG;
   if (rc >= 0) {
-    /* Never smaller than UDP_BUF: when this answer is not the final one
-     * (a SERVFAIL, a timeout), the next server's UDP try receives into
-     * the same buffer. On -ENOMEM the old buffer stays. */
-    uint8_t *m = coro__malloc(len > UDP_BUF ? len : UDP_BUF);
+    /* Exactly len: a later UDP try no longer receives into rep->msg
+     * (dns_udp.c hands it a buffer of the datagram's size), so nothing
+     * else is ever read into this one. On -ENOMEM the old one stays. */
+    uint8_t *m = coro__malloc(len);
     if (m) {
       free(rep->msg);
       rep->msg = m;
@@ -195,9 +195,6 @@ int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
   uint8_t done[CORO__RES_MAX_SERVERS] = {0};   /* answered with a failure */
   uint8_t no_edns[CORO__RES_MAX_SERVERS] = {0}; /* answered FORMERR to EDNS */
   int servfail = 0, refused = 0, bad = 0, other = 0, tries = 0;
-  out->msg = coro__malloc(UDP_BUF);
-  if (!out->msg)
-    return -ENOMEM;
   int rc = -ETIMEDOUT;
   for (int a = 0; a < c->attempts; a++) {
     for (int k = 0; k < n; k++) {
@@ -213,6 +210,9 @@ int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
         try_dl = deadline;
       if (tries++ > 0)
         r->retries++;
+      /* On failure, out->from says which server was asked last. */
+      memcpy(&out->from, sa, srv_len[i]);
+      out->from_len = srv_len[i];
       uint8_t q[CORO__DNS_QUERY_MAX];
       uint16_t id;
       int qlen;
@@ -227,8 +227,8 @@ int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
       }
       rc = vc ? tcp_try(r, sa, srv_len[i], q, (size_t)qlen, id, name, type, out,
                         try_dl)
-              : udp_try(r, sa, srv_len[i], q, (size_t)qlen, id, name, type, out,
-                        try_dl, &bad);
+              : udp_try(r, i, sa, srv_len[i], q, (size_t)qlen, &id, name, type,
+                        out, try_dl, &bad);
       if (rc == 0 && !no_edns[i] && out->m.rcode == CORO__DNS_R_FORMERR &&
           !out->m.has_opt) {
         no_edns[i] = 1; /* an old server: ask again, plainly */

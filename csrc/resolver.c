@@ -83,6 +83,7 @@ int coro_resolver_new(coro_resolver **out, const coro_resolver_opts *opts) {
     return -ENOMEM;
   r->loop = l;
   r->v6_route = -1;
+  r->udp_max = coro__dns_udp_max(o.udp_max_queries);
   int rc = 0;
   if (o.servers && (rc = parse_servers(r, o.servers)) < 0) {
     free(r);
@@ -118,7 +119,8 @@ int coro_resolver_new(coro_resolver **out, const coro_resolver_opts *opts) {
 }
 
 static void resolver_destroy(coro_resolver *r) {
-  coro__dns_cache_free(r->cache);
+  coro__dns_udp_free(r);
+  coro__dns_cache_destroy(r->cache);
   coro__dns_conf_free(&r->conf);
   free(r);
 }

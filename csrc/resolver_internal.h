@@ -20,6 +20,8 @@
 /* Servers of the "servers" override: as many as resolv.conf allows. */
 #define CORO__RES_MAX_SERVERS CORO__DNS_MAX_SERVERS
 
+typedef struct coro__dns_udp_sock coro__dns_udp_sock;
+
 struct coro_resolver {
   coro_loop *loop;
   coro__dns_conf conf;
@@ -38,6 +40,11 @@ struct coro_resolver {
   uint8_t rnd[256];
   size_t rnd_left;
   uint64_t lookups, queries_udp, queries_tcp, timeouts, retries, ignored;
+  /* The UDP sockets (dns_udp.c): the current one per server slot, all. */
+  coro__dns_udp_sock *udp_cur[CORO__RES_MAX_SERVERS];
+  coro__dns_udp_sock *udp_all;
+  uint8_t *udp_rx;  /* the readers' buffer, CORO__DNS_UDP_RX bytes */
+  uint32_t udp_max; /* queries per socket */
 };
 
 /* ---- resolver.c ------------------------------------------------------- */
@@ -95,10 +102,59 @@ typedef struct coro__dns_reply {
  * answer (free it with coro__dns_reply_free), or -CORO_ESERVFAIL (some
  * server failed, none answered), -CORO_EREFUSED (all refused),
  * -ETIMEDOUT, -ECANCELED, -EBADMSG (only malformed answers), -ENOMEM,
- * -errno of the socket calls. */
+ * -errno of the socket calls; then out->from is the last server asked
+ * (from_len 0: none was). */
 int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
                        coro__dns_reply *out, int64_t deadline);
 void coro__dns_reply_free(coro__dns_reply *rep);
+
+/* ---- dns_udp.c ------------------------------------------------------- */
+
+/* One question waiting on a pooled socket, from coro__dns_udp_open to
+ * coro__dns_udp_close. Other queries' readers write to it: it must not
+ * live on a coroutine stack (a shared stack moves while parked); it is
+ * malloc'd (coro__dns_udp_free frees those left by abandoned lookups). */
+typedef struct coro__dns_udp_q {
+  coro__dns_udp_sock *s;
+  struct coro__dns_udp_q *prev, *next;
+  coro__waitq wq;   /* where it parks while another query reads */
+  uint16_t id;
+  uint8_t *msg;     /* the last datagram with our id (malloc'd, len
+                       bytes): take it (set NULL) or _close frees it */
+  size_t len;
+  int got;          /* 1: msg is new, not yet returned by _recv */
+  int err;          /* < 0: the socket failed (ECONNREFUSED, ...) */
+} coro__dns_udp_q;
+
+/* The largest datagram read (we announce 1232; a larger one is cut and
+ * then fails to decode, which ignores it). */
+#define CORO__DNS_UDP_RX 4096
+
+/* The queries per socket for the option's value (0: the default, 100). */
+uint32_t coro__dns_udp_max(uint32_t opt);
+/* Register q on the current socket of server slot si (address sa), made
+ * and connected when there is none, it is full or its server changed.
+ * 0, or -ENOMEM, -errno of socket/connect (q not registered). */
+int coro__dns_udp_open(coro_resolver *r, int si, const struct sockaddr *sa,
+                       socklen_t salen, coro__dns_udp_q *q);
+/* 1 when another query on q's socket waits for an answer with id. */
+int coro__dns_udp_id_taken(const coro__dns_udp_q *q, uint16_t id);
+/* Send the query msg with id. 0 or -errno. */
+int coro__dns_udp_send(coro_resolver *r, coro__dns_udp_q *q, const uint8_t *msg,
+                       size_t len, uint16_t id, int64_t deadline);
+/* Wait for the next datagram from the server with q's id: its length
+ * (the bytes in q->msg), or -ETIMEDOUT, -ECANCELED, -ECONNREFUSED,
+ * -ENOMEM, -errno. */
+ssize_t coro__dns_udp_recv(coro_resolver *r, coro__dns_udp_q *q,
+                           int64_t deadline);
+/* Unregister q (always, after a successful open). */
+void coro__dns_udp_close(coro_resolver *r, coro__dns_udp_q *q);
+/* Close every socket and free the records of queries still registered,
+ * which only lookups abandoned by coro_loop_close leave (the resolver
+ * goes away). */
+void coro__dns_udp_free(coro_resolver *r);
+/* Open sockets (tests). */
+int coro__dns_udp_count(const coro_resolver *r);
 
 /* ---- dns_lookup.c ----------------------------------------------------- */
 
@@ -122,8 +178,8 @@ typedef struct coro__dns_view {
   const uint8_t *msg;
   void *owned;           /* the blob when fresh: coro__dns_view_done frees */
   int from_cache;
-  struct sockaddr_storage server;
-  socklen_t server_len;
+  struct sockaddr_storage server; /* the server asked last (also on */
+  socklen_t server_len;           /* an error); 0: none (the cache) */
 } coro__dns_view;
 
 /* Answer the question (name, type) through the cache and the single
@@ -136,9 +192,12 @@ int coro__dns_resolve(coro_resolver *r, const char *name, uint16_t type,
 void coro__dns_view_done(coro__dns_view *v);
 
 /* coro_lookup_ip with the canonical name (the chain's end, or the hosts
- * line's first name) into canon[0..CORO__DNS_NAME_BUF) when not NULL. */
+ * line's first name) into canon[0..CORO__DNS_NAME_BUF) when not NULL, and
+ * the server asked last into *server, *server_len (0: none) when not
+ * NULL. */
 int coro__lookup_ip(coro_resolver *r, const char *name, int family,
-                    coro_ip *out, size_t cap, int64_t deadline, char *canon);
+                    coro_ip *out, size_t cap, int64_t deadline, char *canon,
+                    struct sockaddr_storage *server, socklen_t *server_len);
 
 /* A numeric address (IPv4 dotted quad, IPv6 with an optional %zone) of
  * family (or AF_UNSPEC) into *out: 1; -ENODATA for the other family;

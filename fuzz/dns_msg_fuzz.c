@@ -212,8 +212,28 @@ static void fuzz_hosts(const uint8_t *data, size_t size) {
     int k = coro__dns_hosts_lookup(&h, e->name, AF_UNSPEC, out, 64);
     FUZZ_CHECK(k == -EMSGSIZE || (k >= 1 && k <= 64));
     FUZZ_CHECK(coro__dns_hosts_name(&h, &e->addr) != NULL);
+    /* The Bloom filter never rules out a name of the file. */
+    FUZZ_CHECK(coro__dns_hosts_maybe(&h, e->name) == 1);
   }
   coro__dns_hosts_free(&h);
+}
+
+/* The same text as a services(5) file: every entry is found again by its
+ * name and protocol (the first line listing them wins), in order. */
+static void fuzz_services(const uint8_t *data, size_t size) {
+  coro__dns_services sv;
+  int rc = coro__dns_services_parse(&sv, (const char *)data, size);
+  FUZZ_CHECK(rc == 0);
+  for (size_t i = 0; i < sv.n; i++) {
+    const coro__dns_service *e = &sv.ent[i];
+    FUZZ_CHECK(e->name[0] != '\0' && e->proto[0] != '\0');
+    if (i > 0) {
+      int c = strcmp(sv.ent[i - 1].name, e->name);
+      FUZZ_CHECK(c < 0 || (c == 0 && strcmp(sv.ent[i - 1].proto, e->proto) <= 0));
+    }
+    FUZZ_CHECK(coro__dns_services_lookup(&sv, e->name, e->proto) >= 0);
+  }
+  coro__dns_services_free(&sv);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -230,8 +250,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   case 2:
     fuzz_resolv_conf(in, n);
     break;
-  case 3:
+  case 3: /* one text, two parsers (the corpus keeps its mapping) */
     fuzz_hosts(in, n);
+    fuzz_services(in, n);
     break;
   default:
     fuzz_decode(in, n);

@@ -168,6 +168,9 @@ EOF
 
   # ---- Runs, interleaved ------------------------------------------------
   : >"$results"
+  # The load average before and after: on a shared machine the wall-clock
+  # figures mean little without it (the CPU ones hold better).
+  echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results"
   for run in $(seq "$COUNT"); do
     for impl in "${impls[@]}"; do
       echo "## run $run: $impl" >&2
@@ -179,11 +182,13 @@ EOF
       esac | tee -a "$results" >&2
     done
   done
+  echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results"
 fi
 
 # ---- Tables -----------------------------------------------------------------
 echo
 echo "### DNS: $N distinct names, medians of $COUNT runs (errors: the most in a run)"
+grep '^# load' "$results" | sed 's/^# /    /' || true
 echo
 awk '
 /^dns / {

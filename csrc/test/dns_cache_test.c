@@ -275,31 +275,43 @@ static void ttl_zero(int unused) {
   CHECK_EQ(coro__dns_cache_free(c), 0);
 }
 
+/* Eviction is CLOCK (second chance): the oldest put goes first unless a
+ * get hit it since; a hit entry is moved to the front, unmarked, instead
+ * (exact LRU before; a hit now writes only to its own entry). */
 static void lru_eviction(int unused) {
   (void)unused;
   coro__dns_cache *c = mk(3, 3600, 300);
   put(c, "a.test", T_A, "a", 60, 0);
   put(c, "b.test", T_A, "b", 60, 0);
   put(c, "c.test", T_A, "c", 60, 0);
-  CHECK_STR_EQ(get(c, "a.test", T_A, 1), "a"); /* a is now the most recent */
-  put(c, "d.test", T_A, "d", 60, 2);          /* evicts b */
+  CHECK_STR_EQ(get(c, "a.test", T_A, 1), "a"); /* a gets a second chance */
+  put(c, "d.test", T_A, "d", 60, 2);          /* evicts b; order: a d c */
   CHECK_EQ(stats(c).evictions, 1);
   CHECK(get(c, "b.test", T_A, 3) == NULL);
-  CHECK_STR_EQ(get(c, "c.test", T_A, 3), "c");  /* order now: c d a */
-  put(c, "e.test", T_A, "e", 60, 4);            /* evicts a */
-  CHECK(get(c, "a.test", T_A, 5) == NULL);
+  CHECK_STR_EQ(get(c, "c.test", T_A, 3), "c");  /* c marked */
+  put(c, "e.test", T_A, "e", 60, 4);            /* c moves up; evicts d */
+  CHECK(get(c, "d.test", T_A, 5) == NULL);
+  CHECK_EQ(stats(c).evictions, 2);
   /* A put that replaces makes the entry the most recent, evicting
    * nothing. */
-  put(c, "d.test", T_A, "d2", 60, 6);           /* order: d e c */
+  put(c, "a.test", T_A, "a2", 60, 6);           /* order: a c e */
   CHECK_EQ(stats(c).evictions, 2);
-  put(c, "f.test", T_A, "f", 60, 7);            /* evicts c */
-  CHECK(get(c, "c.test", T_A, 8) == NULL);
-  CHECK_STR_EQ(get(c, "e.test", T_A, 8), "e");
-  CHECK_STR_EQ(get(c, "d.test", T_A, 8), "d2");
+  put(c, "f.test", T_A, "f", 60, 7);            /* evicts e */
+  CHECK(get(c, "e.test", T_A, 8) == NULL);
+  CHECK_STR_EQ(get(c, "a.test", T_A, 8), "a2");
+  CHECK_STR_EQ(get(c, "c.test", T_A, 8), "c");
   CHECK_STR_EQ(get(c, "f.test", T_A, 8), "f");
+  /* All three marked: the put goes round once (unmarking them, keeping
+   * their order, never evicting the new entry) and evicts the oldest
+   * put, c. */
+  put(c, "g.test", T_A, "g", 60, 9);
   coro__dns_cache_stats s = stats(c);
   CHECK_EQ(s.entries, 3);
-  CHECK_EQ(s.evictions, 3);
+  CHECK_EQ(s.evictions, 4);
+  CHECK(get(c, "c.test", T_A, 10) == NULL);
+  CHECK(get(c, "g.test", T_A, 10) != NULL);
+  CHECK(get(c, "a.test", T_A, 10) != NULL);
+  CHECK(get(c, "f.test", T_A, 10) != NULL);
   CHECK_EQ(coro__dns_cache_free(c), 0);
 }
 

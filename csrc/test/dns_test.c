@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1124,6 +1125,61 @@ static void hosts_many(int unused) {
   coro__dns_hosts_free(&h);
 }
 
+/* The Bloom filter of hosts names: never a false "not there" (every name
+ * and alias, any case, with a trailing dot), and few false "maybe" for a
+ * small file (the lookup's warm path then skips the hosts search). */
+static void hosts_bloom(int unused) {
+  (void)unused;
+  coro__dns_hosts h;
+  CHECK_EQ(coro__dns_hosts_parse(&h, hosts_text, sizeof hosts_text - 1), 0);
+  for (size_t i = 0; i < h.n; i++) {
+    char up[CORO__DNS_NAME_TEXT_MAX + 2];
+    size_t n = strlen(h.ent[i].name);
+    for (size_t k = 0; k < n; k++)
+      up[k] = (char)toupper((unsigned char)h.ent[i].name[k]);
+    up[n] = '.';
+    up[n + 1] = '\0';
+    CHECK_EQ(coro__dns_hosts_maybe(&h, h.ent[i].name), 1);
+    CHECK_EQ(coro__dns_hosts_maybe(&h, up), 1);
+  }
+  int maybe = 0;
+  for (int i = 0; i < 10000; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "h%05d.bench.test", i);
+    maybe += coro__dns_hosts_maybe(&h, name);
+  }
+  CHECK_LT(maybe, 100); /* ~2 bits of 4096 per name: (n/2048)^2 */
+  coro__dns_hosts_free(&h);
+  CHECK_EQ(coro__dns_hosts_parse(&h, "", 0), 0);
+  CHECK_EQ(coro__dns_hosts_maybe(&h, "localhost"), 0);
+  coro__dns_hosts_free(&h);
+}
+
+/* services(5): names and aliases per protocol, the first line wins, bad
+ * lines skipped; an empty text is an empty table (it passed NULL to qsort
+ * before: UBSan, found by the fuzzer). */
+static void services_parse(int unused) {
+  (void)unused;
+  static const char text[] = "# c\nhttp 80/tcp www # web\nhttp 80/udp\n"
+                             "broken 99999/tcp brk\nnoproto 12\nx 1/\n"
+                             "http 8080/tcp\ndomain\t53/tcp\r\n";
+  coro__dns_services sv;
+  CHECK_EQ(coro__dns_services_parse(&sv, text, sizeof text - 1), 0);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "http", "tcp"), 80);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "www", "tcp"), 80);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "http", "udp"), 80);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "www", "udp"), -1);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "domain", "tcp"), 53);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "brk", "tcp"), -1);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "noproto", "tcp"), -1);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "x", ""), -1);
+  coro__dns_services_free(&sv);
+  CHECK_EQ(coro__dns_services_parse(&sv, "", 0), 0);
+  CHECK_EQ(sv.n, 0);
+  CHECK_EQ(coro__dns_services_lookup(&sv, "http", "tcp"), -1);
+  coro__dns_services_free(&sv);
+}
+
 /* ---- loading and reloading -------------------------------------------- */
 
 static char tmpdir[64];
@@ -1257,6 +1313,8 @@ static const testing_case tests[] = {
     {"candidates", candidates, 0},
     {"hosts_lookup", hosts_lookup, 0},
     {"hosts_many", hosts_many, 0},
+    {"hosts_bloom", hosts_bloom, 0},
+    {"services_parse", services_parse, 0},
     {"reload", reload, 0},
 };
 static const testing_param params[] = {{"dns", 0}};
