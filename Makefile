@@ -159,8 +159,8 @@ $(B)/hooks_test_static: csrc/test/hooks_test.c csrc/test/hooks_client.c csrc/tes
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(SWITCH_O) -lpthread -o $@
 
-$(B)/stack_test: csrc/test/stack_test.c $(B)/stack.c.o $(B)/fault.c.o $(HEADERS)
-	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/stack.c.o $(B)/fault.c.o -lpthread -o $@
+$(B)/stack_test: csrc/test/stack_test.c $(B)/stack.c.o $(B)/fault.c.o $(B)/crash.c.o $(B)/backtrace.c.o $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/stack.c.o $(B)/fault.c.o $(B)/crash.c.o $(B)/backtrace.c.o -lpthread -o $@
 
 # The core_test tests ThreadSanitizer runs (substrings of their names):
 # those where other threads meet a loop (posts, remote spawns, stop and
