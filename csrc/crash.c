@@ -26,6 +26,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
 #include <signal.h>
 #include <string.h>
@@ -109,7 +110,7 @@ static int snap_one(struct dl_phdr_info *info, size_t size, void *data) {
   }
   const char *n = info->dlpi_name;
   if (n == NULL || n[0] == '\0')
-    n = "exe";
+    n = program_invocation_short_name; /* the executable */
   const char *slash = strrchr(n, '/');
   size_t i = 0;
   for (n = slash ? slash + 1 : n; n[i] != '\0' && i + 1 < sizeof o->name; i++)
