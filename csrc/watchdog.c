@@ -180,13 +180,14 @@ static void peek_id(struct coro__watch *w, const coro *cur) {
   if (safe_read(&id, &cur->id, sizeof id) != sizeof id ||
       safe_read(&np, &cur->name, sizeof np) != sizeof np)
     return;
-  if (np != NULL) {
-    /* A name may end before a page boundary: read up to it at most. */
-    size_t room = 4096 - ((uintptr_t)np & 4095);
-    size_t want = sizeof name - 1 < room ? sizeof name - 1 : room;
-    size_t got = safe_read(name, np, want);
-    name[got] = '\0';
-  }
+  /* Byte by byte up to its NUL: never a byte past the string (which may
+   * end just before unmapped memory, or, under ASan, a redzone). Once per
+   * slow run. */
+  for (size_t i = 0; np != NULL && i + 1 < sizeof name; i++)
+    if (safe_read(&name[i], np + i, 1) != 1 || name[i] == '\0') {
+      name[i] = '\0';
+      break;
+    }
   if (__atomic_load_n(&w->loop->n_switches, __ATOMIC_ACQUIRE) != w->sw)
     return;
   w->rep.id = id;
