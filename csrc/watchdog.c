@@ -54,6 +54,7 @@ enum { S_IDLE, S_WANTED, S_WRITING, S_DONE };
 struct coro__watch {
   coro_loop *loop;
   struct coro__watch *next;
+  unsigned gen;            /* wd_gen when registered */
   clockid_t cpu;           /* the loop thread's CPU clock */
   /* The run being watched (the watchdog thread's own). */
   uint64_t sw;             /* the switch counter it saw */
@@ -391,6 +392,23 @@ static void *watchdog_main(void *arg) {
 }
 
 /* Start the thread and install the handler (under wd_mu): 0 or -errno. */
+/* fork(): the child has no watchdog thread, and wd_mu must not be held
+ * there. The fork waits for the lock (a tick's work, or a report_fn call:
+ * which must not fork), the child starts afresh: registrations from
+ * before (wd_gen) are void, a loop that sets a threshold again is watched
+ * by the child's own watchdog. */
+static unsigned wd_gen;
+static int wd_once; /* the handler and the fork hooks are installed */
+
+static void wd_fork_prepare(void) { pthread_mutex_lock(&wd_mu); }
+static void wd_fork_parent(void) { pthread_mutex_unlock(&wd_mu); }
+static void wd_fork_child(void) {
+  pthread_mutex_init(&wd_mu, NULL);
+  wd_started = 0;
+  wd_list = NULL;
+  wd_gen++;
+}
+
 static int start_locked(void) {
   if (wd_started)
     return 0;
@@ -398,7 +416,12 @@ static int start_locked(void) {
   wd_nosignal = e != NULL && strcmp(e, "1") == 0;
   if (wd_pipe[0] < 0 && pipe2(wd_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     wd_pipe[0] = wd_pipe[1] = -1; /* reports without id then */
-  if (!wd_nosignal) {
+  if (!wd_once) {
+    int rc = pthread_atfork(wd_fork_prepare, wd_fork_parent, wd_fork_child);
+    if (rc != 0)
+      return -rc;
+  }
+  if (!wd_nosignal && !wd_once) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_sample;
@@ -409,6 +432,7 @@ static int start_locked(void) {
     if (sigaction(wd_sig(), &sa, &wd_prev) != 0)
       return -errno;
   }
+  wd_once = 1;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -436,8 +460,10 @@ static int start_locked(void) {
 
 /* Register l with the watchdog (starting it on first use). */
 static int watch_locked(coro_loop *l) {
-  if (l->watch != NULL)
+  if (l->watch != NULL && l->watch->gen == wd_gen)
     return 0;
+  free(l->watch); /* made before a fork: the parent's watchdog's */
+  l->watch = NULL;
   int rc = start_locked();
   if (rc < 0)
     return rc;
@@ -450,6 +476,7 @@ static int watch_locked(coro_loop *l) {
     return -rc;
   }
   w->loop = l;
+  w->gen = wd_gen;
   w->next = wd_list;
   wd_list = w;
   l->watch = w;
@@ -499,9 +526,11 @@ void coro__watch_close(coro_loop *l) {
   l->watch = NULL;
   /* The close runs on the loop's stack: no run goes on, and no handler
    * can be writing a sample (it would run on this very thread). */
-  if (w->pending)
-    emit_slow(w);
-  run_ended(w);
+  if (w->gen == wd_gen) {
+    if (w->pending)
+      emit_slow(w);
+    run_ended(w);
+  }
   pthread_mutex_unlock(&wd_mu);
   /* A handler cannot be writing: it runs on this very thread. */
   free(w);
