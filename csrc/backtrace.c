@@ -281,23 +281,30 @@ static int bt_regs_uctx(const void *uctx, struct bt_regs *r) {
 }
 
 /* The stack the running coroutine co is on, from its stack pointer sp:
- * GUARDED, its own mapping up to the record; SHARED, the shared stack
- * (it is the resident owner while it runs). -EIO if sp is elsewhere. */
+ * GUARDED, its own mapping (guard included: an overflow's sp is in it) up
+ * to the record; SHARED, the shared stack's mapping (it is the resident
+ * owner while it runs), whose words are read only above its guard. -EIO
+ * if sp is elsewhere. */
 static int bt_running_stack(const coro *co, uintptr_t sp,
                             struct bt_stack *st) {
-  uintptr_t lo, hi;
+  uintptr_t lo, hi, readable;
   if (co == NULL || co->kind == CORO__MAIN)
     return -EIO;
   if (co->stack_mode == CORO_STACK_GUARDED) {
     lo = (uintptr_t)co->stk.g.map;
     hi = (uintptr_t)co;
+    readable = sp;
   } else {
-    lo = (uintptr_t)co->loop->shared_lo;
+    lo = (uintptr_t)co->loop->shared_map;
     hi = (uintptr_t)co->loop->shared_hi;
+    /* Above the guard: the canary zone below shared_lo holds the frames
+     * of an overflow the canary has not caught yet. */
+    uintptr_t floor = lo + co->loop->guard_size;
+    readable = sp > floor ? sp : floor;
   }
   if (lo == 0 || sp <= lo || sp >= hi)
     return -EIO;
-  *st = (struct bt_stack){sp, hi, (const char *)sp};
+  *st = (struct bt_stack){readable, hi, (const char *)readable};
   return 0;
 }
 
