@@ -202,6 +202,22 @@ func TestCloseAbandonedBacktraces(t *testing.T) {
 	}
 }
 
+// dyingChild runs the test binary's test named child with env added,
+// which must make it die, and returns its stderr and exit error.
+func dyingChild(t *testing.T, child string, env ...string) (string, error) {
+	t.Helper()
+	cmd := emulated(os.Args[0], "-test.run=^"+child+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	var stderr, stdout bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &stderr, &stdout
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("child: %v (want it to die)\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	return stderr.String(), err
+}
+
 const crashEnv = "CORO_TEST_CRASH_CHILD"
 
 // TestCrashReportChild is the child half of TestCrashReport: it dies of
@@ -253,16 +269,7 @@ func TestCrashReport(t *testing.T) {
 			}
 			t.Run(which, func(t *testing.T) {
 				t.Parallel()
-				cmd := emulated(os.Args[0], "-test.run=^TestCrashReportChild$")
-				cmd.Env = append(os.Environ(), crashEnv+"="+which, "GOTRACEBACK=single")
-				var stderr, stdout bytes.Buffer
-				cmd.Stderr, cmd.Stdout = &stderr, &stdout
-				err := cmd.Run()
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) {
-					t.Fatalf("child: %v (want it to die)\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-				}
-				msg := stderr.String()
+				msg, err := dyingChild(t, "TestCrashReportChild", crashEnv+"="+which, "GOTRACEBACK=single")
 				head := fmt.Sprintf("coro: fatal signal %s", name)
 				i := strings.Index(msg, head)
 				if i < 0 || !strings.Contains(msg[i:], fmt.Sprintf(`"%s" (loop "%s"):`+"\n#0 0x", co, loop)) {
