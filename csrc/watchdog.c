@@ -75,6 +75,8 @@ struct coro__watch {
 };
 
 #define NFRAMES ((int)(sizeof ((coro_report *)0)->frames / sizeof(void *)))
+_Static_assert(NFRAMES == CORO_BACKTRACE_MAX,
+               "coro_report.frames holds CORO_BACKTRACE_MAX frames");
 #define TICK_MIN 1000000LL
 #define TICK_MAX 50000000LL
 
