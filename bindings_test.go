@@ -794,19 +794,10 @@ func TestStackOverflow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("re-executes the test binary")
 	}
-	cmd := emulated(os.Args[0], "-test.run=^TestStackOverflowChild$", "-test.v")
-	cmd.Env = append(os.Environ(), overflowEnv+"=1")
-	var stderr, stdout bytes.Buffer
-	cmd.Stderr, cmd.Stdout = &stderr, &stdout
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		t.Fatalf("child: %v (want it to die)\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-	}
+	msg, err := dyingChild(t, "TestStackOverflowChild", overflowEnv+"=1")
 	t.Logf("child: %v", err)
-	msg := stderr.String()
 	if !strings.Contains(msg, "stack overflow in coroutine") || !strings.Contains(msg, "deep-diver") {
-		t.Fatalf("stderr lacks the overflow report naming the coroutine:\n%s\nstdout:\n%s", msg, stdout.String())
+		t.Fatalf("stderr lacks the overflow report naming the coroutine:\n%s", msg)
 	}
 	first, _, _ := strings.Cut(msg[strings.Index(msg, "stack overflow"):], "\n")
 	t.Logf("report: %s", first)

@@ -3542,10 +3542,11 @@ static void overflow_child(int mode, const char *kind, const char *name) {
   }
   check_killed_by(&res, SIGABRT);
   if (strstr(res.err, "stack overflow in coroutine") == NULL ||
-      !contains_number(res.err, id) || strstr(res.err, name) == NULL) {
+      !contains_number(res.err, id) || strstr(res.err, name) == NULL ||
+      strstr(res.err, "\")\n#0 0x") == NULL) { /* with its backtrace */
     fprintf(stderr, "child stderr:\n%s\n", res.err);
     FAILF("the report lacks \"stack overflow in coroutine\", the id %" PRIu64
-          " or the name \"%s\"",
+          ", the name \"%s\" or the backtrace",
           id, name);
   }
 }

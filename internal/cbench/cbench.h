@@ -27,6 +27,7 @@ int cb_yield_new(cb_yield **out);
 /* Yield `n` times in total (counted over both coroutines). */
 int cb_yield_run(cb_yield *y, long n);
 int cb_yield_free(cb_yield *y);
+int cb_yield_set_slow(cb_yield *y, int64_t ns); /* coro_loop_set_slow */
 
 /* A driver coroutine that spawns a trivial coroutine and joins it, again
  * and again, on a loop whose stack mode is `mode`. */
