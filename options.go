@@ -5,6 +5,7 @@ package coro
 // loopConfig collects NewLoop's options.
 type loopConfig struct {
 	hooks       bool // WithHooks
+	accounting  bool // WithAccounting (dump.go)
 	mode        StackMode
 	stackSize   int
 	stackCache  int

@@ -412,7 +412,7 @@ int coro__dns_flight_begin(coro__dns_cache *c, const char *name,
     coro *self = coro__running();
     if (self != NULL && self == f->leader)
       return -EDEADLK; /* it would wait for itself */
-    int rc = coro__wait(&f->waiters, deadline);
+    int rc = coro__wait_for(&f->waiters, deadline, CORO_WAIT_DNS, f, 0);
     /* On an error f may be gone already: the leader may have ended it
      * between our wake-up and now. Touch nothing. */
     if (rc < 0)
