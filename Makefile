@@ -109,6 +109,13 @@ TESTS_RUN    += dump_test
 $(B)/dump_test: csrc/test/dump_test.c $(B)/libcoro.a $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -rdynamic -o $@
 
+# --- watchdog: the slow-coroutine watchdog, close's and crash reports ---
+# (watchdog_test names frames with dladdr: -rdynamic, as backtrace_test)
+ENGINE_TESTS += watchdog_test
+TESTS_RUN    += watchdog_test
+$(B)/watchdog_test: csrc/test/watchdog_test.c $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -rdynamic -o $@
+
 all: $(B)/libcoro.a $(B)/libcoro_hooks.a $(addprefix $(B)/,$(ENGINE_TESTS) switch_test stack_test hooks_test)
 
 $(B)/%.c.o: csrc/%.c $(HEADERS)
@@ -165,8 +172,8 @@ $(B)/hooks_test_static: csrc/test/hooks_test.c csrc/test/hooks_client.c csrc/tes
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(SWITCH_O) -lpthread -o $@
 
-$(B)/stack_test: csrc/test/stack_test.c $(B)/stack.c.o $(B)/fault.c.o $(HEADERS)
-	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/stack.c.o $(B)/fault.c.o -lpthread -o $@
+$(B)/stack_test: csrc/test/stack_test.c $(B)/stack.c.o $(B)/fault.c.o $(B)/crash.c.o $(B)/backtrace.c.o $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/stack.c.o $(B)/fault.c.o $(B)/crash.c.o $(B)/backtrace.c.o -lpthread -o $@
 
 # The core_test tests ThreadSanitizer runs (substrings of their names):
 # those where other threads meet a loop (posts, remote spawns, stop and

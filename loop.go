@@ -63,6 +63,9 @@ type Loop struct {
 
 	statsMu    sync.Mutex
 	finalStats Stats // reported after Close
+
+	onSlow          func(SlowReport) // WithSlowHandler (slow.go)
+	abandonedTraces []string         // loop goroutine: coro_loop_close's reports
 }
 
 var (
@@ -120,9 +123,11 @@ func NewLoop(opts ...Option) (*Loop, error) {
 		}
 		return nil, withFDLimit(err)
 	}
+	l.setReportOpts(&copts, &cfg)
 	ready := make(chan error, 1)
 	go l.run(copts, ready)
 	if err := <-ready; err != nil {
+		reportLoops.Delete(l.id)
 		l.freeCompletions()
 		if l.cname != nil {
 			C.free(unsafe.Pointer(l.cname))
@@ -209,11 +214,14 @@ func (l *Loop) run(copts C.coro_loop_opts, ready chan<- error) {
 		l.cname = nil
 	}
 	loops.Delete(l.id)
+	reportLoops.Delete(l.id)
 
 	var err error
 	switch {
 	case rc == -C.ETIMEDOUT || len(abandoned) > 0:
-		err = newAbandonedError(l, context.DeadlineExceeded, abandoned, false)
+		e := newAbandonedError(l, context.DeadlineExceeded, abandoned, false)
+		e.traces, l.abandonedTraces = l.abandonedTraces, nil
+		err = e
 	case rc < 0:
 		err = fmt.Errorf("coro: coro_loop_close: %w", errnoErr(rc))
 	}
@@ -376,6 +384,7 @@ type abandonedError struct {
 	cause   error    // context.DeadlineExceeded or context.Canceled
 	names   []string // `17 "name"` for each coroutine given up on
 	running bool     // the loop thread was left running them
+	traces  []string // each abandoned coroutine's backtrace (coro_loop_close's reports)
 }
 
 func newAbandonedError(l *Loop, cause error, cos []*Coroutine, running bool) *abandonedError {
@@ -397,6 +406,9 @@ func (e *abandonedError) Error() string {
 	}
 	if e.running {
 		s += "; the loop thread did not return to the scheduler and is left running them"
+	}
+	for _, t := range e.traces {
+		s += "\n" + t
 	}
 	return s
 }

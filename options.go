@@ -1,5 +1,7 @@
 package coro
 
+import "time"
+
 // Options of NewLoop (Option) and of Spawn (SpawnOption).
 
 // loopConfig collects NewLoop's options.
@@ -15,6 +17,9 @@ type loopConfig struct {
 	thread      threadConfig    // WithCPU (thread.go)
 	resolver    *ResolverConfig // WithResolver (resolver.go)
 	invalidOpts bool
+	slow        time.Duration // WithSlowThreshold (slow.go)
+	slowSet     bool
+	onSlow      func(SlowReport) // WithSlowHandler
 	guardConfig
 }
 

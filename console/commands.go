@@ -676,9 +676,6 @@ func cmdSlow(s *Server, args []string) (answer, error) {
 	if len(args) > 1 {
 		return nil, usage("slow")
 	}
-	if s.cfg.SlowThreshold == nil || s.cfg.SetSlowThreshold == nil {
-		return nil, errors.New("not available: the slow-coroutine warning is not built into this program")
-	}
 	ls := s.cfg.Loops()
 	a := doneAnswer{Done: "slow-coroutine threshold", Loops: []loopDone{}}
 	if len(args) == 1 {

@@ -80,8 +80,8 @@ type Config struct {
 	Loops func() []*coro.Loop
 
 	// SlowThreshold and SetSlowThreshold back the "slow" command (the
-	// slow-coroutine warning's threshold per loop); nil: "slow" answers
-	// that it is not available.
+	// slow-coroutine warning's threshold per loop); default: the loop's
+	// SlowThreshold and SetSlowThreshold.
 	SlowThreshold    func(l *coro.Loop) (time.Duration, error)
 	SetSlowThreshold func(l *coro.Loop, d time.Duration) error
 }
@@ -132,6 +132,12 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.Loops == nil {
 		cfg.Loops = coro.Loops
+	}
+	if cfg.SlowThreshold == nil {
+		cfg.SlowThreshold = func(l *coro.Loop) (time.Duration, error) { return l.SlowThreshold(), nil }
+	}
+	if cfg.SetSlowThreshold == nil {
+		cfg.SetSlowThreshold = (*coro.Loop).SetSlowThreshold
 	}
 	s := &Server{cfg: cfg, sessions: map[net.Conn]struct{}{}}
 	var err error

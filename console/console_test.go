@@ -286,16 +286,26 @@ func TestCommands(t *testing.T) {
 	}
 }
 
-// A console without the slow-coroutine hooks says so.
-func TestSlowNotAvailable(t *testing.T) {
+// By default "slow" reads and sets the loops' own threshold (the
+// watchdog's, coro.Loop.SetSlowThreshold).
+func TestSlowDefault(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.config(sockPath(t))
 	cfg.SlowThreshold, cfg.SetSlowThreshold = nil, nil
 	s := start(t, cfg)
 	c := dial(t, "unix", s.Addr())
 	c.mustAnswer()
-	if a := c.do("slow 100"); !strings.Contains(a, "error: slow: not available") {
+	if a := c.do("slow"); !strings.Contains(a, coro.DefaultSlowThreshold.String()) {
 		t.Errorf("slow: %q", a)
+	}
+	if a := c.do("slow 0"); !strings.Contains(a, "set to 0 ms on 1 loops") || !strings.Contains(a, ": off") {
+		t.Errorf("slow 0: %q", a)
+	}
+	if got := w.l.SlowThreshold(); got != 0 {
+		t.Errorf("threshold after slow 0: %v", got)
+	}
+	if a := c.do("slow 150"); !strings.Contains(a, "150ms") || w.l.SlowThreshold() != 150*time.Millisecond {
+		t.Errorf("slow 150: %q, threshold %v", a, w.l.SlowThreshold())
 	}
 }
 

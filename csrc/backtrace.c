@@ -259,3 +259,64 @@ int coro_backtrace_by_id(uint64_t id, void **frames, int max) {
       return coro_backtrace(co, frames, max);
   return -ESRCH;
 }
+
+/* ---- The running coroutine, from a signal context ---------------------- */
+
+#include <ucontext.h>
+
+/* The registers a signal interrupted (uctx: this thread's ucontext_t). */
+static int bt_regs_uctx(const void *uctx, struct bt_regs *r) {
+  const ucontext_t *uc = uctx;
+#if defined(__x86_64__)
+  r->pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+  r->fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+  r->sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+  r->pc = (uintptr_t)uc->uc_mcontext.pc;
+  r->fp = (uintptr_t)uc->uc_mcontext.regs[29];
+  r->sp = (uintptr_t)uc->uc_mcontext.sp;
+#else
+  (void)uc, (void)r;
+  return -ENOTSUP;
+#endif
+  return 0;
+}
+
+/* The stack the running coroutine co is on, from its stack pointer sp:
+ * GUARDED, its own mapping up to the record; SHARED, the shared stack
+ * (it is the resident owner while it runs). -EIO if sp is elsewhere. */
+static int bt_running_stack(const coro *co, uintptr_t sp,
+                            struct bt_stack *st) {
+  uintptr_t lo, hi;
+  if (co == NULL || co->kind == CORO__MAIN)
+    return -EIO;
+  if (co->stack_mode == CORO_STACK_GUARDED) {
+    lo = (uintptr_t)co->stk.g.map;
+    hi = (uintptr_t)co;
+  } else {
+    lo = (uintptr_t)co->loop->shared_lo;
+    hi = (uintptr_t)co->loop->shared_hi;
+  }
+  if (lo == 0 || sp <= lo || sp >= hi)
+    return -EIO;
+  *st = (struct bt_stack){sp, hi, (const char *)sp};
+  return 0;
+}
+
+int coro__uctx_on_stack(const coro *co, const void *uctx) {
+  struct bt_regs r;
+  struct bt_stack st;
+  return uctx != NULL && bt_regs_uctx(uctx, &r) == 0 &&
+         bt_running_stack(co, r.sp, &st) == 0;
+}
+
+int coro__backtrace_uctx(const coro *co, const void *uctx, void **frames,
+                         int max) {
+  struct bt_regs r;
+  struct bt_stack st;
+  if (uctx == NULL || max <= 0 || bt_regs_uctx(uctx, &r) < 0 ||
+      bt_running_stack(co, r.sp, &st) < 0)
+    return 0;
+  frames[0] = (void *)r.pc;
+  return bt_walk(&st, r, frames, 1, max);
+}

@@ -98,6 +98,38 @@ enum coro_stack_mode {
 /* Loops                                                              */
 /* ------------------------------------------------------------------ */
 
+/* A report about a coroutine (watchdog.c, crash.c, coro_loop_close). */
+enum coro_report_kind {
+  CORO_REPORT_SLOW = 1,      /* still running past the threshold: run_ns is
+                                its CPU time so far; once per run */
+  CORO_REPORT_SLOW_END = 2,  /* a reported run ended (the coroutine
+                                switched): run_ns is its total */
+  CORO_REPORT_ABANDONED = 3, /* coro_loop_close abandoned it (deadline) */
+};
+
+typedef struct coro_report {
+  int kind;                  /* enum coro_report_kind */
+  uint64_t id;               /* the coroutine's id (0: unknown) */
+  char name[64];             /* its name, truncated; "" when unnamed */
+  const char *loop_name;     /* the loop's name, "" when unnamed */
+  coro_loop *loop;           /* valid during the callback only */
+  int64_t run_ns;            /* CPU time run without a switch (SLOW,
+                                SLOW_END); time waiting for a CPU is not
+                                counted */
+  int64_t threshold_ns;      /* the threshold it crossed (SLOW, SLOW_END) */
+  int nframes;               /* frames held (0: none: sampling is off, the
+                                sample came too late, or not walkable) */
+  void *frames[64];          /* return addresses, innermost first (SLOW: where
+                                it ran when sampled; ABANDONED: where it was
+                                suspended) */
+} coro_report;
+
+/* Called with each report: on the watchdog thread for SLOW and SLOW_END
+ * (it must not block for long, and must not call into the loop), on the
+ * loop thread inside coro_loop_close for ABANDONED. r is valid during the
+ * call only. */
+typedef void (*coro_report_fn)(const coro_report *r, void *arg);
+
 typedef struct coro_loop_opts {
   int stack_mode;      /* enum coro_stack_mode; default CORO_STACK_GUARDED */
   size_t stack_size;   /* default CORO_STACK_SIZE_DEFAULT; for SHARED, the
@@ -118,6 +150,14 @@ typedef struct coro_loop_opts {
                           coro_hooks_enable */
   int accounting;      /* 1: time each coroutine's runs from the start
                           (coro_loop_set_accounting); 0 (default): off */
+  int64_t slow_ns;     /* the slow-coroutine threshold (watchdog.c): a
+                          coroutine that runs this long (CPU time) without
+                          switching is reported; 0 (default): off. See
+                          coro_loop_set_slow */
+  coro_report_fn report_fn; /* receives the loop's reports (slow runs,
+                          coroutines abandoned by coro_loop_close); NULL:
+                          they go to stderr (coro_report_format) */
+  void *report_arg;    /* handed to report_fn */
 } coro_loop_opts;
 
 /* Create a loop bound to the calling thread. One loop per thread: -EBUSY if
@@ -462,12 +502,48 @@ const char *coro_wait_name(int wait);
  * loop: 0, -ESRCH if there is none, -EPERM without a loop. */
 int coro_cancel_by_id(uint64_t id);
 
-/* Measure run times (coro_dump_coro.run_ns, longest_run_ns): two clock
- * reads per switch while on (measured in the README), none while off.
+/* Measure run times (coro_dump_coro.run_ns, longest_run_ns): a clock
+ * read per switch while on (its cost: README), none while off.
  * Turning it on resets the longest run. Loop thread only: 0, -EINVAL,
  * -EPERM. */
 int coro_loop_set_accounting(coro_loop *loop, int on);
 int coro_loop_accounting(const coro_loop *loop); /* 1 on, 0 off */
+
+/* ------------------------------------------------------------------ */
+/* The slow-coroutine watchdog (watchdog.c) and crash reports (crash.c) */
+/* ------------------------------------------------------------------ */
+
+/* Set the loop's slow-coroutine threshold in ns (0: off; -EINVAL if
+ * negative). While it is on, one watchdog thread per process (started on
+ * first use) looks at the loop's switch counter every threshold/4 (at
+ * least 1 ms, at most 50 ms): a coroutine that has run longer than the
+ * threshold without switching is reported once while it still runs
+ * (CORO_REPORT_SLOW, with a backtrace of where it runs), and again when it
+ * finally switches (CORO_REPORT_SLOW_END, with the total). Run time is the
+ * loop thread's CPU time (the kernel's schedstat): a loaded machine, where
+ * the thread waits for a CPU, raises no false reports. Measured to the
+ * watchdog's tick. The switch path pays nothing for it.
+ * The backtrace comes from a signal (SIGRTMIN+5, SA_RESTART, run on the
+ * thread's alternate stack) sent to the loop thread once per slow run: a
+ * system call of user code made without SA_RESTART semantics (a poll, a
+ * nanosleep, a read with a timeout) may see EINTR. $CORO_SLOW_NOSIGNAL=1
+ * (read when the watchdog starts) turns the signal off: reports then come
+ * without backtrace. Thread-safe. */
+int coro_loop_set_slow(coro_loop *loop, int64_t ns);
+/* The threshold (0: off), or -EINVAL for NULL. Thread-safe. */
+int64_t coro_loop_get_slow(const coro_loop *loop);
+/* The longest run without a switch the watchdog has seen on this loop, in
+ * ns of CPU time (to its tick; runs are only seen while a threshold is
+ * set, and a run shorter than a tick may be missed): 0 if none. -EINVAL
+ * for NULL. Thread-safe. */
+int64_t coro_loop_longest_run(const coro_loop *loop);
+
+/* Format r for people: one line ("coro: coroutine 7 \"name\" (loop
+ * \"l\") has run 250 ms without switching (threshold 200 ms)"), then
+ * its frames as coro_backtrace_format writes them. Returns the length;
+ * -ENOSPC if buf is too short (it holds the whole lines that fit), -EINVAL
+ * for a NULL r or buf. */
+int coro_report_format(const coro_report *r, char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Low-level coroutines (the seed's coroutine module): direct transfer */

@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -279,8 +280,8 @@ struct coro_loop {
    * changes (coro.since) without a clock read of their own. */
   int64_t tick;
   int64_t switch_at;       /* accounting: when the running context began */
-  int64_t longest_run;     /* accounting: the longest run, ns, and whose */
-  uint64_t longest_id;
+  int64_t acct_longest;    /* accounting: the longest run, ns, and whose */
+  uint64_t acct_longest_id;
 
   /* Counters (read racily by coro_loop_stats_get). */
   uint64_t n_live, n_spawned, n_posts, n_mapped, n_saved_bytes;
@@ -289,6 +290,14 @@ struct coro_loop {
    * of coro_loop_opts.resolver. */
   coro_resolver *resolver;
   coro_resolver_opts *resolver_opts;
+
+  /* The slow-coroutine watchdog (watchdog.c): only its thread and the
+   * sampling signal's handler read these, never the switch path. */
+  _Atomic int64_t slow_ns;      /* threshold; 0: off */
+  _Atomic int64_t longest_run;  /* ns, as the watchdog saw it */
+  struct coro__watch *watch;    /* registration with the watchdog, or NULL */
+  coro_report_fn report_fn;     /* NULL: stderr */
+  void *report_arg;
 };
 
 /* The calling thread's loop (sched.c). */
@@ -348,6 +357,60 @@ void coro__shared_restore(coro_loop *loop, coro *co);
  * coro__altstack_release when the loop that installed it is freed). */
 int coro__overflow_init(coro_loop *loop);
 void coro__altstack_release(coro_loop *loop);
+
+/* Hand a signal our handler does not keep to prev (the action installed
+ * before ours) the way the kernel would have: its mask and flags, or the
+ * default action (re-raised when the signal was sent, not a fault). */
+void coro__signal_chain(int sig, siginfo_t *info, void *uctx,
+                        const struct sigaction *prev);
+
+/* ---- watchdog.c, crash.c, backtrace.c: reports ------------------------ */
+
+/* coro_loop_new: take opts' threshold and report function (registering
+ * with the watchdog when the threshold is on). 0, -ENOMEM, -EAGAIN (no
+ * thread). coro_loop_close: unregister, reporting the end of a slow run
+ * that was reported and has ended since the last tick. */
+int coro__watch_init(coro_loop *loop, const coro_loop_opts *opts);
+void coro__watch_close(coro_loop *loop);
+
+/* Deliver r to the loop's report_fn, or write it to stderr. */
+void coro__report(coro_loop *loop, const coro_report *r);
+
+/* The call stack of the running coroutine co as the signal context uctx
+ * (a ucontext_t of this thread) shows it: its pc, then the frame-pointer
+ * chain, bounds-checked against co's stack as coro_backtrace does. 0 (no
+ * frame) when the context's stack pointer is not on co's stack (the
+ * signal interrupted the loop's own code or an alternate stack).
+ * Async-signal-safe. */
+int coro__backtrace_uctx(const coro *co, const void *uctx, void **frames,
+                         int max);
+
+/* 1 if the stack pointer of uctx lies on co's stack (crash.c: only a fault
+ * in a coroutine's own code is reported). Async-signal-safe. */
+int coro__uctx_on_stack(const coro *co, const void *uctx);
+
+/* Install the crash reporter's handlers for SIGILL, SIGFPE and SIGABRT
+ * (once per process; SIGSEGV and SIGBUS go through stack.c's handler,
+ * which calls coro__crash_report for a fault that is not an overflow). */
+int coro__crash_init(void);
+
+/* Write the crash report for sig to stderr if this thread runs a
+ * coroutine whose stack the signal context is on. Async-signal-safe;
+ * reports once per process. */
+void coro__crash_report(int sig, const void *info, const void *uctx);
+
+/* Async-signal-safe writing (crash.c): append s, v in decimal, v in hex,
+ * a frame line ("#N 0xaddr symbol\n", symbolized from a table made at
+ * install time); each returns the new end, never past end. */
+char *coro__put_str(char *p, char *end, const char *s);
+char *coro__put_u64(char *p, char *end, uint64_t v);
+char *coro__put_hex(char *p, char *end, uint64_t v);
+char *coro__put_frame(char *p, char *end, int i, const void *pc);
+/* The frames of the running coroutine co from the signal context uctx,
+ * one coro__put_frame line each. */
+char *coro__put_backtrace(char *p, char *end, const coro *co,
+                          const void *uctx);
+void coro__write_all(int fd, const char *p, size_t n);
 
 /* ---- coro.c ----------------------------------------------------------- */
 

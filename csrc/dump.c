@@ -41,9 +41,9 @@ void coro__account(coro_loop *l, coro *from, coro *to) {
   /* Main's time is the loop's own (and its sleeps in the kernel). */
   if (from->kind != CORO__MAIN) {
     from->run_ns += ran;
-    if (ran > l->longest_run) {
-      l->longest_run = ran;
-      l->longest_id = from->id;
+    if (ran > l->acct_longest) {
+      l->acct_longest = ran;
+      l->acct_longest_id = from->id;
     }
   }
   from->since = now;
@@ -57,8 +57,8 @@ int coro_loop_set_accounting(coro_loop *l, int on) {
     return -EPERM;
   if (on && !l->accounting) {
     l->switch_at = coro_now();
-    l->longest_run = 0;
-    l->longest_id = 0;
+    l->acct_longest = 0;
+    l->acct_longest_id = 0;
   }
   l->accounting = on;
   return 0;
@@ -210,8 +210,8 @@ int coro_loop_dump(coro_loop *l, unsigned flags, coro_dump_loop *out,
     out->spawned = st.spawned;
     out->posts = st.posts;
     out->accounting = l->accounting;
-    out->longest_run_ns = l->accounting ? l->longest_run : -1;
-    out->longest_run_id = l->accounting ? l->longest_id : 0;
+    out->longest_run_ns = l->accounting ? l->acct_longest : -1;
+    out->longest_run_id = l->accounting ? l->acct_longest_id : 0;
   }
   if (fn == NULL)
     return 0;

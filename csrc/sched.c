@@ -10,6 +10,7 @@
 #include "coro_internal.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -671,7 +672,7 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
   l->tick = coro_now();
   l->accounting = o.accounting != 0;
   l->switch_at = l->tick;
-  l->longest_run = l->accounting ? 0 : -1;
+  l->acct_longest = l->accounting ? 0 : -1;
   l->owner = pthread_self();
   l->budget = BUDGET;
   l->main.magic = CORO__MAGIC_LIVE;
@@ -699,6 +700,11 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
     return rc;
   }
   rc = coro__overflow_init(l);
+  if (rc == 0) {
+    rc = coro__watch_init(l, &o); /* the slow-coroutine watchdog */
+    if (rc < 0)
+      coro__altstack_release(l);
+  }
   if (rc < 0) {
     coro__poll_free(l); /* [I/O] */
     close(l->wake_fd);
@@ -747,6 +753,27 @@ int coro_loop_stats_get(const coro_loop *l, coro_loop_stats *out) {
   return 0;
 }
 
+/* Report each coroutine close is about to abandon (started, not
+ * finished) with where it is suspended: to the loop's report_fn, else
+ * stderr (watchdog.c). */
+static void report_abandoned(coro_loop *l) {
+  for (coro *c = l->all; c; c = c->anext) {
+    if (c->kind != CORO__SPAWNED || c->state == CORO__DONE ||
+        !(c->flags & CORO__F_STARTED))
+      continue;
+    coro_report r;
+    memset(&r, 0, sizeof r);
+    r.kind = CORO_REPORT_ABANDONED;
+    r.id = c->id;
+    snprintf(r.name, sizeof r.name, "%s", c->name ? c->name : "");
+    r.loop = l;
+    r.loop_name = coro_loop_name(l);
+    int n = coro_backtrace(c, r.frames, (int)(sizeof r.frames / sizeof r.frames[0]));
+    r.nframes = n > 0 ? n : 0;
+    coro__report(l, &r);
+  }
+}
+
 int coro_loop_close(coro_loop *l, int64_t deadline) {
   if (!on_loop_stack(l) || l->running)
     return -EPERM;
@@ -785,6 +812,9 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   run_posts(l);
   report_remotes(l);
   int rc = l->n_active > 0 ? -ETIMEDOUT : 0;
+  if (rc < 0)
+    report_abandoned(l);
+  coro__watch_close(l);
   /* Everything goes: drop the transfer links first so that freeing
    * records does not search for the coroutines that would return to them. */
   for (coro *c = l->all; c; c = c->anext) {

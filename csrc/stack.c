@@ -603,41 +603,22 @@ static _Thread_local char *alt_map;
 static _Thread_local size_t alt_map_size;
 static _Thread_local coro_loop *alt_loop;
 
-/* Async-signal-safe string building for the report (no printf). */
-static char *put_str(char *p, char *end, const char *s) {
-  while (*s != '\0' && p < end)
-    *p++ = *s++;
-  return p;
-}
-
-static char *put_u64(char *p, char *end, uint64_t v) {
-  char tmp[20];
-  int n = 0;
-  do
-    tmp[n++] = (char)('0' + v % 10);
-  while ((v /= 10) != 0);
-  while (n > 0 && p < end)
-    *p++ = tmp[--n];
-  return p;
-}
-
-static _Noreturn void report_overflow(const coro_loop *loop, const coro *co) {
-  char buf[512];
-  char *p = buf, *end = buf + sizeof buf - 1;
-  p = put_str(p, end, "coro: stack overflow in coroutine ");
-  p = put_u64(p, end, co->id);
-  p = put_str(p, end, " \"");
-  p = put_str(p, end, co->name != NULL ? co->name : "");
-  p = put_str(p, end, "\" (loop \"");
-  p = put_str(p, end, loop->name != NULL ? loop->name : "");
-  p = put_str(p, end, "\")");
-  *p++ = '\n';
-  for (char *q = buf; q < p;) {
-    ssize_t w = write(STDERR_FILENO, q, (size_t)(p - q));
-    if (w <= 0)
-      break;
-    q += w;
-  }
+/* The report (async-signal-safe: crash.c's put_ functions and write),
+ * with the backtrace of the overflowing coroutine from the fault's
+ * context; then abort. */
+static _Noreturn void report_overflow(const coro_loop *loop, const coro *co,
+                                      const void *uctx) {
+  char buf[4096];
+  char *p = buf, *end = buf + sizeof buf;
+  p = coro__put_str(p, end, "coro: stack overflow in coroutine ");
+  p = coro__put_u64(p, end, co->id);
+  p = coro__put_str(p, end, " \"");
+  p = coro__put_str(p, end, co->name != NULL ? co->name : "");
+  p = coro__put_str(p, end, "\" (loop \"");
+  p = coro__put_str(p, end, loop->name != NULL ? loop->name : "");
+  p = coro__put_str(p, end, "\")\n");
+  p = coro__put_backtrace(p, end, co, uctx);
+  coro__write_all(STDERR_FILENO, buf, (size_t)(p - buf));
   abort();
 }
 
@@ -663,8 +644,8 @@ static bool in_guard_page(const coro_loop *loop, const coro *co,
 
 /* Hand a fault we do not own to the handler that was there before ours,
  * the way the kernel would have called it. */
-static void chain(int sig, siginfo_t *info, void *uctx) {
-  const struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
+void coro__signal_chain(int sig, siginfo_t *info, void *uctx,
+                        const struct sigaction *prev) {
   bool sent = info->si_code <= 0; /* kill/raise/sigqueue, not a fault */
   if (!(prev->sa_flags & SA_SIGINFO) &&
       (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN)) {
@@ -725,10 +706,11 @@ static void on_fault(int sig, siginfo_t *info, void *uctx) {
     coro *co = loop->current;
     if (co != NULL && co != &loop->main &&
         in_guard_page(loop, co, (const char *)info->si_addr))
-      report_overflow(loop, co);
+      report_overflow(loop, co, uctx);
   }
+  coro__crash_report(sig, info, uctx); /* a fault in a coroutine's code */
   errno = saved_errno;
-  chain(sig, info, uctx);
+  coro__signal_chain(sig, info, uctx, sig == SIGBUS ? &prev_bus : &prev_segv);
   errno = saved_errno;
 }
 
@@ -760,6 +742,9 @@ int coro__overflow_init(coro_loop *loop) {
   pthread_once(&overflow_once, overflow_install);
   if (overflow_err != 0)
     return overflow_err;
+  int rc = coro__crash_init(); /* the other fatal signals (crash.c) */
+  if (rc < 0)
+    return rc;
   /* A handler on an exhausted stack cannot run, so the thread needs an
    * alternate signal stack. One that exists already (Go gives each of its
    * threads one; a sanitizer may have installed one) is used as it is. */
