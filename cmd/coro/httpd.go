@@ -187,6 +187,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	accessLog := fs.String("access-log", "", "append a line per response to `FILE` (- for stdout); none by default")
 	logFormat := fs.String("log-format", "common", "the access log's format, `FORMAT`: common or combined")
 	drain := fs.Duration("drain", 30*time.Second, "on SIGTERM or SIGINT, let requests in progress finish for at most `D` (0: stop at once)")
+	startConsole := consoleFlags(fs)
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
 			return usageError(stderr, "httpd", "-loops %d: want 1 to 1024", *loops)
@@ -252,6 +253,13 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		fmt.Fprintf(stdout, "httpd: serving %s on %s (%d loops)\n", dir, srv.URL(), *loops)
+		stopConsole, err := startConsole(stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "coro httpd: %v\n", err)
+			srv.Close()
+			return exitFailed
+		}
+		defer stopConsole()
 		stopped := make(chan struct{})
 		reopened := make(chan struct{})
 		go func() {
