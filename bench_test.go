@@ -119,6 +119,18 @@ func BenchmarkYield(b *testing.B) {
 	runC(b, y, err, 1)
 }
 
+// BenchmarkYieldWatched: BenchmarkYield with the slow-coroutine watchdog
+// watching the loop (threshold 200 ms: a tick every 50 ms); its peer in
+// the same run is BenchmarkYield (watchdog off). The switch path does not
+// change with the watchdog: only its thread's ticks could cost.
+func BenchmarkYieldWatched(b *testing.B) {
+	y, err := cbench.NewYield()
+	if err == nil {
+		err = y.SetSlow(int64(200 * time.Millisecond))
+	}
+	runC(b, y, err, 1)
+}
+
 // BenchmarkSpawn: one op is coro_spawn of a trivial coroutine, running it to
 // completion and coro_join, from a driver coroutine, with a warm stack
 // cache; one sub-benchmark per stack mode.

@@ -14,6 +14,11 @@
  *   poll.c     fd waits and the kernel poller (poll_epoll.inc, poll_poll.inc)
  *   socket.c   non-blocking socket calls; sendfile.c  coro_sendfile
  *   fault.c    fault injection: the wrappers of malloc and the system calls
+ *   backtrace.c  call stacks of suspended coroutines (and of the running one
+ *              from a signal context)
+ *   watchdog.c the slow-coroutine watchdog thread and the reports' format
+ *   crash.c    crash reports of fatal signals in coroutines (async-signal-
+ *              safe formatting and symbols)
  *   dump.c     coro_loop_dump: what each coroutine is doing, run accounting
  *   dns_msg.c, dns_conf.c  the resolver's message codec and configuration,
  *              below the loop (their contracts: dns_internal.h)

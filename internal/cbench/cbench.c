@@ -244,6 +244,10 @@ int cb_yield_accounting(cb_yield *y, int on) {
   return coro_loop_set_accounting(y->loop, on);
 }
 
+int cb_yield_set_slow(cb_yield *y, int64_t ns) {
+  return coro_loop_set_slow(y->loop, ns);
+}
+
 int cb_yield_free(cb_yield *y) {
   int rc = 0;
   if (y == NULL) return 0;

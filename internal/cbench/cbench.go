@@ -102,6 +102,12 @@ func NewYield() (*Yield, error) {
 	return y, nil
 }
 
+// SetSlow sets the loop's slow-coroutine threshold (coro_loop_set_slow):
+// the watchdog then watches the benchmark's loop.
+func (y *Yield) SetSlow(ns int64) error {
+	return errno(C.cb_yield_set_slow(y.p, C.int64_t(ns)))
+}
+
 // Run spawns the two coroutines and runs the loop until they have yielded n
 // times in total.
 func (y *Yield) Run(n int) error {

@@ -138,6 +138,19 @@ func (b Box) Started() bool { return C.ctest_box_out(b.p) != 0 }
 // Result returns the Func's recorded result.
 func (b Box) Result() uintptr { return uintptr(b.p.result) }
 
+// Crash returns ctest_crash (Box: dies of signal N in ctest_crash_here:
+// SIGSEGV at address 16, SIGBUS, SIGILL, SIGFPE, SIGABRT).
+func Crash() uintptr { return fp(C.coro_fn(C.ctest_crash)) }
+
+// CrashHere returns the address of ctest_crash_here, where Crash dies
+// (tests find it in a report's frames without symbols: go test strips
+// the test binary).
+func CrashHere() uintptr { return uintptr(C.ctest_crash_here_addr()) }
+
+// CrashOnCLoop runs Crash's coroutine on a loop made by a C thread (named
+// "c-loop", the coroutine "c-crasher"); it does not return.
+func CrashOnCLoop(b Box) int { return int(C.ctest_crash_on_c_loop(b.p)) }
+
 // Release sets the box's release flag (atomically), which ends Spin and
 // SleepIgnoring.
 func (b Box) Release() { C.ctest_box_release(b.p) }

@@ -45,6 +45,12 @@ void ctest_box_release(struct ctest_box *b);
 void *ctest_call_go_arg(void *arg);    /* returns the result of coro_go_call(fn, arg) (fn: ctest_set_call_go_arg_fn), or its negative rc */
 void ctest_set_call_go_arg_fn(uintptr_t fn);
 
+/* crash.c: die of signal n (SIGSEGV at address 16, SIGBUS, SIGILL,
+ * SIGFPE, SIGABRT) in ctest_crash_here; on a loop a C thread makes. */
+void *ctest_crash(void *arg);
+int ctest_crash_on_c_loop(struct ctest_box *b);
+uintptr_t ctest_crash_here_addr(void);
+
 int64_t *ctest_int64_new(int64_t v);   /* malloc'd; NULL on failure */
 int64_t ctest_int64_get(uintptr_t p);
 void ctest_int64_free(uintptr_t p);
