@@ -450,7 +450,11 @@ func (a psAnswer) text(w io.Writer) {
 	if a.bt {
 		for i := range a.Coros {
 			r := &a.Coros[i]
-			fmt.Fprintf(w, "loop %d #%d %q %s %s\n", r.Loop, r.ID, r.Name, r.State, r.waitText())
+			fmt.Fprintf(w, "loop %d #%d %q %s", r.Loop, r.ID, r.Name, r.State)
+			if wt := r.waitText(); wt != "" {
+				fmt.Fprintf(w, " %s", wt)
+			}
+			fmt.Fprintln(w)
 			if r.FramesErr != "" {
 				fmt.Fprintf(w, "    (no backtrace: %s)\n", r.FramesErr)
 			}

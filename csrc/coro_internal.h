@@ -120,6 +120,9 @@ struct coro {
   uint8_t stack_mode;      /* CORO_STACK_GUARDED or CORO_STACK_SHARED */
   coro *rnext;             /* run queue link */
   uint64_t n_switches;     /* times switched to (dump.c) */
+  int64_t since;           /* coro_now() of its last state change (see
+                              coro_dump_coro.since); here, in the first
+                              cache line, because a yield writes it */
 
   /* Waiting (coro__wait). One wait at a time, so one node suffices. */
   coro *wprev, *wnext;     /* links in *waitq */
@@ -161,8 +164,6 @@ struct coro {
   uint8_t why;             /* enum coro_wait_kind */
   int64_t why_arg;         /* FD: fd | events << 32; JOIN: the id joined */
   const void *why_obj;     /* the lock, queue or channel */
-  int64_t since;           /* coro_now() of its last state change (see
-                              coro_dump_coro.since) */
   int64_t run_ns;          /* accounting: time run */
   uint32_t peak;           /* SHARED: largest saved copy, bytes */
 #if CORO__ASAN_ON
@@ -226,6 +227,9 @@ struct coro_loop {
   int xfer_done;           /* 1 if xfer is a finished coroutine's result */
   int in_call;             /* a coro_call_on_loop function is running */
   int accounting;          /* time runs (dump.c: coro__account) */
+  int64_t tick;            /* the clock read of main's last turn, which
+                              stamps state changes (coro.since) without a
+                              clock read of their own (dump.c) */
   coro main;               /* the context of the loop thread's own stack */
 
   /* Configuration. */
@@ -281,9 +285,7 @@ struct coro_loop {
   atomic_int shutdown;     /* posts refused from now on */
   atomic_int posters;      /* threads inside coro_loop_post */
 
-  /* dump.c. tick: the clock read of main's last turn, which stamps state
-   * changes (coro.since) without a clock read of their own. */
-  int64_t tick;
+  /* dump.c. */
   int64_t switch_at;       /* accounting: when the running context began */
   int64_t acct_longest;    /* accounting: the longest run, ns, and whose */
   uint64_t acct_longest_id;
