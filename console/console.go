@@ -35,7 +35,8 @@
 //
 // At most Config.MaxClients sessions at once (default 8; more are told so
 // and closed), lines of at most MaxLine bytes (a longer one is answered
-// with an error and skipped). A client that does not read its answers is
+// with an error and skipped), sessions idle for Config.IdleTimeout
+// (default 30 minutes) closed. A client that does not read its answers is
 // dropped when a write has not finished within Config.Timeout; a loop that
 // does not answer within Config.Timeout (a coroutine that never yields) is
 // reported as such and the others are still answered: no client can make
@@ -75,6 +76,10 @@ type Config struct {
 
 	MaxClients int           // sessions at once; default 8
 	Timeout    time.Duration // per loop snapshot and per write; default 5 s
+	// IdleTimeout ends a session that sends no line for this long, so
+	// that forgotten clients do not hold the MaxClients slots; default
+	// 30 minutes.
+	IdleTimeout time.Duration
 
 	// Loops lists the loops the console shows; default coro.Loops.
 	Loops func() []*coro.Loop
@@ -129,6 +134,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 30 * time.Minute
 	}
 	if cfg.Loops == nil {
 		cfg.Loops = coro.Loops
@@ -376,6 +384,7 @@ func (s *Server) session(c net.Conn) {
 		return
 	}
 	for {
+		c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		line, err := readLine(r)
 		if errors.Is(err, ErrTooLong) {
 			w.printf("error: %v\n", ErrTooLong)
@@ -383,6 +392,11 @@ func (s *Server) session(c net.Conn) {
 				return
 			}
 			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			w.printf("error: idle for %v: session closed\n", s.cfg.IdleTimeout)
+			w.end()
+			return
 		}
 		if err != nil {
 			return // EOF, reset, or the server closing

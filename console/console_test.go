@@ -438,6 +438,23 @@ func TestBadInput(t *testing.T) {
 	s2.Close()
 }
 
+// A session that sends nothing is closed at the idle timeout, freeing its
+// slot.
+func TestIdleTimeout(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config(sockPath(t))
+	cfg.IdleTimeout = 50 * time.Millisecond
+	s := start(t, cfg)
+	c := dial(t, "unix", s.Addr())
+	c.mustAnswer()
+	if a := c.mustAnswer(); !strings.Contains(a, "error: idle for 50ms: session closed") {
+		t.Errorf("idle: %q", a)
+	}
+	if _, err := c.r.ReadByte(); err != io.EOF {
+		t.Errorf("after the idle timeout: %v, want EOF", err)
+	}
+}
+
 // A loop whose coroutine never yields cannot answer: the console says so
 // within its timeout and answers for the other loops.
 func TestStuckLoop(t *testing.T) {
