@@ -27,6 +27,9 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <link.h>
 #include <signal.h>
 #include <string.h>
@@ -155,6 +158,10 @@ static size_t dyn_count(const struct obj *o, const ElfW(Dyn) *d) {
   return (size_t)last + 1;
 }
 
+static const char *sym_lookup(const struct obj *o, const ElfW(Sym) *syms,
+                              size_t n, const char *str, size_t strsz,
+                              uintptr_t a, uintptr_t *start);
+
 /* The function symbol of o covering a: its name and address, or NULL. */
 static const char *dyn_lookup(const struct obj *o, uintptr_t a,
                               uintptr_t *start) {
@@ -170,12 +177,75 @@ static const char *dyn_lookup(const struct obj *o, uintptr_t a,
   }
   if (sym == NULL || str == NULL)
     return NULL;
-  size_t n = dyn_count(o, o->dyn);
+  return sym_lookup(o, sym, dyn_count(o, o->dyn), str, 0, a, start);
+}
+
+/* The executable's full symbol table (.symtab), mapped read-only from
+ * /proc/self/exe by the first report that needs it (open, fstat, mmap and
+ * close are system calls without locks; nothing is mapped in a process
+ * that never reports). It names what the dynamic table does not: static
+ * functions, and in a Go program every C function. NULL when the file has
+ * none (stripped) or cannot be read. */
+static atomic_int exe_tried;
+static const ElfW(Sym) *exe_sym;
+static size_t exe_nsym;
+static const char *exe_str;
+static size_t exe_strsz;
+
+static int sect_ok(const ElfW(Shdr) *sh, size_t size) {
+  return sh->sh_offset <= size && sh->sh_size <= size - sh->sh_offset;
+}
+
+static void map_exe_symtab(void) {
+  if (atomic_exchange(&exe_tried, 1) != 0)
+    return;
+  int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(ElfW(Ehdr))) {
+    close(fd);
+    return;
+  }
+  size_t size = (size_t)st.st_size;
+  const char *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED)
+    return;
+  const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)m;
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) == 0 &&
+      eh->e_ident[EI_CLASS] == ELFCLASS64 &&
+      eh->e_shentsize == sizeof(ElfW(Shdr)) && eh->e_shoff != 0 &&
+      eh->e_shoff <= size &&
+      eh->e_shnum <= (size - eh->e_shoff) / sizeof(ElfW(Shdr))) {
+    const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(m + eh->e_shoff);
+    for (size_t i = 0; i < eh->e_shnum; i++) {
+      if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum)
+        continue;
+      const ElfW(Shdr) *strs = &sh[sh[i].sh_link];
+      if (!sect_ok(&sh[i], size) || !sect_ok(strs, size))
+        break;
+      exe_sym = (const ElfW(Sym) *)(m + sh[i].sh_offset);
+      exe_nsym = sh[i].sh_size / sizeof(ElfW(Sym));
+      exe_str = m + strs->sh_offset;
+      exe_strsz = strs->sh_size;
+      return;
+    }
+  }
+  munmap((void *)m, size);
+}
+
+/* The function symbol covering a in syms[0..n) of object o: its name and
+ * address, or NULL. */
+static const char *sym_lookup(const struct obj *o, const ElfW(Sym) *syms,
+                              size_t n, const char *str, size_t strsz,
+                              uintptr_t a, uintptr_t *start) {
   const char *best = NULL;
   uintptr_t best_a = 0;
   for (size_t i = 0; i < n; i++) {
-    const ElfW(Sym) *s = &sym[i];
-    if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || s->st_shndx == SHN_UNDEF)
+    const ElfW(Sym) *s = &syms[i];
+    if (ELF64_ST_TYPE(s->st_info) != STT_FUNC || s->st_shndx == SHN_UNDEF ||
+        (strsz != 0 && s->st_name >= strsz))
       continue;
     uintptr_t sa = o->base + s->st_value;
     if (a < sa || a >= sa + (s->st_size ? s->st_size : 1))
@@ -205,8 +275,13 @@ char *coro__put_frame(char *p, char *end, int i, const void *pc) {
   } else {
     /* A return address may be just past its function (a call to a
      * noreturn one): look the call up instead (i > 0). */
-    uintptr_t start = 0;
-    const char *name = dyn_lookup(o, i > 0 ? a - 1 : a, &start);
+    uintptr_t start = 0, look = i > 0 ? a - 1 : a;
+    const char *name = NULL;
+    if (o == &objs[0] && exe_sym != NULL) /* the executable: .symtab */
+      name = sym_lookup(o, exe_sym, exe_nsym, exe_str, exe_strsz, look,
+                        &start);
+    if (name == NULL)
+      name = dyn_lookup(o, look, &start);
     if (name != NULL && name[0] != '\0') {
       p = coro__put_str(p, end, name);
       p = coro__put_str(p, end, "+");
@@ -224,6 +299,8 @@ char *coro__put_backtrace(char *p, char *end, const coro *co,
                           const void *uctx) {
   void *frames[CORO_BACKTRACE_MAX];
   int n = coro__backtrace_uctx(co, uctx, frames, CORO_BACKTRACE_MAX);
+  if (n > 0)
+    map_exe_symtab();
   for (int i = 0; i < n; i++)
     p = coro__put_frame(p, end, i, frames[i]);
   return p;
@@ -290,7 +367,7 @@ static void on_crash(int sig, siginfo_t *info, void *uctx) {
 }
 
 static void crash_install(void) {
-  dl_iterate_phdr(snap_one, NULL);
+  dl_iterate_phdr(snap_one, NULL); /* the executable comes first */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_crash;

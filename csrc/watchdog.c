@@ -23,9 +23,13 @@
  * alive, checks that the switch counter is still the one the watchdog saw
  * (the same run), copies id and name and walks the interrupted frame
  * chain (backtrace.c, bounds-checked against the coroutine's stack) into
- * the loop's watch record. A compare-and-swap on the record's state
- * settles a handler that comes after the watchdog stopped waiting.
- * $CORO_SLOW_NOSIGNAL=1 turns the signal off: then id and name are read
+ * the loop's watch record; the watchdog collects it at a later tick (it
+ * never waits for a loop thread that has no CPU) and only then reports.
+ * A compare-and-swap on the record's state settles a handler that comes
+ * after the watchdog gave up (SAMPLE_WAIT_NS) or the run ended. Id and
+ * name are also read beforehand the NOSIGNAL way (below), so a run that
+ * ends before its sample is still reported by name.
+ * $CORO_SLOW_NOSIGNAL=1 turns the signal off: then id and name are only read
  * through a pipe (a write from memory freed meanwhile fails with EFAULT
  * instead of faulting) and kept only if the counter did not move
  * meanwhile.
@@ -50,6 +54,7 @@ enum { S_IDLE, S_WANTED, S_WRITING, S_DONE };
 struct coro__watch {
   coro_loop *loop;
   struct coro__watch *next;
+  unsigned gen;            /* wd_gen when registered */
   clockid_t cpu;           /* the loop thread's CPU clock */
   /* The run being watched (the watchdog thread's own). */
   uint64_t sw;             /* the switch counter it saw */
@@ -57,6 +62,8 @@ struct coro__watch {
   int64_t cpu0;            /* thread CPU time when the run was first seen */
   int64_t run;             /* CPU time of the run at the last tick */
   int reported;            /* SLOW sent for this run */
+  int pending;             /* a sample was asked for, SLOW not sent yet */
+  int64_t asked_at;        /* CLOCK_MONOTONIC ns of the request */
   coro_report rep;         /* what was reported (the END repeats it) */
   /* The sample: written by the signal handler on the loop thread. */
   atomic_int sample;       /* S_* */
@@ -129,10 +136,9 @@ static void on_sample(int sig, siginfo_t *info, void *uctx) {
   errno = saved_errno;
 }
 
-/* Ask the loop thread for a sample of the run w watches and wait for it
- * (at most ~20 ms of the watchdog's time: a thread that does not answer
- * gets a report without frames). 1 with the sample in w, 0 without. */
-static int take_sample(struct coro__watch *w) {
+/* Ask the loop thread for a sample of the run w watches: 1 if the signal
+ * went out (collect it with sample_collect at a later tick), 0 if not. */
+static int sample_ask(struct coro__watch *w) {
   w->sample_sw = w->sw;
   w->sample_n = 0;
   atomic_store(&w->sample, S_WANTED);
@@ -140,19 +146,25 @@ static int take_sample(struct coro__watch *w) {
     atomic_store(&w->sample, S_IDLE);
     return 0;
   }
-  struct timespec nap = {0, 100000};
-  for (int i = 0; i < 200; i++) {
-    if (atomic_load(&w->sample) == S_DONE)
-      break;
-    nanosleep(&nap, NULL);
-  }
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  w->asked_at = ts_ns(&t);
+  w->pending = 1;
+  return 1;
+}
+
+/* End the request in flight: 1 if the sample came and holds frames of the
+ * same run, 0 if not (a handler that comes later finds S_IDLE). */
+static int sample_collect(struct coro__watch *w) {
+  w->pending = 0;
   int want = S_WANTED;
   if (atomic_compare_exchange_strong(&w->sample, &want, S_IDLE))
-    return 0; /* never answered; a late handler now finds S_IDLE */
+    return 0; /* never answered */
+  struct timespec nap = {0, 100000};
   while (atomic_load(&w->sample) != S_DONE)
     nanosleep(&nap, NULL); /* the handler is writing: a few us */
   atomic_store(&w->sample, S_IDLE);
-  return w->sample_n >= 0;
+  return w->sample_n > 0;
 }
 
 /* Copy n bytes from src, which may have been unmapped meanwhile, without
@@ -180,13 +192,14 @@ static void peek_id(struct coro__watch *w, const coro *cur) {
   if (safe_read(&id, &cur->id, sizeof id) != sizeof id ||
       safe_read(&np, &cur->name, sizeof np) != sizeof np)
     return;
-  if (np != NULL) {
-    /* A name may end before a page boundary: read up to it at most. */
-    size_t room = 4096 - ((uintptr_t)np & 4095);
-    size_t want = sizeof name - 1 < room ? sizeof name - 1 : room;
-    size_t got = safe_read(name, np, want);
-    name[got] = '\0';
-  }
+  /* Byte by byte up to its NUL: never a byte past the string (which may
+   * end just before unmapped memory, or, under ASan, a redzone). Once per
+   * slow run. */
+  for (size_t i = 0; np != NULL && i + 1 < sizeof name; i++)
+    if (safe_read(&name[i], np + i, 1) != 1 || name[i] == '\0') {
+      name[i] = '\0';
+      break;
+    }
   if (__atomic_load_n(&w->loop->n_switches, __ATOMIC_ACQUIRE) != w->sw)
     return;
   w->rep.id = id;
@@ -281,8 +294,30 @@ static void run_ended(struct coro__watch *w) {
   w->reported = 0;
 }
 
+/* Send the SLOW report of the run w watches, with the sample's frames
+ * (and its id and name: the handler read them on the loop thread) when
+ * one came in time. */
+static void emit_slow(struct coro__watch *w) {
+  coro_report *r = &w->rep;
+  if (w->pending && sample_collect(w)) {
+    r->id = w->sample_id;
+    memcpy(r->name, w->sample_name, sizeof r->name);
+    r->nframes = w->sample_n;
+    memcpy(r->frames, w->sample_frames, sizeof r->frames);
+  }
+  r->run_ns = w->run;
+  w->reported = 1;
+  coro__report(w->loop, r);
+}
+
+/* How long a sample may take (wall time) before SLOW goes out without
+ * frames: a loaded machine may leave the loop thread without a CPU for a
+ * while, and waiting costs nothing (the watchdog goes on ticking). */
+#define SAMPLE_WAIT_NS 2000000000LL
+
 /* One look at a loop: a new run, the same run (report it when it crosses
- * the threshold), or the end of one. */
+ * the threshold: ask for a sample, report when it is in), or the end of
+ * one (report the end of a reported run). */
 static void look(struct coro__watch *w) {
   coro_loop *l = w->loop;
   int64_t thr = atomic_load_explicit(&l->slow_ns, memory_order_relaxed);
@@ -292,6 +327,8 @@ static void look(struct coro__watch *w) {
              cur != &l->main && !__atomic_load_n(&l->in_call, __ATOMIC_RELAXED);
   int64_t now = cpu_now(w);
   if (thr <= 0 || now < 0 || !busy || sw != w->sw || cur != w->cur) {
+    if (w->pending)
+      emit_slow(w); /* it was slow: said without frames, then its end */
     run_ended(w);
     w->sw = sw;
     w->cur = busy ? cur : NULL;
@@ -302,6 +339,14 @@ static void look(struct coro__watch *w) {
   w->run = now - w->cpu0;
   if (w->run > atomic_load_explicit(&l->longest_run, memory_order_relaxed))
     atomic_store_explicit(&l->longest_run, w->run, memory_order_relaxed);
+  if (w->pending) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (atomic_load(&w->sample) == S_DONE ||
+        ts_ns(&t) - w->asked_at > SAMPLE_WAIT_NS)
+      emit_slow(w);
+    return;
+  }
   if (w->reported || w->run < thr)
     return;
   coro_report *r = &w->rep;
@@ -310,26 +355,10 @@ static void look(struct coro__watch *w) {
   r->loop = l;
   r->loop_name = coro_loop_name(l);
   r->threshold_ns = thr;
-  if (!wd_nosignal) {
-    if (!take_sample(w)) {
-      /* The run ended while we asked: the next tick sees it. */
-      if (w->sample_n < 0)
-        return;
-    } else {
-      r->id = w->sample_id;
-      memcpy(r->name, w->sample_name, sizeof r->name);
-      r->nframes = w->sample_n;
-      memcpy(r->frames, w->sample_frames, sizeof r->frames);
-    }
-  } else {
-    peek_id(w, cur);
-  }
-  int64_t after = cpu_now(w);
-  if (after > w->cpu0)
-    w->run = after - w->cpu0;
-  r->run_ns = w->run;
-  w->reported = 1;
-  coro__report(l, r);
+  peek_id(w, cur); /* the sample, if it comes, confirms them */
+  if (!wd_nosignal && sample_ask(w))
+    return; /* reported when the sample is in */
+  emit_slow(w);
 }
 
 static void *watchdog_main(void *arg) {
@@ -363,15 +392,36 @@ static void *watchdog_main(void *arg) {
 }
 
 /* Start the thread and install the handler (under wd_mu): 0 or -errno. */
+/* fork(): the child has no watchdog thread, and wd_mu must not be held
+ * there. The fork waits for the lock (a tick's work, or a report_fn call:
+ * which must not fork), the child starts afresh: registrations from
+ * before (wd_gen) are void, a loop that sets a threshold again is watched
+ * by the child's own watchdog. */
+static unsigned wd_gen;
+static int wd_once; /* the handler and the fork hooks are installed */
+
+static void wd_fork_prepare(void) { pthread_mutex_lock(&wd_mu); }
+static void wd_fork_parent(void) { pthread_mutex_unlock(&wd_mu); }
+static void wd_fork_child(void) {
+  pthread_mutex_init(&wd_mu, NULL);
+  wd_started = 0;
+  wd_list = NULL;
+  wd_gen++;
+}
+
 static int start_locked(void) {
   if (wd_started)
     return 0;
   const char *e = getenv("CORO_SLOW_NOSIGNAL");
   wd_nosignal = e != NULL && strcmp(e, "1") == 0;
-  if (wd_nosignal && wd_pipe[0] < 0 &&
-      pipe2(wd_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+  if (wd_pipe[0] < 0 && pipe2(wd_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
     wd_pipe[0] = wd_pipe[1] = -1; /* reports without id then */
-  if (!wd_nosignal) {
+  if (!wd_once) {
+    int rc = pthread_atfork(wd_fork_prepare, wd_fork_parent, wd_fork_child);
+    if (rc != 0)
+      return -rc;
+  }
+  if (!wd_nosignal && !wd_once) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_sample;
@@ -382,6 +432,7 @@ static int start_locked(void) {
     if (sigaction(wd_sig(), &sa, &wd_prev) != 0)
       return -errno;
   }
+  wd_once = 1;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -409,8 +460,10 @@ static int start_locked(void) {
 
 /* Register l with the watchdog (starting it on first use). */
 static int watch_locked(coro_loop *l) {
-  if (l->watch != NULL)
+  if (l->watch != NULL && l->watch->gen == wd_gen)
     return 0;
+  free(l->watch); /* made before a fork: the parent's watchdog's */
+  l->watch = NULL;
   int rc = start_locked();
   if (rc < 0)
     return rc;
@@ -423,6 +476,7 @@ static int watch_locked(coro_loop *l) {
     return -rc;
   }
   w->loop = l;
+  w->gen = wd_gen;
   w->next = wd_list;
   wd_list = w;
   l->watch = w;
@@ -470,7 +524,13 @@ void coro__watch_close(coro_loop *l) {
       break;
     }
   l->watch = NULL;
-  run_ended(w); /* the close runs on the loop's stack: no run goes on */
+  /* The close runs on the loop's stack: no run goes on, and no handler
+   * can be writing a sample (it would run on this very thread). */
+  if (w->gen == wd_gen) {
+    if (w->pending)
+      emit_slow(w);
+    run_ended(w);
+  }
   pthread_mutex_unlock(&wd_mu);
   /* A handler cannot be writing: it runs on this very thread. */
   free(w);
