@@ -192,7 +192,7 @@ func terminalSession(cc *consoleConn, greeting string, tty *os.File, stdout, std
 		io.Reader
 		io.Writer
 	}{tty, stdout}, "coro> ")
-	if w, h, err := term.GetSize(int(tty.Fd())); err == nil {
+	if w, h, err := term.GetSize(int(tty.Fd())); err == nil && w > 0 && h > 0 {
 		t.SetSize(w, h)
 	}
 	io.WriteString(t, greeting)

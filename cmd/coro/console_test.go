@@ -3,13 +3,19 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // startWithConsole runs `coro args...` (a server with -console flags)
@@ -169,5 +175,84 @@ func TestConsoleClient(t *testing.T) {
 	}
 	if out, errOut, code := runCoro(t, "ps\n", "console", esock); code != 0 || !strings.Contains(out, "coroutines") {
 		t.Errorf("echo's console: %d %q %q", code, out, errOut)
+	}
+}
+
+// TestConsoleTerminal drives coro console through a pseudo-terminal: the
+// line-editing session (x/term) prompts, runs what is typed and ends with
+// quit.
+func TestConsoleTerminal(t *testing.T) {
+	if binary == "" {
+		t.Skip("needs the built binary")
+	}
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	defer master.Close()
+	mfd := int(master.Fd())
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Skipf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(mfd, unix.TIOCGPTN)
+	if err != nil {
+		t.Skipf("ptsname: %v", err)
+	}
+	slave, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("open the slave: %v", err)
+	}
+	defer slave.Close()
+
+	sock := filepath.Join(t.TempDir(), "echo.sock")
+	startWithConsole(t, 2, "echo", "-addr", "127.0.0.1:0", "-console", sock)
+	cmd := exec.Command(binary, "console", sock)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	var mu sync.Mutex
+	var seen strings.Builder
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := master.Read(buf)
+			mu.Lock()
+			seen.Write(buf[:k])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitFor := func(want string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			s := seen.String()
+			mu.Unlock()
+			if strings.Contains(s, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q on the terminal: %q", want, s)
+			}
+		}
+	}
+	waitFor("coro> ")
+	io.WriteString(master, "loops\r")
+	waitFor("echo-0")
+	io.WriteString(master, "quit\r")
+	waitFor("bye")
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("coro console: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("coro console did not exit after quit")
 	}
 }
