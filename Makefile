@@ -103,6 +103,12 @@ SWITCH_O  := $(B)/switch_ucontext.c.o $(patsubst csrc/%,$(B)/%.o,$(ENGINE_S))
 ENGINE_TESTS := core_test sync_test overflow_test io_test fault_test dns_test dns_cache_test resolver_test tsan_test backtrace_test
 TESTS_RUN    := switch_test stack_test core_test sync_test io_test fault_test dns_test dns_cache_test resolver_test backtrace_test hooks_test
 
+# --- dump (coro_loop_dump, csrc/dump.c) ---
+ENGINE_TESTS += dump_test
+TESTS_RUN    += dump_test
+$(B)/dump_test: csrc/test/dump_test.c $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(B)/libcoro.a -lpthread -rdynamic -o $@
+
 # --- watchdog: the slow-coroutine watchdog, close's and crash reports ---
 # (watchdog_test names frames with dladdr: -rdynamic, as backtrace_test)
 ENGINE_TESTS += watchdog_test

@@ -74,84 +74,25 @@ func (l *Loop) Backtrace(ctx context.Context, id uint64) ([]Frame, error) {
 		C.coro__go_bt_here(r)
 		return btFrames(r)
 	}
-	w := &btWait{done: make(chan struct{})}
-	btMu.Lock()
-	btNext++
-	key := btNext
-	btWaits[key] = w
-	btMu.Unlock()
-	w.r = C.coro__go_bt_new(C.uint64_t(id), C.uintptr_t(key))
-	if w.r == nil {
-		btForget(key)
-		return nil, syscall.ENOMEM
-	}
-	rc := C.int(-C.int(syscall.ESHUTDOWN))
-	l.inflight.Add(1)
-	if !l.freeing.Load() {
-		rc = C.coro__go_bt_post(l.c, w.r)
-	}
-	l.inflight.Add(-1)
-	if rc < 0 {
-		btForget(key)
-		C.coro__go_bt_free(w.r)
-		if rc == -C.int(syscall.ESHUTDOWN) {
-			return nil, ErrClosed
+	var r *C.struct_coro__go_bt
+	err := l.postWait(ctx, func(key uintptr) C.int {
+		if r = C.coro__go_bt_new(C.uint64_t(id), C.uintptr_t(key)); r == nil {
+			return -C.int(syscall.ENOMEM)
 		}
-		return nil, errnoErr(rc)
+		return C.coro__go_bt_post(l.c, r)
+	}, func() { C.coro__go_bt_free(r) })
+	if err != nil {
+		return nil, err
 	}
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		btMu.Lock()
-		_, pending := btWaits[key]
-		w.abandoned = pending // the loop's callback frees the request
-		btMu.Unlock()
-		if pending {
-			return nil, ctx.Err()
-		}
-		<-w.done
-	}
-	defer C.coro__go_bt_free(w.r)
-	return btFrames(w.r)
-}
-
-// A Backtrace request in flight to the loop.
-type btWait struct {
-	done      chan struct{}
-	r         *C.struct_coro__go_bt
-	abandoned bool // its caller left (ctx): the callback frees r
-}
-
-var (
-	btMu    sync.Mutex
-	btNext  uintptr
-	btWaits = map[uintptr]*btWait{}
-)
-
-func btForget(key uintptr) {
-	btMu.Lock()
-	delete(btWaits, key)
-	btMu.Unlock()
+	defer C.coro__go_bt_free(r)
+	return btFrames(r)
 }
 
 // coro__go_bt_done runs on the loop thread, on its own stack, once the
 // walk of request key is in.
 //
 //export coro__go_bt_done
-func coro__go_bt_done(key C.uintptr_t) {
-	btMu.Lock()
-	w := btWaits[uintptr(key)]
-	delete(btWaits, uintptr(key))
-	btMu.Unlock()
-	if w == nil {
-		return
-	}
-	if w.abandoned {
-		C.coro__go_bt_free(w.r)
-		return
-	}
-	close(w.done)
-}
+func coro__go_bt_done(key C.uintptr_t) { loopWaitDone(uintptr(key)) }
 
 func btFrames(r *C.struct_coro__go_bt) ([]Frame, error) {
 	n := int(C.coro__go_bt_n(r))

@@ -81,9 +81,9 @@ func TestBacktrace(t *testing.T) {
 		if _, err := l.Backtrace(ctxTimeout(t, 10*time.Second), co.ID()); !errors.Is(err, ErrClosed) {
 			t.Errorf("Backtrace after Close: %v, want ErrClosed", err)
 		}
-		btMu.Lock()
-		left := len(btWaits)
-		btMu.Unlock()
+		loopWaitMu.Lock()
+		left := len(loopWaits)
+		loopWaitMu.Unlock()
 		if left != 0 {
 			t.Errorf("%d requests left in flight", left)
 		}

@@ -98,6 +98,9 @@ func NewLoop(opts ...Option) (*Loop, error) {
 	if cfg.hooks {
 		copts.hooks = 1
 	}
+	if cfg.accounting {
+		copts.accounting = 1
+	}
 	if cfg.cacheSet {
 		if cfg.stackCache == 0 {
 			copts.stack_cache = ^C.size_t(0) // keep none

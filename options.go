@@ -7,6 +7,7 @@ import "time"
 // loopConfig collects NewLoop's options.
 type loopConfig struct {
 	hooks       bool // WithHooks
+	accounting  bool // WithAccounting (dump.go)
 	mode        StackMode
 	stackSize   int
 	stackCache  int

@@ -122,6 +122,8 @@ static uintptr_t bt_sp_of(const coro *co) {
 #endif
 }
 
+uintptr_t coro__saved_sp(const coro *co) { return bt_sp_of(co); }
+
 /* Where co's stack bytes are: -EIO if the saved state is inconsistent
  * (a stack pointer outside its stack), which a walk must not trust. */
 static int bt_stack_of(const coro *co, struct bt_stack *st) {

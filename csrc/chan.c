@@ -71,7 +71,9 @@ struct coro_chan {
  * coroutine that will still touch it when it runs. */
 static int chan_park(coro_chan *ch, coro__waitq *q, int64_t deadline) {
   ch->inside++;
-  int err = coro__wait(q, deadline);
+  /* A sender parks on sendq, or on ackq until its element is taken. */
+  int why = q == &ch->recvq ? CORO_WAIT_CHAN_RECV : CORO_WAIT_CHAN_SEND;
+  int err = coro__wait_for(q, deadline, why, ch, 0);
   ch->inside--;
   return err;
 }

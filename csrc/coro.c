@@ -489,6 +489,7 @@ int coro_transfer(coro *to, void *value, void **received) {
     return -EINVAL;
   }
   self->state = CORO__SUSPENDED;
+  self->since = l->tick;
   l->xfer = value;
   l->xfer_done = 0;
   coro__switch_to(l, to);

@@ -148,6 +148,8 @@ typedef struct coro_loop_opts {
                           libcoro_hooks.a, when linked in) act in this
                           loop's coroutines; 0 (default): off. See
                           coro_hooks_enable */
+  int accounting;      /* 1: time each coroutine's runs from the start
+                          (coro_loop_set_accounting); 0 (default): off */
   int64_t slow_ns;     /* the slow-coroutine threshold (watchdog.c): a
                           coroutine that runs this long (CPU time) without
                           switching is reported; 0 (default): off. See
@@ -384,6 +386,128 @@ int coro_backtrace_symbol(const void *pc, char *buf, size_t len);
  * frame: "#N 0xaddr symbol". Returns its length; -ENOSPC if buf is too
  * short (it holds the whole lines that fit), or coro_backtrace's error. */
 int coro_backtrace_format(coro *co, char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Looking inside a loop: what each coroutine is doing (dump.c)       */
+/* ------------------------------------------------------------------ */
+
+/* A coroutine's state in a dump. */
+enum coro_state {
+  CORO_STATE_NEW = 0,   /* created or spawned, never run */
+  CORO_STATE_READY,     /* on the run queue */
+  CORO_STATE_RUNNING,   /* the running coroutine (the one that dumps) */
+  CORO_STATE_WAITING,   /* parked: see coro_dump_coro.wait */
+  CORO_STATE_SUSPENDED, /* created and transferred away, or in a
+                           coro_call_on_loop (wait CORO_WAIT_CALL) */
+  CORO_STATE_DONE,      /* finished, not yet joined or freed */
+};
+
+/* What a waiting coroutine waits for. */
+enum coro_wait_kind {
+  CORO_WAIT_NONE = 0,  /* not waiting */
+  CORO_WAIT_SLEEP,     /* coro_sleep until the deadline */
+  CORO_WAIT_FD,        /* coro_fd_wait (and the socket calls): wait_fd,
+                          wait_events */
+  CORO_WAIT_MUTEX,     /* wait_obj: the coro_mutex */
+  CORO_WAIT_COND,      /* wait_obj: the coro_cond */
+  CORO_WAIT_SEM,       /* wait_obj: the coro_sem */
+  CORO_WAIT_WG,        /* wait_obj: the coro_waitgroup */
+  CORO_WAIT_CHAN_SEND, /* wait_obj: the coro_chan */
+  CORO_WAIT_CHAN_RECV, /* wait_obj: the coro_chan */
+  CORO_WAIT_JOIN,      /* coro_join of the coroutine wait_id */
+  CORO_WAIT_CALL,      /* inside coro_call_on_loop (a Go call) */
+  CORO_WAIT_DNS,       /* a lookup another coroutine is asking a server */
+  CORO_WAIT_OTHER,     /* anything else parked */
+};
+
+/* One coroutine in a dump. Pointers are valid during the callback only. */
+typedef struct coro_dump_coro {
+  uint64_t id;
+  const char *name;       /* "" when unnamed */
+  int state;              /* enum coro_state */
+  int created;            /* 1: coro_create (transfers), 0: spawned */
+  int cancelled;          /* 1 once coro_cancel was called on it */
+  int wait;               /* enum coro_wait_kind (WAITING, or SUSPENDED
+                             in a call); CORO_WAIT_NONE otherwise */
+  const void *wait_obj;   /* the lock, queue or channel waited on */
+  int wait_fd;            /* CORO_WAIT_FD: the fd ... */
+  int wait_events;        /* ... and CORO_POLLIN | CORO_POLLOUT */
+  uint64_t wait_id;       /* CORO_WAIT_JOIN: the coroutine joined */
+  int64_t deadline;       /* when its wait times out; -1: none */
+  int64_t since;          /* coro_now() time it entered the state: exact
+                             with accounting, else the loop's clock read
+                             of its turn (late by at most one turn) */
+  uint64_t switches;      /* times it was switched to (resumed) */
+  int64_t run_ns;         /* time it ran; -1 without accounting */
+  int stack_mode;         /* CORO_STACK_GUARDED or CORO_STACK_SHARED */
+  size_t stack_size;      /* usable bytes (SHARED: the shared stack's) */
+  size_t stack_used;      /* bytes in use now (at its suspension) */
+  size_t stack_peak;      /* GUARDED: the stack's pages that are resident
+                             (page granularity; a cached stack keeps the
+                             pages of the coroutines that used it before);
+                             SHARED: the largest copy saved so far */
+  int nframes;            /* with CORO_DUMP_BACKTRACE: frames stored, or
+                             coro_backtrace's -errno (-EINVAL when running
+                             or done); else 0 */
+  void *frames[CORO_BACKTRACE_MAX];
+} coro_dump_coro;
+
+/* A loop's counters in a dump. */
+typedef struct coro_dump_loop {
+  const char *name;       /* coro_loop_name */
+  int64_t now;            /* coro_now() when the dump was taken */
+  uint64_t coroutines;    /* records alive (all states) */
+  uint64_t by_state[6];   /* indexed by enum coro_state */
+  uint64_t ready;         /* run-queue length */
+  uint64_t timers;        /* pending deadlines */
+  uint64_t fds;           /* fds registered with the poller */
+  uint64_t fd_waiters;    /* coroutines parked on fds */
+  uint64_t polls;         /* times the loop asked the kernel for events */
+  uint64_t switches;      /* context switches */
+  uint64_t spawned;       /* coroutines ever created */
+  uint64_t posts;         /* cross-thread posts handled */
+  int accounting;         /* 1 while run times are measured */
+  int64_t longest_run_ns; /* the longest run of a coroutine without a
+                             switch since accounting began; -1 without */
+  uint64_t longest_run_id;/* whose run that was (0: none) */
+} coro_dump_loop;
+
+#define CORO_DUMP_BACKTRACE 0x1 /* fill coro_dump_coro.frames */
+
+/* Describe loop and each of its coroutines: fill *out (may be NULL) with
+ * the counters, then call fn (may be NULL) once per coroutine, newest
+ * first; a non-zero return of fn stops the walk and is returned. fn runs
+ * on the loop thread and must not spawn, cancel, join or free coroutines
+ * (the walk is in progress). Call it on the loop's thread (from the loop
+ * stack, e.g. in a coro_loop_post function, or from a coroutine, which
+ * then appears as running). 0, -EINVAL (NULL loop, unknown flags), -EPERM
+ * (another thread). */
+int coro_loop_dump(coro_loop *loop, unsigned flags, coro_dump_loop *out,
+                   int (*fn)(void *udata, const coro_dump_coro *co),
+                   void *udata);
+
+/* coro_loop_dump as text for people: a line of counters, a line per
+ * coroutine ("id name state wait ..."), and with CORO_DUMP_BACKTRACE its
+ * frames below it, indented. Returns the length; -ENOSPC when buf is too
+ * short (it then holds the whole lines that fit), or coro_loop_dump's
+ * error. */
+int coro_loop_dump_text(coro_loop *loop, unsigned flags, char *buf,
+                        size_t len);
+
+/* Names for dumps: "waiting", "fd", ... ("?" for an unknown value). */
+const char *coro_state_name(int state);
+const char *coro_wait_name(int wait);
+
+/* Cancel (coro_cancel) the coroutine with this id on the calling thread's
+ * loop: 0, -ESRCH if there is none, -EPERM without a loop. */
+int coro_cancel_by_id(uint64_t id);
+
+/* Measure run times (coro_dump_coro.run_ns, longest_run_ns): a clock
+ * read per switch while on (its cost: README), none while off.
+ * Turning it on resets the longest run. Loop thread only: 0, -EINVAL,
+ * -EPERM. */
+int coro_loop_set_accounting(coro_loop *loop, int on);
+int coro_loop_accounting(const coro_loop *loop); /* 1 on, 0 off */
 
 /* ------------------------------------------------------------------ */
 /* The slow-coroutine watchdog (watchdog.c) and crash reports (crash.c) */

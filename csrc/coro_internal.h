@@ -19,6 +19,7 @@
  *   watchdog.c the slow-coroutine watchdog thread and the reports' format
  *   crash.c    crash reports of fatal signals in coroutines (async-signal-
  *              safe formatting and symbols)
+ *   dump.c     coro_loop_dump: what each coroutine is doing, run accounting
  *   dns_msg.c, dns_conf.c  the resolver's message codec and configuration,
  *              below the loop (their contracts: dns_internal.h)
  *   resolver.c, dns_transport.c, dns_lookup.c, ...  the resolver's query
@@ -118,6 +119,10 @@ struct coro {
   uint8_t flags;           /* enum coro__flag */
   uint8_t stack_mode;      /* CORO_STACK_GUARDED or CORO_STACK_SHARED */
   coro *rnext;             /* run queue link */
+  uint64_t n_switches;     /* times switched to (dump.c) */
+  int64_t since;           /* coro_now() of its last state change (see
+                              coro_dump_coro.since); here, in the first
+                              cache line, because a yield writes it */
 
   /* Waiting (coro__wait). One wait at a time, so one node suffices. */
   coro *wprev, *wnext;     /* links in *waitq */
@@ -155,6 +160,13 @@ struct coro {
       uint32_t saved_cap;  /* bytes allocated for saved */
     } s;
   } stk;
+  /* What it waits on and since when, for coro_loop_dump (dump.c): set by
+   * coro__wait_for, read only while state is BLOCKED. */
+  uint8_t why;             /* enum coro_wait_kind */
+  int64_t why_arg;         /* FD: fd | events << 32; JOIN: the id joined */
+  const void *why_obj;     /* the lock, queue or channel */
+  int64_t run_ns;          /* accounting: time run */
+  uint32_t peak;           /* SHARED: largest saved copy, bytes */
 #if CORO__ASAN_ON
   void *asan_fake;         /* ASan fake-stack handle across a switch */
 #endif
@@ -215,6 +227,10 @@ struct coro_loop {
   unsigned budget;         /* switches left before main gets a turn */
   int xfer_done;           /* 1 if xfer is a finished coroutine's result */
   int in_call;             /* a coro_call_on_loop function is running */
+  int accounting;          /* time runs (dump.c: coro__account) */
+  int64_t tick;            /* the clock read of main's last turn, which
+                              stamps state changes (coro.since) without a
+                              clock read of their own (dump.c) */
   coro main;               /* the context of the loop thread's own stack */
 
   /* Configuration. */
@@ -270,6 +286,11 @@ struct coro_loop {
   atomic_int shutdown;     /* posts refused from now on */
   atomic_int posters;      /* threads inside coro_loop_post */
 
+  /* dump.c. */
+  int64_t switch_at;       /* accounting: when the running context began */
+  int64_t acct_longest;    /* accounting: the longest run, ns, and whose */
+  uint64_t acct_longest_id;
+
   /* Counters (read racily by coro_loop_stats_get). */
   uint64_t n_live, n_spawned, n_posts, n_mapped, n_saved_bytes;
 
@@ -313,6 +334,10 @@ int coro__guard_size(size_t n, size_t *out);
  * (SHARED, keeping `saved` for reuse up to a bound). Never called while
  * running on that stack. Marks the record CORO__MAGIC_DEAD. */
 void coro__stack_release(coro_loop *loop, coro *co);
+
+/* GUARDED: the bytes of guard at the bottom of co's mapping (the usable
+ * stack is [map + guard, co)). */
+size_t coro__stack_guard(const coro *co);
 
 /* Unmap/free every cached stack and record and the shared stack. */
 void coro__stack_drain(coro_loop *loop);
@@ -439,7 +464,14 @@ _Noreturn void coro__panic(const coro *co, const char *what);
  * switching and without needing a coroutine (so polling works on the loop
  * stack): -ECANCELED for a cancelled coroutine, else -ETIMEDOUT. Otherwise
  * -EPERM outside a spawned coroutine or inside coro_call_on_loop. */
-int coro__wait(coro__waitq *q, int64_t deadline);
+int coro__wait_for(coro__waitq *q, int64_t deadline, int why,
+                   const void *obj, int64_t arg);
+
+/* coro__wait_for that says what it waits on: why is an enum
+ * coro_wait_kind, obj and arg as coro_dump_coro shows them (dump.c). */
+static inline int coro__wait(coro__waitq *q, int64_t deadline) {
+  return coro__wait_for(q, deadline, CORO_WAIT_OTHER, NULL, 0);
+}
 
 /* Wake co (parked in coro__wait) with status: unlink from its queue and the
  * timer heap, make it ready. */
@@ -492,6 +524,17 @@ static inline int coro__hooks_on(void) {
  * may block (a spawned coroutine, not in coro_call_on_loop), else NULL and
  * *err set to -EPERM. */
 coro *coro__blocker(int *err);
+
+/* ---- backtrace.c ------------------------------------------------------ */
+
+/* The stack pointer a suspended co saved (its lowest byte in use). */
+uintptr_t coro__saved_sp(const coro *co);
+
+/* ---- dump.c ----------------------------------------------------------- */
+
+/* Accounting is on: charge the time since the last switch to from, and
+ * stamp both contexts' state change. Called by coro__switch_to. */
+void coro__account(coro_loop *loop, coro *from, coro *to);
 
 /* ---- remote.c --------------------------------------------------------- */
 
@@ -708,6 +751,9 @@ static inline void coro__switch_to(coro_loop *l, coro *to) {
    * Its address is fixed per thread, so the loop caches it. */
   int *ep = l->errno_ptr;
   int saved_errno = *ep;
+  to->n_switches++;
+  if (CORO__UNLIKELY(l->accounting))
+    coro__account(l, from, to);
   if (CORO__ASAN_ON || CORO__TSAN_ON || CORO__UNLIKELY(to->stack_mode == CORO_STACK_SHARED &&
                                       l->shared_owner != to)) {
     coro__switch_slow(l, from, to);

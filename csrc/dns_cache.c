@@ -449,7 +449,7 @@ int coro__dns_flight_begin(coro__dns_cache *c, const char *name,
     }
     if (self != NULL)
       self->dns_flight = f;
-    int rc = coro__wait(&f->waiters, deadline);
+    int rc = coro__wait_for(&f->waiters, deadline, CORO_WAIT_DNS, f, 0);
     if (self != NULL)
       self->dns_flight = NULL;
     /* On an error f may be gone already: the leader may have ended it

@@ -376,7 +376,8 @@ static int fd_wait(int fd, int events, int64_t deadline, int drained) {
       return rc;
   }
   p->waiters++;
-  int rc = coro__wait(&r->q[events - 1], deadline);
+  int rc = coro__wait_for(&r->q[events - 1], deadline, CORO_WAIT_FD, NULL,
+                          (int64_t)fd | (int64_t)events << 32);
   p->waiters--;
   return rc;
 }

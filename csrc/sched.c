@@ -37,6 +37,7 @@ int64_t coro_now(void) {
 
 void coro__ready(coro_loop *l, coro *co) {
   co->state = CORO__READY;
+  co->since = l->tick;
   co->rnext = NULL;
   if (l->rq_tail)
     l->rq_tail->rnext = co;
@@ -152,7 +153,8 @@ coro *coro__blocker(int *err) {
   return l->current;
 }
 
-int coro__wait(coro__waitq *q, int64_t deadline) {
+int coro__wait_for(coro__waitq *q, int64_t deadline, int why,
+                   const void *obj, int64_t arg) {
   int err;
   coro *co = coro__blocker(&err);
   if (deadline == 0)
@@ -179,6 +181,10 @@ int coro__wait(coro__waitq *q, int64_t deadline) {
   }
   co->state = CORO__BLOCKED;
   co->wait_status = 0;
+  co->why = (uint8_t)why;
+  co->why_obj = obj;
+  co->why_arg = arg;
+  co->since = l->tick;
   coro__switch_to(l, coro__next(l));
   return co->wait_status;
 }
@@ -276,7 +282,7 @@ int coro_sleep(int64_t deadline) {
       return err;
     return co->flags & CORO__F_CANCELLED ? -ECANCELED : 0;
   }
-  int rc = coro__wait(NULL, deadline);
+  int rc = coro__wait_for(NULL, deadline, CORO_WAIT_SLEEP, NULL, 0);
   return rc == -ETIMEDOUT ? 0 : rc;
 }
 
@@ -306,7 +312,8 @@ int coro_join(coro *co, int64_t deadline, void **result) {
       return -ETIMEDOUT;
     co->flags |= CORO__F_JOINING;
     co->link.joiner = me;
-    int rc = coro__wait(NULL, deadline);
+    int rc = coro__wait_for(NULL, deadline, CORO_WAIT_JOIN, NULL,
+                            (int64_t)co->id);
     co->flags &= (uint8_t)~CORO__F_JOINING;
     co->link.joiner = NULL;
     if (co->state != CORO__DONE)
@@ -480,6 +487,7 @@ static void fire_timers(coro_loop *l) {
   if (!l->heap_len)
     return;
   int64_t now = coro_now();
+  l->tick = now;
   while (l->heap_len && l->heap[0]->deadline <= now)
     coro__wake(l->heap[0], -ETIMEDOUT);
 }
@@ -569,7 +577,12 @@ static int turn(coro_loop *l) {
    * up on the next turn (it was a syscall per wake-up for nothing). */
   if (l->rq_head && coro__poll_due(l))
     coro__poll_run(l, 0);
-  fire_timers(l);
+  /* The turn's clock read stamps the state changes until the next turn
+   * (dump.c); fire_timers reads it when timers are due anyway. */
+  if (l->heap_len)
+    fire_timers(l);
+  else
+    l->tick = coro_now();
   if (!l->rq_head)
     return 0;
   l->budget = BUDGET;
@@ -656,6 +669,10 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
                                                    : o.stack_cache;
   l->name = o.name;
   l->hooks = o.hooks != 0;
+  l->tick = coro_now();
+  l->accounting = o.accounting != 0;
+  l->switch_at = l->tick;
+  l->acct_longest = l->accounting ? 0 : -1;
   l->owner = pthread_self();
   l->budget = BUDGET;
   l->main.magic = CORO__MAGIC_LIVE;

@@ -230,6 +230,8 @@ static size_t guard_of(const coro *co) {
   return tail_of(co->stk.g.map, co->stk.g.map_size)->guard;
 }
 
+size_t coro__stack_guard(const coro *co) { return guard_of(co); }
+
 /* Where the record of a guarded mapping lives: as high as the tail and the
  * alignment allow. */
 static coro *guarded_record(char *map, size_t map_size) {
@@ -443,6 +445,8 @@ int coro__shared_save(coro_loop *loop, coro *owner) {
   copy_stack(owner->stk.s.saved, sp, used);
   loop->n_saved_bytes -= owner->stk.s.saved_len;
   owner->stk.s.saved_len = (uint32_t)used;
+  if (owner->peak < (uint32_t)used)
+    owner->peak = (uint32_t)used; /* coro_loop_dump's stack_peak */
   loop->n_saved_bytes += used;
   if (loop->shared_owner == owner)
     loop->shared_owner = NULL;

@@ -54,7 +54,7 @@ int coro_mutex_lock(coro_mutex *m, int64_t deadline) {
   if (m->owner == self)
     return -EDEADLK;
   /* Woken with 0 means mutex_release already made us the owner. */
-  return coro__wait(&m->waiters, deadline);
+  return coro__wait_for(&m->waiters, deadline, CORO_WAIT_MUTEX, m, 0);
 }
 
 int coro_mutex_unlock(coro_mutex *m) {
@@ -98,7 +98,7 @@ static void cond_relock(coro_mutex *m, coro *self) {
       break;
     }
     self->flags &= (uint8_t)~CORO__F_CANCELLED;
-    (void)coro__wait(&m->waiters, -1);
+    (void)coro__wait_for(&m->waiters, -1, CORO_WAIT_MUTEX, m, 0);
     cancelled |= self->flags & CORO__F_CANCELLED;
   }
   self->flags |= cancelled;
@@ -123,7 +123,7 @@ int coro_cond_wait(coro_cond *c, coro_mutex *m, int64_t deadline) {
   if (self->flags & CORO__F_CANCELLED)
     return -ECANCELED;
   mutex_release(m);
-  rc = coro__wait(&c->waiters, deadline);
+  rc = coro__wait_for(&c->waiters, deadline, CORO_WAIT_COND, c, 0);
   cond_relock(m, self);
   return rc;
 }
@@ -169,7 +169,7 @@ int coro_sem_acquire(coro_sem *s, int64_t deadline) {
     return 0;
   }
   /* Woken with 0 means coro_sem_release handed us its unit. */
-  return coro__wait(&s->waiters, deadline);
+  return coro__wait_for(&s->waiters, deadline, CORO_WAIT_SEM, s, 0);
 }
 
 int coro_sem_release(coro_sem *s) {
@@ -227,7 +227,7 @@ int coro_wg_wait(coro_waitgroup *wg, int64_t deadline) {
     return -EINVAL;
   if (wg->count == 0)
     return 0;
-  return coro__wait(&wg->waiters, deadline);
+  return coro__wait_for(&wg->waiters, deadline, CORO_WAIT_WG, wg, 0);
 }
 
 int coro_wg_destroy(coro_waitgroup *wg) {

@@ -47,6 +47,7 @@ func echoFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	stack := fs.String("stack", "guarded", "the coroutines' stacks, `STACK`: guarded or shared")
 	idle := fs.Duration("idle", netdemo.DefaultEchoIdle, "close a connection idle for `D` (or whose reply cannot be written for D)")
 	reusePort := fs.Bool("reuseport", false, "share the port with other servers that listen on it with SO_REUSEPORT")
+	startConsole := consoleFlags(fs)
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
 			return usageError(stderr, "echo", "-loops %d: want 1 to 1024", *loops)
@@ -74,6 +75,13 @@ func echoFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		fmt.Fprintf(stdout, "echo: listening on %s (%d %s)\n", s.Addr(), *loops, pluralOf(*loops, "loop", "loops"))
+		stopConsole, err := startConsole(stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "coro echo: %v\n", err)
+			s.Close()
+			return exitFailed
+		}
+		defer stopConsole()
 		<-ctx.Done()
 		stats := s.Stats()
 		if err := s.Close(); err != nil {

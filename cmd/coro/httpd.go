@@ -198,6 +198,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "common", "the access log's format, `FORMAT`: common or combined")
 	vhosts := fs.String("vhosts", "", "serve each sub-directory of `DIR` as the site of the host it is named after (default site: -root, else DIR/_default)")
 	drain := fs.Duration("drain", 30*time.Second, "on SIGTERM or SIGINT, let requests in progress finish for at most `D` (0: stop at once)")
+	startConsole := consoleFlags(fs)
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
 			return usageError(stderr, "httpd", "-loops %d: want 1 to 1024", *loops)
@@ -267,6 +268,13 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			dir = "the sites of " + *vhosts
 		}
 		fmt.Fprintf(stdout, "httpd: serving %s on %s (%d loops)\n", dir, srv.URL(), *loops)
+		stopConsole, err := startConsole(stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "coro httpd: %v\n", err)
+			srv.Close()
+			return exitFailed
+		}
+		defer stopConsole()
 		stopped := make(chan struct{})
 		reopened := make(chan struct{})
 		go func() {

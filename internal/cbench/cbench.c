@@ -240,6 +240,10 @@ int cb_yield_run(cb_yield *y, long n) {
   return y->err;
 }
 
+int cb_yield_accounting(cb_yield *y, int on) {
+  return coro_loop_set_accounting(y->loop, on);
+}
+
 int cb_yield_set_slow(cb_yield *y, int64_t ns) {
   return coro_loop_set_slow(y->loop, ns);
 }

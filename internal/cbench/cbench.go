@@ -114,6 +114,16 @@ func (y *Yield) Run(n int) error {
 	return errno(C.cb_yield_run(y.p, C.long(n)))
 }
 
+// SetAccounting turns the loop's run-time accounting on or off
+// (coro_loop_set_accounting), to measure its cost.
+func (y *Yield) SetAccounting(on bool) error {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	return errno(C.cb_yield_accounting(y.p, v))
+}
+
 // Close frees the loop and unlocks the thread.
 func (y *Yield) Close() error {
 	err := errno(C.cb_yield_free(y.p))

@@ -27,6 +27,8 @@ int cb_yield_new(cb_yield **out);
 /* Yield `n` times in total (counted over both coroutines). */
 int cb_yield_run(cb_yield *y, long n);
 int cb_yield_free(cb_yield *y);
+/* coro_loop_set_accounting on the benchmark's loop (dump.c's cost). */
+int cb_yield_accounting(cb_yield *y, int on);
 int cb_yield_set_slow(cb_yield *y, int64_t ns); /* coro_loop_set_slow */
 
 /* A driver coroutine that spawns a trivial coroutine and joins it, again
