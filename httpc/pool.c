@@ -111,6 +111,14 @@ static int host_get(coro_http_client *c, const coro_url *u, coro__http_host **ou
  * one answers, then TLS for https. */
 static int dial(coro_http_client *c, coro__http_host *h, int64_t deadline,
                 coro__http_stream **out) {
+  if (h->tls && !c->tls && !c->tls_err) {
+    /* Before connecting: without TLS built in, say so at once. */
+    int rc = coro__http_tls_new(&c->tls, &c->o.tls);
+    if (rc < 0)
+      c->tls_err = rc;
+  }
+  if (h->tls && c->tls_err)
+    return c->tls_err;
   coro_ip ips[8];
   int n = coro_lookup_ip(c->o.resolver, h->name, AF_UNSPEC, ips, 8, deadline);
   if (n < 0)
@@ -145,13 +153,7 @@ static int dial(coro_http_client *c, coro__http_host *h, int64_t deadline,
   c->st.connects++;
   if (!h->tls)
     return coro__http_tcp_stream(fd, out);
-  if (!c->tls && !c->tls_err) {
-    int rc = coro__http_tls_new(&c->tls, &c->o.tls);
-    if (rc < 0)
-      c->tls_err = rc;
-  }
-  int rc = c->tls_err ? c->tls_err
-                      : coro__http_tls_connect(c->tls, fd, h->name, deadline, out);
+  int rc = coro__http_tls_connect(c->tls, fd, h->name, deadline, out);
   if (rc < 0)
     coro_fd_close(fd);
   return rc;
