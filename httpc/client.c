@@ -229,7 +229,7 @@ static int attempt_run(coro_http_client *c, const coro_url *u, const char *metho
     coro__http_conn *k;
     int reused;
     int64_t now = coro_now();
-    int rc = coro__http_pool_get(c, u, fresh, q->deadline,
+    int rc = coro__http_pool_get(c, u, fresh, !idempotent(method), q->deadline,
                                  now + c->o.connect_timeout, &k, &reused);
     if (rc < 0)
       return rc;
