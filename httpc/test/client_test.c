@@ -623,9 +623,11 @@ TEST(server_closed_idle, s_answer_close) {
   CHECK_EQ(S.open, 0);
   CHECK_EQ(get(url("/"), &r), 200);
   CHECK_EQ(r.reused, 0);
-  CHECK_EQ(r.retried, 1);
-  coro_http_response_free(&r);
-  CHECK_EQ((int)stats().retries, 1); /* its first try met the closed one */
+  /* Retried, unless the run was slow enough (valgrind) for the 100 ms
+   * check to see the close first: both are right, and never both. */
+  coro_http_stats st = stats();
+  CHECK_EQ(r.retried + (int)st.evicted, 2);
+  CHECK_EQ((int)st.retries, r.retried);
   CHECK_EQ(S.nreq, 3);
 }
 
