@@ -368,6 +368,11 @@ TEST(get_basic, s_hello) {
   CHECK_STR_EQ(r.body, "hello");
   coro_http_response_free(&r);
   CHECK_EQ(S.nconns, 1);
+  /* A request with only the URL and a deadline (body_fd 0) collects. */
+  coro_http_request q0 = {.url = url("/"), .deadline = -1};
+  CHECK_EQ(coro_http_do(g_c, &q0, &r), 200);
+  CHECK_STR_EQ(r.body, "hello");
+  coro_http_response_free(&r);
 }
 
 static int collect(void *arg, const char *p, size_t n) {
