@@ -464,7 +464,10 @@ TEST(slow_head, s_silent) {
   /* The whole-request deadline too. */
   coro_http_request q = {.url = url("/"), .body_fd = -1, .deadline = coro_now() + 20 * 1000000};
   CHECK_EQ(coro_http_do(g_c, &q, &r), -ETIMEDOUT);
-  CHECK_EQ((int)stats().dropped, 2);
+  /* 2 unless a loaded machine let the 20 ms pass in the connect. */
+  CHECK_GE((int)stats().dropped, 1);
+  CHECK_EQ((int)stats().active, 0);
+  CHECK_EQ((int)stats().idle, 0);
 }
 
 static void redirects_opts(void) {}
