@@ -135,6 +135,7 @@ Exit status: 0 success, 1 the run failed, 2 usage error.`,
 	"httpd":   httpdCommand,
 	"resolve": resolveCommand,
 	"console": consoleCommand,
+	"get":     getCommand,
 }
 
 func samefringeFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
