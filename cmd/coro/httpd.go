@@ -113,6 +113,13 @@ the writer is 4 MiB behind, lines are dropped and counted rather than
 waited for. SIGUSR1 reopens FILE (log rotation: rename it, send SIGUSR1,
 new lines go to a new FILE), as with nginx.
 
+HTTPS, with -cert FILE -key FILE (the certificate chain, leaf first, and
+its key, PEM): TLS 1.2 and 1.3 only, ALPN http/1.1, session resumption
+(tickets, and TLS 1.2 session ids); file bodies are read and encrypted
+in 16 KiB records instead of sendfile (kernel TLS is not used). Needs a
+coro built with -tags coro_openssl (OpenSSL): otherwise -cert says
+"HTTPS not built in".
+
 Stopping (nginx's graceful and fast shutdown): SIGTERM or SIGINT closes
 the listeners at once (new connections are refused) and the keep-alive
 connections idle between requests, lets every request being read or
@@ -186,6 +193,8 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	charset := fs.String("charset", "utf-8", "add \"; charset=`NAME`\" to the Content-Type of textual types; none for no charset")
 	accessLog := fs.String("access-log", "", "append a line per response to `FILE` (- for stdout); none by default")
 	logFormat := fs.String("log-format", "common", "the access log's format, `FORMAT`: common or combined")
+	cert := fs.String("cert", "", "serve HTTPS with the certificate chain in `FILE` (PEM; needs -key)")
+	key := fs.String("key", "", "the private key of -cert, `FILE` (PEM)")
 	drain := fs.Duration("drain", 30*time.Second, "on SIGTERM or SIGINT, let requests in progress finish for at most `D` (0: stop at once)")
 	return func(stdout, stderr io.Writer) int {
 		if *loops < 1 || *loops > 1024 {
@@ -214,6 +223,9 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		}
 		if *dotfiles != "deny" && *dotfiles != "allow" {
 			return usageError(stderr, "httpd", "-dotfiles %q: want deny or allow", *dotfiles)
+		}
+		if (*cert == "") != (*key == "") {
+			return usageError(stderr, "httpd", "-cert and -key go together")
 		}
 		st, err := demos.ParseStack(*stack)
 		if err != nil {
@@ -246,6 +258,7 @@ func httpdFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			AllowDotfiles: *dotfiles == "allow", Cache: cache.with(*cacheAll),
 			MaxRanges: *maxRanges, Precompressed: *precompressed,
 			Autoindex: *autoindex, AccessLog: *accessLog, LogFormat: *logFormat,
+			CertFile: *cert, KeyFile: *key,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "coro %v%s\n", err, addrInUseHint(err)) // "httpd: ..."
