@@ -259,6 +259,23 @@ go-ucontext:
 
 test-go: go-lint go-race go-ucontext
 
+# --- tls ---
+# TLS (OpenSSL: tls/, httpc/tls_on.c, internal/httpd/tls_on.c) is built
+# only with the build tag coro_openssl, so that `go get` needs no more
+# than a C compiler; go-lint and go-race build and test it with the tag
+# too: vet of the packages it touches, the tls and httpc tests, and the
+# HTTPS tests of coro httpd (certificates made by openssl per test).
+TLS_TAGS := -tags coro_openssl
+TLS_PKGS := ./tls/... ./httpc/... ./internal/httpd/... ./internal/tlstest/... ./cmd/coro/...
+go-lint: go-lint-tls
+go-lint-tls:
+	go vet $(TLS_TAGS) $(TLS_PKGS)
+go-race: go-race-tls
+go-race-tls:
+	$(GOTEST) -race $(TLS_TAGS) ./tls/... ./httpc/...
+	$(GOTEST) -race $(TLS_TAGS) -run HTTPS ./internal/httpd
+.PHONY: go-lint-tls go-race-tls
+
 # The soak: connection churn against coro httpd with its fds and RSS
 # sampled each second (internal/soak). make test runs the
 # 60 s one; make soak the long one.
