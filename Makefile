@@ -274,7 +274,10 @@ go-race: go-race-tls
 go-race-tls:
 	$(GOTEST) -race $(TLS_TAGS) ./tls/... ./httpc/...
 	$(GOTEST) -race $(TLS_TAGS) -run HTTPS ./internal/httpd
-.PHONY: go-lint-tls go-race-tls
+# make bench-tls: coro httpd's HTTPS against nginx's (scripts/bench-tls.sh).
+bench-tls:
+	scripts/bench-tls.sh
+.PHONY: go-lint-tls go-race-tls bench-tls
 
 # The soak: connection churn against coro httpd with its fds and RSS
 # sampled each second (internal/soak). make test runs the
