@@ -535,16 +535,23 @@ int coro_tls_accept(coro_tls **out, int fd, coro_tls_config *cfg,
   return 0;
 }
 
-ssize_t coro_tls_read(coro_tls *t, void *buf, size_t n, int64_t deadline) {
+/* The start of a read, write or shutdown: 1 to go on, else what the call
+ * returns (an error; 0 for nothing to move). */
+static int begin(coro_tls *t, const void *buf, size_t n, int64_t deadline) {
   if (!t || (!buf && n))
     return -EINVAL;
   if (t->failed)
     return -EPIPE;
-  if (n == 0)
-    return 0;
   ERR_clear_error();
   t->deadline = deadline;
   t->err = 0;
+  return 1;
+}
+
+ssize_t coro_tls_read(coro_tls *t, void *buf, size_t n, int64_t deadline) {
+  int rc = begin(t, buf, n, deadline);
+  if (rc <= 0 || n == 0)
+    return rc <= 0 ? rc : 0;
   size_t got;
   int r = SSL_read_ex(t->ssl, buf, n, &got);
   if (r == 1)
@@ -556,15 +563,9 @@ ssize_t coro_tls_read(coro_tls *t, void *buf, size_t n, int64_t deadline) {
 
 ssize_t coro_tls_write(coro_tls *t, const void *buf, size_t n,
                        int64_t deadline) {
-  if (!t || (!buf && n))
-    return -EINVAL;
-  if (t->failed)
-    return -EPIPE;
-  if (n == 0)
-    return 0;
-  ERR_clear_error();
-  t->deadline = deadline;
-  t->err = 0;
+  int rc = begin(t, buf, n, deadline);
+  if (rc <= 0 || n == 0)
+    return rc <= 0 ? rc : 0;
   size_t put;
   /* The BIO blocks (in the loop), so SSL_write_ex takes all n bytes. */
   int r = SSL_write_ex(t->ssl, buf, n, &put);
@@ -578,13 +579,9 @@ int coro_tls_pending(const coro_tls *t) {
 }
 
 int coro_tls_shutdown(coro_tls *t, int64_t deadline) {
-  if (!t)
-    return -EINVAL;
-  if (t->failed)
-    return -EPIPE;
-  ERR_clear_error();
-  t->deadline = deadline;
-  t->err = 0;
+  int rc = begin(t, "", 0, deadline);
+  if (rc <= 0)
+    return rc;
   int r = SSL_shutdown(t->ssl);
   if (r >= 0)
     return 0; /* sent; the peer's close_notify is not awaited */
