@@ -15,9 +15,9 @@
  * Errors are negative: an errno (-ETIMEDOUT, -ECANCELED, -ECONNRESET,
  * -EPIPE, -ENOMEM, -EINVAL) or one of the CORO_E* below, which sit above
  * the kernel's errno range and the resolver's (5001..5003). After a
- * failure other than -ETIMEDOUT or -ECANCELED a connection can only be
- * freed; after those two the call may be repeated (a write with the same
- * bytes), or the connection freed. */
+ * failure a connection can only be freed, except that a read ended by
+ * -ETIMEDOUT or -ECANCELED may be made again (a read with deadline 0 polls
+ * for data). */
 #ifndef CORO_TLS_H
 #define CORO_TLS_H
 

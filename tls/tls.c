@@ -67,7 +67,15 @@ struct coro_tls {
   int eof;          /* the BIO read end of file */
   int failed;       /* a fatal error happened: no close_notify */
   char *host;       /* client: the session cache's key, else NULL */
+  /* A write of several records gathers them here and sends them with one
+   * system call (see coro_tls_write); NULL otherwise. */
+  char *wbuf;
+  size_t wlen;
 };
+
+/* The records of one coro_tls_write of up to 64 KiB fit (each adds a
+ * header, a tag and a type byte to its 16 KiB). */
+#define WBUF_CAP (64u * 1024u + 4u * 64u)
 
 static _Thread_local char last_error[256];
 
@@ -130,10 +138,32 @@ static int bio_read(BIO *b, char *buf, size_t n, size_t *got) {
   return 0;
 }
 
+/* Sends the gathered records: 0, or -errno (kept in t->err). */
+static int wflush(coro_tls *t) {
+  ssize_t w = t->wlen ? coro_write_all(t->fd, t->wbuf, t->wlen, t->deadline)
+                      : 0;
+  t->wlen = 0;
+  if (w < 0)
+    t->err = (int)-w;
+  return w < 0 ? (int)w : 0;
+}
+
 static int bio_write(BIO *b, const char *buf, size_t n, size_t *put) {
   coro_tls *t = BIO_get_data(b);
   BIO_clear_retry_flags(b);
   *put = 0;
+  if (t->wbuf) {
+    /* Gathering: a failure is final (no retry: OpenSSL counts what was
+     * gathered as sent). */
+    if (t->wlen + n > WBUF_CAP && wflush(t) < 0)
+      return 0;
+    if (n <= WBUF_CAP) {
+      memcpy(t->wbuf + t->wlen, buf, n);
+      t->wlen += n;
+      *put = n;
+      return 1;
+    }
+  }
   ssize_t w = coro_write(t->fd, buf, n, t->deadline);
   if (w >= 0) {
     *put = (size_t)w;
@@ -566,12 +596,26 @@ ssize_t coro_tls_write(coro_tls *t, const void *buf, size_t n,
   int rc = begin(t, buf, n, deadline);
   if (rc <= 0 || n == 0)
     return rc <= 0 ? rc : 0;
+  /* More than a record: the records are gathered and leave in one
+   * system call (a 64 KiB write is 4 records), not one each; the buffer
+   * lives for this call only, so idle connections hold none. */
+  if (n > 16384 && !(t->wbuf = malloc(WBUF_CAP)))
+    return -ENOMEM;
   size_t put;
   /* The BIO blocks (in the loop), so SSL_write_ex takes all n bytes. */
   int r = SSL_write_ex(t->ssl, buf, n, &put);
+  if (r == 1 && t->wbuf && wflush(t) < 0)
+    r = 0;
+  free(t->wbuf);
+  t->wbuf = NULL;
+  t->wlen = 0;
   if (r == 1)
     return (ssize_t)put;
-  return failure(t, r, "TLS write");
+  rc = failure(t, r, "TLS write");
+  /* A write cut short (also by a timeout) left a record partly sent, or
+   * gathered ones unsent: the stream cannot go on. */
+  t->failed = 1;
+  return rc;
 }
 
 int coro_tls_pending(const coro_tls *t) {

@@ -116,7 +116,8 @@ new lines go to a new FILE), as with nginx.
 HTTPS, with -cert FILE -key FILE (the certificate chain, leaf first, and
 its key, PEM): TLS 1.2 and 1.3 only, ALPN http/1.1, session resumption
 (tickets, and TLS 1.2 session ids); file bodies are read and encrypted
-in 16 KiB records instead of sendfile (kernel TLS is not used). Needs a
+64 KiB at a time, in 16 KiB records, instead of sendfile (kernel TLS
+is not used). Needs a
 coro built with -tags coro_openssl (OpenSSL): otherwise -cert says
 "HTTPS not built in".
 
