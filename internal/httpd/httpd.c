@@ -66,11 +66,15 @@
 #define TURN_BYTES (256u * 1024u)
 #define REQUEST_COST (16u * 1024u)
 
-/* HTTPS: the bytes of a file read and handed to TLS at a time: 4 records
- * of 16 KiB, which coro_tls_write sends with one system call. The
- * response head is held back in the connection's TLS buffer of this size
- * (as MSG_MORE holds it for plain HTTP) and leaves with the start of the
- * body, in its first record. */
+/* HTTPS: the response head is held back in the connection's TLS buffer
+ * of TLS_SMALL bytes (as MSG_MORE holds it for plain HTTP) and leaves
+ * with the start of the body, in its first record: a small file's whole
+ * response is one record. A larger body is read from the file and handed
+ * to TLS TLS_CHUNK bytes at a time (4 records of 16 KiB, which
+ * coro_tls_write sends with one system call), through a buffer of that
+ * size taken for the part being sent: the request buffer, which every
+ * busy connection holds, stays small. */
+#define TLS_SMALL (16u * 1024u)
 #define TLS_CHUNK (64u * 1024u)
 
 typedef struct conn {
@@ -87,7 +91,7 @@ typedef struct conn {
   size_t len;  /* bytes read into buf and not yet consumed */
   char *hdr;   /* the response head, inside buf */
   struct coro_tls *tls; /* HTTPS: the connection's TLS, else NULL */
-  char *tbuf;  /* HTTPS: TLS_CHUNK bytes after buf's, for a record */
+  char *tbuf;  /* HTTPS: TLS_SMALL bytes after buf's, for a record */
   size_t tpend; /* HTTPS: head bytes held back in tbuf */
   size_t turn; /* work done since the connection last yielded, < TURN_BYTES */
 } conn;
@@ -439,7 +443,7 @@ static ssize_t tls_flush(conn *c, int64_t deadline) {
  * fit. n, or a negative error. */
 static ssize_t tls_send(conn *c, const char *p, size_t n, int more,
                         int64_t deadline) {
-  if (c->tpend + n <= TLS_CHUNK) {
+  if (c->tpend + n <= TLS_SMALL) {
     memcpy(c->tbuf + c->tpend, p, n);
     c->tpend += n;
     ssize_t w = more ? 0 : tls_flush(c, deadline);
@@ -456,25 +460,36 @@ static ssize_t tls_send(conn *c, const char *p, size_t n, int more,
  * (fewer than count only at the file's end), or a negative error. */
 static ssize_t tls_sendfile(conn *c, int fd, int64_t *off, size_t count,
                             int64_t deadline) {
-  size_t done = 0;
-  while (done < count) {
-    size_t k = TLS_CHUNK - c->tpend;
+  char *b = c->tbuf;
+  size_t cap = TLS_SMALL, done = 0;
+  ssize_t w = 0;
+  if (c->tpend + count > TLS_SMALL) {
+    char *big = coro__malloc(TLS_CHUNK);
+    if (big) { /* else in small parts */
+      memcpy(big, c->tbuf, c->tpend);
+      b = big;
+      cap = TLS_CHUNK;
+    }
+  }
+  while (w >= 0 && done < count) {
+    size_t k = cap - c->tpend;
     if (k > count - done)
       k = count - done;
-    ssize_t r = coro__pread(fd, c->tbuf + c->tpend, k, (off_t)*off);
-    if (r < 0)
-      return -errno;
-    if (r == 0)
+    ssize_t r = coro__pread(fd, b + c->tpend, k, (off_t)*off);
+    if (r <= 0) {
+      w = r < 0 ? -errno : 0;
       break;
-    ssize_t w = httpd_tls_write(c->tls, c->tbuf, c->tpend + (size_t)r,
-                                deadline);
+    }
+    w = httpd_tls_write(c->tls, b, c->tpend + (size_t)r, deadline);
     c->tpend = 0;
-    if (w < 0)
-      return w;
-    *off += r;
-    done += (size_t)r;
+    if (w >= 0) {
+      *off += r;
+      done += (size_t)r;
+    }
   }
-  return (ssize_t)done;
+  if (b != c->tbuf)
+    free(b);
+  return w < 0 ? w : (ssize_t)done;
 }
 
 /* Send a response head. When a body follows, MSG_MORE holds the head back
@@ -870,7 +885,7 @@ static void buf_free(conn *c) {
  * connection save 1.4 KiB of stack instead of about 300 bytes. */
 static __attribute__((noinline)) int conn_request(conn *c) {
   if (!c->buf) {
-    if (!(c->buf = coro__malloc(BUF_SIZE + (c->tls ? TLS_CHUNK : 0))))
+    if (!(c->buf = coro__malloc(BUF_SIZE + (c->tls ? TLS_SMALL : 0))))
       return -1;
     c->hdr = c->buf + BUF_READ + BUF_PATH + BUF_REL;
     c->tbuf = c->tls ? c->buf + BUF_SIZE : NULL;
