@@ -475,7 +475,10 @@ static ssize_t tls_sendfile(conn *c, int fd, int64_t *off, size_t count,
     size_t k = cap - c->tpend;
     if (k > count - done)
       k = count - done;
-    ssize_t r = coro__pread(fd, b + c->tpend, k, (off_t)*off);
+    ssize_t r;
+    while ((r = coro__pread(fd, b + c->tpend, k, (off_t)*off)) < 0 &&
+           errno == EINTR)
+      ; /* a signal, not an error of the file */
     if (r <= 0) {
       w = r < 0 ? -errno : 0;
       break;

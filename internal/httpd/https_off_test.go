@@ -4,7 +4,9 @@ package httpd
 
 import (
 	"errors"
+	"net"
 	"testing"
+	"time"
 )
 
 // Built without OpenSSL, a certificate is refused with ErrNoTLS, whose
@@ -20,3 +22,6 @@ func TestHTTPSNotBuiltIn(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// dialAny connects to s as its clients do: without TLS built in, plain TCP.
+func dialAny(t testing.TB, s *Server, d time.Duration) net.Conn { return dialServer(t, s, d) }
