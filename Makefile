@@ -294,7 +294,8 @@ test-go: go-lint go-race go-ucontext
 # only with the build tag coro_openssl, so that `go get` needs no more
 # than a C compiler; go-lint and go-race build and test it with the tag
 # too: vet of the packages it touches, the tls and httpc tests, and the
-# HTTPS tests of coro httpd (certificates made by openssl per test).
+# HTTPS tests of coro httpd (certificates made by openssl per test):
+# about 20 CPU seconds with the build cache warm (tls 7, httpc 5, httpd 8).
 TLS_TAGS := -tags coro_openssl
 TLS_PKGS := ./tls/... ./httpc/... ./internal/httpd/... ./internal/tlstest/... ./cmd/coro/...
 go-lint: go-lint-tls
