@@ -8,6 +8,3 @@ package httpc
 import "C"
 
 import _ "github.com/ccoro/coro/tls" // coro_tls_*, and -lssl -lcrypto
-
-// tlsTag reports whether the build has TLS (tls_on.c, -tags coro_openssl).
-const tlsTag = true

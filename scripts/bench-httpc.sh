@@ -58,9 +58,10 @@ http {
   server { listen 127.0.0.1:$PORT; root $OUT/root; }
 }
 CONF
-timeout -s KILL $((COUNT * DUR * 3 * 2 + 60)) taskset -c "$SERVER_CPU" "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" &
+# taskset execs nginx: $! is nginx's own pid.
+taskset -c "$SERVER_CPU" "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" &
 SPID=$!
-trap 'kill -KILL $SPID 2>/dev/null; wait $SPID 2>/dev/null; rm -rf "$OUT"' EXIT
+trap 'kill $SPID 2>/dev/null; wait $SPID 2>/dev/null || true; rm -rf "$OUT"' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
 URL="http://127.0.0.1:$PORT/1k.bin"
 
