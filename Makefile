@@ -305,6 +305,16 @@ go-race: go-race-tls
 go-race-tls:
 	$(GOTEST) -race $(TLS_TAGS) ./tls/... ./httpc/...
 	$(GOTEST) -race $(TLS_TAGS) -run HTTPS ./internal/httpd
+# tls_test: the tls package's C with its fixture, in the C variants that
+# have this machine's OpenSSL (not the arm64 cross build, which has no
+# libssl of its arch; not tsan, which runs only the cross-thread tests).
+ifneq ($(filter $(V),native asan valgrind ucontext),)
+$(B)/tls_test: tls/test/tls_test.c tls/tls.c tls/coro_tls.h internal/tlstest/fixture.c internal/tlstest/fixture.h $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Itls -Iinternal/tlstest -Icsrc/test $< tls/tls.c \
+	  internal/tlstest/fixture.c $(B)/libcoro.a -lssl -lcrypto -lpthread -o $@
+all: $(B)/tls_test
+C_RUNS += "$(V) tls_test" "$(RUN) $(B)/tls_test"
+endif
 # The tls package's tests under ASan with LeakSanitizer (the C of tls/ and
 # its fixtures, fault sweeps included): about 12 CPU seconds, by hand.
 go-asan-tls:
