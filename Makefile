@@ -361,6 +361,41 @@ go-ucontext:
 
 test-go: go-lint go-race go-ucontext
 
+# --- tls ---
+# TLS (OpenSSL: tls/, httpc/tls_on.c, internal/httpd/tls_on.c) is built
+# only with the build tag coro_openssl, so that `go get` needs no more
+# than a C compiler; go-lint and go-race build and test it with the tag
+# too: vet of the packages it touches, the tls and httpc tests, and the
+# HTTPS tests of coro httpd (certificates made by openssl per test):
+# about 20 CPU seconds with the build cache warm (tls 7, httpc 5, httpd 8).
+TLS_TAGS := -tags coro_openssl
+TLS_PKGS := ./tls/... ./httpc/... ./internal/httpd/... ./internal/tlstest/... ./cmd/coro/...
+go-lint: go-lint-tls
+go-lint-tls:
+	go vet $(TLS_TAGS) $(TLS_PKGS)
+go-race: go-race-tls
+go-race-tls:
+	$(GOTEST) -race $(TLS_TAGS) ./tls/... ./httpc/...
+	$(GOTEST) -race $(TLS_TAGS) -run HTTPS ./internal/httpd
+# tls_test: the tls package's C with its fixture, in the C variants that
+# have this machine's OpenSSL (not the arm64 cross build, which has no
+# libssl of its arch; not tsan, which runs only the cross-thread tests).
+ifneq ($(filter $(V),native asan valgrind ucontext),)
+$(B)/tls_test: tls/test/tls_test.c tls/tls.c tls/coro_tls.h internal/tlstest/fixture.c internal/tlstest/fixture.h $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Itls -Iinternal/tlstest -Icsrc/test $< tls/tls.c \
+	  internal/tlstest/fixture.c $(B)/libcoro.a -lssl -lcrypto -lpthread -o $@
+all: $(B)/tls_test
+C_RUNS += "$(V) tls_test" "$(RUN) $(B)/tls_test"
+endif
+# The tls package's tests under ASan with LeakSanitizer (the C of tls/ and
+# its fixtures, fault sweeps included): about 12 CPU seconds, by hand.
+go-asan-tls:
+	$(GOTEST) -asan $(TLS_TAGS) ./tls/...
+# make bench-tls: coro httpd's HTTPS against nginx's (scripts/bench-tls.sh).
+bench-tls:
+	scripts/bench-tls.sh
+.PHONY: go-lint-tls go-race-tls go-asan-tls bench-tls
+
 # The soak: connection churn against coro httpd with its fds and RSS
 # sampled each second (internal/soak). make test runs the
 # 60 s one; make soak the long one.

@@ -47,7 +47,7 @@ func faultSteps(big []byte) []faultStep {
 // right one). ok reports that every response was complete.
 func faultRequest(t *testing.T, s *Server, steps []faultStep) (ok bool) {
 	t.Helper()
-	c := dialServer(t, s, 10*time.Second)
+	c := dialAny(t, s, 10*time.Second)
 	defer c.Close()
 	var reqs strings.Builder
 	for _, st := range steps {

@@ -3,6 +3,13 @@
  * reads request heads, answers them in order (keep-alive and pipelining)
  * and sends file bodies with coro_sendfile.
  *
+ * HTTPS (conf->tls): each connection's coroutine runs the TLS handshake
+ * first, then reads and writes through its TLS connection (httpd_tls_*,
+ * tls_on.c), and a file body is read from the file and written with TLS
+ * in parts of TLS_CHUNK bytes instead of sendfile: kernel TLS
+ * (the "tls" TCP ULP), with which sendfile could send encrypted, is not
+ * used (the kernels this was built on did not offer it).
+ *
  * Memory: a connection's read buffer exists only while a request is being
  * read or answered. When the buffer holds no pipelined bytes the
  * connection frees it and waits for readability with no buffer at all, so
@@ -59,6 +66,17 @@
 #define TURN_BYTES (256u * 1024u)
 #define REQUEST_COST (16u * 1024u)
 
+/* HTTPS: the response head is held back in the connection's TLS buffer
+ * of TLS_SMALL bytes (as MSG_MORE holds it for plain HTTP) and leaves
+ * with the start of the body, in its first record: a small file's whole
+ * response is one record. A larger body is read from the file and handed
+ * to TLS TLS_CHUNK bytes at a time (4 records of 16 KiB, which
+ * coro_tls_write sends with one system call), through a buffer of that
+ * size taken for the part being sent: the request buffer, which every
+ * busy connection holds, stays small. */
+#define TLS_SMALL (16u * 1024u)
+#define TLS_CHUNK (64u * 1024u)
+
 typedef struct conn {
   httpd_conf *conf;
   httpd_listener *l;
@@ -73,6 +91,9 @@ typedef struct conn {
   char *buf;   /* BUF_SIZE bytes, or NULL while idle */
   size_t len;  /* bytes read into buf and not yet consumed */
   char *hdr;   /* the response head, inside buf */
+  struct coro_tls *tls; /* HTTPS: the connection's TLS, else NULL */
+  char *tbuf;  /* HTTPS: TLS_SMALL bytes after buf's, for a record */
+  size_t tpend; /* HTTPS: head bytes held back in tbuf */
   size_t turn; /* work done since the connection last yielded, < TURN_BYTES */
 } conn;
 
@@ -200,6 +221,9 @@ static int spend(conn *c, size_t n) {
   return coro_yield();
 }
 
+static ssize_t send_head(conn *c, const char *p, size_t n, int more,
+                         int64_t deadline);
+
 /* Sends a response with a short text body (none for HEAD): an error, or a
  * redirect. extra_hdr is more header lines, or "". */
 static int send_error(conn *c, int code, int keep, int head_only,
@@ -224,6 +248,13 @@ static int send_error(conn *c, int code, int keep, int head_only,
   int64_t dl = write_deadline(c);
   size_t total = iov[0].iov_len + iov[1].iov_len, done = 0;
   int rc = 0;
+  if (c->tls) {
+    ssize_t w = send_head(c, hdr, hn, 1, dl);
+    if (w >= 0)
+      w = send_head(c, body, iov[1].iov_len, 0, dl);
+    rc = w < 0 ? (int)w : 0;
+    done = total;
+  }
   while (done < total) {
     ssize_t w = coro_writev(c->fd, iov, 2, dl);
     if (w < 0) {
@@ -400,15 +431,82 @@ static int errno_status(int err) {
   return 500;
 }
 
+/* HTTPS: writes the head held back in tbuf. 0 or a negative error. */
+static ssize_t tls_flush(conn *c, int64_t deadline) {
+  if (c->tpend == 0)
+    return 0;
+  ssize_t w = httpd_tls_write(c->tls, c->tbuf, c->tpend, deadline);
+  c->tpend = 0;
+  return w < 0 ? w : 0;
+}
+
+/* HTTPS: send_head's bytes, held back in tbuf while more follows and they
+ * fit. n, or a negative error. */
+static ssize_t tls_send(conn *c, const char *p, size_t n, int more,
+                        int64_t deadline) {
+  if (c->tpend + n <= TLS_SMALL) {
+    memcpy(c->tbuf + c->tpend, p, n);
+    c->tpend += n;
+    ssize_t w = more ? 0 : tls_flush(c, deadline);
+    return w < 0 ? w : (ssize_t)n;
+  }
+  ssize_t w = tls_flush(c, deadline);
+  if (w >= 0)
+    w = httpd_tls_write(c->tls, p, n, deadline);
+  return w;
+}
+
+/* HTTPS: sendfile's part, read from the file into tbuf after the head held
+ * back there and written with TLS, a record at a time. The bytes sent
+ * (fewer than count only at the file's end), or a negative error. */
+static ssize_t tls_sendfile(conn *c, int fd, int64_t *off, size_t count,
+                            int64_t deadline) {
+  char *b = c->tbuf;
+  size_t cap = TLS_SMALL, done = 0;
+  ssize_t w = 0;
+  if (c->tpend + count > TLS_SMALL) {
+    char *big = coro__malloc(TLS_CHUNK);
+    if (big) { /* else in small parts */
+      memcpy(big, c->tbuf, c->tpend);
+      b = big;
+      cap = TLS_CHUNK;
+    }
+  }
+  while (w >= 0 && done < count) {
+    size_t k = cap - c->tpend;
+    if (k > count - done)
+      k = count - done;
+    ssize_t r;
+    while ((r = coro__pread(fd, b + c->tpend, k, (off_t)*off)) < 0 &&
+           errno == EINTR)
+      ; /* a signal, not an error of the file */
+    if (r <= 0) {
+      w = r < 0 ? -errno : 0;
+      break;
+    }
+    w = httpd_tls_write(c->tls, b, c->tpend + (size_t)r, deadline);
+    c->tpend = 0;
+    if (w >= 0) {
+      *off += r;
+      done += (size_t)r;
+    }
+  }
+  if (b != c->tbuf)
+    free(b);
+  return w < 0 ? w : (ssize_t)done;
+}
+
 /* Send a response head. When a body follows, MSG_MORE holds the head back
  * so that it leaves in the same segments as the start of the body (what
  * nginx gets from tcp_nopush): the connection has TCP_NODELAY, and a head
  * sent alone costs the client a separate packet and wakeup. */
-static ssize_t send_head(int fd, const char *p, size_t n, int more,
+static ssize_t send_head(conn *c, const char *p, size_t n, int more,
                          int64_t deadline) {
+  if (c->tls)
+    return tls_send(c, p, n, more, deadline);
   size_t done = 0;
   while (done < n) {
-    ssize_t w = coro_send(fd, p + done, n - done, more ? MSG_MORE : 0,
+    ssize_t w = coro_send(c->fd, p + done, n - done, more ? MSG_MORE : 0,
                           deadline);
     if (w < 0)
       return w;
@@ -428,7 +526,8 @@ static ssize_t send_range(conn *c, int fd, http_range r) {
     size_t part = TURN_BYTES - c->turn;
     if (part > left)
       part = (size_t)left;
-    w = coro_sendfile(c->fd, fd, &off, part, write_deadline(c));
+    w = c->tls ? tls_sendfile(c, fd, &off, part, write_deadline(c))
+               : coro_sendfile(c->fd, fd, &off, part, write_deadline(c));
     if (w >= 0 && (size_t)w != part)
       w = -EIO; /* the file shrank under us: the framing is broken */
     if (w >= 0) {
@@ -520,12 +619,12 @@ static __attribute__((noinline)) int send_listing(conn *c, const char *rel,
            "Content-Type: text/html; charset=utf-8\r\nContent-Length: %zu\r\n",
            len);
   int hn = head(c, 200, keep, extra);
-  ssize_t w = send_head(c->fd, c->hdr, (size_t)hn, !head_only, write_deadline(c));
+  ssize_t w = send_head(c, c->hdr, (size_t)hn, !head_only, write_deadline(c));
   for (size_t off = 0; w >= 0 && !head_only && off < len;) {
     size_t part = TURN_BYTES - c->turn;
     if (part > len - off)
       part = len - off;
-    w = send_head(c->fd, html + off, part, 0, write_deadline(c));
+    w = send_head(c, html + off, part, 0, write_deadline(c));
     if (w >= 0) {
       off += part;
       c->sent += part;
@@ -745,7 +844,7 @@ static int serve(conn *c, const http_request *req) {
   }
   int hn = head(c, code, keep, extra);
   int body = code != 304 && !head_only && len > 0;
-  ssize_t w = send_head(c->fd, c->hdr, (size_t)hn, body, write_deadline(c));
+  ssize_t w = send_head(c, c->hdr, (size_t)hn, body, write_deadline(c));
   if (body && nr <= 1) {
     if (w >= 0)
       w = send_range(c, fd, rs[0]);
@@ -754,13 +853,13 @@ static int serve(conn *c, const http_request *req) {
     for (int i = 0; w >= 0 && i < nr; i++) {
       size_t pn = part_head(extra, BUF_PATH, i, boundary, ctype, csep, cset,
                             rs[i], size);
-      w = send_head(c->fd, extra, pn, 1, write_deadline(c));
+      w = send_head(c, extra, pn, 1, write_deadline(c));
       if (w >= 0)
         w = send_range(c, fd, rs[i]);
     }
     if (w >= 0) {
       size_t pn = (size_t)snprintf(extra, BUF_PATH, "\r\n--%s--\r\n", boundary);
-      w = send_head(c->fd, extra, pn, 0, write_deadline(c));
+      w = send_head(c, extra, pn, 0, write_deadline(c));
     }
   }
   close(fd);
@@ -781,6 +880,8 @@ static int serve(conn *c, const http_request *req) {
  * takes the bytes. */
 static void lingering_close(conn *c) {
   httpd_conf *conf = c->conf;
+  if (c->tls) /* close_notify first: the client sees a clean end */
+    httpd_tls_shutdown(c->tls, coro_now() + conf->lingering_timeout_ns);
   if (coro_shutdown(c->fd, SHUT_WR) < 0)
     return;
   int64_t end = coro_now() + conf->lingering_time_ns;
@@ -812,9 +913,10 @@ static void buf_free(conn *c) {
  * connection save 1.4 KiB of stack instead of about 300 bytes. */
 static __attribute__((noinline)) int conn_request(conn *c) {
   if (!c->buf) {
-    if (!(c->buf = coro__malloc(BUF_SIZE)))
+    if (!(c->buf = coro__malloc(BUF_SIZE + (c->tls ? TLS_SMALL : 0))))
       return -1;
     c->hdr = c->buf + BUF_READ + BUF_PATH + BUF_REL;
+    c->tbuf = c->tls ? c->buf + BUF_SIZE : NULL;
     count(&c->conf->live_bufs, 1);
   }
   int64_t dl = coro_now() + c->conf->header_timeout_ns;
@@ -829,7 +931,10 @@ static __attribute__((noinline)) int conn_request(conn *c) {
       n = -431; /* the parser's limits make this unreachable */
       break;
     }
-    ssize_t r = coro_read(c->fd, c->buf + c->len, BUF_READ - c->len, dl);
+    ssize_t r = c->tls ? httpd_tls_read(c->tls, c->buf + c->len,
+                                        BUF_READ - c->len, dl)
+                       : coro_read(c->fd, c->buf + c->len, BUF_READ - c->len,
+                                   dl);
     if (r == -ETIMEDOUT && c->len > 0) {
       n = -408;
       break;
@@ -866,20 +971,28 @@ static void *conn_main(void *arg) {
   if (l->conns)
     l->conns->prev = c;
   l->conns = c;
-  int rc;
-  do {
+  int rc = 1;
+  /* HTTPS: the handshake within the time a request head has. */
+  if (conf->tls && httpd_tls_accept(&c->tls, c->fd, conf,
+                                    coro_now() + conf->header_timeout_ns) < 0)
+    rc = -1;
+  while (rc > 0) {
     if (c->len == 0) {
       buf_free(c); /* idle: hold no buffer, and no deep frame */
       if (l->draining) {
         rc = -1; /* accepted before the drain began, never read */
         break;
       }
-      c->idle = 1; /* the drain cancels the wait */
-      rc = coro_fd_wait(c->fd, CORO_POLLIN, coro_now() + conf->idle_timeout_ns);
-      c->idle = 0;
-      if (rc < 0) {
-        rc = -1;
-        break;
+      /* No wait when TLS holds bytes of the next request already read. */
+      if (!c->tls || !httpd_tls_pending(c->tls)) {
+        c->idle = 1; /* the drain cancels the wait */
+        rc = coro_fd_wait(c->fd, CORO_POLLIN,
+                          coro_now() + conf->idle_timeout_ns);
+        c->idle = 0;
+        if (rc < 0) {
+          rc = -1;
+          break;
+        }
       }
     }
     rc = conn_request(c);
@@ -891,10 +1004,15 @@ static void *conn_main(void *arg) {
      * connection before it has read this response. */
     if (rc > 0 && l->draining)
       rc = 0;
-  } while (rc > 0);
+  }
   if (rc == 0)
     lingering_close(c);
   buf_free(c);
+  if (c->tls) {
+    if (rc != 0) /* close_notify when it goes at once (lingering sent it) */
+      httpd_tls_shutdown(c->tls, 0);
+    httpd_tls_close(c->tls);
+  }
   coro_fd_close(c->fd);
   if (c->prev)
     c->prev->next = c->next;

@@ -60,6 +60,10 @@ typedef struct httpd_conf {
   int precompressed;
   int autoindex; /* list a directory without index.html, else 403 */
   httpd_log *log; /* the access log, or NULL: none */
+  /* HTTPS: the server's TLS configuration (tls/coro_tls.h), or NULL for
+   * plain HTTP. Made by httpd_tls_new (tls_on.c; built only with the tag
+   * coro_openssl). */
+  struct coro_tls_config *tls;
   /* Statistics, updated atomically by every loop. */
   int64_t conns;             /* connections accepted */
   int64_t live_conns;        /* connections open now */
@@ -68,6 +72,8 @@ typedef struct httpd_conf {
   int64_t parse_work;        /* bytes the head parser examined */
   int64_t turns;             /* times a connection yielded to the others */
   uint64_t boundaries;       /* multipart boundaries made (each differs) */
+  int64_t tls_handshakes;    /* TLS handshakes completed */
+  int64_t tls_resumed;       /* of which resumed a session */
 } httpd_conf;
 
 /* The root a request is served from: the fd of the virtual host its host
@@ -75,6 +81,26 @@ typedef struct httpd_conf {
  * be a host name and there are virtual hosts (one site ignores Host, as
  * before). A bisection of conf->vhosts: no syscall. */
 int httpd_root(const httpd_conf *conf, const http_request *req);
+/* HTTPS (tls_on.c with the build tag coro_openssl, tls_off.c without: then
+ * httpd_tls_new returns -ENOSYS and the rest is never called). The
+ * connection calls wrap tls/coro_tls.h's, with its errors. */
+struct coro_tls;
+/* The server configuration of cert and key (PEM files): TLS 1.2 and 1.3,
+ * ALPN http/1.1, session tickets. 0, or a negative error with *why (a
+ * static or thread-local string) saying what failed. */
+int httpd_tls_new(struct coro_tls_config **out, const char *cert,
+                  const char *key, const char **why);
+void httpd_tls_free(struct coro_tls_config *cfg);
+/* The handshake on an accepted socket: 0 with *out, or a negative error. */
+int httpd_tls_accept(struct coro_tls **out, int fd, httpd_conf *conf,
+                     int64_t deadline);
+ssize_t httpd_tls_read(struct coro_tls *t, void *buf, size_t n,
+                       int64_t deadline);
+ssize_t httpd_tls_write(struct coro_tls *t, const void *buf, size_t n,
+                        int64_t deadline);
+int httpd_tls_pending(struct coro_tls *t); /* bytes a read returns at once */
+int httpd_tls_shutdown(struct coro_tls *t, int64_t deadline);
+void httpd_tls_close(struct coro_tls *t); /* frees t, not its fd */
 
 /* Makes the HTML listing of the directory fd (which it closes), whose URL
  * path is url_dir ("/a/b/"), leaving out names starting with '.' unless

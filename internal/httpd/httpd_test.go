@@ -96,7 +96,7 @@ type rawResp struct {
 // for the next one to parse.
 func exchange(t *testing.T, s *Server, reqs ...string) []rawResp {
 	t.Helper()
-	c := dialServer(t, s, 5*time.Second)
+	c := dialAny(t, s, 5*time.Second)
 	defer c.Close()
 	go io.WriteString(c, strings.Join(reqs, ""))
 	br := bufio.NewReader(c)

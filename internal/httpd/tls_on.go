@@ -1,0 +1,10 @@
+//go:build coro_openssl && cgo
+
+package httpd
+
+// HTTPS (tls_on.c) uses the tls package's C (coro_tls.h).
+
+// #cgo CFLAGS: -I${SRCDIR}/../../tls
+import "C"
+
+import _ "github.com/ccoro/coro/tls" // coro_tls_*, and -lssl -lcrypto

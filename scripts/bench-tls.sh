@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# bench-tls.sh - coro httpd's HTTPS against nginx's, in the same run: wrk
+# over TLS (keep-alive, -t1 -c64, $DUR seconds) for a 1 KiB and a 1 MiB
+# file, $REPS interleaved runs of each; prints the median requests/s and
+# the median server CPU time per request (user + system of the server
+# process over the run, from /proc), with coro/nginx ratios and the load
+# average. A benchmark, not a test.
+#
+#   scripts/bench-tls.sh          (make bench-tls)
+#
+# Both servers: one thread on CPU 0 (one loop; nginx one worker, no
+# master), wrk on CPU 1; the same EC P-256 certificate (made here by
+# openssl), TLS 1.2 and 1.3 (wrk's OpenSSL picks 1.3), ALPN http/1.1,
+# session tickets, 16 KiB records. Neither uses kernel TLS (the kernel
+# offers no "tls" ULP), so both read and encrypt the file in user space.
+#
+# Environment: DUR=3 (seconds a run), REPS=3, OUT=dir (keep the raw
+# outputs; default a temporary directory).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${DUR:-3}
+REPS=${REPS:-3}
+if [ -z "${OUT:-}" ]; then
+  OUT=$(mktemp -d)
+  trap 'rm -rf "$OUT"' EXIT
+fi
+mkdir -p "$OUT/root" "$OUT/nginx" "$OUT/pki"
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for t in wrk taskset openssl "$NGINX"; do
+  command -v "$t" >/dev/null || { echo "bench-tls.sh: $t missing (bash .ci/install-deps http)" >&2; exit 1; }
+done
+head -c 1024 /dev/urandom >"$OUT/root/1k.bin"
+head -c $((1 << 20)) /dev/urandom >"$OUT/root/1m.bin"
+(
+  cd "$OUT/pki"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+    -days 2 -subj /CN=bench-CA 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr \
+    -subj /CN=localhost 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+    -days 2 -extfile ext 2>/dev/null
+)
+CERT=$OUT/pki/server.pem KEY=$OUT/pki/server.key
+go build -tags coro_openssl -o "$OUT/coro" ./cmd/coro
+
+PORT=$((20000 + RANDOM % 20000))
+SPID=
+stop() {
+  if [ -n "$SPID" ]; then
+    kill "$SPID" 2>/dev/null || true
+    wait "$SPID" 2>/dev/null || true
+  fi
+  SPID=
+}
+trap 'stop' INT TERM
+wait_port() { # the server is ready when its port accepts
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime
+HZ=$(getconf CLK_TCK)
+
+nginx_conf() { # PORT
+  cat >"$OUT/nginx/nginx.conf" <<NGX
+worker_processes 1;
+master_process off;
+daemon off;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/error.log crit;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  default_type application/octet-stream;
+  client_body_temp_path $OUT/nginx/body;
+  proxy_temp_path $OUT/nginx/proxy;
+  fastcgi_temp_path $OUT/nginx/fastcgi;
+  uwsgi_temp_path $OUT/nginx/uwsgi;
+  scgi_temp_path $OUT/nginx/scgi;
+  server {
+    listen 127.0.0.1:$1 ssl;
+    root $OUT/root;
+    ssl_certificate $CERT;
+    ssl_certificate_key $KEY;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
+    ssl_session_tickets on;
+    ssl_session_cache builtin;
+    ssl_buffer_size 16k;
+  }
+}
+NGX
+}
+
+run() { # SERVER FILE REP
+  PORT=$((PORT + 1))
+  if [ "$1" = nginx ]; then
+    nginx_conf "$PORT"
+    taskset -c 0 "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" >"$OUT/srv.log" 2>&1 &
+  else
+    taskset -c 0 "$OUT/coro" httpd -loops 1 -root "$OUT/root" -addr "127.0.0.1:$PORT" \
+      -cert "$CERT" -key "$KEY" >"$OUT/srv.log" 2>&1 &
+  fi
+  SPID=$!
+  wait_port "$PORT" || { echo "bench-tls.sh: $1 did not start" >&2; cat "$OUT/srv.log" >&2; stop; return 1; }
+  local log="$OUT/wrk-$1-$2-$3.txt" t0 t1
+  t0=$(cpu_ticks "$SPID")
+  taskset -c 1 wrk -t1 -c64 -d"${DUR}s" "https://127.0.0.1:$PORT/$2" >"$log" 2>&1
+  t1=$(cpu_ticks "$SPID")
+  stop
+  local rps reqs errs us
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$log")
+  reqs=$(awk '/requests in/ { print $1 }' "$log")
+  errs=$(awk '/Non-2xx|Socket errors/ { print }' "$log")
+  [ -n "$errs" ] && echo "bench-tls.sh: $1 $2: $errs" >&2
+  us=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rps" "$us" >>"$OUT/results.tsv"
+  printf '%-5s %-6s run %d: %8s req/s, %7s us CPU/req\n' "$1" "$2" "$3" "$rps" "$us" >&2
+}
+
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+: >"$OUT/results.tsv"
+for rep in $(seq "$REPS"); do
+  for file in 1k.bin 1m.bin; do
+    for srv in coro nginx; do
+      run "$srv" "$file" "$rep"
+    done
+  done
+done
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+awk -F'\t' -v l0="$LOAD0" -v l1="$LOAD1" -v reps="$REPS" -v dur="$DUR" '
+  { k = $1 "/" $2; r[k, ++n[k]] = $4; c[k, n[k]] = $5 }
+  function median(arr, k,   a, i, j, t, m) {
+    m = n[k]; for (i = 1; i <= m; i++) a[i] = arr[k, i] + 0
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+  }
+  END {
+    printf "wrk -t1 -c64 over TLS, %d runs of %d s each, medians; load average %s before, %s after\n\n", reps, dur, l0, l1
+    print "| file | coro req/s | nginx req/s | req/s coro/nginx | coro CPU us/req | nginx CPU us/req | CPU/req coro/nginx |"
+    print "|---|---|---|---|---|---|---|"
+    split("1k.bin 1m.bin", f, " ")
+    for (i = 1; i <= 2; i++) {
+      cr = median(r, "coro/" f[i]); nr = median(r, "nginx/" f[i])
+      cc = median(c, "coro/" f[i]); nc = median(c, "nginx/" f[i])
+      printf "| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f |\n", f[i] == "1k.bin" ? "1 KiB" : "1 MiB", cr, nr, cr / nr, cc, nc, cc / nc
+    }
+  }' "$OUT/results.tsv"
