@@ -373,3 +373,24 @@ clean:
 .PHONY: all check check-c test test-c test-ucontext test-asan test-valgrind test-tsan test-arm64 \
 	test-arm64-c test-arm64-go \
 	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns fuzz-mime test-fuzz-corpus bench-io bench-dns
+
+# --- crawl ---
+# The crawler's C tests (internal/crawl): crawl_test (the pure parts:
+# URLs, robots.txt, links, seen-set, filter) and crawl_run_test (the crawl
+# over a fake fetcher, with the engine). Run by check-c in every variant
+# but tsan (one loop, no threads to check but crawl_stop's post).
+CRAWL_PURE := $(addprefix internal/crawl/,urlnorm.c robots.c links.c seen.c filter.c)
+CRAWL_RUN  := $(CRAWL_PURE) $(addprefix internal/crawl/,frontier.c zone.c output.c)
+CRAWL_DEPS := internal/crawl/crawl.h csrc/test/testing.h
+
+$(B)/crawl_test: internal/crawl/ctest/crawl_test.c $(CRAWL_PURE) $(CRAWL_DEPS)
+	@mkdir -p $(B)
+	$(XCC) $(CFLAGS_BASE) -Icsrc/test $(XFLAGS) $< $(CRAWL_PURE) -o $@
+
+$(B)/crawl_run_test: internal/crawl/ctest/crawl_run_test.c $(CRAWL_RUN) $(CRAWL_DEPS) $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) -Icsrc/test $(XFLAGS) $< $(CRAWL_RUN) $(B)/libcoro.a -lpthread -o $@
+
+ifneq ($(V),tsan)
+check-c: $(B)/crawl_test $(B)/crawl_run_test
+C_RUNS += "$(V) crawl_test" "$(RUN) $(B)/crawl_test" "$(V) crawl_run_test" "$(RUN) $(B)/crawl_run_test"
+endif

@@ -159,12 +159,22 @@ typedef struct crawl_response {
 } crawl_response;
 
 /* How the crawl fetches: fn GETs u within deadline, keeping at most max
- * body bytes. The default is crawl_fetch_http (fetch.c); tests give
- * fakes. fn runs in a worker coroutine and may block it. */
+ * body bytes, and fills *out (also on failure: status 0, err). fn runs in
+ * a worker coroutine and may block it; it does not follow redirects (the
+ * crawl queues their targets, and follows robots.txt's itself). fetch.c
+ * has the one over coro's HTTP client (crawl_fetch_http, with its
+ * open/close, run in the crawl's main coroutine on the crawl's loop);
+ * the tests give fakes. */
 typedef int (*crawl_fetch_fn)(void *arg, const crawl_url *u, size_t max,
                               crawl_response *out, int64_t deadline);
+struct crawl_config;
+typedef int (*crawl_fetch_open_fn)(void **arg, const struct crawl_config *c);
+typedef void (*crawl_fetch_close_fn)(void *arg);
 int crawl_fetch_http(void *arg, const crawl_url *u, size_t max,
                      crawl_response *out, int64_t deadline);
+int crawl_fetch_http_open(void **arg, const struct crawl_config *c);
+void crawl_fetch_http_close(void *arg);
+/* Free what a fetch left in r (body) and zero it. */
 void crawl_response_clear(crawl_response *r);
 
 typedef struct crawl_config {
@@ -185,8 +195,10 @@ typedef struct crawl_config {
   const char *resolv_conf;  /* the engine resolver's files (NULL: the */
   const char *hosts;        /*   environment's, then the system's) */
   FILE *out;                /* JSON lines; NULL: none */
-  crawl_fetch_fn fetch;     /* NULL: crawl_fetch_http */
-  void *fetch_arg;
+  crawl_fetch_fn fetch;     /* required */
+  void *fetch_arg;          /* its arg; set by fetch_open when given */
+  crawl_fetch_open_fn fetch_open;   /* NULL: none */
+  crawl_fetch_close_fn fetch_close; /* NULL: none */
   int stack_mode;           /* the loop's; 0: guarded */
 } crawl_config;
 
