@@ -156,6 +156,27 @@ $(B)/hooks_test_static: csrc/test/hooks_test.c csrc/test/hooks_client.c csrc/tes
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihooks $< csrc/test/hooks_client.c \
 	  $(B)/libcoro_hooks.a $(B)/libcoro.a -static -lpthread -ldl -o $@
 
+# --- httpc: the HTTP/1.1 client (httpc/, Go package github.com/ccoro/coro/httpc) ---
+# libcoro_http.a is the client without TLS (tls_off.c); its C tests run
+# in every variant's check-c against servers of their own on loopback.
+HTTPC_C     := $(filter-out httpc/tls_on.c,$(wildcard httpc/*.c))
+HTTPC_O     := $(patsubst httpc/%,$(B)/httpc/%.o,$(HTTPC_C))
+HTTPC_TESTS := url_test client_test
+
+$(B)/httpc/%.c.o: httpc/%.c $(wildcard httpc/*.h) $(HEADERS)
+	@mkdir -p $(B)/httpc
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihttpc -c $< -o $@
+
+$(B)/libcoro_http.a: $(HTTPC_O)
+	rm -f $@
+	ar rcs $@ $^
+
+$(addprefix $(B)/,$(HTTPC_TESTS)): $(B)/%: httpc/test/%.c $(B)/libcoro_http.a $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihttpc -Icsrc/test $< $(B)/libcoro_http.a $(B)/libcoro.a -lpthread -o $@
+
+all: $(B)/libcoro_http.a $(addprefix $(B)/,$(HTTPC_TESTS))
+TESTS_RUN += $(HTTPC_TESTS)
+
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(SWITCH_O) -lpthread -o $@
 

@@ -93,26 +93,6 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// TestFaultsHTTPResp fails the allocation of the response reader (the
-// buffer of a head split between reads): a clean ENOMEM that says so.
-func TestFaultsHTTPResp(t *testing.T) {
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-	cuts := []int{5, 20}
-	fault.Sweep(t, "http_resp", fault.All, fault.Natural, func(n int64) bool {
-		r := feedResponse(resp, cuts, false)
-		if point, _ := fault.Fired(); point >= 0 {
-			if r.Err != syscall.ENOMEM || !strings.Contains(r.Why, "no memory") {
-				t.Fatalf("fault %d: %+v, want ENOMEM", n, r)
-			}
-			return true
-		}
-		if !r.Done || r.Err != 0 || r.Status != 200 {
-			t.Fatalf("no fault: %+v", r)
-		}
-		return false
-	}, func(int64) {})
-}
-
 // TestStartFaults sweeps the echo server's whole life: StartEcho (its
 // loop, its listener, its accept coroutine), one echo over a connection,
 // and Close. Each fault fails StartEcho with an "echo: " error, or ends

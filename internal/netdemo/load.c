@@ -3,7 +3,8 @@
  * Each connection sends a request and reads the whole reply before it
  * sends the next (lockstep). Echo mode sends job->size bytes and reads the
  * same bytes back. HTTP mode sends job->request (a GET built once by the Go
- * side) and reads one response with http_resp.c: the body is read in
+ * side) and reads one response with the HTTP client's parser (httpc/resp.c,
+ * coro's one response parser): the body is read in
  * pieces into the loop's scratch buffer and dropped, so bodies of any size
  * cost no memory; bytes after the response are a protocol error, since in
  * lockstep nothing may follow it; a response that says "Connection: close"
@@ -38,7 +39,7 @@
  */
 #include "netdemo.h"
 
-#include "http_resp.h"
+#include "coro_http.h"
 /* The engine's fault points (coro__malloc): the allocations go through
  * them, so that the fault sweep (fault_test.go) fails each in turn. */
 #include "coro_internal.h"
@@ -53,7 +54,9 @@
 #define LOAD_RECONNECT_NS (10 * INT64_C(1000000))
 /* HTTP mode: each loop's buffer for the bytes of responses. */
 #define LOAD_SCRATCH (64 * 1024)
-_Static_assert(LOAD_SCRATCH >= ND_HTTP_HEAD_MAX, "a whole head fits the scratch buffer");
+/* HTTP mode: the most bytes a response head may take. */
+#define LOAD_HEAD_MAX (16 * 1024)
+_Static_assert(LOAD_SCRATCH >= LOAD_HEAD_MAX, "a whole head fits the scratch buffer");
 
 /* ---- histogram ---------------------------------------------------------- */
 
@@ -114,7 +117,7 @@ typedef struct load_conn {
   int waited; /* the current connection has waited idle for a send */
   char *sbuf; /* echo: the request */
   char *rbuf; /* echo: the reply */
-  nd_http_resp resp; /* http: the response being read */
+  coro_http_resp resp; /* http: the response being read */
 } load_conn;
 
 static void run_release(load_run *run) {
@@ -187,6 +190,21 @@ static int echo_exchange(load_conn *c, int fd, int64_t deadline, int *stale) {
   return memcmp(c->sbuf, c->rbuf, size) == 0 ? 1 : -EBADMSG;
 }
 
+/* The parser's errors as the errno values the load report has always
+ * shown (the Go side reads them as syscall.Errno). */
+static int errno_of(ssize_t k) {
+  switch (-k) {
+  case CORO_HTTP_EFRAMING:
+    return -EBADMSG;
+  case CORO_HTTP_EHEADSIZE:
+  case CORO_HTTP_EBODYSIZE:
+    return -EMSGSIZE;
+  case CORO_HTTP_ETRUNCATED:
+    return -ECONNRESET;
+  }
+  return (int)k;
+}
+
 /* HTTP: send the request and read the whole response into c->resp.
  * Returns 1 when the connection stays open, 0 when the server closes it
  * after this response, or -errno (c->resp.why may say more). *stale is set
@@ -195,8 +213,9 @@ static int echo_exchange(load_conn *c, int fd, int64_t deadline, int *stale) {
 static int http_exchange(load_conn *c, int fd, int64_t deadline, int *stale) {
   load_run *run = c->run;
   nd_load *job = run->job;
-  nd_http_resp *r = &c->resp;
-  nd_http_resp_reset(r);
+  coro_http_resp *r = &c->resp;
+  coro_http_resp_reset(r);
+  r->head_max = LOAD_HEAD_MAX;
   *stale = 0;
   ssize_t rc = coro_write_all(fd, job->request, job->request_len, deadline);
   if (rc < 0) {
@@ -210,13 +229,13 @@ static int http_exchange(load_conn *c, int fd, int64_t deadline, int *stale) {
       *stale = is_stale(rc, got);
       if (rc < 0)
         return (int)rc;
-      return nd_http_eof(r) < 0 ? -ECONNRESET : 0;
+      return coro_http_resp_eof(r) < 0 ? -ECONNRESET : 0;
     }
     got += (size_t)rc;
     count_bytes(job, (size_t)rc);
-    ssize_t k = nd_http_feed(r, run->scratch, (size_t)rc);
+    ssize_t k = coro_http_resp_feed(r, run->scratch, (size_t)rc);
     if (k < 0)
-      return (int)k;
+      return errno_of(k);
     if (r->done) {
       if (k < rc) {
         r->why = "bytes after the end of the response";
@@ -324,7 +343,7 @@ static void *conn_main(void *arg) {
   }
   if (fd >= 0)
     coro_fd_close(fd);
-  nd_http_resp_free(&c->resp);
+  coro_http_resp_free(&c->resp);
   coro_wg_done(&run->wg);
   run_release(run);
   free(c);

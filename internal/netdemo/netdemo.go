@@ -7,7 +7,7 @@
 // and reads the results, so no request crosses into Go.
 package netdemo
 
-// #cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -I${SRCDIR}/../../csrc
+// #cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -I${SRCDIR}/../../csrc -I${SRCDIR}/../../httpc
 // #include <stdlib.h>
 // #include "netdemo.h"
 import "C"
@@ -24,6 +24,7 @@ import (
 	"unsafe"
 
 	"github.com/ccoro/coro"
+	_ "github.com/ccoro/coro/httpc" // the response parser of load.c (resp.c)
 	"github.com/ccoro/coro/internal/started"
 )
 

@@ -1,4 +1,4 @@
-package netdemo
+package httpc
 
 import (
 	"strings"
@@ -59,7 +59,7 @@ func TestResponseGood(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, cuts := range splits(len(tc.resp)) {
 				r := feedResponse([]byte(tc.resp), cuts, tc.eof)
-				if r.Err != 0 || !r.Done || r.Used != len(tc.resp) || r.Status != tc.status ||
+				if r.Err != nil || !r.Done || r.Used != len(tc.resp) || r.Status != tc.status ||
 					r.Framing != tc.framing || r.Close != tc.close {
 					t.Fatalf("cut at %v: %+v; want done after all %d bytes, status %d, framing %d, close %v",
 						cuts, r, len(tc.resp), tc.status, tc.framing, tc.close)
@@ -75,47 +75,47 @@ func TestResponseBad(t *testing.T) {
 		name string
 		resp string
 		eof  bool
-		err  syscall.Errno
+		err  error
 		why  string
 	}{
-		{"not http", "garbage, and no end in sight", false, syscall.EBADMSG, "not an HTTP/1.x response"},
-		{"http/2", "HTTP/2 200\r\n\r\n", false, syscall.EBADMSG, "not an HTTP/1.x response"},
-		{"letter in code", "HTTP/1.1 2x0 OK\r\n\r\n", false, syscall.EBADMSG, "not an HTTP/1.x response"},
-		{"code too big", "HTTP/1.1 600 What\r\n\r\n", false, syscall.EBADMSG, "bad status code"},
-		{"code too small", "HTTP/1.1 099 What\r\n\r\n", false, syscall.EBADMSG, "bad status code"},
-		{"no space after code", "HTTP/1.1 200OK\r\n\r\n", false, syscall.EBADMSG, "bad status line"},
-		{"control in reason", "HTTP/1.1 200 O\x01K\r\n\r\n", false, syscall.EBADMSG, "bad status line"},
-		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", false, syscall.EBADMSG, "LF without CR"},
-		{"bare CR", ok + "A: b\rC: d\r\n\r\n", false, syscall.EBADMSG, "CR without LF"},
-		{"NUL", ok + "A: b\x00\r\n\r\n", false, syscall.EBADMSG, "NUL byte"},
-		{"no colon", ok + "Content-Length 5\r\n\r\nhello", false, syscall.EBADMSG, "bad header field name"},
-		{"space before colon", ok + "Content-Length : 5\r\n\r\nhello", false, syscall.EBADMSG, "bad header field name"},
-		{"empty name", ok + ": 5\r\n\r\n", false, syscall.EBADMSG, "bad header field name"},
-		{"folded", ok + "A: b\r\n c\r\n\r\n", false, syscall.EBADMSG, "folded header line"},
-		{"control in value", ok + "A: b\x7f\r\n\r\n", false, syscall.EBADMSG, "control character"},
-		{"negative length", ok + "Content-Length: -1\r\n\r\n", false, syscall.EBADMSG, "bad Content-Length"},
-		{"length list", ok + "Content-Length: 1, 1\r\n\r\nx", false, syscall.EBADMSG, "bad Content-Length"},
-		{"empty length", ok + "Content-Length:\r\n\r\n", false, syscall.EBADMSG, "bad Content-Length"},
-		{"huge length", ok + "Content-Length: 1234567890123456789\r\n\r\n", false, syscall.EBADMSG, "bad Content-Length"},
-		{"lengths disagree", ok + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", false, syscall.EBADMSG, "disagree"},
-		{"length and chunked", ok + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false, syscall.EBADMSG, "both Content-Length and Transfer-Encoding"},
-		{"chunked twice", ok + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", false, syscall.EBADMSG, "chunked applied twice"},
-		{"bad coding", ok + "Transfer-Encoding: chunked/x\r\n\r\n", false, syscall.EBADMSG, "bad Transfer-Encoding"},
-		{"too many fields", ok + strings.Repeat("A: b\r\n", 101) + "\r\n", false, syscall.EMSGSIZE, "too many header fields"},
-		{"head too long", ok + "A: " + strings.Repeat("x", headMax) + "\r\n\r\n", false, syscall.EMSGSIZE, "response head over 16 KiB"},
+		{"not http", "garbage, and no end in sight", false, ErrFraming, "not an HTTP/1.x response"},
+		{"http/2", "HTTP/2 200\r\n\r\n", false, ErrFraming, "not an HTTP/1.x response"},
+		{"letter in code", "HTTP/1.1 2x0 OK\r\n\r\n", false, ErrFraming, "not an HTTP/1.x response"},
+		{"code too big", "HTTP/1.1 600 What\r\n\r\n", false, ErrFraming, "bad status code"},
+		{"code too small", "HTTP/1.1 099 What\r\n\r\n", false, ErrFraming, "bad status code"},
+		{"no space after code", "HTTP/1.1 200OK\r\n\r\n", false, ErrFraming, "bad status line"},
+		{"control in reason", "HTTP/1.1 200 O\x01K\r\n\r\n", false, ErrFraming, "bad status line"},
+		{"bare LF", "HTTP/1.1 200 OK\nContent-Length: 0\n\n", false, ErrFraming, "LF without CR"},
+		{"bare CR", ok + "A: b\rC: d\r\n\r\n", false, ErrFraming, "CR without LF"},
+		{"NUL", ok + "A: b\x00\r\n\r\n", false, ErrFraming, "NUL byte"},
+		{"no colon", ok + "Content-Length 5\r\n\r\nhello", false, ErrFraming, "bad header field name"},
+		{"space before colon", ok + "Content-Length : 5\r\n\r\nhello", false, ErrFraming, "bad header field name"},
+		{"empty name", ok + ": 5\r\n\r\n", false, ErrFraming, "bad header field name"},
+		{"folded", ok + "A: b\r\n c\r\n\r\n", false, ErrFraming, "folded header line"},
+		{"control in value", ok + "A: b\x7f\r\n\r\n", false, ErrFraming, "control character"},
+		{"negative length", ok + "Content-Length: -1\r\n\r\n", false, ErrFraming, "bad Content-Length"},
+		{"length list", ok + "Content-Length: 1, 1\r\n\r\nx", false, ErrFraming, "bad Content-Length"},
+		{"empty length", ok + "Content-Length:\r\n\r\n", false, ErrFraming, "bad Content-Length"},
+		{"huge length", ok + "Content-Length: 1234567890123456789\r\n\r\n", false, ErrFraming, "bad Content-Length"},
+		{"lengths disagree", ok + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", false, ErrFraming, "disagree"},
+		{"length and chunked", ok + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false, ErrFraming, "both Content-Length and Transfer-Encoding"},
+		{"chunked twice", ok + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", false, ErrFraming, "chunked applied twice"},
+		{"bad coding", ok + "Transfer-Encoding: chunked/x\r\n\r\n", false, ErrFraming, "bad Transfer-Encoding"},
+		{"too many fields", ok + strings.Repeat("A: b\r\n", 101) + "\r\n", false, ErrHeadTooLarge, "too many header fields"},
+		{"head too long", ok + "A: " + strings.Repeat("x", headMax) + "\r\n\r\n", false, ErrHeadTooLarge, "response head over the limit"},
 		{"101", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", false, syscall.EPROTO, "101 Switching Protocols"},
-		{"endless interim", strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 17), false, syscall.EBADMSG, "too many interim"},
-		{"chunk size not hex", ok + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", false, syscall.EBADMSG, "bad chunk size"},
-		{"chunk size empty", ok + "Transfer-Encoding: chunked\r\n\r\n\r\n", false, syscall.EBADMSG, "bad chunk size"},
-		{"chunk size huge", ok + "Transfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", false, syscall.EMSGSIZE, "chunk size too large"},
-		{"chunk line too long", ok + "Transfer-Encoding: chunked\r\n\r\n1;" + strings.Repeat("e", 1100) + "\r\n", false, syscall.EMSGSIZE, "chunk-size line"},
-		{"chunk longer than its size", ok + "Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", false, syscall.EBADMSG, "chunk data longer"},
-		{"chunk size bare LF", ok + "Transfer-Encoding: chunked\r\n\r\n3\nabc", false, syscall.EBADMSG, "bad chunk size"},
-		{"trailer bare LF", ok + "Transfer-Encoding: chunked\r\n\r\n0\r\nX: y\n\r\n", false, syscall.EBADMSG, "bad trailer field"},
-		{"closed before", "", true, syscall.ECONNRESET, "closed before the response"},
-		{"closed in the head", ok + "Content-Le", true, syscall.ECONNRESET, "in the middle"},
-		{"closed in the body", ok + "Content-Length: 10\r\n\r\n12345", true, syscall.ECONNRESET, "in the middle"},
-		{"closed in a chunk", ok + "Transfer-Encoding: chunked\r\n\r\n5\r\nab", true, syscall.ECONNRESET, "in the middle"},
+		{"endless interim", strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 17), false, ErrFraming, "too many interim"},
+		{"chunk size not hex", ok + "Transfer-Encoding: chunked\r\n\r\nzz\r\n", false, ErrFraming, "bad chunk size"},
+		{"chunk size empty", ok + "Transfer-Encoding: chunked\r\n\r\n\r\n", false, ErrFraming, "bad chunk size"},
+		{"chunk size huge", ok + "Transfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", false, ErrFraming, "chunk size too large"},
+		{"chunk line too long", ok + "Transfer-Encoding: chunked\r\n\r\n1;" + strings.Repeat("e", 1100) + "\r\n", false, ErrFraming, "chunk-size line"},
+		{"chunk longer than its size", ok + "Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", false, ErrFraming, "chunk data longer"},
+		{"chunk size bare LF", ok + "Transfer-Encoding: chunked\r\n\r\n3\nabc", false, ErrFraming, "bad chunk size"},
+		{"trailer bare LF", ok + "Transfer-Encoding: chunked\r\n\r\n0\r\nX: y\n\r\n", false, ErrFraming, "bad trailer field"},
+		{"closed before", "", true, ErrTruncated, "closed before the response"},
+		{"closed in the head", ok + "Content-Le", true, ErrTruncated, "in the middle"},
+		{"closed in the body", ok + "Content-Length: 10\r\n\r\n12345", true, ErrTruncated, "in the middle"},
+		{"closed in a chunk", ok + "Transfer-Encoding: chunked\r\n\r\n5\r\nab", true, ErrTruncated, "in the middle"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, cuts := range splits(len(tc.resp)) {
@@ -142,7 +142,7 @@ func TestResponseLeftover(t *testing.T) {
 		b := resp + "HTTP/1.1 200 OK\r\n"
 		for _, cuts := range splits(len(b)) {
 			r := feedResponse([]byte(b), cuts, false)
-			if !r.Done || r.Err != 0 || r.Used != len(resp) {
+			if !r.Done || r.Err != nil || r.Used != len(resp) {
 				t.Fatalf("%q cut at %v: %+v; want done after %d bytes", b, cuts, r, len(resp))
 			}
 		}
@@ -163,7 +163,7 @@ func FuzzResponse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, cut uint16) {
 		whole := feedResponse(b, nil, true)
-		if whole.Used > len(b) || (whole.Err == 0 && !whole.Done && whole.Used != len(b)) {
+		if whole.Used > len(b) || (whole.Err == nil && !whole.Done && whole.Used != len(b)) {
 			t.Fatalf("whole: %+v for %d bytes", whole, len(b))
 		}
 		same := func(r respResult, how string) {
@@ -181,4 +181,30 @@ func FuzzResponse(f *testing.F) {
 			same(feedResponse(b, byteCuts(len(b)), true), "byte at a time")
 		}
 	})
+}
+
+// The body reaches on_body in order, without the chunk framing; answers
+// to HEAD have none whatever their fields say.
+func TestResponseBodyAndHead(t *testing.T) {
+	chunked := "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\nT: 1\r\n\r\n"
+	for _, cuts := range splits(len(chunked)) {
+		r := feedResponse([]byte(chunked), cuts, false)
+		if !r.Done || r.Err != nil || r.Body != "hello world" {
+			t.Fatalf("cut at %v: %+v", cuts, r)
+		}
+	}
+	length := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+	if r := feedResponse([]byte(length), []int{3, 40}, false); r.Body != "hello" || !r.Done {
+		t.Fatalf("length: %+v", r)
+	}
+	head := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+	for _, resp := range []string{head, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"} {
+		r := feedResponseHead([]byte(resp+"HTTP/1.1"), nil, false, 1)
+		if !r.Done || r.Err != nil || r.Used != len(resp) || r.Framing != bodyNone || r.Body != "" {
+			t.Fatalf("HEAD %q: %+v", resp, r)
+		}
+	}
+	if r := feedResponseHead([]byte(head), nil, false, 1); r.Length != 5 {
+		t.Fatalf("HEAD keeps the length a GET would get: %+v", r)
+	}
 }
