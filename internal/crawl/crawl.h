@@ -200,6 +200,7 @@ typedef struct crawl_config {
   crawl_fetch_open_fn fetch_open;   /* NULL: none */
   crawl_fetch_close_fn fetch_close; /* NULL: none */
   int stack_mode;           /* the loop's; 0: guarded */
+  const char *(*strerror)(int err); /* error texts; NULL: coro_strerror */
 } crawl_config;
 
 typedef struct crawl_stats {
@@ -246,6 +247,7 @@ typedef struct crawl_page {
   int64_t ns;     /* time of the fetch */
   int err;        /* negative errno or 0 */
   int truncated;
+  const char *(*strerror)(int err); /* NULL: coro_strerror */
 } crawl_page;
 int crawl_output_page(FILE *f, const crawl_page *p);
 /* Writes s as a JSON string (quotes included). */

@@ -403,7 +403,8 @@ static void do_page(struct crawl *cr, worker *w, host *h, item *it) {
   ADD(bytes, r.bytes);
   if (cr->cfg.out) {
     crawl_page p = {u.buf, u.buf, r.status, it->depth, r.bytes, r.ctype,
-                    links, t1 - t0, r.status > 0 ? 0 : r.err, r.truncated};
+                    links, t1 - t0, r.status > 0 ? 0 : r.err, r.truncated,
+                    cr->cfg.strerror};
     if (crawl_output_page(cr->cfg.out, &p) < 0) cr->err = -EIO;
   }
   if (pc.err) cr->err = pc.err;

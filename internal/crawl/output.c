@@ -40,7 +40,7 @@ int crawl_output_page(FILE *f, const crawl_page *p) {
   fprintf(f, ",\"links\":%d,\"ms\":%.3f", p->links, (double)p->ns / 1e6);
   if (p->err) {
     fputs(",\"error\":", f);
-    crawl_json_str(f, coro_strerror(p->err));
+    crawl_json_str(f, p->strerror ? p->strerror(p->err) : coro_strerror(p->err));
   } else if (p->truncated) {
     fputs(",\"error\":\"truncated\"", f);
   }

@@ -1,0 +1,300 @@
+package crawl
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ccoro/coro/internal/crawl/crawlsite"
+	"github.com/ccoro/coro/internal/dnstest"
+)
+
+func TestMain(m *testing.M) { dnstest.Main(m) }
+
+// serve starts an HTTP server for h on a loopback port and returns the
+// port.
+func serve(t *testing.T, h http.Handler) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// A line of the crawl's output.
+type line struct {
+	URL      string  `json:"url"`
+	FinalURL string  `json:"final_url"`
+	Status   int     `json:"status"`
+	Depth    int     `json:"depth"`
+	Bytes    int64   `json:"bytes"`
+	Type     string  `json:"type"`
+	Links    int     `json:"links"`
+	Ms       float64 `json:"ms"`
+	Error    string  `json:"error"`
+}
+
+func readLines(t *testing.T, path string) []line {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []line
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCrawlSite crawls the generated site (10,080 pages over 24 host
+// names, all 127.0.0.1 through a hosts file given to the engine's
+// resolver) and checks, on the server's side, that the crawl fetched
+// exactly the reachable pages robots.txt allows, each once; robots.txt
+// first on each host and once; never a disallowed path; one request at a
+// time per host, each starting at least the delay after the previous one
+// ended (server clock); and that the output has a line per fetch.
+func TestCrawlSite(t *testing.T) {
+	site := (*crawlsite.Site)(nil)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { site.ServeHTTP(w, r) })
+	port := serve(t, h)
+	site = crawlsite.New(crawlsite.Config{Seed: 1, CrawlDelay: "0.002"}, port)
+	hosts := writeFile(t, "hosts", site.HostsFile("127.0.0.1"))
+	// No DNS: every name is in the hosts file; the resolv.conf names a
+	// server nothing listens on, so a stray query would fail, not leak.
+	resolv := writeFile(t, "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+	outPath := filepath.Join(t.TempDir(), "out.jsonl")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const delay = time.Millisecond
+	c, err := New(Config{
+		Seeds: []string{site.Seed(port)}, Workers: 32, PerHost: 1, Delay: delay,
+		Scope: ScopeDomain, Domain: crawlsite.Domain, Hosts: hosts, ResolvConf: resolv,
+		Timeout: 30 * time.Second, Out: out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Run()
+	out.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", st)
+
+	want := site.Expected(site.Seed(port))
+	if len(want) < 10000 {
+		t.Fatalf("the site has only %d reachable pages", len(want))
+	}
+	reqs := site.Requests()
+	got := map[string]int{}
+	byHost := map[string][]crawlsite.Request{}
+	for _, r := range reqs {
+		byHost[r.Host] = append(byHost[r.Host], r)
+		if r.Path == "/robots.txt" {
+			continue
+		}
+		if site.Disallowed(r.Host, r.Path) {
+			t.Errorf("disallowed path requested: %s %s", r.Host, r.Path)
+		}
+		got[fmt.Sprintf("http://%s:%d%s", r.Host, port, r.Path)]++
+	}
+	for _, u := range want {
+		if got[u] != 1 {
+			t.Errorf("%s fetched %d times, want 1", u, got[u])
+		}
+		delete(got, u)
+	}
+	for u, n := range got {
+		t.Errorf("%s fetched %d times, want 0 (unreachable or not allowed)", u, n)
+	}
+	for name, rs := range byHost {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].Start < rs[j].Start })
+		if rs[0].Path != "/robots.txt" {
+			t.Errorf("%s: first request %s, want /robots.txt", name, rs[0].Path)
+		}
+		robots := 0
+		for i, r := range rs {
+			if r.Path == "/robots.txt" {
+				robots++
+			}
+			if i > 0 {
+				gap := r.Start - rs[i-1].End
+				min := delay
+				if name == crawlsite.HostName(3) {
+					min = 2 * time.Millisecond // its Crawl-delay
+				}
+				if gap < min {
+					t.Errorf("%s: %s started %v after %s ended (overlap or gap under %v)",
+						name, r.Path, gap, rs[i-1].Path, min)
+				}
+			}
+		}
+		if robots != 1 {
+			t.Errorf("%s: robots.txt fetched %d times", name, robots)
+		}
+	}
+	if len(byHost) != 24 {
+		t.Errorf("%d hosts asked, want 24", len(byHost))
+	}
+
+	lines := readLines(t, outPath)
+	if len(lines) != len(want) {
+		t.Errorf("%d output lines, want %d", len(lines), len(want))
+	}
+	statuses := map[int]int{}
+	for _, l := range lines {
+		statuses[l.Status]++
+		if l.Error != "" || l.Status != site.Status(l.URL) {
+			t.Errorf("line %+v: want status %d, no error", l, site.Status(l.URL))
+		}
+	}
+	if statuses[301] == 0 || statuses[302] == 0 || statuses[404] == 0 || statuses[200] == 0 {
+		t.Errorf("statuses %v: want 200s, 301s, 302s and 404s", statuses)
+	}
+	if st.Pages != uint64(len(want)) || st.Errors != 0 || st.Robots != 24 {
+		t.Errorf("stats %+v: want %d pages, 0 errors, 24 robots", st, len(want))
+	}
+	if st.Filtered == 0 || st.Disallowed == 0 {
+		t.Errorf("stats %+v: want some links filtered (outside host) and disallowed", st)
+	}
+}
+
+// TestCrawlZone: with the zone scope, a link is followed only to a host
+// whose DNS zone (the SOA found walking up its labels, asked of the test's
+// NSD) is the seed's: a.coro.test and x.wild.coro.test are in the zone
+// coro.test, host.sub is in the zone sub and example.org in none.
+func TestCrawlZone(t *testing.T) {
+	srv := dnstest.Get(t)
+	pages := map[string]string{
+		"a.coro.test":      `<a href="http://x.wild.coro.test:PORT/">w</a> <a href="http://host.sub:PORT/">s</a> <a href="http://example.org:PORT/">o</a>`,
+		"x.wild.coro.test": `<a href="http://a.coro.test:PORT/2">back</a>`,
+		"host.sub":         `never`,
+		"example.org":      `never`,
+	}
+	var port int
+	asked := make(chan string, 100)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.Split(r.Host, ":")[0]
+		asked <- name + r.URL.Path
+		if r.URL.Path == "/robots.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, strings.ReplaceAll(pages[name], "PORT", fmt.Sprint(port)))
+	})
+	port = serve(t, h)
+	hosts := writeFile(t, "hosts", "127.0.0.1 a.coro.test x.wild.coro.test host.sub example.org\n")
+	c, err := New(Config{
+		Seeds: []string{fmt.Sprintf("http://a.coro.test:%d/", port)}, Scope: ScopeZone,
+		Hosts: hosts, ResolvConf: srv.ResolvConf(t), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(asked)
+	var got []string
+	for a := range asked {
+		got = append(got, a)
+	}
+	sort.Strings(got)
+	want := []string{"a.coro.test/", "a.coro.test/2", "a.coro.test/robots.txt",
+		"x.wild.coro.test/", "x.wild.coro.test/robots.txt"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+	if st.Filtered != 2 {
+		t.Errorf("filtered %d, want 2 (host.sub, example.org)", st.Filtered)
+	}
+}
+
+// TestCrawlBadConfig: bad input gets a clear error and no crawl.
+func TestCrawlBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "no seed"},
+		{Config{Seeds: []string{"ftp://x/"}}, "not an http"},
+		{Config{Seeds: []string{"http://x/"}, Include: "("}, "include ("},
+		{Config{Seeds: []string{"http://x/"}, Scope: ScopeDomain}, "domain scope without a domain"},
+	} {
+		c, err := New(tc.cfg)
+		if err == nil {
+			c.Close()
+			t.Errorf("%+v: no error", tc.cfg)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	if _, err := ParseScope("galaxy"); err == nil {
+		t.Error("ParseScope(galaxy): no error")
+	}
+}
+
+// TestCrawlStop: Stop from another goroutine ends a crawl of a server that
+// never answers, promptly and with the counters.
+func TestCrawlStop(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+	})
+	port := serve(t, h)
+	defer close(release)
+	c, err := New(Config{Seeds: []string{fmt.Sprintf("http://127.0.0.1:%d/", port)}, IgnoreRobots: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		<-started
+		c.Stop()
+	}()
+	st, err := c.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Stopped || st.Pages != 0 {
+		t.Errorf("stats %+v: want stopped, no pages", st)
+	}
+}
