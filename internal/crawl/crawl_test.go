@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,10 +204,13 @@ func TestCrawlZone(t *testing.T) {
 		"example.org":      `never`,
 	}
 	var port int
-	asked := make(chan string, 100)
+	var mu sync.Mutex
+	var got []string
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.Split(r.Host, ":")[0]
-		asked <- name + r.URL.Path
+		mu.Lock()
+		got = append(got, name+r.URL.Path)
+		mu.Unlock()
 		if r.URL.Path == "/robots.txt" {
 			http.NotFound(w, r)
 			return
@@ -228,11 +232,8 @@ func TestCrawlZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	close(asked)
-	var got []string
-	for a := range asked {
-		got = append(got, a)
-	}
+	mu.Lock()
+	defer mu.Unlock()
 	sort.Strings(got)
 	want := []string{"a.coro.test/", "a.coro.test/2", "a.coro.test/robots.txt",
 		"x.wild.coro.test/", "x.wild.coro.test/robots.txt"}
