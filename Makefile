@@ -415,3 +415,40 @@ ifneq ($(V),tsan)
 check-c: $(B)/crawl_test $(B)/crawl_run_test
 C_RUNS += "$(V) crawl_test" "$(RUN) $(B)/crawl_test" "$(V) crawl_run_test" "$(RUN) $(B)/crawl_run_test"
 endif
+
+# The crawler's libFuzzer harnesses: robots.txt, and links with URL
+# resolution (corpora in fuzz/corpus/robots and fuzz/corpus/links).
+FUZZ_ROBOTS := build/fuzz/robots_fuzz
+FUZZ_LINKS  := build/fuzz/links_fuzz
+
+$(FUZZ_ROBOTS): fuzz/robots_fuzz.c fuzz/fuzz_check.h internal/crawl/robots.c internal/crawl/urlnorm.c internal/crawl/crawl.h
+	@mkdir -p build/fuzz
+	$(FUZZCC) $(FUZZFLAGS) fuzz/robots_fuzz.c internal/crawl/robots.c internal/crawl/urlnorm.c -o $@
+
+$(FUZZ_LINKS): fuzz/links_fuzz.c fuzz/fuzz_check.h internal/crawl/links.c internal/crawl/urlnorm.c internal/crawl/crawl.h
+	@mkdir -p build/fuzz
+	$(FUZZCC) $(FUZZFLAGS) fuzz/links_fuzz.c internal/crawl/links.c internal/crawl/urlnorm.c -o $@
+
+fuzz-robots: $(FUZZ_ROBOTS)
+	@mkdir -p fuzz/crashes
+	$(FUZZ_ROBOTS) fuzz/corpus/robots -max_len=8192 \
+	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+
+fuzz-links: $(FUZZ_LINKS)
+	@mkdir -p fuzz/crashes
+	$(FUZZ_LINKS) fuzz/corpus/links -max_len=8192 \
+	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+
+test-fuzz-corpus: test-fuzz-corpus-crawl
+test-fuzz-corpus-crawl: $(FUZZ_ROBOTS) $(FUZZ_LINKS)
+	$(FUZZ_ROBOTS) fuzz/corpus/robots -runs=0
+	$(FUZZ_LINKS) fuzz/corpus/links -runs=0
+
+.PHONY: fuzz-robots fuzz-links test-fuzz-corpus-crawl
+
+# The crawler's benchmark: coro crawl vs a Go crawler vs wget --recursive
+# on the generated site, same run, medians (scripts/bench-crawl.sh).
+bench-crawl:
+	scripts/bench-crawl.sh
+
+.PHONY: bench-crawl

@@ -198,6 +198,8 @@ static int put_authority(obuf *b, crawl_url *u, span a, int https) {
       unsigned char c = (unsigned char)*q;
       if (!(is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_'))
         return -EINVAL;
+      /* No empty label: ".a", "a..b", "." are no host names. */
+      if (c == '.' && (q == hs || q[-1] == '.' || q + 1 == he)) return -EINVAL;
     }
   }
   if (he == hs) return -EINVAL;

@@ -63,6 +63,10 @@ static void url_resolve(int param) {
       {NULL, "http://a:99999/", NULL},
       {NULL, "http://a:x/", NULL},
       {NULL, "http://a b/", NULL},
+      {NULL, "http://../", NULL},
+      {NULL, "http://a..b/", NULL},
+      {NULL, "http://.a/", NULL},
+      {"http://h/d/p", "//../z  f", NULL}, /* found by links_fuzz */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     crawl_url b, u;
