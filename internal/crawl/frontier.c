@@ -583,10 +583,19 @@ int crawl_stop(crawl *cr) {
 }
 
 void crawl_progress(const crawl *cr, crawl_stats *st) {
-  const uint64_t *s = (const uint64_t *)&cr->st;
-  uint64_t *d = (uint64_t *)st;
-  for (size_t i = 0; i < offsetof(crawl_stats, stopped) / sizeof(uint64_t); i++)
-    d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+#define LOAD(f) st->f = __atomic_load_n(&cr->st.f, __ATOMIC_RELAXED)
+  LOAD(pages);
+  LOAD(errors);
+  LOAD(bytes);
+  LOAD(links);
+  LOAD(queued);
+  LOAD(disallowed);
+  LOAD(robots);
+  LOAD(filtered);
+  LOAD(hosts);
+  LOAD(seen_bytes);
+  LOAD(frontier_peak);
+#undef LOAD
   st->stopped = __atomic_load_n(&cr->stop, __ATOMIC_RELAXED);
 }
 
@@ -621,7 +630,7 @@ int crawl_run(crawl *cr, crawl_stats *st) {
   int crc = coro_loop_close(loop, coro_now() + 5 * INT64_C(1000000000));
   if (rc == 0) rc = cr->err;
   if (rc == 0 && crc < 0) rc = crc;
-  cr->st.seen_bytes = crawl_seen_bytes(&cr->seen);
+  __atomic_store_n(&cr->st.seen_bytes, crawl_seen_bytes(&cr->seen), __ATOMIC_RELAXED);
   crawl_progress(cr, st);
   return rc;
 }
