@@ -356,33 +356,35 @@ static void seen_dedupe(int param) {
   CHECK_EQ(s.n, 2);
   /* Many: every one added once, found again, through several doublings. */
   char buf[64];
-  for (int i = 0; i < 100000; i++) {
+  for (int i = 0; i < 20000; i++) {
     int n = snprintf(buf, sizeof buf, "http://h%d.test/p/%d", i % 24, i);
     CHECK_EQ(crawl_seen_add(&s, buf, (size_t)n), 1);
   }
-  for (int i = 0; i < 100000; i++) {
+  for (int i = 0; i < 20000; i++) {
     int n = snprintf(buf, sizeof buf, "http://h%d.test/p/%d", i % 24, i);
     CHECK_EQ(crawl_seen_add(&s, buf, (size_t)n), 0);
   }
-  CHECK_EQ(s.n, 100002);
+  CHECK_EQ(s.n, 20002);
   CHECK_LE(s.n * 4, s.cap * 3);
   crawl_seen_free(&s);
 }
 
-/* The figure the README states: bytes per URL at 1,000,000 URLs. */
+/* The figure the README states: bytes per URL at 1,000,000 URLs (under
+ * valgrind, 100,000 and no figure: the count is what costs there). */
 static void seen_million(int param) {
   (void)param;
   crawl_seen s;
   CHECK_EQ(crawl_seen_init(&s), 0);
   char buf[96];
-  for (int i = 0; i < 1000000; i++) {
+  int n_urls = testing_under_valgrind() ? 100000 : 1000000;
+  for (int i = 0; i < n_urls; i++) {
     int n = snprintf(buf, sizeof buf, "http://site%d.example/section/%d/page-%d.html",
                      i % 1000, i % 97, i);
     CHECK_EQ(crawl_seen_add(&s, buf, (size_t)n), 1);
   }
   double per = (double)crawl_seen_bytes(&s) / (double)s.n;
   printf("# seen-set: %zu URLs, %zu bytes, %.1f B/URL\n", s.n, crawl_seen_bytes(&s), per);
-  CHECK_LT(per, 20.0);
+  if (n_urls == 1000000) CHECK_LT(per, 20.0);
   crawl_seen_free(&s);
 }
 
