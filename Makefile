@@ -177,6 +177,15 @@ $(addprefix $(B)/,$(HTTPC_TESTS)): $(B)/%: httpc/test/%.c $(B)/libcoro_http.a $(
 all: $(B)/libcoro_http.a $(addprefix $(B)/,$(HTTPC_TESTS))
 TESTS_RUN += $(HTTPC_TESTS)
 
+# The coro side of make bench-httpc (scripts/bench-httpc.sh).
+$(B)/httpc_bench: bench/httpc/httpc_bench.c $(B)/libcoro_http.a $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihttpc $< $(B)/libcoro_http.a $(B)/libcoro.a -lpthread -o $@
+
+bench-httpc:
+	scripts/bench-httpc.sh
+
+.PHONY: bench-httpc fuzz-resp fuzz-url test-fuzz-httpc
+
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(SWITCH_O) -lpthread -o $@
 
@@ -357,6 +366,35 @@ test-fuzz-corpus: $(FUZZ_HTTP) $(FUZZ_DNS) $(FUZZ_MIME)
 	$(FUZZ_HTTP) $(FUZZ_HTTP_CORPUS) -runs=0
 	$(FUZZ_DNS) $(FUZZ_DNS_CORPUS) -runs=0
 	$(FUZZ_MIME) $(FUZZ_MIME_CORPUS) -runs=0
+
+# --- httpc fuzzing: the response parser and the URL code ---
+FUZZ_RESP        := build/fuzz/resp_fuzz
+FUZZ_RESP_CORPUS := fuzz/corpus/resp
+FUZZ_URL         := build/fuzz/url_fuzz
+FUZZ_URL_CORPUS  := fuzz/corpus/url
+
+$(FUZZ_RESP): fuzz/resp_fuzz.c fuzz/fuzz_check.h httpc/resp.c httpc/coro_http.h csrc/fault.c
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZFLAGS) -Icsrc -Ihttpc fuzz/resp_fuzz.c httpc/resp.c csrc/fault.c -o $@
+
+$(FUZZ_URL): fuzz/url_fuzz.c fuzz/fuzz_check.h httpc/url.c httpc/coro_http.h csrc/fault.c
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZFLAGS) -Icsrc -Ihttpc fuzz/url_fuzz.c httpc/url.c csrc/fault.c -o $@
+
+fuzz-resp: $(FUZZ_RESP)
+	@mkdir -p fuzz/crashes
+	$(FUZZ_RESP) $(FUZZ_RESP_CORPUS) -max_len=8192 \
+	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+
+fuzz-url: $(FUZZ_URL)
+	@mkdir -p fuzz/crashes
+	$(FUZZ_URL) $(FUZZ_URL_CORPUS) -max_len=1024 \
+	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+
+test-fuzz-corpus: test-fuzz-httpc
+test-fuzz-httpc: $(FUZZ_RESP) $(FUZZ_URL)
+	$(FUZZ_RESP) $(FUZZ_RESP_CORPUS) -runs=0
+	$(FUZZ_URL) $(FUZZ_URL_CORPUS) -runs=0
 
 # make test's stages, longest first, so that the short ones fill the end
 # (times in the README), except for two: go-lint comes first because go

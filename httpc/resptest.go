@@ -37,7 +37,7 @@ type respResult struct {
 	Length  uint64
 	Close   bool
 	Done    bool
-	Used    int           // bytes taken before it was done or failed
+	Used    int   // bytes taken before it was done or failed
 	Err     error // nil, or what coro_http_resp_feed or coro_http_resp_eof returned
 	Body    string
 	Why     string

@@ -133,6 +133,7 @@ Exit status: 0 success, 1 the run failed, 2 usage error.`,
 	"load":    loadCommand,
 	"httpd":   httpdCommand,
 	"resolve": resolveCommand,
+	"get":     getCommand,
 	"crawl":   crawlCommand,
 }
 
