@@ -438,16 +438,18 @@ clean:
 # URLs, robots.txt, links, seen-set, filter) and crawl_run_test (the crawl
 # over a fake fetcher, with the engine). Run by check-c in every variant
 # but tsan (one loop, no threads to check but crawl_stop's post).
-CRAWL_PURE := $(addprefix internal/crawl/,urlnorm.c robots.c links.c seen.c filter.c)
+# urlnorm.c calls httpc's URL code (httpc/url.c), which allocates through
+# the engine's fault points (csrc/fault.c).
+CRAWL_PURE := $(addprefix internal/crawl/,urlnorm.c robots.c links.c seen.c filter.c) httpc/url.c
 CRAWL_RUN  := $(CRAWL_PURE) $(addprefix internal/crawl/,frontier.c zone.c output.c)
-CRAWL_DEPS := internal/crawl/crawl.h csrc/test/testing.h
+CRAWL_DEPS := internal/crawl/crawl.h csrc/test/testing.h httpc/coro_http.h
 
-$(B)/crawl_test: internal/crawl/ctest/crawl_test.c $(CRAWL_PURE) $(CRAWL_DEPS)
+$(B)/crawl_test: internal/crawl/ctest/crawl_test.c $(CRAWL_PURE) $(CRAWL_DEPS) csrc/fault.c
 	@mkdir -p $(B)
-	$(XCC) $(CFLAGS_BASE) -Icsrc/test $(XFLAGS) $< $(CRAWL_PURE) -o $@
+	$(XCC) $(CFLAGS_BASE) -Icsrc/test -Ihttpc $(XFLAGS) $< $(CRAWL_PURE) csrc/fault.c -lpthread -o $@
 
 $(B)/crawl_run_test: internal/crawl/ctest/crawl_run_test.c $(CRAWL_RUN) $(CRAWL_DEPS) $(B)/libcoro.a $(HEADERS)
-	$(XCC) $(CFLAGS_BASE) -Icsrc/test $(XFLAGS) $< $(CRAWL_RUN) $(B)/libcoro.a -lpthread -o $@
+	$(XCC) $(CFLAGS_BASE) -Icsrc/test -Ihttpc $(XFLAGS) $< $(CRAWL_RUN) $(B)/libcoro.a -lpthread -o $@
 
 ifneq ($(V),tsan)
 check-c: $(B)/crawl_test $(B)/crawl_run_test
@@ -459,13 +461,16 @@ endif
 FUZZ_ROBOTS := build/fuzz/robots_fuzz
 FUZZ_LINKS  := build/fuzz/links_fuzz
 
-$(FUZZ_ROBOTS): fuzz/robots_fuzz.c fuzz/fuzz_check.h internal/crawl/robots.c internal/crawl/urlnorm.c internal/crawl/crawl.h
-	@mkdir -p build/fuzz
-	$(FUZZCC) $(FUZZFLAGS) fuzz/robots_fuzz.c internal/crawl/robots.c internal/crawl/urlnorm.c -o $@
+CRAWL_URL_C := internal/crawl/urlnorm.c httpc/url.c csrc/fault.c
+CRAWL_URL_H := internal/crawl/crawl.h httpc/coro_http.h
 
-$(FUZZ_LINKS): fuzz/links_fuzz.c fuzz/fuzz_check.h internal/crawl/links.c internal/crawl/urlnorm.c internal/crawl/crawl.h
+$(FUZZ_ROBOTS): fuzz/robots_fuzz.c fuzz/fuzz_check.h internal/crawl/robots.c $(CRAWL_URL_C) $(CRAWL_URL_H)
 	@mkdir -p build/fuzz
-	$(FUZZCC) $(FUZZFLAGS) fuzz/links_fuzz.c internal/crawl/links.c internal/crawl/urlnorm.c -o $@
+	$(FUZZCC) $(FUZZFLAGS) -Icsrc -Ihttpc fuzz/robots_fuzz.c internal/crawl/robots.c $(CRAWL_URL_C) -o $@
+
+$(FUZZ_LINKS): fuzz/links_fuzz.c fuzz/fuzz_check.h internal/crawl/links.c $(CRAWL_URL_C) $(CRAWL_URL_H)
+	@mkdir -p build/fuzz
+	$(FUZZCC) $(FUZZFLAGS) -Icsrc -Ihttpc fuzz/links_fuzz.c internal/crawl/links.c $(CRAWL_URL_C) -o $@
 
 fuzz-robots: $(FUZZ_ROBOTS)
 	@mkdir -p fuzz/crashes

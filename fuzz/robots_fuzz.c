@@ -20,6 +20,14 @@
 
 #include "fuzz_check.h"
 
+/* Control bytes: the URL code drops or trims some (tabs, newlines, a
+ * trailing one), so the path a crawler would ask about is another. */
+static int has_control(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f) return 1;
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -53,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   snprintf(full, sizeof full, "http://h%s", path);
   if (crawl_url_parse(&u, full) == 0 && strchr(path, '%') == NULL &&
       strchr(path, '#') == NULL && strstr(path, "/.") == NULL &&
-      strchr(path, '\\') == NULL && strpbrk(path, "\t\r\n") == NULL) {
+      strchr(path, '\\') == NULL && !has_control(path)) {
     int b = crawl_robots_allowed(r, u.buf + u.path_off);
     FUZZ_CHECK(b == a);
   }

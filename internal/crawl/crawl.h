@@ -1,8 +1,9 @@
 /* crawl.h - the crawler behind `coro crawl`: the contracts of its parts.
  *
- * The pure parts (urlnorm.c, robots.c, links.c, seen.c, filter.c) allocate
- * with malloc, do no I/O and know nothing of the engine, so the C tests and
- * the fuzzers link them alone. The crawl itself (frontier.c, fetch.c,
+ * The pure parts (urlnorm.c, robots.c, links.c, seen.c, filter.c) do no
+ * I/O and know nothing of the loop, so the C tests and the fuzzers link
+ * them alone (with httpc/url.c, which urlnorm.c calls, and the engine's
+ * fault.c, through which url.c allocates). The crawl itself (frontier.c, fetch.c,
  * zone.c, output.c) runs in coroutines on one loop made by crawl_run on the
  * calling thread.
  *
@@ -31,17 +32,23 @@ typedef struct crawl_url {
   int https;
 } crawl_url;
 
-/* Resolve ref (a link as written, entities already decoded, surrounding
- * white space already trimmed) against base (a normalised URL, or NULL
- * when ref must be absolute) and normalise the result: scheme and host to
- * lower case, the default port dropped, dot segments removed, %-escapes of
+/* Resolve ref (a link as written, entities already decoded) against base
+ * (a normalised URL, or NULL when ref must be absolute) and normalise the
+ * result with httpc's URL code (coro_url_resolve: scheme and host to lower
+ * case, the default port dropped, dot segments removed, %-escapes of
  * unreserved characters decoded and the others' hex in upper case, bytes
- * that must be escaped (space, controls, non-ASCII, '"<>\^`{|}') escaped,
- * an empty path made "/", the fragment dropped. Returns 0, -EINVAL (not
- * http or https, no host, a bad port, a bad %-escape is kept as "%25"
- * rather than refused) or -ENAMETOOLONG. */
+ * that must be escaped escaped, surrounding white space trimmed, tabs and
+ * newlines dropped), then keep what a crawl needs: http and https only,
+ * no user information, no fragment, an empty path made "/", a host name
+ * with no empty label. Returns 0, -EINVAL (another scheme, no host, a bad
+ * port or host, a NUL), -ENAMETOOLONG or -ENOMEM. */
 int crawl_url_resolve(crawl_url *out, const crawl_url *base, const char *ref,
                       size_t len);
+/* The same against a base already parsed by coro_url_parse (links.c
+ * parses a page's base once for all its links). */
+struct coro_url;
+int crawl_url_resolve_in(crawl_url *out, const struct coro_url *base,
+                         const char *ref, size_t len);
 /* crawl_url_resolve with no base. */
 int crawl_url_parse(crawl_url *out, const char *s);
 
@@ -89,8 +96,8 @@ typedef int (*crawl_link_fn)(void *arg, const crawl_url *u);
  * any case; character references in values are decoded (named ones of the
  * common set, decimal and hex). Comments, script and style contents are
  * skipped; javascript:, mailto: and other non-http(s) links, and links
- * that fail to resolve, are dropped. Returns the number of links reported
- * or fn's negative value. */
+ * that fail to resolve, are dropped. Returns the number of links reported,
+ * fn's negative value, or -ENOMEM. */
 int crawl_links(const char *html, size_t len, const crawl_url *page,
                 crawl_link_fn fn, void *arg);
 

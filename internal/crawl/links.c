@@ -1,8 +1,10 @@
 /* links.c - the links of an HTML page, resolved and normalised.
  *
- * Contract (crawl.h): crawl_links. Pure: no allocation (the work buffers
- * are on the stack, about 2 x CRAWL_URL_MAX plus a crawl_url), no I/O;
- * fuzzed by fuzz/links_fuzz.c.
+ * Contract (crawl.h): crawl_links. Pure: no I/O; the work buffers are on
+ * the stack (about 3 x CRAWL_URL_MAX plus a crawl_url); the page's base is
+ * parsed once (one allocation of httpc's URL code, freed before
+ * returning), each link resolved against it by urlnorm.c. Fuzzed by
+ * fuzz/links_fuzz.c.
  *
  * Not a full HTML5 tokenizer: a tag is '<' and a letter, its attributes
  * are read as the HTML5 attribute states do (name up to white space, '=',
@@ -18,6 +20,8 @@
  * HTML, it applies to links before it too), resolved against the page.
  */
 #include "crawl.h"
+
+#include "coro_http.h"
 
 #include <errno.h>
 #include <string.h>
@@ -262,9 +266,7 @@ static int walk(const char *s, size_t len, visit_fn visit, void *arg) {
 }
 
 typedef struct links_state {
-  const crawl_url *page;
-  crawl_url base;
-  int have_base;
+  coro_url base; /* the page, or its <base href> */
   crawl_link_fn fn;
   void *arg;
   int count;
@@ -276,8 +278,13 @@ static int visit_base(void *arg, const tag *t) {
   links_state *st = arg;
   if (!eq_ci(t->name, t->name_n, "base") || !t->href) return 0;
   long n = decode(t->href, t->href_n, st->buf, sizeof st->buf);
-  if (n >= 0 && crawl_url_resolve(&st->base, st->page, st->buf, (size_t)n) == 0)
-    st->have_base = 1;
+  coro_url b;
+  /* A base must be a usable http(s) URL: check it as a link would be. */
+  if (n >= 0 && crawl_url_resolve_in(&st->u, &st->base, st->buf, (size_t)n) == 0 &&
+      coro_url_parse(&b, st->u.buf) == 0) {
+    coro_url_free(&st->base);
+    st->base = b;
+  }
   return 1; /* only the first base counts */
 }
 
@@ -301,8 +308,7 @@ static int visit_link(void *arg, const tag *t) {
   if (!v) return 0;
   long n = decode(v, vn, st->buf, sizeof st->buf);
   if (n < 0) return 0;
-  if (crawl_url_resolve(&st->u, st->have_base ? &st->base : st->page, st->buf,
-                        (size_t)n) < 0)
+  if (crawl_url_resolve_in(&st->u, &st->base, st->buf, (size_t)n) < 0)
     return 0;
   st->count++;
   int rc = st->fn(st->arg, &st->u);
@@ -323,12 +329,13 @@ static int has_base(const char *s, size_t len) {
 int crawl_links(const char *html, size_t len, const crawl_url *page,
                 crawl_link_fn fn, void *arg) {
   links_state st;
-  st.page = page;
-  st.have_base = 0;
+  int rc = coro_url_parse(&st.base, page->buf);
+  if (rc < 0) return rc == -ENOMEM ? rc : -EINVAL;
   st.fn = fn;
   st.arg = arg;
   st.count = 0;
   if (has_base(html, len)) walk(html, len, visit_base, &st);
-  int rc = walk(html, len, visit_link, &st);
+  rc = walk(html, len, visit_link, &st);
+  coro_url_free(&st.base);
   return rc < 0 ? rc : st.count;
 }

@@ -67,6 +67,7 @@ static void url_resolve(int param) {
       {NULL, "http://a..b/", NULL},
       {NULL, "http://.a/", NULL},
       {"http://h/d/p", "//../z  f", NULL}, /* found by links_fuzz */
+      {"http://h/d/p", "//q.te\xff/", NULL},  /* ditto: an escape in a host */
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     crawl_url b, u;
