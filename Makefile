@@ -161,7 +161,7 @@ $(B)/hooks_test_static: csrc/test/hooks_test.c csrc/test/hooks_client.c csrc/tes
 # in every variant's check-c against servers of their own on loopback.
 HTTPC_C     := $(filter-out httpc/tls_on.c,$(wildcard httpc/*.c))
 HTTPC_O     := $(patsubst httpc/%,$(B)/httpc/%.o,$(HTTPC_C))
-HTTPC_TESTS := url_test client_test
+HTTPC_TESTS := url_test resp_test client_test
 
 $(B)/httpc/%.c.o: httpc/%.c $(wildcard httpc/*.h) $(HEADERS)
 	@mkdir -p $(B)/httpc

@@ -165,7 +165,7 @@ static int on_body(void *arg, const char *p, size_t n) {
   const coro_http_request *q = a->req;
   if (q->on_body)
     return q->on_body(q->arg, p, n);
-  if (q->body_fd >= 0) {
+  if (q->body_fd > 0) {
     ssize_t w = coro_write_all(q->body_fd, p, n, q->deadline);
     return w < 0 ? (int)w : 0;
   }
@@ -229,7 +229,7 @@ static int attempt_run(coro_http_client *c, const coro_url *u, const char *metho
     coro__http_conn *k;
     int reused;
     int64_t now = coro_now();
-    int rc = coro__http_pool_get(c, u, fresh, q->deadline,
+    int rc = coro__http_pool_get(c, u, fresh, !idempotent(method), q->deadline,
                                  now + c->o.connect_timeout, &k, &reused);
     if (rc < 0)
       return rc;
@@ -291,7 +291,7 @@ static int finish(attempt *a, const coro_url *u, coro_http_response *resp) {
   resp->status = a->r.status;
   resp->minor = a->r.minor;
   resp->body_bytes = a->r.body_bytes;
-  if (!a->req->on_body && a->req->body_fd < 0) {
+  if (!a->req->on_body && a->req->body_fd <= 0) {
     resp->body = a->body.p ? a->body.p : NULL;
     resp->body_len = a->body.n;
     if (!resp->body) {

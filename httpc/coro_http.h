@@ -196,8 +196,9 @@ typedef struct coro_http_request {
   int max_redirects;      /* follow up to this many; 0: do not follow */
   int64_t deadline;       /* the whole request, absolute; -1: none */
   /* Where the final response's body goes: on_body if set; else to
-   * body_fd if >= 0 (written with coro_write_all for sockets and pipes,
-   * write(2) for files); else into the response (resp->body). */
+   * body_fd if > 0 (written with coro_write_all; 0, standard input, is
+   * never an output, so a zeroed request collects); else into the
+   * response (resp->body). */
   coro_http_body_fn on_body;
   void *arg;
   int body_fd;

@@ -50,10 +50,11 @@ struct coro_http_client {
 };
 
 /* pool.c: take a connection to u's scheme/host/port: an idle one (unless
- * fresh) or a new one; waits for a slot until deadline, connects by
- * connect_deadline. *reused says which. 0 or a negative error. */
+ * fresh; checked for the peer's close if check, or if it idled long) or a
+ * new one; waits for a slot until deadline, connects by connect_deadline.
+ * *reused says which. 0 or a negative error. */
 int coro__http_pool_get(coro_http_client *c, const coro_url *u, int fresh,
-                        int64_t deadline, int64_t connect_deadline,
+                        int check, int64_t deadline, int64_t connect_deadline,
                         coro__http_conn **out, int *reused);
 /* pool.c: give it back: kept idle when reusable, else closed. */
 void coro__http_pool_put(coro_http_client *c, coro__http_conn *k, int reusable);

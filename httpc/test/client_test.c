@@ -368,6 +368,11 @@ TEST(get_basic, s_hello) {
   CHECK_STR_EQ(r.body, "hello");
   coro_http_response_free(&r);
   CHECK_EQ(S.nconns, 1);
+  /* A request with only the URL and a deadline (body_fd 0) collects. */
+  coro_http_request q0 = {.url = url("/"), .deadline = -1};
+  CHECK_EQ(coro_http_do(g_c, &q0, &r), 200);
+  CHECK_STR_EQ(r.body, "hello");
+  coro_http_response_free(&r);
 }
 
 static int collect(void *arg, const char *p, size_t n) {
@@ -459,7 +464,10 @@ TEST(slow_head, s_silent) {
   /* The whole-request deadline too. */
   coro_http_request q = {.url = url("/"), .body_fd = -1, .deadline = coro_now() + 20 * 1000000};
   CHECK_EQ(coro_http_do(g_c, &q, &r), -ETIMEDOUT);
-  CHECK_EQ((int)stats().dropped, 2);
+  /* 2 unless a loaded machine let the 20 ms pass in the connect. */
+  CHECK_GE((int)stats().dropped, 1);
+  CHECK_EQ((int)stats().active, 0);
+  CHECK_EQ((int)stats().idle, 0);
 }
 
 static void redirects_opts(void) {}
@@ -598,8 +606,10 @@ TEST(idle_evict, s_hello) {
   CHECK_EQ((int)stats().evicted, 1);
 }
 
-/* The server closes an idle connection: the pool sees it and opens a new
- * one, without a retry. */
+/* The server closes an idle connection. Before a request that may not be
+ * retried (POST) the pool checks and opens a new one; an idempotent one
+ * on a connection idle for less than 100 ms goes without the check, and
+ * the retry covers it. */
 static void server_closed_idle_opts(void) {}
 TEST(server_closed_idle, s_answer_close) {
   coro_http_response r;
@@ -609,11 +619,24 @@ TEST(server_closed_idle, s_answer_close) {
   for (int i = 0; i < 100000 && S.open > 0; i++)
     coro_yield();
   CHECK_EQ(S.open, 0);
-  CHECK_EQ(get(url("/"), &r), 200);
+  coro_http_request q = {.method = "POST", .url = url("/"), .body = "x", .body_len = 1,
+                         .body_fd = -1, .deadline = -1};
+  CHECK_EQ(coro_http_do(g_c, &q, &r), 200);
   CHECK_EQ(r.reused, 0);
   CHECK_EQ(r.retried, 0);
   coro_http_response_free(&r);
   CHECK_EQ((int)stats().evicted, 1);
+  for (int i = 0; i < 100000 && S.open > 0; i++)
+    coro_yield();
+  CHECK_EQ(S.open, 0);
+  CHECK_EQ(get(url("/"), &r), 200);
+  CHECK_EQ(r.reused, 0);
+  /* Retried, unless the run was slow enough (valgrind) for the 100 ms
+   * check to see the close first: both are right, and never both. */
+  coro_http_stats st = stats();
+  CHECK_EQ(r.retried + (int)st.evicted, 2);
+  CHECK_EQ((int)st.retries, r.retried);
+  CHECK_EQ(S.nreq, 3);
 }
 
 static int g_done;

@@ -1,0 +1,5 @@
+//go:build coro_openssl
+
+package main
+
+const tlsTagBuilt = true
