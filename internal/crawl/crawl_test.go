@@ -306,3 +306,109 @@ func TestCrawlStop(t *testing.T) {
 		t.Errorf("stats %+v: want stopped, no pages", st)
 	}
 }
+
+// TestCrawlLimits: a page over MaxBytes is kept up to the limit (the
+// links after it are not seen, the line says "truncated" and counts every
+// byte), links of a page that is not HTML are not followed, MaxDepth
+// bounds the chain, a server answering garbage gives an error line with
+// the client's reason, and IgnoreRobots asks for no robots.txt.
+func TestCrawlLimits(t *testing.T) {
+	const maxBytes = 64 << 10
+	big := "<html>" + strings.Repeat("<p>filler</p>\n", 100<<10/14) + `<a href="/after-limit">x</a>`
+	var mu sync.Mutex
+	var asked []string
+	var garbage string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Path)
+		mu.Unlock()
+		switch p := r.URL.Path; {
+		case p == "/":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<a href="/big">b</a><a href="/text">t</a><a href="/deep/1">d</a><a href="http://%s/">g</a>`, garbage)
+		case p == "/big":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, big)
+		case p == "/text":
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprint(w, `<a href="/from-text">no</a>`)
+		case strings.HasPrefix(p, "/deep/"):
+			var n int
+			fmt.Sscanf(p, "/deep/%d", &n)
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<a href="/deep/%d">next</a>`, n+1)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	port := serve(t, h)
+	// A server that answers every request with a malformed status line.
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gl.Close()
+	go func() {
+		for {
+			c, err := gl.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				c.Read(buf)
+				c.Write([]byte("HTTP/1.1 abc\r\n\r\n"))
+			}()
+		}
+	}()
+	garbage = gl.Addr().String()
+	outPath := filepath.Join(t.TempDir(), "out.jsonl")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{
+		Seeds: []string{fmt.Sprintf("http://127.0.0.1:%d/", port)}, Scope: ScopeAny,
+		IgnoreRobots: true, MaxBytes: maxBytes, MaxDepth: 3, Out: out, Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Run()
+	out.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	sort.Strings(asked)
+	got := strings.Join(asked, " ")
+	mu.Unlock()
+	if want := "/ /big /deep/1 /deep/2 /deep/3 /text"; got != want {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+	lines := readLines(t, outPath)
+	var sawBig, sawGarbage bool
+	for _, l := range lines {
+		switch {
+		case strings.HasSuffix(l.URL, "/big"):
+			sawBig = true
+			if l.Error != "truncated" || l.Bytes != int64(len(big)) || l.Status != 200 {
+				t.Errorf("big page: %+v, want truncated, %d bytes", l, len(big))
+			}
+		case strings.Contains(l.URL, garbage):
+			sawGarbage = true
+			if l.Status != 0 || l.Error == "" {
+				t.Errorf("garbage server: %+v, want status 0 and an error", l)
+			}
+			t.Logf("garbage server: %s", l.Error)
+		}
+	}
+	if !sawBig || !sawGarbage || len(lines) != 7 {
+		t.Errorf("%d lines (big %v, garbage %v), want 7: %+v", len(lines), sawBig, sawGarbage, lines)
+	}
+	if st.Robots != 0 || st.Errors != 1 {
+		t.Errorf("stats %+v: want no robots.txt, 1 error", st)
+	}
+}
