@@ -20,18 +20,24 @@ import (
 
 func TestMain(m *testing.M) { dnstest.Main(m) }
 
-// serve starts an HTTP server for h on a loopback port and returns the
-// port.
-func serve(t *testing.T, h http.Handler) int {
+// listen opens a loopback listener for serve; its port is known before
+// the handler is made, so the handler reads only what was set before the
+// server started (the crawl's C side gives the race detector no
+// happens-before edge to later writes).
+func listen(t *testing.T) (net.Listener, int) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ln, ln.Addr().(*net.TCPAddr).Port
+}
+
+// serve serves h on ln until the test ends.
+func serve(t *testing.T, ln net.Listener, h http.Handler) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // A line of the crawl's output.
@@ -83,9 +89,7 @@ func writeFile(t *testing.T, name, text string) string {
 // time per host, each starting at least the delay after the previous one
 // ended (server clock); and that the output has a line per fetch.
 func TestCrawlSite(t *testing.T) {
-	site := (*crawlsite.Site)(nil)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { site.ServeHTTP(w, r) })
-	port := serve(t, h)
+	ln, port := listen(t)
 	// Under qemu (the arm64 stage), where every instruction of the server
 	// and the crawl is emulated, a quarter of the site: the full one is
 	// crawled natively and under the race detector.
@@ -93,7 +97,8 @@ func TestCrawlSite(t *testing.T) {
 	if os.Getenv("CORO_TEST_EXEC") != "" {
 		pages, least = 100, 2000
 	}
-	site = crawlsite.New(crawlsite.Config{Pages: pages, Seed: 1, CrawlDelay: "0.002"}, port)
+	site := crawlsite.New(crawlsite.Config{Pages: pages, Seed: 1, CrawlDelay: "0.002"}, port)
+	serve(t, ln, site)
 	hosts := writeFile(t, "hosts", site.HostsFile("127.0.0.1"))
 	// No DNS: every name is in the hosts file; the resolv.conf names a
 	// server nothing listens on, so a stray query would fail, not leak.
@@ -210,7 +215,7 @@ func TestCrawlZone(t *testing.T) {
 		"host.sub":         `never`,
 		"example.org":      `never`,
 	}
-	var port int
+	ln, port := listen(t)
 	var mu sync.Mutex
 	var got []string
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -225,7 +230,7 @@ func TestCrawlZone(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, strings.ReplaceAll(pages[name], "PORT", fmt.Sprint(port)))
 	})
-	port = serve(t, h)
+	serve(t, ln, h)
 	hosts := writeFile(t, "hosts", "127.0.0.1 a.coro.test x.wild.coro.test host.sub example.org\n")
 	c, err := New(Config{
 		Seeds: []string{fmt.Sprintf("http://a.coro.test:%d/", port)}, Scope: ScopeZone,
@@ -287,7 +292,8 @@ func TestCrawlStop(t *testing.T) {
 		started <- struct{}{}
 		<-release
 	})
-	port := serve(t, h)
+	ln, port := listen(t)
+	serve(t, ln, h)
 	defer close(release)
 	c, err := New(Config{Seeds: []string{fmt.Sprintf("http://127.0.0.1:%d/", port)}, IgnoreRobots: true})
 	if err != nil {
@@ -317,7 +323,13 @@ func TestCrawlLimits(t *testing.T) {
 	big := "<html>" + strings.Repeat("<p>filler</p>\n", 100<<10/14) + `<a href="/after-limit">x</a>`
 	var mu sync.Mutex
 	var asked []string
-	var garbage string
+	// A server that answers every request with a malformed status line.
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gl.Close()
+	garbage := gl.Addr().String()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		asked = append(asked, r.URL.Path)
@@ -341,13 +353,8 @@ func TestCrawlLimits(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	})
-	port := serve(t, h)
-	// A server that answers every request with a malformed status line.
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gl.Close()
+	ln, port := listen(t)
+	serve(t, ln, h)
 	go func() {
 		for {
 			c, err := gl.Accept()
@@ -362,7 +369,6 @@ func TestCrawlLimits(t *testing.T) {
 			}()
 		}
 	}()
-	garbage = gl.Addr().String()
 	outPath := filepath.Join(t.TempDir(), "out.jsonl")
 	out, err := os.Create(outPath)
 	if err != nil {
