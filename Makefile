@@ -540,3 +540,66 @@ clean:
 .PHONY: all check check-c test test-c test-ucontext test-asan test-valgrind test-tsan test-arm64 \
 	test-arm64-c test-arm64-go \
 	test-go go-lint go-race go-ucontext test-soak soak bench clean fuzz-http fuzz-dns fuzz-mime test-fuzz-corpus bench-io bench-dns
+
+# --- crawl ---
+# The crawler's C tests (internal/crawl): crawl_test (the pure parts:
+# URLs, robots.txt, links, seen-set, filter) and crawl_run_test (the crawl
+# over a fake fetcher, with the engine). Run by check-c in every variant
+# but tsan (one loop, no threads to check but crawl_stop's post).
+# urlnorm.c calls httpc's URL code (httpc/url.c), which allocates through
+# the engine's fault points (csrc/fault.c).
+CRAWL_PURE := $(addprefix internal/crawl/,urlnorm.c robots.c links.c seen.c filter.c) httpc/url.c
+CRAWL_RUN  := $(CRAWL_PURE) $(addprefix internal/crawl/,frontier.c zone.c output.c)
+CRAWL_DEPS := internal/crawl/crawl.h csrc/test/testing.h httpc/coro_http.h
+
+$(B)/crawl_test: internal/crawl/ctest/crawl_test.c $(CRAWL_PURE) $(CRAWL_DEPS) csrc/fault.c
+	@mkdir -p $(B)
+	$(XCC) $(CFLAGS_BASE) -Icsrc/test -Ihttpc $(XFLAGS) $< $(CRAWL_PURE) csrc/fault.c -lpthread -o $@
+
+$(B)/crawl_run_test: internal/crawl/ctest/crawl_run_test.c $(CRAWL_RUN) $(CRAWL_DEPS) $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) -Icsrc/test -Ihttpc $(XFLAGS) $< $(CRAWL_RUN) $(B)/libcoro.a -lpthread -o $@
+
+ifneq ($(V),tsan)
+check-c: $(B)/crawl_test $(B)/crawl_run_test
+C_RUNS += "$(V) crawl_test" "$(RUN) $(B)/crawl_test" "$(V) crawl_run_test" "$(RUN) $(B)/crawl_run_test"
+endif
+
+# The crawler's libFuzzer harnesses: robots.txt, and links with URL
+# resolution (corpora in fuzz/corpus/robots and fuzz/corpus/links).
+FUZZ_ROBOTS := build/fuzz/robots_fuzz
+FUZZ_LINKS  := build/fuzz/links_fuzz
+
+CRAWL_URL_C := internal/crawl/urlnorm.c httpc/url.c csrc/fault.c
+CRAWL_URL_H := internal/crawl/crawl.h httpc/coro_http.h
+
+$(FUZZ_ROBOTS): fuzz/robots_fuzz.c fuzz/fuzz_check.h internal/crawl/robots.c $(CRAWL_URL_C) $(CRAWL_URL_H)
+	@mkdir -p build/fuzz
+	$(FUZZCC) $(FUZZFLAGS) -Icsrc -Ihttpc fuzz/robots_fuzz.c internal/crawl/robots.c $(CRAWL_URL_C) -o $@
+
+$(FUZZ_LINKS): fuzz/links_fuzz.c fuzz/fuzz_check.h internal/crawl/links.c $(CRAWL_URL_C) $(CRAWL_URL_H)
+	@mkdir -p build/fuzz
+	$(FUZZCC) $(FUZZFLAGS) -Icsrc -Ihttpc fuzz/links_fuzz.c internal/crawl/links.c $(CRAWL_URL_C) -o $@
+
+fuzz-robots: $(FUZZ_ROBOTS)
+	@mkdir -p fuzz/crashes
+	$(FUZZ_ROBOTS) fuzz/corpus/robots -max_len=8192 \
+	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+
+fuzz-links: $(FUZZ_LINKS)
+	@mkdir -p fuzz/crashes
+	$(FUZZ_LINKS) fuzz/corpus/links -max_len=8192 \
+	  -max_total_time=$(FUZZ_TIME) -artifact_prefix=fuzz/crashes/ -print_final_stats=1
+
+test-fuzz-corpus: test-fuzz-corpus-crawl
+test-fuzz-corpus-crawl: $(FUZZ_ROBOTS) $(FUZZ_LINKS)
+	$(FUZZ_ROBOTS) fuzz/corpus/robots -runs=0
+	$(FUZZ_LINKS) fuzz/corpus/links -runs=0
+
+.PHONY: fuzz-robots fuzz-links test-fuzz-corpus-crawl
+
+# The crawler's benchmark: coro crawl vs a Go crawler vs wget --recursive
+# on the generated site, same run, medians (scripts/bench-crawl.sh).
+bench-crawl:
+	scripts/bench-crawl.sh
+
+.PHONY: bench-crawl

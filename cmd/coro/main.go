@@ -136,6 +136,7 @@ Exit status: 0 success, 1 the run failed, 2 usage error.`,
 	"resolve": resolveCommand,
 	"console": consoleCommand,
 	"get":     getCommand,
+	"crawl":   crawlCommand,
 }
 
 func samefringeFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {

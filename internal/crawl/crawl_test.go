@@ -1,0 +1,420 @@
+package crawl
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ccoro/coro/internal/crawl/crawlsite"
+	"github.com/ccoro/coro/internal/dnstest"
+)
+
+func TestMain(m *testing.M) { dnstest.Main(m) }
+
+// listen opens a loopback listener for serve; its port is known before
+// the handler is made, so the handler reads only what was set before the
+// server started (the crawl's C side gives the race detector no
+// happens-before edge to later writes).
+func listen(t *testing.T) (net.Listener, int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, ln.Addr().(*net.TCPAddr).Port
+}
+
+// serve serves h on ln until the test ends.
+func serve(t *testing.T, ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// A line of the crawl's output.
+type line struct {
+	URL      string  `json:"url"`
+	FinalURL string  `json:"final_url"`
+	Status   int     `json:"status"`
+	Depth    int     `json:"depth"`
+	Bytes    int64   `json:"bytes"`
+	Type     string  `json:"type"`
+	Links    int     `json:"links"`
+	Ms       float64 `json:"ms"`
+	Error    string  `json:"error"`
+}
+
+func readLines(t *testing.T, path string) []line {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []line
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("bad JSON line %q: %v", sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func writeFile(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCrawlSite crawls the generated site (10,080 pages over 24 host
+// names, all 127.0.0.1 through a hosts file given to the engine's
+// resolver) and checks, on the server's side, that the crawl fetched
+// exactly the reachable pages robots.txt allows, each once; robots.txt
+// first on each host and once; never a disallowed path; one request at a
+// time per host, each starting at least the delay after the previous one
+// ended (server clock); and that the output has a line per fetch.
+func TestCrawlSite(t *testing.T) {
+	ln, port := listen(t)
+	// Under qemu (the arm64 stage), where every instruction of the server
+	// and the crawl is emulated, a quarter of the site: the full one is
+	// crawled natively and under the race detector.
+	pages, least := 420, 10000
+	if os.Getenv("CORO_TEST_EXEC") != "" {
+		pages, least = 100, 2000
+	}
+	site := crawlsite.New(crawlsite.Config{Pages: pages, Seed: 1, CrawlDelay: "0.002"}, port)
+	serve(t, ln, site)
+	hosts := writeFile(t, "hosts", site.HostsFile("127.0.0.1"))
+	// No DNS: every name is in the hosts file; the resolv.conf names a
+	// server nothing listens on, so a stray query would fail, not leak.
+	resolv := writeFile(t, "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+	outPath := filepath.Join(t.TempDir(), "out.jsonl")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const delay = time.Millisecond
+	c, err := New(Config{
+		Seeds: []string{site.Seed(port)}, Workers: 32, PerHost: 1, Delay: delay,
+		Scope: ScopeDomain, Domain: crawlsite.Domain, Hosts: hosts, ResolvConf: resolv,
+		Timeout: 30 * time.Second, Out: out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Run()
+	out.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", st)
+
+	want := site.Expected(site.Seed(port))
+	if len(want) < least {
+		t.Fatalf("the site has only %d reachable pages", len(want))
+	}
+	reqs := site.Requests()
+	got := map[string]int{}
+	byHost := map[string][]crawlsite.Request{}
+	for _, r := range reqs {
+		byHost[r.Host] = append(byHost[r.Host], r)
+		if r.Path == "/robots.txt" {
+			continue
+		}
+		if site.Disallowed(r.Host, r.Path) {
+			t.Errorf("disallowed path requested: %s %s", r.Host, r.Path)
+		}
+		got[fmt.Sprintf("http://%s:%d%s", r.Host, port, r.Path)]++
+	}
+	for _, u := range want {
+		if got[u] != 1 {
+			t.Errorf("%s fetched %d times, want 1", u, got[u])
+		}
+		delete(got, u)
+	}
+	for u, n := range got {
+		t.Errorf("%s fetched %d times, want 0 (unreachable or not allowed)", u, n)
+	}
+	for name, rs := range byHost {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].Start < rs[j].Start })
+		if rs[0].Path != "/robots.txt" {
+			t.Errorf("%s: first request %s, want /robots.txt", name, rs[0].Path)
+		}
+		robots := 0
+		for i, r := range rs {
+			if r.Path == "/robots.txt" {
+				robots++
+			}
+			if i > 0 {
+				gap := r.Start - rs[i-1].End
+				min := delay
+				if name == crawlsite.HostName(3) {
+					min = 2 * time.Millisecond // its Crawl-delay
+				}
+				if gap < min {
+					t.Errorf("%s: %s started %v after %s ended (overlap or gap under %v)",
+						name, r.Path, gap, rs[i-1].Path, min)
+				}
+			}
+		}
+		if robots != 1 {
+			t.Errorf("%s: robots.txt fetched %d times", name, robots)
+		}
+	}
+	if len(byHost) != 24 {
+		t.Errorf("%d hosts asked, want 24", len(byHost))
+	}
+
+	lines := readLines(t, outPath)
+	if len(lines) != len(want) {
+		t.Errorf("%d output lines, want %d", len(lines), len(want))
+	}
+	statuses := map[int]int{}
+	for _, l := range lines {
+		statuses[l.Status]++
+		if l.Error != "" || l.Status != site.Status(l.URL) {
+			t.Errorf("line %+v: want status %d, no error", l, site.Status(l.URL))
+		}
+	}
+	if statuses[301] == 0 || statuses[302] == 0 || statuses[404] == 0 || statuses[200] == 0 {
+		t.Errorf("statuses %v: want 200s, 301s, 302s and 404s", statuses)
+	}
+	if st.Pages != uint64(len(want)) || st.Errors != 0 || st.Robots != 24 {
+		t.Errorf("stats %+v: want %d pages, 0 errors, 24 robots", st, len(want))
+	}
+	if st.Filtered == 0 || st.Disallowed == 0 {
+		t.Errorf("stats %+v: want some links filtered (outside host) and disallowed", st)
+	}
+}
+
+// TestCrawlZone: with the zone scope, a link is followed only to a host
+// whose DNS zone (the SOA found walking up its labels, asked of the test's
+// NSD) is the seed's: a.coro.test and x.wild.coro.test are in the zone
+// coro.test, host.sub is in the zone sub and example.org in none.
+func TestCrawlZone(t *testing.T) {
+	srv := dnstest.Get(t)
+	pages := map[string]string{
+		"a.coro.test":      `<a href="http://x.wild.coro.test:PORT/">w</a> <a href="http://host.sub:PORT/">s</a> <a href="http://example.org:PORT/">o</a>`,
+		"x.wild.coro.test": `<a href="http://a.coro.test:PORT/2">back</a>`,
+		"host.sub":         `never`,
+		"example.org":      `never`,
+	}
+	ln, port := listen(t)
+	var mu sync.Mutex
+	var got []string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.Split(r.Host, ":")[0]
+		mu.Lock()
+		got = append(got, name+r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/robots.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, strings.ReplaceAll(pages[name], "PORT", fmt.Sprint(port)))
+	})
+	serve(t, ln, h)
+	hosts := writeFile(t, "hosts", "127.0.0.1 a.coro.test x.wild.coro.test host.sub example.org\n")
+	c, err := New(Config{
+		Seeds: []string{fmt.Sprintf("http://a.coro.test:%d/", port)}, Scope: ScopeZone,
+		Hosts: hosts, ResolvConf: srv.ResolvConf(t), Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sort.Strings(got)
+	want := []string{"a.coro.test/", "a.coro.test/2", "a.coro.test/robots.txt",
+		"x.wild.coro.test/", "x.wild.coro.test/robots.txt"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+	if st.Filtered != 2 {
+		t.Errorf("filtered %d, want 2 (host.sub, example.org)", st.Filtered)
+	}
+}
+
+// TestCrawlBadConfig: bad input gets a clear error and no crawl.
+func TestCrawlBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "no seed"},
+		{Config{Seeds: []string{"ftp://x/"}}, "not an http"},
+		{Config{Seeds: []string{"http://x/"}, Include: "("}, "include ("},
+		{Config{Seeds: []string{"http://x/"}, Scope: ScopeDomain}, "domain scope without a domain"},
+	} {
+		c, err := New(tc.cfg)
+		if err == nil {
+			c.Close()
+			t.Errorf("%+v: no error", tc.cfg)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+	if _, err := ParseScope("galaxy"); err == nil {
+		t.Error("ParseScope(galaxy): no error")
+	}
+}
+
+// TestCrawlStop: Stop from another goroutine ends a crawl of a server that
+// never answers, promptly and with the counters.
+func TestCrawlStop(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 10)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+	})
+	ln, port := listen(t)
+	serve(t, ln, h)
+	defer close(release)
+	c, err := New(Config{Seeds: []string{fmt.Sprintf("http://127.0.0.1:%d/", port)}, IgnoreRobots: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		<-started
+		c.Stop()
+	}()
+	st, err := c.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Stopped || st.Pages != 0 {
+		t.Errorf("stats %+v: want stopped, no pages", st)
+	}
+}
+
+// TestCrawlLimits: a page over MaxBytes is kept up to the limit (the
+// links after it are not seen, the line says "truncated" and counts every
+// byte), links of a page that is not HTML are not followed, MaxDepth
+// bounds the chain, a server answering garbage gives an error line with
+// the client's reason, and IgnoreRobots asks for no robots.txt.
+func TestCrawlLimits(t *testing.T) {
+	const maxBytes = 64 << 10
+	big := "<html>" + strings.Repeat("<p>filler</p>\n", 100<<10/14) + `<a href="/after-limit">x</a>`
+	var mu sync.Mutex
+	var asked []string
+	// A server that answers every request with a malformed status line.
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gl.Close()
+	garbage := gl.Addr().String()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		asked = append(asked, r.URL.Path)
+		mu.Unlock()
+		switch p := r.URL.Path; {
+		case p == "/":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<a href="/big">b</a><a href="/text">t</a><a href="/deep/1">d</a><a href="http://%s/">g</a>`, garbage)
+		case p == "/big":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, big)
+		case p == "/text":
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprint(w, `<a href="/from-text">no</a>`)
+		case strings.HasPrefix(p, "/deep/"):
+			var n int
+			fmt.Sscanf(p, "/deep/%d", &n)
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<a href="/deep/%d">next</a>`, n+1)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	ln, port := listen(t)
+	serve(t, ln, h)
+	go func() {
+		for {
+			c, err := gl.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				c.Read(buf)
+				c.Write([]byte("HTTP/1.1 abc\r\n\r\n"))
+			}()
+		}
+	}()
+	outPath := filepath.Join(t.TempDir(), "out.jsonl")
+	out, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{
+		Seeds: []string{fmt.Sprintf("http://127.0.0.1:%d/", port)}, Scope: ScopeAny,
+		IgnoreRobots: true, MaxBytes: maxBytes, MaxDepth: 3, Out: out, Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	st, err := c.Run()
+	out.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	sort.Strings(asked)
+	got := strings.Join(asked, " ")
+	mu.Unlock()
+	if want := "/ /big /deep/1 /deep/2 /deep/3 /text"; got != want {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+	lines := readLines(t, outPath)
+	var sawBig, sawGarbage bool
+	for _, l := range lines {
+		switch {
+		case strings.HasSuffix(l.URL, "/big"):
+			sawBig = true
+			if l.Error != "truncated" || l.Bytes != int64(len(big)) || l.Status != 200 {
+				t.Errorf("big page: %+v, want truncated, %d bytes", l, len(big))
+			}
+		case strings.Contains(l.URL, garbage):
+			sawGarbage = true
+			if l.Status != 0 || l.Error == "" {
+				t.Errorf("garbage server: %+v, want status 0 and an error", l)
+			}
+			t.Logf("garbage server: %s", l.Error)
+		}
+	}
+	if !sawBig || !sawGarbage || len(lines) != 7 {
+		t.Errorf("%d lines (big %v, garbage %v), want 7: %+v", len(lines), sawBig, sawGarbage, lines)
+	}
+	if st.Robots != 0 || st.Errors != 1 {
+		t.Errorf("stats %+v: want no robots.txt, 1 error", st)
+	}
+}
