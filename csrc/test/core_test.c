@@ -1634,7 +1634,15 @@ static void exit_child(void *arg) {
 
 static void test_exit(int mode) {
   run_body(mode, body_exit);
-  /* Outside a coroutine, with and without a loop: abort with a message. */
+  /* Outside a coroutine, with and without a loop: abort with a message.
+   * Not under valgrind: since crash.c handles SIGABRT (SA_ONSTACK),
+   * valgrind fails to deliver the signal to the child's main thread ("Can't
+   * extend stack ... during signal delivery") and kills it with SIGSEGV;
+   * natively, under ASan and qemu the child aborts as it should. Open. */
+  if (testing_under_valgrind()) {
+    printf("skip exit outside a coroutine under valgrind\n");
+    return;
+  }
   child_result res;
   run_child(exit_child, NULL, &res);
   check_killed_by(&res, SIGABRT);

@@ -1099,7 +1099,9 @@ static uint64_t pr_idle_events(void) {
   for (int i = 0; i < 20; i++)
     CHECK_EQ(coro_sleep(in_ms(1)), 0);
   coro_loop_stats z = loop_stats();
-  CHECK_GE(z.poll_calls, a.poll_calls + 20);
+  /* It polled (not 20 times for sure: under valgrind a 1 ms sleep may be
+   * over before the loop next idles, and then it does not poll). */
+  CHECK_GT(z.poll_calls, a.poll_calls);
   return z.events - a.events;
 }
 

@@ -637,6 +637,7 @@ TEST(server_closed_idle, s_answer_close) {
   CHECK_EQ(r.retried + (int)st.evicted, 2);
   CHECK_EQ((int)st.retries, r.retried);
   CHECK_EQ(S.nreq, 3);
+  coro_http_response_free(&r);
 }
 
 static int g_done;
