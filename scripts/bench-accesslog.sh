@@ -3,7 +3,8 @@
 # it costs nginx, in the same run: a 1 KiB file, wrk -t1 -c64 for $DUR
 # seconds, each server with its log off and on (combined format, to a
 # file), $REPS interleaved runs of each; prints the median requests/s and
-# each server's drop from logging (1 - on/off). A benchmark, not a test.
+# each server's drop from logging (1 - on/off), and the median server CPU
+# per request (all threads) with its rise. A benchmark, not a test.
 #
 #   scripts/bench-accesslog.sh
 #
@@ -90,14 +91,21 @@ run() { # SERVER LOG REP
   wait_port "$PORT" || { echo "bench-accesslog.sh: $1 did not start" >&2; cat "$OUT/srv.log" >&2; stop; return 1; }
   local log="$OUT/wrk-$1-$2-$3.txt"
   taskset -c 1 wrk -t1 -c64 -d"${DUR}s" "http://127.0.0.1:$PORT/1k.bin" >"$log" 2>&1
+  # The server's CPU time (all its threads: coro's log writer too), in
+  # clock ticks, before it stops: wrk on one CPU can be the limit of the
+  # requests/s, and then the CPU per request tells what logging costs.
+  local ticks
+  ticks=$(awk '{ print $14 + $15 }' "/proc/$SPID/stat")
   stop
-  local rps lines=-
+  local rps lines=- reqs cpu
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$log")
+  reqs=$(awk '/requests in/ { print $1 }' "$log")
+  cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v r="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
   if [ "$2" = on ]; then
     if [ "$1" = nginx ]; then lines=$(wc -l <"$OUT/nginx/access.log"); else lines=$(wc -l <"$OUT/coro-access.log"); fi
   fi
-  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rps" "$lines" >>"$OUT/results.tsv"
-  printf '%-5s log %-3s run %d: %8s req/s, %s lines logged\n' "$1" "$2" "$3" "$rps" "$lines" >&2
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$rps" "$lines" "$cpu" >>"$OUT/results.tsv"
+  printf '%-5s log %-3s run %d: %8s req/s, %6s us CPU/request, %s lines logged\n' "$1" "$2" "$3" "$rps" "$cpu" "$lines" >&2
 }
 
 : >"$OUT/results.tsv"
@@ -110,18 +118,24 @@ for rep in $(seq "$REPS"); do
 done
 
 awk -F'\t' '
-  { k = $1 "/" $2; v[k, ++n[k]] = $4 }
+  { k = $1 "/" $2; v[k, ++n[k]] = $4; c[k, n[k]] = $6 }
   function median(k,   a, i, j, t, m) {
     m = n[k]; for (i = 1; i <= m; i++) a[i] = v[k, i]
     for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
   }
+  function cmedian(k,   a, i, j, t, m) {
+    m = n[k]; for (i = 1; i <= m; i++) a[i] = c[k, i]
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+  }
   END {
-    print "| server | log off req/s | log on req/s | drop |"
-    print "|---|---|---|---|"
+    print "| server | log off req/s | log on req/s | drop | CPU/request off | on | rise |"
+    print "|---|---|---|---|---|---|---|"
     for (s = 1; s <= 2; s++) {
       srv = s == 1 ? "coro" : "nginx"
       off = median(srv "/off"); on = median(srv "/on")
-      printf "| %s | %.0f | %.0f | %.1f%% |\n", srv, off, on, (1 - on / off) * 100
+      coff = cmedian(srv "/off"); con = cmedian(srv "/on")
+      printf "| %s | %.0f | %.0f | %.1f%% | %.2f us | %.2f us | %.1f%% |\n", srv, off, on, (1 - on / off) * 100, coff, con, (con / coff - 1) * 100
     }
   }' "$OUT/results.tsv"

@@ -174,8 +174,16 @@ static void http_date(time_t t, char *out, size_t cap) {
  * when it did not fit, as snprintf does. */
 static size_t format_head(char *out, size_t cap, int code, int keep,
                           const char *extra, const char *extra2) {
-  char date[64];
-  http_date(time(NULL), date, sizeof date);
+  /* The Date line changes once a second: formatted then, per thread
+   * (each loop is a thread), not per response (gmtime_r and strftime
+   * cost more than the rest of the head). */
+  static _Thread_local time_t date_sec = -1;
+  static _Thread_local char date[64];
+  time_t now = time(NULL);
+  if (now != date_sec) {
+    http_date(now, date, sizeof date);
+    date_sec = now;
+  }
   int n = snprintf(out, cap,
                    "HTTP/1.1 %d %s\r\nServer: coro-httpd\r\nDate: %s\r\n"
                    "Connection: %s\r\n%s%s\r\n",
