@@ -419,7 +419,10 @@ LANES ?= 2
 stage = "$(1)" ".ci/stage $(1) $(MAKE) --no-print-directory $(2)"
 # Run the stages given (label/command pairs), then print the summary; fail
 # if a stage failed or .ci/parallel could not run them.
-run-stages = .ci/stage --reset; .ci/parallel --as-done $(LANES) $(1); rc=$$?; \
+# BESIDE: how many of the first stages run beside the LANES, not in them
+# (see .ci/parallel --beside).
+BESIDE ?= 0
+run-stages = .ci/stage --reset; .ci/parallel --as-done --beside $(BESIDE) $(LANES) $(1); rc=$$?; \
 	.ci/stage --summary && exit $$rc
 
 # make check: the native C tests beside go vet and gofmt then go test (in
@@ -503,27 +506,33 @@ test-fuzz-httpc: $(FUZZ_RESP) $(FUZZ_URL)
 	$(FUZZ_RESP) $(FUZZ_RESP_CORPUS) -runs=0
 	$(FUZZ_URL) $(FUZZ_URL_CORPUS) -runs=0
 
-# make test's stages, longest first, so that the short ones fill the end
-# (times in the README), except for two: go-lint comes first because go
-# vet compiles the packages (the engine's cgo build among them) that the
-# soak's test binary then finds in the build cache, and the soak next,
-# beside go-race: its minute of paced churn needs little CPU, so go-race
-# (two packages at a time) has the machine nearly to itself meanwhile.
+# make test's stages. Two of them mostly wait: hooks-servers (servers
+# starting and clients parked in them: about 40 s of CPU in 105 s) and
+# the soak (a minute of paced churn, 17 s of CPU). They run one after the
+# other beside the two lanes (BESIDE=1), from the start: hooks-servers
+# first, because it builds build/native and build/asan objects that
+# c-native and c-asan, minutes later, then find made (two makes building
+# one directory at once would race), and the soak after it, when go-lint
+# has compiled the packages its test binary needs. The other stages
+# run two at a time, longest first so that the short ones fill the end
+# (times in the README), except go-lint, first because go vet compiles
+# the packages that go test then finds in the build cache.
 TEST_STAGES := \
+  "hooks-servers then soak-60s" ".ci/stage hooks-servers $(MAKE) --no-print-directory hooks-servers; \
+    rc=$$?; .ci/stage soak-60s $(MAKE) --no-print-directory test-soak || rc=1; exit $$rc" \
   $(call stage,go-lint,go-lint) \
   $(call stage,go-race,go-race) \
-  $(call stage,soak-60s,test-soak) \
   $(call stage,arm64-go,test-arm64-go) \
   $(call stage,c-valgrind,-j2 V=valgrind check-c) \
-  $(call stage,arm64-c,test-arm64-c) \
-  $(call stage,go-ucontext,go-ucontext) \
   $(call stage,c-asan,-j2 V=asan check-c) \
+  $(call stage,arm64-c,test-arm64-c) \
   $(call stage,c-ucontext,-j2 V=ucontext check-c) \
-  $(call stage,c-tsan,-j2 V=tsan check-c) \
+  $(call stage,go-ucontext,go-ucontext) \
   $(call stage,c-native,-j2 V=native check-c) \
-  $(call stage,fuzz-corpus,test-fuzz-corpus) \
-  $(call stage,hooks-servers,hooks-servers)
+  $(call stage,c-tsan,-j2 V=tsan check-c) \
+  $(call stage,fuzz-corpus,test-fuzz-corpus)
 
+test: BESIDE := 1
 test:
 	@$(call run-stages,$(TEST_STAGES))
 
