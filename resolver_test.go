@@ -429,7 +429,18 @@ func TestLookup10000(t *testing.T) {
 	if testing.Short() {
 		n = 1000
 	}
-	l := resolverLoop(t, coro.ResolverConfig{ResolvConf: srv.ResolvConf(t, "options timeout:5 attempts:3")})
+	if os.Getenv("CORO_TEST_EXEC") != "" {
+		// Under qemu (the arm64 stage) on a busy machine the server
+		// gets too little CPU for 20,000 questions sent at once: it
+		// dropped most of them three times over (2,680 of 10,000 found,
+		// 51,622 timeouts at load 20). The arch adds nothing to the count;
+		// the native stages ask all 10,000.
+		n = 2000
+	}
+	// attempts:5 (resolv.conf's most): on a loaded machine the burst
+	// overflows the server's socket, and each dropped question is asked
+	// again after the timeout.
+	l := resolverLoop(t, coro.ResolverConfig{ResolvConf: srv.ResolvConf(t, "options timeout:5 attempts:5")})
 	suffix := ctest.CString(dnstest.Wild)
 	defer ctest.Free(suffix)
 	b := ctest.NewBox()

@@ -98,6 +98,27 @@ func (e *Error) Timeout() bool {
 	return errors.Is(e.Err, syscall.ETIMEDOUT) || errors.Is(e.Err, context.DeadlineExceeded)
 }
 
+// deadlineError is what a request cut by its context's deadline reports:
+// the same whether the engine's timer (ETIMEDOUT) or the context's ended
+// it first, which on a loaded machine is a matter of scheduling. It is
+// both context.DeadlineExceeded and syscall.ETIMEDOUT for errors.Is.
+type deadlineError struct{}
+
+func (deadlineError) Error() string   { return "deadline exceeded (context)" }
+func (deadlineError) Timeout() bool   { return true }
+func (deadlineError) Temporary() bool { return true }
+func (deadlineError) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == syscall.ETIMEDOUT
+}
+
+// ctxErr is the error of a request that ctx ended (ctx.Err() != nil).
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return deadlineError{}
+	}
+	return ctx.Err()
+}
+
 // ErrClientClosed is returned by calls on a closed Client.
 var ErrClientClosed = errors.New("httpc: client closed")
 
@@ -274,7 +295,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	if j.rc < 0 {
 		err := errOf(j.rc)
 		if j.rc == -C.ECANCELED && ctx.Err() != nil {
-			err = ctx.Err()
+			err = ctxErr(ctx)
 		}
 		return nil, &Error{URL: req.URL, Err: err}
 	}

@@ -354,3 +354,23 @@ func ExampleClient_Do() {
 	fmt.Println(r.Status, string(r.Body))
 	// Output: 200 hello
 }
+
+// TestDeadlineError: a request whose context's deadline passed reports the
+// same error whichever timer ended it first (the engine's: ETIMEDOUT; the
+// context's: DeadlineExceeded). On a loaded machine either can win, and
+// slow-body above once saw the context's plain error (arm64, load 20).
+func TestDeadlineError(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel()
+	<-ctx.Done()
+	err := &Error{URL: "http://x/", Err: ctxErr(ctx)}
+	if !err.Timeout() || !errors.Is(err, syscall.ETIMEDOUT) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%v: Timeout %v, ETIMEDOUT %v, DeadlineExceeded %v; want all", err, err.Timeout(),
+			errors.Is(err, syscall.ETIMEDOUT), errors.Is(err, context.DeadlineExceeded))
+	}
+	cctx, ccancel := context.WithCancel(context.Background())
+	ccancel()
+	if err := ctxErr(cctx); !errors.Is(err, context.Canceled) || errors.Is(err, syscall.ETIMEDOUT) {
+		t.Errorf("cancelled: %v, want context.Canceled only", err)
+	}
+}
