@@ -34,7 +34,8 @@ seed's SOA, asked with the engine's resolver: the seed's own rule).
 
 Output: one JSON line per fetched page on stdout (or -o FILE): url,
 final_url, status, depth, bytes, type, links, ms, and error for a fetch
-that failed. On a terminal, a progress line on stderr; at the end a summary
+that failed. final_url is the URL fetched; url the link followed, which for
+a redirect's target is the URL its chain of redirects started from. On a terminal, a progress line on stderr; at the end a summary
 on stderr. SIGINT or SIGTERM stops the crawl with the summary.
 
 Names are resolved by the engine's resolver: $CORO_HOSTS (or -hosts) and

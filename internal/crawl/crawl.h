@@ -163,6 +163,9 @@ typedef struct crawl_response {
   int truncated;      /* the body went beyond the size limit */
   char ctype[64];     /* Content-Type without parameters, lower case */
   char location[CRAWL_URL_MAX]; /* Location of a 3xx, "" */
+  char *final_url;    /* malloc'd: the URL the response came from when the
+                         fetcher reports one other than the URL asked
+                         (its client followed redirects); NULL: that URL */
 } crawl_response;
 
 /* How the crawl fetches: fn GETs u within deadline, keeping at most max
@@ -244,8 +247,9 @@ int crawl_zone_of(const char *host, char *buf, size_t len, int64_t deadline);
 
 /* output.c: one JSON line for a page. */
 typedef struct crawl_page {
-  const char *url;
-  const char *final_url;
+  const char *url;       /* the link followed: for a redirect's target,
+                            the URL its chain of redirects started from */
+  const char *final_url; /* the URL fetched (NULL: url) */
   int status;
   int depth;
   uint64_t bytes;

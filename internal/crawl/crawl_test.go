@@ -185,12 +185,31 @@ func TestCrawlSite(t *testing.T) {
 	if len(lines) != len(want) {
 		t.Errorf("%d output lines, want %d", len(lines), len(want))
 	}
+	// final_url is the URL fetched (each of want once); url the link
+	// followed, which for a redirect's target is where its chain began.
 	statuses := map[int]int{}
+	finals := map[string]int{}
+	redirected := 0
 	for _, l := range lines {
 		statuses[l.Status]++
-		if l.Error != "" || l.Status != site.Status(l.URL) {
-			t.Errorf("line %+v: want status %d, no error", l, site.Status(l.URL))
+		finals[l.FinalURL]++
+		if l.Error != "" || l.Status != site.Status(l.FinalURL) {
+			t.Errorf("line %+v: want status %d, no error", l, site.Status(l.FinalURL))
 		}
+		if l.URL != l.FinalURL {
+			redirected++
+			if s := site.Status(l.URL); s < 300 || s > 399 {
+				t.Errorf("line %+v: url is not a redirect (status %d)", l, s)
+			}
+		}
+	}
+	for _, u := range want {
+		if finals[u] != 1 {
+			t.Errorf("%s: %d lines with it as final_url, want 1", u, finals[u])
+		}
+	}
+	if redirected == 0 {
+		t.Error("no line has a final_url other than its url: want the redirects' targets")
 	}
 	if statuses[301] == 0 || statuses[302] == 0 || statuses[404] == 0 || statuses[200] == 0 {
 		t.Errorf("statuses %v: want 200s, 301s, 302s and 404s", statuses)

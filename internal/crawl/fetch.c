@@ -9,6 +9,8 @@
  * Accept preferring HTML. The body is kept up to max bytes; the rest is
  * read and dropped (so the connection stays usable) and the response
  * marked truncated. Content-Type is reduced to its lower-case media type.
+ * The client's final URL is passed on (final_url) when it differs from
+ * the URL asked.
  */
 #include "crawl.h"
 
@@ -95,6 +97,12 @@ int crawl_fetch_http(void *arg, const crawl_url *u, size_t max,
     for (; ct[k] && ct[k] != ';' && ct[k] != ' ' && k + 1 < sizeof out->ctype; k++)
       out->ctype[k] = (char)(ct[k] >= 'A' && ct[k] <= 'Z' ? ct[k] | 0x20 : ct[k]);
     out->ctype[k] = '\0';
+  }
+  if (resp.url && strcmp(resp.url, u->buf) != 0 && !(out->final_url = strdup(resp.url))) {
+    coro_http_response_free(&resp);
+    crawl_response_clear(out);
+    out->err = -ENOMEM;
+    return -ENOMEM;
   }
   const char *loc = coro_http_response_header(&resp, "Location");
   if (loc && strlen(loc) < sizeof out->location) strcpy(out->location, loc);

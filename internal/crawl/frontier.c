@@ -40,12 +40,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A queued URL. A redirect's target also keeps the URL its chain of
+ * redirects started from (after url's NUL, olen bytes; 0: none), which
+ * its output line gives as "url" with the URL fetched as "final_url". */
 typedef struct item {
   struct item *next;
   int depth;
-  uint32_t len;
+  uint32_t len, olen;
   char url[];
 } item;
+
+static const char *origin_of(const item *it) {
+  return it->olen ? it->url + it->len + 1 : it->url;
+}
 
 enum { R_UNKNOWN, R_FETCHING, R_READY };
 enum { Z_UNKNOWN, Z_CHECKING, Z_IN, Z_OUT };
@@ -230,8 +237,10 @@ static host *host_get(struct crawl *cr, const crawl_url *u) {
   return h;
 }
 
-/* Queue u at depth unless it was queued before. 1 queued, 0 seen, < 0. */
-static int enqueue(struct crawl *cr, const crawl_url *u, int depth) {
+/* Queue u at depth unless it was queued before; origin (NULL: none) is
+ * where the redirects that led to u started. 1 queued, 0 seen, < 0. */
+static int enqueue(struct crawl *cr, const crawl_url *u, int depth,
+                   const char *origin) {
   int rc = crawl_seen_add(&cr->seen, u->buf, u->len);
   if (rc <= 0) return rc;
   host *h = host_get(cr, u);
@@ -240,12 +249,15 @@ static int enqueue(struct crawl *cr, const crawl_url *u, int depth) {
     ADD(filtered, 1);
     return 0;
   }
-  item *it = malloc(sizeof *it + u->len + 1);
+  size_t olen = origin ? strlen(origin) : 0;
+  item *it = malloc(sizeof *it + u->len + 1 + (olen ? olen + 1 : 0));
   if (!it) return -ENOMEM;
   it->next = NULL;
   it->depth = depth;
   it->len = (uint32_t)u->len;
+  it->olen = (uint32_t)olen;
   memcpy(it->url, u->buf, u->len + 1);
+  if (olen) memcpy(it->url + u->len + 1, origin, olen + 1);
   if (h->tail)
     h->tail->next = it;
   else
@@ -344,6 +356,7 @@ static void fetch_robots(struct crawl *cr, worker *w, host *h) {
 typedef struct page_ctx {
   struct crawl *cr;
   int depth;
+  const char *origin; /* for a redirect's target: where its chain began */
   int err;
 } page_ctx;
 
@@ -361,7 +374,7 @@ static int on_link(void *arg, const crawl_url *u) {
     if (!crawl_seen_has(&cr->seen, u->buf, u->len)) ADD(filtered, 1);
     return 0;
   }
-  int rc = enqueue(cr, u, pc->depth);
+  int rc = enqueue(cr, u, pc->depth, pc->origin);
   if (rc < 0) {
     pc->err = rc;
     return rc;
@@ -381,7 +394,7 @@ static void do_page(struct crawl *cr, worker *w, host *h, item *it) {
     return;
   }
   (void)h;
-  page_ctx pc = {cr, it->depth + 1, 0};
+  page_ctx pc = {cr, it->depth + 1, NULL, 0};
   int links = 0;
   if (r.status >= 200 && r.status < 300 && r.body &&
       strcmp(r.ctype, "text/html") == 0)
@@ -390,6 +403,7 @@ static void do_page(struct crawl *cr, worker *w, host *h, item *it) {
     /* A redirect's target is queued like a link, at the same depth. */
     crawl_url t;
     pc.depth = it->depth;
+    pc.origin = origin_of(it);
     if (crawl_url_resolve(&t, &u, r.location, strlen(r.location)) == 0) {
       links = 1;
       on_link(&pc, &t);
@@ -402,7 +416,10 @@ static void do_page(struct crawl *cr, worker *w, host *h, item *it) {
     ADD(errors, 1);
   ADD(bytes, r.bytes);
   if (cr->cfg.out) {
-    crawl_page p = {u.buf, u.buf, r.status, it->depth, r.bytes, r.ctype,
+    /* url: the link followed (a redirect chain's start); final_url: the
+     * URL the response came from, as the fetcher reports it. */
+    crawl_page p = {origin_of(it), r.final_url ? r.final_url : u.buf,
+                    r.status, it->depth, r.bytes, r.ctype,
                     links, t1 - t0, r.status > 0 ? 0 : r.err, r.truncated,
                     cr->cfg.strerror};
     if (crawl_output_page(cr->cfg.out, &p) < 0) cr->err = -EIO;
@@ -512,7 +529,7 @@ static void *crawl_main(void *arg) {
     if (cr->seed_zone_err < 0) cr->err = cr->seed_zone_err;
   }
   for (size_t i = 0; i < cr->nseeds && !cr->err; i++) {
-    int rc = enqueue(cr, &cr->seeds[i], 0);
+    int rc = enqueue(cr, &cr->seeds[i], 0, NULL);
     if (rc < 0) cr->err = rc;
   }
   int n = 0;
@@ -660,5 +677,6 @@ void crawl_free(crawl *cr) {
 
 void crawl_response_clear(crawl_response *r) {
   free(r->body);
+  free(r->final_url);
   memset(r, 0, sizeof *r);
 }
