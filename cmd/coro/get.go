@@ -195,7 +195,7 @@ func getFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		for i, r := range res {
 			code := exitOK
 			if r.err != nil {
-				fmt.Fprintf(stderr, "coro get: %v\n", r.err)
+				fmt.Fprintf(stderr, "coro get: %s\n", getMessage(r.err))
 				code = getExit(r.err)
 			} else {
 				if *verbose {
@@ -217,6 +217,20 @@ func getFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		}
 		return status
 	}
+}
+
+// getMessage is a request's error as coro get prints it: a TLS failure
+// with OpenSSL's reason in curl's words ("SSL certificate problem: unable
+// to get local issuer certificate"), anything else as the client says it.
+func getMessage(err error) string {
+	var e *httpc.Error
+	if !errors.As(err, &e) || !errors.Is(err, httpc.ErrTLS) || e.Detail == "" {
+		return err.Error()
+	}
+	if _, reason, ok := strings.Cut(e.Detail, "certificate verify failed: "); ok {
+		return e.URL + ": SSL certificate problem: " + reason
+	}
+	return e.URL + ": SSL connect error: " + e.Detail
 }
 
 // printHead writes what -v shows of one exchange, curl's way.
