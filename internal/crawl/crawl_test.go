@@ -89,7 +89,6 @@ func writeFile(t *testing.T, name, text string) string {
 // time per host, each starting at least the delay after the previous one
 // ended (server clock); and that the output has a line per fetch.
 func TestCrawlSite(t *testing.T) {
-	ln, port := listen(t)
 	// Under qemu (the arm64 stage), where every instruction of the server
 	// and the crawl is emulated, a quarter of the site: the full one is
 	// crawled natively and under the race detector.
@@ -97,6 +96,19 @@ func TestCrawlSite(t *testing.T) {
 	if os.Getenv("CORO_TEST_EXEC") != "" {
 		pages, least = 100, 2000
 	}
+	crawlSite(t, pages, least, 1)
+}
+
+// TestCrawlSiteLoops: the same checks with the hosts shared out among 3
+// loops on threads of their own (links to another loop's hosts handed
+// off), on a smaller site (2,400 pages): every page still fetched
+// exactly once, robots.txt once per host and first, politeness kept.
+func TestCrawlSiteLoops(t *testing.T) {
+	crawlSite(t, 100, 2000, 3)
+}
+
+func crawlSite(t *testing.T, pages, least, loops int) {
+	ln, port := listen(t)
 	site := crawlsite.New(crawlsite.Config{Pages: pages, Seed: 1, CrawlDelay: "0.002"}, port)
 	serve(t, ln, site)
 	hosts := writeFile(t, "hosts", site.HostsFile("127.0.0.1"))
@@ -110,7 +122,7 @@ func TestCrawlSite(t *testing.T) {
 	}
 	const delay = time.Millisecond
 	c, err := New(Config{
-		Seeds: []string{site.Seed(port)}, Workers: 32, PerHost: 1, Delay: delay,
+		Seeds: []string{site.Seed(port)}, Workers: 32, Loops: loops, PerHost: 1, Delay: delay,
 		Scope: ScopeDomain, Domain: crawlsite.Domain, Hosts: hosts, ResolvConf: resolv,
 		Timeout: 30 * time.Second, Out: out,
 	})
