@@ -48,6 +48,8 @@
  */
 #include "crawl.h"
 
+#include "coro_internal.h" /* coro__malloc: allocations are fault points */
+
 #include "coro.h"
 
 #include <errno.h>
@@ -155,6 +157,11 @@ struct crawl {
 
 #define ADD(field, v) __atomic_fetch_add(&cr->st.field, (v), __ATOMIC_RELAXED)
 
+/* How long an idle worker sleeps before it looks again for the end, a
+ * stop or an error, should the wake-up of another thread have been lost
+ * (a post that found no memory). */
+#define IDLE_POLL_NS (50 * INT64_C(1000000))
+
 static void set_err(struct crawl *cr, int rc) {
   int zero = 0;
   __atomic_compare_exchange_n(&cr->err, &zero, rc, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
@@ -215,7 +222,7 @@ static void heap_down(shard *s, size_t i) {
 static int heap_push(shard *s, host *h) {
   if (s->heap_n == s->heap_cap) {
     size_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
-    host **nh = realloc(s->heap, cap * sizeof *nh);
+    host **nh = coro__realloc(s->heap, cap * sizeof *nh);
     if (!nh) return -ENOMEM;
     s->heap = nh;
     s->heap_cap = cap;
@@ -256,10 +263,14 @@ static void wake_on_loop(void *arg) {
   coro_cond_broadcast(&s->wake);
 }
 
-/* Wake every shard's idle workers (from any thread). */
-static void wake_all(struct crawl *cr) {
+/* Wake every shard's idle workers: here's (the caller's loop) at once,
+ * the others' by a post. A post that fails (no memory) loses nothing but
+ * time: idle workers look again every IDLE_POLL_NS. */
+static void wake_all(struct crawl *cr, shard *here) {
+  coro_cond_broadcast(&here->wake);
   for (int i = 0; i < cr->nshards; i++) {
     shard *s = &cr->shards[i];
+    if (s == here) continue;
     pthread_mutex_lock(&s->lk);
     if (s->loop) coro_loop_post(s->loop, wake_on_loop, s);
     pthread_mutex_unlock(&s->lk);
@@ -270,11 +281,12 @@ static void work_add(struct crawl *cr, int64_t n) {
   __atomic_fetch_add(&cr->work, n, __ATOMIC_SEQ_CST);
 }
 
-/* Work done: at 0 the crawl is over everywhere. */
-static void work_sub(struct crawl *cr, int64_t n) {
+/* Work done (called on here's loop): at 0 the crawl is over everywhere. */
+static void work_sub(shard *here, int64_t n) {
+  struct crawl *cr = here->cr;
   if (n && __atomic_sub_fetch(&cr->work, n, __ATOMIC_SEQ_CST) == 0) {
     __atomic_store_n(&cr->done, 1, __ATOMIC_SEQ_CST);
-    wake_all(cr);
+    wake_all(cr, here);
   }
 }
 
@@ -290,7 +302,7 @@ static host *host_get(shard *s, const char *key, size_t kn) {
       return h;
   if (s->nhosts + 1 > s->tab_cap) {
     size_t cap = s->tab_cap * 2;
-    host **nt = calloc(cap, sizeof *nt);
+    host **nt = coro__calloc(cap, sizeof *nt);
     if (!nt) return NULL;
     for (size_t i = 0; i < s->tab_cap; i++)
       for (host *h = s->tab[i], *n; h; h = n) {
@@ -304,13 +316,15 @@ static host *host_get(shard *s, const char *key, size_t kn) {
     s->tab_cap = cap;
     b = (size_t)hv & (cap - 1);
   }
-  host *h = calloc(1, sizeof *h);
+  host *h = coro__calloc(1, sizeof *h);
   if (!h) return NULL;
-  h->key = strndup(key, kn);
+  h->key = coro__malloc(kn + 1);
   if (!h->key) {
     free(h);
     return NULL;
   }
+  memcpy(h->key, key, kn);
+  h->key[kn] = '\0';
   h->hash = hv;
   h->heap_idx = (size_t)-1;
   h->delay_ns = cr->cfg.delay_ns;
@@ -340,7 +354,7 @@ static int enqueue(shard *s, const char *url, size_t len, size_t kn, int depth,
     return 0;
   }
   size_t olen = origin ? strlen(origin) : 0;
-  item *it = malloc(sizeof *it + len + 1 + (olen ? olen + 1 : 0));
+  item *it = coro__malloc(sizeof *it + len + 1 + (olen ? olen + 1 : 0));
   if (!it) return -ENOMEM;
   it->next = NULL;
   it->depth = depth;
@@ -382,7 +396,7 @@ static void drop_queue(shard *s, host *h, uint64_t *counter) {
     __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
     n++;
   }
-  work_sub(s->cr, n);
+  work_sub(s, n);
 }
 
 /* ---- hand-offs between shards ------------------------------------ */
@@ -396,7 +410,7 @@ static int handoff_add(handoff *o, const crawl_url *u, size_t kn, int depth,
   if (o->bytes + need > o->cap) {
     size_t cap = o->cap ? o->cap : 4096;
     while (cap < o->bytes + need) cap *= 2;
-    char *np = realloc(o->p, cap);
+    char *np = coro__realloc(o->p, cap);
     if (!np) return -ENOMEM;
     o->p = np;
     o->cap = cap;
@@ -426,7 +440,7 @@ static void handoff_take(void *arg) {
     if (rc < 0) set_err(cr, rc);
     off += (REC_HEAD + hd[0] + 1 + (hd[2] ? hd[2] + 1 : 0) + 3) & ~(size_t)3;
   }
-  work_sub(cr, (int64_t)o->n);
+  work_sub(s, (int64_t)o->n);
   free(o->p);
   free(o);
 }
@@ -438,7 +452,7 @@ static void handoff_flush(shard *s) {
   for (int i = 0; i < cr->nshards; i++) {
     handoff *o = &s->out[i];
     if (!o->n) continue;
-    handoff *b = malloc(sizeof *b);
+    handoff *b = coro__malloc(sizeof *b);
     shard *to = &cr->shards[i];
     int rc = -ENOMEM;
     if (b) {
@@ -453,7 +467,7 @@ static void handoff_flush(shard *s) {
       if (rc == -ENOMEM) set_err(cr, rc);
       free(o->p);
       free(b);
-      work_sub(cr, (int64_t)o->n);
+      work_sub(s, (int64_t)o->n);
     }
     memset(o, 0, sizeof *o);
   }
@@ -627,13 +641,13 @@ static void *worker_main(void *arg) {
     if (stopping(cr) || __atomic_load_n(&cr->done, __ATOMIC_SEQ_CST)) break;
     if (max_reached(cr)) {
       if (s->busy == 0) break;
-      coro_cond_wait(&s->wake, &w->m, -1);
+      coro_cond_wait(&s->wake, &w->m, coro_now() + IDLE_POLL_NS);
       continue;
     }
     host *h = s->heap_n ? s->heap[0] : NULL;
     if (!h) {
       /* Nothing here now: the end (work 0) or a hand-off wakes it. */
-      coro_cond_wait(&s->wake, &w->m, -1);
+      coro_cond_wait(&s->wake, &w->m, coro_now() + IDLE_POLL_NS);
       continue;
     }
     int64_t now = coro_now();
@@ -682,7 +696,7 @@ static void *worker_main(void *arg) {
       } /* else another loop took the last page: this one stays queued */
       if (it) {
         free(it);
-        work_sub(cr, 1);
+        work_sub(s, 1);
       }
     }
     h->active--;
@@ -734,7 +748,7 @@ static void *shard_main(void *arg) {
     int rc = enqueue(s, sd->buf, sd->len, sd->path_off, 0, NULL);
     if (rc < 0) set_err(cr, rc);
   }
-  work_sub(cr, mine);
+  work_sub(s, mine);
   for (; n < s->nworkers && !stopping(cr); n++) {
     worker *w = &s->workers[n];
     w->s = s;
@@ -821,7 +835,7 @@ static void *shard_thread(void *arg) {
 
 int crawl_new(crawl **out, const crawl_config *c) {
   if (!c->seeds || c->nseeds == 0 || !c->fetch || c->loops < 0) return -EINVAL;
-  struct crawl *cr = calloc(1, sizeof *cr);
+  struct crawl *cr = coro__calloc(1, sizeof *cr);
   if (!cr) return -ENOMEM;
   cr->cfg = *c;
   if (cr->cfg.workers <= 0) cr->cfg.workers = 16;
@@ -836,8 +850,8 @@ int crawl_new(crawl **out, const crawl_config *c) {
   pthread_mutex_init(&cr->start_mu, NULL);
   pthread_cond_init(&cr->start_cv, NULL);
   cr->nseeds = c->nseeds;
-  cr->seeds = calloc(c->nseeds, sizeof *cr->seeds);
-  cr->shards = calloc((size_t)cr->nshards, sizeof *cr->shards);
+  cr->seeds = coro__calloc(c->nseeds, sizeof *cr->seeds);
+  cr->shards = coro__calloc((size_t)cr->nshards, sizeof *cr->shards);
   if (!cr->seeds || !cr->shards) {
     crawl_free(cr);
     return -ENOMEM;
@@ -851,10 +865,10 @@ int crawl_new(crawl **out, const crawl_config *c) {
     coro_cond_init(&s->wake);
     /* The workers shared out, the first shards taking the rest. */
     s->nworkers = cr->cfg.workers / cr->nshards + (i < cr->cfg.workers % cr->nshards);
-    s->workers = calloc((size_t)s->nworkers, sizeof *s->workers);
-    s->out = calloc((size_t)cr->nshards, sizeof *s->out);
+    s->workers = coro__calloc((size_t)s->nworkers, sizeof *s->workers);
+    s->out = coro__calloc((size_t)cr->nshards, sizeof *s->out);
     s->tab_cap = 64;
-    s->tab = calloc(s->tab_cap, sizeof *s->tab);
+    s->tab = coro__calloc(s->tab_cap, sizeof *s->tab);
     if (!s->workers || !s->out || !s->tab || crawl_seen_init(&s->seen) < 0) rc = -ENOMEM;
   }
   for (size_t i = 0; rc == 0 && i < c->nseeds; i++)
