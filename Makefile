@@ -563,9 +563,9 @@ ifneq ($(V),tsan)
 check-c: $(B)/crawl_test $(B)/crawl_run_test
 C_RUNS += "$(V) crawl_test" "$(RUN) $(B)/crawl_test" "$(V) crawl_run_test" "$(RUN) $(B)/crawl_run_test"
 else
-# tsan: the crawls on several loops (hand-offs, the end, stop, max_pages).
+# tsan: the crawls on several loops (hand-offs, the end, the stop).
 check-c: $(B)/crawl_run_test
-C_RUNS += "tsan crawl_run_test" "$(RUN) $(B)/crawl_run_test crawl_site_loops crawl_stop_thread crawl_limits"
+C_RUNS += "tsan crawl_run_test" "$(RUN) $(B)/crawl_run_test crawl_site_loops crawl_stop_thread"
 endif
 
 # The crawler's libFuzzer harnesses: robots.txt, and links with URL

@@ -106,11 +106,12 @@ func TestCrawlSite(t *testing.T) {
 // off), on a smaller site (2,400 pages): every page still fetched
 // exactly once, robots.txt once per host and first, politeness kept.
 func TestCrawlSiteLoops(t *testing.T) {
-	pages, least := 100, 2000
 	if os.Getenv("CORO_TEST_EXEC") != "" {
-		pages, least = 25, 500 // under qemu
+		// qemu-user runs the threads with the host's memory order:
+		// nothing that the native and race runs do not check.
+		t.Skip("under qemu: TestCrawlSite runs the crawl's C there")
 	}
-	crawlSite(t, pages, least, 3)
+	crawlSite(t, 100, 2000, 3)
 }
 
 func crawlSite(t *testing.T, pages, least, loops int) {
