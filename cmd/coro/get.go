@@ -45,9 +45,12 @@ in order, wherever they stand (the first -o for the first URL, the second
 for the second, ...; URLs past the last -o go to standard output), and
 flags may come between URLs: coro get -o a.html URL1 -o b.html URL2 URL3
 writes URL1's body to a.html, URL2's to b.html and URL3's to standard
-output. More -o than URLs, or one FILE twice, is a usage error. -v prints each request and response head to
-standard error. https needs a coro built with TLS (go build -tags
-coro_openssl ./cmd/coro); without it https URLs fail with exit status 1.
+output. More -o than URLs, or one FILE twice, is a usage error. -v prints
+each request and response head to standard error. https needs a coro
+built with TLS (go build -tags coro_openssl ./cmd/coro); without it https
+URLs fail with exit status 1.
+A TLS failure is printed with OpenSSL's reason, in curl's words ("SSL
+certificate problem: unable to get local issuer certificate").
 
 Exit status, as curl's: 0 every URL fetched (any HTTP status, unless -f);
 1 unsupported scheme or TLS not built in; 2 usage error; 3 malformed URL;
