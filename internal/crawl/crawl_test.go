@@ -526,7 +526,7 @@ func TestCrawlFaults(t *testing.T) {
 		}
 		defer out.Close()
 		c, err := New(Config{
-			Seeds: []string{fmt.Sprintf("http://a.test:%d/", port)}, Workers: 4, Loops: 2,
+			Seeds: []string{fmt.Sprintf("http://a.test:%d/", port)}, Workers: 2, Loops: 2,
 			Scope: ScopeDomain, Domain: "test", Hosts: hosts, ResolvConf: resolv,
 			Timeout: 10 * time.Second, Out: out,
 		})
