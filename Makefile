@@ -553,8 +553,8 @@ clean:
 # --- crawl ---
 # The crawler's C tests (internal/crawl): crawl_test (the pure parts:
 # URLs, robots.txt, links, seen-set, filter) and crawl_run_test (the crawl
-# over a fake fetcher, with the engine). Run by check-c in every variant
-# but tsan (one loop, no threads to check but crawl_stop's post).
+# over a fake fetcher, with the engine). Run by check-c in every variant;
+# under tsan only the crawls on several loops.
 # urlnorm.c calls httpc's URL code (httpc/url.c), which allocates through
 # the engine's fault points (csrc/fault.c).
 CRAWL_PURE := $(addprefix internal/crawl/,urlnorm.c robots.c links.c seen.c filter.c) httpc/url.c
@@ -571,6 +571,10 @@ $(B)/crawl_run_test: internal/crawl/ctest/crawl_run_test.c $(CRAWL_RUN) $(CRAWL_
 ifneq ($(V),tsan)
 check-c: $(B)/crawl_test $(B)/crawl_run_test
 C_RUNS += "$(V) crawl_test" "$(RUN) $(B)/crawl_test" "$(V) crawl_run_test" "$(RUN) $(B)/crawl_run_test"
+else
+# tsan: the crawls on several loops (hand-offs, the end, the stop).
+check-c: $(B)/crawl_run_test
+C_RUNS += "tsan crawl_run_test" "$(RUN) $(B)/crawl_run_test crawl_site_loops crawl_stop_thread"
 endif
 
 # The crawler's libFuzzer harnesses: robots.txt, and links with URL

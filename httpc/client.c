@@ -19,6 +19,7 @@
 #include "coro_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -230,7 +231,8 @@ static int attempt_run(coro_http_client *c, const coro_url *u, const char *metho
     int reused;
     int64_t now = coro_now();
     int rc = coro__http_pool_get(c, u, fresh, !idempotent(method), q->deadline,
-                                 now + c->o.connect_timeout, &k, &reused);
+                                 now + c->o.connect_timeout, &k, &reused,
+                                 resp->why);
     if (rc < 0)
       return rc;
     c->st.requests++;
@@ -245,6 +247,8 @@ static int attempt_run(coro_http_client *c, const coro_url *u, const char *metho
     int any, reusable;
     rc = exchange(c, k, a, head, hlen, body, blen,
                   coro_now() + c->o.head_timeout, &any, &reusable);
+    if (rc == -CORO_HTTP_ETLS) /* the thread's reason, before a yield */
+      snprintf(resp->why, sizeof resp->why, "%s", coro__http_tls_why());
     coro__http_pool_put(c, k, rc == 0 && reusable);
     if (rc == 0) {
       resp->reused = reused;
@@ -395,8 +399,14 @@ int coro_http_do(coro_http_client *c, const coro_http_request *req,
   c->inflight++;
   int rc = do_request(c, req, resp);
   c->inflight--;
-  if (rc < 0)
+  if (rc < 0) {
+    char why[sizeof resp->why];
+    memcpy(why, resp->why, sizeof why);
     coro_http_response_free(resp);
+    memcpy(resp->why, why, sizeof why);
+  } else {
+    resp->why[0] = '\0';
+  }
   return rc;
 }
 

@@ -84,13 +84,23 @@ type Stats struct {
 
 // Error is the error of a request: the URL it was for and the cause, an
 // Errno (ErrFraming, ...) or a syscall.Errno (ETIMEDOUT, ECONNREFUSED,
-// ...), so errors.Is works with either.
+// ...), so errors.Is works with either. Detail is what more the client
+// knows of this request's failure, or "": for ErrTLS, OpenSSL's reason
+// ("TLS handshake: certificate verify failed: unable to get local issuer
+// certificate").
 type Error struct {
-	URL string
-	Err error
+	URL    string
+	Err    error
+	Detail string
 }
 
-func (e *Error) Error() string { return "httpc: " + e.URL + ": " + e.Err.Error() }
+func (e *Error) Error() string {
+	s := "httpc: " + e.URL + ": " + e.Err.Error()
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}
 func (e *Error) Unwrap() error { return e.Err }
 
 // Timeout reports whether a deadline ended the request.
@@ -297,7 +307,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		if j.rc == -C.ECANCELED && ctx.Err() != nil {
 			err = ctxErr(ctx)
 		}
-		return nil, &Error{URL: req.URL, Err: err}
+		return nil, &Error{URL: req.URL, Err: err, Detail: C.GoString(&j.resp.why[0])}
 	}
 	r := &j.resp
 	resp := &Response{

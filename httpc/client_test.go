@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -372,5 +373,46 @@ func TestDeadlineError(t *testing.T) {
 	ccancel()
 	if err := ctxErr(cctx); !errors.Is(err, context.Canceled) || errors.Is(err, syscall.ETIMEDOUT) {
 		t.Errorf("cancelled: %v, want context.Canceled only", err)
+	}
+}
+
+// TestIPv6: a request to a server on [::1] (an IPv6 literal in brackets:
+// the host parsed without them, the address connected to over AF_INET6,
+// the Host field and the redirect's absolute URL written with them, as
+// Go's server insists), with a redirect on it followed, keep-alive reuse.
+func TestIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no ::1 on this machine: %v", err)
+	}
+	var hosts []string
+	var mu sync.Mutex
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts = append(hosts, r.Host)
+		mu.Unlock()
+		if r.URL.Path == "/from" {
+			http.Redirect(w, r, "http://"+r.Host+"/to", http.StatusFound)
+			return
+		}
+		fmt.Fprintf(w, "%s over %s", r.URL.Path, r.RemoteAddr[:strings.LastIndexByte(r.RemoteAddr, ':')])
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	base := "http://" + ln.Addr().String() // http://[::1]:port
+	c := newClient(t, nil)
+	r, err := c.Do(ctxTimeout(t, 30*time.Second), &Request{URL: base + "/from", MaxRedirects: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != 200 || string(r.Body) != "/to over [::1]" || r.URL != base+"/to" || r.Redirects != 1 || !r.Reused {
+		t.Errorf("got %d %q from %s (%d redirects, reused %v): want 200 %q from %s/to, 1 redirect, reused",
+			r.Status, r.Body, r.URL, r.Redirects, r.Reused, "/to over [::1]", base)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := ln.Addr().String()
+	if len(hosts) != 2 || hosts[0] != want || hosts[1] != want {
+		t.Errorf("Host fields %q, want %q twice", hosts, want)
 	}
 }

@@ -204,6 +204,9 @@ typedef struct coro_http_request {
   int body_fd;
 } coro_http_request;
 
+/* The size of coro_http_response's why. */
+#define CORO_HTTP_WHY_MAX 256
+
 typedef struct coro_http_response {
   int status;
   int minor;
@@ -217,14 +220,19 @@ typedef struct coro_http_response {
   int reused;               /* the final request went on a reused
                                connection */
   int retried;              /* it was retried once */
+  char why[CORO_HTTP_WHY_MAX]; /* after a failure, what more the client
+                               knows of its cause, else "": for
+                               -CORO_HTTP_ETLS, OpenSSL's reason ("TLS
+                               handshake: certificate verify failed:
+                               unable to get local issuer certificate") */
   char *mem_;               /* private */
   size_t memlen_, memcap_;
 } coro_http_response;
 
 /* Run a request. Returns the final status (> 0, any status is a
  * success here: 404 too) with *resp filled, or a negative error
- * (*resp then holds nothing to free, but coro_http_response_free is
- * safe): -CORO_HTTP_EURL, -CORO_HTTP_ESCHEME, -CORO_HTTP_ENOTLS,
+ * (*resp then holds nothing to free but resp->why, which may say more;
+ * coro_http_response_free is safe): -CORO_HTTP_EURL, -CORO_HTTP_ESCHEME, -CORO_HTTP_ENOTLS,
  * -CORO_HTTP_ETLS, -CORO_HTTP_EFRAMING, -CORO_HTTP_ETRUNCATED,
  * -CORO_HTTP_EHEADSIZE, -CORO_HTTP_EBODYSIZE, -CORO_HTTP_EREDIRECTS,
  * -ETIMEDOUT (a deadline: connect, head or whole), -ECANCELED, -EINVAL,

@@ -44,6 +44,7 @@ struct coro_http_client {
   size_t nbuckets, nhosts;
   coro__http_tls *tls;     /* made on the first https request */
   int tls_err;             /* its error, once it failed (kept) */
+  char tls_why[CORO_HTTP_WHY_MAX]; /* and the reason, for each request */
   int64_t next_sweep;      /* when idle connections are next swept */
   uint64_t inflight;       /* coro_http_do calls running */
   coro_http_stats st;
@@ -52,10 +53,11 @@ struct coro_http_client {
 /* pool.c: take a connection to u's scheme/host/port: an idle one (unless
  * fresh; checked for the peer's close if check, or if it idled long) or a
  * new one; waits for a slot until deadline, connects by connect_deadline.
- * *reused says which. 0 or a negative error. */
+ * *reused says which. 0 or a negative error, with the TLS layer's reason
+ * in why (CORO_HTTP_WHY_MAX bytes) when it has one. */
 int coro__http_pool_get(coro_http_client *c, const coro_url *u, int fresh,
                         int check, int64_t deadline, int64_t connect_deadline,
-                        coro__http_conn **out, int *reused);
+                        coro__http_conn **out, int *reused, char *why);
 /* pool.c: give it back: kept idle when reusable, else closed. */
 void coro__http_pool_put(coro_http_client *c, coro__http_conn *k, int reusable);
 /* pool.c: close idle connections past the idle timeout or closed by the

@@ -130,15 +130,19 @@ static int host_get(coro_http_client *c, const coro_url *u, coro__http_host **ou
 /* Open a connection to h: resolve, connect to each address in turn until
  * one answers, then TLS for https. */
 static int dial(coro_http_client *c, coro__http_host *h, int64_t deadline,
-                coro__http_stream **out) {
+                coro__http_stream **out, char *why) {
   if (h->tls && !c->tls && !c->tls_err) {
     /* Before connecting: without TLS built in, say so at once. */
     int rc = coro__http_tls_new(&c->tls, &c->o.tls);
-    if (rc < 0)
+    if (rc < 0) {
       c->tls_err = rc;
+      snprintf(c->tls_why, sizeof c->tls_why, "%s", coro__http_tls_why());
+    }
   }
-  if (h->tls && c->tls_err)
+  if (h->tls && c->tls_err) {
+    snprintf(why, CORO_HTTP_WHY_MAX, "%s", c->tls_why);
     return c->tls_err;
+  }
   coro_ip ips[8];
   int n = coro_lookup_ip(c->o.resolver, h->name, AF_UNSPEC, ips, 8, deadline);
   if (n < 0)
@@ -174,14 +178,18 @@ static int dial(coro_http_client *c, coro__http_host *h, int64_t deadline,
   if (!h->tls)
     return coro__http_tcp_stream(fd, out);
   int rc = coro__http_tls_connect(c->tls, fd, h->name, deadline, out);
-  if (rc < 0)
+  if (rc < 0) {
+    /* The reason is the thread's: read it before anything can yield. */
+    if (rc == -CORO_HTTP_ETLS)
+      snprintf(why, CORO_HTTP_WHY_MAX, "%s", coro__http_tls_why());
     coro_fd_close(fd);
+  }
   return rc;
 }
 
 int coro__http_pool_get(coro_http_client *c, const coro_url *u, int fresh,
                         int check, int64_t deadline, int64_t connect_deadline,
-                        coro__http_conn **out, int *reused) {
+                        coro__http_conn **out, int *reused, char *why) {
   *out = NULL;
   *reused = 0;
   coro__http_host *h;
@@ -233,7 +241,7 @@ int coro__http_pool_get(coro_http_client *c, const coro_url *u, int fresh,
     int64_t dl = connect_deadline;
     if (deadline >= 0 && (dl < 0 || deadline < dl))
       dl = deadline;
-    rc = dial(c, h, dl, &k->s);
+    rc = dial(c, h, dl, &k->s, why);
     if (rc < 0) {
       free(k);
       free(rb);

@@ -139,21 +139,46 @@ func TestTLSVerifyFailures(t *testing.T) {
 	expired := startHttpd(t, httpd.Config{Root: root, CertFile: p.ExpiredCertFile, KeyFile: p.KeyFile})
 	wrongIP := startHttpd(t, httpd.Config{Addr: "127.0.0.2:0", Root: root, CertFile: p.CertFile, KeyFile: p.KeyFile})
 	c := newClient(t, &httpc.Options{CAFile: p.CAFile})
-	for _, tc := range []struct{ name, url string }{
-		{"UnknownCA", "https://localhost:" + port(other.Addr()) + "/a.txt"},
-		{"Expired", "https://localhost:" + port(expired.Addr()) + "/a.txt"},
-		{"WrongIP", "https://127.0.0.2:" + port(wrongIP.Addr()) + "/a.txt"},
+	// Each failure carries OpenSSL's reason for that request (Detail),
+	// whatever the other requests of the thread did since.
+	detail := func(t *testing.T, err error, want string) {
+		t.Helper()
+		var e *httpc.Error
+		if !errors.As(err, &e) || !strings.Contains(e.Detail, want) ||
+			!strings.Contains(err.Error(), want) {
+			t.Errorf("error %v: want the reason %q in its Detail and text", err, want)
+		}
+	}
+	for _, tc := range []struct{ name, url, why string }{
+		{"UnknownCA", "https://localhost:" + port(other.Addr()) + "/a.txt", "certificate verify failed: "},
+		{"Expired", "https://localhost:" + port(expired.Addr()) + "/a.txt", "certificate verify failed: certificate has expired"},
+		{"WrongIP", "https://127.0.0.2:" + port(wrongIP.Addr()) + "/a.txt", "certificate verify failed: IP address mismatch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := do(c, tc.url); !errors.Is(err, httpc.ErrTLS) {
+			_, err := do(c, tc.url)
+			if !errors.Is(err, httpc.ErrTLS) {
 				t.Fatalf("want ErrTLS, got %v", err)
 			}
+			detail(t, err, tc.why)
 		})
 	}
 	t.Run("SystemStore", func(t *testing.T) {
 		sys := newClient(t, nil)
-		if _, err := do(sys, "https://localhost:"+port(good.Addr())+"/a.txt"); !errors.Is(err, httpc.ErrTLS) {
+		_, err := do(sys, "https://localhost:"+port(good.Addr())+"/a.txt")
+		if !errors.Is(err, httpc.ErrTLS) {
 			t.Fatalf("the system's CAs trusted the test CA: %v", err)
+		}
+		detail(t, err, "certificate verify failed: unable to get local issuer certificate")
+	})
+	t.Run("BadCAFile", func(t *testing.T) {
+		// The client's TLS context fails once; every request says why.
+		bad := newClient(t, &httpc.Options{CAFile: filepath.Join(t.TempDir(), "none.pem")})
+		for i := 0; i < 2; i++ {
+			_, err := do(bad, "https://localhost:"+port(good.Addr())+"/a.txt")
+			if !errors.Is(err, httpc.ErrTLS) {
+				t.Fatalf("want ErrTLS, got %v", err)
+			}
+			detail(t, err, "none.pem")
 		}
 	})
 	t.Run("Insecure", func(t *testing.T) {
@@ -164,9 +189,11 @@ func TestTLSVerifyFailures(t *testing.T) {
 	})
 	t.Run("PlainServer", func(t *testing.T) {
 		plain := startHttpd(t, httpd.Config{Root: root})
-		if _, err := do(c, "https://localhost:"+port(plain.Addr())+"/a.txt"); !errors.Is(err, httpc.ErrTLS) {
+		_, err := do(c, "https://localhost:"+port(plain.Addr())+"/a.txt")
+		if !errors.Is(err, httpc.ErrTLS) {
 			t.Fatalf("https to a plain HTTP server: %v", err)
 		}
+		detail(t, err, "TLS handshake")
 	})
 }
 

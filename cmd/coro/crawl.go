@@ -18,7 +18,7 @@ var crawlCommand = &command{
 	summary:   "crawl web sites from seed URLs with a pool of coroutines",
 	args:      "[-c N] [-per-host N] [-delay D] [-scope host|domain|any|zone] [-domain D] [-include RE] [-exclude RE] [-depth N] [-max-pages N] [-o FILE] URL...",
 	takesArgs: true,
-	help: `Crawl from the seed URLs: N worker coroutines on one loop fetch pages
+	help: `Crawl from the seed URLs: N worker coroutines (-c) fetch pages
 with coro's HTTP client (keep-alive, a pool per host), extract the links of
 HTML pages (a, area, link, frame, iframe; base href), resolve and normalise
 them (RFC 3986), and follow those the scope and expressions allow, each URL
@@ -28,13 +28,20 @@ to -max-crawl-delay, one request at a time. Requests to one host are at
 most -per-host at once and spaced by -delay (with -per-host 1, from the end
 of one to the start of the next). A redirect's target is queued as a link.
 
+With -loops N the crawl runs on N loops, each on a thread of its own (use
+up to one per core): the hosts are shared out among the loops by a hash
+of scheme, host and port, so each host's politeness, robots.txt and
+connections stay on one loop, and a link to a host of another loop is
+handed to that loop (a batch per page), with no lock on the hot path.
+
 Scopes: host (the seeds' scheme, host and port; the default), domain (-domain
 and the hosts below it), any, zone (hosts whose DNS zone has the first
 seed's SOA, asked with the engine's resolver: the seed's own rule).
 
 Output: one JSON line per fetched page on stdout (or -o FILE): url,
 final_url, status, depth, bytes, type, links, ms, and error for a fetch
-that failed. On a terminal, a progress line on stderr; at the end a summary
+that failed. final_url is the URL fetched; url the link followed, which for
+a redirect's target is the URL its chain of redirects started from. On a terminal, a progress line on stderr; at the end a summary
 on stderr. SIGINT or SIGTERM stops the crawl with the summary.
 
 Names are resolved by the engine's resolver: $CORO_HOSTS (or -hosts) and
@@ -47,7 +54,8 @@ stopped by a signal.`,
 }
 
 func crawlFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
-	workers := fs.Int("c", 16, "`N` worker coroutines")
+	workers := fs.Int("c", 16, "`N` worker coroutines (shared out among the loops)")
+	loops := fs.Int("loops", 1, "run on `N` loops, each on a thread of its own with the hosts that hash to it (at most -c)")
 	perHost := fs.Int("per-host", 2, "at most `N` requests to one host at a time")
 	delay := fs.Duration("delay", 0, "space requests to one host by `D`")
 	maxCrawlDelay := fs.Duration("max-crawl-delay", 10*time.Second, "honour robots.txt's Crawl-delay up to `D`")
@@ -74,8 +82,8 @@ func crawlFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		if err != nil {
 			return usageError(stderr, "crawl", "-scope: %v", err)
 		}
-		if *workers < 1 || *perHost < 1 || *depth < 0 || *maxPages < 0 || *maxBytes < 1 || *delay < 0 || *timeout <= 0 {
-			return usageError(stderr, "crawl", "-c, -per-host, -max-bytes and -timeout must be positive; -depth, -max-pages and -delay not negative")
+		if *workers < 1 || *loops < 1 || *perHost < 1 || *depth < 0 || *maxPages < 0 || *maxBytes < 1 || *delay < 0 || *timeout <= 0 {
+			return usageError(stderr, "crawl", "-c, -loops, -per-host, -max-bytes and -timeout must be positive; -depth, -max-pages and -delay not negative")
 		}
 		outFile, ok := stdout.(*os.File)
 		if *out != "" {
@@ -92,7 +100,7 @@ func crawlFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		c, err := crawl.New(crawl.Config{
-			Seeds: seeds, Workers: *workers, PerHost: *perHost, Delay: *delay,
+			Seeds: seeds, Workers: *workers, Loops: *loops, PerHost: *perHost, Delay: *delay,
 			MaxCrawlDelay: *maxCrawlDelay, Timeout: *timeout, MaxDepth: *depth,
 			MaxPages: *maxPages, MaxBytes: *maxBytes, IgnoreRobots: *noRobots,
 			Agent: *agent, Scope: sc, Domain: *domain, Include: *include,

@@ -35,14 +35,22 @@ const (
 var getCommand = &command{
 	name:      "get",
 	summary:   "fetch URLs with the engine's HTTP/1.1 client (curl style)",
-	args:      "[-o FILE] [-v] [-H 'K: V']... [-X METHOD] [-d DATA] [-L] [-f] [-cacert FILE] [-timeout D] URL...",
+	args:      "[-o FILE]... [-v] [-H 'K: V']... [-X METHOD] [-d DATA] [-L] [-f] [-cacert FILE] [-timeout D] URL...",
 	takesArgs: true,
 	help: `Fetch each URL with the HTTP/1.1 client of package httpc (C coroutines on
 one loop, a connection pool per host), all of them concurrently, and write
-the bodies to standard output in the order of the URLs (or, with -o, the
-one URL's body to FILE). -v prints each request and response head to
-standard error. https needs a coro built with TLS (go build -tags
-coro_openssl ./cmd/coro); without it https URLs fail with exit status 1.
+the bodies to standard output in the order of the URLs. -o FILE writes a
+URL's body to FILE instead; as with curl, the -o options pair with the URLs
+in order, wherever they stand (the first -o for the first URL, the second
+for the second, ...; URLs past the last -o go to standard output), and
+flags may come between URLs: coro get -o a.html URL1 -o b.html URL2 URL3
+writes URL1's body to a.html, URL2's to b.html and URL3's to standard
+output. More -o than URLs, or one FILE twice, is a usage error. -v prints
+each request and response head to standard error. https needs a coro
+built with TLS (go build -tags coro_openssl ./cmd/coro); without it https
+URLs fail with exit status 1.
+A TLS failure is printed with OpenSSL's reason, in curl's words ("SSL
+certificate problem: unable to get local issuer certificate").
 
 Exit status, as curl's: 0 every URL fetched (any HTTP status, unless -f);
 1 unsupported scheme or TLS not built in; 2 usage error; 3 malformed URL;
@@ -52,6 +60,18 @@ closed mid-response; 22 with -f, a status of 400 or more; 23 write error;
 redirects; 56 receive failure; 63 response too large. With several URLs,
 the status is that of the first URL (in the order given) that failed.`,
 	flags: getFlags,
+}
+
+// outFlags collects repeated -o values.
+type outFlags []string
+
+func (o *outFlags) String() string { return strings.Join(*o, " ") }
+func (o *outFlags) Set(v string) error {
+	if v == "" {
+		return errors.New("empty file name")
+	}
+	*o = append(*o, v)
+	return nil
 }
 
 // headerFlags collects repeated -H values.
@@ -109,7 +129,8 @@ func getExit(err error) int {
 }
 
 func getFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
-	out := fs.String("o", "", "write the body to `FILE` (one URL only)")
+	var outs outFlags
+	fs.Var(&outs, "o", "write the body of the URL in the same place among the URLs to `FILE` (repeatable: the first -o for the first URL, ...)")
 	verbose := fs.Bool("v", false, "print the request and response heads to standard error")
 	var headers headerFlags
 	fs.Var(&headers, "H", "add the request field `'K: V'` (repeatable)")
@@ -120,12 +141,31 @@ func getFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	cacert := fs.String("cacert", "", "trust the PEM certificates in `FILE` for https")
 	timeout := fs.Duration("timeout", 0, "give up on each URL after `D` (0: no limit)")
 	return func(stdout, stderr io.Writer) int {
-		urls := fs.Args()
+		// Flags may follow URLs (curl's -o URL -o URL): the flag package
+		// stops at the first argument, so parse again after each URL.
+		var urls []string
+		for args := fs.Args(); len(args) > 0; args = fs.Args() {
+			urls = append(urls, args[0])
+			if err := fs.Parse(args[1:]); err != nil {
+				if errors.Is(err, flag.ErrHelp) {
+					return usageError(stderr, "get", "-h comes before the URLs")
+				}
+				fmt.Fprintf(stderr, "Run 'coro get -h' for usage.\n")
+				return exitUsage
+			}
+		}
 		if len(urls) == 0 {
 			return usageError(stderr, "get", "no URL to fetch")
 		}
-		if *out != "" && len(urls) > 1 {
-			return usageError(stderr, "get", "-o takes one URL, got %d", len(urls))
+		if len(outs) > len(urls) {
+			return usageError(stderr, "get", "%d -o options for %d URLs", len(outs), len(urls))
+		}
+		for i, o := range outs {
+			for _, p := range outs[:i] {
+				if p == o {
+					return usageError(stderr, "get", "-o %s given twice", o)
+				}
+			}
 		}
 		var body []byte
 		dataSet := false
@@ -144,15 +184,16 @@ func getFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		if m == "" && dataSet {
 			m = "POST"
 		}
-		var output *os.File
-		if *out != "" {
-			f, err := os.Create(*out)
+		// outputs[i]: URL i's file, nil for standard output.
+		outputs := make([]*os.File, len(urls))
+		for i, o := range outs {
+			f, err := os.Create(o)
 			if err != nil {
 				fmt.Fprintf(stderr, "coro get: %v\n", err)
 				return getWrite
 			}
 			defer f.Close()
-			output = f
+			outputs[i] = f
 		}
 		loop, err := corolib.NewLoop(corolib.WithName("get"))
 		if err != nil {
@@ -182,7 +223,7 @@ func getFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 					ctx, cancel = context.WithTimeout(ctx, *timeout)
 					defer cancel()
 				}
-				req := &httpc.Request{Method: m, URL: u, Header: headers, Body: body, Output: output}
+				req := &httpc.Request{Method: m, URL: u, Header: headers, Body: body, Output: outputs[i]}
 				if *follow {
 					req.MaxRedirects = 20
 				}
@@ -195,7 +236,7 @@ func getFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		for i, r := range res {
 			code := exitOK
 			if r.err != nil {
-				fmt.Fprintf(stderr, "coro get: %v\n", r.err)
+				fmt.Fprintf(stderr, "coro get: %s\n", getMessage(r.err))
 				code = getExit(r.err)
 			} else {
 				if *verbose {
@@ -204,7 +245,7 @@ func getFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 				if *fail && r.resp.Status >= 400 {
 					fmt.Fprintf(stderr, "coro get: %s: the server answered %d\n", urls[i], r.resp.Status)
 					code = getHTTPError
-				} else if output == nil {
+				} else if outputs[i] == nil {
 					if _, err := stdout.Write(r.resp.Body); err != nil {
 						fmt.Fprintf(stderr, "coro get: %v\n", err)
 						code = getWrite
@@ -217,6 +258,20 @@ func getFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		}
 		return status
 	}
+}
+
+// getMessage is a request's error as coro get prints it: a TLS failure
+// with OpenSSL's reason in curl's words ("SSL certificate problem: unable
+// to get local issuer certificate"), anything else as the client says it.
+func getMessage(err error) string {
+	var e *httpc.Error
+	if !errors.As(err, &e) || !errors.Is(err, httpc.ErrTLS) || e.Detail == "" {
+		return err.Error()
+	}
+	if _, reason, ok := strings.Cut(e.Detail, "certificate verify failed: "); ok {
+		return e.URL + ": SSL certificate problem: " + reason
+	}
+	return e.URL + ": SSL connect error: " + e.Detail
 }
 
 // printHead writes what -v shows of one exchange, curl's way.

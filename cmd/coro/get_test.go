@@ -39,6 +39,21 @@ func TestGet(t *testing.T) {
 		!strings.Contains(errOut, "< HTTP/1.1 200") || !strings.Contains(errOut, "< Content-Length: 8") {
 		t.Fatalf("-o -v: %d %q %q %q", code, out, errOut, b)
 	}
+	// -o pairs with the URLs in order wherever it stands (curl's rule);
+	// URLs past the last -o go to standard output.
+	f1, f2 := filepath.Join(t.TempDir(), "1"), filepath.Join(t.TempDir(), "2")
+	out, errOut, code = coro(t, "get", "-o", f1, base+"/a.txt", "-o", f2, base+"/b.txt", base+"/dir/c.txt")
+	b1, _ := os.ReadFile(f1)
+	b2, _ := os.ReadFile(f2)
+	if code != 0 || out != "charlie\n" || string(b1) != "alpha\n" || string(b2) != "bravo\n" {
+		t.Fatalf("-o a -o b c: %d %q %q %q %q", code, out, errOut, b1, b2)
+	}
+	out, errOut, code = coro(t, "get", "-o", f1, "-o", f2, base+"/b.txt", base+"/a.txt")
+	b1, _ = os.ReadFile(f1)
+	b2, _ = os.ReadFile(f2)
+	if code != 0 || out != "" || string(b1) != "bravo\n" || string(b2) != "alpha\n" {
+		t.Fatalf("-o -o a b: %d %q %q %q %q", code, out, errOut, b1, b2)
+	}
 	// httpd redirects a directory without its slash.
 	out, _, code = coro(t, "get", "-L", "-H", "X-Test: 1", base+"/dir")
 	if code != 0 || !strings.Contains(out, "c.txt") {
@@ -70,7 +85,9 @@ func TestGet(t *testing.T) {
 		{[]string{"get", "http://no-such-host.invalid/"}, getResolve},
 		{[]string{"get", base + "/a.txt", dead}, getConnect}, // the first failure's
 		{[]string{"get"}, exitUsage},
-		{[]string{"get", "-o", file, base + "/a.txt", base + "/b.txt"}, exitUsage},
+		{[]string{"get", "-o", file, "-o", file + "2", base + "/a.txt"}, exitUsage}, // more -o than URLs
+		{[]string{"get", "-o", file, base + "/a.txt", "-o", file, base + "/b.txt"}, exitUsage},
+		{[]string{"get", base + "/a.txt", "-nosuchflag"}, exitUsage},
 		{[]string{"get", "-H", "nocolon", base + "/a.txt"}, exitUsage},
 	} {
 		if _, errOut, code := coro(t, tc.args...); code != tc.code {

@@ -41,4 +41,8 @@ func TestGetHTTPS(t *testing.T) {
 	if code := run([]string{"get", "-cacert", p.OtherCAFile, url}, &o, &e); code != getTLS {
 		t.Fatalf("unknown CA: exit %d, err %q", code, e.String())
 	}
+	// OpenSSL's reason, curl's words.
+	if want := "SSL certificate problem: unable to get local issuer certificate"; !strings.Contains(e.String(), want) {
+		t.Errorf("unknown CA: stderr %q, want %q", e.String(), want)
+	}
 }

@@ -1,7 +1,8 @@
 // Package crawl is the crawler of "coro crawl": C code on the coro engine
 // (this folder's C files; contracts in crawl.h) that fetches pages with
 // coro's HTTP client (package httpc) from a pool of worker coroutines on
-// one loop, with per-host politeness, robots.txt (RFC 9309), link
+// one loop or several (Config.Loops: each on a thread the C code makes,
+// with the hosts that hash to it), with per-host politeness, robots.txt (RFC 9309), link
 // extraction, a compact seen-set and filters, including the seed's rule of
 // following only hosts in the start site's DNS zone (SOA compared).
 //
@@ -59,8 +60,13 @@ func ParseScope(s string) (Scope, error) {
 // Config describes a crawl. Zero fields take the defaults given.
 type Config struct {
 	Seeds   []string // start URLs (http or https); required
-	Workers int      // worker coroutines; default 16
-	PerHost int      // requests to one host at a time; default 2
+	Workers int      // worker coroutines (shared out among the loops); default 16
+	// Loops is the number of loops (each on a thread of its own) the
+	// hosts are shared out among by a hash of scheme, host and port; a
+	// link to another loop's host is handed to it. Default 1; at most
+	// Workers.
+	Loops   int
+	PerHost int // requests to one host at a time; default 2
 	// Delay spaces requests to a host: with PerHost 1 (or a host whose
 	// robots.txt sets a Crawl-delay) from the end of one to the start of
 	// the next, else between starts. Default 0.
@@ -140,6 +146,13 @@ func New(cfg Config) (*Crawl, error) {
 	}
 	if cfg.PerHost > 0 {
 		k.per_host = C.int(cfg.PerHost)
+	}
+	if cfg.Loops < 0 {
+		c.free()
+		return nil, fmt.Errorf("crawl: %d loops", cfg.Loops)
+	}
+	if cfg.Loops > 0 {
+		k.loops = C.int(cfg.Loops)
 	}
 	k.delay_ns = C.int64_t(cfg.Delay)
 	if cfg.MaxCrawlDelay > 0 {

@@ -4,8 +4,9 @@
  * I/O and know nothing of the loop, so the C tests and the fuzzers link
  * them alone (with httpc/url.c, which urlnorm.c calls, and the engine's
  * fault.c, through which url.c allocates). The crawl itself (frontier.c, fetch.c,
- * zone.c, output.c) runs in coroutines on one loop made by crawl_run on the
- * calling thread.
+ * zone.c, output.c) runs in coroutines on cfg.loops loops made by
+ * crawl_run, one on the calling thread and the others on threads of their
+ * own, each with the hosts (and their URLs) that hash to it.
  *
  * Errors are negative errno values, as everywhere in coro.
  */
@@ -163,6 +164,9 @@ typedef struct crawl_response {
   int truncated;      /* the body went beyond the size limit */
   char ctype[64];     /* Content-Type without parameters, lower case */
   char location[CRAWL_URL_MAX]; /* Location of a 3xx, "" */
+  char *final_url;    /* malloc'd: the URL the response came from when the
+                         fetcher reports one other than the URL asked
+                         (its client followed redirects); NULL: that URL */
 } crawl_response;
 
 /* How the crawl fetches: fn GETs u within deadline, keeping at most max
@@ -187,7 +191,10 @@ void crawl_response_clear(crawl_response *r);
 typedef struct crawl_config {
   const char *const *seeds; /* start URLs */
   size_t nseeds;
-  int workers;              /* coroutines fetching; default 16 */
+  int workers;              /* coroutines fetching (shared out among the
+                               loops); default 16 */
+  int loops;                /* loops, each on a thread with a shard of
+                               the hosts; default 1 (at most workers) */
   int per_host;             /* connections to one host at a time; default 2 */
   int64_t delay_ns;         /* between request starts to one host; 0 */
   int64_t max_crawl_delay_ns; /* bound on robots' Crawl-delay; default 10 s */
@@ -227,9 +234,12 @@ typedef struct crawl_stats {
 
 void crawl_config_init(crawl_config *c);
 typedef struct crawl crawl;
-/* Make a crawl; crawl_run then runs it on a new loop on the calling
- * thread until the frontier is empty, max_pages is reached or crawl_stop
- * is called (from any thread), and fills *st (also on error). */
+/* Make a crawl; crawl_run then runs it on new loops (the first on the
+ * calling thread, the others on threads it makes and joins) until the
+ * frontier is empty, max_pages is reached or crawl_stop is called (from
+ * any thread), and fills *st (also on error). With more than one loop,
+ * cfg.fetch and a fetch_arg given without fetch_open are used from all
+ * the loops' threads at once; fetch_open is called on each loop. */
 int crawl_new(crawl **out, const crawl_config *c);
 int crawl_run(crawl *cr, crawl_stats *st);
 int crawl_stop(crawl *cr); /* thread-safe; idempotent */
@@ -244,8 +254,9 @@ int crawl_zone_of(const char *host, char *buf, size_t len, int64_t deadline);
 
 /* output.c: one JSON line for a page. */
 typedef struct crawl_page {
-  const char *url;
-  const char *final_url;
+  const char *url;       /* the link followed: for a redirect's target,
+                            the URL its chain of redirects started from */
+  const char *final_url; /* the URL fetched (NULL: url) */
   int status;
   int depth;
   uint64_t bytes;

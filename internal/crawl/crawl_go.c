@@ -6,6 +6,8 @@
  */
 #include "crawl_go.h"
 
+#include "coro_internal.h" /* coro__malloc: allocations are fault points */
+
 #include "coro_http.h"
 
 #include <errno.h>
@@ -20,7 +22,7 @@ struct crawl_go {
 
 int crawl_go_new(crawl_go **out, crawl_config *c, const crawl_go_filter *fo,
                  int fd, char *err, size_t errlen) {
-  crawl_go *g = calloc(1, sizeof *g);
+  crawl_go *g = coro__calloc(1, sizeof *g);
   if (!g) return -ENOMEM;
   int rc = crawl_filter_new(&g->filter, fo->scope, fo->domain, fo->include,
                             fo->exclude, err, errlen);

@@ -11,11 +11,13 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ccoro/coro/internal/crawl/crawlsite"
 	"github.com/ccoro/coro/internal/dnstest"
+	"github.com/ccoro/coro/internal/fault"
 )
 
 func TestMain(m *testing.M) { dnstest.Main(m) }
@@ -89,7 +91,6 @@ func writeFile(t *testing.T, name, text string) string {
 // time per host, each starting at least the delay after the previous one
 // ended (server clock); and that the output has a line per fetch.
 func TestCrawlSite(t *testing.T) {
-	ln, port := listen(t)
 	// Under qemu (the arm64 stage), where every instruction of the server
 	// and the crawl is emulated, a quarter of the site: the full one is
 	// crawled natively and under the race detector.
@@ -97,6 +98,24 @@ func TestCrawlSite(t *testing.T) {
 	if os.Getenv("CORO_TEST_EXEC") != "" {
 		pages, least = 100, 2000
 	}
+	crawlSite(t, pages, least, 1)
+}
+
+// TestCrawlSiteLoops: the same checks with the hosts shared out among 3
+// loops on threads of their own (links to another loop's hosts handed
+// off), on a smaller site (2,400 pages): every page still fetched
+// exactly once, robots.txt once per host and first, politeness kept.
+func TestCrawlSiteLoops(t *testing.T) {
+	if os.Getenv("CORO_TEST_EXEC") != "" {
+		// qemu-user runs the threads with the host's memory order:
+		// nothing that the native and race runs do not check.
+		t.Skip("under qemu: TestCrawlSite runs the crawl's C there")
+	}
+	crawlSite(t, 100, 2000, 3)
+}
+
+func crawlSite(t *testing.T, pages, least, loops int) {
+	ln, port := listen(t)
 	site := crawlsite.New(crawlsite.Config{Pages: pages, Seed: 1, CrawlDelay: "0.002"}, port)
 	serve(t, ln, site)
 	hosts := writeFile(t, "hosts", site.HostsFile("127.0.0.1"))
@@ -110,7 +129,7 @@ func TestCrawlSite(t *testing.T) {
 	}
 	const delay = time.Millisecond
 	c, err := New(Config{
-		Seeds: []string{site.Seed(port)}, Workers: 32, PerHost: 1, Delay: delay,
+		Seeds: []string{site.Seed(port)}, Workers: 32, Loops: loops, PerHost: 1, Delay: delay,
 		Scope: ScopeDomain, Domain: crawlsite.Domain, Hosts: hosts, ResolvConf: resolv,
 		Timeout: 30 * time.Second, Out: out,
 	})
@@ -185,13 +204,32 @@ func TestCrawlSite(t *testing.T) {
 	if len(lines) != len(want) {
 		t.Errorf("%d output lines, want %d", len(lines), len(want))
 	}
+	// final_url is the URL fetched (each of want once); url the link
+	// followed, which for a redirect's target is where its chain began.
 	statuses := map[int]int{}
+	finals := map[string]int{}
+	redirected := 0
 	for _, l := range lines {
 		statuses[l.Status]++
-		if l.Error != "" || l.Status != site.Status(l.URL) {
-			t.Errorf("line %+v: want status %d, no error", l, site.Status(l.URL))
+		finals[l.FinalURL]++
+		if l.Error != "" || l.Status != site.Status(l.FinalURL) {
+			t.Errorf("line %+v: want status %d, no error", l, site.Status(l.FinalURL))
+		}
+		if l.URL != l.FinalURL {
+			redirected++
+			if s := site.Status(l.URL); s < 300 || s > 399 {
+				t.Errorf("line %+v: url is not a redirect (status %d)", l, s)
+			}
 		}
 	}
+	for _, u := range want {
+		if finals[u] != 1 {
+			t.Errorf("%s: %d lines with it as final_url, want 1", u, finals[u])
+		}
+	}
+	// (How many targets are reached first through their redirect depends
+	// on the order of the fetches; TestCrawlLimits has one that must be.)
+	t.Logf("%d lines reached through redirects", redirected)
 	if statuses[301] == 0 || statuses[302] == 0 || statuses[404] == 0 || statuses[200] == 0 {
 		t.Errorf("statuses %v: want 200s, 301s, 302s and 404s", statuses)
 	}
@@ -317,7 +355,10 @@ func TestCrawlStop(t *testing.T) {
 // links after it are not seen, the line says "truncated" and counts every
 // byte), links of a page that is not HTML are not followed, MaxDepth
 // bounds the chain, a server answering garbage gives an error line with
-// the client's reason, and IgnoreRobots asks for no robots.txt.
+// the client's reason, IgnoreRobots asks for no robots.txt, and the
+// lines of a chain of redirects (/moved -> /moved2 -> /target, reached
+// only so) have the chain's start as url and the URL fetched as
+// final_url.
 func TestCrawlLimits(t *testing.T) {
 	const maxBytes = 64 << 10
 	big := "<html>" + strings.Repeat("<p>filler</p>\n", 100<<10/14) + `<a href="/after-limit">x</a>`
@@ -337,7 +378,14 @@ func TestCrawlLimits(t *testing.T) {
 		switch p := r.URL.Path; {
 		case p == "/":
 			w.Header().Set("Content-Type", "text/html")
-			fmt.Fprintf(w, `<a href="/big">b</a><a href="/text">t</a><a href="/deep/1">d</a><a href="http://%s/">g</a>`, garbage)
+			fmt.Fprintf(w, `<a href="/big">b</a><a href="/text">t</a><a href="/deep/1">d</a><a href="http://%s/">g</a><a href="/moved">m</a>`, garbage)
+		case p == "/moved":
+			http.Redirect(w, r, "/moved2", http.StatusMovedPermanently)
+		case p == "/moved2":
+			http.Redirect(w, r, "/target", http.StatusFound)
+		case p == "/target":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, `only through /moved`)
 		case p == "/big":
 			w.Header().Set("Content-Type", "text/html")
 			fmt.Fprint(w, big)
@@ -391,13 +439,22 @@ func TestCrawlLimits(t *testing.T) {
 	sort.Strings(asked)
 	got := strings.Join(asked, " ")
 	mu.Unlock()
-	if want := "/ /big /deep/1 /deep/2 /deep/3 /text"; got != want {
+	if want := "/ /big /deep/1 /deep/2 /deep/3 /moved /moved2 /target /text"; got != want {
 		t.Errorf("requests %q, want %q", got, want)
 	}
 	lines := readLines(t, outPath)
-	var sawBig, sawGarbage bool
+	var sawBig, sawGarbage, sawTarget bool
 	for _, l := range lines {
 		switch {
+		case strings.HasSuffix(l.FinalURL, "/moved2"), strings.HasSuffix(l.FinalURL, "/target"):
+			// A redirect's target: url is where the chain began,
+			// final_url the URL fetched.
+			sawTarget = sawTarget || strings.HasSuffix(l.FinalURL, "/target")
+			if !strings.HasSuffix(l.URL, "/moved") {
+				t.Errorf("line %+v: want url .../moved (the chain's start)", l)
+			}
+		case l.URL != l.FinalURL:
+			t.Errorf("line %+v: url and final_url differ", l)
 		case strings.HasSuffix(l.URL, "/big"):
 			sawBig = true
 			if l.Error != "truncated" || l.Bytes != int64(len(big)) || l.Status != 200 {
@@ -411,10 +468,104 @@ func TestCrawlLimits(t *testing.T) {
 			t.Logf("garbage server: %s", l.Error)
 		}
 	}
-	if !sawBig || !sawGarbage || len(lines) != 7 {
-		t.Errorf("%d lines (big %v, garbage %v), want 7: %+v", len(lines), sawBig, sawGarbage, lines)
+	if !sawBig || !sawGarbage || !sawTarget || len(lines) != 10 {
+		t.Errorf("%d lines (big %v, garbage %v, redirect target %v), want 10: %+v",
+			len(lines), sawBig, sawGarbage, sawTarget, lines)
 	}
 	if st.Robots != 0 || st.Errors != 1 {
 		t.Errorf("stats %+v: want no robots.txt, 1 error", st)
 	}
+}
+
+// TestCrawlFaults sweeps the engine's fault points (csrc/fault.c: every
+// allocation of the crawler's C, of httpc and of the engine, and the
+// socket calls and waits) through a small crawl on 2 loops: 3 hosts (so
+// that links most likely cross loops) with robots.txt, a disallowed path
+// and a redirect. The nth point fails for n = 1, 2, ...: each crawl must end
+// (no hang, no crash) with the whole output or with an error, pages with
+// an error or fewer pages; after each, the fds are back. Then EINTR at
+// each blocking call, which the engine retries: the whole crawl, each
+// time.
+func TestCrawlFaults(t *testing.T) {
+	if os.Getenv("CORO_TEST_EXEC") != "" {
+		t.Skip("under qemu: the native and race runs sweep the same C")
+	}
+	ln, port := listen(t)
+	names := []string{"a.test", "b.test", "c.test"}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := strings.Split(r.Host, ":")[0]
+		switch r.URL.Path {
+		case "/robots.txt":
+			fmt.Fprint(w, "User-agent: *\nDisallow: /private\n")
+		case "/":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, `<a href="/r">r</a><a href="/private">p</a>`)
+			for _, n := range names {
+				if n != host {
+					fmt.Fprintf(w, `<a href="http://%s:%d/">%s</a>`, n, port, n)
+				}
+			}
+		case "/r":
+			http.Redirect(w, r, "/2", http.StatusMovedPermanently)
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, `end`)
+		}
+	})
+	serve(t, ln, h)
+	hosts := writeFile(t, "hosts", "127.0.0.1 "+strings.Join(names, " ")+"\n")
+	resolv := writeFile(t, "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+	dir := t.TempDir()
+	const want = 9 // /, /r and /2 on each host
+	// crawl reports whether the crawl was hurt: an error, or not every
+	// page fetched.
+	crawl := func(n int64) (hurt bool, why string) {
+		out, err := os.Create(filepath.Join(dir, fmt.Sprint("out", n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		c, err := New(Config{
+			Seeds: []string{fmt.Sprintf("http://a.test:%d/", port)}, Workers: 2, Loops: 2,
+			Scope: ScopeDomain, Domain: "test", Hosts: hosts, ResolvConf: resolv,
+			Timeout: 10 * time.Second, Out: out,
+		})
+		if err != nil {
+			return true, err.Error()
+		}
+		defer c.Close()
+		st, err := c.Run()
+		if err != nil {
+			return true, err.Error()
+		}
+		lines := readLines(t, out.Name())
+		if st.Pages != want || st.Errors != 0 || len(lines) != want {
+			return true, fmt.Sprintf("%d pages, %d errors, %d lines", st.Pages, st.Errors, len(lines))
+		}
+		return false, ""
+	}
+	if hurt, why := crawl(0); hurt {
+		t.Fatalf("without faults: %s", why)
+	}
+	fds := fault.OpenFDs(t)
+	settle := func(n int64) {
+		deadline := time.Now().Add(10 * time.Second)
+		for fault.OpenFDs(t) > fds {
+			if time.Now().After(deadline) {
+				t.Fatalf("after fault %d: %d fds, want %d", n, fault.OpenFDs(t), fds)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	fault.Sweep(t, "crawl", fault.All, fault.Natural, func(n int64) bool {
+		hurt, _ := crawl(n)
+		return hurt
+	}, settle)
+	fault.Sweep(t, "crawl-eintr", fault.Blocking, syscall.EINTR, func(n int64) bool {
+		hurt, why := crawl(n)
+		if hurt {
+			t.Errorf("EINTR %d: %s", n, why)
+		}
+		return hurt
+	}, settle)
 }

@@ -9,8 +9,12 @@
  * Accept preferring HTML. The body is kept up to max bytes; the rest is
  * read and dropped (so the connection stays usable) and the response
  * marked truncated. Content-Type is reduced to its lower-case media type.
+ * The client's final URL is passed on (final_url) when it differs from
+ * the URL asked.
  */
 #include "crawl.h"
+
+#include "coro_internal.h" /* coro__malloc: allocations are fault points */
 
 #include "coro_http.h"
 
@@ -34,7 +38,7 @@ static int on_body(void *arg, const char *p, size_t n) {
   if (r->len + keep + 1 > s->cap) {
     size_t cap = s->cap ? s->cap : 16384;
     while (cap < r->len + keep + 1) cap *= 2;
-    char *nb = realloc(r->body, cap);
+    char *nb = coro__realloc(r->body, cap);
     if (!nb) return -ENOMEM;
     r->body = nb;
     s->cap = cap;
@@ -95,6 +99,16 @@ int crawl_fetch_http(void *arg, const crawl_url *u, size_t max,
     for (; ct[k] && ct[k] != ';' && ct[k] != ' ' && k + 1 < sizeof out->ctype; k++)
       out->ctype[k] = (char)(ct[k] >= 'A' && ct[k] <= 'Z' ? ct[k] | 0x20 : ct[k]);
     out->ctype[k] = '\0';
+  }
+  if (resp.url && strcmp(resp.url, u->buf) != 0) {
+    size_t n = strlen(resp.url) + 1;
+    if ((out->final_url = coro__malloc(n))) memcpy(out->final_url, resp.url, n);
+  }
+  if (resp.url && strcmp(resp.url, u->buf) != 0 && !out->final_url) {
+    coro_http_response_free(&resp);
+    crawl_response_clear(out);
+    out->err = -ENOMEM;
+    return -ENOMEM;
   }
   const char *loc = coro_http_response_header(&resp, "Location");
   if (loc && strlen(loc) < sizeof out->location) strcpy(out->location, loc);

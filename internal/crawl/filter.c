@@ -8,6 +8,8 @@
  */
 #include "crawl.h"
 
+#include "coro_internal.h" /* coro__malloc: allocations are fault points */
+
 #include <errno.h>
 #include <regex.h>
 #include <stdlib.h>
@@ -33,12 +35,14 @@ static int compile(regex_t *re, const char *src, const char *what, char *err,
 int crawl_filter_new(crawl_filter **out, int scope, const char *domain,
                      const char *include, const char *exclude, char *err,
                      size_t errlen) {
-  crawl_filter *f = calloc(1, sizeof *f);
+  crawl_filter *f = coro__calloc(1, sizeof *f);
   if (!f) return -ENOMEM;
   f->scope = scope;
   if (domain) {
     while (*domain == '.') domain++;
-    f->domain = strdup(domain);
+    size_t dn = strlen(domain) + 1;
+    f->domain = coro__malloc(dn);
+    if (f->domain) memcpy(f->domain, domain, dn);
     if (!f->domain) {
       free(f);
       return -ENOMEM;

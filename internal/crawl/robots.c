@@ -27,6 +27,8 @@
  */
 #include "crawl.h"
 
+#include "coro_internal.h" /* coro__malloc: allocations are fault points */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +66,7 @@ static int unreserved(int c) {
 
 /* Normalise the escapes of s[0..n) into a new string. */
 static char *norm(const char *s, size_t n, size_t *outlen) {
-  char *o = malloc(3 * n + 1);
+  char *o = coro__malloc(3 * n + 1);
   if (!o) return NULL;
   static const char hx[] = "0123456789ABCDEF";
   size_t k = 0;
@@ -97,7 +99,7 @@ static char *norm(const char *s, size_t n, size_t *outlen) {
 static int add_rule(rules *rs, int allow, const char *v, size_t n) {
   if (rs->n == rs->cap) {
     size_t cap = rs->cap ? rs->cap * 2 : 8;
-    rule *nv = realloc(rs->v, cap * sizeof *nv);
+    rule *nv = coro__realloc(rs->v, cap * sizeof *nv);
     if (!nv) return -ENOMEM;
     rs->v = nv;
     rs->cap = cap;
@@ -159,7 +161,7 @@ static int64_t parse_delay(const char *v, size_t n) {
 
 crawl_robots *crawl_robots_parse(const char *body, size_t len,
                                  const char *agent) {
-  crawl_robots *r = calloc(1, sizeof *r);
+  crawl_robots *r = coro__calloc(1, sizeof *r);
   if (!r) return NULL;
   rules spec = {0}, star = {0};
   spec.delay_ms = star.delay_ms = -1;
@@ -237,7 +239,7 @@ oom:
 }
 
 crawl_robots *crawl_robots_allow_all(void) {
-  crawl_robots *r = calloc(1, sizeof *r);
+  crawl_robots *r = coro__calloc(1, sizeof *r);
   if (r) {
     r->all = 1;
     r->r.delay_ms = -1;
@@ -246,7 +248,7 @@ crawl_robots *crawl_robots_allow_all(void) {
 }
 
 crawl_robots *crawl_robots_disallow_all(void) {
-  crawl_robots *r = calloc(1, sizeof *r);
+  crawl_robots *r = coro__calloc(1, sizeof *r);
   if (r) {
     r->all = -1;
     r->r.delay_ms = -1;

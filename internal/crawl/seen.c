@@ -13,6 +13,8 @@
  */
 #include "crawl.h"
 
+#include "coro_internal.h" /* coro__malloc: allocations are fault points */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +49,7 @@ uint64_t crawl_hash(const void *p, size_t n) {
 int crawl_seen_init(crawl_seen *s) {
   s->cap = 1024;
   s->n = 0;
-  s->slot = calloc(s->cap, sizeof *s->slot);
+  s->slot = coro__calloc(s->cap, sizeof *s->slot);
   return s->slot ? 0 : -ENOMEM;
 }
 
@@ -59,7 +61,7 @@ static void insert(uint64_t *slot, size_t cap, uint64_t f) {
 
 static int grow(crawl_seen *s) {
   size_t cap = s->cap * 2;
-  uint64_t *ns = calloc(cap, sizeof *ns);
+  uint64_t *ns = coro__calloc(cap, sizeof *ns);
   if (!ns) return -ENOMEM;
   for (size_t i = 0; i < s->cap; i++)
     if (s->slot[i]) insert(ns, cap, s->slot[i]);

@@ -46,6 +46,7 @@ func main() {
 	goBin := flag.String("gocrawl", "build/gocrawl", "the Go crawler")
 	wgetBin := flag.String("wget", "wget", "wget; \"\" to leave it out")
 	cpu := flag.String("cpu", "", "run the clients with taskset -c `CPUS`")
+	loops := flag.Int("loops", 0, "also run coro crawl -loops `N` (0: not)")
 	flag.Parse()
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -79,6 +80,11 @@ func main() {
 		{"coro", []string{*coroBin, "crawl", "-q", "-c", c, "-per-host", ph, "-scope", "domain",
 			"-domain", crawlsite.Domain, "-hosts", hosts, "-o", "/dev/null", seed}},
 		{"go", []string{*goBin, "-c", c, "-per-host", ph, "-domain", crawlsite.Domain, "-hosts", hosts, seed}},
+	}
+	if *loops > 0 {
+		clients = append(clients, client{fmt.Sprintf("coro-L%d", *loops), []string{*coroBin, "crawl", "-q",
+			"-c", c, "-loops", fmt.Sprint(*loops), "-per-host", ph, "-scope", "domain",
+			"-domain", crawlsite.Domain, "-hosts", hosts, "-o", "/dev/null", seed}})
 	}
 	if *wgetBin != "" {
 		// wget resolves with the system's resolver, which cannot be given

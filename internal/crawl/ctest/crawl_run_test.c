@@ -35,6 +35,7 @@ typedef struct site {
   int nreq;
   int active[HOSTS], max_active[HOSTS];
   int fail_host;            /* this host's pages fail with -ECONNREFUSED (-1 none) */
+  pthread_mutex_t mu;       /* the records, for crawls on several loops */
 } site;
 
 static int host_index(const crawl_url *u) {
@@ -62,15 +63,21 @@ static int fake_fetch(void *arg, const crawl_url *u, size_t max,
   int h = host_index(u);
   CHECK(h >= 0 && h < HOSTS);
   const char *path = u->buf + u->path_off;
+  pthread_mutex_lock(&s->mu);
   CHECK_LT(s->nreq, MAXREQ);
-  req *q = &s->reqs[s->nreq++];
+  req *q = &s->reqs[s->nreq];
+  __atomic_store_n(&s->nreq, s->nreq + 1, __ATOMIC_RELAXED);
   q->host = h;
   snprintf(q->path, sizeof q->path, "%s", path);
   q->start = coro_now();
+  int64_t start = q->start;
   if (++s->active[h] > s->max_active[h]) s->max_active[h] = s->active[h];
-  int rc = coro_sleep(q->start + s->serve_ns < deadline ? q->start + s->serve_ns : deadline);
+  pthread_mutex_unlock(&s->mu);
+  int rc = coro_sleep(start + s->serve_ns < deadline ? start + s->serve_ns : deadline);
+  pthread_mutex_lock(&s->mu);
   s->active[h]--;
   q->end = coro_now();
+  pthread_mutex_unlock(&s->mu);
   if (rc < 0) {
     r->err = rc;
     return rc;
@@ -155,6 +162,7 @@ static site *new_site(void) {
   for (int h = 0; h < HOSTS; h++) s->robots_status[h] = 200;
   s->serve_ns = 200 * 1000;
   s->fail_host = -1;
+  pthread_mutex_init(&s->mu, NULL);
   return s;
 }
 
@@ -164,12 +172,14 @@ static crawl_filter *any_scope(void) {
   return f;
 }
 
-/* Every page once, robots first, disallowed never, politeness kept. */
-static void crawl_site(int param) {
+/* Every page once, robots first, disallowed never, politeness kept; on
+ * loops loops (the hosts shared out, links handed between them). */
+static void crawl_site_on(int param, int loops) {
   site *s = new_site();
   crawl_config c;
   crawl_config_init(&c);
   c.stack_mode = param;
+  c.loops = loops;
   c.workers = 8;
   c.per_host = 1;
   c.delay_ns = 1000 * 1000; /* 1 ms */
@@ -205,6 +215,9 @@ static void crawl_site(int param) {
   free(s);
 }
 
+static void crawl_site(int param) { crawl_site_on(param, 1); }
+static void crawl_site_loops(int param) { crawl_site_on(param, 3); }
+
 /* Same host by default; depth and page limits. */
 static void crawl_limits(int param) {
   site *s = new_site();
@@ -227,6 +240,20 @@ static void crawl_limits(int param) {
   st = run(s, &c, "http://h0.test/p/0");
   CHECK_U64_EQ(st.pages, 10);
   CHECK_EQ(s->nreq, 11); /* and robots.txt */
+  free(s);
+
+  /* max_pages counts the pages of all loops. */
+  s = new_site();
+  crawl_config_init(&c);
+  c.stack_mode = param;
+  c.max_pages = 25;
+  c.workers = 4;
+  c.loops = 2;
+  crawl_filter *f = any_scope();
+  c.filter = f;
+  st = run(s, &c, "http://h0.test/p/0");
+  CHECK_U64_EQ(st.pages, 25);
+  crawl_filter_free(f);
   free(s);
 }
 
@@ -311,6 +338,7 @@ static void crawl_stop_thread(int param) {
   crawl_config c;
   crawl_config_init(&c);
   c.stack_mode = param;
+  c.loops = 2; /* the stop reaches every loop */
   crawl_filter *f = any_scope();
   c.filter = f;
   const char *seeds[] = {"http://h0.test/p/0"};
@@ -349,6 +377,7 @@ static void crawl_bad_config(int param) {
 
 static const testing_case tests[] = {
     {"crawl_site", crawl_site, 0},
+    {"crawl_site_loops", crawl_site_loops, 0},
     {"crawl_limits", crawl_limits, 0},
     {"crawl_robots_status", crawl_robots_status, 0},
     {"crawl_errors", crawl_errors, 0},
