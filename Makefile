@@ -256,6 +256,18 @@ $(B)/httpc_bench: bench/httpc/httpc_bench.c $(B)/libcoro_http.a $(B)/libcoro.a $
 bench-httpc:
 	scripts/bench-httpc.sh
 
+# --- bench-httpc over TLS ---
+# httpc_bench_tls: the same client with TLS (tls_on.c for tls_off.c, the
+# tls package's C, OpenSSL); make bench-httpc-tls runs the benchmark over
+# HTTPS (TLS=1 scripts/bench-httpc.sh). Not in CI.
+$(B)/httpc_bench_tls: bench/httpc/httpc_bench.c $(HTTPC_C) httpc/tls_on.c tls/tls.c tls/coro_tls.h $(wildcard httpc/*.h) $(B)/libcoro.a $(HEADERS)
+	$(XCC) $(CFLAGS_BASE) $(XFLAGS) -Ihttpc -Itls $< $(filter-out httpc/tls_off.c,$(HTTPC_C)) \
+	  httpc/tls_on.c tls/tls.c $(B)/libcoro.a -lssl -lcrypto -lpthread -o $@
+
+bench-httpc-tls:
+	TLS=1 scripts/bench-httpc.sh
+.PHONY: bench-httpc-tls
+
 .PHONY: bench-httpc fuzz-resp fuzz-url test-fuzz-httpc
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)

@@ -31,16 +31,8 @@ for t in wrk taskset openssl "$NGINX"; do
 done
 head -c 1024 /dev/urandom >"$OUT/root/1k.bin"
 head -c $((1 << 20)) /dev/urandom >"$OUT/root/1m.bin"
-(
-  cd "$OUT/pki"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
-    -days 2 -subj /CN=bench-CA 2>/dev/null
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr \
-    -subj /CN=localhost 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
-    -days 2 -extfile ext 2>/dev/null
-)
+. scripts/lib-tls.sh
+bench_tls_pki "$OUT/pki"
 CERT=$OUT/pki/server.pem KEY=$OUT/pki/server.key
 go build -tags coro_openssl -o "$OUT/coro" ./cmd/coro
 
@@ -87,13 +79,7 @@ http {
   server {
     listen 127.0.0.1:$1 ssl;
     root $OUT/root;
-    ssl_certificate $CERT;
-    ssl_certificate_key $KEY;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_prefer_server_ciphers on;
-    ssl_session_tickets on;
-    ssl_session_cache builtin;
-    ssl_buffer_size 16k;
+$(bench_tls_nginx "$CERT" "$KEY")
   }
 }
 NGX
