@@ -173,4 +173,8 @@ print("| coro/wrk requests/s | %s | - | >= 0.9x |" % ratio("coro", "wrk", "rps")
 print("| coro/go requests/s | %s | %s | |" % (ratio("coro", "go", "rps"), ratio("coro", "go", "srps")))
 print("| coro/go CPU per request | %s | %s | <= 0.5x |" % (ratio("coro", "go", "cpr"), ratio("coro", "go", "scpr")))
 print("| coro/go setup CPU | %s | | |" % ratio("coro", "go", "setup_cpu_ms"))
+print()
+print("each run, in order (whole run requests/s / CPU us per request):")
+for name, rs in rows.items():
+    print("  %-4s %s" % (name, "  ".join("%.0f/%.1f" % (int(r[0]) / dur, float(r[1]) / max(int(r[0]), 1) * 1e6) for r in rs)))
 PY
