@@ -4,8 +4,8 @@
  * I/O and know nothing of the loop, so the C tests and the fuzzers link
  * them alone (with httpc/url.c, which urlnorm.c calls, and the engine's
  * fault.c, through which url.c allocates). The crawl itself (frontier.c, fetch.c,
- * zone.c, output.c) runs in coroutines on one loop made by crawl_run on the
- * calling thread.
+ * zone.c, output.c) runs in coroutines on one loop: made by crawl_run on
+ * the calling thread, or the caller's (crawl_run_here).
  *
  * Errors are negative errno values, as everywhere in coro.
  */
@@ -232,6 +232,12 @@ typedef struct crawl crawl;
  * is called (from any thread), and fills *st (also on error). */
 int crawl_new(crawl **out, const crawl_config *c);
 int crawl_run(crawl *cr, crawl_stats *st);
+/* The same crawl in the calling coroutine, on a loop that someone else
+ * makes, runs and closes (the Go wrapper's coro.Loop, which the console
+ * sees): returns the crawl's error (0 or -errno) once it has ended; the
+ * counters are crawl_progress's. Free cr only after the loop is closed
+ * (a crawl_stop may have posted to it). */
+int crawl_run_here(crawl *cr);
 int crawl_stop(crawl *cr); /* thread-safe; idempotent */
 /* A snapshot of the counters, thread-safe (relaxed reads). */
 void crawl_progress(const crawl *cr, crawl_stats *st);

@@ -1,10 +1,11 @@
 /* frontier.c - the crawl: per-host queues with politeness, and the pool
  * of worker coroutines that drains them.
  *
- * Contract (crawl.h): crawl_config_init, crawl_new, crawl_run, crawl_stop,
- * crawl_progress, crawl_free.
+ * Contract (crawl.h): crawl_config_init, crawl_new, crawl_run,
+ * crawl_run_here, crawl_stop, crawl_progress, crawl_free.
  *
- * Everything runs on one loop that crawl_run makes on the calling thread:
+ * Everything runs on one loop, which crawl_run makes on the calling thread
+ * (crawl_run_here: the caller's, run by someone else, as the Go wrapper's):
  * a main coroutine (the seed's zone when the scope is ZONE, the seeds, the
  * workers, the end) and cfg.workers worker coroutines. They share the
  * frontier without locks, since coroutines of one loop switch only where
@@ -493,14 +494,13 @@ static void *worker_main(void *arg) {
 
 /* ---- the run ------------------------------------------------------ */
 
-static void *crawl_main(void *arg) {
-  struct crawl *cr = arg;
+/* The crawl, in its main coroutine: until the workers have ended. */
+static void crawl_body(struct crawl *cr) {
   if (cr->cfg.fetch_open) {
     int rc = cr->cfg.fetch_open(&cr->cfg.fetch_arg, &cr->cfg);
     if (rc < 0) {
       cr->err = rc;
-      coro_loop_stop(coro_loop_current());
-      return NULL;
+      return;
     }
   }
   if (cr->cfg.scope == CRAWL_SCOPE_ZONE) {
@@ -531,6 +531,11 @@ static void *crawl_main(void *arg) {
   for (int i = 0; i < n; i++)
     if (coro_join(cr->workers[i].co, -1, NULL) == 0) cr->workers[i].co = NULL;
   if (cr->cfg.fetch_close) cr->cfg.fetch_close(cr->cfg.fetch_arg);
+}
+
+/* crawl_run's main coroutine: the crawl, then the loop stops. */
+static void *crawl_main(void *arg) {
+  crawl_body(arg);
   coro_loop_stop(coro_loop_current());
   return NULL;
 }
@@ -633,6 +638,23 @@ int crawl_run(crawl *cr, crawl_stats *st) {
   __atomic_store_n(&cr->st.seen_bytes, crawl_seen_bytes(&cr->seen), __ATOMIC_RELAXED);
   crawl_progress(cr, st);
   return rc;
+}
+
+/* crawl_stop reaches the loop through cr->loop while it is set: here for
+ * the whole crawl. A stop that came before it was set is seen here; a
+ * post of stop_on_loop still queued when this returns runs on the loop
+ * later, so the caller frees cr only once the loop has been closed. */
+int crawl_run_here(crawl *cr) {
+  pthread_mutex_lock(&cr->lk);
+  cr->loop = coro_loop_current();
+  pthread_mutex_unlock(&cr->lk);
+  if (__atomic_load_n(&cr->stop, __ATOMIC_RELAXED)) stop_on_loop(cr);
+  crawl_body(cr);
+  pthread_mutex_lock(&cr->lk);
+  cr->loop = NULL;
+  pthread_mutex_unlock(&cr->lk);
+  __atomic_store_n(&cr->st.seen_bytes, crawl_seen_bytes(&cr->seen), __ATOMIC_RELAXED);
+  return cr->err;
 }
 
 void crawl_free(crawl *cr) {
