@@ -616,3 +616,10 @@ bench-crawl:
 	scripts/bench-crawl.sh
 
 .PHONY: bench-crawl
+
+# --- callgrind-yield: instructions per coro_yield (opt-in) ---
+# The switch path's cost counted by callgrind, immune to the machine's
+# load: REVS="053b972^ main ." compares revisions (scripts/callgrind-yield.sh).
+bench-yield-callgrind:
+	scripts/callgrind-yield.sh $(REVS)
+.PHONY: bench-yield-callgrind

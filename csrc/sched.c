@@ -35,10 +35,11 @@ int64_t coro_now(void) {
 
 /* ---- Run queue -------------------------------------------------------- */
 
+/* The run queue ends at rq_tail, whose rnext is left as it was (never
+ * read): no NULL stores on a yield. Walk it with rq_after. */
 void coro__ready(coro_loop *l, coro *co) {
   co->state = CORO__READY;
   co->since = l->tick;
-  co->rnext = NULL;
   if (l->rq_tail)
     l->rq_tail->rnext = co;
   else
@@ -48,13 +49,16 @@ void coro__ready(coro_loop *l, coro *co) {
 
 static coro *rq_pop(coro_loop *l) {
   coro *co = l->rq_head;
-  if (co) {
+  if (co == l->rq_tail) /* the last one, or none */
+    l->rq_head = l->rq_tail = NULL;
+  else
     l->rq_head = co->rnext;
-    if (!l->rq_head)
-      l->rq_tail = NULL;
-    co->rnext = NULL;
-  }
   return co;
+}
+
+/* The coroutine after co in the run queue, or NULL. */
+static coro *rq_after(const coro_loop *l, const coro *co) {
+  return co == l->rq_tail ? NULL : co->rnext;
 }
 
 coro *coro__next(coro_loop *l) {
@@ -680,6 +684,8 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
   l->main.kind = CORO__MAIN;
   l->main.state = CORO__RUNNING;
   l->main.stack_mode = CORO_STACK_GUARDED; /* its own stack, never shared */
+  if (l->accounting)
+    l->main.flags |= CORO__F_ACCOUNT;
   l->main.name = "loop";
   l->current = &l->main;
   l->errno_ptr = &errno;
@@ -743,7 +749,7 @@ int coro_loop_stats_get(const coro_loop *l, coro_loop_stats *out) {
   /* The run queue may only be walked by its own thread. */
   size_t ready = 0;
   if (coro__tls_loop == l)
-    for (coro *c = l->rq_head; c; c = c->rnext)
+    for (coro *c = l->rq_head; c; c = rq_after(l, c))
       ready++;
   out->ready = ready;
   out->timers = l->heap_len;

@@ -449,7 +449,7 @@ int coro__shared_save(coro_loop *loop, coro *owner) {
     owner->peak = (uint32_t)used; /* coro_loop_dump's stack_peak */
   loop->n_saved_bytes += used;
   if (loop->shared_owner == owner)
-    loop->shared_owner = NULL;
+    coro__shared_own(loop, NULL);
   return 0;
 }
 
@@ -480,6 +480,14 @@ void coro__shared_restore(coro_loop *loop, coro *co) {
 #endif
   loop->n_saved_bytes -= len;
   co->stk.s.saved_len = 0; /* the copy is stale once co runs */
+  coro__shared_own(loop, co);
+}
+
+void coro__shared_own(coro_loop *loop, coro *co) {
+  if (loop->shared_owner != NULL)
+    loop->shared_owner->flags |= CORO__F_AWAY;
+  if (co != NULL)
+    co->flags &= (uint8_t)~CORO__F_AWAY;
   loop->shared_owner = co;
 }
 
@@ -521,7 +529,7 @@ static void shared_release(coro_loop *loop, coro *co) {
      * overflow it caused. */
     if (loop->shared_map != NULL && !canary_ok(loop))
       coro__panic(co, "stack overflow (canary)");
-    loop->shared_owner = NULL;
+    coro__shared_own(loop, NULL);
   }
   loop->n_saved_bytes -= co->stk.s.saved_len;
   co->stk.s.saved_len = 0;
