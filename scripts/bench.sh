@@ -21,13 +21,11 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
 COUNT=${COUNT:-5}
 BENCHTIME=${BENCHTIME:-300ms}
-if [ -z "${OUT:-}" ]; then
-  OUT=$(mktemp -d)
-  trap 'rm -rf "$OUT"' EXIT
-fi
-mkdir -p "$OUT"
+bench_out
+trap bench_cleanup EXIT
 raw="$OUT/bench.txt"
 : >"$raw"
 
@@ -81,7 +79,7 @@ fi
 echo
 echo "### Medians of $COUNT runs, ratios to the peers, targets"
 echo
-awk '
+awk "$BENCH_AWK_MEDIAN"'
 # Remember every sample as vals[name, unit] (a space-separated list).
 /^Benchmark/ {
   name = $1
@@ -92,16 +90,7 @@ awk '
     vals[k] = (k in vals) ? vals[k] " " $i : $i
   }
 }
-function median(k,    n, a, i, j, t) {
-  if (!(k in vals)) return ""
-  n = split(vals[k], a, " ")
-  for (i = 2; i <= n; i++) {          # insertion sort: mawk has no asort
-    t = a[i] + 0
-    for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-    a[j + 1] = t
-  }
-  return (n % 2) ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+function median(k) { return (k in vals) ? median_of(vals[k]) : "" }
 function fmt(v) {
   if (v == "") return "-"
   if (v >= 1000) return sprintf("%.0f", v)
