@@ -134,7 +134,7 @@ END {
   row("Idle/shared", "B/coroutine", "IdleGoroutine", "300", "", "")
   row("Idle/shared", "MiB", "", "512", "", "1,000,000 parked")
   row("DNSCacheHit", "ns/op", "", "", "", "resolver cache hit, 10,000 names in turn")
-  row("DNSCacheHit", "cpu-ns/op", "", "50", "", "the same in the thread's CPU time")
+  row("DNSCacheHit", "cpu-ns/op", "", "50", "", "the same in CPU time of the thread")
   row("Timer/pending=1000", "ns/op", "Timer/none", "", "", "wait with a deadline; none: no deadline")
   row("Timer/pending=100000", "ns/op", "Timer/pending=1000", "", "2.0", "whole op")
   # The timer heap alone: the op minus the same op without a deadline.
