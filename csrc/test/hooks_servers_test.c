@@ -1073,15 +1073,6 @@ static void hooks_off_sequential(int mode) {
 #endif
 }
 
-/* The hooks are what the libraries' calls resolve to. */
-static void hooks_exported(int mode) {
-  (void)mode;
-  const char *missing = NULL;
-  int rc = coro_hooks_check(&missing);
-  if (rc != 0)
-    FAILF("coro_hooks_check: %d, %s resolves to libc", rc, missing);
-}
-
 static const testing_case tests[] = {
     {"hooks_exported", hooks_exported, 0},
 #ifdef CORO_HAVE_HIREDIS

@@ -1575,15 +1575,6 @@ static void outside_untouched(int mode) {
   server_stop();
 }
 
-/* The hooks are what a shared library's calls resolve to. */
-static void hooks_exported(int mode) {
-  (void)mode;
-  const char *missing = NULL;
-  int rc = coro_hooks_check(&missing);
-  if (rc != 0)
-    FAILF("coro_hooks_check: %d, %s resolves to libc", rc, missing);
-}
-
 static const testing_case tests[] = {
     {"hooks_exported", hooks_exported, 0},
     {"concurrent_clients", concurrent_clients, 60},

@@ -1,20 +1,22 @@
 /* hooks_testing.h - what the hooks' C tests share, hooks_test.c and
- * hooks_servers_test.c: their loops, and their loopback server (a line
- * echo for one, HTTP for libcurl for the other). A header of static
- * functions, as testing.h, whose checks it uses.
+ * hooks_servers_test.c: their first test, their loops, and their loopback
+ * server (a line echo for one, HTTP for libcurl for the other). A header
+ * of static functions, as testing.h, whose checks it uses.
  *
- * The server: an engine loop without hooks on a thread of its own, so that a client
- * blocking its thread (hooks off) cannot block the server. It accepts on
- * 127.0.0.1 and runs the program's handler as one coroutine a connection;
- * the handler reads its request and, before it answers, calls
- * hooks_server_arrive: a barrier that lets no request be answered before
- * `target` have arrived (a client can only be answered when all are in
- * flight at once), so that concurrency is counted, never timed.
+ * The server: an engine loop without hooks on a thread of its own, so
+ * that a client blocking its thread (hooks off) cannot block the server.
+ * It accepts on 127.0.0.1 and runs the program's handler as one
+ * coroutine a connection; the handler reads its request and, before it
+ * answers, calls hooks_server_arrive: a barrier that lets no request be
+ * answered before `target` have arrived (a client can only be answered
+ * when all are in flight at once), so that concurrency is counted, never
+ * timed.
  */
 #ifndef HOOKS_TESTING_H
 #define HOOKS_TESTING_H
 
 #include "coro.h"
+#include "coro_hooks.h"
 #include "testing.h"
 
 #include <arpa/inet.h>
@@ -42,6 +44,16 @@ typedef struct hooks_server {
   coro_mutex mu;
   coro_cond cv;
 } hooks_server;
+
+/* The first test of both programs: the hooks are what the program's and
+ * its shared libraries' calls resolve to. */
+static inline void hooks_exported(int mode) {
+  (void)mode;
+  const char *missing = NULL;
+  int rc = coro_hooks_check(&missing);
+  if (rc != 0)
+    FAILF("coro_hooks_check: %d, %s resolves to libc", rc, missing);
+}
 
 /* A new loop of stack mode `mode`, with the libc hooks on or off. */
 static inline coro_loop *hooks_loop_new(int mode, int hooks) {
