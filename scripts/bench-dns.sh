@@ -58,7 +58,6 @@ bench_out
 B=build/bench-dns
 results="$OUT/results.txt"
 NSD=/usr/sbin/nsd
-trap bench_cleanup EXIT # stops nsd ($SPID)
 
 pin() { # pin CPU CMD...: run CMD on CPU (when taskset exists)
   local cpu=$1
@@ -136,7 +135,7 @@ zone:
 EOF
   echo "nameserver $DNS_ADDR" >"$OUT/resolv.conf"
   pin 0 "$NSD" -d -c "$dir/nsd.conf" >"$dir/stderr" 2>&1 &
-  SPID=$!
+  SPID=$! # bench_cleanup stops it
   up=0
   for _ in $(seq 50); do
     if "$B/dnsbench" probe "$DNS_ADDR" 1 0 "$OUT/resolv.conf" >/dev/null 2>&1; then

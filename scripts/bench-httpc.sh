@@ -32,8 +32,6 @@ bench_need "$NGINX" wrk taskset python3
 make -s V=native build/native/httpc_bench
 OUT= # always a temporary folder
 bench_out /tmp/bench-httpc.XXXXXX
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
 go build -o "$OUT/goclient" ./bench/httpc/goclient
 mkdir -p "$OUT/root" "$OUT/nginx"
 head -c 1024 /dev/urandom >"$OUT/root/1k.bin"

@@ -22,8 +22,6 @@ cd "$(dirname "$0")/.."
 DUR=${DUR:-3}
 REPS=${REPS:-3}
 bench_out
-trap bench_cleanup EXIT
-trap 'exit 130' INT TERM
 mkdir -p "$OUT/root" "$OUT/nginx" "$OUT/pki"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 bench_need wrk taskset openssl "$NGINX"

@@ -25,7 +25,6 @@ cd "$(dirname "$0")/.."
 COUNT=${COUNT:-5}
 BENCHTIME=${BENCHTIME:-300ms}
 bench_out
-trap bench_cleanup EXIT
 raw="$OUT/bench.txt"
 : >"$raw"
 

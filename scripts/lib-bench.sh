@@ -3,11 +3,12 @@
 #
 #   bench_out [TEMPLATE]     OUT as the caller gave it (kept), or a new
 #                            temporary folder (mktemp -d TEMPLATE) in OUT and
-#                            TMPOUT, which bench_cleanup removes
+#                            TMPOUT, which bench_cleanup removes; and the
+#                            traps: bench_cleanup at exit, exit on INT, TERM
 #   bench_need TOOL...       exit unless every TOOL is on PATH
 #   SPID                     the server process that bench_stop ends
 #   bench_stop               kill and reap $SPID (none: nothing)
-#   bench_cleanup            bench_stop, then remove $TMPOUT: for trap EXIT
+#   bench_cleanup            bench_stop, then remove $TMPOUT
 #   bench_wait_port PORT [N] wait until 127.0.0.1:PORT accepts (N x 50 ms,
 #                            default 200); 1 if it never did
 #   bench_cpu_ticks PID      the process's utime + stime in clock ticks
@@ -30,6 +31,8 @@ bench_out() {
     TMPOUT=$OUT
   fi
   mkdir -p "$OUT"
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
 }
 
 bench_need() {
