@@ -228,6 +228,10 @@ bench-hooks:
 	scripts/bench-hooks.sh
 
 .PHONY: hooks-servers demo-hooks bench-hooks
+# --- hooks tests' shared helpers ---
+# hooks_test and hooks_servers_test share their loops and loopback server
+# (csrc/test/hooks_testing.h, a header of static functions).
+$(B)/hooks_test $(B)/hooks_test_static $(B)/hooks_servers_test $(B)/hooks_servers_test_static: csrc/test/hooks_testing.h
 # --- httpc: the HTTP/1.1 client (httpc/, Go package github.com/ccoro/coro/httpc) ---
 # libcoro_http.a is the client without TLS (tls_off.c); its C tests run
 # in every variant's check-c against servers of their own on loopback.

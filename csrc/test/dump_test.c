@@ -7,7 +7,7 @@
  * runs once per stack mode.
  */
 #include "../coro_internal.h"
-#include "testing.h"
+#include "testing_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -200,6 +200,18 @@ static void check_waiters(const struct seen *s) {
   }
 }
 
+/* The tests that drive a loop are the first coroutine of a fresh loop
+ * "dumper" of the stack mode under test (testing_loop.h). */
+static int g_mode;
+
+static void dump_opts(int mode, coro_loop_opts *o) {
+  g_mode = mode;
+  g_parked = 0;
+  o->stack_mode = mode;
+  o->name = "dumper";
+}
+#define TEST(name) TESTING_LOOP_TEST(name, dump_opts)
+
 /* ---- from the loop stack (a post) ------------------------------------- */
 
 static struct seen g_seen;
@@ -213,8 +225,9 @@ static void dump_post(void *arg) {
                              collect, &g_seen);
 }
 
-static void *driver(void *arg) {
-  int mode = (int)(intptr_t)arg;
+TEST(from_post) {
+  (void)unused_;
+  int mode = g_mode;
   setup(mode);
   while (g_parked < K_COUNT)
     CHECK_EQ(coro_yield(), 0);
@@ -264,26 +277,12 @@ static void *driver(void *arg) {
   return NULL;
 }
 
-static void run_driver(coro_fn fn, int mode) {
-  coro_loop *l;
-  coro_loop_opts lo = {.stack_mode = mode, .name = "dumper"};
-  CHECK_EQ(coro_loop_new(&l, &lo), 0);
-  coro *d;
-  CHECK_EQ(coro_spawn(&d, fn, (void *)(intptr_t)mode, NULL), 0);
-  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_join(d, 0, NULL), 0);
-  CHECK_EQ(coro_loop_close(l, -1), 0);
-}
-
-static void from_post(int mode) {
-  g_parked = 0;
-  run_driver(driver, mode);
-}
 
 /* ---- from inside a coroutine, text, cancel by id ---------------------- */
 
-static void *driver_inside(void *arg) {
-  int mode = (int)(intptr_t)arg;
+TEST(from_coroutine) {
+  (void)unused_;
+  int mode = g_mode;
   setup(mode);
   while (g_parked < K_COUNT)
     CHECK_EQ(coro_yield(), 0);
@@ -337,10 +336,6 @@ static void *driver_inside(void *arg) {
   return NULL;
 }
 
-static void from_coroutine(int mode) {
-  g_parked = 0;
-  run_driver(driver_inside, mode);
-}
 
 /* ---- accounting ------------------------------------------------------- */
 
@@ -359,8 +354,9 @@ static void *spinner(void *arg) {
   return NULL;
 }
 
-static void *acct_driver(void *arg) {
-  int mode = (int)(intptr_t)arg;
+TEST(accounting) {
+  (void)unused_;
+  int mode = g_mode;
   coro_loop *l = coro_loop_current();
   CHECK_EQ(coro_loop_accounting(l), 0);
   CHECK_EQ(coro_loop_set_accounting(l, 2), -EINVAL);
@@ -391,7 +387,6 @@ static void *acct_driver(void *arg) {
   return NULL;
 }
 
-static void accounting(int mode) { run_driver(acct_driver, mode); }
 
 /* The option turns it on from the start. */
 static void accounting_opt(int mode) {
