@@ -1100,23 +1100,26 @@ static void test_altstack(int param) {
  * in this thread and in a child forked after the release. Valgrind
  * delivers onto the disabled stack: it died of SIGSEGV ("Can't extend
  * stack ... during signal delivery") when the release unmapped it. */
-static void released_then_abort(void) {
-  stack_t off = {.ss_flags = SS_DISABLE};
-  CHECK_EQ(sigaltstack(&off, NULL), 0);
+static void install_and_release_altstack(void) {
+  stack_t off = {.ss_flags = SS_DISABLE}, ss;
+  CHECK_EQ(sigaltstack(&off, NULL), 0); /* so that the loop maps its own */
   coro_loop l;
   loop_init(&l, CORO_STACK_GUARDED, 32 * KB, 4, "released");
   CHECK_EQ(coro__overflow_init(&l), 0);
+  CHECK_EQ(sigaltstack(NULL, &ss), 0);
+  CHECK(!(ss.ss_flags & SS_DISABLE));
   coro__altstack_release(&l);
+  CHECK_EQ(sigaltstack(NULL, &ss), 0);
+  CHECK(ss.ss_flags & SS_DISABLE);
+}
+
+static void released_then_abort(void) {
+  install_and_release_altstack();
   abort();
 }
 
 static void released_fork_abort(void) {
-  stack_t off = {.ss_flags = SS_DISABLE};
-  CHECK_EQ(sigaltstack(&off, NULL), 0);
-  coro_loop l;
-  loop_init(&l, CORO_STACK_GUARDED, 32 * KB, 4, "released");
-  CHECK_EQ(coro__overflow_init(&l), 0);
-  coro__altstack_release(&l);
+  install_and_release_altstack();
   fflush(NULL);
   pid_t pid = fork();
   CHECK_GE(pid, 0);
