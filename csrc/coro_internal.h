@@ -376,8 +376,9 @@ void coro__shared_own(coro_loop *loop, coro *co);
 
 /* Install the process-wide SIGSEGV/SIGBUS overflow reporter (idempotent,
  * chains to the previous handler for every fault it does not own), and an
- * alternate signal stack on the calling thread if it has none (freed by
- * coro__altstack_release when the loop that installed it is freed). */
+ * alternate signal stack on the calling thread if it has none (disabled by
+ * coro__altstack_release when the loop that installed it is freed, kept
+ * mapped for the thread's next loop and unmapped when the thread exits). */
 int coro__overflow_init(coro_loop *loop);
 void coro__altstack_release(coro_loop *loop);
 
