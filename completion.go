@@ -205,6 +205,14 @@ func (l *Loop) endCompletions() {
 	l.cq.q = nil
 }
 
+// parkedWaiters reports whether goroutines are parked on coroutines of l
+// (false once the loop is being freed).
+func (l *Loop) parkedWaiters() bool {
+	l.inflight.Add(1)
+	defer l.inflight.Add(-1)
+	return !l.freeing.Load() && atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0
+}
+
 // addWaiter counts a goroutine parked on (delta 1) or no longer waiting
 // for (-1) a coroutine of l; see Coroutine.park. Once the loop is being
 // freed there is nobody to wake: the loop goroutine finishes every

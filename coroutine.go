@@ -190,7 +190,7 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	// Poll briefly before parking: a coroutine that returns soon is
 	// finished by this goroutine, with no hand-off (completion.go). The
 	// first polls spin (a round trip to a loop that is awake takes about a
-	// microsecond), later ones yield the CPU between polls (yieldCPU).
+	// microsecond), later ones yield the CPU between polls (Loop.yieldCPU).
 	// The loop thread runs outside the Go scheduler, so polling helps even
 	// with GOMAXPROCS 1, but not on a single CPU. Only maxSpinners Waits
 	// per loop poll at once; the others park at once: 64 goroutines all
@@ -243,7 +243,7 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 			}
 		}
 		if i >= 64 {
-			yieldCPU()
+			l.yieldCPU(i)
 		}
 	}
 }
@@ -255,18 +255,21 @@ var multiCPU = runtime.NumCPU() > 1
 // take CPU time from the loop thread they wait for.
 const maxSpinners = 1
 
-// yieldCPU lets others run between two polls of Wait: the OS threads.
-// The loop thread, woken by the kernel, is often queued on this very CPU
-// (the kernel places a wakee near its waker), and a waiter that only
-// called runtime.Gosched would keep the CPU until it parks: on a loaded
-// 2-CPU machine that made the median Spawn + Wait 60 to 120 us instead of
-// 7 to 10 us. It does not call runtime.Gosched: with an idle P, each call
-// woke an idle M that found nothing to run and slept again (two futex
-// calls, and 1.7 per Spawn + Wait to a busy loop); the goroutines the
-// polling Wait itself wakes get the P at once (spin), any others wait at
-// most waitSpin.
-func yieldCPU() {
+// yieldCPU lets others run between two polls of Wait: the OS threads
+// first. The loop thread, woken by the kernel, is often queued on this
+// very CPU (the kernel places a wakee near its waker), and a waiter that
+// only called runtime.Gosched would keep the CPU until it parks: on a
+// loaded 2-CPU machine that made the median Spawn + Wait 60 to 120 us
+// instead of 7 to 10 us. Every 8th poll also lets the goroutines of this
+// P run, but only when goroutines are parked on the loop (others that
+// Spawn + Wait, which may sit on this P): with nobody else to run, each
+// runtime.Gosched woke an idle M that found nothing and slept again (two
+// futex calls; 1.7 per Spawn + Wait to a busy loop).
+func (l *Loop) yieldCPU(i int) {
 	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+	if i%8 == 0 && l.parkedWaiters() {
+		runtime.Gosched()
+	}
 }
 
 // poll reports whether co has finished, finishing it itself if the engine

@@ -408,7 +408,7 @@ void coro__finished(coro_loop *l, coro *co) {
  * operations one of the two loads comes after the other side's store, so
  * either main sees the post and does not sleep or the poster sees the
  * sleep and writes wake_fd: no lost wake-up (core_test post_wake_race
- * fails within a few thousand rounds without main's second look). Written
+ * hung in 4 of 6 runs without main's second look). Written
  * with seq_cst operations rather than relaxed ones and a seq_cst fence,
  * which give the same order and which ThreadSanitizer understands. */
 
