@@ -408,9 +408,12 @@ void coro__finished(coro_loop *l, coro *co) {
  * operations one of the two loads comes after the other side's store, so
  * either main sees the post and does not sleep or the poster sees the
  * sleep and writes wake_fd: no lost wake-up (core_test post_wake_race
- * hung in 4 of 6 runs without main's second look). Written
- * with seq_cst operations rather than relaxed ones and a seq_cst fence,
- * which give the same order and which ThreadSanitizer understands. */
+ * hung in 4 of 6 runs without main's second look). The operations are
+ * seq_cst, which ThreadSanitizer understands, and a seq_cst fence sits
+ * between each side's store and load as well: arm64 orders stlr before
+ * ldar, but qemu-user running arm64 on x86 does not (it emits no mfence
+ * for them), and there the test hung in half the runs without the
+ * fences. */
 
 /* 1 if it woke the loop: it had announced a sleep, and no other poster
  * has written wake_fd for that sleep. */
@@ -432,6 +435,7 @@ int coro__loop_post_node(coro_loop *l, coro__post *p) {
    * passed the check is on the list before close takes it for the last
    * time, and wake_fd is still open for the wake. */
   atomic_fetch_add(&l->posters, 1);
+  atomic_thread_fence(memory_order_seq_cst); /* posters, then shutdown */
   if (atomic_load(&l->shutdown)) {
     atomic_fetch_sub(&l->posters, 1);
     return -ESHUTDOWN;
@@ -440,6 +444,8 @@ int coro__loop_post_node(coro_loop *l, coro__post *p) {
   do
     p->next = old;
   while (!atomic_compare_exchange_weak(&l->post_head, &old, p));
+  if (!old)
+    atomic_thread_fence(memory_order_seq_cst); /* the push, then sleeping */
   /* The time tells idle() whether spinning a little longer would have
    * caught this post. */
   if (!old && wake_loop(l))
@@ -467,6 +473,7 @@ int coro_loop_stop(coro_loop *l) {
   if (!l)
     return -EINVAL;
   atomic_store(&l->stop, 1);
+  atomic_thread_fence(memory_order_seq_cst); /* stop, then sleeping */
   wake_loop(l);
   return 0;
 }
@@ -583,6 +590,7 @@ static void idle(coro_loop *l, int64_t until) {
   int64_t start = coro_now();
   l->n_sleeps++;
   atomic_store(&l->sleeping, 1);
+  atomic_thread_fence(memory_order_seq_cst); /* sleeping, then the list */
   if (!atomic_load(&l->post_head) && !atomic_load(&l->stop))
     coro__poll_run(l, until);
   atomic_store(&l->sleeping, 0);
@@ -807,6 +815,7 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   /* Refuse new posts; the ones already queued still run (a remote spawn
    * among them fails with -ESHUTDOWN and reports it). */
   atomic_store(&l->shutdown, 1);
+  atomic_thread_fence(memory_order_seq_cst); /* shutdown, then posters */
   /* Posters that passed their check of shutdown are pushing now: once
    * they leave, the list holds every post there will be. */
   while (atomic_load(&l->posters) > 0)
