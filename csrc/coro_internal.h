@@ -283,11 +283,16 @@ struct coro_loop {
   int closing;
   atomic_int stop;
 
-  /* Cross-thread posts. */
-  pthread_mutex_t post_mu;
-  coro__post *post_head, *post_tail;
-  atomic_int post_pending; /* 1 when post_head may be non-empty */
-  atomic_int sleeping;     /* 1 while main sleeps in the kernel */
+  /* Cross-thread posts (sched.c): a lock-free LIFO that posters push on
+   * and main takes whole, then runs oldest first. Non-NULL is "posts
+   * pending"; with `sleeping` it is the Dekker pair that decides who
+   * writes wake_fd. */
+  _Atomic(coro__post *) post_head;
+  atomic_int sleeping;     /* 1 while main may sleep in the kernel; the
+                              poster that swaps it to 0 writes wake_fd */
+  int spin_off;            /* tests: idle() never spins for posts */
+  atomic_uint_fast64_t n_wakes; /* wake_fd writes by posters (tests) */
+  uint64_t n_sleeps;       /* sleeps idle() announced (tests) */
   int64_t spin_ns;         /* idle(): how long to wait for posts before sleeping */
   _Atomic int64_t post_woke; /* coro_now() of the last post that woke the loop */
   int wake_fd;             /* eventfd, close-on-exec */
