@@ -228,6 +228,10 @@ bench-hooks:
 	scripts/bench-hooks.sh
 
 .PHONY: hooks-servers demo-hooks bench-hooks
+# --- hooks tests' shared helpers ---
+# hooks_test and hooks_servers_test share their loops and loopback server
+# (csrc/test/hooks_testing.h, a header of static functions).
+$(B)/hooks_test $(B)/hooks_test_static $(B)/hooks_servers_test $(B)/hooks_servers_test_static: csrc/test/hooks_testing.h
 # --- httpc: the HTTP/1.1 client (httpc/, Go package github.com/ccoro/coro/httpc) ---
 # libcoro_http.a is the client without TLS (tls_off.c); its C tests run
 # in every variant's check-c against servers of their own on loopback.
@@ -628,3 +632,10 @@ bench-crawl:
 	scripts/bench-crawl.sh
 
 .PHONY: bench-crawl
+
+# --- callgrind-yield: instructions per coro_yield (opt-in) ---
+# The switch path's cost counted by callgrind, immune to the machine's
+# load: REVS="053b972^ main ." compares revisions (scripts/callgrind-yield.sh).
+bench-yield-callgrind:
+	scripts/callgrind-yield.sh $(REVS)
+.PHONY: bench-yield-callgrind

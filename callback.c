@@ -14,6 +14,7 @@
 #include "_cgo_export.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -238,12 +239,22 @@ int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
   return 0;
 }
 
-/* coro_remote_poll with the result as an integer, the only way Go sees it. */
-int coro__go_remote_poll(coro_remote *r, uintptr_t *result, int *err) {
-  void *res = NULL;
-  int rc = coro_remote_poll(r, &res, err);
-  *result = (uintptr_t)res;
-  return rc;
+/* Where a record's outcome lies, for Go to read it without a call once
+ * the done flag is set (remote.c publishes result and err before done and
+ * never changes them after): result is a void *, read by Go as a uintptr,
+ * err an int. */
+size_t coro__go_remote_result_off(void) {
+  return offsetof(coro_remote, result);
+}
+
+size_t coro__go_remote_err_off(void) { return offsetof(coro_remote, err); }
+
+/* Releases the records of a batch of finished coroutines (Loop.take): one
+ * cgo call for the batch instead of one per coroutine. rs is Go memory
+ * holding C pointers, for this call only. */
+void coro__go_remote_release_n(coro_remote **rs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    coro_remote_release(rs[i]);
 }
 
 /* The id of the Go Loop whose goroutine owns this thread, or 0. Go cannot

@@ -17,6 +17,7 @@ int coro__go_cq_sleep(coro__go_cq *q);
 int *coro__go_cq_waiters(coro__go_cq *q);
 const int *coro__go_cq_queued(coro__go_cq *q);
 int *coro__go_cq_helping(coro__go_cq *q);
+void coro__go_remote_release_n(coro_remote **rs, size_t n);
 */
 import "C"
 
@@ -137,13 +138,21 @@ func (l *Loop) take(final bool) int {
 	if final {
 		f = 1
 	}
+	var rs [takeBatch]*C.coro_remote // released in one call per batch
 	total := 0
 	for {
 		n := int(C.coro__go_cq_take(l.cq.q, &keys[0], takeBatch, f))
+		nr := 0
 		for _, k := range keys[:n] {
 			if co := coroutines.take(uintptr(k >> 1)); co != nil {
-				co.complete(k&1 != 0)
+				if r := co.complete(k&1 != 0); r != nil {
+					rs[nr] = r
+					nr++
+				}
 			}
+		}
+		if nr > 0 {
+			C.coro__go_remote_release_n(&rs[0], C.size_t(nr))
 		}
 		total += n
 		if n < takeBatch {
@@ -194,6 +203,14 @@ func (l *Loop) endCompletions() {
 	l.take(true)
 	C.coro__go_cq_free(l.cq.q)
 	l.cq.q = nil
+}
+
+// parkedWaiters reports whether goroutines are parked on coroutines of l
+// (false once the loop is being freed).
+func (l *Loop) parkedWaiters() bool {
+	l.inflight.Add(1)
+	defer l.inflight.Add(-1)
+	return !l.freeing.Load() && atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0
 }
 
 // addWaiter counts a goroutine parked on (delta 1) or no longer waiting

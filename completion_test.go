@@ -152,7 +152,12 @@ func TestIdleLoopCPU(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const period = 2 * time.Second
+	// CORO_IDLE_CPU_SECONDS sets a longer period for a measurement (issue
+	// 8 asks for 10 s); 2 s keeps the test short.
+	period := 2 * time.Second
+	if s, err := strconv.Atoi(os.Getenv("CORO_IDLE_CPU_SECONDS")); err == nil && s > 0 {
+		period = time.Duration(s) * time.Second
+	}
 	const hz = 100 // USER_HZ, the unit of /proc's times on Linux
 	before := threadTicks(t, tid)
 	start := time.Now()

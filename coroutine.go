@@ -12,7 +12,8 @@ int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
                           uintptr_t arg, const coro_opts *opts,
                           uintptr_t udata, coro_remote **out,
                           const int **done, uint64_t *id, size_t *pending);
-int coro__go_remote_poll(coro_remote *r, uintptr_t *result, int *err);
+size_t coro__go_remote_result_off(void);
+size_t coro__go_remote_err_off(void);
 
 // remote.c.
 int coro__remote_started(const coro_remote *r);
@@ -189,7 +190,7 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	// Poll briefly before parking: a coroutine that returns soon is
 	// finished by this goroutine, with no hand-off (completion.go). The
 	// first polls spin (a round trip to a loop that is awake takes about a
-	// microsecond), later ones yield the CPU between polls (yieldCPU).
+	// microsecond), later ones yield the CPU between polls (Loop.yieldCPU).
 	// The loop thread runs outside the Go scheduler, so polling helps even
 	// with GOMAXPROCS 1, but not on a single CPU. Only maxSpinners Waits
 	// per loop poll at once; the others park at once: 64 goroutines all
@@ -242,7 +243,7 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 			}
 		}
 		if i >= 64 {
-			yieldCPU(i)
+			l.yieldCPU(i)
 		}
 	}
 }
@@ -260,10 +261,13 @@ const maxSpinners = 1
 // only called runtime.Gosched would keep the CPU until it parks: on a
 // loaded 2-CPU machine that made the median Spawn + Wait 60 to 120 us
 // instead of 7 to 10 us. Every 8th poll also lets the goroutines of this
-// P run.
-func yieldCPU(i int) {
+// P run, but only when goroutines are parked on the loop (others that
+// Spawn + Wait, which may sit on this P): with nobody else to run, each
+// runtime.Gosched woke an idle M that found nothing and slept again (two
+// futex calls; 1.7 per Spawn + Wait to a busy loop).
+func (l *Loop) yieldCPU(i int) {
 	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
-	if i%8 == 0 {
+	if i%8 == 0 && l.parkedWaiters() {
 		runtime.Gosched()
 	}
 }
@@ -344,18 +348,27 @@ func (co *Coroutine) finish(result uintptr, err error) bool {
 // finishLocked is finish with co.mu held (it unlocks it) and co not yet
 // finished.
 func (co *Coroutine) finishLocked(result uintptr, err error) {
+	if r := co.finishKeep(result, err); r != nil {
+		C.coro_remote_release(r)
+	}
+}
+
+// finishKeep is finishLocked that leaves the release of the engine's
+// record to the caller: it returns the record (nil if none), which nobody
+// else uses any more, so that a taker releases a batch of them in one cgo
+// call (Loop.take).
+func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 	co.finished = true
 	co.result, co.err = result, err
-	if co.r != nil {
-		C.coro_remote_release(co.r)
-		co.r, co.doneFlag = nil, nil
-	}
+	r := co.r
+	co.r, co.doneFlag = nil, nil
 	parked := co.parked
 	co.mu.Unlock()
 	close(co.done)
 	if parked {
 		co.loop.addWaiter(-1)
 	}
+	return r
 }
 
 // releaseEngine frees what the engine may use while the coroutine can
@@ -395,31 +408,35 @@ func (co *Coroutine) whenEngineDone(f func()) bool {
 
 // complete finishes co, whose key a taker found in the loop's completion
 // queue; closing says the coroutine finished during coro_loop_close (only
-// the loop goroutine takes those). The engine is done with it.
-func (co *Coroutine) complete(closing bool) {
+// the loop goroutine takes those). The engine is done with it. It returns
+// the engine's record for the caller to release (nil if none).
+func (co *Coroutine) complete(closing bool) *C.coro_remote {
 	co.releaseEngine()
 	co.mu.Lock()
 	if co.finished {
 		co.mu.Unlock() // a poller saw it first
-		return
+		return nil
 	}
 	result, err, dropped := co.outcome(closing)
 	if dropped {
 		// Finished by the loop goroutine once coro_loop_close returns.
 		co.mu.Unlock()
 		co.loop.dropped = append(co.loop.dropped, co)
-		return
+		return nil
 	}
-	co.finishLocked(result, err)
+	return co.finishKeep(result, err)
 }
 
 // outcome reads the published outcome of co (co.mu held, co.r set and
 // done) and maps it to Wait's result and error; dropped means the close
 // cancelled it, which the loop goroutine judges once the close is over.
 func (co *Coroutine) outcome(closing bool) (result uintptr, err error, dropped bool) {
-	var res C.uintptr_t
-	var cerr C.int
-	C.coro__go_remote_poll(co.r, &res, &cerr)
+	// Read from the record's C memory without a cgo call: the outcome is
+	// final once done is set (the caller saw it, or took the key the loop
+	// queued after setting it), and never written again.
+	p := unsafe.Pointer(co.r)
+	res := *(*uintptr)(unsafe.Add(p, remoteResultOff))
+	cerr := C.int(*(*int32)(unsafe.Add(p, remoteErrOff)))
 	switch {
 	case cerr == -C.ESHUTDOWN:
 		err = neverStartedErr()
@@ -430,8 +447,15 @@ func (co *Coroutine) outcome(closing bool) (result uintptr, err error, dropped b
 	case co.cancelled.Load() || closing:
 		err = syscall.ECANCELED
 	}
-	return uintptr(res), err, false
+	return res, err, false
 }
+
+// The offsets of a coro_remote's result (a void *) and err (an int),
+// which outcome reads.
+var (
+	remoteResultOff = uintptr(C.coro__go_remote_result_off())
+	remoteErrOff    = uintptr(C.coro__go_remote_err_off())
+)
 
 // neverStartedErr is Wait's error for a coroutine whose loop shut down
 // before it started.

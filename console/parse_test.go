@@ -39,8 +39,20 @@ func TestParse(t *testing.T) {
 // FuzzParse checks Parse's promises on any input: no panic; a command has
 // a lower-case name of printable ASCII without spaces, at most maxArgs
 // arguments, each printable ASCII without spaces; the input was at most
-// MaxLine bytes. The seed corpus is in testdata/fuzz/FuzzParse (go test
-// replays it; go test -fuzz=FuzzParse explores from it).
+// MaxLine bytes.
+//
+// The parser is Go, so Go's native fuzzing is its fuzzer (libFuzzer is
+// for the C parsers, with corpora under fuzz/corpus). Its corpus is
+// testdata/fuzz/FuzzParse, which every go test run replays (and so make
+// test, in milliseconds): the hand-written seedN inputs, and the inputs
+// the fuzzer found interesting (new coverage) in its runs, copied from
+// Go's cache, where go test -fuzz keeps them. To extend it:
+//
+//	go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 60s ./console
+//	cp "$(go env GOCACHE)/fuzz/github.com/ccoro/coro/console/FuzzParse/"* console/testdata/fuzz/FuzzParse/
+//
+// (A failing input is written to testdata/fuzz/FuzzParse by go test
+// itself: commit it with the fix.)
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"ps", "json ps 1 fd", "bt all", "\r", "json", "ps \x00", "slow 200",
 		strings.Repeat("a ", 10), strings.Repeat("z", MaxLine+1)} {

@@ -136,7 +136,7 @@ static void shared_swap(coro_loop *l, coro *to) {
   } else if (owner) {
     coro__shared_check(l, owner); /* finished: nothing to keep but the verdict */
   }
-  l->shared_owner = NULL;
+  coro__shared_own(l, NULL);
   if (!(to->flags & CORO__F_STARTED)) {
     to->flags |= CORO__F_STARTED;
     /* First run: install an empty stack (this also clears ASan's poison
@@ -197,6 +197,8 @@ void coro__after_switch(coro_loop *l) {
 /* The switch when the shared stack must change hands, or under ASan. */
 void coro__switch_slow(coro_loop *l, coro *from, coro *to) {
   coro *target = to;
+  if (l->accounting)
+    coro__account(l, from, to);
   if (to->stack_mode == CORO_STACK_SHARED && l->shared_owner != to) {
     if (from->stack_mode == CORO_STACK_SHARED && from->kind != CORO__MAIN) {
       /* We run on the shared stack: main must do the copying. */
@@ -312,6 +314,10 @@ int coro__new(coro_loop *l, int kind, coro_fn fn, void *arg,
   co->state = CORO__NEW;
   co->kind = (uint8_t)kind;
   co->stack_mode = (uint8_t)mode;
+  if (mode == CORO_STACK_SHARED)
+    co->flags |= CORO__F_AWAY; /* not on the shared stack yet */
+  if (l->accounting)
+    co->flags |= CORO__F_ACCOUNT;
   co->fn = fn;
   co->arg = arg;
   co->id = coro__next_id();

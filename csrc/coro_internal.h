@@ -102,6 +102,14 @@ enum coro__flag {
                                   GUARDED: its entry has run (backtrace.c) */
   CORO__F_HOOKS_ON = 1u << 4,  /* coro_hooks_enable(co, 1) */
   CORO__F_HOOKS_OFF = 1u << 5, /* coro_hooks_enable(co, 0) */
+  /* The two reasons a switch to this context needs coro__switch_slow, in
+   * a byte the switch reads anyway, so the common switch tests one byte
+   * for both (coro__switch_to): */
+  CORO__F_AWAY = 1u << 6,      /* SHARED, and its bytes are not on the
+                                  shared stack (it is not shared_owner;
+                                  kept by coro__shared_own) */
+  CORO__F_ACCOUNT = 1u << 7,   /* its loop's run accounting is on (dump.c) */
+  CORO__F_SWITCH_SLOW = CORO__F_AWAY | CORO__F_ACCOUNT,
 };
 
 /* The coroutine record. GUARDED: it lives at the top of the coroutine's own
@@ -118,8 +126,9 @@ struct coro {
   uint8_t kind;            /* enum coro__kind */
   uint8_t flags;           /* enum coro__flag */
   uint8_t stack_mode;      /* CORO_STACK_GUARDED or CORO_STACK_SHARED */
-  coro *rnext;             /* run queue link */
-  uint64_t n_switches;     /* times switched to (dump.c) */
+  coro *rnext;             /* run queue link (not read at rq_tail) */
+  uint64_t n_switches;     /* times switched to (dump.c); the switch
+                              writes this line anyway */
   int64_t since;           /* coro_now() of its last state change (see
                               coro_dump_coro.since); here, in the first
                               cache line, because a yield writes it */
@@ -219,7 +228,8 @@ struct coro_loop {
   /* Hot: what every switch touches, kept in the first cache lines. */
   coro *current;           /* the running coroutine, or &main */
   int *errno_ptr;          /* &errno of the owning thread */
-  coro *rq_head, *rq_tail; /* run queue (FIFO, linked by rnext) */
+  coro *rq_head, *rq_tail; /* run queue (FIFO, linked by rnext, ends at
+                              rq_tail: sched.c rq_pop) */
   coro *zombie;            /* finished coroutine whose stack is freed once off it */
   coro *shared_owner;      /* whose bytes are on the shared stack now */
   void *xfer;              /* the value of the transfer in flight */
@@ -227,7 +237,6 @@ struct coro_loop {
   unsigned budget;         /* switches left before main gets a turn */
   int xfer_done;           /* 1 if xfer is a finished coroutine's result */
   int in_call;             /* a coro_call_on_loop function is running */
-  int accounting;          /* time runs (dump.c: coro__account) */
   int64_t tick;            /* the clock read of main's last turn, which
                               stamps state changes (coro.since) without a
                               clock read of their own (dump.c) */
@@ -274,11 +283,16 @@ struct coro_loop {
   int closing;
   atomic_int stop;
 
-  /* Cross-thread posts. */
-  pthread_mutex_t post_mu;
-  coro__post *post_head, *post_tail;
-  atomic_int post_pending; /* 1 when post_head may be non-empty */
-  atomic_int sleeping;     /* 1 while main sleeps in the kernel */
+  /* Cross-thread posts (sched.c): a lock-free LIFO that posters push on
+   * and main takes whole, then runs oldest first. Non-NULL is "posts
+   * pending"; with `sleeping` it is the Dekker pair that decides who
+   * writes wake_fd. */
+  _Atomic(coro__post *) post_head;
+  atomic_int sleeping;     /* 1 while main may sleep in the kernel; the
+                              poster that swaps it to 0 writes wake_fd */
+  int spin_off;            /* tests: idle() never spins for posts */
+  atomic_uint_fast64_t n_wakes; /* wake_fd writes by posters (tests) */
+  uint64_t n_sleeps;       /* sleeps idle() announced (tests) */
   int64_t spin_ns;         /* idle(): how long to wait for posts before sleeping */
   _Atomic int64_t post_woke; /* coro_now() of the last post that woke the loop */
   int wake_fd;             /* eventfd, close-on-exec */
@@ -286,7 +300,8 @@ struct coro_loop {
   atomic_int shutdown;     /* posts refused from now on */
   atomic_int posters;      /* threads inside coro_loop_post */
 
-  /* dump.c. */
+  /* dump.c. Cold: the switch reads CORO__F_ACCOUNT in the coroutine. */
+  int accounting;          /* time runs (dump.c: coro__account) */
   int64_t switch_at;       /* accounting: when the running context began */
   int64_t acct_longest;    /* accounting: the longest run, ns, and whose */
   uint64_t acct_longest_id;
@@ -359,10 +374,16 @@ void coro__shared_check(coro_loop *loop, coro *owner);
  * the resident owner. Must run on a stack other than the shared one. */
 void coro__shared_restore(coro_loop *loop, coro *co);
 
+/* SHARED: make co (NULL: nobody) loop->shared_owner, and keep
+ * CORO__F_AWAY true of every SHARED coroutine but the owner. Every change
+ * of owner while coroutines live goes through here. */
+void coro__shared_own(coro_loop *loop, coro *co);
+
 /* Install the process-wide SIGSEGV/SIGBUS overflow reporter (idempotent,
  * chains to the previous handler for every fault it does not own), and an
- * alternate signal stack on the calling thread if it has none (freed by
- * coro__altstack_release when the loop that installed it is freed). */
+ * alternate signal stack on the calling thread if it has none (disabled by
+ * coro__altstack_release when the loop that installed it is freed, kept
+ * mapped for the thread's next loop and unmapped when the thread exits). */
 int coro__overflow_init(coro_loop *loop);
 void coro__altstack_release(coro_loop *loop);
 
@@ -533,7 +554,8 @@ uintptr_t coro__saved_sp(const coro *co);
 /* ---- dump.c ----------------------------------------------------------- */
 
 /* Accounting is on: charge the time since the last switch to from, and
- * stamp both contexts' state change. Called by coro__switch_to. */
+ * stamp both contexts' state change. Called by coro__switch_slow, where
+ * every switch goes while accounting is on (CORO__F_ACCOUNT). */
 void coro__account(coro_loop *loop, coro *from, coro *to);
 
 /* ---- remote.c --------------------------------------------------------- */
@@ -752,10 +774,8 @@ static inline void coro__switch_to(coro_loop *l, coro *to) {
   int *ep = l->errno_ptr;
   int saved_errno = *ep;
   to->n_switches++;
-  if (CORO__UNLIKELY(l->accounting))
-    coro__account(l, from, to);
-  if (CORO__ASAN_ON || CORO__TSAN_ON || CORO__UNLIKELY(to->stack_mode == CORO_STACK_SHARED &&
-                                      l->shared_owner != to)) {
+  if (CORO__ASAN_ON || CORO__TSAN_ON ||
+      CORO__UNLIKELY(to->flags & CORO__F_SWITCH_SLOW)) {
     coro__switch_slow(l, from, to);
   } else {
     to->state = CORO__RUNNING;

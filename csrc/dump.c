@@ -10,11 +10,14 @@
  * undefined).
  *
  * Cost on the switch path, always on: the resumed coroutine's switch
- * counter (one increment on a line the switch writes anyway) and a test
- * of loop->accounting (coro_internal.h: coro__switch_to). A wait stores
- * what it waits on (coro__wait_for) and the loop's clock read of its turn
- * (loop->tick, read once per turn of main), never a clock read of its
- * own. With accounting on, coro__account reads the clock once per switch.
+ * counter (one increment on a line the switch writes anyway), and a state
+ * change's stamp (coro.since, from loop->tick: the clock read once per
+ * turn of main, never a clock read of its own). A wait also stores what
+ * it waits on (coro__wait_for). Accounting costs the switch no test: it
+ * sets CORO__F_ACCOUNT in every context, which sends their switches to
+ * coro__switch_slow along with the shared stack's (coro__switch_to), and
+ * there coro__account reads the clock once per switch. Counted with
+ * scripts/callgrind-yield.sh (README, "Cost on the switch path").
  */
 #include "coro_internal.h"
 
@@ -50,6 +53,13 @@ void coro__account(coro_loop *l, coro *from, coro *to) {
   to->since = now;
 }
 
+static void account_flag(coro *co, int on) {
+  if (on)
+    co->flags |= CORO__F_ACCOUNT;
+  else
+    co->flags &= (uint8_t)~CORO__F_ACCOUNT;
+}
+
 int coro_loop_set_accounting(coro_loop *l, int on) {
   if (l == NULL || (on != 0 && on != 1))
     return -EINVAL;
@@ -61,6 +71,12 @@ int coro_loop_set_accounting(coro_loop *l, int on) {
     l->acct_longest_id = 0;
   }
   l->accounting = on;
+  /* Each context carries the flag in the byte its switch tests, so the
+   * switch pays no test of its own for accounting (coro__switch_to);
+   * coro__new sets it on the coroutines made from now on. */
+  account_flag(&l->main, on);
+  for (coro *co = l->all; co != NULL; co = co->anext)
+    account_flag(co, on);
   return 0;
 }
 

@@ -172,6 +172,7 @@ struct coro__poller {
   uint64_t n_probes;   /* poll(2) of a coro_fd_wait with deadline 0 */
   uint64_t n_syscalls; /* every syscall the poller made (backends count) */
   int wake_fd;
+  int wake_edge;       /* wake_fd is edge-triggered: never drained */
   int sigpipe_was_blocked;
   pollev evs[EVS_MAX];
 };
@@ -452,6 +453,12 @@ int coro_fd_forget(int fd) {
 
 static void deliver(coro__poller *p, const pollev *e) {
   if (e->fd == p->wake_fd) {
+    /* Edge-triggered (epoll): each write is an event of its own, so the
+     * counter need not be read back to zero, a system call per wake-up
+     * saved; it would take 2^64 wakes to fill. Level-triggered (poll):
+     * drained, or every later wait would return at once. */
+    if (p->wake_edge)
+      return;
     uint64_t v;
     p->n_syscalls++;
     ssize_t n = read(p->wake_fd, &v, sizeof v);
@@ -593,7 +600,9 @@ int coro__poll_new(coro_loop *l, int backend) {
     free(p);
     return rc;
   }
-  rc = ops->arm(p, l->wake_fd, CORO_POLLIN, 0, POLL__PERSIST, 0);
+  p->wake_edge = ops->edge;
+  rc = ops->arm(p, l->wake_fd, CORO_POLLIN, 0,
+                p->wake_edge ? POLL__EDGE : POLL__PERSIST, 0);
   if (rc < 0) {
     ops->destroy(p);
     free(p);

@@ -191,14 +191,17 @@ int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
 int coro_remote_poll(coro_remote *r, void **result, int *err) {
   if (!r)
     return -EINVAL;
+  /* No lock: result and err are written before done is stored (seq_cst,
+   * so a release) and never after, so this acquire load is enough. A
+   * poller that saw done and then took r->mu found it held by the loop
+   * thread, which stores done under it: a futex wait and a wake per
+   * Spawn + Wait whenever the waiter polled on another CPU. */
   if (!atomic_load(&r->done))
     return 0;
-  pthread_mutex_lock(&r->mu);
   if (result)
     *result = r->result;
   if (err)
     *err = r->err;
-  pthread_mutex_unlock(&r->mu);
   return 1;
 }
 

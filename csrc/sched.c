@@ -33,12 +33,18 @@ int64_t coro_now(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* 1 if posts wait for main (a look, for the loop thread's decisions). */
+static inline int posts_pending(coro_loop *l) {
+  return atomic_load_explicit(&l->post_head, memory_order_relaxed) != NULL;
+}
+
 /* ---- Run queue -------------------------------------------------------- */
 
+/* The run queue ends at rq_tail, whose rnext is left as it was (never
+ * read): no NULL stores on a yield. Walk it with rq_after. */
 void coro__ready(coro_loop *l, coro *co) {
   co->state = CORO__READY;
   co->since = l->tick;
-  co->rnext = NULL;
   if (l->rq_tail)
     l->rq_tail->rnext = co;
   else
@@ -48,13 +54,16 @@ void coro__ready(coro_loop *l, coro *co) {
 
 static coro *rq_pop(coro_loop *l) {
   coro *co = l->rq_head;
-  if (co) {
+  if (co == l->rq_tail) /* the last one, or none */
+    l->rq_head = l->rq_tail = NULL;
+  else
     l->rq_head = co->rnext;
-    if (!l->rq_head)
-      l->rq_tail = NULL;
-    co->rnext = NULL;
-  }
   return co;
+}
+
+/* The coroutine after co in the run queue, or NULL. */
+static coro *rq_after(const coro_loop *l, const coro *co) {
+  return co == l->rq_tail ? NULL : co->rnext;
 }
 
 coro *coro__next(coro_loop *l) {
@@ -260,14 +269,14 @@ int coro_yield(void) {
      * run posts now. Otherwise keep running. */
     if (l->heap_len)
       fire_timers(l);
-    if (atomic_load_explicit(&l->post_pending, memory_order_relaxed))
+    if (posts_pending(l))
       l->budget = 0;
     else if (!l->rq_head && l->budget) {
       l->budget--;
       return rc;
     }
   }
-  if (atomic_load_explicit(&l->post_pending, memory_order_relaxed))
+  if (posts_pending(l))
     l->budget = 0; /* let main run the posts now */
   coro__ready(l, co);
   coro__switch_to(l, coro__next(l));
@@ -380,42 +389,70 @@ void coro__finished(coro_loop *l, coro *co) {
     coro__wake(co->link.joiner, 0);
 }
 
-/* ---- Cross-thread posts ----------------------------------------------- */
+/* ---- Cross-thread posts -----------------------------------------------
+ *
+ * The protocol, which costs a poster no lock and a loop that is awake no
+ * system call:
+ *   - a poster pushes its node on post_head with a CAS (a Treiber stack:
+ *     lock-free, so a poster the kernel preempts stalls neither the loop
+ *     nor the other posters, as a held post_mu did);
+ *   - main takes the whole list with one exchange and runs it oldest
+ *     first (run_posts reverses it), so posts from one thread run in the
+ *     order they were made;
+ *   - only the push that found the list empty may have to wake the loop:
+ *     a non-empty list is one main has not taken yet, and main looks at
+ *     the list after announcing its sleep and before it sleeps, so it
+ *     sees that node, this one included;
+ *   - that poster wakes the loop only if main announced a sleep
+ *     (`sleeping`), and swaps the flag to 0 so that of several posters
+ *     (or a stop) racing for one sleep, one writes wake_fd.
+ * `sleeping` and post_head are a Dekker pair, every access seq_cst: main
+ * stores sleeping = 1 then loads post_head (idle), a poster CASes
+ * post_head then loads sleeping. In the single total order of seq_cst
+ * operations one of the two loads comes after the other side's store, so
+ * either main sees the post and does not sleep or the poster sees the
+ * sleep and writes wake_fd: no lost wake-up (core_test post_wake_race
+ * hung in 4 of 6 runs without main's second look). The operations are
+ * seq_cst, which ThreadSanitizer understands, and a seq_cst fence sits
+ * between each side's store and load as well: arm64 orders stlr before
+ * ldar, but qemu-user running arm64 on x86 does not (it emits no mfence
+ * for them), and there the test hung in half the runs without the
+ * fences. */
 
-/* 1 if it had to wake the loop (it was asleep, or about to be). */
+/* 1 if it woke the loop: it had announced a sleep, and no other poster
+ * has written wake_fd for that sleep. */
 static int wake_loop(coro_loop *l) {
-  if (atomic_load(&l->sleeping)) {
+  if (atomic_load(&l->sleeping) && atomic_exchange(&l->sleeping, 0)) {
     uint64_t one = 1;
     ssize_t w = write(l->wake_fd, &one, sizeof one);
     (void)w; /* EAGAIN: the counter is already non-zero, it will wake */
+    atomic_fetch_add_explicit(&l->n_wakes, 1, memory_order_relaxed);
     return 1;
   }
   return 0;
 }
 
 int coro__loop_post_node(coro_loop *l, coro__post *p) {
-  p->next = NULL;
-  /* Counted from before the lock until after the wake: close waits for
-   * posters to leave before it frees the loop, so the wake (a syscall)
-   * need not hold post_mu, where it would stall the loop's run_posts and
-   * the other posters. */
+  /* Counted from before the check of shutdown until after the wake:
+   * posters and shutdown are a Dekker pair (seq_cst) with close, which
+   * stores shutdown then waits for posters to leave, so every post that
+   * passed the check is on the list before close takes it for the last
+   * time, and wake_fd is still open for the wake. */
   atomic_fetch_add(&l->posters, 1);
-  pthread_mutex_lock(&l->post_mu);
+  atomic_thread_fence(memory_order_seq_cst); /* posters, then shutdown */
   if (atomic_load(&l->shutdown)) {
-    pthread_mutex_unlock(&l->post_mu);
     atomic_fetch_sub(&l->posters, 1);
     return -ESHUTDOWN;
   }
-  if (l->post_tail)
-    l->post_tail->next = p;
-  else
-    l->post_head = p;
-  l->post_tail = p;
-  atomic_store(&l->post_pending, 1);
-  pthread_mutex_unlock(&l->post_mu);
+  coro__post *old = atomic_load_explicit(&l->post_head, memory_order_relaxed);
+  do
+    p->next = old;
+  while (!atomic_compare_exchange_weak(&l->post_head, &old, p));
+  if (!old)
+    atomic_thread_fence(memory_order_seq_cst); /* the push, then sleeping */
   /* The time tells idle() whether spinning a little longer would have
    * caught this post. */
-  if (wake_loop(l))
+  if (!old && wake_loop(l))
     atomic_store_explicit(&l->post_woke, coro_now(), memory_order_relaxed);
   atomic_fetch_sub(&l->posters, 1);
   return 0;
@@ -440,18 +477,22 @@ int coro_loop_stop(coro_loop *l) {
   if (!l)
     return -EINVAL;
   atomic_store(&l->stop, 1);
+  atomic_thread_fence(memory_order_seq_cst); /* stop, then sleeping */
   wake_loop(l);
   return 0;
 }
 
 static void run_posts(coro_loop *l) {
-  if (!atomic_load(&l->post_pending))
+  if (!posts_pending(l))
     return;
-  pthread_mutex_lock(&l->post_mu);
-  coro__post *p = l->post_head;
-  l->post_head = l->post_tail = NULL;
-  atomic_store(&l->post_pending, 0);
-  pthread_mutex_unlock(&l->post_mu);
+  coro__post *q = atomic_exchange(&l->post_head, NULL);
+  coro__post *p = NULL; /* q reversed: oldest first */
+  while (q) {
+    coro__post *n = q->next;
+    q->next = p;
+    p = q;
+    q = n;
+  }
   while (p) {
     /* Read before the call: a node kept in a record may go with it. */
     coro__post *next = p->next;
@@ -523,13 +564,13 @@ static inline void cpu_relax(void) {
  * fds: their events arrive only through the kernel, which the spin does not
  * ask. */
 static int spin_for_posts(coro_loop *l, int64_t until) {
-  if (l->spin_ns < SPIN_MIN_NS || coro__poll_waiters(l))
+  if (l->spin_ns < SPIN_MIN_NS || l->spin_off || coro__poll_waiters(l))
     return 0;
   int64_t end = coro_now() + l->spin_ns;
   if (until >= 0 && until < end)
     end = until;
   for (unsigned i = 1;; i++) {
-    if (atomic_load_explicit(&l->post_pending, memory_order_relaxed) ||
+    if (posts_pending(l) ||
         atomic_load_explicit(&l->stop, memory_order_relaxed)) {
       if (l->spin_ns < SPIN_MAX_NS)
         l->spin_ns *= 2;
@@ -545,16 +586,16 @@ static int spin_for_posts(coro_loop *l, int64_t until) {
 
 /* Sleep in the kernel until a post, a stop, an fd event, or the deadline
  * (-1: none). [I/O] The poller sleeps on the registered fds and wake_fd.
- * `sleeping` and `post_pending` are a Dekker pair (both seq_cst): the loop
- * stores sleeping then loads post_pending, a poster stores post_pending then
- * loads sleeping, so either the loop sees the post or the poster sees the
- * loop asleep and writes wake_fd. */
+ * The second look at post_head after the store of `sleeping` is the one
+ * that keeps a post from being lost (see "Cross-thread posts"). */
 static void idle(coro_loop *l, int64_t until) {
   if (spin_for_posts(l, until))
     return;
   int64_t start = coro_now();
+  l->n_sleeps++;
   atomic_store(&l->sleeping, 1);
-  if (!atomic_load(&l->post_pending) && !atomic_load(&l->stop))
+  atomic_thread_fence(memory_order_seq_cst); /* sleeping, then the list */
+  if (!atomic_load(&l->post_head) && !atomic_load(&l->stop))
     coro__poll_run(l, until);
   atomic_store(&l->sleeping, 0);
   /* A post that came soon after the loop fell asleep (by the poster's
@@ -619,7 +660,7 @@ int coro_loop_run(coro_loop *l, int mode) {
     if (mode == CORO_RUN_UNTIL_EMPTY) {
       if (l->n_active == 0)
         break;
-      if (!l->heap_len && !atomic_load(&l->post_pending) &&
+      if (!l->heap_len && !atomic_load(&l->post_head) &&
           !coro__poll_waiters(l)) { /* [I/O] an fd event may wake them */
         rc = -EDEADLK; /* only another thread could wake them */
         break;
@@ -680,6 +721,8 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
   l->main.kind = CORO__MAIN;
   l->main.state = CORO__RUNNING;
   l->main.stack_mode = CORO_STACK_GUARDED; /* its own stack, never shared */
+  if (l->accounting)
+    l->main.flags |= CORO__F_ACCOUNT;
   l->main.name = "loop";
   l->current = &l->main;
   l->errno_ptr = &errno;
@@ -690,11 +733,9 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
     free(l);
     return e;
   }
-  pthread_mutex_init(&l->post_mu, NULL);
   int rc = coro__poll_new(l, o.poll_backend); /* [I/O] */
   if (rc < 0) {
     close(l->wake_fd);
-    pthread_mutex_destroy(&l->post_mu);
     free(ropts);
     free(l);
     return rc;
@@ -708,7 +749,6 @@ int coro_loop_new(coro_loop **out, const coro_loop_opts *opts) {
   if (rc < 0) {
     coro__poll_free(l); /* [I/O] */
     close(l->wake_fd);
-    pthread_mutex_destroy(&l->post_mu);
     free(ropts);
     free(l);
     return rc;
@@ -743,7 +783,7 @@ int coro_loop_stats_get(const coro_loop *l, coro_loop_stats *out) {
   /* The run queue may only be walked by its own thread. */
   size_t ready = 0;
   if (coro__tls_loop == l)
-    for (coro *c = l->rq_head; c; c = c->rnext)
+    for (coro *c = l->rq_head; c; c = rq_after(l, c))
       ready++;
   out->ready = ready;
   out->timers = l->heap_len;
@@ -780,9 +820,12 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   l->running = 1; /* posts and callbacks run during close cannot re-enter */
   /* Refuse new posts; the ones already queued still run (a remote spawn
    * among them fails with -ESHUTDOWN and reports it). */
-  pthread_mutex_lock(&l->post_mu);
   atomic_store(&l->shutdown, 1);
-  pthread_mutex_unlock(&l->post_mu);
+  atomic_thread_fence(memory_order_seq_cst); /* shutdown, then posters */
+  /* Posters that passed their check of shutdown are pushing now: once
+   * they leave, the list holds every post there will be. */
+  while (atomic_load(&l->posters) > 0)
+    sched_yield();
   l->closing = 1;
   for (coro *c = l->all; c; c = c->anext)
     if (c->kind == CORO__SPAWNED)
@@ -792,7 +835,7 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
    * descheduled past a short deadline (a loaded machine) does not turn a
    * cooperative coroutine into an abandoned one. */
   int turns = 0;
-  while (l->n_active > 0 || l->rq_head || atomic_load(&l->post_pending)) {
+  while (l->n_active > 0 || l->rq_head || posts_pending(l)) {
     /* Checked every turn after that: coroutines that ignore cancellation
      * and keep yielding must not hold close past its deadline. */
     if (turns++ > 0 && l->n_active > 0 && deadline >= 0 &&
@@ -845,12 +888,11 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   coro__altstack_release(l);
   free(l->heap);
   coro__poll_free(l); /* [I/O] */
-  /* A poster that queued before shutdown may still be inside
-   * coro_loop_post (waking us): wait for it to leave. */
+  /* A poster refused by shutdown may still be inside coro_loop_post (it
+   * touches posters): wait for it to leave. */
   while (atomic_load(&l->posters) > 0)
     sched_yield();
   close(l->wake_fd);
-  pthread_mutex_destroy(&l->post_mu);
   coro__tls_loop = NULL;
   free(l);
   return rc;

@@ -449,7 +449,7 @@ int coro__shared_save(coro_loop *loop, coro *owner) {
     owner->peak = (uint32_t)used; /* coro_loop_dump's stack_peak */
   loop->n_saved_bytes += used;
   if (loop->shared_owner == owner)
-    loop->shared_owner = NULL;
+    coro__shared_own(loop, NULL);
   return 0;
 }
 
@@ -480,6 +480,14 @@ void coro__shared_restore(coro_loop *loop, coro *co) {
 #endif
   loop->n_saved_bytes -= len;
   co->stk.s.saved_len = 0; /* the copy is stale once co runs */
+  coro__shared_own(loop, co);
+}
+
+void coro__shared_own(coro_loop *loop, coro *co) {
+  if (loop->shared_owner != NULL)
+    loop->shared_owner->flags |= CORO__F_AWAY;
+  if (co != NULL)
+    co->flags &= (uint8_t)~CORO__F_AWAY;
   loop->shared_owner = co;
 }
 
@@ -521,7 +529,7 @@ static void shared_release(coro_loop *loop, coro *co) {
      * overflow it caused. */
     if (loop->shared_map != NULL && !canary_ok(loop))
       coro__panic(co, "stack overflow (canary)");
-    loop->shared_owner = NULL;
+    coro__shared_own(loop, NULL);
   }
   loop->n_saved_bytes -= co->stk.s.saved_len;
   co->stk.s.saved_len = 0;
@@ -598,10 +606,25 @@ static struct sigaction prev_segv, prev_bus;
 static pthread_once_t overflow_once = PTHREAD_ONCE_INIT;
 static int overflow_err;
 
-/* The alternate signal stack this thread got from coro__overflow_init. */
+/* The alternate signal stack this thread got from coro__overflow_init
+ * (NULL if none), and the loop it is installed for (NULL while it is
+ * disabled). Once registered, the mapping stays until the thread exits
+ * (alt_exit, a thread-specific data destructor): releasing it with the
+ * loop only disables it. Disabling is not enough to unmap it, because
+ * valgrind (3.19) keeps a disabled alternate stack's address and size and
+ * delivers every later SA_ONSTACK signal there: the engine's own handlers
+ * (SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE: installed for the process,
+ * for good) would then run on unmapped memory, and a plain abort() after
+ * the loop was freed (or in a child forked then) died of SIGSEGV ("Can't
+ * extend stack ... during signal delivery"). The kernel forgets a disabled
+ * stack, so natively the difference is 68 KiB of address space (a page or
+ * two resident) per thread that ever ran a loop, reused by its next loop. */
 static _Thread_local char *alt_map;
 static _Thread_local size_t alt_map_size;
 static _Thread_local coro_loop *alt_loop;
+static pthread_key_t alt_key;
+static pthread_once_t alt_key_once = PTHREAD_ONCE_INIT;
+static int alt_key_err;
 
 /* The report (async-signal-safe: crash.c's put_ functions and write),
  * with the backtrace of the overflowing coroutine from the fault's
@@ -738,6 +761,33 @@ static void overflow_install(void) {
     overflow_err = -errno;
 }
 
+/* At the exit of a thread that mapped an alternate stack: disable it if
+ * it is still installed (a loop never freed), then unmap it; unless the
+ * thread is exiting from a handler running on it (pthread_exit in a
+ * handler), which would unmap the stack this very code runs on. */
+static void alt_exit(void *map) {
+  stack_t cur;
+  if (sigaltstack(NULL, &cur) != 0)
+    return;
+  if (!(cur.ss_flags & SS_DISABLE) &&
+      (char *)cur.ss_sp == (char *)map + page_size()) {
+    if (cur.ss_flags & SS_ONSTACK)
+      return;
+    stack_t off;
+    memset(&off, 0, sizeof off);
+    off.ss_flags = SS_DISABLE;
+    sigaltstack(&off, NULL);
+  }
+  munmap(map, alt_map_size);
+  alt_map = NULL;
+  alt_map_size = 0;
+  alt_loop = NULL;
+}
+
+static void alt_key_create(void) {
+  alt_key_err = -pthread_key_create(&alt_key, alt_exit);
+}
+
 int coro__overflow_init(coro_loop *loop) {
   pthread_once(&overflow_once, overflow_install);
   if (overflow_err != 0)
@@ -754,33 +804,49 @@ int coro__overflow_init(coro_loop *loop) {
   if (!(cur.ss_flags & SS_DISABLE))
     return 0;
   size_t p = page_size();
-  size_t size = ALTSTACK_SIZE;
+  bool fresh = alt_map == NULL;
+  if (fresh) {
+    pthread_once(&alt_key_once, alt_key_create);
+    if (alt_key_err != 0)
+      return alt_key_err;
+    size_t size = ALTSTACK_SIZE;
 #ifdef _SC_SIGSTKSZ
-  /* Signal frames grow with the CPU's vector state (AVX-512, AMX, SVE);
-   * libc's recommendation already allows for it. */
-  long need = sysconf(_SC_SIGSTKSZ);
-  if (need > 0 && (size_t)need > size)
-    size = (size_t)need;
+    /* Signal frames grow with the CPU's vector state (AVX-512, AMX, SVE);
+     * libc's recommendation already allows for it. */
+    long need = sysconf(_SC_SIGSTKSZ);
+    if (need > 0 && (size_t)need > size)
+      size = (size_t)need;
 #endif
-  size = round_up(size, p);
-  /* With a guard page of its own, so an overflowing handler faults (and the
-   * kernel kills the process) instead of writing below the stack. */
-  char *map;
-  int err = map_guarded(p + size, p, &map);
-  if (err < 0)
-    return err;
+    size = round_up(size, p);
+    /* With a guard page of its own, so an overflowing handler faults (and
+     * the kernel kills the process) instead of writing below the stack. */
+    char *map;
+    int err = map_guarded(p + size, p, &map);
+    if (err < 0)
+      return err;
+    if ((err = pthread_setspecific(alt_key, map)) != 0) {
+      munmap(map, p + size);
+      return -err;
+    }
+    alt_map = map;
+    alt_map_size = p + size;
+  }
   stack_t ss;
   memset(&ss, 0, sizeof ss);
-  ss.ss_sp = map + p;
-  ss.ss_size = size;
+  ss.ss_sp = alt_map + p;
+  ss.ss_size = alt_map_size - p;
   ss.ss_flags = 0;
   if (sigaltstack(&ss, NULL) != 0) {
-    err = -errno;
-    munmap(map, p + size);
+    int err = -errno;
+    if (fresh) {
+      /* Never registered: nothing can deliver a signal onto it. */
+      pthread_setspecific(alt_key, NULL);
+      munmap(alt_map, alt_map_size);
+      alt_map = NULL;
+      alt_map_size = 0;
+    }
     return err;
   }
-  alt_map = map;
-  alt_map_size = p + size;
   alt_loop = loop;
   return 0;
 }
@@ -788,18 +854,16 @@ int coro__overflow_init(coro_loop *loop) {
 void coro__altstack_release(coro_loop *loop) {
   if (alt_map == NULL || alt_loop != loop)
     return;
+  alt_loop = NULL;
+  /* Disabled only if it is still the one installed and not in use; else
+   * someone replaced it and may put it back later (as Go does when a C
+   * thread leaves Go). Either way it stays mapped (see alt_map). */
   stack_t cur;
   if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE) &&
       !(cur.ss_flags & SS_ONSTACK) && cur.ss_sp == alt_map + page_size()) {
     stack_t off;
     memset(&off, 0, sizeof off);
     off.ss_flags = SS_DISABLE;
-    if (sigaltstack(&off, NULL) == 0)
-      munmap(alt_map, alt_map_size);
+    sigaltstack(&off, NULL);
   }
-  /* Otherwise someone replaced it and may put it back later (as Go does
-   * when a C thread leaves Go): it stays mapped, forgotten. */
-  alt_map = NULL;
-  alt_map_size = 0;
-  alt_loop = NULL;
 }

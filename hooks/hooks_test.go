@@ -1,17 +1,14 @@
 package hooks_test
 
 import (
-	"bufio"
 	"context"
-	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ccoro/coro"
 	"github.com/ccoro/coro/hooks"
 	"github.com/ccoro/coro/hooks/internal/hookstest"
+	"github.com/ccoro/coro/internal/echoserver"
 )
 
 // TestCheck: the go tool's default (external) link exports the hooks, so
@@ -24,45 +21,14 @@ func TestCheck(t *testing.T) {
 
 // echoServer echoes each request line once target requests have arrived
 // (a barrier: the clients can only finish if all are in flight at once),
-// or after 20 s.
+// or after 20 s (internal/echoserver).
 func echoServer(t *testing.T, target int) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, stop, err := echoserver.Start(0, target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n atomic.Int64
-	all := make(chan struct{})
-	var once sync.Once
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err != nil {
-					return
-				}
-				if n.Add(1) >= int64(target) {
-					once.Do(func() { close(all) })
-				}
-				select {
-				case <-all:
-				case <-time.After(20 * time.Second):
-				}
-				c.Write([]byte(line))
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(stop)
+	return port
 }
 
 // runClients runs n blocking C clients (hooks_client.c) as coroutines of

@@ -17,63 +17,22 @@
 # outputs; default a temporary directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
 DUR=${DUR:-3}
 REPS=${REPS:-3}
-if [ -z "${OUT:-}" ]; then
-  OUT=$(mktemp -d)
-  trap 'rm -rf "$OUT"' EXIT
-fi
+bench_out
 mkdir -p "$OUT/root" "$OUT/nginx"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for t in wrk taskset "$NGINX"; do
-  command -v "$t" >/dev/null || { echo "bench-accesslog.sh: $t missing (bash .ci/install-deps http)" >&2; exit 1; }
-done
+bench_need wrk taskset "$NGINX"
 head -c 1024 /dev/urandom >"$OUT/root/1k.bin"
 go build -o "$OUT/coro" ./cmd/coro
 
 PORT=$((20000 + RANDOM % 20000))
-SPID=
-stop() {
-  if [ -n "$SPID" ]; then
-    kill "$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
-  fi
-  SPID=
-}
-trap 'stop' INT TERM
-wait_port() { # the server is ready when its port accepts
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
 
 nginx_conf() { # PORT LOG
   local log="access_log off;"
   [ "$2" = on ] && log="access_log $OUT/nginx/access.log combined buffer=64k flush=1s;"
-  cat >"$OUT/nginx/nginx.conf" <<NGX
-worker_processes 1;
-master_process off;
-daemon off;
-pid $OUT/nginx/nginx.pid;
-error_log $OUT/nginx/error.log crit;
-events { worker_connections 4096; }
-http {
-  $log
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
-  default_type application/octet-stream;
-  client_body_temp_path $OUT/nginx/body;
-  proxy_temp_path $OUT/nginx/proxy;
-  fastcgi_temp_path $OUT/nginx/fastcgi;
-  uwsgi_temp_path $OUT/nginx/uwsgi;
-  scgi_temp_path $OUT/nginx/scgi;
-  server { listen 127.0.0.1:$1; root $OUT/root; }
-}
-NGX
+  NGINX_ACCESS_LOG=$log bench_nginx_conf "$OUT/nginx" "$1" "$OUT/root"
 }
 
 run() { # SERVER LOG REP
@@ -88,15 +47,15 @@ run() { # SERVER LOG REP
     taskset -c 0 "$OUT/coro" httpd -loops 1 -root "$OUT/root" -addr "127.0.0.1:$PORT" "${flags[@]}" >"$OUT/srv.log" 2>&1 &
   fi
   SPID=$!
-  wait_port "$PORT" || { echo "bench-accesslog.sh: $1 did not start" >&2; cat "$OUT/srv.log" >&2; stop; return 1; }
+  bench_wait_port "$PORT" || { echo "bench-accesslog.sh: $1 did not start" >&2; cat "$OUT/srv.log" >&2; bench_stop; return 1; }
   local log="$OUT/wrk-$1-$2-$3.txt"
   taskset -c 1 wrk -t1 -c64 -d"${DUR}s" "http://127.0.0.1:$PORT/1k.bin" >"$log" 2>&1
   # The server's CPU time (all its threads: coro's log writer too), in
   # clock ticks, before it stops: wrk on one CPU can be the limit of the
   # requests/s, and then the CPU per request tells what logging costs.
   local ticks
-  ticks=$(awk '{ print $14 + $15 }' "/proc/$SPID/stat")
-  stop
+  ticks=$(bench_cpu_ticks "$SPID")
+  bench_stop
   local rps lines=- reqs cpu
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$log")
   reqs=$(awk '/requests in/ { print $1 }' "$log")
@@ -117,18 +76,10 @@ for rep in $(seq "$REPS"); do
   done
 done
 
-awk -F'\t' '
-  { k = $1 "/" $2; v[k, ++n[k]] = $4; c[k, n[k]] = $6 }
-  function median(k,   a, i, j, t, m) {
-    m = n[k]; for (i = 1; i <= m; i++) a[i] = v[k, i]
-    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-  }
-  function cmedian(k,   a, i, j, t, m) {
-    m = n[k]; for (i = 1; i <= m; i++) a[i] = c[k, i]
-    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-  }
+awk -F'\t' "$BENCH_AWK_MEDIAN"'
+  { k = $1 "/" $2; v[k] = v[k] " " $4; c[k] = c[k] " " $6 }
+  function median(k) { return median_of(v[k]) }
+  function cmedian(k) { return median_of(c[k]) }
   END {
     print "| server | log off req/s | log on req/s | drop | CPU/request off | on | rise |"
     print "|---|---|---|---|---|---|---|"

@@ -48,31 +48,16 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
 COUNT=${COUNT:-5}
 N=${N:-10000}
 ROUNDS=${ROUNDS:-100}
 THREADS=${THREADS:-64}
 DNS_ADDR=${DNS_ADDR:-127.0.0.251}
-TMPOUT=
-if [ -z "${OUT:-}" ]; then
-  OUT=$(mktemp -d)
-  TMPOUT=$OUT
-fi
-mkdir -p "$OUT"
+bench_out
 B=build/bench-dns
 results="$OUT/results.txt"
 NSD=/usr/sbin/nsd
-NSD_PID=
-
-cleanup() {
-  if [ -n "$NSD_PID" ]; then
-    kill "$NSD_PID" 2>/dev/null || true
-    wait "$NSD_PID" 2>/dev/null || true
-  fi
-  [ -n "$TMPOUT" ] && rm -rf "$TMPOUT"
-  return 0
-}
-trap cleanup EXIT
 
 pin() { # pin CPU CMD...: run CMD on CPU (when taskset exists)
   local cpu=$1
@@ -150,14 +135,14 @@ zone:
 EOF
   echo "nameserver $DNS_ADDR" >"$OUT/resolv.conf"
   pin 0 "$NSD" -d -c "$dir/nsd.conf" >"$dir/stderr" 2>&1 &
-  NSD_PID=$!
+  SPID=$! # bench_cleanup stops it
   up=0
   for _ in $(seq 50); do
     if "$B/dnsbench" probe "$DNS_ADDR" 1 0 "$OUT/resolv.conf" >/dev/null 2>&1; then
       up=1
       break
     fi
-    kill -0 "$NSD_PID" 2>/dev/null || break
+    kill -0 "$SPID" 2>/dev/null || break
     sleep 0.2 # between polls of the server
   done
   if [ "$up" != 1 ]; then
@@ -190,7 +175,7 @@ echo
 echo "### DNS: $N distinct names, medians of $COUNT runs (errors: the most in a run)"
 grep '^# load' "$results" | sed 's/^# /    /' || true
 echo
-awk '
+awk "$BENCH_AWK_MEDIAN"'
 /^dns / {
   for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
   k = f["impl"] SUBSEP f["phase"]
@@ -200,16 +185,6 @@ awk '
   pcs[k] = pcs[k] " " (f["cpu_ns"] > 0 ? f["lookups"] * 1e9 / f["cpu_ns"] : 0)
   if (f["errors"] + 0 > err[k] + 0) err[k] = f["errors"]
 }
-function median(list,    n, a, i, j, t) {
-  n = split(list, a, " ")
-  if (n == 0) return ""
-  for (i = 2; i <= n; i++) {          # insertion sort: mawk has no asort
-    t = a[i] + 0
-    for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-    a[j + 1] = t
-  }
-  return (n % 2) ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
-}
 function num(v) {
   if (v >= 1e6) return sprintf("%.2fM", v / 1e6)
   if (v >= 1e4) return sprintf("%.0fk", v / 1e3)
@@ -217,7 +192,7 @@ function num(v) {
   return sprintf("%.0f", v)
 }
 function us(ns) { return ns >= 1000 ? sprintf("%.2f us", ns / 1000) : sprintf("%.0f ns", ns) }
-function pc(impl, phase) { k = impl SUBSEP phase; return (k in seen) ? median(pcs[k]) : "" }
+function pc(impl, phase) { k = impl SUBSEP phase; return (k in seen) ? median_of(pcs[k]) : "" }
 function target(name, v, ref, want,    r) {
   if (v == "" || ref == "" || ref == 0) {
     printf "| %s | - | >= %sx | no figure |\n", name, want
@@ -232,8 +207,8 @@ END {
   for (o = 1; o <= nk; o++) {
     k = order[o]
     split(k, p, SUBSEP)
-    printf "| %s | %s | %s | %s | %s | %d |\n", p[1], p[2], num(median(lps[k])),
-      us(median(cpu[k])), num(median(pcs[k])), err[k]
+    printf "| %s | %s | %s | %s | %s | %d |\n", p[1], p[2], num(median_of(lps[k])),
+      us(median_of(cpu[k])), num(median_of(pcs[k])), err[k]
   }
   print ""
   print "| target (lookups per CPU-second, cold) | ratio | target | status |"
@@ -245,7 +220,7 @@ END {
   target("coro / glibc getaddrinfo (thread pool)", c, pc("gai", "cold"), 1.0)
   k = "coro" SUBSEP "warm1"
   if (k in seen) {
-    w = median(lps[k])
+    w = median_of(lps[k])
     printf "| coro warm, one loop (warm1) | %s lookups/s | >= 10M lookups/s | %s |\n",
       num(w), (w >= 1e7) ? "met" : "MISSED"
   }

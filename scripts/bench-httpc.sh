@@ -36,14 +36,14 @@
 # SERVER_CPU=0, CLIENT_CPU=1, TLS= (1: over HTTPS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
 COUNT=${COUNT:-5} DUR=${DUR:-5} CONNS=${CONNS:-64}
 SERVER_CPU=${SERVER_CPU:-0} CLIENT_CPU=${CLIENT_CPU:-1}
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for t in "$NGINX" wrk taskset python3; do
-  command -v "$t" >/dev/null || { echo "bench-httpc.sh: $t missing (bash .ci/install-deps http)" >&2; exit 1; }
-done
+bench_need "$NGINX" wrk taskset python3
 make -s V=native build/native/httpc_bench
-OUT=$(mktemp -d /tmp/bench-httpc.XXXXXX)
+OUT= # always a temporary folder
+bench_out /tmp/bench-httpc.XXXXXX
 go build -o "$OUT/goclient" ./bench/httpc/goclient
 mkdir -p "$OUT/root" "$OUT/nginx"
 head -c 1024 /dev/urandom >"$OUT/root/1k.bin"
@@ -51,46 +51,22 @@ head -c 1024 /dev/urandom >"$OUT/root/1k.bin"
 # the clients its CA; SCHEME and CA stay empty for plain HTTP.
 CORO_BIN=build/native/httpc_bench SCHEME=http CA= LISTEN_SSL= SSL_LINES=
 if [ -n "${TLS:-}" ]; then
-  command -v openssl >/dev/null || { echo "bench-httpc.sh: openssl missing" >&2; exit 1; }
+  bench_need openssl
   . scripts/lib-tls.sh
   make -s V=native build/native/httpc_bench_tls
   mkdir -p "$OUT/pki"
   bench_tls_pki "$OUT/pki"
-  CORO_BIN=build/native/httpc_bench_tls SCHEME=https CA=$OUT/pki/ca.pem LISTEN_SSL=" ssl"
+  CORO_BIN=build/native/httpc_bench_tls SCHEME=https CA=$OUT/pki/ca.pem LISTEN_SSL=ssl
   SSL_LINES=$(bench_tls_nginx "$OUT/pki/server.pem" "$OUT/pki/server.key")
 fi
 chmod -R a+rX "$OUT"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$OUT/nginx/nginx.conf" <<CONF
-worker_processes 1;
-master_process off;
-daemon off;
-pid $OUT/nginx/nginx.pid;
-error_log $OUT/nginx/error.log crit;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  default_type application/octet-stream;
-  client_body_temp_path $OUT/nginx/body;
-  proxy_temp_path $OUT/nginx/proxy;
-  fastcgi_temp_path $OUT/nginx/fastcgi;
-  uwsgi_temp_path $OUT/nginx/uwsgi;
-  scgi_temp_path $OUT/nginx/scgi;
-  server {
-    listen 127.0.0.1:$PORT$LISTEN_SSL;
-    root $OUT/root;
-$SSL_LINES
-  }
-}
-CONF
+NGINX_NOPUSH=off NGINX_KEEPALIVE=100000000 NGINX_LISTEN=$LISTEN_SSL NGINX_SERVER=$SSL_LINES \
+  bench_nginx_conf "$OUT/nginx" "$PORT" "$OUT/root"
 # taskset execs nginx: $! is nginx's own pid.
 taskset -c "$SERVER_CPU" "$NGINX" -p "$OUT/nginx" -c "$OUT/nginx/nginx.conf" &
 SPID=$!
-trap 'kill $SPID 2>/dev/null; wait $SPID 2>/dev/null || true; rm -rf "$OUT"' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+bench_wait_port "$PORT" || { echo "bench-httpc.sh: nginx did not start" >&2; exit 1; }
 URL="$SCHEME://127.0.0.1:$PORT/1k.bin"
 
 # run NAME CMD...: one timed run; prints "NAME requests cpu_seconds

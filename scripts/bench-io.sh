@@ -81,18 +81,14 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
 COUNT=${COUNT:-3}
 DUR=${DUR:-5}
 RATES=${RATES:-50000 20000}
 IDLE_CONNS=${IDLE_CONNS:-19000}
 IDLE_WARM=${IDLE_WARM:-100}
 CLIENTS=${CLIENTS:-5000}
-TMPOUT=
-if [ -z "${OUT:-}" ]; then
-  OUT=$(mktemp -d)
-  TMPOUT=$OUT
-fi
-mkdir -p "$OUT"
+bench_out
 B=build/bench-io
 mkdir -p "$B"
 TCK=$(getconf CLK_TCK)
@@ -179,7 +175,7 @@ start_server() {
 }
 
 # cpu_ticks: the server's utime + stime in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$SPID/stat"; }
+cpu_ticks() { bench_cpu_ticks "$SPID"; }
 
 port=17100
 next_port() { port=$((port + 1)); }
@@ -250,34 +246,9 @@ http_setup() {
 }
 
 nginx_conf() { # PORT [WORKER_CONNECTIONS FILE_LIMIT]
-  local d="$OUT/nginx" wc=${2:-4096} nofile=
+  local nofile=
   [ -n "${3:-}" ] && nofile="worker_rlimit_nofile $3;"
-  cat >"$d/nginx.conf" <<EOF
-worker_processes 1;
-$nofile
-master_process off;
-daemon off;
-pid $d/nginx.pid;
-error_log $d/error.log crit;
-events { worker_connections $wc; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
-  default_type application/octet-stream;
-  client_body_temp_path $d/body;
-  proxy_temp_path $d/proxy;
-  fastcgi_temp_path $d/fastcgi;
-  uwsgi_temp_path $d/uwsgi;
-  scgi_temp_path $d/scgi;
-  server {
-    listen 127.0.0.1:$1;
-    root $ROOT;
-  }
-}
-EOF
+  NGINX_MAIN=$nofile NGINX_CONNS=${2:-4096} bench_nginx_conf "$OUT/nginx" "$1" "$ROOT"
 }
 
 http_server() { # NAME PORT

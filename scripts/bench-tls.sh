@@ -18,17 +18,13 @@
 # outputs; default a temporary directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
 DUR=${DUR:-3}
 REPS=${REPS:-3}
-if [ -z "${OUT:-}" ]; then
-  OUT=$(mktemp -d)
-  trap 'rm -rf "$OUT"' EXIT
-fi
+bench_out
 mkdir -p "$OUT/root" "$OUT/nginx" "$OUT/pki"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-for t in wrk taskset openssl "$NGINX"; do
-  command -v "$t" >/dev/null || { echo "bench-tls.sh: $t missing (bash .ci/install-deps http)" >&2; exit 1; }
-done
+bench_need wrk taskset openssl "$NGINX"
 head -c 1024 /dev/urandom >"$OUT/root/1k.bin"
 head -c $((1 << 20)) /dev/urandom >"$OUT/root/1m.bin"
 . scripts/lib-tls.sh
@@ -37,52 +33,12 @@ CERT=$OUT/pki/server.pem KEY=$OUT/pki/server.key
 go build -tags coro_openssl -o "$OUT/coro" ./cmd/coro
 
 PORT=$((20000 + RANDOM % 20000))
-SPID=
-stop() {
-  if [ -n "$SPID" ]; then
-    kill "$SPID" 2>/dev/null || true
-    wait "$SPID" 2>/dev/null || true
-  fi
-  SPID=
-}
-trap 'stop' INT TERM
-wait_port() { # the server is ready when its port accepts
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  return 1
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime
 HZ=$(getconf CLK_TCK)
 
+# nginx over TLS with the certificate coro gets (lib-bench.sh's defaults
+# otherwise).
 nginx_conf() { # PORT
-  cat >"$OUT/nginx/nginx.conf" <<NGX
-worker_processes 1;
-master_process off;
-daemon off;
-pid $OUT/nginx/nginx.pid;
-error_log $OUT/nginx/error.log crit;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
-  default_type application/octet-stream;
-  client_body_temp_path $OUT/nginx/body;
-  proxy_temp_path $OUT/nginx/proxy;
-  fastcgi_temp_path $OUT/nginx/fastcgi;
-  uwsgi_temp_path $OUT/nginx/uwsgi;
-  scgi_temp_path $OUT/nginx/scgi;
-  server {
-    listen 127.0.0.1:$1 ssl;
-    root $OUT/root;
-$(bench_tls_nginx "$CERT" "$KEY")
-  }
-}
-NGX
+  NGINX_LISTEN=ssl NGINX_SERVER=$(bench_tls_nginx "$CERT" "$KEY") bench_nginx_conf "$OUT/nginx" "$1" "$OUT/root"
 }
 
 run() { # SERVER FILE REP
@@ -95,12 +51,12 @@ run() { # SERVER FILE REP
       -cert "$CERT" -key "$KEY" >"$OUT/srv.log" 2>&1 &
   fi
   SPID=$!
-  wait_port "$PORT" || { echo "bench-tls.sh: $1 did not start" >&2; cat "$OUT/srv.log" >&2; stop; return 1; }
+  bench_wait_port "$PORT" || { echo "bench-tls.sh: $1 did not start" >&2; cat "$OUT/srv.log" >&2; bench_stop; return 1; }
   local log="$OUT/wrk-$1-$2-$3.txt" t0 t1
-  t0=$(cpu_ticks "$SPID")
+  t0=$(bench_cpu_ticks "$SPID")
   taskset -c 1 wrk -t1 -c64 -d"${DUR}s" "https://127.0.0.1:$PORT/$2" >"$log" 2>&1
-  t1=$(cpu_ticks "$SPID")
-  stop
+  t1=$(bench_cpu_ticks "$SPID")
+  bench_stop
   local rps reqs errs us
   rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$log")
   reqs=$(awk '/requests in/ { print $1 }' "$log")
@@ -122,13 +78,9 @@ for rep in $(seq "$REPS"); do
 done
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
-awk -F'\t' -v l0="$LOAD0" -v l1="$LOAD1" -v reps="$REPS" -v dur="$DUR" '
-  { k = $1 "/" $2; r[k, ++n[k]] = $4; c[k, n[k]] = $5 }
-  function median(arr, k,   a, i, j, t, m) {
-    m = n[k]; for (i = 1; i <= m; i++) a[i] = arr[k, i] + 0
-    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-  }
+awk -F'\t' -v l0="$LOAD0" -v l1="$LOAD1" -v reps="$REPS" -v dur="$DUR" "$BENCH_AWK_MEDIAN"'
+  { k = $1 "/" $2; r[k] = r[k] " " $4; c[k] = c[k] " " $5 }
+  function median(arr, k) { return median_of(arr[k]) }
   END {
     printf "wrk -t1 -c64 over TLS, %d runs of %d s each, medians; load average %s before, %s after\n\n", reps, dur, l0, l1
     print "| file | coro req/s | nginx req/s | req/s coro/nginx | coro CPU us/req | nginx CPU us/req | CPU/req coro/nginx |"

@@ -21,13 +21,10 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
 COUNT=${COUNT:-5}
 BENCHTIME=${BENCHTIME:-300ms}
-if [ -z "${OUT:-}" ]; then
-  OUT=$(mktemp -d)
-  trap 'rm -rf "$OUT"' EXIT
-fi
-mkdir -p "$OUT"
+bench_out
 raw="$OUT/bench.txt"
 : >"$raw"
 
@@ -81,7 +78,7 @@ fi
 echo
 echo "### Medians of $COUNT runs, ratios to the peers, targets"
 echo
-awk '
+awk "$BENCH_AWK_MEDIAN"'
 # Remember every sample as vals[name, unit] (a space-separated list).
 /^Benchmark/ {
   name = $1
@@ -92,16 +89,7 @@ awk '
     vals[k] = (k in vals) ? vals[k] " " $i : $i
   }
 }
-function median(k,    n, a, i, j, t) {
-  if (!(k in vals)) return ""
-  n = split(vals[k], a, " ")
-  for (i = 2; i <= n; i++) {          # insertion sort: mawk has no asort
-    t = a[i] + 0
-    for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]
-    a[j + 1] = t
-  }
-  return (n % 2) ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+function median(k) { return (k in vals) ? median_of(vals[k]) : "" }
 function fmt(v) {
   if (v == "") return "-"
   if (v >= 1000) return sprintf("%.0f", v)
@@ -145,7 +133,7 @@ END {
   row("Idle/shared", "B/coroutine", "IdleGoroutine", "300", "", "")
   row("Idle/shared", "MiB", "", "512", "", "1,000,000 parked")
   row("DNSCacheHit", "ns/op", "", "", "", "resolver cache hit, 10,000 names in turn")
-  row("DNSCacheHit", "cpu-ns/op", "", "50", "", "the same in the thread's CPU time")
+  row("DNSCacheHit", "cpu-ns/op", "", "50", "", "the same in CPU time of the thread")
   row("Timer/pending=1000", "ns/op", "Timer/none", "", "", "wait with a deadline; none: no deadline")
   row("Timer/pending=100000", "ns/op", "Timer/pending=1000", "", "2.0", "whole op")
   # The timer heap alone: the op minus the same op without a deadline.

@@ -16,7 +16,7 @@ import (
 var crawlCommand = &command{
 	name:      "crawl",
 	summary:   "crawl web sites from seed URLs with a pool of coroutines",
-	args:      "[-c N] [-per-host N] [-delay D] [-scope host|domain|any|zone] [-domain D] [-include RE] [-exclude RE] [-depth N] [-max-pages N] [-o FILE] URL...",
+	args:      "[-c N] [-per-host N] [-delay D] [-scope host|domain|any|zone] [-domain D] [-include RE] [-exclude RE] [-depth N] [-max-pages N] [-o FILE] [-console PATH] URL...",
 	takesArgs: true,
 	help: `Crawl from the seed URLs: N worker coroutines (-c) fetch pages
 with coro's HTTP client (keep-alive, a pool per host), extract the links of
@@ -47,6 +47,10 @@ on stderr. SIGINT or SIGTERM stops the crawl with the summary.
 Names are resolved by the engine's resolver: $CORO_HOSTS (or -hosts) and
 $CORO_RESOLV_CONF (or -resolv-conf), else the system's files.
 
+-console PATH (or -console-tcp ADDR) serves a console while the crawl runs,
+as coro httpd's does: "coro console PATH ps" lists the crawl's main and
+worker coroutines and what each waits on. Its lines go to stderr.
+
 Exit status: 0 the crawl ended (pages that failed are in the output), 1 it
 could not run or its output could not be written, 2 usage error, 130
 stopped by a signal.`,
@@ -73,6 +77,7 @@ func crawlFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	hosts := fs.String("hosts", "", "the resolver's hosts `FILE`")
 	resolvConf := fs.String("resolv-conf", "", "the resolver's resolv.conf `FILE`")
 	quiet := fs.Bool("q", false, "no progress line, no summary")
+	startConsole := consoleFlags(fs)
 	return func(stdout, stderr io.Writer) int {
 		seeds := fs.Args()
 		if len(seeds) == 0 {
@@ -110,6 +115,13 @@ func crawlFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return usageError(stderr, "crawl", "%v", err)
 		}
 		defer c.Close()
+		// The console's lines go to stderr: stdout may carry the pages.
+		stopConsole, err := startConsole(stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "coro crawl: %v\n", err)
+			return exitFailed
+		}
+		defer stopConsole()
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 		defer signal.Stop(sigs)

@@ -17,7 +17,7 @@ import (
 var loadCommand = &command{
 	name:    "load",
 	summary: "a load generator (echo or HTTP/1.1), one C coroutine per connection",
-	args:    "[-addr HOST:PORT | -serve] [-mode echo|http] [-c N] [-d DURATION] [-rate R] [-size BYTES] [-path /P] [-host H] [-loops N] [-stack guarded|shared]",
+	args:    "[-addr HOST:PORT | -serve] [-mode echo|http] [-c N] [-d DURATION] [-n N] [-rate R] [-size BYTES] [-path /P] [-host H] [-loops N] [-stack guarded|shared]",
 	help: `Load a server with -c connections for -d, each a C coroutine that sends a
 request and reads the whole reply before it sends the next (lockstep).
 
@@ -36,6 +36,11 @@ a second, each on a fixed schedule, and latency runs from the scheduled
 send time, so a slow server cannot hide its delays by slowing the sender
 (no coordinated omission). The connections are spread over -loops loops
 (threads).
+
+With -n N each connection stops after N requests (failed ones count), and
+the run ends when every connection has stopped, or at -d if that comes
+first: a run bounded in work rather than in time (-n 0, the default: no
+bound but -d).
 
 With -serve, load starts the server itself, in the same process: coro
 echo for -mode echo, coro httpd with its built-in site for -mode http, on
@@ -72,6 +77,7 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 	mode := fs.String("mode", "echo", "the protocol, `MODE`: echo or http")
 	conns := fs.Int("c", 100, "`N` connections")
 	dur := fs.Duration("d", 5*time.Second, "send requests for `DURATION`")
+	perConn := fs.Int("n", 0, "stop each connection after `N` requests; 0: only -d ends the run")
 	rate := fs.Float64("rate", 0, "`R` requests a second in total, on a fixed schedule; 0: closed loop")
 	size := fs.Int("size", 64, "echo: request (and reply) size in `BYTES`")
 	path := fs.String("path", "/", "http: GET this `PATH`")
@@ -93,6 +99,8 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 			return usageError(stderr, "load", "-path and -host are for -mode http")
 		case *conns < 1 || *conns > 1_000_000:
 			return usageError(stderr, "load", "-c %d: want 1 to 1000000 connections", *conns)
+		case *perConn < 0:
+			return usageError(stderr, "load", "-n %d: want 0 (no bound) or a positive count", *perConn)
 		case *dur <= 0:
 			return usageError(stderr, "load", "-d %v: want a positive duration", *dur)
 		case !(*rate >= 0) || *rate > 1e12:
@@ -128,7 +136,7 @@ func loadFlags(fs *flag.FlagSet) func(stdout, stderr io.Writer) int {
 		}
 		cfg := netdemo.LoadConfig{
 			Addr: target, Mode: *mode, Conns: *conns, Duration: *dur, Rate: *rate,
-			Size: *size, Loops: *loops, Stack: st,
+			Size: *size, Loops: *loops, Stack: st, Requests: *perConn,
 		}
 		if *mode == "http" {
 			cfg.Size, cfg.Path, cfg.Host = 0, *path, *host

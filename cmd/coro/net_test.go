@@ -94,13 +94,14 @@ func (s *server) stop() string {
 const echoListening = `^echo: listening on (127\.0\.0\.1:[1-9]\d*) \(\d+ loops?\)\n$`
 
 // TestEchoLoad runs "coro echo" on a free port, loads it with "coro load"
-// for a second, and stops it with SIGTERM.
+// (20 requests a connection: bounded in work, not in time, which a loaded
+// machine stretches), and stops it with SIGTERM.
 func TestEchoLoad(t *testing.T) {
 	srv := startServer(t, `^echo: listening on (127\.0\.0\.1:[1-9]\d*) \(2 loops\)\n$`,
 		"echo", "-addr", "127.0.0.1:0", "-loops", "2")
 	addr := srv.addr
 
-	stdout, stderr, code := coro(t, "load", "-addr", addr, "-d", "1s", "-c", "10")
+	stdout, stderr, code := coro(t, "load", "-addr", addr, "-n", "20", "-d", "60s", "-c", "10")
 	if code != 0 {
 		t.Fatalf("coro load: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -246,6 +247,7 @@ func TestNetBadFlags(t *testing.T) {
 		{"load", "-c", "x"},
 		{"load", "-c", "0"},
 		{"load", "-d", "0s"},
+		{"load", "-n", "-1"},
 		{"load", "-rate", "-1"},
 		{"load", "-size", "0"},
 		{"load", "-mode", "ftp"},
@@ -266,7 +268,7 @@ func TestNetBadFlags(t *testing.T) {
 // A load run against a port nobody listens on prints its report, with
 // every connect counted as a connect error, and fails with exit status 1.
 func TestLoadRefused(t *testing.T) {
-	stdout, stderr, code := coro(t, "load", "-addr", "127.0.0.1:1", "-d", "200ms", "-c", "2")
+	stdout, stderr, code := coro(t, "load", "-addr", "127.0.0.1:1", "-d", "60s", "-c", "2")
 	if code != exitFailed || !strings.Contains(stderr, "coro load: 2 connect errors (first: connect 127.0.0.1:1: connection refused)") {
 		t.Errorf("coro load against a closed port: exit %d, stderr %q; want 1 and 2 connect errors, connection refused", code, stderr)
 	}
@@ -285,7 +287,7 @@ func TestLoadFDLimit(t *testing.T) {
 	// The shell lowers the limit (soft and hard, so that Go cannot raise
 	// it again) and becomes coro load.
 	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0" "$@"`,
-		binary, "load", "-addr", srv.addr, "-c", "200", "-d", "500ms")
+		binary, "load", "-addr", srv.addr, "-c", "200", "-n", "5", "-d", "60s")
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -347,7 +349,7 @@ func TestLoadHTTP(t *testing.T) {
 		{[]string{"-path", "/f.txt", "-stack", "shared"}, `(?m)^status: +2xx [1-9]\d* +3xx 0 +4xx 0 +5xx 0$`},
 		{[]string{"-path", "/missing", "-rate", "500", "-host", "example.com"}, `(?m)^status: +2xx 0 +3xx 0 +4xx [1-9]\d* +5xx 0$`},
 	} {
-		args := append([]string{"load", "-mode", "http", "-addr", srv.Addr(), "-d", "500ms", "-c", "4"}, tc.args...)
+		args := append([]string{"load", "-mode", "http", "-addr", srv.Addr(), "-n", "20", "-d", "60s", "-c", "4"}, tc.args...)
 		stdout, stderr, code := coro(t, args...)
 		if code != 0 {
 			t.Fatalf("coro %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
@@ -386,7 +388,7 @@ func TestLoadHTTP(t *testing.T) {
 // with the built-in site, and the two counts of requests agree.
 func TestLoadServe(t *testing.T) {
 	for _, mode := range []string{"echo", "http"} {
-		args := []string{"load", "-serve", "-mode", mode, "-d", "300ms", "-c", "4", "-stack", "shared"}
+		args := []string{"load", "-serve", "-mode", mode, "-n", "20", "-d", "60s", "-c", "4", "-stack", "shared"}
 		stdout, stderr, code := coro(t, args...)
 		if code != 0 {
 			t.Fatalf("coro %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)

@@ -79,7 +79,7 @@ func TestNetHostNames(t *testing.T) {
 	}
 	port := srv.addr[strings.LastIndexByte(srv.addr, ':'):]
 	for _, addr := range []string{"echo.test" + port, dnstest.Loopback + port} {
-		if _, stderr, code := coro(t, "load", "-addr", addr, "-d", "200ms", "-c", "2"); code != 0 {
+		if _, stderr, code := coro(t, "load", "-addr", addr, "-n", "3", "-d", "60s", "-c", "2"); code != 0 {
 			t.Errorf("load -addr %s: exit %d: %s", addr, code, stderr)
 		}
 	}
@@ -88,7 +88,7 @@ func TestNetHostNames(t *testing.T) {
 	// comes first here.
 	local := startServer(t, `^echo: listening on (\S+) \(\d+ loops?\)\n$`, "echo", "-addr", "localhost:0")
 	port = local.addr[strings.LastIndexByte(local.addr, ':'):]
-	if _, stderr, code := coro(t, "load", "-addr", "localhost"+port, "-d", "200ms", "-c", "2"); code != 0 {
+	if _, stderr, code := coro(t, "load", "-addr", "localhost"+port, "-n", "3", "-d", "60s", "-c", "2"); code != 0 {
 		t.Errorf("load -addr localhost%s (echo on %s): exit %d: %s", port, local.addr, code, stderr)
 	}
 	local.stop()
@@ -97,12 +97,12 @@ func TestNetHostNames(t *testing.T) {
 		t.Errorf("httpd on %s:0 serves on %s", dnstest.Loopback, web.addr)
 	}
 	port = web.addr[strings.LastIndexByte(web.addr, ':'):]
-	if _, stderr, code := coro(t, "load", "-mode", "http", "-addr", dnstest.Loopback+port, "-d", "200ms", "-c", "2"); code != 0 {
+	if _, stderr, code := coro(t, "load", "-mode", "http", "-addr", dnstest.Loopback+port, "-n", "3", "-d", "60s", "-c", "2"); code != 0 {
 		t.Errorf("load -mode http -addr %s%s: exit %d: %s", dnstest.Loopback, port, code, stderr)
 	}
 	web.stop()
 	// A name that does not exist: a usage error, and no load.
-	if _, stderr, code := coro(t, "load", "-addr", dnstest.Missing+":7", "-d", "200ms", "-c", "1"); code != 2 || !strings.Contains(stderr, "no such host") {
+	if _, stderr, code := coro(t, "load", "-addr", dnstest.Missing+":7", "-n", "3", "-d", "60s", "-c", "1"); code != 2 || !strings.Contains(stderr, "no such host") {
 		t.Errorf("load -addr %s:7: exit %d %s, want 2 and no such host", dnstest.Missing, code, stderr)
 	}
 }

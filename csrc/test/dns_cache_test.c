@@ -15,7 +15,7 @@
 #include "../coro.h"
 #include "../coro_internal.h" /* coro__fault_arm_at */
 #include "../dns_internal.h"
-#include "testing.h"
+#include "testing_loop.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -399,32 +399,16 @@ static void bad_input(int unused) {
 
 /* ---- single flight ---------------------------------------------------- */
 
-/* Run body as the first coroutine of a fresh loop of the stack mode under
- * test until every coroutine has finished. */
-static void run_loop(int mode, coro_fn body) {
-  coro_loop *loop = NULL;
-  coro_loop_opts o;
-  memset(&o, 0, sizeof o);
-  o.stack_mode = mode;
-  o.name = "dns_cache_test";
-  CHECK_EQ(coro_loop_new(&loop, &o), 0);
-  coro *co = NULL;
-  CHECK_EQ(coro_spawn(&co, body, NULL, NULL), 0);
-  CHECK_EQ(coro_loop_run(loop, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_join(co, 0, NULL), 0);
-  CHECK_EQ(coro_loop_close(loop, -1), 0);
+/* Each flight test is the first coroutine of a fresh loop of the stack
+ * mode under test, run until every coroutine has finished
+ * (testing_loop.h). */
+static void dns_cache_opts(int mode, coro_loop_opts *o) {
+  o->stack_mode = mode;
+  o->name = "dns_cache_test";
 }
+#define TEST(name) TESTING_LOOP_TEST(name, dns_cache_opts)
 
-#define TEST(name)                                                           \
-  static void *name##_body(void *unused_);                                   \
-  static void name(int mode) { run_loop(mode, name##_body); }                \
-  static void *name##_body(void *unused_)
-
-static coro *go(coro_fn fn, intptr_t arg) {
-  coro *co = NULL;
-  CHECK_EQ(coro_spawn(&co, fn, (void *)arg, NULL), 0);
-  return co;
-}
+#define go testing_go
 
 static intptr_t join(coro *co) {
   void *r = NULL;

@@ -7,7 +7,7 @@
  * runs once per stack mode.
  */
 #include "../coro_internal.h"
-#include "testing.h"
+#include "testing_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -200,6 +200,18 @@ static void check_waiters(const struct seen *s) {
   }
 }
 
+/* The tests that drive a loop are the first coroutine of a fresh loop
+ * "dumper" of the stack mode under test (testing_loop.h). */
+static int g_mode;
+
+static void dump_opts(int mode, coro_loop_opts *o) {
+  g_mode = mode;
+  g_parked = 0;
+  o->stack_mode = mode;
+  o->name = "dumper";
+}
+#define TEST(name) TESTING_LOOP_TEST(name, dump_opts)
+
 /* ---- from the loop stack (a post) ------------------------------------- */
 
 static struct seen g_seen;
@@ -213,8 +225,9 @@ static void dump_post(void *arg) {
                              collect, &g_seen);
 }
 
-static void *driver(void *arg) {
-  int mode = (int)(intptr_t)arg;
+TEST(from_post) {
+  (void)unused_;
+  int mode = g_mode;
   setup(mode);
   while (g_parked < K_COUNT)
     CHECK_EQ(coro_yield(), 0);
@@ -264,26 +277,12 @@ static void *driver(void *arg) {
   return NULL;
 }
 
-static void run_driver(coro_fn fn, int mode) {
-  coro_loop *l;
-  coro_loop_opts lo = {.stack_mode = mode, .name = "dumper"};
-  CHECK_EQ(coro_loop_new(&l, &lo), 0);
-  coro *d;
-  CHECK_EQ(coro_spawn(&d, fn, (void *)(intptr_t)mode, NULL), 0);
-  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_join(d, 0, NULL), 0);
-  CHECK_EQ(coro_loop_close(l, -1), 0);
-}
-
-static void from_post(int mode) {
-  g_parked = 0;
-  run_driver(driver, mode);
-}
 
 /* ---- from inside a coroutine, text, cancel by id ---------------------- */
 
-static void *driver_inside(void *arg) {
-  int mode = (int)(intptr_t)arg;
+TEST(from_coroutine) {
+  (void)unused_;
+  int mode = g_mode;
   setup(mode);
   while (g_parked < K_COUNT)
     CHECK_EQ(coro_yield(), 0);
@@ -337,10 +336,6 @@ static void *driver_inside(void *arg) {
   return NULL;
 }
 
-static void from_coroutine(int mode) {
-  g_parked = 0;
-  run_driver(driver_inside, mode);
-}
 
 /* ---- accounting ------------------------------------------------------- */
 
@@ -359,8 +354,9 @@ static void *spinner(void *arg) {
   return NULL;
 }
 
-static void *acct_driver(void *arg) {
-  int mode = (int)(intptr_t)arg;
+TEST(accounting) {
+  (void)unused_;
+  int mode = g_mode;
   coro_loop *l = coro_loop_current();
   CHECK_EQ(coro_loop_accounting(l), 0);
   CHECK_EQ(coro_loop_set_accounting(l, 2), -EINVAL);
@@ -391,7 +387,6 @@ static void *acct_driver(void *arg) {
   return NULL;
 }
 
-static void accounting(int mode) { run_driver(acct_driver, mode); }
 
 /* The option turns it on from the start. */
 static void accounting_opt(int mode) {
@@ -404,6 +399,82 @@ static void accounting_opt(int mode) {
   CHECK_EQ(sum.longest_run_ns, 0);
   CHECK_EQ(coro_loop_close(l, -1), 0);
 }
+
+/* Turned on while coroutines live: every context's switch is accounted
+ * from then on (coro_loop_set_accounting sets CORO__F_ACCOUNT in each).
+ * The driver spins 5 ms and sleeps, which switches to the spinner: only
+ * if the spinner carries the flag is the driver charged its 5 ms (else
+ * the next accounted switch charges them to the spinner). The spinner
+ * spins 5 ms and sleeps while the driver sleeps, which switches to main:
+ * only if main carries the flag is the spinner charged its 5 ms (main's
+ * own time is charged to nobody). Lower bounds only: a preemption makes
+ * a run longer, never shorter. */
+static volatile int g_go;
+
+static void spin_ms(int ms) {
+  int64_t end = coro_now() + ms * INT64_C(1000000);
+  while (coro_now() < end) {
+  }
+}
+
+static void *late_spinner(void *arg) {
+  (void)arg;
+  while (!g_go)
+    CHECK_EQ(coro_yield(), 0);
+  spin_ms(5);
+  CHECK_EQ(coro_sleep(coro_now() + 1000000), 0);
+  g_spin_done = 1;
+  return NULL;
+}
+
+/* The switch's flag byte agrees with the loop: CORO__F_ACCOUNT in every
+ * context exactly while accounting is on, CORO__F_AWAY in every SHARED
+ * coroutine but the shared stack's owner. */
+static void check_switch_flags(coro_loop *l) {
+  int on = coro_loop_accounting(l);
+  CHECK_EQ(!!(l->main.flags & CORO__F_ACCOUNT), on);
+  CHECK_EQ(l->main.flags & CORO__F_AWAY, 0);
+  for (coro *co = l->all; co != NULL; co = co->anext) {
+    CHECK_EQ(!!(co->flags & CORO__F_ACCOUNT), on);
+    int away = co->stack_mode == CORO_STACK_SHARED && l->shared_owner != co;
+    CHECK_EQ(!!(co->flags & CORO__F_AWAY), away);
+  }
+}
+
+static void *walk_driver(void *arg) {
+  int mode = (int)(intptr_t)arg;
+  coro_loop *l = coro_loop_current();
+  coro_opts o = {.stack_mode = mode, .name = "late"};
+  coro *sp;
+  g_go = g_spin_done = 0;
+  CHECK_EQ(coro_spawn(&sp, late_spinner, NULL, &o), 0);
+  CHECK_EQ(coro_yield(), 0); /* the spinner runs, and waits for g_go */
+  check_switch_flags(l);
+  CHECK_EQ(coro_loop_set_accounting(l, 1), 0);
+  check_switch_flags(l);
+  g_go = 1;
+  spin_ms(5);
+  while (!g_spin_done)
+    CHECK_EQ(coro_sleep(coro_now() + 2000000), 0);
+  check_switch_flags(l);
+  struct seen s = {0};
+  CHECK_EQ(coro_loop_dump(l, 0, NULL, collect, &s), 0);
+  CHECK_GE(find(&s, coro_id(coro_self()))->run_ns, 5000000);
+  CHECK_GE(find(&s, coro_id(sp))->run_ns, 5000000);
+  CHECK_EQ(coro_join(sp, -1, NULL), 0);
+  CHECK_EQ(coro_loop_set_accounting(l, 0), 0);
+  check_switch_flags(l);
+  /* Off again: switches stay counted, and take the common path. */
+  uint64_t before = find(&s, coro_id(coro_self()))->switches;
+  CHECK_EQ(coro_sleep(coro_now() + 1000000), 0);
+  memset(&s, 0, sizeof s);
+  CHECK_EQ(coro_loop_dump(l, 0, NULL, collect, &s), 0);
+  CHECK_GT(find(&s, coro_id(coro_self()))->switches, before);
+  check_switch_flags(l);
+  return NULL;
+}
+
+static void accounting_walk(int mode) { run_driver(walk_driver, mode); }
 
 /* ---- errors ----------------------------------------------------------- */
 
@@ -464,6 +535,7 @@ static const testing_case tests[] = {
     {"from_coroutine", from_coroutine, 0},
     {"accounting", accounting, 0},
     {"accounting_opt", accounting_opt, 0},
+    {"accounting_walk", accounting_walk, 0},
     {"errors", errors, 0},
 };
 

@@ -245,6 +245,12 @@ static void sweep_both(const char *name, int (*op)(void), int fixture) {
   char what[64];
   if (fixture == FIX_REMOTE)
     remote_start();
+  /* One loop first: the alternate signal stack that a thread's first loop
+   * maps stays mapped until the thread exits (stack.c). */
+  coro_loop_opts o = loop_opts();
+  CHECK_EQ(coro_loop_new(&g_loop, &o), 0);
+  CHECK_EQ(coro_loop_close(g_loop, -1), 0);
+  g_loop = NULL;
   if (fixture != FIX_LOOP) {
     /* One run first: the remote thread's malloc arena and caches. */
     CHECK_EQ(op(), 0);
@@ -323,6 +329,22 @@ static int op_loop(void) {
   rc = coro_loop_close(l, -1);
   CHECK_EQ(rc, 0);
   return r == 1 ? 0 : (int)r;
+}
+
+/* The same on a new thread: a thread's first loop also maps its alternate
+ * signal stack (which the thread keeps for its later loops, so op_loop on
+ * this thread no longer reaches it); its exit unmaps it. */
+static void *loop_thread(void *arg) {
+  (void)arg;
+  return (void *)(intptr_t)op_loop();
+}
+
+static int op_loop_thread(void) {
+  pthread_t t;
+  void *rc;
+  CHECK_EQ(pthread_create(&t, NULL, loop_thread, NULL), 0);
+  CHECK_EQ(pthread_join(t, &rc), 0);
+  return (int)(intptr_t)rc;
 }
 
 /* A coroutine that sets a local and sleeps: locals array, timer heap. */
@@ -829,6 +851,11 @@ static void test_loop(int param) {
   sweep_both("loop", op_loop, FIX_NONE);
 }
 
+static void test_loop_thread(int param) {
+  g_param = param;
+  sweep_both("loop_thread", op_loop_thread, FIX_NONE);
+}
+
 static void test_spawn(int param) {
   g_param = param;
   CHECK_EQ(coro_key_create(&g_key, NULL), 0);
@@ -935,6 +962,7 @@ static void test_arm(int param) {
 static const testing_case tests[] = {
     {"arm", test_arm, 0},
     {"loop", test_loop, 120},
+    {"loop_thread", test_loop_thread, 120},
     {"spawn", test_spawn, 120},
     {"chan", test_chan, 120},
     {"remote", test_remote, 120},

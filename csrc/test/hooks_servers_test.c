@@ -1,7 +1,8 @@
 /* hooks_servers_test.c - the libc hooks (hooks/) proved with unmodified
  * client libraries against the real servers they are written for: hiredis
  * and redis-server, libpq and PostgreSQL, libmariadb and MariaDB, libcurl's
- * blocking easy interface and an HTTP server in this program.
+ * blocking easy interface and an HTTP server in this program (on
+ * hooks_testing.h, shared with hooks_test.c).
  *
  * Run it through scripts/with-servers.sh (make hooks-servers), which starts
  * the servers and exports their ports (CORO_REDIS_PORT, CORO_PG_PORT,
@@ -20,6 +21,7 @@
  */
 #include "coro.h"
 #include "coro_hooks.h"
+#include "hooks_testing.h"
 #include "testing.h"
 
 #include <arpa/inet.h>
@@ -97,17 +99,9 @@ static long open_fds(void) {
   return n;
 }
 
-static coro_loop *loop_new(int hooks) {
-  coro_loop *l;
-  coro_loop_opts o = {.stack_mode = g_mode, .hooks = hooks};
-  CHECK_EQ(coro_loop_new(&l, &o), 0);
-  return l;
-}
+static coro_loop *loop_new(int hooks) { return hooks_loop_new(g_mode, hooks); }
 
-static void loop_run_close(coro_loop *l) {
-  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_loop_close(l, coro_now() + 10 * SEC), 0);
-}
+static void loop_run_close(coro_loop *l) { hooks_loop_run_close(l, 10 * SEC); }
 
 /* Spawn n workers fn(i) and one controller (NULL: none) on a loop with
  * hooks (or not), run it until all are done. */
@@ -863,22 +857,11 @@ static void *my_off_worker(void *arg) {
 /* ===================== libcurl and an HTTP server ======================= */
 #ifdef CORO_HAVE_CURL
 
-/* The server: an engine loop (no hooks) on a thread of its own. GET /ID
- * gets a body of body_len(ID) bytes, byte j = body_byte(ID, j), once
- * `target` requests have arrived (a barrier: with target n, no answer
- * comes until all n requests are in at once); GET /hold/ID never. */
-typedef struct http_server {
-  pthread_t th;
-  coro_loop *loop;
-  int lfd, target, received;
-  struct sockaddr_in addr;
-  atomic_int ready;
-  atomic_int held; /* GET /hold/ requests read */
-  coro_mutex mu;
-  coro_cond cv;
-} http_server;
-
-static http_server hs;
+/* The server (hooks_testing.h): GET /ID gets a body of body_len(ID) bytes,
+ * byte j = body_byte(ID, j), once `target` requests have arrived (a
+ * barrier: with target n, no answer comes until all n requests are in at
+ * once); GET /hold/ID never. */
+static hooks_server hs;
 
 static size_t body_len(int id) { return 1000 + (size_t)(id * 37 % 15000); }
 static unsigned char body_byte(int id, size_t j) { return (unsigned char)(id * 31 + j * 7); }
@@ -897,18 +880,11 @@ static void *http_conn(void *arg) {
       break;
   }
   if (strncmp(req, "GET /hold/", 10) == 0) {
-    atomic_fetch_add(&hs.held, 1);
-    coro_sleep(-1); /* until the client goes or the loop closes */
+    hooks_server_hold(&hs); /* until the loop closes */
     goto out;
   }
   int id = atoi(req + 5);
-  coro_mutex_lock(&hs.mu, -1);
-  if (++hs.received >= hs.target)
-    coro_cond_broadcast(&hs.cv);
-  while (hs.received < hs.target)
-    if (coro_cond_wait(&hs.cv, &hs.mu, coro_now() + 60 * SEC) < 0)
-      break;
-  coro_mutex_unlock(&hs.mu);
+  hooks_server_arrive(&hs, 60 * SEC);
   size_t len = body_len(id);
   char *resp = malloc(len + 128);
   CHECK(resp != NULL);
@@ -922,50 +898,9 @@ out:
   return NULL;
 }
 
-static void *http_accept(void *arg) {
-  (void)arg;
-  for (;;) {
-    int fd = coro_accept(hs.lfd, NULL, NULL, -1);
-    if (fd < 0)
-      return NULL;
-    if (coro_spawn(NULL, http_conn, (void *)(intptr_t)fd, NULL) < 0)
-      coro_fd_close(fd);
-  }
-}
+static void http_start(int target) { hooks_server_start(&hs, g_mode, target, http_conn); }
 
-static void *http_thread(void *arg) {
-  (void)arg;
-  coro_loop_opts o = {.stack_mode = g_mode};
-  CHECK_EQ(coro_loop_new(&hs.loop, &o), 0);
-  CHECK_EQ(coro_mutex_init(&hs.mu), 0);
-  CHECK_EQ(coro_cond_init(&hs.cv), 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  hs.lfd = coro_tcp_listen((struct sockaddr *)&a, sizeof a, 4096, 0);
-  CHECK_GE(hs.lfd, 0);
-  socklen_t len = sizeof hs.addr;
-  CHECK_EQ(getsockname(hs.lfd, (struct sockaddr *)&hs.addr, &len), 0);
-  CHECK_EQ(coro_spawn(NULL, http_accept, NULL, NULL), 0);
-  atomic_store(&hs.ready, 1);
-  CHECK_EQ(coro_loop_run(hs.loop, CORO_RUN_UNTIL_STOPPED), 0);
-  coro_loop_close(hs.loop, coro_now() + 5 * SEC);
-  coro_fd_close(hs.lfd);
-  return NULL;
-}
-
-static void http_start(int target) {
-  hs.target = target;
-  hs.received = 0;
-  atomic_store(&hs.held, 0);
-  atomic_store(&hs.ready, 0);
-  CHECK_EQ(pthread_create(&hs.th, NULL, http_thread, NULL), 0);
-  while (!atomic_load(&hs.ready))
-    sched_yield();
-}
-
-static void http_stop(void) {
-  coro_loop_stop(hs.loop);
-  CHECK_EQ(pthread_join(hs.th, NULL), 0);
-}
+static void http_stop(void) { hooks_server_stop(&hs); }
 
 typedef struct download {
   int id;
@@ -1136,15 +1071,6 @@ static void hooks_off_sequential(int mode) {
   http_stop();
   curl_global_cleanup();
 #endif
-}
-
-/* The hooks are what the libraries' calls resolve to. */
-static void hooks_exported(int mode) {
-  (void)mode;
-  const char *missing = NULL;
-  int rc = coro_hooks_check(&missing);
-  if (rc != 0)
-    FAILF("coro_hooks_check: %d, %s resolves to libc", rc, missing);
 }
 
 static const testing_case tests[] = {

@@ -2,8 +2,9 @@
  * loop inside hooked coroutines, and stay libc's everywhere else.
  *
  * The program links libcoro_hooks.a whole and exported (-rdynamic, see the
- * Makefile), as a C program using the hooks must. The server is an engine
- * server on a thread of its own (a loop without hooks), so that a client
+ * Makefile), as a C program using the hooks must. The server
+ * (hooks_testing.h, shared with hooks_servers_test.c) is an engine server
+ * on a thread of its own (a loop without hooks), so that a client
  * blocking its thread (hooks off) cannot block the server: it echoes each
  * request line once `target` requests have arrived (a barrier: a client
  * can only be answered when all are in flight at once, so concurrency is
@@ -13,6 +14,7 @@
 #include "coro_hooks.h"
 #include "hook.h"
 #include "hooks_client.h"
+#include "hooks_testing.h"
 #include "testing.h"
 
 #include <arpa/inet.h>
@@ -39,18 +41,9 @@ static int g_mode; /* the run's stack mode */
 
 /* ---- the server ------------------------------------------------------- */
 
-typedef struct server {
-  pthread_t th;
-  coro_loop *loop;
-  int lfd, target, received, timeouts;
-  struct sockaddr_in addr;
-  atomic_int ready;
-  atomic_int accepted; /* connections the server has accepted */
-  coro_mutex mu;
-  coro_cond cv;
-} server;
-
-static server srv;
+/* The echo (hooks_testing.h): each request line once `target` requests
+ * have arrived, never a line starting with 'h'. */
+static hooks_server srv;
 
 static void *serve_conn(void *arg) {
   int fd = (int)(intptr_t)arg;
@@ -65,84 +58,27 @@ static void *serve_conn(void *arg) {
     n += (size_t)r;
   }
   if (buf[0] == 'h') { /* hold: never answer (the loop's close cancels) */
-    coro_sleep(-1);
+    hooks_server_hold(&srv);
     goto out;
   }
-  coro_mutex_lock(&srv.mu, -1);
-  if (++srv.received >= srv.target)
-    coro_cond_broadcast(&srv.cv);
-  while (srv.received < srv.target)
-    if (coro_cond_wait(&srv.cv, &srv.mu, coro_now() + 20 * SEC) < 0) {
-      srv.timeouts++;
-      break;
-    }
-  coro_mutex_unlock(&srv.mu);
+  hooks_server_arrive(&srv, 20 * SEC);
   coro_write_all(fd, buf, n, coro_now() + 5 * SEC);
 out:
   coro_fd_close(fd);
   return NULL;
 }
 
-static void *serve(void *arg) {
-  (void)arg;
-  for (;;) {
-    int fd = coro_accept(srv.lfd, NULL, NULL, -1);
-    if (fd < 0)
-      return NULL;
-    atomic_fetch_add(&srv.accepted, 1);
-    if (coro_spawn(NULL, serve_conn, (void *)(intptr_t)fd, NULL) < 0)
-      coro_fd_close(fd);
-  }
-}
-
-static void *server_thread(void *arg) {
-  (void)arg;
-  coro_loop_opts o = {.stack_mode = g_mode};
-  CHECK_EQ(coro_loop_new(&srv.loop, &o), 0);
-  CHECK_EQ(coro_mutex_init(&srv.mu), 0);
-  CHECK_EQ(coro_cond_init(&srv.cv), 0);
-  struct sockaddr_in a = {.sin_family = AF_INET,
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  srv.lfd = coro_tcp_listen((struct sockaddr *)&a, sizeof a, 4096, 0);
-  CHECK_GE(srv.lfd, 0);
-  socklen_t len = sizeof srv.addr;
-  CHECK_EQ(getsockname(srv.lfd, (struct sockaddr *)&srv.addr, &len), 0);
-  CHECK_EQ(coro_spawn(NULL, serve, NULL, NULL), 0);
-  atomic_store(&srv.ready, 1);
-  CHECK_EQ(coro_loop_run(srv.loop, CORO_RUN_UNTIL_STOPPED), 0);
-  coro_loop_close(srv.loop, coro_now() + 5 * SEC);
-  coro_fd_close(srv.lfd);
-  return NULL;
-}
-
 static void server_start(int target) {
-  srv.target = target;
-  srv.received = srv.timeouts = 0;
-  atomic_store(&srv.accepted, 0);
-  atomic_store(&srv.ready, 0);
-  CHECK_EQ(pthread_create(&srv.th, NULL, server_thread, NULL), 0);
-  while (!atomic_load(&srv.ready))
-    sched_yield();
+  hooks_server_start(&srv, g_mode, target, serve_conn);
 }
 
-static void server_stop(void) {
-  coro_loop_stop(srv.loop);
-  CHECK_EQ(pthread_join(srv.th, NULL), 0);
-}
+static void server_stop(void) { hooks_server_stop(&srv); }
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static coro_loop *loop_new(int hooks) {
-  coro_loop *l;
-  coro_loop_opts o = {.stack_mode = g_mode, .hooks = hooks};
-  CHECK_EQ(coro_loop_new(&l, &o), 0);
-  return l;
-}
+static coro_loop *loop_new(int hooks) { return hooks_loop_new(g_mode, hooks); }
 
-static void loop_run_close(coro_loop *l) {
-  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_loop_close(l, coro_now() + 5 * SEC), 0);
-}
+static void loop_run_close(coro_loop *l) { hooks_loop_run_close(l, 5 * SEC); }
 
 /* A blocking socket connected to the server (from the calling context). */
 static int dial(void) {
@@ -1637,15 +1573,6 @@ static void outside_untouched(int mode) {
   CHECK_EQ(pthread_join(th, NULL), 0);
   CHECK_EQ(close(tracked_fd), 0);
   server_stop();
-}
-
-/* The hooks are what a shared library's calls resolve to. */
-static void hooks_exported(int mode) {
-  (void)mode;
-  const char *missing = NULL;
-  int rc = coro_hooks_check(&missing);
-  if (rc != 0)
-    FAILF("coro_hooks_check: %d, %s resolves to libc", rc, missing);
 }
 
 static const testing_case tests[] = {

@@ -16,7 +16,7 @@
  * Build: `make` (build/native/resolver_test).
  */
 #include "../resolver_internal.h"
-#include "testing.h"
+#include "testing_loop.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -29,8 +29,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static int stack_mode;
 
 /* ---- a message builder ------------------------------------------------- */
 
@@ -574,22 +572,22 @@ static void resolver_done(coro_resolver *r) {
   files_cleanup();
 }
 
-/* Run body in a coroutine of a fresh loop; check that no fd leaked. */
-static void *(*body_fn)(void *);
-static void run(void *(*body)(void *)) {
-  int fds = count_fds();
-  coro_loop_opts lo = {.stack_mode = stack_mode};
-  coro_loop *l;
-  CHECK_EQ(coro_loop_new(&l, &lo), 0);
-  coro *co;
-  body_fn = body;
-  CHECK_EQ(coro_spawn(&co, body, NULL, NULL), 0);
-  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_join(co, 0, NULL), 0);
-  CHECK_EQ(coro_loop_close(l, -1), 0);
-  files_cleanup();
-  CHECK_EQ(count_fds(), fds);
+/* Each TEST(name) is the body of the first coroutine of a fresh loop of
+ * the stack mode under test (testing_loop.h); once the loop has closed,
+ * the temporary files go and no fd may have leaked. */
+static int g_fds; /* open before the loop */
+
+static void resolver_opts(int mode, coro_loop_opts *o) {
+  g_fds = count_fds();
+  o->stack_mode = mode;
 }
+
+static void resolver_after(int mode) {
+  (void)mode;
+  files_cleanup();
+  CHECK_EQ(count_fds(), g_fds);
+}
+#define TEST(name) TESTING_LOOP_TEST_AFTER(name, resolver_opts, resolver_after)
 
 static int64_t in_s(double s) { return coro_now() + (int64_t)(s * 1e9); }
 
@@ -607,8 +605,8 @@ static coro_resolver_stats stats_of(coro_resolver *r) {
 
 /* ---- tests: addresses ----------------------------------------------------- */
 
-static void *a_only_body(void *arg) {
-  (void)arg;
+TEST(a_only) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
   coro_ip ip[8];
@@ -630,10 +628,9 @@ static void *a_only_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void a_only(int p) { stack_mode = p; run(a_only_body); }
 
-static void *aaaa_only_body(void *arg) {
-  (void)arg;
+TEST(aaaa_only) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
   coro_ip ip[8];
@@ -649,10 +646,9 @@ static void *aaaa_only_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void aaaa_only(int p) { stack_mode = p; run(aaaa_only_body); }
 
-static void *both_body(void *arg) {
-  (void)arg;
+TEST(both) {
+  (void)unused_;
   fake *f = fake_start();
   f->hold = 2; /* no answer until both questions are in */
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
@@ -683,10 +679,9 @@ static void *both_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void both(int p) { stack_mode = p; run(both_body); }
 
-static void *single_request_body(void *arg) {
-  (void)arg;
+TEST(single_request) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r =
       resolver_on(f, "options single-request timeout:1\n", NULL, NULL);
@@ -697,10 +692,9 @@ static void *single_request_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void single_request(int p) { stack_mode = p; run(single_request_body); }
 
-static void *cname_body(void *arg) {
-  (void)arg;
+TEST(cname) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
   coro_ip ip[8];
@@ -724,10 +718,9 @@ static void *cname_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void cname(int p) { stack_mode = p; run(cname_body); }
 
-static void *local_body(void *arg) {
-  (void)arg;
+TEST(local) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(
       f, NULL, "# hosts\n10.0.0.1 a.test alias\n::2 a.test\n10.0.0.3 other\n",
@@ -755,10 +748,9 @@ static void *local_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void local(int p) { stack_mode = p; run(local_body); }
 
-static void *search_body(void *arg) {
-  (void)arg;
+TEST(search) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r =
       resolver_on(f, "search sub.test other.test\noptions ndots:1 timeout:1\n",
@@ -818,10 +810,9 @@ static void *search_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void search(int p) { stack_mode = p; run(search_body); }
 
-static void *rcodes_body(void *arg) {
-  (void)arg;
+TEST(rcodes) {
+  (void)unused_;
   fake *f = fake_start(), *g = fake_start();
   char both[160];
   snprintf(both, sizeof both, "%s,%s", f->addr, g->addr);
@@ -858,10 +849,9 @@ static void *rcodes_body(void *arg) {
   fake_stop(g);
   return NULL;
 }
-static void rcodes(int p) { stack_mode = p; run(rcodes_body); }
 
-static void *failover_body(void *arg) {
-  (void)arg;
+TEST(failover) {
+  (void)unused_;
   fake *f = fake_start(), *g = fake_start();
   f->silent = 1;
   char both[160];
@@ -888,10 +878,9 @@ static void *failover_body(void *arg) {
   fake_stop(g);
   return NULL;
 }
-static void failover(int p) { stack_mode = p; run(failover_body); }
 
-static void *spoof_body(void *arg) {
-  (void)arg;
+TEST(spoof) {
+  (void)unused_;
   fake *f = fake_start();
   f->spoof_id = 1;
   f->spoof_port = 1;
@@ -909,10 +898,9 @@ static void *spoof_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void spoof(int p) { stack_mode = p; run(spoof_body); }
 
-static void *tcp_body(void *arg) {
-  (void)arg;
+TEST(tcp) {
+  (void)unused_;
   fake *f = fake_start();
   f->wild_records = 100;
   f->udp_max = 20;
@@ -949,10 +937,9 @@ static void *tcp_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void tcp(int p) { stack_mode = p; run(tcp_body); }
 
-static void *edns_body(void *arg) {
-  (void)arg;
+TEST(edns) {
+  (void)unused_;
   fake *f = fake_start();
   f->formerr_edns = 1;
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
@@ -964,10 +951,9 @@ static void *edns_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void edns(int p) { stack_mode = p; run(edns_body); }
 
-static void *reload_body(void *arg) {
-  (void)arg;
+TEST(reload) {
+  (void)unused_;
   fake *f = fake_start(), *g = fake_start();
   /* The files name the server (no override): rewrite them to move. */
   char text[256];
@@ -1000,10 +986,9 @@ static void *reload_body(void *arg) {
   fake_stop(g);
   return NULL;
 }
-static void reload(int p) { stack_mode = p; run(reload_body); }
 
-static void *ttl_body(void *arg) {
-  (void)arg;
+TEST(ttl) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
   coro_ip ip[8];
@@ -1025,7 +1010,6 @@ static void *ttl_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void ttl(int p) { stack_mode = p; run(ttl_body); }
 
 /* ---- concurrency, cancellation, bad input ----------------------------------- */
 
@@ -1050,8 +1034,8 @@ static void *many_one(void *arg) {
   return NULL;
 }
 
-static void *many_body(void *arg) {
-  (void)arg;
+TEST(many) {
+  (void)unused_;
   fake *f = fake_start();
   f->wild = 1;
   /* Valgrind runs about 50 times slower: fewer lookups, longer waits. */
@@ -1095,7 +1079,6 @@ static void *many_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void many(int p) { stack_mode = p; run(many_body); }
 
 typedef struct cancel_arg {
   coro_resolver *r;
@@ -1110,8 +1093,8 @@ static void *cancel_one(void *arg) {
   return NULL;
 }
 
-static void *cancel_body(void *arg) {
-  (void)arg;
+TEST(cancel) {
+  (void)unused_;
   fake *f = fake_start();
   f->silent = 1;
   coro_resolver *r = resolver_on(f, "options timeout:5\n", NULL, NULL);
@@ -1141,10 +1124,9 @@ static void *cancel_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void cancel(int p) { stack_mode = p; run(cancel_body); }
 
-static void *bad_names_body(void *arg) {
-  (void)arg;
+TEST(bad_names) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
   coro_ip ip[4];
@@ -1174,13 +1156,12 @@ static void *bad_names_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void bad_names(int p) { stack_mode = p; run(bad_names_body); }
 
 
 /* ---- coro_dns_query, coro_getaddrinfo --------------------------------------- */
 
-static void *query_types_body(void *arg) {
-  (void)arg;
+TEST(query_types) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(f, "search test\noptions timeout:1\n", NULL,
                                  NULL);
@@ -1252,7 +1233,6 @@ static void *query_types_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void query_types(int p) { stack_mode = p; run(query_types_body); }
 
 static int count_ai(const struct addrinfo *ai) {
   int n = 0;
@@ -1261,8 +1241,8 @@ static int count_ai(const struct addrinfo *ai) {
   return n;
 }
 
-static void *gai_body(void *arg) {
-  (void)arg;
+TEST(gai) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
   struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
@@ -1367,13 +1347,12 @@ static void *gai_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void gai(int p) { stack_mode = p; run(gai_body); }
 
 /* Fail the nth allocation or socket of a cold lookup, for n = 1, 2, ...
  * until one passes untouched: each failure must be a clean error, with no
  * leak (ASan, valgrind), no fd left open and the loop still usable. */
-static void *fault_sweep_body(void *arg) {
-  (void)arg;
+TEST(fault_sweep) {
+  (void)unused_;
   int fds = count_fds();
   long n;
   for (n = 1; n < 1000; n++) {
@@ -1421,11 +1400,10 @@ static void *fault_sweep_body(void *arg) {
   CHECK_EQ(count_fds(), fds);
   return NULL;
 }
-static void fault_sweep(int p) { stack_mode = p; run(fault_sweep_body); }
 
 
-static void *rotate_body(void *arg) {
-  (void)arg;
+TEST(rotate) {
+  (void)unused_;
   fake *f = fake_start(), *g = fake_start();
   char both[160];
   snprintf(both, sizeof both, "%s,%s", f->addr, g->addr);
@@ -1441,7 +1419,6 @@ static void *rotate_body(void *arg) {
   fake_stop(g);
   return NULL;
 }
-static void rotate(int p) { stack_mode = p; run(rotate_body); }
 
 /* CORO_RESOLV_CONF and CORO_HOSTS name the files when the options do not. */
 static void env_files(int p) {
@@ -1534,8 +1511,8 @@ static void *race_lookup(void *arg) {
  * flight until the deadline (-ETIMEDOUT after 10 s here, forever with
  * deadline -1). Now the second to wait sees the chain of waits come back
  * to itself and both fail at once as a loop. */
-static void *cname_race_body(void *arg) {
-  (void)arg;
+TEST(cname_race) {
+  (void)unused_;
   fake *f = fake_start();
   f->partial = 1;
   f->hold = 2;
@@ -1558,7 +1535,6 @@ static void *cname_race_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void cname_race(int p) { stack_mode = p; run(cname_race_body); }
 
 static int leader_state; /* 1: leads, 2: the waiter is parked */
 
@@ -1627,8 +1603,8 @@ static void abandoned_leader(int p) {
  * one has, through a CNAME: the chain's end of the family that answered
  * (before the fix, with both families asked in parallel, the name as
  * typed). */
-static void *canonname_body(void *arg) {
-  (void)arg;
+TEST(canonname) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
   int v6 = coro__resolver_v6_route(r, coro_now());
@@ -1656,7 +1632,6 @@ static void *canonname_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void canonname(int p) { stack_mode = p; run(canonname_body); }
 
 static uint16_t port_of(const struct sockaddr_storage *ss) {
   return ntohs(((const struct sockaddr_in *)ss)->sin_port);
@@ -1665,8 +1640,8 @@ static uint16_t port_of(const struct sockaddr_storage *ss) {
 /* coro_lookup_ip_server: which server was asked (as Go's
  * net.DNSError.Server says), also on errors; none for the cache, the
  * hosts file and numeric names. */
-static void *lookup_server_body(void *arg) {
-  (void)arg;
+TEST(lookup_server) {
+  (void)unused_;
   fake *f = fake_start(), *g = fake_start();
   char both[160];
   snprintf(both, sizeof both, "%s,%s", f->addr, g->addr);
@@ -1721,14 +1696,13 @@ static void *lookup_server_body(void *arg) {
   fake_stop(g);
   return NULL;
 }
-static void lookup_server(int p) { stack_mode = p; run(lookup_server_body); }
 
 /* The UDP pool: one socket (one source port) for many questions, a fresh
  * one after udp_max_queries, questions of concurrent lookups sharing a
  * socket and each getting its own answer, ECONNREFUSED moving on to the
  * next server at once. */
-static void *udp_pool_body(void *arg) {
-  (void)arg;
+TEST(udp_pool) {
+  (void)unused_;
   fake *f = fake_start();
   f->wild = 1;
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
@@ -1808,7 +1782,6 @@ static void *udp_pool_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void udp_pool(int p) { stack_mode = p; run(udp_pool_body); }
 
 static const testing_case tests[] = {
     {"a_only", a_only, 0},

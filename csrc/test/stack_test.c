@@ -1044,7 +1044,21 @@ static void *altstack_thread(void *arg) {
   coro__altstack_release(&l);
   CHECK_EQ(sigaltstack(NULL, &ss), 0);
   CHECK(ss.ss_flags & SS_DISABLE);
-  CHECK_MAPS(testing_maps_count(), maps0);
+  /* Disabled but still mapped (valgrind delivers SA_ONSTACK signals onto
+   * a disabled stack, see stack.c), and the thread's next loop reuses it:
+   * no new mapping. Unmapped when the thread exits (test_altstack). */
+  CHECK_STR_EQ(maps_perms_at(ours), "rw-p");
+  long maps1 = testing_maps_count();
+  CHECK_EQ(coro__overflow_init(&l), 0);
+  CHECK_EQ(sigaltstack(NULL, &ss), 0);
+  CHECK(!(ss.ss_flags & SS_DISABLE));
+  CHECK_PTR_EQ(ss.ss_sp, ours);
+  CHECK_MAPS(testing_maps_count(), maps1);
+  coro__altstack_release(&l);
+  CHECK_EQ(sigaltstack(NULL, &ss), 0);
+  CHECK(ss.ss_flags & SS_DISABLE);
+  CHECK_MAPS(testing_maps_count(), maps1);
+  CHECK(maps1 > maps0);
 
   /* A thread that has its own alternate stack keeps it. */
   static char mine[64 * KB];
@@ -1068,14 +1082,61 @@ static void *altstack_thread(void *arg) {
     CHECK_EQ(sigaltstack(&off, NULL), 0);
   else
     CHECK_EQ(sigaltstack(&orig, NULL), 0);
-  return NULL;
+  return ours;
 }
 
 static void test_altstack(int param) {
   (void)param;
   pthread_t t;
+  void *ours;
   CHECK_EQ(pthread_create(&t, NULL, altstack_thread, NULL), 0);
-  CHECK_EQ(pthread_join(t, NULL), 0);
+  CHECK_EQ(pthread_join(t, &ours), 0);
+  /* The thread's exit unmapped its alternate stack. */
+  CHECK_STR_EQ(maps_perms_at(ours), "");
+}
+
+/* SA_ONSTACK signals after the loop's alternate stack was released: the
+ * engine's SIGABRT handler (crash.c) runs and the default action follows,
+ * in this thread and in a child forked after the release. Valgrind
+ * delivers onto the disabled stack: it died of SIGSEGV ("Can't extend
+ * stack ... during signal delivery") when the release unmapped it. */
+static void install_and_release_altstack(void) {
+  stack_t off = {.ss_flags = SS_DISABLE}, ss;
+  CHECK_EQ(sigaltstack(&off, NULL), 0); /* so that the loop maps its own */
+  coro_loop l;
+  loop_init(&l, CORO_STACK_GUARDED, 32 * KB, 4, "released");
+  CHECK_EQ(coro__overflow_init(&l), 0);
+  CHECK_EQ(sigaltstack(NULL, &ss), 0);
+  CHECK(!(ss.ss_flags & SS_DISABLE));
+  coro__altstack_release(&l);
+  CHECK_EQ(sigaltstack(NULL, &ss), 0);
+  CHECK(ss.ss_flags & SS_DISABLE);
+}
+
+static void released_then_abort(void) {
+  install_and_release_altstack();
+  abort();
+}
+
+static void released_fork_abort(void) {
+  install_and_release_altstack();
+  fflush(NULL);
+  pid_t pid = fork();
+  CHECK_GE(pid, 0);
+  if (pid == 0)
+    abort();
+  int st;
+  CHECK_EQ(waitpid(pid, &st, 0), pid);
+  _exit(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT ? 80 : 81);
+}
+
+static void test_altstack_released_abort(int param) {
+  (void)param;
+  char out[4096];
+  int st = run_child(released_then_abort, out, sizeof out);
+  check_killed_by(st, SIGABRT, out);
+  st = run_child(released_fork_abort, out, sizeof out);
+  check_exited(st, 80, out);
 }
 
 /* ---- Measurements ------------------------------------------------------ */
@@ -1161,6 +1222,7 @@ static const testing_case tests[] = {
     {"real_overflow_report", test_real_overflow_report, 0},
     {"chain", test_chain, 0},
     {"altstack", test_altstack, 0},
+    {"altstack_released_abort", test_altstack_released_abort, 0},
     {"bench_cache", test_bench_cache, 120}, /* a timing only, never a verdict */
     {"idle_cost", test_idle_cost, 0},
 };

@@ -45,13 +45,22 @@ static inline void testing_run_loop(const coro_loop_opts *opts, coro_fn body) {
  * function name(param) that runs it on a loop whose options setup(param,
  * &opts) fills in (from zero). */
 #define TESTING_LOOP_TEST(name, setup)                                       \
+  TESTING_LOOP_TEST_AFTER(name, setup, testing_nothing_after)
+
+/* TESTING_LOOP_TEST, then after(param) once the loop has closed: for what
+ * a program checks after every test (setup, called before the loop is
+ * made, records what after compares with: the open fds, say). */
+#define TESTING_LOOP_TEST_AFTER(name, setup, after)                          \
   static void *name##_body(void *unused_);                                   \
   static void name(int param) {                                              \
     coro_loop_opts opts_;                                                    \
     memset(&opts_, 0, sizeof opts_);                                         \
     setup(param, &opts_);                                                    \
     testing_run_loop(&opts_, name##_body);                                   \
+    after(param);                                                            \
   }                                                                          \
   static void *name##_body(void *unused_)
+
+static inline void testing_nothing_after(int param) { (void)param; }
 
 #endif /* CORO_TESTING_LOOP_H */

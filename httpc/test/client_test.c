@@ -7,7 +7,7 @@
  * connections (retried for GET, not for POST), the cap per host, limits.
  */
 #include "coro_http.h"
-#include "testing.h"
+#include "testing_loop.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -169,19 +169,10 @@ static const char *url(const char *path) {
 static coro_http_client *g_c;
 static coro_http_client_opts g_o;
 
-static void run_loop(int mode, void *(*body)(void *)) {
-  coro_loop *loop;
-  coro_loop_opts lo = {.stack_mode = mode};
-  CHECK_EQ(coro_loop_new(&loop, &lo), 0);
-  coro *co = NULL;
-  CHECK_EQ(coro_spawn(&co, body, NULL, NULL), 0);
-  CHECK_EQ(coro_loop_run(loop, CORO_RUN_UNTIL_EMPTY), 0);
-  CHECK_EQ(coro_join(co, 0, NULL), 0);
-  CHECK_EQ(coro_loop_close(loop, -1), 0);
-}
-
 /* A test body: the server started with its script, a client made with
- * g_o (set by the test's first lines through OPTS), then both stopped. */
+ * g_o (set by the test's first lines through OPTS), then both stopped; the
+ * first coroutine of a fresh loop of the stack mode under test
+ * (testing_run_loop). */
 #define TEST(name, script)                                                   \
   static void name##_run(void);                                              \
   static void *name##_body(void *unused_) {                                  \
@@ -194,9 +185,10 @@ static void run_loop(int mode, void *(*body)(void *)) {
     return NULL;                                                             \
   }                                                                          \
   static void name(int mode) {                                               \
+    coro_loop_opts lo = {.stack_mode = mode};                                \
     memset(&g_o, 0, sizeof g_o);                                             \
     name##_opts();                                                           \
-    run_loop(mode, name##_body);                                             \
+    testing_run_loop(&lo, name##_body);                                      \
   }                                                                          \
   static void name##_run(void)
 

@@ -6,9 +6,10 @@
 // extraction, a compact seen-set and filters, including the seed's rule of
 // following only hosts in the start site's DNS zone (SOA compared).
 //
-// Go only fills the configuration, runs the crawl in one cgo call on a
-// locked thread of its own and reads the counters: no page crosses into
-// Go, the JSON lines are written by C to a file descriptor.
+// Go only fills the configuration, runs the crawl's main coroutine on a
+// coro.Loop of its own (so a console lists it with its workers) and reads
+// the counters: no page crosses into Go, the JSON lines are written by C
+// to a file descriptor.
 package crawl
 
 // #cgo CFLAGS: -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -I${SRCDIR}/../../csrc -I${SRCDIR}/../../httpc
@@ -18,6 +19,7 @@ package crawl
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -27,7 +29,7 @@ import (
 	"time"
 	"unsafe"
 
-	_ "github.com/ccoro/coro/csrc"  // the engine
+	"github.com/ccoro/coro"
 	_ "github.com/ccoro/coro/httpc" // the HTTP client fetch.c calls
 )
 
@@ -113,6 +115,7 @@ type Crawl struct {
 	cfg     *C.crawl_config
 	flt     *C.crawl_go_filter
 	running bool
+	loop    []coro.Option // the loop Run makes
 }
 
 func (c *Crawl) cstr(s string) *C.char {
@@ -177,8 +180,11 @@ func New(cfg Config) (*Crawl, error) {
 	}
 	k.resolv_conf = c.cstr(cfg.ResolvConf)
 	k.hosts = c.cstr(cfg.Hosts)
+	c.loop = []coro.Option{coro.WithName("crawl"),
+		coro.WithResolver(coro.ResolverConfig{ResolvConf: cfg.ResolvConf, Hosts: cfg.Hosts})}
 	if cfg.Shared {
 		k.stack_mode = C.CORO_STACK_SHARED
+		c.loop = append(c.loop, coro.WithStackMode(coro.StackShared))
 	}
 	c.flt.scope = C.int(cfg.Scope)
 	c.flt.domain = c.cstr(cfg.Domain)
@@ -226,8 +232,9 @@ func statsOf(s *C.crawl_stats) Stats {
 }
 
 // Run crawls until the frontier is empty, MaxPages is reached or Stop is
-// called, on a loop of its own on a locked thread, and returns the
-// counters. Call it once.
+// called, on a coro.Loop of its own named "crawl" (coro.Loops lists it
+// while it runs, so a console shows the crawl's coroutines), and returns
+// the counters. Call it once.
 func (c *Crawl) Run() (Stats, error) {
 	c.mu.Lock()
 	if c.running || c.g == nil {
@@ -236,24 +243,31 @@ func (c *Crawl) Run() (Stats, error) {
 	}
 	c.running = true
 	c.mu.Unlock()
-	type result struct {
-		st C.crawl_stats
-		rc C.int
+	l, err := coro.NewLoop(c.loop...)
+	if err != nil {
+		return Stats{}, fmt.Errorf("crawl: loop: %w", err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		// The loop belongs to this thread while it lives; the thread is
-		// never unlocked, so it ends with this goroutine (DEVELOPERS.md,
-		// rule 2).
-		runtime.LockOSThread()
-		var r result
-		r.rc = C.crawl_go_run(c.g, &r.st)
-		done <- r
-	}()
-	r := <-done
-	st := statsOf(&r.st)
-	if r.rc < 0 {
-		return st, fmt.Errorf("crawl: %s", C.GoString(C.crawl_go_strerror(r.rc)))
+	var rc uintptr
+	co, err := l.Spawn(coro.Entry(uintptr(unsafe.Pointer(C.crawl_go_entry))), uintptr(unsafe.Pointer(c.g)),
+		coro.WithCoroutineName("crawl main"))
+	if err == nil {
+		rc, err = co.Wait(context.Background())
+	}
+	// As crawl_run: what is left (nothing, unless Stop came mid-way) has
+	// 5 s to end. Closing also runs or drops a Stop's post to the loop
+	// before Close may free the crawl.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	cerr := l.Close(ctx)
+	cancel()
+	st := c.Progress()
+	if err != nil {
+		return st, fmt.Errorf("crawl: %w", err)
+	}
+	if e := C.int(int64(rc)); e < 0 {
+		return st, fmt.Errorf("crawl: %s", C.GoString(C.crawl_go_strerror(e)))
+	}
+	if cerr != nil {
+		return st, fmt.Errorf("crawl: %w", cerr)
 	}
 	return st, nil
 }

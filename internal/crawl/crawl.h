@@ -4,9 +4,10 @@
  * I/O and know nothing of the loop, so the C tests and the fuzzers link
  * them alone (with httpc/url.c, which urlnorm.c calls, and the engine's
  * fault.c, through which url.c allocates). The crawl itself (frontier.c, fetch.c,
- * zone.c, output.c) runs in coroutines on cfg.loops loops made by
- * crawl_run, one on the calling thread and the others on threads of their
- * own, each with the hosts (and their URLs) that hash to it.
+ * zone.c, output.c) runs in coroutines on cfg.loops loops, each with the
+ * hosts (and their URLs) that hash to it: the first on a loop crawl_run
+ * makes on the calling thread, or on the caller's own loop
+ * (crawl_run_here), the others on threads of their own.
  *
  * Errors are negative errno values, as everywhere in coro.
  */
@@ -242,6 +243,15 @@ typedef struct crawl crawl;
  * the loops' threads at once; fetch_open is called on each loop. */
 int crawl_new(crawl **out, const crawl_config *c);
 int crawl_run(crawl *cr, crawl_stats *st);
+/* The same crawl with its first loop's share run in the calling coroutine,
+ * on a loop that someone else makes, runs and closes (the Go wrapper's
+ * coro.Loop, which the console sees); the other loops as crawl_run makes
+ * them. Blocks that loop's thread twice, briefly: until the other loops
+ * are made, and at the end until their threads have ended (they end
+ * with the crawl). Returns the crawl's error (0 or -errno); the counters
+ * are crawl_progress's. Free cr only after the loop is closed (a
+ * crawl_stop may have posted to it). */
+int crawl_run_here(crawl *cr);
 int crawl_stop(crawl *cr); /* thread-safe; idempotent */
 /* A snapshot of the counters, thread-safe (relaxed reads). */
 void crawl_progress(const crawl *cr, crawl_stats *st);

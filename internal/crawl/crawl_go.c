@@ -11,6 +11,7 @@
 #include "coro_http.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -59,10 +60,11 @@ int crawl_go_new(crawl_go **out, crawl_config *c, const crawl_go_filter *fo,
   return 0;
 }
 
-int crawl_go_run(crawl_go *g, crawl_stats *st) {
-  int rc = crawl_run(g->cr, st);
+void *crawl_go_entry(void *arg) {
+  crawl_go *g = arg;
+  int rc = crawl_run_here(g->cr);
   if (g->out && fflush(g->out) != 0 && rc == 0) rc = -EIO;
-  return rc;
+  return (void *)(intptr_t)rc;
 }
 
 void crawl_go_stop(crawl_go *g) { crawl_stop(g->cr); }

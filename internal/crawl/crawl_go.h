@@ -18,7 +18,9 @@ typedef struct crawl_go_filter {
  * dup of fd (-1: none). A bad expression: -EINVAL with err. */
 int crawl_go_new(crawl_go **out, crawl_config *c, const crawl_go_filter *f,
                  int fd, char *err, size_t errlen);
-int crawl_go_run(crawl_go *g, crawl_stats *st); /* also flushes the output */
+/* The coroutine entry (arg: g) that runs the crawl on the caller's loop
+ * (crawl_run_here), flushes the output and returns 0 or -errno. */
+void *crawl_go_entry(void *g);
 void crawl_go_stop(crawl_go *g);                /* thread-safe */
 void crawl_go_progress(crawl_go *g, crawl_stats *st);
 void crawl_go_free(crawl_go *g);

@@ -1,11 +1,12 @@
 /* frontier.c - the crawl: per-host queues with politeness, and the pool
  * of worker coroutines that drains them.
  *
- * Contract (crawl.h): crawl_config_init, crawl_new, crawl_run, crawl_stop,
- * crawl_progress, crawl_free.
+ * Contract (crawl.h): crawl_config_init, crawl_new, crawl_run,
+ * crawl_run_here, crawl_stop, crawl_progress, crawl_free.
  *
  * The crawl runs on cfg.loops loops (default 1), each on a thread of its
- * own (the calling thread's and cfg.loops - 1 made by crawl_run), each
+ * own (the calling thread's, or with crawl_run_here the caller's loop, and
+ * cfg.loops - 1 made by crawl_run), each
  * with a shard of the frontier: the hosts whose key hashes to it, their
  * queues and the seen-set of their URLs. So a host's politeness, robots
  * and connections stay on one loop, and nothing of the hot path is
@@ -717,10 +718,9 @@ static void *worker_main(void *arg) {
 
 /* ---- the run ------------------------------------------------------ */
 
-/* A shard's main coroutine: its fetcher, the seed's zone, its seeds, its
- * workers; then it stops taking posts and stops its loop. */
-static void *shard_main(void *arg) {
-  shard *s = arg;
+/* A shard's crawl, in its main coroutine: its fetcher, the seed's zone,
+ * its seeds, its workers; then it stops taking posts. */
+static void shard_body(shard *s) {
   struct crawl *cr = s->cr;
   int n = 0;
   if (cr->cfg.fetch_open) {
@@ -768,6 +768,12 @@ static void *shard_main(void *arg) {
   s->loop = NULL;
   pthread_mutex_unlock(&s->lk);
   if (cr->cfg.fetch_close && s->fetch_arg) cr->cfg.fetch_close(s->fetch_arg);
+}
+
+/* A shard's main coroutine on a loop of the crawl's own: the crawl, then
+ * the loop stops. */
+static void *shard_main(void *arg) {
+  shard_body(arg);
   coro_loop_stop(coro_loop_current());
   return NULL;
 }
@@ -777,6 +783,17 @@ static void stop_on_loop(void *arg) {
   for (int i = 0; i < s->nworkers; i++)
     if (s->workers[i].co && s->workers[i].in_io) coro_cancel(s->workers[i].co);
   coro_cond_broadcast(&s->wake);
+}
+
+/* Counts a shard's loop as made (or failed), and waits until every
+ * shard's is: a hand-off to another shard finds its loop set. */
+static void shards_ready(struct crawl *cr) {
+  pthread_mutex_lock(&cr->start_mu);
+  cr->nready++;
+  pthread_cond_broadcast(&cr->start_cv);
+  while (cr->nready < cr->nshards && !cr->start_failed)
+    pthread_cond_wait(&cr->start_cv, &cr->start_mu);
+  pthread_mutex_unlock(&cr->start_mu);
 }
 
 /* Runs shard s on a new loop on the calling thread: made, then (once
@@ -806,12 +823,7 @@ static int shard_run(shard *s) {
     s->loop = loop;
     pthread_mutex_unlock(&s->lk);
   }
-  pthread_mutex_lock(&cr->start_mu);
-  cr->nready++;
-  pthread_cond_broadcast(&cr->start_cv);
-  while (cr->nready < cr->nshards && !cr->start_failed)
-    pthread_cond_wait(&cr->start_cv, &cr->start_mu);
-  pthread_mutex_unlock(&cr->start_mu);
+  shards_ready(cr);
   if (rc == 0) {
     if (stopping(cr)) stop_on_loop(s);
     rc = coro_loop_run(loop, CORO_RUN_UNTIL_STOPPED);
@@ -909,8 +921,9 @@ void crawl_progress(const crawl *cr, crawl_stats *st) {
   st->stopped = __atomic_load_n(&cr->stop, __ATOMIC_RELAXED);
 }
 
-int crawl_run(crawl *cr, crawl_stats *st) {
-  /* Every seed is work until its shard has queued it (shard_main). */
+/* Starts the threads of shards 1 and up. */
+static void start_others(struct crawl *cr) {
+  /* Every seed is work until its shard has queued it (shard_body). */
   cr->work = (int64_t)cr->nseeds;
   for (int i = 1; i < cr->nshards; i++) {
     shard *s = &cr->shards[i];
@@ -927,7 +940,11 @@ int crawl_run(crawl *cr, crawl_stats *st) {
     }
     s->started = 1;
   }
-  int rc = shard_run(&cr->shards[0]);
+}
+
+/* Joins the threads of shards 1 and up; returns rc, else the first of
+ * their errors, else the crawl's. Sums the seen-sets' sizes. */
+static int join_others(struct crawl *cr, int rc) {
   for (int i = 1; i < cr->nshards; i++)
     if (cr->shards[i].started) {
       pthread_join(cr->shards[i].thread, NULL);
@@ -938,8 +955,31 @@ int crawl_run(crawl *cr, crawl_stats *st) {
   uint64_t sb = 0;
   for (int i = 0; i < cr->nshards; i++) sb += crawl_seen_bytes(&cr->shards[i].seen);
   __atomic_store_n(&cr->st.seen_bytes, sb, __ATOMIC_RELAXED);
+  return rc;
+}
+
+int crawl_run(crawl *cr, crawl_stats *st) {
+  start_others(cr);
+  int rc = join_others(cr, shard_run(&cr->shards[0]));
   crawl_progress(cr, st);
   return rc;
+}
+
+/* Shard 0 in the calling coroutine: its loop is the caller's, set in
+ * s->loop for crawl_stop and the hand-offs for the whole of its crawl. A
+ * stop that came before it was set is seen here; a post of stop_on_loop
+ * still queued when this returns runs on the loop later, so the caller
+ * frees cr only once the loop has been closed. */
+int crawl_run_here(crawl *cr) {
+  shard *s = &cr->shards[0];
+  start_others(cr);
+  pthread_mutex_lock(&s->lk);
+  s->loop = coro_loop_current();
+  pthread_mutex_unlock(&s->lk);
+  shards_ready(cr);
+  if (stopping(cr)) stop_on_loop(s);
+  shard_body(s);
+  return join_others(cr, 0);
 }
 
 void crawl_free(crawl *cr) {

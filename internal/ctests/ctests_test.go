@@ -47,6 +47,9 @@ var programs = map[string]program{
 	"stack_test": {name: "stack_test", run: true, sources: func([]string) []string {
 		return []string{"stack.c", "fault.c"}
 	}},
+	// The real servers and their client libraries it needs are the
+	// Makefile's (make hooks-servers runs it through scripts/with-servers.sh).
+	"hooks_servers_test": {name: "hooks_servers_test", sources: whole, run: false},
 	// The libc hooks (../hooks, not part of the engine) and the test's
 	// blocking client; the libpq test needs the Makefile (pkg-config).
 	"hooks_test": {name: "hooks_test", run: true, sources: func(engine []string) []string {

@@ -20,15 +20,13 @@ CORO_GO_ENTRY(hookdemo_client)
 import "C"
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"sync"
 	"time"
 
 	"github.com/ccoro/coro"
 	_ "github.com/ccoro/coro/hooks" // the libc hooks, linked in
+	"github.com/ccoro/coro/internal/echoserver"
 )
 
 // Result is one run's outcome.
@@ -50,55 +48,6 @@ func (r Result) String() string {
 		on, r.Clients, r.MaxInFlight, r.OK, r.Failed, r.Elapsed.Seconds())
 }
 
-// server answers each request line with the line itself after delay, each
-// connection on a goroutine: it never limits the clients' concurrency.
-// With barrier > 0 (the test's) it answers none until barrier requests
-// have arrived (or 20 s have passed), so only clients all in flight at
-// once can finish at once.
-func server(delay time.Duration, barrier int) (port int, stop func(), err error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, nil, err
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	arrived := 0
-	all := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err != nil {
-					return
-				}
-				if barrier > 0 {
-					mu.Lock()
-					if arrived++; arrived == barrier {
-						close(all)
-					}
-					mu.Unlock()
-					select {
-					case <-all:
-					case <-time.After(20 * time.Second):
-					}
-				}
-				time.Sleep(delay)
-				c.Write([]byte(line))
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, func() { ln.Close(); wg.Wait() }, nil
-}
-
 // Run runs n clients at once on a new loop, with the hooks on or off,
 // against a server that answers each request after delay.
 func Run(ctx context.Context, n int, delay time.Duration, hooks bool) (Result, error) {
@@ -106,7 +55,7 @@ func Run(ctx context.Context, n int, delay time.Duration, hooks bool) (Result, e
 }
 
 func run(ctx context.Context, n int, delay time.Duration, hooks bool, barrier int) (Result, error) {
-	port, stop, err := server(delay, barrier)
+	port, stop, err := echoserver.Start(delay, barrier)
 	if err != nil {
 		return Result{}, err
 	}
