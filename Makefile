@@ -260,6 +260,8 @@ $(B)/httpc_bench: bench/httpc/httpc_bench.c $(B)/libcoro_http.a $(B)/libcoro.a $
 bench-httpc:
 	scripts/bench-httpc.sh
 
+.PHONY: bench-httpc fuzz-resp fuzz-url test-fuzz-httpc
+
 # --- bench-httpc over TLS ---
 # httpc_bench_tls: the same client with TLS (tls_on.c for tls_off.c, the
 # tls package's C, OpenSSL); make bench-httpc-tls runs the benchmark over
@@ -271,8 +273,6 @@ $(B)/httpc_bench_tls: bench/httpc/httpc_bench.c $(HTTPC_C) httpc/tls_on.c tls/tl
 bench-httpc-tls:
 	TLS=1 scripts/bench-httpc.sh
 .PHONY: bench-httpc-tls
-
-.PHONY: bench-httpc fuzz-resp fuzz-url test-fuzz-httpc
 
 $(B)/switch_test: csrc/test/switch_test.c $(SWITCH_O) $(HEADERS)
 	$(XCC) $(CFLAGS_BASE) $(XFLAGS) $< $(SWITCH_O) -lpthread -o $@
