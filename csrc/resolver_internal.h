@@ -44,6 +44,7 @@ struct coro_resolver {
   coro__dns_udp_sock *udp_cur[CORO__RES_MAX_SERVERS];
   coro__dns_udp_sock *udp_all;
   uint8_t *udp_rx;  /* the readers' buffer, CORO__DNS_UDP_RX bytes */
+  uint8_t *udp_tx;  /* the senders' buffer, CORO__DNS_QUERY_MAX bytes */
   uint32_t udp_max; /* queries per socket */
 };
 

@@ -1810,6 +1810,61 @@ static void *udp_pool_body(void *arg) {
 }
 static void udp_pool(int p) { stack_mode = p; run(udp_pool_body); }
 
+/* A query is sent from the resolver's own buffer (dns_udp.c send_hot);
+ * when that send cannot go at once (EAGAIN, EINTR: injected here) the
+ * query waits and goes from its own copy. Two lookups at once, the first
+ * one's send refused twice (the buffer's try and coro_send's first): it
+ * waits for POLLOUT while the second lookup fills the shared buffer with
+ * its own question, and must still send its own, or no answer would come. */
+static void *send_wait_one(void *arg) {
+  coro_resolver *r = arg;
+  coro_ip ip[4];
+  CHECK_EQ(coro_lookup_ip(r, "a.test", AF_INET, ip, 4, in_s(10)), 2);
+  check_ip(&ip[0], "192.0.2.1");
+  return NULL;
+}
+static void *send_wait_two(void *arg) {
+  coro_resolver *r = arg;
+  coro_ip ip[4];
+  CHECK_EQ(coro_lookup_ip(r, "v4only.test", AF_INET, ip, 4, in_s(10)), 1);
+  check_ip(&ip[0], "192.0.2.4");
+  return NULL;
+}
+static void *send_wait_body(void *arg) {
+  (void)arg;
+  fake *f = fake_start();
+  coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
+  coro_ip ip[4];
+  /* One refused send: sent again at once from the query's copy. */
+  int errs[] = {EAGAIN, EINTR};
+  const char *names[] = {"host.sub.test", "host.other.test"};
+  for (int k = 0; k < 2; k++) {
+    int q = f->queries;
+    coro__fault_arm_at(CORO__FP_BIT(CORO__FP_WRITE), 1, 1, errs[k]);
+    CHECK_EQ(coro_lookup_ip(r, names[k], AF_INET, ip, 4, in_s(10)), 1);
+    CHECK_EQ(coro__fault_fired(NULL), CORO__FP_WRITE);
+    coro__fault_arm(0, 0);
+    CHECK_EQ(f->queries, q + 1);
+  }
+  /* Two refused: a wait, and another query's send in between. */
+  int q = f->queries;
+  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_WRITE), 1, 2, EAGAIN);
+  coro *a, *b;
+  CHECK_EQ(coro_spawn(&a, send_wait_one, r, NULL), 0);
+  CHECK_EQ(coro_spawn(&b, send_wait_two, r, NULL), 0);
+  CHECK_EQ(coro_join(a, -1, NULL), 0);
+  CHECK_EQ(coro_join(b, -1, NULL), 0);
+  CHECK_EQ(coro__fault_fired(NULL), CORO__FP_WRITE);
+  coro__fault_arm(0, 0);
+  CHECK_EQ(f->queries, q + 2);
+  CHECK_U64_EQ(stats_of(r).timeouts, 0);
+  CHECK_U64_EQ(stats_of(r).retries, 0);
+  resolver_done(r);
+  fake_stop(f);
+  return NULL;
+}
+static void send_wait(int p) { stack_mode = p; run(send_wait_body); }
+
 static const testing_case tests[] = {
     {"a_only", a_only, 0},
     {"aaaa_only", aaaa_only, 0},
@@ -1840,6 +1895,7 @@ static const testing_case tests[] = {
     {"canonname", canonname, 0},
     {"lookup_server", lookup_server, 0},
     {"udp_pool", udp_pool, 0},
+    {"send_wait", send_wait, 0},
 };
 static const testing_param params[] = {{"guarded", CORO_STACK_GUARDED},
                                        {"shared", CORO_STACK_SHARED}};
