@@ -76,25 +76,54 @@ uint32_t coro__dns_udp_max(uint32_t opt) {
   return opt ? opt : UDP_MAX_DEFAULT;
 }
 
+/* Wait for an in-flight slot (CORO__DNS_UDP_INFLIGHT): 0 with it taken,
+ * or -ETIMEDOUT, -ECANCELED. A query woken by a closing one finds the slot
+ * taken now and then by a newcomer that did not wait; it waits again (the
+ * newcomer's close wakes the next), so no wake-up is lost. */
+static int slot_take(coro_resolver *r, int64_t deadline) {
+  while (r->udp_busy >= r->udp_busy_max) {
+    int rc = coro__wait(&r->udp_slotq, deadline);
+    if (rc < 0)
+      return rc;
+  }
+  if (++r->udp_busy > r->udp_busy_peak)
+    r->udp_busy_peak = r->udp_busy;
+  return 0;
+}
+
+static void slot_give(coro_resolver *r) {
+  r->udp_busy--;
+  if (!coro__waitq_empty(&r->udp_slotq))
+    coro__wake_one(&r->udp_slotq, 0);
+}
+
 int coro__dns_udp_open(coro_resolver *r, int si, const struct sockaddr *sa,
-                       socklen_t salen, coro__dns_udp_q *q) {
+                       socklen_t salen, coro__dns_udp_q *q, int64_t deadline) {
   memset(q, 0, sizeof *q);
+  int rc = slot_take(r, deadline);
+  if (rc < 0)
+    return rc;
   coro__dns_udp_sock *s = r->udp_cur[si];
   if (s && (s->sent >= r->udp_max || !same_peer(s, sa, salen))) {
     sock_retire(r, s);
     s = NULL;
   }
   if (!s) {
-    if (salen > sizeof s->to)
+    if (salen > sizeof s->to) {
+      slot_give(r);
       return -EINVAL;
+    }
     s = coro__calloc(1, sizeof *s);
-    if (!s)
+    if (!s) {
+      slot_give(r);
       return -ENOMEM;
+    }
     s->fd = coro__socket(sa->sa_family,
                          SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (s->fd < 0) {
       int err = -errno;
       free(s);
+      slot_give(r);
       return err;
     }
     coro__fd_adopt(s->fd);
@@ -104,6 +133,7 @@ int coro__dns_udp_open(coro_resolver *r, int si, const struct sockaddr *sa,
       int err = -errno;
       coro_fd_close(s->fd);
       free(s);
+      slot_give(r);
       return err;
     }
     memcpy(&s->to, sa, salen);
@@ -284,6 +314,7 @@ void coro__dns_udp_close(coro_resolver *r, coro__dns_udp_q *q) {
   q->s = NULL;
   free(q->msg);
   q->msg = NULL;
+  slot_give(r);
   s->pending--;
   if (s->reading == 0)
     hand_off(s, q);
