@@ -1807,8 +1807,8 @@ static void *send_wait_two(void *arg) {
   check_ip(&ip[0], "192.0.2.4");
   return NULL;
 }
-static void *send_wait_body(void *arg) {
-  (void)arg;
+TEST(send_wait) {
+  (void)unused_;
   fake *f = fake_start();
   coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
   coro_ip ip[4];
@@ -1840,7 +1840,6 @@ static void *send_wait_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void send_wait(int p) { stack_mode = p; run(send_wait_body); }
 
 /* At most udp_busy_max UDP questions in flight (dns_udp.c slot_take):
  * more wait for a slot in order, until their deadline or cancellation,
@@ -1861,8 +1860,8 @@ static void *slot_one(void *arg) {
   return NULL;
 }
 
-static void *inflight_body(void *arg) {
-  (void)arg;
+TEST(inflight) {
+  (void)unused_;
   fake *f = fake_start();
   f->wild = 1;
   coro_resolver *r = resolver_on(f, "options timeout:30 attempts:1\n", NULL,
@@ -1927,7 +1926,6 @@ static void *inflight_body(void *arg) {
   fake_stop(f);
   return NULL;
 }
-static void inflight(int p) { stack_mode = p; run(inflight_body); }
 
 static const testing_case tests[] = {
     {"a_only", a_only, 0},
