@@ -73,7 +73,7 @@ static int udp_try(coro_resolver *r, int si, const struct sockaddr *sa,
   coro__dns_udp_q *uq = coro__malloc(sizeof *uq);
   if (!uq)
     return -ENOMEM;
-  int rc = coro__dns_udp_open(r, si, sa, salen, uq);
+  int rc = coro__dns_udp_open(r, si, sa, salen, uq, try_dl);
   if (rc < 0) {
     free(uq);
     return rc;

@@ -84,6 +84,7 @@ int coro_resolver_new(coro_resolver **out, const coro_resolver_opts *opts) {
   r->loop = l;
   r->v6_route = -1;
   r->udp_max = coro__dns_udp_max(o.udp_max_queries);
+  r->udp_busy_max = CORO__DNS_UDP_INFLIGHT;
   int rc = 0;
   if (o.servers && (rc = parse_servers(r, o.servers)) < 0) {
     free(r);

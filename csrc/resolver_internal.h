@@ -44,7 +44,13 @@ struct coro_resolver {
   coro__dns_udp_sock *udp_cur[CORO__RES_MAX_SERVERS];
   coro__dns_udp_sock *udp_all;
   uint8_t *udp_rx;  /* the readers' buffer, CORO__DNS_UDP_RX bytes */
+  uint8_t *udp_tx;  /* the senders' buffer, CORO__DNS_QUERY_MAX bytes */
   uint32_t udp_max; /* queries per socket */
+  /* UDP questions in flight (dns_udp.c: open .. close), at most
+   * udp_busy_max (CORO__DNS_UDP_INFLIGHT; tests lower it); more wait in
+   * udp_slotq. udp_busy_peak: the most seen at once (tests). */
+  uint32_t udp_busy, udp_busy_max, udp_busy_peak;
+  coro__waitq udp_slotq;
 };
 
 /* ---- resolver.c ------------------------------------------------------- */
@@ -130,13 +136,24 @@ typedef struct coro__dns_udp_q {
  * then fails to decode, which ignores it). */
 #define CORO__DNS_UDP_RX 4096
 
+/* The most UDP questions a resolver has in flight at once; more wait for
+ * a slot, in order. Why: a burst (10,000 coroutines asking at once) sent
+ * all at once overflows the server's receive buffer (NSD's is 1 MiB,
+ * about 1,000 datagrams), and every question lost costs a timeout (5 s by
+ * default) and a retry burst that overflows it again. 512 keeps a local
+ * server's queue short and still fills a path of 20 ms at 25,000
+ * questions a second. */
+#define CORO__DNS_UDP_INFLIGHT 512
+
 /* The queries per socket for the option's value (0: the default, 100). */
 uint32_t coro__dns_udp_max(uint32_t opt);
 /* Register q on the current socket of server slot si (address sa), made
- * and connected when there is none, it is full or its server changed.
- * 0, or -ENOMEM, -errno of socket/connect (q not registered). */
+ * and connected when there is none, it is full or its server changed,
+ * after waiting until deadline for one of the resolver's in-flight slots
+ * (CORO__DNS_UDP_INFLIGHT). 0, or -ETIMEDOUT, -ECANCELED, -ENOMEM, -errno
+ * of socket/connect (q not registered, no slot held). */
 int coro__dns_udp_open(coro_resolver *r, int si, const struct sockaddr *sa,
-                       socklen_t salen, coro__dns_udp_q *q);
+                       socklen_t salen, coro__dns_udp_q *q, int64_t deadline);
 /* 1 when another query on q's socket waits for an answer with id. */
 int coro__dns_udp_id_taken(const coro__dns_udp_q *q, uint16_t id);
 /* Send the query msg with id. 0 or -errno. */
@@ -147,7 +164,7 @@ int coro__dns_udp_send(coro_resolver *r, coro__dns_udp_q *q, const uint8_t *msg,
  * -ENOMEM, -errno. */
 ssize_t coro__dns_udp_recv(coro_resolver *r, coro__dns_udp_q *q,
                            int64_t deadline);
-/* Unregister q (always, after a successful open). */
+/* Unregister q and free its slot (always, after a successful open). */
 void coro__dns_udp_close(coro_resolver *r, coro__dns_udp_q *q);
 /* Close every socket and free the records of queries still registered,
  * which only lookups abandoned by coro_loop_close leave (the resolver

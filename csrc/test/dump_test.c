@@ -474,7 +474,10 @@ static void *walk_driver(void *arg) {
   return NULL;
 }
 
-static void accounting_walk(int mode) { run_driver(walk_driver, mode); }
+TEST(accounting_walk) {
+  (void)unused_;
+  return walk_driver((void *)(intptr_t)g_mode);
+}
 
 /* ---- errors ----------------------------------------------------------- */
 

@@ -1073,6 +1073,9 @@ TEST(many) {
       CHECK_GE(f->queries, nmany);
   }
   CHECK_GE(stats_of(r).shared, (uint64_t)nmany - 1);
+  /* The distinct names went out CORO__DNS_UDP_INFLIGHT at a time. */
+  CHECK_EQ(r->udp_busy_peak, CORO__DNS_UDP_INFLIGHT);
+  CHECK_EQ(r->udp_busy, 0);
   free(a);
   free(co);
   resolver_done(r);
@@ -1546,7 +1549,8 @@ static void *stubborn_leader(void *arg) {
   coro__dns_udp_q *q = malloc(sizeof *q);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(9)};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  CHECK_EQ(coro__dns_udp_open(r, 0, (struct sockaddr *)&sa, sizeof sa, q), 0);
+  CHECK_EQ(coro__dns_udp_open(r, 0, (struct sockaddr *)&sa, sizeof sa, q, -1),
+           0);
   leader_state = 1;
   /* A coroutine that ignores its cancel: coro_loop_close abandons it
    * with its flight in progress. */
@@ -1783,6 +1787,146 @@ TEST(udp_pool) {
   return NULL;
 }
 
+/* A query is sent from the resolver's own buffer (dns_udp.c send_hot);
+ * when that send cannot go at once (EAGAIN, EINTR: injected here) the
+ * query waits and goes from its own copy. Two lookups at once, the first
+ * one's send refused twice (the buffer's try and coro_send's first): it
+ * waits for POLLOUT while the second lookup fills the shared buffer with
+ * its own question, and must still send its own, or no answer would come. */
+static void *send_wait_one(void *arg) {
+  coro_resolver *r = arg;
+  coro_ip ip[4];
+  CHECK_EQ(coro_lookup_ip(r, "a.test", AF_INET, ip, 4, in_s(10)), 2);
+  check_ip(&ip[0], "192.0.2.1");
+  return NULL;
+}
+static void *send_wait_two(void *arg) {
+  coro_resolver *r = arg;
+  coro_ip ip[4];
+  CHECK_EQ(coro_lookup_ip(r, "v4only.test", AF_INET, ip, 4, in_s(10)), 1);
+  check_ip(&ip[0], "192.0.2.4");
+  return NULL;
+}
+TEST(send_wait) {
+  (void)unused_;
+  fake *f = fake_start();
+  coro_resolver *r = resolver_on(f, NULL, NULL, NULL);
+  coro_ip ip[4];
+  /* One refused send: sent again at once from the query's copy. */
+  int errs[] = {EAGAIN, EINTR};
+  const char *names[] = {"host.sub.test", "host.other.test"};
+  for (int k = 0; k < 2; k++) {
+    int q = f->queries;
+    coro__fault_arm_at(CORO__FP_BIT(CORO__FP_WRITE), 1, 1, errs[k]);
+    CHECK_EQ(coro_lookup_ip(r, names[k], AF_INET, ip, 4, in_s(10)), 1);
+    CHECK_EQ(coro__fault_fired(NULL), CORO__FP_WRITE);
+    coro__fault_arm(0, 0);
+    CHECK_EQ(f->queries, q + 1);
+  }
+  /* Two refused: a wait, and another query's send in between. */
+  int q = f->queries;
+  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_WRITE), 1, 2, EAGAIN);
+  coro *a, *b;
+  CHECK_EQ(coro_spawn(&a, send_wait_one, r, NULL), 0);
+  CHECK_EQ(coro_spawn(&b, send_wait_two, r, NULL), 0);
+  CHECK_EQ(coro_join(a, -1, NULL), 0);
+  CHECK_EQ(coro_join(b, -1, NULL), 0);
+  CHECK_EQ(coro__fault_fired(NULL), CORO__FP_WRITE);
+  coro__fault_arm(0, 0);
+  CHECK_EQ(f->queries, q + 2);
+  CHECK_U64_EQ(stats_of(r).timeouts, 0);
+  CHECK_U64_EQ(stats_of(r).retries, 0);
+  resolver_done(r);
+  fake_stop(f);
+  return NULL;
+}
+
+/* At most udp_busy_max UDP questions in flight (dns_udp.c slot_take):
+ * more wait for a slot in order, until their deadline or cancellation,
+ * and send nothing meanwhile. */
+typedef struct slot_arg {
+  coro_resolver *r;
+  int i;
+  double secs; /* the lookup's deadline, from now */
+  int rc;
+  coro_ip ip;
+} slot_arg;
+
+static void *slot_one(void *arg) {
+  slot_arg *a = arg;
+  char name[32];
+  snprintf(name, sizeof name, "h%d.wild.test", a->i);
+  a->rc = coro_lookup_ip(a->r, name, AF_INET, &a->ip, 1, in_s(a->secs));
+  return NULL;
+}
+
+TEST(inflight) {
+  (void)unused_;
+  fake *f = fake_start();
+  f->wild = 1;
+  coro_resolver *r = resolver_on(f, "options timeout:30 attempts:1\n", NULL,
+                                 NULL);
+  CHECK_EQ(r->udp_busy_max, CORO__DNS_UDP_INFLIGHT);
+  r->udp_busy_max = 2;
+  /* Six at once: two in flight at a time, all answered. On the heap: a
+   * SHARED stack's bytes move while it is suspended. */
+  slot_arg *a = calloc(6, sizeof *a);
+  coro *co[6];
+  for (int i = 0; i < 6; i++) {
+    a[i] = (slot_arg){.r = r, .i = i + 1, .secs = 30};
+    CHECK_EQ(coro_spawn(&co[i], slot_one, &a[i], NULL), 0);
+  }
+  for (int i = 0; i < 6; i++) {
+    CHECK_EQ(coro_join(co[i], -1, NULL), 0);
+    CHECK_EQ(a[i].rc, 1);
+    uint8_t want[4] = {10, 0, 0, (uint8_t)(i + 1)};
+    CHECK_EQ(memcmp(a[i].ip.addr, want, 4), 0);
+  }
+  CHECK_EQ(f->queries, 6);
+  CHECK_EQ(r->udp_busy_peak, 2);
+  CHECK_EQ(r->udp_busy, 0);
+  CHECK_U64_EQ(stats_of(r).timeouts, 0);
+
+  /* One slot, held by a question the server does not answer: a lookup
+   * waiting for the slot times out at its deadline, another is cancelled,
+   * neither sends anything. */
+  r->udp_busy_max = 1;
+  f->silent = 1;
+  a[0] = (slot_arg){.r = r, .i = 11, .secs = 60};
+  CHECK_EQ(coro_spawn(&co[0], slot_one, &a[0], NULL), 0);
+  int64_t until = in_s(20);
+  while (f->queries < 7 && coro_now() < until)
+    coro_yield();
+  CHECK_EQ(f->queries, 7);
+  a[1] = (slot_arg){.r = r, .i = 12, .secs = 0.05};
+  a[2] = (slot_arg){.r = r, .i = 13, .secs = 60};
+  CHECK_EQ(coro_spawn(&co[1], slot_one, &a[1], NULL), 0);
+  CHECK_EQ(coro_spawn(&co[2], slot_one, &a[2], NULL), 0);
+  CHECK_EQ(coro_join(co[1], -1, NULL), 0);
+  CHECK_EQ(a[1].rc, -ETIMEDOUT);
+  CHECK(!coro__waitq_empty(&r->udp_slotq)); /* the third waits */
+  CHECK_EQ(coro_cancel(co[2]), 0);
+  CHECK_EQ(coro_join(co[2], -1, NULL), 0);
+  CHECK_EQ(a[2].rc, -ECANCELED);
+  CHECK_EQ(f->queries, 7);
+  CHECK_EQ(r->udp_busy, 1);
+  CHECK_EQ(coro_cancel(co[0]), 0);
+  CHECK_EQ(coro_join(co[0], -1, NULL), 0);
+  CHECK_EQ(a[0].rc, -ECANCELED);
+  CHECK_EQ(r->udp_busy, 0);
+  CHECK(coro__waitq_empty(&r->udp_slotq));
+  /* The slot is free again. */
+  f->silent = 0;
+  a[3] = (slot_arg){.r = r, .i = 14, .secs = 30};
+  CHECK_EQ(coro_spawn(&co[3], slot_one, &a[3], NULL), 0);
+  CHECK_EQ(coro_join(co[3], -1, NULL), 0);
+  CHECK_EQ(a[3].rc, 1);
+  free(a);
+  resolver_done(r);
+  fake_stop(f);
+  return NULL;
+}
+
 static const testing_case tests[] = {
     {"a_only", a_only, 0},
     {"aaaa_only", aaaa_only, 0},
@@ -1813,6 +1957,8 @@ static const testing_case tests[] = {
     {"canonname", canonname, 0},
     {"lookup_server", lookup_server, 0},
     {"udp_pool", udp_pool, 0},
+    {"send_wait", send_wait, 0},
+    {"inflight", inflight, 0},
 };
 static const testing_param params[] = {{"guarded", CORO_STACK_GUARDED},
                                        {"shared", CORO_STACK_SHARED}};
