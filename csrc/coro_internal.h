@@ -298,7 +298,7 @@ struct coro_loop {
   int wake_fd;             /* eventfd, close-on-exec */
   coro__poller *poller;    /* fd waits (poll.c); owns no wake_fd */
   atomic_int shutdown;     /* posts refused from now on */
-  atomic_int posters;      /* threads inside coro_loop_post */
+  atomic_int posters;      /* threads inside coro_loop_post or _stop */
 
   /* dump.c. Cold: the switch reads CORO__F_ACCOUNT in the coroutine. */
   int accounting;          /* time runs (dump.c: coro__account) */

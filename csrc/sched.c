@@ -476,9 +476,15 @@ int coro_loop_post(coro_loop *l, void (*fn)(void *arg), void *arg) {
 int coro_loop_stop(coro_loop *l) {
   if (!l)
     return -EINVAL;
+  /* Counted as a poster from before the store until after the wake: the
+   * loop may see the stop, leave its run and close at once on its own
+   * thread, and close frees the loop only once posters is 0 (ASan caught
+   * wake_loop reading a freed loop in fault_test's remote sweep). */
+  atomic_fetch_add(&l->posters, 1);
   atomic_store(&l->stop, 1);
   atomic_thread_fence(memory_order_seq_cst); /* stop, then sleeping */
   wake_loop(l);
+  atomic_fetch_sub(&l->posters, 1);
   return 0;
 }
 
@@ -889,7 +895,8 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   free(l->heap);
   coro__poll_free(l); /* [I/O] */
   /* A poster refused by shutdown may still be inside coro_loop_post (it
-   * touches posters): wait for it to leave. */
+   * touches posters), and a stopper inside coro_loop_stop: wait for them
+   * to leave. */
   while (atomic_load(&l->posters) > 0)
     sched_yield();
   close(l->wake_fd);
