@@ -44,11 +44,16 @@ func TestCrawlCommand(t *testing.T) {
 	}
 	got := map[string]bool{}
 	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var v struct{ URL string }
+		// final_url is the page fetched; url, for a redirect's target
+		// reached first through the redirect, is where its chain began
+		// (which of the two comes first depends on the fetches' order).
+		var v struct {
+			FinalURL string `json:"final_url"`
+		}
 		if err := json.Unmarshal([]byte(l), &v); err != nil {
 			t.Fatalf("line %q: %v", l, err)
 		}
-		got[v.URL] = true
+		got[v.FinalURL] = true
 	}
 	for _, u := range want {
 		if !got[u] {
