@@ -58,8 +58,10 @@ static int answers(const coro__dns_msg *m, uint16_t id, const char *name,
          m->rcode == CORO__DNS_R_FORMERR;
 }
 
-/* One try over UDP until try_dl, on server slot si's pooled socket
- * (dns_udp.c): 0 with rep->m decoded and matching, or -ETIMEDOUT (*bad
+/* One try over UDP, on server slot si's pooled socket (dns_udp.c): an
+ * in-flight slot waited for until deadline (the lookup's; -ETIME when it
+ * passes), then timeout for the answer (within deadline): 0 with rep->m
+ * decoded and matching, or -ETIMEDOUT (*bad
  * set when malformed answers were ignored), -ECANCELED, -ECONNREFUSED,
  * -errno. The socket is connected, so the kernel has already dropped
  * datagrams from other addresses and ports; the id and the question are
@@ -67,17 +69,23 @@ static int answers(const coro__dns_msg *m, uint16_t id, const char *name,
 static int udp_try(coro_resolver *r, int si, const struct sockaddr *sa,
                    socklen_t salen, uint8_t *q, size_t qlen, uint16_t *idp,
                    const char *name, uint16_t type, coro__dns_reply *rep,
-                   int64_t try_dl, int *bad) {
+                   int64_t timeout, int64_t deadline, int *bad) {
   /* On the heap: other queries' readers write to it, and with shared
    * stacks ours is not where it was while another coroutine runs. */
   coro__dns_udp_q *uq = coro__malloc(sizeof *uq);
   if (!uq)
     return -ENOMEM;
-  int rc = coro__dns_udp_open(r, si, sa, salen, uq, try_dl);
+  /* The wait for an in-flight slot runs until the lookup's deadline, not
+   * the try's: a question that waited is no timeout of the server (it was
+   * never sent). The try's window opens once it holds the slot. */
+  int rc = coro__dns_udp_open(r, si, sa, salen, uq, deadline);
   if (rc < 0) {
     free(uq);
-    return rc;
+    return rc == -ETIMEDOUT ? -ETIME : rc;
   }
+  int64_t try_dl = coro_now() + timeout;
+  if (deadline >= 0 && deadline < try_dl)
+    try_dl = deadline;
   /* Two questions on one socket must not share an id. */
   uint16_t id = *idp;
   while (coro__dns_udp_id_taken(uq, id))
@@ -228,7 +236,7 @@ int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
       rc = vc ? tcp_try(r, sa, srv_len[i], q, (size_t)qlen, id, name, type, out,
                         try_dl)
               : udp_try(r, i, sa, srv_len[i], q, (size_t)qlen, &id, name, type,
-                        out, try_dl, &bad);
+                        out, timeout, deadline, &bad);
       if (rc == 0 && !no_edns[i] && out->m.rcode == CORO__DNS_R_FORMERR &&
           !out->m.has_opt) {
         no_edns[i] = 1; /* an old server: ask again, plainly */
@@ -248,6 +256,8 @@ int coro__dns_exchange(coro_resolver *r, const char *name, uint16_t type,
       }
       if (rc == -ECANCELED || rc == -ENOMEM)
         goto out;
+      if (rc == -ETIME) /* the lookup's deadline, waiting for a UDP slot */
+        goto fail;
       if (rc == -ETIMEDOUT) {
         r->timeouts++;
         continue;

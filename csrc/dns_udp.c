@@ -77,24 +77,23 @@ uint32_t coro__dns_udp_max(uint32_t opt) {
 }
 
 /* Wait for an in-flight slot (CORO__DNS_UDP_INFLIGHT): 0 with it taken,
- * or -ETIMEDOUT, -ECANCELED. A query woken by a closing one finds the slot
- * taken now and then by a newcomer that did not wait; it waits again (the
- * newcomer's close wakes the next), so no wake-up is lost. */
+ * or -ETIMEDOUT, -ECANCELED. Slots are handed over in order, as sync.c's
+ * resources are: a closing query gives its slot to the longest waiter
+ * (udp_busy unchanged), and coro__wait returns the hand-over's status even
+ * if a cancel or the deadline follows before the waiter runs, so no
+ * newcomer barges ahead of a waiter and no slot is lost. While anyone
+ * waits, every slot is busy, so a newcomer queues behind. */
 static int slot_take(coro_resolver *r, int64_t deadline) {
-  while (r->udp_busy >= r->udp_busy_max) {
-    int rc = coro__wait(&r->udp_slotq, deadline);
-    if (rc < 0)
-      return rc;
-  }
+  if (r->udp_busy >= r->udp_busy_max)
+    return coro__wait(&r->udp_slotq, deadline); /* 0: handed one */
   if (++r->udp_busy > r->udp_busy_peak)
     r->udp_busy_peak = r->udp_busy;
   return 0;
 }
 
 static void slot_give(coro_resolver *r) {
-  r->udp_busy--;
-  if (!coro__waitq_empty(&r->udp_slotq))
-    coro__wake_one(&r->udp_slotq, 0);
+  if (!coro__wake_one(&r->udp_slotq, 0))
+    r->udp_busy--; /* nobody waits: the slot is free */
 }
 
 int coro__dns_udp_open(coro_resolver *r, int si, const struct sockaddr *sa,

@@ -394,15 +394,19 @@ void coro__finished(coro_loop *l, coro *co) {
  * The protocol, which costs a poster no lock and a loop that is awake no
  * system call:
  *   - a poster pushes its node on post_head with a CAS (a Treiber stack:
- *     lock-free, so a poster the kernel preempts stalls neither the loop
- *     nor the other posters, as a held post_mu did);
+ *     lock-free, so a poster the kernel preempts holds no lock that the
+ *     loop or the other posters wait for, as a held post_mu was);
  *   - main takes the whole list with one exchange and runs it oldest
  *     first (run_posts reverses it), so posts from one thread run in the
  *     order they were made;
  *   - only the push that found the list empty may have to wake the loop:
  *     a non-empty list is one main has not taken yet, and main looks at
  *     the list after announcing its sleep and before it sleeps, so it
- *     sees that node, this one included;
+ *     sees that node, this one included. The price: if the kernel
+ *     preempts that first poster between its push and its wake, the posts
+ *     pushed after it wait for its thread to run again (no post is lost,
+ *     but one can be late by a scheduling delay, where every poster woke
+ *     the loop before);
  *   - that poster wakes the loop only if main announced a sleep
  *     (`sleeping`), and swaps the flag to 0 so that of several posters
  *     (or a stop) racing for one sleep, one writes wake_fd.

@@ -304,7 +304,9 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	}
 	if j.rc < 0 {
 		err := errOf(j.rc)
-		if j.rc == -C.ECANCELED && ctx.Err() != nil {
+		// The context ended it (cancelled in Wait), or its deadline, which
+		// the engine's timer also has, did: one error either way.
+		if (j.rc == -C.ECANCELED || j.rc == -C.ETIMEDOUT) && ctx.Err() != nil {
 			err = ctxErr(ctx)
 		}
 		return nil, &Error{URL: req.URL, Err: err, Detail: C.GoString(&j.resp.why[0])}

@@ -140,8 +140,9 @@ func TestDo(t *testing.T) {
 	t.Run("slow-body", func(t *testing.T) {
 		_, err := c.Do(ctxTimeout(t, 100*time.Millisecond), &Request{URL: srv.URL + "/slow-body"})
 		var he *Error
-		if !errors.As(err, &he) || !he.Timeout() || !errors.Is(err, syscall.ETIMEDOUT) {
-			t.Fatalf("%v, want a timeout", err)
+		if !errors.As(err, &he) || !he.Timeout() || !errors.Is(err, syscall.ETIMEDOUT) ||
+			!errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%v, want a timeout, both ETIMEDOUT and DeadlineExceeded", err)
 		}
 	})
 	t.Run("truncated", func(t *testing.T) {

@@ -246,9 +246,11 @@ int crawl_run(crawl *cr, crawl_stats *st);
 /* The same crawl with its first loop's share run in the calling coroutine,
  * on a loop that someone else makes, runs and closes (the Go wrapper's
  * coro.Loop, which the console sees); the other loops as crawl_run makes
- * them. Blocks that loop's thread twice, briefly: until the other loops
- * are made, and at the end until their threads have ended (they end
- * with the crawl). Returns the crawl's error (0 or -errno); the counters
+ * them. Blocks that loop's thread twice: until the other loops are made
+ * (briefly), and at the end until their threads have ended. They end with
+ * the crawl, but a fetch under way on another loop when max_pages is
+ * reached runs to its end or its timeout (timeout_ns), and meanwhile
+ * posts to this loop (a console's ps) wait. Returns the crawl's error (0 or -errno); the counters
  * are crawl_progress's. Free cr only after the loop is closed (a
  * crawl_stop may have posted to it). */
 int crawl_run_here(crawl *cr);
