@@ -231,12 +231,22 @@ func cDeadline(ctx context.Context) C.int64_t {
 	if !ok {
 		return -1
 	}
-	now := C.coro_now()
+	// The remainder first, then the engine's clock (the same monotonic
+	// clock): so the engine's timer never fires before d, and a request it
+	// ends finds the context's deadline passed (Do's one error for both).
 	rem := time.Until(d)
+	now := C.coro_now()
 	if rem <= 0 {
 		return now
 	}
 	return now + C.int64_t(rem)
+}
+
+// deadlinePassed reports whether ctx has a deadline and it has passed, even
+// if ctx.Err() does not say so yet (the context's timer may run late).
+func deadlinePassed(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // Do runs req and returns its final response. Any status is a response
@@ -306,8 +316,10 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 		err := errOf(j.rc)
 		// The context ended it (cancelled in Wait), or its deadline, which
 		// the engine's timer also has, did: one error either way.
-		if (j.rc == -C.ECANCELED || j.rc == -C.ETIMEDOUT) && ctx.Err() != nil {
+		if j.rc == -C.ECANCELED && ctx.Err() != nil {
 			err = ctxErr(ctx)
+		} else if j.rc == -C.ETIMEDOUT && deadlinePassed(ctx) {
+			err = deadlineError{}
 		}
 		return nil, &Error{URL: req.URL, Err: err, Detail: C.GoString(&j.resp.why[0])}
 	}
