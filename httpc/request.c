@@ -80,18 +80,6 @@ static size_t b64(const unsigned char *s, size_t n, char *out) {
   return o;
 }
 
-/* Decimal digits of v at p (no NUL): their count. */
-static size_t utoa(uint64_t v, char *p) {
-  char t[20];
-  size_t k = 0;
-  do
-    t[k++] = (char)('0' + v % 10);
-  while ((v /= 10));
-  for (size_t i = 0; i < k; i++)
-    p[i] = t[k - 1 - i];
-  return k;
-}
-
 /* Percent-decode s into out (at least strlen(s) + 1 bytes). */
 static size_t pct_decode(const char *s, char *out) {
   size_t o = 0;
@@ -150,7 +138,7 @@ ssize_t coro__http_request_head(const coro_http_client *c, const char *method,
     PUT("]");
   if (u->port != dport) {
     PUT(":");
-    n += utoa((uint64_t)u->port, b + n);
+    n = (size_t)(coro__put_u64(b + n, b + cap, (uint64_t)u->port) - b);
   }
   PUT("\r\n");
   if (*ua && !has_field(h, nh, "user-agent")) {
@@ -179,7 +167,7 @@ ssize_t coro__http_request_head(const coro_http_client *c, const char *method,
   }
   if (has_body) {
     PUT("Content-Length: ");
-    n += utoa((uint64_t)body_len, b + n);
+    n = (size_t)(coro__put_u64(b + n, b + cap, (uint64_t)body_len) - b);
     PUT("\r\n");
   }
   for (size_t i = 0; i < nh; i++) {
