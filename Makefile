@@ -228,6 +228,18 @@ bench-hooks:
 	scripts/bench-hooks.sh
 
 .PHONY: hooks-servers demo-hooks bench-hooks
+# --- hooks benchmark's Go peers (bench/hooks/gohooks) ---
+# A module of its own (hiredis is no requirement of the coro module): go
+# vet, then its cgo and Group peers with 20 clients against a redis of
+# their own (make test: after the soak, when go-lint and the soak have
+# put the coro packages in Go's build cache; about 5 CPU-seconds).
+hooks-peers-smoke:
+	@if ! pkg-config --exists hiredis; then echo "hooks-peers-smoke: skipped, no hiredis (libhiredis-dev)"; exit 0; fi; \
+	  (cd bench/hooks/gohooks && go vet . && go build -o ../../../build/gohooks .) && \
+	  WITH_SERVERS=redis scripts/with-servers.sh sh -c 'rc=0; for m in cgo group group-shared; do \
+	    line=$$(build/gohooks blpop $$m 20 $$CORO_REDIS_PORT) || rc=1; echo "gohooks blpop $$m 20: $$line"; \
+	  done; exit $$rc'
+.PHONY: hooks-peers-smoke
 # --- hooks tests' shared helpers ---
 # hooks_test and hooks_servers_test share their loops and loopback server
 # (csrc/test/hooks_testing.h, a header of static functions).
@@ -535,7 +547,8 @@ test-fuzz-httpc: $(FUZZ_RESP) $(FUZZ_URL)
 # the packages that go test then finds in the build cache.
 TEST_STAGES := \
   "hooks-servers then soak-60s" ".ci/stage hooks-servers $(MAKE) --no-print-directory hooks-servers; \
-    rc=$$?; .ci/stage soak-60s $(MAKE) --no-print-directory test-soak || rc=1; exit $$rc" \
+    rc=$$?; .ci/stage soak-60s $(MAKE) --no-print-directory test-soak || rc=1; \
+    .ci/stage hooks-peers $(MAKE) --no-print-directory hooks-peers-smoke || rc=1; exit $$rc" \
   $(call stage,go-lint,go-lint) \
   $(call stage,go-race,go-race) \
   $(call stage,arm64-go,test-arm64-go) \
