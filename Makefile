@@ -234,7 +234,9 @@ bench-hooks:
 # their own (make test: after the soak, when go-lint and the soak have
 # put the coro packages in Go's build cache; about 5 CPU-seconds).
 hooks-peers-smoke:
-	@if ! pkg-config --exists hiredis; then echo "hooks-peers-smoke: skipped, no hiredis (libhiredis-dev)"; exit 0; fi; \
+	@if ! pkg-config --exists hiredis; then \
+	  if [ -n "$$CI" ]; then echo "hooks-peers-smoke: no hiredis (libhiredis-dev): .ci/install-deps test installs it" >&2; exit 1; fi; \
+	  echo "hooks-peers-smoke: skipped, no hiredis (libhiredis-dev)"; exit 0; fi; \
 	  (cd bench/hooks/gohooks && go vet . && go build -o ../../../build/gohooks .) && \
 	  WITH_SERVERS=redis scripts/with-servers.sh sh -c 'rc=0; for m in cgo group group-shared; do \
 	    line=$$(build/gohooks blpop $$m 20 $$CORO_REDIS_PORT) || rc=1; echo "gohooks blpop $$m 20: $$line"; \
