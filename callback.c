@@ -249,6 +249,17 @@ size_t coro__go_remote_result_off(void) {
 
 size_t coro__go_remote_err_off(void) { return offsetof(coro_remote, err); }
 
+/* The loop's liveness words (sched.c "Liveness") as plain ints, which Go
+ * reads and adds to with its own atomic operations while the loop lives
+ * (atomic_uint has unsigned's layout). */
+unsigned *coro__go_loop_beat(coro_loop *l) {
+  return (unsigned *)coro__loop_beat(l);
+}
+
+unsigned *coro__go_loop_waiter_beat(coro_loop *l) {
+  return (unsigned *)coro__loop_waiter_beat(l);
+}
+
 /* Releases the records of a batch of finished coroutines (Loop.take): one
  * cgo call for the batch instead of one per coroutine. rs is Go memory
  * holding C pointers, for this call only. */
