@@ -176,16 +176,21 @@ func (l *Loop) take(final bool) int {
 // loop queued without waking the dispatcher, counting on this helper; see
 // callback.c). Nothing once the loop is being freed: the loop goroutine
 // finishes every coroutine itself.
-// It also returns the loop's beat, and beats for the caller, which shows
-// the loop thread that the caller is on a CPU (csrc/sched.c "Liveness").
-func (l *Loop) help(delta int32) (taken int, beat uint32) {
+// With beats it also returns the loop's beat, and beats for the caller,
+// which shows the loop thread that the caller is on a CPU (csrc/sched.c
+// "Liveness"): each costs a cache line the loop thread writes or reads,
+// so a poller beats only now and then, and not when it stops polling (its
+// next Spawn should not wait for the line).
+func (l *Loop) help(delta int32, beats bool) (taken int, beat uint32) {
 	l.inflight.Add(1)
 	defer l.inflight.Add(-1)
 	if l.freeing.Load() {
 		return 0, 0
 	}
-	beat = atomic.LoadUint32((*uint32)(unsafe.Pointer(l.cq.beat)))
-	atomic.AddUint32((*uint32)(unsafe.Pointer(l.cq.waiterBeat)), 1)
+	if beats {
+		beat = atomic.LoadUint32((*uint32)(unsafe.Pointer(l.cq.beat)))
+		atomic.AddUint32((*uint32)(unsafe.Pointer(l.cq.waiterBeat)), 1)
+	}
 	if delta != 0 {
 		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.helping)), delta)
 	}
