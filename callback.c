@@ -72,13 +72,14 @@ int coro_go_call(uintptr_t fn, void *arg, void **result) {
  *     coroutines (`waiters`) and the dispatcher is asleep (`sleeping`),
  *     so a completion nobody is parked on costs no syscall.
  * Capacity for every key is reserved at spawn time (on the spawning
- * goroutine's thread), so on_done never allocates and cannot fail. */
+ * goroutine's thread, without the lock: see reserve), so on_done never
+ * allocates and cannot fail. */
 typedef struct coro__go_cq {
   pthread_mutex_t mu;
   uintptr_t *items;  /* key << 1 | 1 if it finished during the loop's close */
   size_t len;        /* keys in items */
-  size_t reserved;   /* keys spawned and not yet taken (>= len) */
-  size_t cap;
+  atomic_size_t reserved; /* keys spawned and not yet taken (>= len) */
+  atomic_size_t cap;      /* of items; grows under mu, never shrinks */
   int hold;          /* closing: only the final take may take keys */
   int closing;       /* loop thread only: coro_loop_close is running */
   int efd;           /* eventfd, non-blocking; read by the dispatcher */
@@ -135,7 +136,7 @@ size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final) {
   if (!q->hold || final) {
     k = q->len < n ? q->len : n;
     q->len -= k;
-    q->reserved -= k;
+    atomic_fetch_sub(&q->reserved, k);
     atomic_store(&q->queued, (int)q->len);
     if (k > 0) /* items is NULL until the first spawn */
       memcpy(out, q->items + q->len, k * sizeof *out);
@@ -206,32 +207,46 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
  * number of keys waiting in q, so that Spawn can take them in batches.
  * One call gives Spawn all it needs (a cgo call costs more than the work
  * of most of these). */
+static int reserve(coro__go_cq *q) {
+  /* Without q->mu unless items must grow: the loop thread takes mu for
+   * each completion, and a spawner queued on it (a futex wait and wake)
+   * cost more than the spawn. Room for every key: on_done appends key k
+   * while the finished, untaken keys are all counted in reserved, the
+   * one counted last included, whose spawner made cap at least reserved
+   * as it was after its own count; takes only lower it since. */
+  size_t want = atomic_fetch_add(&q->reserved, 1) + 1;
+  if (want <= atomic_load(&q->cap))
+    return 0;
+  pthread_mutex_lock(&q->mu);
+  while (atomic_load(&q->cap) < want) {
+    size_t cap = atomic_load(&q->cap);
+    cap = cap ? cap * 2 : 64;
+    uintptr_t *p = coro__realloc(q->items, cap * sizeof *p);
+    if (p == NULL) {
+      pthread_mutex_unlock(&q->mu);
+      atomic_fetch_sub(&q->reserved, 1);
+      return -ENOMEM;
+    }
+    q->items = p;
+    atomic_store(&q->cap, cap);
+  }
+  pthread_mutex_unlock(&q->mu);
+  return 0;
+}
+
 int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
                           uintptr_t arg, const coro_opts *opts,
                           uintptr_t udata, coro_remote **out,
                           const int **done, uint64_t *id, size_t *pending) {
-  pthread_mutex_lock(&q->mu);
-  if (q->reserved == q->cap) {
-    size_t cap = q->cap ? q->cap * 2 : 64;
-    uintptr_t *p = coro__realloc(q->items, cap * sizeof *p);
-    if (p == NULL) {
-      pthread_mutex_unlock(&q->mu);
-      return -ENOMEM;
-    }
-    q->items = p;
-    q->cap = cap;
-  }
-  q->reserved++;
-  *pending = q->len;
-  pthread_mutex_unlock(&q->mu);
+  if (reserve(q) < 0)
+    return -ENOMEM;
+  *pending = (size_t)atomic_load_explicit(&q->queued, memory_order_relaxed);
   /* fn is a C function's address, carried by Go as a coro.Entry
    * (an integer: see CORO_GO_ENTRY in coro_go.h). */
   int rc = coro_remote_spawn(loop, (coro_fn)fn, (void *)arg, opts,
                              coro__go_on_done, (void *)udata, out);
   if (rc < 0) {
-    pthread_mutex_lock(&q->mu);
-    q->reserved--;
-    pthread_mutex_unlock(&q->mu);
+    atomic_fetch_sub(&q->reserved, 1);
     return rc;
   }
   *done = coro__remote_done_flag(*out);
@@ -248,6 +263,17 @@ size_t coro__go_remote_result_off(void) {
 }
 
 size_t coro__go_remote_err_off(void) { return offsetof(coro_remote, err); }
+
+/* The loop's liveness words (sched.c "Liveness") as plain ints, which Go
+ * reads and adds to with its own atomic operations while the loop lives
+ * (atomic_uint has unsigned's layout). */
+unsigned *coro__go_loop_beat(coro_loop *l) {
+  return (unsigned *)coro__loop_beat(l);
+}
+
+unsigned *coro__go_loop_waiter_beat(coro_loop *l) {
+  return (unsigned *)coro__loop_waiter_beat(l);
+}
 
 /* Releases the records of a batch of finished coroutines (Loop.take): one
  * cgo call for the batch instead of one per coroutine. rs is Go memory

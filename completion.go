@@ -18,6 +18,8 @@ int *coro__go_cq_waiters(coro__go_cq *q);
 const int *coro__go_cq_queued(coro__go_cq *q);
 int *coro__go_cq_helping(coro__go_cq *q);
 void coro__go_remote_release_n(coro_remote **rs, size_t n);
+unsigned *coro__go_loop_beat(coro_loop *l);
+unsigned *coro__go_loop_waiter_beat(coro_loop *l);
 */
 import "C"
 
@@ -69,6 +71,11 @@ type completions struct {
 	// spinners counts the Waits polling a coroutine of this loop; see
 	// Coroutine.Wait.
 	spinners atomic.Int32
+
+	// The loop's liveness words (C memory, atomic; csrc/sched.c
+	// "Liveness"), valid while the loop is: beat moves while the loop
+	// thread runs, and a polling Wait adds to waiterBeat.
+	beat, waiterBeat *C.uint
 }
 
 // takeBatch is how many keys one take moves; spawnTakeAt is the queue
@@ -105,6 +112,8 @@ func (l *Loop) freeCompletions() {
 // the loop goroutine) and starts the dispatcher.
 func (l *Loop) startCompletions() {
 	C.coro__go_cq_bind(l.cq.q)
+	l.cq.beat = C.coro__go_loop_beat(l.c)
+	l.cq.waiterBeat = C.coro__go_loop_waiter_beat(l.c)
 	go l.dispatch()
 }
 
@@ -167,11 +176,20 @@ func (l *Loop) take(final bool) int {
 // loop queued without waking the dispatcher, counting on this helper; see
 // callback.c). Nothing once the loop is being freed: the loop goroutine
 // finishes every coroutine itself.
-func (l *Loop) help(delta int32) int {
+// With beats it also returns the loop's beat, and beats for the caller,
+// which shows the loop thread that the caller is on a CPU (csrc/sched.c
+// "Liveness"): each costs a cache line the loop thread writes or reads,
+// so a poller beats only now and then, and not when it stops polling (its
+// next Spawn should not wait for the line).
+func (l *Loop) help(delta int32, beats bool) (taken int, beat uint32) {
 	l.inflight.Add(1)
 	defer l.inflight.Add(-1)
 	if l.freeing.Load() {
-		return 0
+		return 0, 0
+	}
+	if beats {
+		beat = atomic.LoadUint32((*uint32)(unsafe.Pointer(l.cq.beat)))
+		atomic.AddUint32((*uint32)(unsafe.Pointer(l.cq.waiterBeat)), 1)
 	}
 	if delta != 0 {
 		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.helping)), delta)
@@ -183,9 +201,19 @@ func (l *Loop) help(delta int32) int {
 	// it sees it.
 	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) == 0 ||
 		atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
-		return 0
+		return 0, beat
 	}
-	return l.take(false)
+	return l.take(false), beat
+}
+
+// waiterBeat shows the loop thread that a goroutine waiting for its
+// coroutines runs (csrc/sched.c "Liveness"), as help does.
+func (l *Loop) waiterBeat() {
+	l.inflight.Add(1)
+	if !l.freeing.Load() {
+		atomic.AddUint32((*uint32)(unsafe.Pointer(l.cq.waiterBeat)), 1)
+	}
+	l.inflight.Add(-1)
 }
 
 // stopCompletions, on the loop goroutine before coro_loop_close (after

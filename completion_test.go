@@ -245,7 +245,7 @@ func TestHelperTakesWhatItSilenced(t *testing.T) {
 			}
 		}
 		if early || !parked(co) {
-			l.help(-1)
+			l.help(-1, false)
 			if !early {
 				if err := <-res; err != nil {
 					t.Fatalf("Wait: %v", err)
@@ -253,7 +253,7 @@ func TestHelperTakesWhatItSilenced(t *testing.T) {
 			}
 			continue
 		}
-		l.help(-1)
+		l.help(-1, false)
 		if err := <-res; err != nil {
 			t.Fatalf("Wait: %v", err)
 		}

@@ -300,6 +300,23 @@ struct coro_loop {
   atomic_int shutdown;     /* posts refused from now on */
   atomic_int posters;      /* threads inside coro_loop_post or _stop */
 
+  /* Liveness (sched.c "Liveness"), each word on a cache line of its own:
+   * `beat` moves while main is on a CPU (its turns and its spin for
+   * posts), so a thread polling for this loop's work sees whether the
+   * loop thread runs; `waiter_beat` moves while such a poller runs, so
+   * main sees whether it needs to yield its CPU to it. */
+  char pad_beat[64];
+  atomic_uint beat;
+  unsigned beat_n;         /* main: the value it stores next in beat */
+  unsigned waiter_seen;    /* main: waiter_beat at its last report */
+  unsigned waiter_idle;    /* main: waiter_beat at its last spin for posts */
+  int64_t busy_at;         /* main: when it last sampled its preemptions */
+  int64_t busy_until;      /* main: no long spins until then (preempted) */
+  long busy_nivcsw;        /* main: its involuntary switches at busy_at */
+  char pad_waiter[64];
+  atomic_uint waiter_beat;
+  char pad_end[64];
+
   /* dump.c. Cold: the switch reads CORO__F_ACCOUNT in the coroutine. */
   int accounting;          /* time runs (dump.c: coro__account) */
   int64_t switch_at;       /* accounting: when the running context began */
@@ -511,6 +528,10 @@ void coro__ready(coro_loop *loop, coro *co);
  * must stay valid until p->fn runs; owned nodes are freed after): 0, or
  * -ESHUTDOWN when the loop refuses posts. Allocates nothing. */
 int coro__loop_post_node(coro_loop *loop, coro__post *p);
+/* The loop's liveness words (sched.c "Liveness"), valid while the loop
+ * lives: read `beat`, and add to `waiter_beat` while polling. */
+const atomic_uint *coro__loop_beat(const coro_loop *loop);
+atomic_uint *coro__loop_waiter_beat(coro_loop *loop);
 
 /* Pick the next context to run after the current one parked or finished
  * (the run queue's head, or main when it is empty or main's turn is due). */

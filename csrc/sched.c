@@ -10,6 +10,7 @@
 #include "coro_internal.h"
 
 #include <sched.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -527,10 +528,39 @@ static void report_remotes(coro_loop *l) {
   /* A busy loop would otherwise keep its CPU for the rest of its time
    * slice while the thread waiting for these outcomes (often queued on
    * this very CPU: the kernel places a wakee near its waker) cannot run:
-   * on the loaded 2-CPU machine, Spawn + Wait to a busy loop took ms. */
-  if (l->rq_head)
-    sched_yield();
+   * on the loaded 2-CPU machine, Spawn + Wait to a busy loop took ms.
+   * Not when a poller's beat moved since the last report: it runs on
+   * another CPU, and a yield would cost this loop a system call per
+   * report for nothing (see "Liveness"). */
+  if (l->rq_head) {
+    unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
+    if (w == l->waiter_seen)
+      sched_yield();
+    l->waiter_seen = w;
+  }
 }
+
+/* ---- Liveness -----------------------------------------------------------
+ *
+ * A thread that waits for this loop's work by polling (Go's Wait, which
+ * polls a remote spawn's done flag) must give its CPU up when the loop
+ * thread is queued behind it on that CPU, and only then: a sched_yield
+ * costs about a microsecond on a VM, more than the rest of a round trip
+ * to a loop that is running. Neither side can ask the kernel where the
+ * other runs, so each shows that it runs: main stores a new `beat` each
+ * turn and while it spins for posts, the poller adds to `waiter_beat`
+ * while it polls. A poller yields only once `beat` has stood still for a
+ * while (the loop thread is off its CPU, asleep, or in a long turn), and
+ * main yields after a report only if `waiter_beat` stood still since the
+ * last one. Relaxed operations: a stale look only costs a yield more or
+ * less, never correctness. */
+static inline void beat(coro_loop *l) {
+  atomic_store_explicit(&l->beat, ++l->beat_n, memory_order_relaxed);
+}
+
+const atomic_uint *coro__loop_beat(const coro_loop *l) { return &l->beat; }
+
+atomic_uint *coro__loop_waiter_beat(coro_loop *l) { return &l->waiter_beat; }
 
 /* ---- The loop --------------------------------------------------------- */
 
@@ -560,6 +590,24 @@ static void fire_timers(coro_loop *l) {
 #define SPIN_MAX_NS 50000
 #define SPIN_START_NS 2000
 #define SPIN_MIN_NS 500
+/* The spin when a poller ran since the last one (its beat moved: see
+ * "Liveness"): it was on another CPU, and a Go Wait that sees its
+ * coroutine finish often spawns the next one soon, but now and then only
+ * after tens of microseconds (the Go runtime's own threads take the CPU).
+ * The learned length alone left the loop asleep for 15 to 60% of the
+ * round trips of one goroutine's Spawn + Wait (an eventfd write and a
+ * wake-up each, 8 to 12 us); a 10 us floor still for 20 to 30%, the full
+ * length for 2 to 5%. */
+#define SPIN_ALIVE_NS SPIN_MAX_NS
+/* But not while the machine is oversubscribed, which the kernel shows by
+ * preempting this thread (its involuntary context switches, sampled at
+ * most every CONTENDED_SAMPLE_NS while waiters run): there the poster may
+ * be queued behind this very spin, and a full spin per round trip made
+ * the median 57 us where sleeping at once made it 9 us (one busy process
+ * beside the benchmark on 2 CPUs). One preemption turns the floor off for
+ * CONTENDED_HOLD_NS. */
+#define CONTENDED_SAMPLE_NS 1000000
+#define CONTENDED_HOLD_NS 100000000
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -573,24 +621,53 @@ static inline void cpu_relax(void) {
  * deadline `until` (-1: none) comes (0). Never while coroutines wait for
  * fds: their events arrive only through the kernel, which the spin does not
  * ask. */
-static int spin_for_posts(coro_loop *l, int64_t until) {
-  if (l->spin_ns < SPIN_MIN_NS || l->spin_off || coro__poll_waiters(l))
+/* 1 if the kernel preempted this thread lately (see SPIN_ALIVE_NS). */
+static int contended(coro_loop *l) {
+  int64_t now = coro_now();
+  if (now < l->busy_until)
+    return 1;
+  if (now - l->busy_at < CONTENDED_SAMPLE_NS)
     return 0;
-  int64_t end = coro_now() + l->spin_ns;
+  struct rusage ru;
+  if (getrusage(RUSAGE_THREAD, &ru) < 0)
+    return 0;
+  /* A sample long after the last one is a new baseline, not a verdict on
+   * the time between. */
+  int hit = now - l->busy_at < 4 * CONTENDED_SAMPLE_NS &&
+            ru.ru_nivcsw != l->busy_nivcsw;
+  l->busy_at = now;
+  l->busy_nivcsw = ru.ru_nivcsw;
+  if (hit)
+    l->busy_until = now + CONTENDED_HOLD_NS;
+  return hit;
+}
+
+static int spin_for_posts(coro_loop *l, int64_t until) {
+  int64_t ns = l->spin_ns;
+  unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
+  if (w != l->waiter_idle) {
+    l->waiter_idle = w;
+    if (ns < SPIN_ALIVE_NS && !contended(l))
+      ns = SPIN_ALIVE_NS;
+  }
+  if (ns < SPIN_MIN_NS || l->spin_off || coro__poll_waiters(l))
+    return 0;
+  int64_t end = coro_now() + ns;
   if (until >= 0 && until < end)
     end = until;
   for (unsigned i = 1;; i++) {
+    if (i % 8 == 0)
+      beat(l);
     if (posts_pending(l) ||
         atomic_load_explicit(&l->stop, memory_order_relaxed)) {
-      if (l->spin_ns < SPIN_MAX_NS)
-        l->spin_ns *= 2;
+      l->spin_ns = ns < SPIN_MAX_NS ? ns * 2 : ns;
       return 1;
     }
     cpu_relax();
     if (i % 32 == 0 && coro_now() >= end)
       break;
   }
-  l->spin_ns /= 2;
+  l->spin_ns = ns / 2;
   return 0;
 }
 
@@ -619,6 +696,7 @@ static void idle(coro_loop *l, int64_t until) {
 /* One turn of main: posts, finished remotes, timers, then run the ready
  * coroutines. Returns 1 if something ran or is ready, 0 if idle. */
 static int turn(coro_loop *l) {
+  beat(l);
   run_posts(l);
   report_remotes(l);
   /* [I/O] Pick up ready fds without sleeping while coroutines are ready,
