@@ -267,6 +267,10 @@ size_t coro__go_remote_err_off(void) { return offsetof(coro_remote, err); }
 /* The loop's liveness words (sched.c "Liveness") as plain ints, which Go
  * reads and adds to with its own atomic operations while the loop lives
  * (atomic_uint has unsigned's layout). */
+_Static_assert(sizeof(atomic_uint) == sizeof(unsigned) &&
+                   ATOMIC_INT_LOCK_FREE == 2,
+               "Go's 32-bit atomics on the beats need a plain lock-free int");
+
 unsigned *coro__go_loop_beat(coro_loop *l) {
   return (unsigned *)coro__loop_beat(l);
 }

@@ -250,8 +250,12 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 			if since > waitSpin {
 				return false, nil
 			}
-			n, b := l.help(0, i%32 == 31)
-			if i%32 == 31 {
+			// The beat is read every 32 polls, and every 8 once the
+			// waiter yields (each yield is a syscall: a loop that moved
+			// again must stop them soon).
+			look := i%32 == 31 || stale
+			n, b := l.help(0, look)
+			if look {
 				if b != beat {
 					beat, moved = b, since
 				}

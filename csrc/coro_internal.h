@@ -310,6 +310,8 @@ struct coro_loop {
   unsigned beat_n;         /* main: the value it stores next in beat */
   unsigned waiter_seen;    /* main: waiter_beat at its last report */
   unsigned waiter_idle;    /* main: waiter_beat at its last spin for posts */
+  int alive_missed;        /* main: the last long spin for a live waiter caught
+                              nothing (sched.c spin_for_posts) */
   int64_t busy_at;         /* main: when it last sampled its preemptions */
   int64_t busy_until;      /* main: no long spins until then (preempted) */
   long busy_nivcsw;        /* main: its involuntary switches at busy_at */

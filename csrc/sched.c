@@ -617,12 +617,10 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Spin until a post or a stop (1), until l->spin_ns has passed or the
- * deadline `until` (-1: none) comes (0). Never while coroutines wait for
- * fds: their events arrive only through the kernel, which the spin does not
- * ask. */
-/* 1 if the kernel preempted this thread lately (see SPIN_ALIVE_NS). */
+/* 1 if the kernel preempted this thread lately (see SPIN_ALIVE_NS).
+ * RUSAGE_THREAD is Linux's; elsewhere the floor is never turned off. */
 static int contended(coro_loop *l) {
+#ifdef RUSAGE_THREAD
   int64_t now = coro_now();
   if (now < l->busy_until)
     return 1;
@@ -640,15 +638,33 @@ static int contended(coro_loop *l) {
   if (hit)
     l->busy_until = now + CONTENDED_HOLD_NS;
   return hit;
+#else
+  (void)l;
+  return 0;
+#endif
 }
+
+/* Spin until a post or a stop (1), until the spin's length has passed or
+ * the deadline `until` (-1: none) comes (0). The length is l->spin_ns,
+ * learned, or SPIN_ALIVE_NS when a waiter ran since the last spin and the
+ * last such long spin caught its post: a goroutine that does other work
+ * for longer than SPIN_ALIVE_NS between its round trips would otherwise
+ * cost a full spin for nothing on every one (the review of the beats);
+ * one miss turns the floor off until a spin, or a post soon after a sleep,
+ * shows that spinning pays again. Never while coroutines wait for fds:
+ * their events arrive only through the kernel, which the spin does not
+ * ask. */
 
 static int spin_for_posts(coro_loop *l, int64_t until) {
   int64_t ns = l->spin_ns;
+  int alive = 0;
   unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
   if (w != l->waiter_idle) {
     l->waiter_idle = w;
-    if (ns < SPIN_ALIVE_NS && !contended(l))
+    if (ns < SPIN_ALIVE_NS && !l->alive_missed && !contended(l)) {
       ns = SPIN_ALIVE_NS;
+      alive = 1;
+    }
   }
   if (ns < SPIN_MIN_NS || l->spin_off || coro__poll_waiters(l))
     return 0;
@@ -660,14 +676,20 @@ static int spin_for_posts(coro_loop *l, int64_t until) {
       beat(l);
     if (posts_pending(l) ||
         atomic_load_explicit(&l->stop, memory_order_relaxed)) {
-      l->spin_ns = ns < SPIN_MAX_NS ? ns * 2 : ns;
+      /* Learned from its own length, not the floor's. */
+      l->spin_ns = l->spin_ns < SPIN_MAX_NS ? l->spin_ns * 2 : l->spin_ns;
+      if (l->spin_ns < SPIN_MIN_NS)
+        l->spin_ns = SPIN_MIN_NS;
+      l->alive_missed = 0;
       return 1;
     }
     cpu_relax();
     if (i % 32 == 0 && coro_now() >= end)
       break;
   }
-  l->spin_ns = ns / 2;
+  l->spin_ns /= 2;
+  if (alive)
+    l->alive_missed = 1;
   return 0;
 }
 
@@ -689,8 +711,11 @@ static void idle(coro_loop *l, int64_t until) {
    * clock: the kernel's wake-up latency does not count): spinning again
    * would have caught it. */
   int64_t woke = atomic_load_explicit(&l->post_woke, memory_order_relaxed);
-  if (woke >= start && woke - start < SPIN_MAX_NS && l->spin_ns < SPIN_START_NS)
-    l->spin_ns = SPIN_START_NS;
+  if (woke >= start && woke - start < SPIN_MAX_NS) {
+    if (l->spin_ns < SPIN_START_NS)
+      l->spin_ns = SPIN_START_NS;
+    l->alive_missed = 0;
+  }
 }
 
 /* One turn of main: posts, finished remotes, timers, then run the ready
