@@ -19,6 +19,7 @@
  * count); coro-shared: one shared stack, each coroutine's used part
  * copied out when it switches away. */
 #include "coro.h"
+#include "blpop.h"
 #include "procstat.h"
 
 #include <hiredis/hiredis.h>
@@ -28,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 static int port, per_client, nclients, coro_mode;
@@ -40,10 +40,12 @@ static coro_mutex co_mu;
 static coro_cond co_cv;
 static int co_arrived;
 
-static void all_connected(void) {
+/* blpop.h's arrive: it never lets a client through early. */
+static int all_connected(int i) {
+  (void)i;
   if (!coro_mode) {
     pthread_barrier_wait(&th_barrier);
-    return;
+    return 0;
   }
   coro_mutex_lock(&co_mu, -1);
   if (++co_arrived == nclients)
@@ -51,33 +53,25 @@ static void all_connected(void) {
   while (co_arrived < nclients)
     coro_cond_wait(&co_cv, &co_mu, -1);
   coro_mutex_unlock(&co_mu);
+  return 0;
 }
 static atomic_int ok, failed, early;
-static double now_s(void);
 
 /* One client: the same code on a thread and in a coroutine. */
 static void *blpop_client(void *arg) {
-  int i = (int)(intptr_t)arg;
-  redisContext *c = redisConnect("127.0.0.1", port);
-  all_connected();
-  if (c == NULL || c->err) {
-    atomic_fetch_add(&failed, 1);
-    redisFree(c);
-    return NULL;
-  }
-  double t0 = now_s();
-  redisReply *r = redisCommand(c, "BLPOP hooksbench:empty:%d 0.3", i);
-  /* nil no sooner than the timeout (less redis's millisecond clock): the
-   * wait was the server's */
-  if (r && r->type == REDIS_REPLY_NIL && now_s() - t0 >= 0.29)
+  char why[128];
+  switch (blpop_run(port, (int)(intptr_t)arg, all_connected, why, sizeof why)) {
+  case BLPOP_OK:
     atomic_fetch_add(&ok, 1);
-  else {
-    if (r && r->type == REDIS_REPLY_NIL)
-      atomic_fetch_add(&early, 1);
+    break;
+  case BLPOP_EARLY:
+    atomic_fetch_add(&early, 1);
     atomic_fetch_add(&failed, 1);
+    break;
+  case BLPOP_FAILED:
+    atomic_fetch_add(&failed, 1);
+    break;
   }
-  freeReplyObject(r);
-  redisFree(c);
   return NULL;
 }
 
@@ -100,12 +94,6 @@ static void *get_client(void *arg) {
   atomic_fetch_add(&failed, per_client - good);
   redisFree(c);
   return NULL;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int main(int argc, char **argv) {

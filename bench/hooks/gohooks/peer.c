@@ -1,5 +1,5 @@
 /* peer.c - the clients of the hooks benchmark's Go peers (main.go): the
- * same blocking hiredis work as bench/hooks/hooks_bench.c's client, called
+ * blocking hiredis client of bench/hooks/blpop.h, as hooks_bench.c's, called
  * from goroutines (one cgo call each, so each holds an OS thread while it
  * blocks) or run as coroutines of a coro.Group's loops with the hooks.
  *
@@ -14,21 +14,17 @@
 
 #include "coro.h"
 #include "coro_go.h"
+#include "blpop.h"     /* bench/hooks: the client of every peer */
 #include "procstat.h" /* bench/hooks: what the C peers measure */
 
-#include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PEER_MAX_LOOPS 256
-/* Redis answers a timed-out BLPOP no sooner than its timeout; allow for
- * its millisecond clock. */
-#define EARLIEST_S 0.29
 
 static int port, nclients, nloops;
 static atomic_int ok, failed, early, arrived, reported;
@@ -51,12 +47,6 @@ int peer_setup(int p, int n, int loops) {
   if (loops == 0 && pthread_barrier_init(&th_barrier, NULL, (unsigned)n) != 0)
     return -1;
   return 0;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* The first failure is said on stderr; all are counted. */
@@ -111,31 +101,19 @@ static int all_connected(int i) {
 }
 
 static void blpop(int i) {
-  redisContext *c = redisConnect("127.0.0.1", port);
-  if (all_connected(i) < 0) {
-    fail(i, "through the barrier before all clients had arrived");
-    redisFree(c);
-    return;
-  }
-  if (c == NULL || c->err) {
-    fail(i, c ? c->errstr : "redisConnect: out of memory");
-    redisFree(c);
-    return;
-  }
-  double t0 = now_s();
-  redisReply *r = redisCommand(c, "BLPOP hooksbench:empty:%d 0.3", i);
-  double dt = now_s() - t0;
-  if (r == NULL)
-    fail(i, c->errstr);
-  else if (r->type != REDIS_REPLY_NIL)
-    fail(i, r->type == REDIS_REPLY_ERROR ? r->str : "BLPOP: not nil");
-  else if (dt < EARLIEST_S) {
-    atomic_fetch_add(&early, 1);
-    fail(i, "BLPOP answered before its timeout");
-  } else
+  char why[128];
+  switch (blpop_run(port, i, all_connected, why, sizeof why)) {
+  case BLPOP_OK:
     atomic_fetch_add(&ok, 1);
-  freeReplyObject(r);
-  redisFree(c);
+    break;
+  case BLPOP_EARLY:
+    atomic_fetch_add(&early, 1);
+    fail(i, why);
+    break;
+  case BLPOP_FAILED:
+    fail(i, why);
+    break;
+  }
 }
 
 void peer_blpop_thread(int i) { blpop(i); }
