@@ -307,7 +307,6 @@ struct coro_loop {
    * main sees whether it needs to yield its CPU to it. */
   char pad_beat[64];
   atomic_uint beat;
-  unsigned beat_n;         /* main: the value it stores next in beat */
   unsigned waiter_seen;    /* main: waiter_beat at its last report */
   unsigned waiter_idle;    /* main: waiter_beat at its last spin for posts */
   int alive_missed;        /* main: the last long spin for a live waiter caught

@@ -555,7 +555,9 @@ static void report_remotes(coro_loop *l) {
  * last one. Relaxed operations: a stale look only costs a yield more or
  * less, never correctness. */
 static inline void beat(coro_loop *l) {
-  atomic_store_explicit(&l->beat, ++l->beat_n, memory_order_relaxed);
+  /* main is the only writer: a load and a store, no read-modify-write. */
+  unsigned b = atomic_load_explicit(&l->beat, memory_order_relaxed);
+  atomic_store_explicit(&l->beat, b + 1, memory_order_relaxed);
 }
 
 const atomic_uint *coro__loop_beat(const coro_loop *l) { return &l->beat; }
@@ -654,7 +656,6 @@ static int contended(coro_loop *l) {
  * shows that spinning pays again. Never while coroutines wait for fds:
  * their events arrive only through the kernel, which the spin does not
  * ask. */
-
 static int spin_for_posts(coro_loop *l, int64_t until) {
   int64_t ns = l->spin_ns;
   int alive = 0;
@@ -677,7 +678,8 @@ static int spin_for_posts(coro_loop *l, int64_t until) {
     if (posts_pending(l) ||
         atomic_load_explicit(&l->stop, memory_order_relaxed)) {
       /* Learned from its own length, not the floor's. */
-      l->spin_ns = l->spin_ns < SPIN_MAX_NS ? l->spin_ns * 2 : l->spin_ns;
+      if (l->spin_ns < SPIN_MAX_NS)
+        l->spin_ns *= 2;
       if (l->spin_ns < SPIN_MIN_NS)
         l->spin_ns = SPIN_MIN_NS;
       l->alive_missed = 0;

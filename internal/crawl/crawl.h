@@ -250,9 +250,9 @@ int crawl_run(crawl *cr, crawl_stats *st);
  * (briefly), and at the end until their threads have ended. They end with
  * the crawl, but a fetch under way on another loop when max_pages is
  * reached runs to its end or its timeout (timeout_ns), and meanwhile
- * posts to this loop (a console's ps) wait. Returns the crawl's error (0 or -errno); the counters
- * are crawl_progress's. Free cr only after the loop is closed (a
- * crawl_stop may have posted to it). */
+ * posts to this loop (a console's ps) wait. Returns the crawl's error (0
+ * or -errno); the counters are crawl_progress's. Free cr only after the
+ * loop is closed (a crawl_stop may have posted to it). */
 int crawl_run_here(crawl *cr);
 int crawl_stop(crawl *cr); /* thread-safe; idempotent */
 /* A snapshot of the counters, thread-safe (relaxed reads). */
