@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 
 // cflags are the Makefile's, minus -Werror: a newer compiler's new warning
 // must not fail `go test` (the Makefile and CI keep -Werror).
-var cflags = []string{"-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-g", "-O2", "-fstack-clash-protection"}
+var cflags = []string{"-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-g", "-fno-omit-frame-pointer", "-O2", "-fstack-clash-protection"}
 
 // program is one C program of csrc/test and what it links.
 type program struct {
@@ -24,7 +25,14 @@ type program struct {
 	sources func(engine []string) []string
 	// run is false for helpers that other programs start.
 	run bool
+	// ldflags are its extra link flags (the Makefile's; see
+	// TestLinkFlagsMatchMakefile).
+	ldflags []string
 }
+
+// dynamic links a program with -rdynamic: it names the engine's frames
+// with dladdr, which sees only the dynamic symbol table.
+var dynamic = []string{"-rdynamic"}
 
 func whole(engine []string) []string { return engine }
 
@@ -35,6 +43,10 @@ var programs = map[string]program{
 	"overflow_test": {name: "overflow_test", sources: whole, run: false},
 	"core_test":     {name: "core_test", sources: whole, run: true},
 	"sync_test":     {name: "sync_test", sources: whole, run: true},
+	// Backtraces, the loop dump and the watchdog's reports name frames.
+	"backtrace_test": {name: "backtrace_test", sources: whole, run: true, ldflags: dynamic},
+	"dump_test":      {name: "dump_test", sources: whole, run: true, ldflags: dynamic},
+	"watchdog_test":  {name: "watchdog_test", sources: whole, run: true, ldflags: dynamic},
 	"switch_test": {name: "switch_test", run: true, sources: func(engine []string) []string {
 		var s []string
 		for _, f := range engine {
@@ -45,7 +57,7 @@ var programs = map[string]program{
 		return s
 	}},
 	"stack_test": {name: "stack_test", run: true, sources: func([]string) []string {
-		return []string{"stack.c", "fault.c"}
+		return []string{"stack.c", "fault.c", "crash.c", "backtrace.c"}
 	}},
 	// The real servers and their client libraries it needs are the
 	// Makefile's (make hooks-servers runs it through scripts/with-servers.sh).
@@ -131,7 +143,9 @@ func TestC(t *testing.T) {
 		for _, f := range p.sources(engine) {
 			args = append(args, filepath.Join(csrc, f))
 		}
-		args = append(args, "-I", filepath.Join(csrc, "..", "hooks"), "-lpthread", "-ldl", "-o", out)
+		args = append(args, "-I", filepath.Join(csrc, "..", "hooks"), "-lpthread", "-ldl")
+		args = append(args, p.ldflags...)
+		args = append(args, "-o", out)
 		cmd := exec.Command(cc[0], args...)
 		var msg bytes.Buffer
 		cmd.Stdout = &msg
@@ -175,5 +189,83 @@ func TestC(t *testing.T) {
 			}
 			t.Logf("%s: %s", name, m[len(m)-1][0])
 		})
+	}
+}
+
+// TestBuildMatchesMakefile keeps cflags and programs in step with the
+// Makefile, which builds the same programs for make's runs: its shared
+// compile flags (CFLAGS_BASE), each -rdynamic it gives a program of
+// csrc/test (as LDEXTRA or in its own rule), and the engine files of a
+// program it builds from some of them must be here too. backtrace_test,
+// dump_test, watchdog_test and stack_test once failed in a plain `go
+// test ./...` (no frame pointers, no -rdynamic, two files missing from
+// stack_test's link), unnoticed because make test runs the programs
+// itself and skips this package's C runs. Needs no C compiler, so it runs
+// in every go test run.
+func TestBuildMatchesMakefile(t *testing.T) {
+	mk, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{} // programs the Makefile links with -rdynamic
+	var rule string           // the program whose recipe is being read
+	target := regexp.MustCompile(`^\$\(B\)/(\w+_test):(.*)$`)
+	object := regexp.MustCompile(`\$\(B\)/(\w+\.c)\.o`)
+	for _, line := range strings.Split(string(mk), "\n") {
+		if m := target.FindStringSubmatch(line); m != nil {
+			rule = m[1]
+			// A program built from some of the engine's objects (not
+			// libcoro.a) must link the same files here.
+			if objs := object.FindAllStringSubmatch(m[2], -1); objs != nil {
+				var mkSrc []string
+				for _, o := range objs {
+					mkSrc = append(mkSrc, o[1])
+				}
+				var here []string
+				if p, ok := programs[rule]; ok {
+					here = p.sources(nil)
+				}
+				slices.Sort(mkSrc)
+				slices.Sort(here)
+				if !slices.Equal(mkSrc, here) {
+					t.Errorf("%s: the Makefile links %v, programs %v", rule, mkSrc, here)
+				}
+			}
+			if strings.Contains(m[2], "LDEXTRA") && strings.Contains(m[2], "-rdynamic") {
+				want[rule] = true
+			}
+			continue
+		}
+		if !strings.HasPrefix(line, "\t") {
+			rule = ""
+			continue
+		}
+		if rule != "" && strings.Contains(line, "-rdynamic") {
+			want[rule] = true
+		}
+	}
+	// The compile flags every variant shares (CFLAGS_BASE), but -Werror
+	// (left out, see cflags) and the include path (given per build).
+	base := regexp.MustCompile(`(?m)^CFLAGS_BASE\s*:?=\s*(.*)$`).FindSubmatch(mk)
+	if base == nil {
+		t.Fatal("no CFLAGS_BASE in the Makefile")
+	}
+	for _, f := range strings.Fields(string(base[1])) {
+		if f != "-Werror" && !strings.HasPrefix(f, "-I") && !slices.Contains(cflags, f) {
+			t.Errorf("CFLAGS_BASE has %s, cflags here do not", f)
+		}
+	}
+	tests, err := filepath.Glob(filepath.Join("..", "..", "csrc", "test", "*_test.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 {
+		t.Fatal("found no -rdynamic program in the Makefile: has its layout changed?")
+	}
+	for _, src := range tests {
+		name := strings.TrimSuffix(filepath.Base(src), ".c")
+		if has := slices.Contains(programs[name].ldflags, "-rdynamic"); has != want[name] {
+			t.Errorf("%s: -rdynamic in the Makefile %v, in programs %v", name, want[name], has)
+		}
 	}
 }
