@@ -10,6 +10,7 @@
 #include "coro.h"
 #include "coro_go.h"
 #include "coro_internal.h" /* the fault points' wrappers (fault.c) */
+#include "spawn.h"
 
 #include "_cgo_export.h"
 
@@ -234,24 +235,36 @@ static int reserve(coro__go_cq *q) {
   return 0;
 }
 
-int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
-                          uintptr_t arg, const coro_opts *opts,
-                          uintptr_t udata, coro_remote **out,
-                          const int **done, uint64_t *id, size_t *pending) {
-  if (reserve(q) < 0)
-    return -ENOMEM;
-  *pending = (size_t)atomic_load_explicit(&q->queued, memory_order_relaxed);
+/* The options come as scalars and the results go back in a struct
+ * returned by value (spawn.h): three of Spawn's five allocations per call
+ * were its variables that escaped because their addresses went to C. */
+coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
+                                       uintptr_t fn, uintptr_t arg,
+                                       int stack_mode, size_t stack_size,
+                                       size_t guard_size, const char *name,
+                                       uintptr_t udata) {
+  coro__go_spawned s = {0};
+  if (reserve(q) < 0) {
+    s.rc = -ENOMEM;
+    return s;
+  }
+  s.pending = (size_t)atomic_load_explicit(&q->queued, memory_order_relaxed);
+  coro_opts opts = {.stack_mode = stack_mode,
+                    .stack_size = stack_size,
+                    .name = name,
+                    .guard_size = guard_size};
   /* fn is a C function's address, carried by Go as a coro.Entry
    * (an integer: see CORO_GO_ENTRY in coro_go.h). */
-  int rc = coro_remote_spawn(loop, (coro_fn)fn, (void *)arg, opts,
-                             coro__go_on_done, (void *)udata, out);
-  if (rc < 0) {
+  s.rc = coro_remote_spawn(loop, (coro_fn)fn, (void *)arg, &opts,
+                           coro__go_on_done, (void *)udata, &s.r);
+  if (s.rc < 0) {
     atomic_fetch_sub(&q->reserved, 1);
-    return rc;
+    s.r = NULL;
+    return s;
   }
-  *done = coro__remote_done_flag(*out);
-  *id = coro_remote_id(*out);
-  return 0;
+  s.done = coro__remote_done_flag(s.r);
+  s.id = coro_remote_id(s.r);
+  return s;
 }
 
 /* Where a record's outcome lies, for Go to read it without a call once

@@ -7,11 +7,7 @@ package coro
 #include "coro.h"
 
 // callback.c (this package).
-typedef struct coro__go_cq coro__go_cq;
-int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
-                          uintptr_t arg, const coro_opts *opts,
-                          uintptr_t udata, coro_remote **out,
-                          const int **done, uint64_t *id, size_t *pending);
+#include "spawn.h"
 size_t coro__go_remote_result_off(void);
 size_t coro__go_remote_err_off(void);
 
@@ -78,8 +74,8 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		return nil, syscall.EINVAL
 	}
 	var cfg spawnConfig
-	for _, o := range opts {
-		o(&cfg)
+	if len(opts) > 0 {
+		cfg = spawnOptions(opts) // no allocation without options
 	}
 	if cfg.invalid {
 		return nil, syscall.EINVAL
@@ -91,38 +87,45 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	}
 
 	co := &Coroutine{loop: l, name: cfg.name, done: make(chan struct{})}
-	var copts C.coro_opts
-	copts.stack_mode = C.int(cfg.mode)
-	copts.stack_size = C.size_t(cfg.stackSize)
-	copts.guard_size = cfg.cGuard()
 	if cfg.name != "" {
 		co.cname = C.CString(cfg.name)
-		copts.name = co.cname
 	}
 	idx := coroutines.put(co)
-	var pending C.size_t
-	var id C.uint64_t
 	// co.mu is held until co.r is set: a taker of the queue may find the
 	// coroutine finished before the C call returns, and waits here.
 	co.mu.Lock()
-	rc := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg), &copts, C.uintptr_t(idx), &co.r, &co.doneFlag, &id, &pending)
-	if rc < 0 {
+	s := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg),
+		C.int(cfg.mode), C.size_t(cfg.stackSize), cfg.cGuard(), co.cname, C.uintptr_t(idx))
+	if s.rc < 0 {
 		co.mu.Unlock()
 		if coroutines.take(idx) != nil && co.cname != nil {
 			C.free(unsafe.Pointer(co.cname))
 		}
-		if rc == -C.ESHUTDOWN {
+		if s.rc == -C.ESHUTDOWN {
 			return nil, ErrClosed
 		}
-		return nil, errnoErr(rc)
+		return nil, errnoErr(s.rc)
 	}
-	co.id = uint64(id)
+	co.r, co.doneFlag = s.r, s.done
+	co.id = uint64(s.id)
 	co.handle = h
 	co.mu.Unlock()
+	pending := s.pending
 	if pending >= spawnTakeAt {
 		l.take(false)
 	}
 	return co, nil
+}
+
+// spawnOptions applies opts to a new spawnConfig: the options are
+// functions, so the config they write to escapes, and only a Spawn with
+// options pays for it.
+func spawnOptions(opts []SpawnOption) spawnConfig {
+	cfg := new(spawnConfig)
+	for _, o := range opts {
+		o(cfg)
+	}
+	return *cfg
 }
 
 // waitSpin is how long Wait polls before it parks; see Wait.
