@@ -76,18 +76,26 @@ int coro_go_call(uintptr_t fn, void *arg, void **result) {
  * goroutine's thread, without the lock: see reserve), so on_done never
  * allocates and cannot fail. */
 typedef struct coro__go_cq {
+  /* The loop thread's side, under mu (it appends a key per completion). */
   pthread_mutex_t mu;
   uintptr_t *items;  /* key << 1 | 1 if it finished during the loop's close */
   size_t len;        /* keys in items */
-  atomic_size_t reserved; /* keys spawned and not yet taken (>= len) */
-  atomic_size_t cap;      /* of items; grows under mu, never shrinks */
   int hold;          /* closing: only the final take may take keys */
   int closing;       /* loop thread only: coro_loop_close is running */
   int efd;           /* eventfd, non-blocking; read by the dispatcher */
   atomic_int queued;   /* len, for Go to read without the lock */
+  atomic_int sleeping; /* the dispatcher is about to block on efd */
+  /* The spawners' side, on lines of its own: every Spawn adds to
+   * reserved, and on the loop's line it waited for the line that the
+   * loop had just written. */
+  char pad_reserved[64];
+  atomic_size_t reserved; /* keys spawned and not yet taken (>= len) */
+  atomic_size_t cap;      /* of items; grows under mu, never shrinks */
+  /* Go's counts, which on_done reads and Go changes. */
+  char pad_counts[64];
   atomic_int helping;  /* Waits polling this loop, which take keys too */
   atomic_int waiters;  /* goroutines parked on this loop's coroutines */
-  atomic_int sleeping; /* the dispatcher is about to block on efd */
+  char pad_end[64];
 } coro__go_cq;
 
 /* The queue of the loop that runs on this thread (on_done's). */

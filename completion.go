@@ -70,8 +70,10 @@ type completions struct {
 	queued, helping, waiters *C.int
 
 	// spinners counts the Waits polling a coroutine of this loop; see
-	// Coroutine.Wait.
+	// Coroutine.Wait. On a cache line of its own, as Loop.inflight.
+	_        [64]byte
 	spinners atomic.Int32
+	_        [60]byte
 
 	// The loop's liveness words (C memory, atomic; csrc/sched.c
 	// "Liveness"), valid while the loop is: beat moves while the loop

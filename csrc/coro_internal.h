@@ -281,24 +281,32 @@ struct coro_loop {
 #endif
   int running;             /* inside coro_loop_run */
   int closing;
-  atomic_int stop;
+  int spin_off;            /* tests: idle() never spins for posts */
+  uint64_t n_sleeps;       /* sleeps idle() announced (tests) */
+  int64_t spin_ns;         /* idle(): how long to wait for posts before sleeping */
+  int wake_fd;             /* eventfd, close-on-exec */
+  coro__poller *poller;    /* fd waits (poll.c); owns no wake_fd */
 
   /* Cross-thread posts (sched.c): a lock-free LIFO that posters push on
    * and main takes whole, then runs oldest first. Non-NULL is "posts
    * pending"; with `sleeping` it is the Dekker pair that decides who
-   * writes wake_fd. */
+   * writes wake_fd. Each group below is on cache lines of its own: what
+   * posters write every post (post_head, posters) away from what main
+   * writes every turn (the fields above), and from `sleeping` and `stop`,
+   * which main writes only to sleep or stop: with them all on one or two
+   * lines, each of a post's three atomic operations waited for the line
+   * that main had just written. */
+  char pad_post[64];
   _Atomic(coro__post *) post_head;
+  char pad_posters[64];
+  atomic_int posters;      /* threads inside coro_loop_post or _stop */
+  atomic_int shutdown;     /* posts refused from now on */
+  atomic_uint_fast64_t n_wakes; /* wake_fd writes by posters (tests) */
+  _Atomic int64_t post_woke; /* coro_now() of the last post that woke the loop */
+  char pad_sleeping[64];
   atomic_int sleeping;     /* 1 while main may sleep in the kernel; the
                               poster that swaps it to 0 writes wake_fd */
-  int spin_off;            /* tests: idle() never spins for posts */
-  atomic_uint_fast64_t n_wakes; /* wake_fd writes by posters (tests) */
-  uint64_t n_sleeps;       /* sleeps idle() announced (tests) */
-  int64_t spin_ns;         /* idle(): how long to wait for posts before sleeping */
-  _Atomic int64_t post_woke; /* coro_now() of the last post that woke the loop */
-  int wake_fd;             /* eventfd, close-on-exec */
-  coro__poller *poller;    /* fd waits (poll.c); owns no wake_fd */
-  atomic_int shutdown;     /* posts refused from now on */
-  atomic_int posters;      /* threads inside coro_loop_post or _stop */
+  atomic_int stop;
 
   /* Liveness (sched.c "Liveness"), each word on a cache line of its own:
    * `beat` moves while main is on a CPU (its turns and its spin for
