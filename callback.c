@@ -250,7 +250,7 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                                        uintptr_t fn, uintptr_t arg,
                                        int stack_mode, size_t stack_size,
                                        size_t guard_size, const char *name,
-                                       uintptr_t udata) {
+                                       uintptr_t udata, int defer_wake) {
   coro__go_spawned s = {0};
   if (reserve(q) < 0) {
     s.rc = -ENOMEM;
@@ -263,8 +263,9 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                     .guard_size = guard_size};
   /* fn is a C function's address, carried by Go as a coro.Entry
    * (an integer: see CORO_GO_ENTRY in coro_go.h). */
-  s.rc = coro_remote_spawn(loop, (coro_fn)fn, (void *)arg, &opts,
-                           coro__go_on_done, (void *)udata, &s.r);
+  s.rc = coro__remote_spawn_owe(loop, (coro_fn)fn, (void *)arg, &opts,
+                                coro__go_on_done, (void *)udata, &s.r,
+                                defer_wake ? &s.owe : NULL);
   if (s.rc < 0) {
     atomic_fetch_sub(&q->reserved, 1);
     s.r = NULL;
@@ -274,6 +275,12 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
   s.id = coro_remote_id(s.r);
   return s;
 }
+
+void coro__go_loop_wake(coro_loop *loop) { coro__loop_wake(loop); }
+
+/* For tests: 1 while the loop has announced a sleep and no post has
+ * claimed its wake. */
+int coro__go_loop_asleep(coro_loop *l) { return atomic_load(&l->sleeping); }
 
 /* Where a record's outcome lies, for Go to read it without a call once
  * the done flag is set (remote.c publishes result and err before done and

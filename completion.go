@@ -20,6 +20,7 @@ int *coro__go_cq_helping(coro__go_cq *q);
 void coro__go_remote_release_n(coro_remote **rs, size_t n);
 unsigned *coro__go_loop_beat(coro_loop *l);
 unsigned *coro__go_loop_waiter_beat(coro_loop *l);
+int coro__go_loop_asleep(coro_loop *l);
 */
 import "C"
 
@@ -74,6 +75,10 @@ type completions struct {
 	_        [64]byte
 	spinners atomic.Int32
 	_        [60]byte
+
+	// wakesDeferred counts the wakes of the loop that a Spawn deferred
+	// (tests).
+	wakesDeferred atomic.Uint64
 
 	// The loop's liveness words (C memory, atomic; csrc/sched.c
 	// "Liveness"), valid while the loop is: beat moves while the loop
@@ -254,6 +259,11 @@ func (l *Loop) parkedWaiters() bool {
 	defer l.inflight.Add(-1)
 	return !l.freeing.Load() && atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0
 }
+
+// asleep reports whether the loop thread has announced that it sleeps
+// in the kernel, and no post has claimed its wake yet (tests; the loop
+// must be open).
+func (l *Loop) asleep() bool { return C.coro__go_loop_asleep(l.c) != 0 }
 
 // addWaiter counts a goroutine parked on (delta 1) or no longer waiting
 // for (-1) a coroutine of l; see Coroutine.park. Once the loop is being

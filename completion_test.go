@@ -308,3 +308,46 @@ func TestManyWaitersOneLoop(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestDeferredWake: a Spawn that finds the loop asleep while a goroutine
+// is parked on another of its coroutines defers the wake until it has let
+// the other goroutines run (Loop.spawn), and makes it: the coroutine runs
+// and its Wait returns, and the other coroutine is still there to cancel.
+func TestDeferredWake(t *testing.T) {
+	l := newLoop(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	box := ctest.NewBox()
+	defer box.Free()
+	blocker, err := l.Spawn(Entry(ctest.SleepForever()), box.Ptr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := blocker.Wait(ctx)
+		blocked <- err
+	}()
+	// Parked (counted in the loop's waiters), and the loop asleep.
+	deadline := time.Now().Add(20 * time.Second)
+	for !parked(blocker) || !l.asleep() {
+		if time.Now().After(deadline) {
+			t.Fatalf("parked %v, loop asleep %v", parked(blocker), l.asleep())
+		}
+		runtime.Gosched()
+	}
+	before := l.cq.wakesDeferred.Load()
+	co, err := l.Spawn(Entry(ctest.Nop()), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.cq.wakesDeferred.Load() - before; got != 1 {
+		t.Errorf("deferred wakes: %d, want 1", got)
+	}
+	if res, err := co.Wait(ctx); err != nil || res != 7 {
+		t.Fatalf("Wait = %d, %v; want 7, nil", res, err)
+	}
+	blocker.Cancel()
+	if err := <-blocked; !errors.Is(err, syscall.ECANCELED) {
+		t.Fatalf("the blocked coroutine's Wait: %v, want ECANCELED", err)
+	}
+}

@@ -537,6 +537,14 @@ void coro__ready(coro_loop *loop, coro *co);
  * must stay valid until p->fn runs; owned nodes are freed after): 0, or
  * -ESHUTDOWN when the loop refuses posts. Allocates nothing. */
 int coro__loop_post_node(coro_loop *loop, coro__post *p);
+/* coro__loop_post_node that leaves the wake of a sleeping loop, if this
+ * post has to make it, to the caller (*owe set to 1): the caller must
+ * then call coro__loop_wake soon, while it knows the loop to be alive
+ * (the Go bindings hold the loop open; see coroutine.go), and every post
+ * made meanwhile waits for that wake. */
+int coro__loop_post_node_owe(coro_loop *loop, coro__post *p, int *owe);
+/* Write the wake owed by coro__loop_post_node_owe. */
+void coro__loop_wake(coro_loop *loop);
 /* The loop's liveness words (sched.c "Liveness"), valid while the loop
  * lives: read `beat`, and add to `waiter_beat` while polling. */
 const atomic_uint *coro__loop_beat(const coro_loop *loop);
@@ -599,6 +607,12 @@ void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
  * whether the coroutine was spawned (coroutine.go). */
 const int *coro__remote_done_flag(const coro_remote *r);
 int coro__remote_started(const coro_remote *r);
+/* coro_remote_spawn that may leave the wake of a sleeping loop to the
+ * caller (see coro__loop_post_node_owe; owe NULL: it wakes the loop). */
+int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
+                           const coro_opts *opts,
+                           void (*on_done)(coro_remote *r, void *udata),
+                           void *udata, coro_remote **out, int *owe);
 
 /* ---- poll.c ----------------------------------------------------------- */
 

@@ -127,6 +127,14 @@ int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
                       const coro_opts *opts,
                       void (*on_done)(coro_remote *r, void *udata),
                       void *udata, coro_remote **out) {
+  return coro__remote_spawn_owe(loop, fn, arg, opts, on_done, udata, out,
+                                NULL);
+}
+
+int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
+                           const coro_opts *opts,
+                           void (*on_done)(coro_remote *r, void *udata),
+                           void *udata, coro_remote **out, int *owe) {
   if (!loop || !fn || !out)
     return -EINVAL;
   int rc = coro__check_opts(opts);
@@ -146,7 +154,7 @@ int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
   r->udata = udata;
   r->start_post.fn = remote_start;
   r->start_post.arg = r;
-  rc = coro__loop_post_node(loop, &r->start_post);
+  rc = coro__loop_post_node_owe(loop, &r->start_post, owe);
   if (rc < 0) {
     remote_free(r);
     return rc;
