@@ -76,6 +76,14 @@ type completions struct {
 	spinners atomic.Int32
 	_        [60]byte
 
+	// woken is set when a goroutine parked on one of the loop's
+	// coroutines is woken, and cleared by a Spawn's deferred wake of the
+	// loop (Loop.spawn): such goroutines often spawn again at once. Read
+	// by every Spawn, written about once per batch of completions, on a
+	// line of its own.
+	woken atomic.Bool
+	_     [63]byte
+
 	// wakesDeferred counts the wakes of the loop that a Spawn deferred
 	// (tests).
 	wakesDeferred atomic.Uint64

@@ -94,10 +94,11 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	// co.mu is held until co.r is set: a taker of the queue may find the
 	// coroutine finished before the C call returns, and waits here.
 	co.mu.Lock()
-	// With goroutines parked on the loop's coroutines, a wake the spawn
-	// has to make is deferred (see below).
+	// With goroutines parked on the loop's coroutines, or woken from
+	// there since the last deferred wake, a wake the spawn has to make is
+	// deferred (see below).
 	deferWake := C.int(0)
-	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0 {
+	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0 || l.cq.woken.Load() {
 		deferWake = 1
 	}
 	s := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg),
@@ -130,6 +131,7 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		// l.inflight, held until the wake, keeps the loop open for it.
 		runtime.Gosched()
 		C.coro__go_loop_wake(l.c)
+		l.cq.woken.Store(false)
 		l.cq.wakesDeferred.Add(1)
 	}
 	return co, nil
@@ -418,6 +420,9 @@ func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 	close(co.done)
 	if parked {
 		co.loop.addWaiter(-1)
+		if l := co.loop; !l.cq.woken.Load() {
+			l.cq.woken.Store(true)
+		}
 	}
 	return r
 }
