@@ -259,7 +259,7 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 	l := co.loop
 	_, beat := l.help(1, true)
 	defer l.help(-1, false)
-	var moved time.Duration // when beat last moved, since start
+	watch := beatWatch{beat: beat}
 	stale := false
 	for start, i := time.Now(), 0; ; i++ {
 		if co.poll() {
@@ -279,10 +279,7 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 			look := i%32 == 31 || stale
 			n, b := l.help(0, look)
 			if look {
-				if b != beat {
-					beat, moved = b, since
-				}
-				stale = since-moved > yieldAfter
+				stale = watch.stale(b, since)
 			}
 			if n > 0 {
 				runtime.Gosched()
@@ -293,6 +290,23 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 			l.yieldCPU(i)
 		}
 	}
+}
+
+// beatWatch follows the loop's beat for a polling Wait (spin).
+type beatWatch struct {
+	beat  uint32        // the beat last seen
+	moved time.Duration // when it last moved, since the poll began
+}
+
+// stale records b, the loop's beat read at since, and reports whether the
+// beat has stood still for longer than yieldAfter: then the loop thread is
+// off its CPU (asleep, preempted, or in a long turn), and the waiter
+// yields its own.
+func (w *beatWatch) stale(b uint32, since time.Duration) bool {
+	if b != w.beat {
+		w.beat, w.moved = b, since
+	}
+	return since-w.moved > yieldAfter
 }
 
 // yieldAfter is how long the loop's beat must stand still before a

@@ -316,6 +316,7 @@ struct coro_loop {
   char pad_beat[64];
   atomic_uint beat;
   unsigned waiter_seen;    /* main: waiter_beat at its last report */
+  uint64_t n_report_yields; /* main: reports that yielded its CPU (tests) */
   unsigned waiter_idle;    /* main: waiter_beat at its last spin for posts */
   int alive_missed;        /* main: the last long spin for a live waiter caught
                               nothing (sched.c spin_for_posts) */

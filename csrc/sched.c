@@ -559,8 +559,10 @@ static void report_remotes(coro_loop *l) {
    * report for nothing (see "Liveness"). */
   if (l->rq_head) {
     unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
-    if (w == l->waiter_seen)
+    if (w == l->waiter_seen) {
       sched_yield();
+      l->n_report_yields++;
+    }
     l->waiter_seen = w;
   }
 }
