@@ -311,8 +311,7 @@ unsigned *coro__go_loop_waiter_beat(coro_loop *l) {
  * cgo call for the batch instead of one per coroutine. rs is Go memory
  * holding C pointers, for this call only. */
 void coro__go_remote_release_n(coro_remote **rs, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    coro_remote_release(rs[i]);
+  coro__remote_release_n(rs, n);
 }
 
 /* The id of the Go Loop whose goroutine owns this thread, or 0. Go cannot

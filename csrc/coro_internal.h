@@ -608,6 +608,8 @@ void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
  * whether the coroutine was spawned (coroutine.go). */
 const int *coro__remote_done_flag(const coro_remote *r);
 int coro__remote_started(const coro_remote *r);
+/* coro_remote_release of each of rs[0..n) (NULLs skipped). */
+void coro__remote_release_n(coro_remote **rs, size_t n);
 /* coro_remote_spawn that may leave the wake of a sleeping loop to the
  * caller (see coro__loop_post_node_owe; owe NULL: it wakes the loop). */
 int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
