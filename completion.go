@@ -155,7 +155,10 @@ func (l *Loop) dispatch() {
 
 // take finishes the Coroutines of the keys in l's queue; final (the loop
 // goroutine after coro_loop_close) also takes the keys of coroutines that
-// finished during the close, which only it may judge.
+// finished during the close, which only it may judge. Its callers keep
+// the queue alive: Spawn and a polling Wait hold l.inflight with the loop
+// open, the dispatcher runs until stopCompletions, and the loop goroutine
+// frees the queue only after its final take.
 // It returns how many it took.
 func (l *Loop) take(final bool) int {
 	f := C.int(0)
@@ -211,8 +214,17 @@ var takeBufs = sync.Pool{New: func() any { return new(takeBuf) }}
 func (l *Loop) help(delta int32, beats bool) (taken int, beat uint32) {
 	l.inflight.Add(1)
 	defer l.inflight.Add(-1)
+	taken, beat, _ = l.helpHeld(delta, beats)
+	return taken, beat
+}
+
+// helpHeld is help for a caller that holds l.inflight (a polling Wait
+// holds it for the whole poll: each add and drop of it is a write to a
+// line that every Spawn and Wait writes too); gone reports that the loop
+// is being freed, and then it did nothing.
+func (l *Loop) helpHeld(delta int32, beats bool) (taken int, beat uint32, gone bool) {
 	if l.freeing.Load() {
-		return 0, 0
+		return 0, 0, true
 	}
 	if beats {
 		beat = atomic.LoadUint32((*uint32)(unsafe.Pointer(l.cq.beat)))
@@ -228,9 +240,9 @@ func (l *Loop) help(delta int32, beats bool) (taken int, beat uint32) {
 	// it sees it.
 	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) == 0 ||
 		atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
-		return 0, beat
+		return 0, beat, false
 	}
-	return l.take(false), beat
+	return l.take(false), beat, false
 }
 
 // waiterBeat shows the loop thread that a goroutine waiting for its
@@ -260,14 +272,6 @@ func (l *Loop) endCompletions() {
 	l.cq.q = nil
 }
 
-// parkedWaiters reports whether goroutines are parked on coroutines of l
-// (false once the loop is being freed).
-func (l *Loop) parkedWaiters() bool {
-	l.inflight.Add(1)
-	defer l.inflight.Add(-1)
-	return !l.freeing.Load() && atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0
-}
-
 // asleep reports whether the loop thread has announced that it sleeps
 // in the kernel, and no post has claimed its wake yet (tests; the loop
 // must be open).
@@ -280,7 +284,14 @@ func (l *Loop) asleep() bool { return C.coro__go_loop_asleep(l.c) != 0 }
 func (l *Loop) addWaiter(delta int32) {
 	l.inflight.Add(1)
 	if !l.freeing.Load() {
-		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.waiters)), delta)
+		l.addWaiterHeld(delta)
 	}
 	l.inflight.Add(-1)
+}
+
+// addWaiterHeld is addWaiter for a caller that knows the queue to live:
+// one that holds l.inflight with the loop not being freed, or a taker
+// (every caller of take keeps the queue alive; see there).
+func (l *Loop) addWaiterHeld(delta int32) {
+	atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.waiters)), delta)
 }

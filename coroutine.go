@@ -257,8 +257,13 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 // per Spawn + Wait made the median 6.3 us where it is 2 to 3 without).
 func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 	l := co.loop
-	_, beat := l.help(1, true)
-	defer l.help(-1, false)
+	l.inflight.Add(1)
+	defer l.inflight.Add(-1)
+	_, beat, gone := l.helpHeld(1, true)
+	if gone {
+		return false, nil
+	}
+	defer l.helpHeld(-1, false)
 	watch := beatWatch{beat: beat}
 	stale := false
 	for start, i := time.Now(), 0; ; i++ {
@@ -277,7 +282,10 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 			// waiter yields (each yield is a syscall: a loop that moved
 			// again must stop them soon).
 			look := i%32 == 31 || stale
-			n, b := l.help(0, look)
+			n, b, gone := l.helpHeld(0, look)
+			if gone {
+				return false, nil // the loop goroutine finishes co
+			}
 			if look {
 				stale = watch.stale(b, since)
 			}
@@ -332,9 +340,10 @@ const maxSpinners = 1
 // Spawn + Wait, which may sit on this P): with nobody else to run, each
 // runtime.Gosched woke an idle M that found nothing and slept again (two
 // futex calls; 1.7 per Spawn + Wait to a busy loop).
+// The caller holds l.inflight, with the loop open.
 func (l *Loop) yieldCPU(i int) {
 	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
-	if i%8 == 0 && l.parkedWaiters() {
+	if i%8 == 0 && atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0 {
 		runtime.Gosched()
 	}
 }
@@ -415,7 +424,7 @@ func (co *Coroutine) finish(result uintptr, err error) bool {
 // finishLocked is finish with co.mu held (it unlocks it) and co not yet
 // finished.
 func (co *Coroutine) finishLocked(result uintptr, err error) {
-	if r := co.finishKeep(result, err); r != nil {
+	if r := co.finishKeep(result, err, false); r != nil {
 		C.coro_remote_release(r)
 	}
 }
@@ -423,8 +432,9 @@ func (co *Coroutine) finishLocked(result uintptr, err error) {
 // finishKeep is finishLocked that leaves the release of the engine's
 // record to the caller: it returns the record (nil if none), which nobody
 // else uses any more, so that a taker releases a batch of them in one cgo
-// call (Loop.take).
-func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
+// call (Loop.take); taker says the caller is one (complete), which keeps
+// the queue alive.
+func (co *Coroutine) finishKeep(result uintptr, err error, taker bool) *C.coro_remote {
 	co.finished = true
 	co.result, co.err = result, err
 	r := co.r
@@ -433,7 +443,11 @@ func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 	co.mu.Unlock()
 	close(co.done)
 	if parked {
-		co.loop.addWaiter(-1)
+		if taker {
+			co.loop.addWaiterHeld(-1)
+		} else {
+			co.loop.addWaiter(-1)
+		}
 		if l := co.loop; !l.cq.woken.Load() {
 			l.cq.woken.Store(true)
 		}
@@ -494,7 +508,7 @@ func (co *Coroutine) complete(closing bool) *C.coro_remote {
 		co.loop.dropped = append(co.loop.dropped, co)
 		return nil
 	}
-	return co.finishKeep(result, err)
+	return co.finishKeep(result, err, true)
 }
 
 // outcome reads the published outcome of co (co.mu held, co.r set and
