@@ -265,7 +265,8 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
    * (an integer: see CORO_GO_ENTRY in coro_go.h). */
   s.rc = coro__remote_spawn_owe(loop, (coro_fn)fn, (void *)arg, &opts,
                                 coro__go_on_done, (void *)udata, &s.r,
-                                defer_wake ? &s.owe : NULL);
+                                defer_wake && !coro__tls_loop ? &s.owe
+                                                              : NULL);
   if (s.rc < 0) {
     atomic_fetch_sub(&q->reserved, 1);
     s.r = NULL;

@@ -24,7 +24,9 @@ typedef struct coro__go_spawned {
 /* Spawns fn(arg) on loop with the given options (coro_opts' fields) and
  * a key (udata) reserved in q, the loop's completion queue. With
  * defer_wake, a wake of the sleeping loop that the spawn has to make is
- * left to the caller (owe). */
+ * left to the caller (owe), unless the caller runs on a loop's thread (a
+ * Go callback of a coroutine), which must not wait for other goroutines
+ * to run. */
 coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                                        uintptr_t fn, uintptr_t arg,
                                        int stack_mode, size_t stack_size,
