@@ -224,23 +224,34 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	// polling a loop kept its thread from the CPU they polled on (4
 	// sched_yield calls and 3.5 context switches per coroutine, 84,000
 	// coroutines/s), where parked ones are woken in batches.
-	if multiCPU && co.loop.cq.spinners.Add(1) <= maxSpinners {
-		done, err := co.spin(ctx)
-		co.loop.cq.spinners.Add(-1)
-		if done {
-			return co.result, co.err
+	// (A look before the add: with many goroutines waiting, the add and
+	// the drop of a Wait that parks anyway were two writes to a line all
+	// of them share.)
+	sp := &co.loop.cq.spinners
+	if multiCPU && sp.Load() < maxSpinners {
+		if sp.Add(1) <= maxSpinners {
+			done, err := co.spin(ctx)
+			sp.Add(-1)
+			if done {
+				return co.result, co.err
+			}
+			if err != nil {
+				return 0, err
+			}
+		} else {
+			sp.Add(-1)
 		}
-		if err != nil {
-			return 0, err
-		}
-	} else if multiCPU {
-		co.loop.cq.spinners.Add(-1)
 	}
 	co.park()
+	cancel := ctx.Done()
+	if cancel == nil { // context.Background and the like: no select
+		<-co.done
+		return co.result, co.err
+	}
 	select {
 	case <-co.done:
 		return co.result, co.err
-	case <-ctx.Done():
+	case <-cancel:
 		return 0, ctx.Err()
 	}
 }
