@@ -10,6 +10,7 @@
 #include "coro.h"
 #include "coro_go.h"
 #include "coro_internal.h" /* the fault points' wrappers (fault.c) */
+#include "spawn.h"
 
 #include "_cgo_export.h"
 
@@ -75,18 +76,26 @@ int coro_go_call(uintptr_t fn, void *arg, void **result) {
  * goroutine's thread, without the lock: see reserve), so on_done never
  * allocates and cannot fail. */
 typedef struct coro__go_cq {
+  /* The loop thread's side, under mu (it appends a key per completion). */
   pthread_mutex_t mu;
   uintptr_t *items;  /* key << 1 | 1 if it finished during the loop's close */
   size_t len;        /* keys in items */
-  atomic_size_t reserved; /* keys spawned and not yet taken (>= len) */
-  atomic_size_t cap;      /* of items; grows under mu, never shrinks */
   int hold;          /* closing: only the final take may take keys */
   int closing;       /* loop thread only: coro_loop_close is running */
   int efd;           /* eventfd, non-blocking; read by the dispatcher */
   atomic_int queued;   /* len, for Go to read without the lock */
+  atomic_int sleeping; /* the dispatcher is about to block on efd */
+  /* The spawners' side, on lines of its own: every Spawn adds to
+   * reserved, and on the loop's line it waited for the line that the
+   * loop had just written. */
+  char pad_reserved[64];
+  atomic_size_t reserved; /* keys spawned and not yet taken (>= len) */
+  atomic_size_t cap;      /* of items; grows under mu, never shrinks */
+  /* Go's counts, which on_done reads and Go changes. */
+  char pad_counts[64];
   atomic_int helping;  /* Waits polling this loop, which take keys too */
   atomic_int waiters;  /* goroutines parked on this loop's coroutines */
-  atomic_int sleeping; /* the dispatcher is about to block on efd */
+  char pad_end[64];
 } coro__go_cq;
 
 /* The queue of the loop that runs on this thread (on_done's). */
@@ -234,25 +243,45 @@ static int reserve(coro__go_cq *q) {
   return 0;
 }
 
-int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
-                          uintptr_t arg, const coro_opts *opts,
-                          uintptr_t udata, coro_remote **out,
-                          const int **done, uint64_t *id, size_t *pending) {
-  if (reserve(q) < 0)
-    return -ENOMEM;
-  *pending = (size_t)atomic_load_explicit(&q->queued, memory_order_relaxed);
+/* The options come as scalars and the results go back in a struct
+ * returned by value (spawn.h): three of Spawn's five allocations per call
+ * were its variables that escaped because their addresses went to C. */
+coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
+                                       uintptr_t fn, uintptr_t arg,
+                                       int stack_mode, size_t stack_size,
+                                       size_t guard_size, const char *name,
+                                       uintptr_t udata, int defer_wake) {
+  coro__go_spawned s = {0};
+  if (reserve(q) < 0) {
+    s.rc = -ENOMEM;
+    return s;
+  }
+  s.pending = (size_t)atomic_load_explicit(&q->queued, memory_order_relaxed);
+  coro_opts opts = {.stack_mode = stack_mode,
+                    .stack_size = stack_size,
+                    .name = name,
+                    .guard_size = guard_size};
   /* fn is a C function's address, carried by Go as a coro.Entry
    * (an integer: see CORO_GO_ENTRY in coro_go.h). */
-  int rc = coro_remote_spawn(loop, (coro_fn)fn, (void *)arg, opts,
-                             coro__go_on_done, (void *)udata, out);
-  if (rc < 0) {
+  s.rc = coro__remote_spawn_owe(loop, (coro_fn)fn, (void *)arg, &opts,
+                                coro__go_on_done, (void *)udata, &s.r,
+                                defer_wake && !coro__tls_loop ? &s.owe
+                                                              : NULL);
+  if (s.rc < 0) {
     atomic_fetch_sub(&q->reserved, 1);
-    return rc;
+    s.r = NULL;
+    return s;
   }
-  *done = coro__remote_done_flag(*out);
-  *id = coro_remote_id(*out);
-  return 0;
+  s.done = coro__remote_done_flag(s.r);
+  s.id = coro_remote_id(s.r);
+  return s;
 }
+
+void coro__go_loop_wake(coro_loop *loop) { coro__loop_wake(loop); }
+
+/* For tests: 1 while the loop has announced a sleep and no post has
+ * claimed its wake. */
+int coro__go_loop_asleep(coro_loop *l) { return atomic_load(&l->sleeping); }
 
 /* Where a record's outcome lies, for Go to read it without a call once
  * the done flag is set (remote.c publishes result and err before done and
@@ -283,8 +312,7 @@ unsigned *coro__go_loop_waiter_beat(coro_loop *l) {
  * cgo call for the batch instead of one per coroutine. rs is Go memory
  * holding C pointers, for this call only. */
 void coro__go_remote_release_n(coro_remote **rs, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    coro_remote_release(rs[i]);
+  coro__remote_release_n(rs, n);
 }
 
 /* The id of the Go Loop whose goroutine owns this thread, or 0. Go cannot

@@ -20,6 +20,7 @@ int *coro__go_cq_helping(coro__go_cq *q);
 void coro__go_remote_release_n(coro_remote **rs, size_t n);
 unsigned *coro__go_loop_beat(coro_loop *l);
 unsigned *coro__go_loop_waiter_beat(coro_loop *l);
+int coro__go_loop_asleep(coro_loop *l);
 */
 import "C"
 
@@ -27,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -69,8 +71,22 @@ type completions struct {
 	queued, helping, waiters *C.int
 
 	// spinners counts the Waits polling a coroutine of this loop; see
-	// Coroutine.Wait.
+	// Coroutine.Wait. On a cache line of its own, as Loop.inflight.
+	_        [64]byte
 	spinners atomic.Int32
+	_        [60]byte
+
+	// woken is set when a goroutine parked on one of the loop's
+	// coroutines is woken, and cleared by a Spawn's deferred wake of the
+	// loop (Loop.spawn): such goroutines often spawn again at once. Read
+	// by every Spawn, written about once per batch of completions, on a
+	// line of its own.
+	woken atomic.Bool
+	_     [63]byte
+
+	// wakesDeferred counts the wakes of the loop that a Spawn deferred
+	// (tests).
+	wakesDeferred atomic.Uint64
 
 	// The loop's liveness words (C memory, atomic; csrc/sched.c
 	// "Liveness"), valid while the loop is: beat moves while the loop
@@ -139,29 +155,34 @@ func (l *Loop) dispatch() {
 
 // take finishes the Coroutines of the keys in l's queue; final (the loop
 // goroutine after coro_loop_close) also takes the keys of coroutines that
-// finished during the close, which only it may judge.
+// finished during the close, which only it may judge. Its callers keep
+// the queue alive: Spawn and a polling Wait hold l.inflight with the loop
+// open, the dispatcher runs until stopCompletions, and the loop goroutine
+// frees the queue only after its final take.
 // It returns how many it took.
 func (l *Loop) take(final bool) int {
-	var keys [takeBatch]C.uintptr_t
 	f := C.int(0)
 	if final {
 		f = 1
 	}
-	var rs [takeBatch]*C.coro_remote // released in one call per batch
+	// The buffers are Go memory handed to C, which makes them escape:
+	// pooled, they cost no 4 KiB allocation per take.
+	b := takeBufs.Get().(*takeBuf)
+	defer takeBufs.Put(b)
 	total := 0
 	for {
-		n := int(C.coro__go_cq_take(l.cq.q, &keys[0], takeBatch, f))
+		n := int(C.coro__go_cq_take(l.cq.q, &b.keys[0], takeBatch, f))
 		nr := 0
-		for _, k := range keys[:n] {
+		for _, k := range b.keys[:n] {
 			if co := coroutines.take(uintptr(k >> 1)); co != nil {
 				if r := co.complete(k&1 != 0); r != nil {
-					rs[nr] = r
+					b.rs[nr] = r
 					nr++
 				}
 			}
 		}
 		if nr > 0 {
-			C.coro__go_remote_release_n(&rs[0], C.size_t(nr))
+			C.coro__go_remote_release_n(&b.rs[0], C.size_t(nr))
 		}
 		total += n
 		if n < takeBatch {
@@ -169,6 +190,15 @@ func (l *Loop) take(final bool) int {
 		}
 	}
 }
+
+// takeBuf is a take's room for a batch of keys and of records to release
+// (released in one call per batch).
+type takeBuf struct {
+	keys [takeBatch]C.uintptr_t
+	rs   [takeBatch]*C.coro_remote
+}
+
+var takeBufs = sync.Pool{New: func() any { return new(takeBuf) }}
 
 // help is take for a Wait that polls (Coroutine.spin), which takes the
 // lock only when keys are queued: delta 1 first counts the caller as a
@@ -184,8 +214,17 @@ func (l *Loop) take(final bool) int {
 func (l *Loop) help(delta int32, beats bool) (taken int, beat uint32) {
 	l.inflight.Add(1)
 	defer l.inflight.Add(-1)
+	taken, beat, _ = l.helpHeld(delta, beats)
+	return taken, beat
+}
+
+// helpHeld is help for a caller that holds l.inflight (a polling Wait
+// holds it for the whole poll: each add and drop of it is a write to a
+// line that every Spawn and Wait writes too); gone reports that the loop
+// is being freed, and then it did nothing.
+func (l *Loop) helpHeld(delta int32, beats bool) (taken int, beat uint32, gone bool) {
 	if l.freeing.Load() {
-		return 0, 0
+		return 0, 0, true
 	}
 	if beats {
 		beat = atomic.LoadUint32((*uint32)(unsafe.Pointer(l.cq.beat)))
@@ -201,9 +240,9 @@ func (l *Loop) help(delta int32, beats bool) (taken int, beat uint32) {
 	// it sees it.
 	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) == 0 ||
 		atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
-		return 0, beat
+		return 0, beat, false
 	}
-	return l.take(false), beat
+	return l.take(false), beat, false
 }
 
 // waiterBeat shows the loop thread that a goroutine waiting for its
@@ -233,13 +272,10 @@ func (l *Loop) endCompletions() {
 	l.cq.q = nil
 }
 
-// parkedWaiters reports whether goroutines are parked on coroutines of l
-// (false once the loop is being freed).
-func (l *Loop) parkedWaiters() bool {
-	l.inflight.Add(1)
-	defer l.inflight.Add(-1)
-	return !l.freeing.Load() && atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0
-}
+// asleep reports whether the loop thread has announced that it sleeps
+// in the kernel, and no post has claimed its wake yet (tests; the loop
+// must be open).
+func (l *Loop) asleep() bool { return C.coro__go_loop_asleep(l.c) != 0 }
 
 // addWaiter counts a goroutine parked on (delta 1) or no longer waiting
 // for (-1) a coroutine of l; see Coroutine.park. Once the loop is being
@@ -248,7 +284,14 @@ func (l *Loop) parkedWaiters() bool {
 func (l *Loop) addWaiter(delta int32) {
 	l.inflight.Add(1)
 	if !l.freeing.Load() {
-		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.waiters)), delta)
+		l.addWaiterHeld(delta)
 	}
 	l.inflight.Add(-1)
+}
+
+// addWaiterHeld is addWaiter for a caller that knows the queue to live:
+// one that holds l.inflight with the loop not being freed, or a taker
+// (every caller of take keeps the queue alive; see there).
+func (l *Loop) addWaiterHeld(delta int32) {
+	atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.waiters)), delta)
 }

@@ -308,3 +308,104 @@ func TestManyWaitersOneLoop(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestDeferredWake: a Spawn that finds the loop asleep while a goroutine
+// is parked on another of its coroutines defers the wake until it has let
+// the other goroutines run (Loop.spawn), and makes it: the coroutine runs
+// and its Wait returns, and the other coroutine is still there to cancel.
+func TestDeferredWake(t *testing.T) {
+	l := newLoop(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	box := ctest.NewBox()
+	defer box.Free()
+	blocker, err := l.Spawn(Entry(ctest.SleepForever()), box.Ptr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := blocker.Wait(ctx)
+		blocked <- err
+	}()
+	// Parked (counted in the loop's waiters), and the loop asleep.
+	deadline := time.Now().Add(20 * time.Second)
+	for !parked(blocker) || !l.asleep() {
+		if time.Now().After(deadline) {
+			t.Fatalf("parked %v, loop asleep %v", parked(blocker), l.asleep())
+		}
+		runtime.Gosched()
+	}
+	before := l.cq.wakesDeferred.Load()
+	co, err := l.Spawn(Entry(ctest.Nop()), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.cq.wakesDeferred.Load() - before; got != 1 {
+		t.Errorf("deferred wakes: %d, want 1", got)
+	}
+	if res, err := co.Wait(ctx); err != nil || res != 7 {
+		t.Fatalf("Wait = %d, %v; want 7, nil", res, err)
+	}
+	blocker.Cancel()
+	if err := <-blocked; !errors.Is(err, syscall.ECANCELED) {
+		t.Fatalf("the blocked coroutine's Wait: %v, want ECANCELED", err)
+	}
+}
+
+// TestBeatWatch: a polling Wait finds the loop stale (and yields its CPU)
+// only once the loop's beat has stood still for longer than yieldAfter,
+// however long the poll, and never while the beat moves.
+func TestBeatWatch(t *testing.T) {
+	w := beatWatch{beat: 5}
+	step := yieldAfter / 4
+	var since time.Duration
+	for i := 0; i < 100; i++ { // a moving beat: never stale
+		since += step
+		if w.stale(uint32(6+i), since) {
+			t.Fatalf("stale at %v although the beat moved", since)
+		}
+	}
+	moved := since
+	for since-moved <= yieldAfter { // standing still: not yet
+		if w.stale(105, since) {
+			t.Fatalf("stale %v after the last move, want > %v", since-moved, yieldAfter)
+		}
+		since += step
+	}
+	if !w.stale(105, since) {
+		t.Fatalf("not stale %v after the last move", since-moved)
+	}
+	if w.stale(106, since) { // moving again
+		t.Fatal("stale right after the beat moved")
+	}
+}
+
+// TestWaitBeats: every Wait shows the loop that its waiter runs (the
+// loop's waiter beat moves), whether it polls or finds the coroutine
+// finished at once (csrc/sched.c "Liveness").
+func TestWaitBeats(t *testing.T) {
+	if !multiCPU {
+		t.Skip("one CPU: a Wait that does not find its coroutine finished parks at once")
+	}
+	l := newLoop(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	wbeat := (*uint32)(unsafe.Pointer(l.cq.waiterBeat))
+	for i := 0; i < 20; i++ {
+		co, err := l.Spawn(Entry(ctest.Nop()), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 { // finished before Wait: its first poll sees it
+			for !co.poll() {
+				runtime.Gosched()
+			}
+		}
+		before := atomic.LoadUint32(wbeat)
+		if _, err := co.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if atomic.LoadUint32(wbeat) == before {
+			t.Fatalf("round %d: the waiter beat stood still across Wait", i)
+		}
+	}
+}

@@ -7,11 +7,7 @@ package coro
 #include "coro.h"
 
 // callback.c (this package).
-typedef struct coro__go_cq coro__go_cq;
-int coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q, uintptr_t fn,
-                          uintptr_t arg, const coro_opts *opts,
-                          uintptr_t udata, coro_remote **out,
-                          const int **done, uint64_t *id, size_t *pending);
+#include "spawn.h"
 size_t coro__go_remote_result_off(void);
 size_t coro__go_remote_err_off(void);
 
@@ -78,8 +74,8 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		return nil, syscall.EINVAL
 	}
 	var cfg spawnConfig
-	for _, o := range opts {
-		o(&cfg)
+	if len(opts) > 0 {
+		cfg = spawnOptions(opts) // no allocation without options
 	}
 	if cfg.invalid {
 		return nil, syscall.EINVAL
@@ -91,38 +87,65 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	}
 
 	co := &Coroutine{loop: l, name: cfg.name, done: make(chan struct{})}
-	var copts C.coro_opts
-	copts.stack_mode = C.int(cfg.mode)
-	copts.stack_size = C.size_t(cfg.stackSize)
-	copts.guard_size = cfg.cGuard()
 	if cfg.name != "" {
 		co.cname = C.CString(cfg.name)
-		copts.name = co.cname
 	}
 	idx := coroutines.put(co)
-	var pending C.size_t
-	var id C.uint64_t
 	// co.mu is held until co.r is set: a taker of the queue may find the
 	// coroutine finished before the C call returns, and waits here.
 	co.mu.Lock()
-	rc := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg), &copts, C.uintptr_t(idx), &co.r, &co.doneFlag, &id, &pending)
-	if rc < 0 {
+	// With goroutines parked on the loop's coroutines, or woken from
+	// there since the last deferred wake, a wake the spawn has to make is
+	// deferred (see below).
+	deferWake := C.int(0)
+	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0 || l.cq.woken.Load() {
+		deferWake = 1
+	}
+	s := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg),
+		C.int(cfg.mode), C.size_t(cfg.stackSize), cfg.cGuard(), co.cname, C.uintptr_t(idx), deferWake)
+	if s.rc < 0 {
 		co.mu.Unlock()
 		if coroutines.take(idx) != nil && co.cname != nil {
 			C.free(unsafe.Pointer(co.cname))
 		}
-		if rc == -C.ESHUTDOWN {
+		if s.rc == -C.ESHUTDOWN {
 			return nil, ErrClosed
 		}
-		return nil, errnoErr(rc)
+		return nil, errnoErr(s.rc)
 	}
-	co.id = uint64(id)
+	co.r, co.doneFlag = s.r, s.done
+	co.id = uint64(s.id)
 	co.handle = h
 	co.mu.Unlock()
-	if pending >= spawnTakeAt {
+	if s.pending >= spawnTakeAt {
 		l.take(false)
 	}
+	if s.owe != 0 {
+		// This spawn found the loop asleep, and other goroutines wait
+		// for it, some of them woken just now (by this goroutine's take,
+		// or another's) to spawn again: let them post first, then wake
+		// the loop once for them all. Each post to a sleeping loop woke
+		// it by itself, and the loop slept again after each handful:
+		// 0.3 to 0.6 eventfd writes, epoll_waits and context switches per
+		// coroutine with 64 goroutines spawning on a loaded machine.
+		// l.inflight, held until the wake, keeps the loop open for it.
+		runtime.Gosched()
+		C.coro__go_loop_wake(l.c)
+		l.cq.woken.Store(false)
+		l.cq.wakesDeferred.Add(1)
+	}
 	return co, nil
+}
+
+// spawnOptions applies opts to a new spawnConfig: the options are
+// functions, so the config they write to escapes, and only a Spawn with
+// options pays for it.
+func spawnOptions(opts []SpawnOption) spawnConfig {
+	cfg := new(spawnConfig)
+	for _, o := range opts {
+		o(cfg)
+	}
+	return *cfg
 }
 
 // waitSpin is how long Wait polls before it parks; see Wait.
@@ -201,23 +224,34 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	// polling a loop kept its thread from the CPU they polled on (4
 	// sched_yield calls and 3.5 context switches per coroutine, 84,000
 	// coroutines/s), where parked ones are woken in batches.
-	if multiCPU && co.loop.cq.spinners.Add(1) <= maxSpinners {
-		done, err := co.spin(ctx)
-		co.loop.cq.spinners.Add(-1)
-		if done {
-			return co.result, co.err
+	// (A look before the add: with many goroutines waiting, the add and
+	// the drop of a Wait that parks anyway were two writes to a line all
+	// of them share.)
+	sp := &co.loop.cq.spinners
+	if multiCPU && sp.Load() < maxSpinners {
+		if sp.Add(1) <= maxSpinners {
+			done, err := co.spin(ctx)
+			sp.Add(-1)
+			if done {
+				return co.result, co.err
+			}
+			if err != nil {
+				return 0, err
+			}
+		} else {
+			sp.Add(-1)
 		}
-		if err != nil {
-			return 0, err
-		}
-	} else if multiCPU {
-		co.loop.cq.spinners.Add(-1)
 	}
 	co.park()
+	cancel := ctx.Done()
+	if cancel == nil { // context.Background and the like: no select
+		<-co.done
+		return co.result, co.err
+	}
 	select {
 	case <-co.done:
 		return co.result, co.err
-	case <-ctx.Done():
+	case <-cancel:
 		return 0, ctx.Err()
 	}
 }
@@ -234,9 +268,14 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 // per Spawn + Wait made the median 6.3 us where it is 2 to 3 without).
 func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 	l := co.loop
-	_, beat := l.help(1, true)
-	defer l.help(-1, false)
-	var moved time.Duration // when beat last moved, since start
+	l.inflight.Add(1)
+	defer l.inflight.Add(-1)
+	_, beat, gone := l.helpHeld(1, true)
+	if gone {
+		return false, nil
+	}
+	defer l.helpHeld(-1, false)
+	watch := beatWatch{beat: beat}
 	stale := false
 	for start, i := time.Now(), 0; ; i++ {
 		if co.poll() {
@@ -254,12 +293,12 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 			// waiter yields (each yield is a syscall: a loop that moved
 			// again must stop them soon).
 			look := i%32 == 31 || stale
-			n, b := l.help(0, look)
+			n, b, gone := l.helpHeld(0, look)
+			if gone {
+				return false, nil // the loop goroutine finishes co
+			}
 			if look {
-				if b != beat {
-					beat, moved = b, since
-				}
-				stale = since-moved > yieldAfter
+				stale = watch.stale(b, since)
 			}
 			if n > 0 {
 				runtime.Gosched()
@@ -270,6 +309,23 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 			l.yieldCPU(i)
 		}
 	}
+}
+
+// beatWatch follows the loop's beat for a polling Wait (spin).
+type beatWatch struct {
+	beat  uint32        // the beat last seen
+	moved time.Duration // when it last moved, since the poll began
+}
+
+// stale records b, the loop's beat read at since, and reports whether the
+// beat has stood still for longer than yieldAfter: then the loop thread is
+// off its CPU (asleep, preempted, or in a long turn), and the waiter
+// yields its own.
+func (w *beatWatch) stale(b uint32, since time.Duration) bool {
+	if b != w.beat {
+		w.beat, w.moved = b, since
+	}
+	return since-w.moved > yieldAfter
 }
 
 // yieldAfter is how long the loop's beat must stand still before a
@@ -290,16 +346,28 @@ const maxSpinners = 1
 // very CPU (the kernel places a wakee near its waker), and a waiter that
 // only called runtime.Gosched would keep the CPU until it parks: on a
 // loaded 2-CPU machine that made the median Spawn + Wait 60 to 120 us
-// instead of 7 to 10 us. Every 8th poll also lets the goroutines of this
-// P run, but only when goroutines are parked on the loop (others that
-// Spawn + Wait, which may sit on this P): with nobody else to run, each
-// runtime.Gosched woke an idle M that found nothing and slept again (two
-// futex calls; 1.7 per Spawn + Wait to a busy loop).
+// instead of 7 to 10 us. The goroutines of this P run too, but only when
+// goroutines are parked on the loop (others that Spawn + Wait, which may
+// sit on this P): with nobody else to run, each runtime.Gosched woke an
+// idle M that found nothing and slept again (two futex calls; 1.7 per
+// Spawn + Wait to a busy loop).
+//
+// With goroutines parked on the loop, the goroutines of this P come
+// first, at every poll, and the OS threads at every 4th: those
+// goroutines are mostly ones woken to spawn again and a Spawn that defers
+// the loop's wake until they have (Loop.spawn), which the loop thread
+// waits for as much as the waiter does (a yield per stale poll was 0.075
+// sched_yield calls per coroutine with 64 goroutines, and 10% slower).
+// The caller holds l.inflight, with the loop open.
 func (l *Loop) yieldCPU(i int) {
-	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
-	if i%8 == 0 && l.parkedWaiters() {
+	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0 {
 		runtime.Gosched()
+		if i%4 == 0 {
+			syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+		}
+		return
 	}
+	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
 }
 
 // poll reports whether co has finished, finishing it itself if the engine
@@ -378,7 +446,7 @@ func (co *Coroutine) finish(result uintptr, err error) bool {
 // finishLocked is finish with co.mu held (it unlocks it) and co not yet
 // finished.
 func (co *Coroutine) finishLocked(result uintptr, err error) {
-	if r := co.finishKeep(result, err); r != nil {
+	if r := co.finishKeep(result, err, false); r != nil {
 		C.coro_remote_release(r)
 	}
 }
@@ -386,8 +454,9 @@ func (co *Coroutine) finishLocked(result uintptr, err error) {
 // finishKeep is finishLocked that leaves the release of the engine's
 // record to the caller: it returns the record (nil if none), which nobody
 // else uses any more, so that a taker releases a batch of them in one cgo
-// call (Loop.take).
-func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
+// call (Loop.take); taker says the caller is one (complete), which keeps
+// the queue alive.
+func (co *Coroutine) finishKeep(result uintptr, err error, taker bool) *C.coro_remote {
 	co.finished = true
 	co.result, co.err = result, err
 	r := co.r
@@ -396,7 +465,14 @@ func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 	co.mu.Unlock()
 	close(co.done)
 	if parked {
-		co.loop.addWaiter(-1)
+		if taker {
+			co.loop.addWaiterHeld(-1)
+		} else {
+			co.loop.addWaiter(-1)
+		}
+		if l := co.loop; !l.cq.woken.Load() {
+			l.cq.woken.Store(true)
+		}
 	}
 	return r
 }
@@ -454,7 +530,7 @@ func (co *Coroutine) complete(closing bool) *C.coro_remote {
 		co.loop.dropped = append(co.loop.dropped, co)
 		return nil
 	}
-	return co.finishKeep(result, err)
+	return co.finishKeep(result, err, true)
 }
 
 // outcome reads the published outcome of co (co.mu held, co.r set and

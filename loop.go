@@ -48,8 +48,13 @@ type Loop struct {
 	// themselves in inflight and then check closed or freeing: the loop
 	// goroutine sets freeing and then waits for inflight to drain, so c is
 	// never freed under a caller and nobody blocks on a lock the loop
-	// thread might need.
+	// thread might need. inflight, written by every Spawn and Wait, has a
+	// cache line of its own: on the line of the fields above, which every
+	// Spawn and Wait reads, each write cost the goroutines on the other
+	// CPUs a miss.
+	_        [64]byte
 	inflight atomic.Int64
+	_        [56]byte
 	closed   atomic.Bool // no new spawns
 	freeing  atomic.Bool // c is about to be freed: no C calls at all
 

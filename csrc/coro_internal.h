@@ -281,24 +281,32 @@ struct coro_loop {
 #endif
   int running;             /* inside coro_loop_run */
   int closing;
-  atomic_int stop;
+  int spin_off;            /* tests: idle() never spins for posts */
+  uint64_t n_sleeps;       /* sleeps idle() announced (tests) */
+  int64_t spin_ns;         /* idle(): how long to wait for posts before sleeping */
+  int wake_fd;             /* eventfd, close-on-exec */
+  coro__poller *poller;    /* fd waits (poll.c); owns no wake_fd */
 
   /* Cross-thread posts (sched.c): a lock-free LIFO that posters push on
    * and main takes whole, then runs oldest first. Non-NULL is "posts
    * pending"; with `sleeping` it is the Dekker pair that decides who
-   * writes wake_fd. */
+   * writes wake_fd. Each group below is on cache lines of its own: what
+   * posters write every post (post_head, posters) away from what main
+   * writes every turn (the fields above), and from `sleeping` and `stop`,
+   * which main writes only to sleep or stop: with them all on one or two
+   * lines, each of a post's three atomic operations waited for the line
+   * that main had just written. */
+  char pad_post[64];
   _Atomic(coro__post *) post_head;
+  char pad_posters[64];
+  atomic_int posters;      /* threads inside coro_loop_post or _stop */
+  atomic_int shutdown;     /* posts refused from now on */
+  atomic_uint_fast64_t n_wakes; /* wake_fd writes by posters (tests) */
+  _Atomic int64_t post_woke; /* coro_now() of the last post that woke the loop */
+  char pad_sleeping[64];
   atomic_int sleeping;     /* 1 while main may sleep in the kernel; the
                               poster that swaps it to 0 writes wake_fd */
-  int spin_off;            /* tests: idle() never spins for posts */
-  atomic_uint_fast64_t n_wakes; /* wake_fd writes by posters (tests) */
-  uint64_t n_sleeps;       /* sleeps idle() announced (tests) */
-  int64_t spin_ns;         /* idle(): how long to wait for posts before sleeping */
-  _Atomic int64_t post_woke; /* coro_now() of the last post that woke the loop */
-  int wake_fd;             /* eventfd, close-on-exec */
-  coro__poller *poller;    /* fd waits (poll.c); owns no wake_fd */
-  atomic_int shutdown;     /* posts refused from now on */
-  atomic_int posters;      /* threads inside coro_loop_post or _stop */
+  atomic_int stop;
 
   /* Liveness (sched.c "Liveness"), each word on a cache line of its own:
    * `beat` moves while main is on a CPU (its turns and its spin for
@@ -308,6 +316,7 @@ struct coro_loop {
   char pad_beat[64];
   atomic_uint beat;
   unsigned waiter_seen;    /* main: waiter_beat at its last report */
+  uint64_t n_report_yields; /* main: reports that yielded its CPU (tests) */
   unsigned waiter_idle;    /* main: waiter_beat at its last spin for posts */
   int alive_missed;        /* main: the last long spin for a live waiter caught
                               nothing (sched.c spin_for_posts) */
@@ -529,6 +538,14 @@ void coro__ready(coro_loop *loop, coro *co);
  * must stay valid until p->fn runs; owned nodes are freed after): 0, or
  * -ESHUTDOWN when the loop refuses posts. Allocates nothing. */
 int coro__loop_post_node(coro_loop *loop, coro__post *p);
+/* coro__loop_post_node that leaves the wake of a sleeping loop, if this
+ * post has to make it, to the caller (*owe set to 1): the caller must
+ * then call coro__loop_wake soon, while it knows the loop to be alive
+ * (the Go bindings hold the loop open; see coroutine.go), and every post
+ * made meanwhile waits for that wake. */
+int coro__loop_post_node_owe(coro_loop *loop, coro__post *p, int *owe);
+/* Write the wake owed by coro__loop_post_node_owe. */
+void coro__loop_wake(coro_loop *loop);
 /* The loop's liveness words (sched.c "Liveness"), valid while the loop
  * lives: read `beat`, and add to `waiter_beat` while polling. */
 const atomic_uint *coro__loop_beat(const coro_loop *loop);
@@ -591,6 +608,14 @@ void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
  * whether the coroutine was spawned (coroutine.go). */
 const int *coro__remote_done_flag(const coro_remote *r);
 int coro__remote_started(const coro_remote *r);
+/* coro_remote_release of each of rs[0..n) (NULLs skipped). */
+void coro__remote_release_n(coro_remote **rs, size_t n);
+/* coro_remote_spawn that may leave the wake of a sleeping loop to the
+ * caller (see coro__loop_post_node_owe; owe NULL: it wakes the loop). */
+int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
+                           const coro_opts *opts,
+                           void (*on_done)(coro_remote *r, void *udata),
+                           void *udata, coro_remote **out, int *owe);
 
 /* ---- poll.c ----------------------------------------------------------- */
 

@@ -424,25 +424,44 @@ void coro__finished(coro_loop *l, coro *co) {
  * for them), and there the test hung in half the runs without the
  * fences. */
 
-/* 1 if it woke the loop: it had announced a sleep, and no other poster
- * has written wake_fd for that sleep. */
-static int wake_loop(coro_loop *l) {
-  if (atomic_load(&l->sleeping) && atomic_exchange(&l->sleeping, 0)) {
-    uint64_t one = 1;
-    ssize_t w = write(l->wake_fd, &one, sizeof one);
-    (void)w; /* EAGAIN: the counter is already non-zero, it will wake */
-    atomic_fetch_add_explicit(&l->n_wakes, 1, memory_order_relaxed);
-    return 1;
-  }
-  return 0;
+/* 1 if this caller must wake the loop: it had announced a sleep, and no
+ * other poster has claimed the wake of that sleep. */
+static int claim_wake(coro_loop *l) {
+  return atomic_load(&l->sleeping) && atomic_exchange(&l->sleeping, 0);
 }
 
-int coro__loop_post_node(coro_loop *l, coro__post *p) {
+static void write_wake(coro_loop *l) {
+  uint64_t one = 1;
+  ssize_t w = write(l->wake_fd, &one, sizeof one);
+  (void)w; /* EAGAIN: the counter is already non-zero, it will wake */
+  atomic_fetch_add_explicit(&l->n_wakes, 1, memory_order_relaxed);
+}
+
+/* The wake for a post. */
+void coro__loop_wake(coro_loop *l) {
+  write_wake(l);
+  /* The time tells idle() whether spinning a little longer would have
+   * caught this post. */
+  atomic_store_explicit(&l->post_woke, coro_now(), memory_order_relaxed);
+}
+
+/* 1 if it woke the loop (a stop). */
+static int wake_loop(coro_loop *l) {
+  if (!claim_wake(l))
+    return 0;
+  write_wake(l);
+  return 1;
+}
+
+int coro__loop_post_node_owe(coro_loop *l, coro__post *p, int *owe) {
   /* Counted from before the check of shutdown until after the wake:
    * posters and shutdown are a Dekker pair (seq_cst) with close, which
    * stores shutdown then waits for posters to leave, so every post that
    * passed the check is on the list before close takes it for the last
-   * time, and wake_fd is still open for the wake. */
+   * time, and wake_fd is still open for the wake (an owed wake is the
+   * caller's to keep the loop open for). */
+  if (owe)
+    *owe = 0;
   atomic_fetch_add(&l->posters, 1);
   atomic_thread_fence(memory_order_seq_cst); /* posters, then shutdown */
   if (atomic_load(&l->shutdown)) {
@@ -453,14 +472,20 @@ int coro__loop_post_node(coro_loop *l, coro__post *p) {
   do
     p->next = old;
   while (!atomic_compare_exchange_weak(&l->post_head, &old, p));
-  if (!old)
+  if (!old) {
     atomic_thread_fence(memory_order_seq_cst); /* the push, then sleeping */
-  /* The time tells idle() whether spinning a little longer would have
-   * caught this post. */
-  if (!old && wake_loop(l))
-    atomic_store_explicit(&l->post_woke, coro_now(), memory_order_relaxed);
+    int claimed = claim_wake(l);
+    if (owe)
+      *owe = claimed;
+    else if (claimed)
+      coro__loop_wake(l);
+  }
   atomic_fetch_sub(&l->posters, 1);
   return 0;
+}
+
+int coro__loop_post_node(coro_loop *l, coro__post *p) {
+  return coro__loop_post_node_owe(l, p, NULL);
 }
 
 int coro_loop_post(coro_loop *l, void (*fn)(void *arg), void *arg) {
@@ -534,8 +559,10 @@ static void report_remotes(coro_loop *l) {
    * report for nothing (see "Liveness"). */
   if (l->rq_head) {
     unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
-    if (w == l->waiter_seen)
+    if (w == l->waiter_seen) {
       sched_yield();
+      l->n_report_yields++;
+    }
     l->waiter_seen = w;
   }
 }

@@ -779,6 +779,68 @@ static void test_post_while_busy(int mode) {
   loop_close_ok(l);
 }
 
+/* Liveness beats (sched.c "Liveness"). A report of finished remote
+ * coroutines yields main's CPU, while other coroutines are ready, only if
+ * the waiter's beat stood still since the last report; and main's own
+ * beat moves across every round trip, which a polling waiter reads. Here
+ * the remote coroutine itself plays the waiter's part and beats (or not)
+ * when it runs, which is after the last report and before its own, so
+ * that the count of yields is exact: none when it beats, one per report
+ * when it does not. Two yielders keep coroutines ready at every report. */
+#define BT_ROUNDS 50
+static atomic_int bt_stop;
+static int bt_loop_still; /* round trips across which main's beat stood still */
+
+static void *bt_yielder(void *arg) {
+  (void)arg;
+  while (!atomic_load(&bt_stop))
+    CHECK_EQ(coro_yield(), 0);
+  return NULL;
+}
+
+static void *bt_remote(void *arg) {
+  if (arg)
+    atomic_fetch_add(coro__loop_waiter_beat(g_loop), 1);
+  return (void *)7;
+}
+
+static void *bt_thread(void *arg) {
+  const atomic_uint *beat = coro__loop_beat(g_loop);
+  for (int i = 0; i < BT_ROUNDS; i++) {
+    unsigned b = atomic_load(beat);
+    coro_remote *r = NULL;
+    CHECK_EQ(coro_remote_spawn(g_loop, bt_remote, arg, NULL, NULL, NULL, &r),
+             0);
+    void *res = NULL;
+    CHECK_EQ(coro_remote_wait(r, -1, &res), 0);
+    CHECK_EQ((intptr_t)res, 7);
+    coro_remote_release(r);
+    if (atomic_load(beat) == b)
+      bt_loop_still++;
+  }
+  atomic_store(&bt_stop, 1);
+  return NULL;
+}
+
+static void beat_rounds(int mode, int waiter_beats) {
+  coro_loop *l = loop_mode(mode);
+  atomic_store(&bt_stop, 0);
+  bt_loop_still = 0;
+  spawn_detached(bt_yielder, NULL);
+  spawn_detached(bt_yielder, NULL);
+  pthread_t t = thread_go(bt_thread, waiter_beats ? (void *)1 : NULL);
+  run_empty(l);
+  thread_wait(t);
+  CHECK_EQ(bt_loop_still, 0);
+  CHECK_U64_EQ(l->n_report_yields, waiter_beats ? 0 : BT_ROUNDS);
+  loop_close_ok(l);
+}
+
+static void test_remote_beats(int mode) {
+  beat_rounds(mode, 1);
+  beat_rounds(mode, 0);
+}
+
 /* Lost wake-ups. A poster that posts the moment its previous post has
  * run races main on its way to sleep (spin_off: main goes from its turn
  * straight to the kernel, so every round crosses that window). If main
@@ -3671,6 +3733,7 @@ static const testing_case tests[] = {
     {"cloexec", test_cloexec, 0},
     {"switch_backend", test_switch_backend, 0},
     {"remote_basic", test_remote_basic, 0},
+    {"remote_beats", test_remote_beats, 0},
     {"remote_wait_deadlk", test_remote_wait_deadlk, 0},
     {"remote_timeout_cancel", test_remote_timeout_cancel, 0},
     {"remote_cancel_before_start", test_remote_cancel_before_start, 0},

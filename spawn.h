@@ -1,0 +1,39 @@
+/* spawn.h - how Spawn (coroutine.go) starts a coroutine through callback.c:
+ * one call, shared by coroutine.go's preamble and callback.c. */
+#ifndef CORO_GO_SPAWN_H
+#define CORO_GO_SPAWN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "coro.h"
+
+typedef struct coro__go_cq coro__go_cq;
+
+/* What a spawn returns, by value: Spawn passes nothing by address, so
+ * none of its variables escapes to Go's heap. */
+typedef struct coro__go_spawned {
+  coro_remote *r;  /* the record, on success */
+  const int *done; /* r's done flag (see coro__remote_done_flag) */
+  uint64_t id;     /* the coroutine's id */
+  size_t pending;  /* keys waiting in the loop's completion queue */
+  int rc;          /* 0 or a negative errno */
+  int owe;         /* the caller owes the loop a wake (coro__go_loop_wake) */
+} coro__go_spawned;
+
+/* Spawns fn(arg) on loop with the given options (coro_opts' fields) and
+ * a key (udata) reserved in q, the loop's completion queue. With
+ * defer_wake, a wake of the sleeping loop that the spawn has to make is
+ * left to the caller (owe), unless the caller runs on a loop's thread (a
+ * Go callback of a coroutine), which must not wait for other goroutines
+ * to run. */
+coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
+                                       uintptr_t fn, uintptr_t arg,
+                                       int stack_mode, size_t stack_size,
+                                       size_t guard_size, const char *name,
+                                       uintptr_t udata, int defer_wake);
+
+/* Writes the wake a deferred spawn owes the loop. */
+void coro__go_loop_wake(coro_loop *loop);
+
+#endif
