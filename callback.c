@@ -280,8 +280,12 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
 void coro__go_loop_wake(coro_loop *loop) { coro__loop_wake(loop); }
 
 /* For tests: 1 while the loop has announced a sleep and no post has
- * claimed its wake. */
-int coro__go_loop_asleep(coro_loop *l) { return atomic_load(&l->sleeping); }
+ * claimed its wake. Asked of sched.c: this file never reads coro_loop's
+ * fields, whose layout depends on CORO_SWITCH_UCONTEXT (the ucontext
+ * switch's context is larger), a define only the csrc package is built
+ * with (the coro_ucontext tag); read here, `sleeping` came from the
+ * wrong offset under that tag, and the test waiting for it never ended. */
+int coro__go_loop_asleep(coro_loop *l) { return coro__loop_asleep(l); }
 
 /* Where a record's outcome lies, for Go to read it without a call once
  * the done flag is set (remote.c publishes result and err before done and

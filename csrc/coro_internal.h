@@ -549,6 +549,10 @@ void coro__loop_wake(coro_loop *loop);
 /* The loop's liveness words (sched.c "Liveness"), valid while the loop
  * lives: read `beat`, and add to `waiter_beat` while polling. */
 const atomic_uint *coro__loop_beat(const coro_loop *loop);
+/* 1 while main has announced a sleep in the kernel and no post has
+ * claimed its wake (tests of the Go bindings, which must not read the
+ * loop's fields themselves: see callback.c). */
+int coro__loop_asleep(coro_loop *loop);
 atomic_uint *coro__loop_waiter_beat(coro_loop *loop);
 
 /* Pick the next context to run after the current one parked or finished

@@ -589,6 +589,8 @@ static inline void beat(coro_loop *l) {
 
 const atomic_uint *coro__loop_beat(const coro_loop *l) { return &l->beat; }
 
+int coro__loop_asleep(coro_loop *l) { return atomic_load(&l->sleeping); }
+
 atomic_uint *coro__loop_waiter_beat(coro_loop *l) { return &l->waiter_beat; }
 
 /* ---- The loop --------------------------------------------------------- */
