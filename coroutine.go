@@ -113,6 +113,12 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		}
 		return nil, errnoErr(s.rc)
 	}
+	if s.owe != 0 {
+		// Deferred, so that it is paid on every way out, a panic
+		// included: every post after this one waits for it, a stop's
+		// too, and the loop would sleep for good without it.
+		defer l.payWake()
+	}
 	co.r, co.doneFlag = s.r, s.done
 	co.id = uint64(s.id)
 	co.handle = h
@@ -120,21 +126,22 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	if s.pending >= spawnTakeAt {
 		l.take(false)
 	}
-	if s.owe != 0 {
-		// This spawn found the loop asleep, and other goroutines wait
-		// for it, some of them woken just now (by this goroutine's take,
-		// or another's) to spawn again: let them post first, then wake
-		// the loop once for them all. Each post to a sleeping loop woke
-		// it by itself, and the loop slept again after each handful:
-		// 0.3 to 0.6 eventfd writes, epoll_waits and context switches per
-		// coroutine with 64 goroutines spawning on a loaded machine.
-		// l.inflight, held until the wake, keeps the loop open for it.
-		runtime.Gosched()
-		C.coro__go_loop_wake(l.c)
-		l.cq.woken.Store(false)
-		l.cq.wakesDeferred.Add(1)
-	}
 	return co, nil
+}
+
+// payWake writes the wake of the loop that a Spawn deferred: the spawn
+// found the loop asleep, and other goroutines wait for it, some of them
+// woken just now (by this goroutine's take, or another's) to spawn again:
+// they post first, then the loop is woken once for them all. Each post to
+// a sleeping loop woke it by itself, and the loop slept again after each
+// handful: 0.3 to 0.6 eventfd writes, epoll_waits and context switches
+// per coroutine with 64 goroutines spawning on a loaded machine. The
+// caller holds l.inflight, which keeps the loop open until the wake.
+func (l *Loop) payWake() {
+	runtime.Gosched()
+	C.coro__go_loop_wake(l.c)
+	l.cq.woken.Store(false)
+	l.cq.wakesDeferred.Add(1)
 }
 
 // spawnOptions applies opts to a new spawnConfig: the options are

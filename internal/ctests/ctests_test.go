@@ -26,7 +26,7 @@ type program struct {
 	// run is false for helpers that other programs start.
 	run bool
 	// ldflags are its extra link flags (the Makefile's; see
-	// TestLinkFlagsMatchMakefile).
+	// TestBuildMatchesMakefile).
 	ldflags []string
 }
 
