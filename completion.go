@@ -238,8 +238,7 @@ func (l *Loop) helpHeld(delta int32, beats bool) (taken int, beat uint32, gone b
 	// for each completion. Whoever parks later counts itself first and
 	// then polls its own done flag, which is set before its key is queued:
 	// it sees it.
-	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) == 0 ||
-		atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
+	if !l.parkedHeld() || atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
 		return 0, beat, false
 	}
 	return l.take(false), beat, false
@@ -294,4 +293,10 @@ func (l *Loop) addWaiter(delta int32) {
 // (every caller of take keeps the queue alive; see there).
 func (l *Loop) addWaiterHeld(delta int32) {
 	atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.waiters)), delta)
+}
+
+// parkedHeld reports whether goroutines are parked on coroutines of l,
+// for a caller that knows the queue to live (as addWaiterHeld).
+func (l *Loop) parkedHeld() bool {
+	return atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0
 }

@@ -98,7 +98,7 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	// there since the last deferred wake, a wake the spawn has to make is
 	// deferred (see below).
 	deferWake := C.int(0)
-	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0 || l.cq.woken.Load() {
+	if l.parkedHeld() || l.cq.woken.Load() {
 		deferWake = 1
 	}
 	s := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg),
@@ -367,7 +367,7 @@ const maxSpinners = 1
 // sched_yield calls per coroutine with 64 goroutines, and 10% slower).
 // The caller holds l.inflight, with the loop open.
 func (l *Loop) yieldCPU(i int) {
-	if atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0 {
+	if l.parkedHeld() {
 		runtime.Gosched()
 		if i%4 == 0 {
 			syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)

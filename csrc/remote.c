@@ -58,20 +58,32 @@ static coro_remote *remote_alloc(void) {
   return r;
 }
 
-static void remote_free(coro_remote *r) {
+/* Frees the records of the list `rs` (linked by next): as many as the
+ * cache has room for go to it, under one lock for the whole list (the
+ * spawners take cache_mu for each record they reuse, and a lock per record
+ * doubled the traffic on its line), the rest to free(). */
+static void remote_free_list(coro_remote *rs) {
   pthread_mutex_lock(&cache_mu);
-  if (cache_len < REMOTE_CACHE_MAX) {
-    r->next = cache;
-    cache = r;
+  while (rs && cache_len < REMOTE_CACHE_MAX) {
+    coro_remote *next = rs->next;
+    rs->next = cache;
+    cache = rs;
     cache_len++;
-    r = NULL;
+    rs = next;
   }
   pthread_mutex_unlock(&cache_mu);
-  if (r) {
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
-    free(r);
+  while (rs) {
+    coro_remote *next = rs->next;
+    pthread_mutex_destroy(&rs->mu);
+    pthread_cond_destroy(&rs->cv);
+    free(rs);
+    rs = next;
   }
+}
+
+static void remote_free(coro_remote *r) {
+  r->next = NULL;
+  remote_free_list(r);
 }
 
 static void remote_unref(coro_remote *r) {
@@ -80,36 +92,17 @@ static void remote_unref(coro_remote *r) {
 }
 
 void coro__remote_release_n(coro_remote **rs, size_t n) {
-  /* The records this drops the last reference of go to the cache under
-   * one lock: the spawners take cache_mu for each record they reuse, and
-   * a lock per record here doubled the traffic on its line. */
-  coro_remote *freed = NULL, *last = NULL;
-  size_t nfreed = 0;
+  /* The records this drops the last reference of are freed as one list. */
+  coro_remote *freed = NULL;
   for (size_t i = 0; i < n; i++) {
     coro_remote *r = rs[i];
     if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
       continue;
     r->next = freed;
     freed = r;
-    if (!last)
-      last = r;
-    nfreed++;
   }
-  if (!freed)
-    return;
-  pthread_mutex_lock(&cache_mu);
-  if ((size_t)cache_len + nfreed <= REMOTE_CACHE_MAX) {
-    last->next = cache;
-    cache = freed;
-    cache_len += (int)nfreed;
-    freed = NULL;
-  }
-  pthread_mutex_unlock(&cache_mu);
-  while (freed) { /* the cache is full: one at a time, as remote_free */
-    coro_remote *next = freed->next;
-    remote_free(freed);
-    freed = next;
-  }
+  if (freed)
+    remote_free_list(freed);
 }
 
 void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
