@@ -216,7 +216,7 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
  * number of keys waiting in q, so that Spawn can take them in batches.
  * One call gives Spawn all it needs (a cgo call costs more than the work
  * of most of these). */
-static int reserve(coro__go_cq *q) {
+static int reserve(coro__go_cq *q, size_t *reserved) {
   /* Without q->mu unless items must grow: the loop thread takes mu for
    * each completion, and a spawner queued on it (a futex wait and wake)
    * cost more than the spawn. Room for every key: on_done appends key k
@@ -224,6 +224,7 @@ static int reserve(coro__go_cq *q) {
    * one counted last included, whose spawner made cap at least reserved
    * as it was after its own count; takes only lower it since. */
   size_t want = atomic_fetch_add(&q->reserved, 1) + 1;
+  *reserved = want;
   if (want <= atomic_load(&q->cap))
     return 0;
   pthread_mutex_lock(&q->mu);
@@ -252,11 +253,15 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                                        size_t guard_size, const char *name,
                                        uintptr_t udata, int defer_wake) {
   coro__go_spawned s = {0};
-  if (reserve(q) < 0) {
+  size_t reserved;
+  if (reserve(q, &reserved) < 0) {
     s.rc = -ENOMEM;
     return s;
   }
-  s.pending = (size_t)atomic_load_explicit(&q->queued, memory_order_relaxed);
+  /* reserved counts the queued keys too (it is at least their number):
+   * below the mark there cannot be enough to take. */
+  if (reserved >= CORO__GO_TAKE_AT)
+    s.pending = (size_t)atomic_load_explicit(&q->queued, memory_order_relaxed);
   coro_opts opts = {.stack_mode = stack_mode,
                     .stack_size = stack_size,
                     .name = name,

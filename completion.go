@@ -5,6 +5,7 @@ package coro
 #include <stddef.h>
 #include <stdint.h>
 #include "coro.h"
+#include "spawn.h"
 
 // callback.c (this package): a loop's completion queue.
 typedef struct coro__go_cq coro__go_cq;
@@ -99,7 +100,7 @@ type completions struct {
 // Spawn or the dispatcher).
 const (
 	takeBatch   = 256
-	spawnTakeAt = 16
+	spawnTakeAt = C.CORO__GO_TAKE_AT
 )
 
 // newCompletions makes l's queue (on any goroutine).

@@ -409,3 +409,43 @@ func TestWaitBeats(t *testing.T) {
 		}
 	}
 }
+
+// TestPolledRecordsReleased: a Wait that sees its coroutine finish leaves
+// the engine's record to the taker of the coroutine's key, which releases
+// it with others in one call; every record is released by the time the
+// loop is closed (the final take), none twice.
+func TestPolledRecordsReleased(t *testing.T) {
+	l := newLoop(t)
+	var cos []*Coroutine
+	kept := 0
+	for i := 0; i < 200; i++ {
+		co, err := l.Spawn(Entry(ctest.Nop()), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := co.Wait(ctxTimeout(t, 10*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		co.mu.Lock()
+		if co.kept != nil {
+			kept++
+		}
+		co.mu.Unlock()
+		cos = append(cos, co)
+	}
+	t.Logf("%d of %d records were left to a taker by their Wait", kept, len(cos))
+	if err := l.Close(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for _, co := range cos {
+		co.mu.Lock()
+		r, finished := co.kept, co.finished
+		co.mu.Unlock()
+		if r != nil || !finished {
+			t.Fatalf("coroutine %d: record %p still kept (finished %v) after Close", co.id, r, finished)
+		}
+	}
+	if n := coroutines.len(); n != 0 {
+		t.Fatalf("%d slab entries left after Close", n)
+	}
+}

@@ -174,6 +174,7 @@ type Coroutine struct {
 	cname    *C.char        // the engine's copy of the name; freed when the engine is done
 	handle   cgo.Handle     // SpawnValue's; deleted when the engine is done
 	released bool           // releaseEngine ran: the engine is done with it
+	kept     *C.coro_remote // the record a poller finished with, for the taker of the key to release
 	later    []func()       // run by releaseEngine (see whenEngineDone)
 	finished bool
 	result   uintptr // valid once done is closed
@@ -392,8 +393,14 @@ func (co *Coroutine) poll() bool {
 		return false
 	}
 	result, err, _ := co.outcome(false)
-	co.finishLocked(result, err)
+	// The record is left to the taker of co's key (complete), which
+	// releases it with others in one call: its reference count lies on
+	// the line the loop thread writes as it reports the coroutine, and a
+	// release here was a cgo call and a transfer of that line per Wait.
+	co.kept = co.r
+	co.finishKeep(result, err, false)
 	co.releaseEngine()
+	raceSync()
 	return true
 }
 
@@ -527,8 +534,11 @@ func (co *Coroutine) complete(closing bool) *C.coro_remote {
 	co.releaseEngine()
 	co.mu.Lock()
 	if co.finished {
-		co.mu.Unlock() // a poller saw it first
-		return nil
+		// A poller saw it first, and left the record to this taker.
+		r := co.kept
+		co.kept = nil
+		co.mu.Unlock()
+		return r
 	}
 	result, err, dropped := co.outcome(closing)
 	if dropped {
@@ -650,6 +660,13 @@ func abandonLoop(l *Loop) []*Coroutine {
 		co.releaseEngine()
 		if co.finish(0, abandonedCoroutineErr(co.ID(), co.name, "at the Close deadline")) {
 			out = append(out, co)
+		}
+		co.mu.Lock()
+		r := co.kept
+		co.kept = nil
+		co.mu.Unlock()
+		if r != nil {
+			C.coro_remote_release(r)
 		}
 	}
 	return out

@@ -10,13 +10,21 @@
 
 typedef struct coro__go_cq coro__go_cq;
 
+/* The completion queue's length at which Spawn takes its keys
+ * (spawnTakeAt in completion.go). */
+#define CORO__GO_TAKE_AT 16
+
 /* What a spawn returns, by value: Spawn passes nothing by address, so
  * none of its variables escapes to Go's heap. */
 typedef struct coro__go_spawned {
   coro_remote *r;  /* the record, on success */
   const int *done; /* r's done flag (see coro__remote_done_flag) */
   uint64_t id;     /* the coroutine's id */
-  size_t pending;  /* keys waiting in the loop's completion queue */
+  size_t pending;  /* keys waiting in the loop's completion queue, when
+                      at least CORO__GO_TAKE_AT were spawned and not yet
+                      taken; else 0 (not read: the loop writes that
+                      count at each completion, and reading its line
+                      cost a Spawn a transfer between CPUs) */
   int rc;          /* 0 or a negative errno */
   int owe;         /* the caller owes the loop a wake (coro__go_loop_wake) */
 } coro__go_spawned;

@@ -604,9 +604,13 @@ void coro__account(coro_loop *loop, coro *from, coro *to);
 /* ---- remote.c --------------------------------------------------------- */
 
 /* Loop thread: the remote coroutine finished (or was dropped, err < 0):
- * publish, run on_done on the loop stack, drop the loop's reference. */
+ * publish, run on_done on the loop stack, drop the loop's reference.
+ * complete = publish + report; a coroutine that returns publishes as it
+ * finishes and main reports it soon after (coro__finished). */
 void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
                            int err);
+void coro__remote_publish(coro_remote *r, void *result, int err);
+void coro__remote_report(coro_remote *r);
 
 /* For the Go bindings: the address of r's done flag (callback.c), and
  * whether the coroutine was spawned (coroutine.go). */

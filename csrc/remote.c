@@ -105,19 +105,37 @@ void coro__remote_release_n(coro_remote **rs, size_t n) {
     remote_free_list(freed);
 }
 
-void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
-                           int err) {
-  (void)l;
-  pthread_mutex_lock(&r->mu);
+/* On the loop thread, the only writer of the outcome: result and err,
+ * then done (seq_cst, so a release for coro_remote_poll's load), once.
+ * Without r->mu: a coro_remote_wait that checked done under it and found
+ * it unset is woken by the report, which broadcasts under it; a
+ * coro_remote_cancel that found it unset holds mu, which the report
+ * waits for, and the loop is freed only after its reports. */
+void coro__remote_publish(coro_remote *r, void *result, int err) {
+  if (atomic_load_explicit(&r->done, memory_order_relaxed))
+    return;
   r->result = result;
   r->err = err;
   r->co = NULL;
   atomic_store(&r->done, 1);
+}
+
+/* On the loop thread, once r is published: wakes coro_remote_wait, calls
+ * on_done, and drops the loop's reference. */
+void coro__remote_report(coro_remote *r) {
+  pthread_mutex_lock(&r->mu);
   pthread_cond_broadcast(&r->cv);
   pthread_mutex_unlock(&r->mu);
   if (r->on_done)
     r->on_done(r, r->udata);
   remote_unref(r);
+}
+
+void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
+                           int err) {
+  (void)l;
+  coro__remote_publish(r, result, err);
+  coro__remote_report(r);
 }
 
 /* On the loop thread, on the loop stack. */

@@ -373,14 +373,20 @@ void coro__finished(coro_loop *l, coro *co) {
   if (co->remote) {
     coro_remote *r = co->remote;
     co->remote = NULL;
-    r->co = NULL; /* the record is freed before main reports r */
-    r->result = co->result;
+    /* Published at once, for a thread that polls the record (Go's Wait):
+     * main's report, which wakes coro_remote_wait and calls on_done,
+     * comes up to REPORT_BUDGET switches later, and on a loop kept busy
+     * that wait was a third of a Spawn + Wait from Go. The name is the
+     * caller's once the outcome is out (coro_remote_spawn), so the record
+     * that remains until the switch away from this stack no longer
+     * shows it. */
+    co->name = NULL;
+    coro__remote_publish(r, co->result, 0);
     r->next = l->rdone;
     l->rdone = r;
     /* Main reports it soon, with the others that finish meanwhile: a
      * report per coroutine cost the loop a sched_yield (report_remotes)
-     * per coroutine when many goroutines spawn on it, a few switches
-     * later costs a waiter well under a microsecond. */
+     * per coroutine when many goroutines spawn on it. */
     if (l->budget > REPORT_BUDGET)
       l->budget = REPORT_BUDGET;
   }
@@ -548,7 +554,7 @@ static void report_remotes(coro_loop *l) {
     coro_remote *r = l->rdone;
     l->rdone = r->next;
     r->next = NULL;
-    coro__remote_complete(l, r, r->result, 0);
+    coro__remote_report(r);
   }
   /* A busy loop would otherwise keep its CPU for the rest of its time
    * slice while the thread waiting for these outcomes (often queued on

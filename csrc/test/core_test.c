@@ -2847,6 +2847,47 @@ static void body_remote_on_loop_thread(void) {
   coro_remote_release(r);
 }
 
+/* A remote coroutine's outcome is published as it finishes, for threads
+ * that poll the record (Go's Wait); the report (on_done, the wake of
+ * coro_remote_wait) follows at main's next turn. A coroutine of the same
+ * loop polls between the two: the record is done, on_done not yet run. */
+static int early_calls;
+static void early_on_done(coro_remote *r, void *udata) {
+  (void)udata;
+  int err = 99;
+  CHECK_EQ(coro_remote_poll(r, NULL, &err), 1);
+  CHECK_EQ(err, 0);
+  early_calls++;
+}
+
+static void body_remote_early_publish(void) {
+  early_calls = 0;
+  coro_remote *r = NULL;
+  coro_opts o = {.name = "early"};
+  CHECK_EQ(coro_remote_spawn(g_loop, ret_arg, (void *)7, &o, early_on_done,
+                             NULL, &r),
+           0);
+  int n = 0, err = 99;
+  void *res = NULL;
+  while (coro_remote_poll(r, &res, &err) == 0) {
+    CHECK_EQ(coro_yield(), 0);
+    CHECK_LT(++n, 1000);
+  }
+  CHECK_EQ(early_calls, 0);
+  CHECK_EQ(err, 0);
+  CHECK_EQ((intptr_t)res, 7);
+  while (early_calls == 0) {
+    CHECK_EQ(coro_yield(), 0);
+    CHECK_LT(++n, 1000);
+  }
+  CHECK_EQ(early_calls, 1);
+  coro_remote_release(r);
+}
+
+static void test_remote_early_publish(int mode) {
+  run_body(mode, body_remote_early_publish);
+}
+
 static void test_remote_wait_deadlk(int mode) {
   run_body(mode, body_remote_on_loop_thread);
   /* From the loop stack, before and after running. */
@@ -3735,6 +3776,7 @@ static const testing_case tests[] = {
     {"remote_basic", test_remote_basic, 0},
     {"remote_beats", test_remote_beats, 0},
     {"remote_wait_deadlk", test_remote_wait_deadlk, 0},
+    {"remote_early_publish", test_remote_early_publish, 0},
     {"remote_timeout_cancel", test_remote_timeout_cancel, 0},
     {"remote_cancel_before_start", test_remote_cancel_before_start, 0},
     {"remote_release_early", test_remote_release_early, 0},
