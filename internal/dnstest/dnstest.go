@@ -28,6 +28,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -48,20 +50,27 @@ type Server struct {
 }
 
 var (
+	inMain   atomic.Bool // Run is running the tests
+	once     sync.Once   // starts the server, at the first Get
 	shared   *Server
 	startErr error
 )
 
-// Main starts the package's server, runs the tests, stops the server and
-// exits; call it from TestMain. The tests still run when the server cannot
-// start: those that need it call Get, which skips or fails them.
+// Main runs the tests, stops the package's server if one of them started
+// it, and exits; call it from TestMain. The server starts at the first
+// Get, once per test binary: a run of only the benchmarks, or of tests
+// that need no DNS, starts none (NSD's start-up took a CPU for 0.2 s,
+// beside the benchmarks it disturbed). The tests still run when the
+// server cannot start: those that need it call Get, which skips or fails
+// them.
 func Main(m *testing.M) { os.Exit(Run(m)) }
 
 // Run is Main for a TestMain that has more to do: it returns m.Run's
 // exit code.
 func Run(m *testing.M) int {
-	shared, startErr = Start()
+	inMain.Store(true)
 	code := m.Run()
+	once.Do(func() {}) // no Get from now on starts one
 	if shared != nil {
 		if err := shared.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -70,16 +79,20 @@ func Run(m *testing.M) int {
 	return code
 }
 
-// Get returns the server Main started. Without one it skips the test
-// when the program is not installed and this is not CI, and fails it
-// otherwise.
+// Get returns the package's server, started by the first call. Without
+// one it skips the test when the program is not installed and this is not
+// CI, and fails it otherwise.
 func Get(t testing.TB) *Server {
 	t.Helper()
+	if !inMain.Load() {
+		t.Fatal("dnstest: Get without dnstest.Main in TestMain")
+	}
+	once.Do(func() { shared, startErr = Start() })
 	if shared != nil {
 		return shared
 	}
 	if startErr == nil {
-		t.Fatal("dnstest: Get without dnstest.Main in TestMain")
+		t.Fatal("dnstest: Get after the tests ended")
 	}
 	if errors.Is(startErr, ErrNotInstalled) && os.Getenv("CI") != "true" {
 		t.Skip(startErr)
