@@ -246,6 +246,10 @@ typedef struct coro_loop_stats {
                              reads of the loop's wake eventfd */
   uint64_t fd_waiters;    /* coroutines parked in coro_fd_wait now (lets a
                              test wait until a wait has parked) */
+  uint64_t cpu_moves;     /* times the loop thread moved to another CPU
+                             because the thread posting to it kept waking
+                             it on its own (the affinity mask is left as
+                             it was; a loop pinned to one CPU never moves) */
 } coro_loop_stats;
 
 /* Read a loop's counters. Thread-safe (the values are read without locking

@@ -213,6 +213,7 @@ struct coro_remote {
   atomic_int cancel;       /* set by coro_remote_cancel */
   coro__post start_post;   /* remote_start */
   coro__post cancel_post;  /* remote_cancel_on_loop, posted at most once */
+  int cpu;                 /* the CPU the spawn was posted from, or -1 */
   atomic_int started;      /* set once the coroutine was spawned (it ran,
                               or runs): the Go bindings tell a coroutine
                               dropped by close from one cancelled before
@@ -283,6 +284,11 @@ struct coro_loop {
   int closing;
   int spin_off;            /* tests: idle() never spins for posts */
   uint64_t n_sleeps;       /* sleeps idle() announced (tests) */
+  int slept;               /* main: this turn follows a sleep in the kernel */
+  int colocated;           /* main: remote spawns in a row, each the first
+                              after a sleep, posted from its CPU (colocate.c) */
+  int64_t moved_at;        /* main: coro_now() of its last move, or 0 */
+  uint64_t n_moves;        /* main: moves off its posters' CPU */
   int64_t spin_ns;         /* idle(): how long to wait for posts before sleeping */
   int wake_fd;             /* eventfd, close-on-exec */
   coro__poller *poller;    /* fd waits (poll.c); owns no wake_fd */
@@ -610,6 +616,12 @@ void coro__account(coro_loop *loop, coro *from, coro *to);
 void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
                            int err);
 void coro__remote_publish(coro_remote *r, void *result, int err);
+
+/* ---- colocate.c ------------------------------------------------------- */
+
+/* Main, for a remote spawn it starts in the first turn after a sleep:
+ * moves off poster_cpu when the two keep meeting there (colocate.c). */
+void coro__colocate_note(coro_loop *loop, int poster_cpu);
 void coro__remote_report(coro_remote *r);
 
 /* For the Go bindings: the address of r's done flag (callback.c), and

@@ -14,6 +14,7 @@
  */
 #include "coro_internal.h"
 
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,8 @@ void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
 static void remote_start(void *p) {
   coro_remote *r = p;
   coro_loop *l = coro__tls_loop;
+  if (l->slept)
+    coro__colocate_note(l, r->cpu);
   /* Cancelled before it started: it never runs. Arriving while the loop
    * closes: it never runs either, and says why (-ESHUTDOWN, as a spawn
    * refused by a closing loop does), so the caller can tell "the loop shut
@@ -196,6 +199,7 @@ int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
     r->opts = *opts;
   r->on_done = on_done;
   r->udata = udata;
+  r->cpu = sched_getcpu(); /* glibc reads it from rseq: no syscall */
   r->start_post.fn = remote_start;
   r->start_post.arg = r;
   rc = coro__loop_post_node_owe(loop, &r->start_post, owe);

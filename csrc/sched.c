@@ -741,8 +741,10 @@ static void idle(coro_loop *l, int64_t until) {
   l->n_sleeps++;
   atomic_store(&l->sleeping, 1);
   atomic_thread_fence(memory_order_seq_cst); /* sleeping, then the list */
-  if (!atomic_load(&l->post_head) && !atomic_load(&l->stop))
+  if (!atomic_load(&l->post_head) && !atomic_load(&l->stop)) {
     coro__poll_run(l, until);
+    l->slept = 1; /* for the posts of the next turn (colocate.c) */
+  }
   atomic_store(&l->sleeping, 0);
   /* A post that came soon after the loop fell asleep (by the poster's
    * clock: the kernel's wake-up latency does not count): spinning again
@@ -760,6 +762,7 @@ static void idle(coro_loop *l, int64_t until) {
 static int turn(coro_loop *l) {
   beat(l);
   run_posts(l);
+  l->slept = 0;
   report_remotes(l);
   /* [I/O] Pick up ready fds without sleeping while coroutines are ready,
    * so busy coroutines cannot starve I/O; with nothing ready, idle() asks
@@ -938,6 +941,7 @@ int coro_loop_stats_get(const coro_loop *l, coro_loop_stats *out) {
   out->ready = ready;
   out->timers = l->heap_len;
   out->posts = l->n_posts;
+  out->cpu_moves = l->n_moves;
   out->stack_bytes_saved = l->n_saved_bytes;
   coro__poll_stats(l, out); /* [I/O] */
   return 0;

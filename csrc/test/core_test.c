@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -2888,6 +2889,66 @@ static void test_remote_early_publish(int mode) {
   run_body(mode, body_remote_early_publish);
 }
 
+/* colocate.c: main moves off the CPU its posters run on after
+ * COLOCATE_RUN (8) spawns in a row, each the first after a sleep, posted
+ * from its own CPU; at most once per 10 ms (a run that found nowhere to
+ * go counts); never when pinned to one CPU;
+ * the affinity mask is left as it was. Driven by hand on this thread,
+ * which coro__colocate_note moves as it would move the loop thread. */
+static int mask_equal(const cpu_set_t *a, const cpu_set_t *b) {
+  return CPU_EQUAL(a, b);
+}
+
+static void test_colocate(int mode) {
+  coro_loop *l = loop_mode(mode);
+  cpu_set_t all, one, now;
+  CHECK_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  if (CPU_COUNT(&all) < 2) {
+    printf("colocate: one CPU allowed, nothing to move to\n");
+    loop_close_ok(l);
+    return;
+  }
+  int c0 = 0;
+  while (!CPU_ISSET(c0, &all))
+    c0++;
+  CPU_ZERO(&one);
+  CPU_SET(c0, &one);
+  /* Pinned to c0: never moved, the mask untouched. */
+  CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  CHECK_EQ(sched_getcpu(), c0);
+  for (int i = 0; i < 3 * 8; i++)
+    coro__colocate_note(l, c0);
+  CHECK_U64_EQ(stats_of(l).cpu_moves, 0);
+  CHECK_EQ(sched_getaffinity(0, sizeof now, &now), 0);
+  CHECK(mask_equal(&now, &one));
+  /* A fresh loop: the pinned one's runs started its 10 ms gap (which
+   * spares a pinned loop the look at its mask). */
+  loop_close_ok(l);
+  l = loop_mode(mode);
+  /* On c0 with every CPU allowed again (the kernel leaves a running
+   * thread where it is). Seven notes from c0, and one from elsewhere,
+   * break the run: no move. */
+  CHECK_EQ(sched_setaffinity(0, sizeof all, &all), 0);
+  for (int i = 0; i < 7; i++)
+    coro__colocate_note(l, c0);
+  coro__colocate_note(l, -1);
+  CHECK_U64_EQ(stats_of(l).cpu_moves, 0);
+  /* Eight in a row: moved off c0, the mask as it was. */
+  CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  CHECK_EQ(sched_setaffinity(0, sizeof all, &all), 0);
+  for (int i = 0; i < 8; i++)
+    coro__colocate_note(l, sched_getcpu());
+  CHECK_U64_EQ(stats_of(l).cpu_moves, 1);
+  CHECK_NE(sched_getcpu(), c0);
+  CHECK_EQ(sched_getaffinity(0, sizeof now, &now), 0);
+  CHECK(mask_equal(&now, &all));
+  /* Eight more at once: within the 10 ms gap, no second move. */
+  for (int i = 0; i < 8; i++)
+    coro__colocate_note(l, sched_getcpu());
+  CHECK_U64_EQ(stats_of(l).cpu_moves, 1);
+  loop_close_ok(l);
+}
+
 static void test_remote_wait_deadlk(int mode) {
   run_body(mode, body_remote_on_loop_thread);
   /* From the loop stack, before and after running. */
@@ -3777,6 +3838,7 @@ static const testing_case tests[] = {
     {"remote_beats", test_remote_beats, 0},
     {"remote_wait_deadlk", test_remote_wait_deadlk, 0},
     {"remote_early_publish", test_remote_early_publish, 0},
+    {"colocate", test_colocate, 0},
     {"remote_timeout_cancel", test_remote_timeout_cancel, 0},
     {"remote_cancel_before_start", test_remote_cancel_before_start, 0},
     {"remote_release_early", test_remote_release_early, 0},
