@@ -195,32 +195,49 @@ typedef struct coro__post {
 } coro__post;
 
 /* A cross-thread spawn handle (remote.c). Everything before `mu` is reset
- * when a cached record is reused; mu and cv stay initialised. */
+ * when a cached record is reused; mu and cv stay initialised.
+ *
+ * Laid out for the two threads that share it, each line moving between
+ * their CPUs as little as it can (a line took 75 to 300 ns between the two
+ * vCPUs of the test machine): what main reads to start the coroutine is
+ * in the first 128 bytes, which the poster writes and main's first read of
+ * the post brings in one pair of lines (records are 128-byte aligned; CPUs
+ * fetch lines in aligned pairs); the outcome that the poster polls is on
+ * a line of its own, which main writes once. */
 struct coro_remote {
-  coro_remote *next;       /* loop thread: completions waiting for main */
-  atomic_int refs;         /* the caller's reference + the loop's */
-  atomic_int done;         /* 1 once result/err are final */
-  int err;                 /* 0, or -ECANCELED / -ESHUTDOWN */
-  void *result;
-  uint64_t id;
-  coro_loop *loop;
-  coro *co;                /* loop thread only: the coroutine, while alive */
+  /* Written by the poster, read by main as it starts the coroutine. */
+  coro__post start_post;   /* remote_start */
   coro_fn fn;
   void *arg;
+  uint64_t id;
+  atomic_int cancel;       /* set by coro_remote_cancel */
+  int cpu;                 /* the CPU the spawn was posted from, or -1 */
   coro_opts opts;
   void (*on_done)(coro_remote *r, void *udata);
   void *udata;
-  atomic_int cancel;       /* set by coro_remote_cancel */
-  coro__post start_post;   /* remote_start */
-  coro__post cancel_post;  /* remote_cancel_on_loop, posted at most once */
-  int cpu;                 /* the CPU the spawn was posted from, or -1 */
+  coro *co;                /* loop thread only: the coroutine, while alive */
   atomic_int started;      /* set once the coroutine was spawned (it ran,
                               or runs): the Go bindings tell a coroutine
                               dropped by close from one cancelled before
                               it started, both -ECANCELED */
+  /* The outcome: written by main, polled by the poster. */
+  _Alignas(64) atomic_int done; /* 1 once result/err are final */
+  int err;                 /* 0, or -ECANCELED / -ESHUTDOWN */
+  void *result;
+  atomic_int refs;         /* the caller's reference + the loop's */
+  coro_remote *next;       /* loop thread: completions waiting for main;
+                              the record cache's list */
+  coro_loop *loop;
+  coro__post cancel_post;  /* remote_cancel_on_loop, posted at most once */
   pthread_mutex_t mu;      /* for coro_remote_wait */
   pthread_cond_t cv;
 };
+
+/* How records are allocated (remote.c), for the layout above. */
+#define CORO__REMOTE_ALIGN 128
+_Static_assert(offsetof(struct coro_remote, started) + sizeof(atomic_int) <=
+                   CORO__REMOTE_ALIGN,
+               "what main reads to start a remote spawn fits its first pair of lines");
 
 /* The loop's I/O poller (poll.c). */
 typedef struct coro__poller coro__poller;

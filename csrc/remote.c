@@ -47,9 +47,13 @@ static coro_remote *remote_alloc(void) {
     memset(r, 0, offsetof(coro_remote, mu));
     return r;
   }
-  r = calloc(1, sizeof *r);
+  /* Aligned for the layout of coro_remote (coro_internal.h). */
+  size_t size = (sizeof *r + CORO__REMOTE_ALIGN - 1) &
+                ~(size_t)(CORO__REMOTE_ALIGN - 1);
+  r = aligned_alloc(CORO__REMOTE_ALIGN, size);
   if (!r)
     return NULL;
+  memset(r, 0, size);
   pthread_mutex_init(&r->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
