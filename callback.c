@@ -324,6 +324,9 @@ void coro__go_remote_release_n(coro_remote **rs, size_t n) {
   coro__remote_release_n(rs, n);
 }
 
+/* For tests: the records in use (remote.c). */
+long coro__go_remote_outstanding(void) { return coro__remote_outstanding(); }
+
 /* The id of the Go Loop whose goroutine owns this thread, or 0. Go cannot
  * ask "which locked goroutine am I", but C thread-locals answer exactly the
  * question "is this caller running on loop L's thread". */

@@ -19,6 +19,7 @@ int *coro__go_cq_waiters(coro__go_cq *q);
 const int *coro__go_cq_queued(coro__go_cq *q);
 int *coro__go_cq_helping(coro__go_cq *q);
 void coro__go_remote_release_n(coro_remote **rs, size_t n);
+long coro__go_remote_outstanding(void);
 unsigned *coro__go_loop_beat(coro_loop *l);
 unsigned *coro__go_loop_waiter_beat(coro_loop *l);
 int coro__go_loop_asleep(coro_loop *l);
@@ -295,6 +296,10 @@ func (l *Loop) addWaiter(delta int32) {
 func (l *Loop) addWaiterHeld(delta int32) {
 	atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.waiters)), delta)
 }
+
+// remoteOutstanding reports the engine's records in use, process-wide
+// (tests: every Spawn's record is released exactly once).
+func remoteOutstanding() int { return int(C.coro__go_remote_outstanding()) }
 
 // parkedHeld reports whether goroutines are parked on coroutines of l,
 // for a caller that knows the queue to live (as addWaiterHeld).

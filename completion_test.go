@@ -415,6 +415,7 @@ func TestWaitBeats(t *testing.T) {
 // it with others in one call; every record is released by the time the
 // loop is closed (the final take), none twice.
 func TestPolledRecordsReleased(t *testing.T) {
+	before := remoteOutstanding()
 	l := newLoop(t)
 	var cos []*Coroutine
 	kept := 0
@@ -447,5 +448,10 @@ func TestPolledRecordsReleased(t *testing.T) {
 	}
 	if n := coroutines.len(); n != 0 {
 		t.Fatalf("%d slab entries left after Close", n)
+	}
+	// Every record back in the cache or freed: none leaked (more in
+	// use), none released twice (fewer).
+	if after := remoteOutstanding(); after != before {
+		t.Fatalf("engine records in use: %d before the loop, %d after its Close", before, after)
 	}
 }

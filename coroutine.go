@@ -398,9 +398,9 @@ func (co *Coroutine) poll() bool {
 	// the line the loop thread writes as it reports the coroutine, and a
 	// release here was a cgo call and a transfer of that line per Wait.
 	co.kept = co.r
+	raceSync() // before the close of done: its other waiters need it too
 	co.finishKeep(result, err, false)
 	co.releaseEngine()
-	raceSync()
 	return true
 }
 

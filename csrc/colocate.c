@@ -1,12 +1,12 @@
 /* colocate.c - a loop thread moves off the CPU of the thread that posts to
  * it, when the two keep meeting there.
  *
- * Contract: main calls coro__colocate_note(l, cpu) for each remote spawn
- * it starts in the first turn after a sleep in the kernel, with the CPU
- * the spawn was posted from (coro_remote.cpu, -1 when unknown). After
- * COLOCATE_RUN such spawns in a row posted from main's own CPU, main
- * moves to another CPU its affinity allows, at most once per
- * COLOCATE_GAP_NS; the affinity itself is left as it was.
+ * Contract: main calls coro__colocate_note(l, cpu) for the first remote
+ * spawn it starts after a sleep in the kernel, with the CPU the spawn was
+ * posted from (coro_remote.cpu: stamped when the poster found the loop
+ * asleep, else -1). After COLOCATE_RUN such spawns in a row posted from
+ * main's own CPU, main moves to another CPU its affinity allows, at most
+ * once per COLOCATE_GAP_NS; the affinity mask is set back as it was.
  *
  * Why: the kernel wakes a sleeping thread near its waker, so a loop that
  * sleeps between the spawns of one goroutine (Go's Spawn + Wait) is often
@@ -20,7 +20,14 @@
  * the gap keep it rare where posts come from many CPUs (a busy program
  * posting from every core meets the loop's CPU now and then, not 8 times
  * in a row after each sleep). A mask of one CPU (a pinned loop) is never
- * touched. */
+ * touched.
+ *
+ * What the move can lose: a change of the loop thread's mask by another
+ * thread between its two system calls (taskset -p, a cpuset update) is
+ * overwritten by the mask read before; and the mask set back is the one
+ * sched_getaffinity reports, the CPUs allowed and online then, which on
+ * Linux 6.2 and later also becomes the thread's requested mask (a cpuset
+ * widened later does not widen it). */
 #include "coro_internal.h"
 
 #include <sched.h>
@@ -42,6 +49,8 @@ static int move_off(int cpu) {
   CPU_CLR(cpu, &others);
   if (sched_setaffinity(0, sizeof others, &others) < 0)
     return 0;
+  /* Set back. A failure (the cpuset shrank between the calls, memory)
+   * leaves the thread allowed only the others: a loop off one CPU. */
   (void)sched_setaffinity(0, sizeof all, &all);
   return 1;
 }

@@ -202,8 +202,9 @@ typedef struct coro__post {
  * vCPUs of the test machine): what main reads to start the coroutine is
  * in the first 128 bytes, which the poster writes and main's first read of
  * the post brings in one pair of lines (records are 128-byte aligned; CPUs
- * fetch lines in aligned pairs); the outcome that the poster polls is on
- * a line of its own, which main writes once. */
+ * fetch lines in aligned pairs); the outcome that the poster polls
+ * starts a line of its own, shared only with the reference count and the
+ * links of the report and of a cancel. */
 struct coro_remote {
   /* Written by the poster, read by main as it starts the coroutine. */
   coro__post start_post;   /* remote_start */
@@ -633,13 +634,16 @@ void coro__account(coro_loop *loop, coro *from, coro *to);
 void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
                            int err);
 void coro__remote_publish(coro_remote *r, void *result, int err);
+void coro__remote_report(coro_remote *r);
+/* Records in use, process-wide: allocated, not freed, not in the reuse
+ * cache (tests: a leak makes it grow, a double release shrink). */
+long coro__remote_outstanding(void);
 
 /* ---- colocate.c ------------------------------------------------------- */
 
-/* Main, for a remote spawn it starts in the first turn after a sleep:
- * moves off poster_cpu when the two keep meeting there (colocate.c). */
+/* Main, for the first remote spawn it starts after a sleep: moves off
+ * poster_cpu when the two keep meeting there (colocate.c). */
 void coro__colocate_note(coro_loop *loop, int poster_cpu);
-void coro__remote_report(coro_remote *r);
 
 /* For the Go bindings: the address of r's done flag (callback.c), and
  * whether the coroutine was spawned (coroutine.go). */

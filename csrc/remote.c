@@ -2,11 +2,13 @@
  *
  * A remote handle is shared by the thread that spawned and the loop, so it
  * is reference-counted: one reference for the caller (dropped by
- * coro_remote_release) and one for the loop (dropped once the outcome is
- * published). Its id is assigned at spawn time so the caller knows it at
- * once. r->mu guards the outcome; holding it while posting a cancel keeps
- * the loop from being freed under the poster (close publishes every
- * outcome, under r->mu, before it frees the loop).
+ * coro_remote_release) and one for the loop (dropped by main's report of
+ * the outcome). Its id is assigned at spawn time so the caller knows it at
+ * once. The loop thread publishes the outcome (result, err, then done)
+ * without a lock as the coroutine finishes, and reports it later under
+ * r->mu (the wake of coro_remote_wait, on_done); holding r->mu while
+ * posting a cancel keeps the loop from being freed under the poster
+ * (close reports every record before it frees the loop).
  *
  * A remote spawn allocates nothing in the common case: released records
  * are kept for reuse (their mutex and condition variable initialised), and
@@ -27,6 +29,9 @@
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static coro_remote *cache; /* linked through next */
 static int cache_len;
+/* Records ever allocated and freed, for coro__remote_outstanding (tests);
+ * counted on the cold paths only, beside the cache. */
+static atomic_long records_made, records_freed;
 
 /* A record with everything before mu zeroed, or NULL (errno ENOMEM). The
  * fault point counts on a reuse too, so that the fault sweeps see the same
@@ -54,6 +59,7 @@ static coro_remote *remote_alloc(void) {
   if (!r)
     return NULL;
   memset(r, 0, size);
+  atomic_fetch_add_explicit(&records_made, 1, memory_order_relaxed);
   pthread_mutex_init(&r->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -82,8 +88,17 @@ static void remote_free_list(coro_remote *rs) {
     pthread_mutex_destroy(&rs->mu);
     pthread_cond_destroy(&rs->cv);
     free(rs);
+    atomic_fetch_add_explicit(&records_freed, 1, memory_order_relaxed);
     rs = next;
   }
+}
+
+long coro__remote_outstanding(void) {
+  pthread_mutex_lock(&cache_mu);
+  long n = atomic_load(&records_made) - atomic_load(&records_freed) -
+           cache_len;
+  pthread_mutex_unlock(&cache_mu);
+  return n;
 }
 
 static void remote_free(coro_remote *r) {
@@ -91,9 +106,18 @@ static void remote_free(coro_remote *r) {
   remote_free_list(r);
 }
 
+/* A release of a record nobody holds any more (a bug) counts as a free
+ * for coro__remote_outstanding, which then shrinks. */
+static void over_released(void) {
+  atomic_fetch_add_explicit(&records_freed, 1, memory_order_relaxed);
+}
+
 static void remote_unref(coro_remote *r) {
-  if (atomic_fetch_sub(&r->refs, 1) == 1)
+  int refs = atomic_fetch_sub(&r->refs, 1);
+  if (refs == 1)
     remote_free(r);
+  else if (CORO__UNLIKELY(refs <= 0))
+    over_released();
 }
 
 void coro__remote_release_n(coro_remote **rs, size_t n) {
@@ -101,8 +125,14 @@ void coro__remote_release_n(coro_remote **rs, size_t n) {
   coro_remote *freed = NULL;
   for (size_t i = 0; i < n; i++) {
     coro_remote *r = rs[i];
-    if (!r || atomic_fetch_sub(&r->refs, 1) != 1)
+    if (!r)
       continue;
+    int refs = atomic_fetch_sub(&r->refs, 1);
+    if (refs != 1) {
+      if (CORO__UNLIKELY(refs <= 0))
+        over_released();
+      continue;
+    }
     r->next = freed;
     freed = r;
   }
@@ -147,8 +177,10 @@ void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
 static void remote_start(void *p) {
   coro_remote *r = p;
   coro_loop *l = coro__tls_loop;
-  if (l->slept)
+  if (l->slept) { /* the first remote spawn after a sleep */
+    l->slept = 0;
     coro__colocate_note(l, r->cpu);
+  }
   /* Cancelled before it started: it never runs. Arriving while the loop
    * closes: it never runs either, and says why (-ESHUTDOWN, as a spawn
    * refused by a closing loop does), so the caller can tell "the loop shut
@@ -203,7 +235,13 @@ int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
     r->opts = *opts;
   r->on_done = on_done;
   r->udata = udata;
-  r->cpu = sched_getcpu(); /* glibc reads it from rseq: no syscall */
+  /* The poster's CPU, for colocate.c, when the loop looks asleep (this
+   * post may be the one that wakes it); -1 otherwise, which spares the
+   * other posts the call (a read of rseq with glibc >= 2.35, a system
+   * call without). `sleeping` is read-mostly, while a look at post_head
+   * before the push's CAS would fetch that contended line twice. A stale
+   * look only skips a note or makes one more. */
+  r->cpu = coro__loop_asleep(loop) ? sched_getcpu() : -1;
   r->start_post.fn = remote_start;
   r->start_post.arg = r;
   rc = coro__loop_post_node_owe(loop, &r->start_post, owe);

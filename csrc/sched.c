@@ -762,7 +762,7 @@ static void idle(coro_loop *l, int64_t until) {
 static int turn(coro_loop *l) {
   beat(l);
   run_posts(l);
-  l->slept = 0;
+  l->slept = 0; /* only this turn's posts follow the sleep */
   report_remotes(l);
   /* [I/O] Pick up ready fds without sleeping while coroutines are ready,
    * so busy coroutines cannot starve I/O; with nothing ready, idle() asks
