@@ -106,18 +106,19 @@ static void remote_free(coro_remote *r) {
   remote_free_list(r);
 }
 
-/* A release of a record nobody holds any more (a bug) counts as a free
- * for coro__remote_outstanding, which then shrinks. */
-static void over_released(void) {
-  atomic_fetch_add_explicit(&records_freed, 1, memory_order_relaxed);
+/* Drops a reference to r: 1 if it was the last (the caller frees r). A
+ * release of a record nobody holds any more (a bug) counts as a free for
+ * coro__remote_outstanding, which then shrinks. */
+static int unref_last(coro_remote *r) {
+  int refs = atomic_fetch_sub(&r->refs, 1);
+  if (CORO__UNLIKELY(refs <= 0))
+    atomic_fetch_add_explicit(&records_freed, 1, memory_order_relaxed);
+  return refs == 1;
 }
 
 static void remote_unref(coro_remote *r) {
-  int refs = atomic_fetch_sub(&r->refs, 1);
-  if (refs == 1)
+  if (unref_last(r))
     remote_free(r);
-  else if (CORO__UNLIKELY(refs <= 0))
-    over_released();
 }
 
 void coro__remote_release_n(coro_remote **rs, size_t n) {
@@ -125,14 +126,8 @@ void coro__remote_release_n(coro_remote **rs, size_t n) {
   coro_remote *freed = NULL;
   for (size_t i = 0; i < n; i++) {
     coro_remote *r = rs[i];
-    if (!r)
+    if (!r || !unref_last(r))
       continue;
-    int refs = atomic_fetch_sub(&r->refs, 1);
-    if (refs != 1) {
-      if (CORO__UNLIKELY(refs <= 0))
-        over_released();
-      continue;
-    }
     r->next = freed;
     freed = r;
   }
