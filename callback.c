@@ -91,9 +91,15 @@ typedef struct coro__go_cq {
   char pad_reserved[64];
   atomic_size_t reserved; /* keys spawned and not yet taken (>= len) */
   atomic_size_t cap;      /* of items; grows under mu, never shrinks */
-  /* Go's counts, which on_done reads and Go changes. */
-  char pad_counts[64];
+  /* Go's counts, which on_done reads and Go changes, each on a line of
+   * its own: every polling Wait writes helping twice, while waiters
+   * changes only when goroutines park. on_done reads waiters first, and
+   * helping only when someone is parked, so a lone goroutine's
+   * Spawn + Wait no longer pulls its helping line to the loop thread
+   * and back. */
+  char pad_helping[64];
   atomic_int helping;  /* Waits polling this loop, which take keys too */
+  char pad_waiters[64];
   atomic_int waiters;  /* goroutines parked on this loop's coroutines */
   char pad_end[64];
 } coro__go_cq;
@@ -203,8 +209,8 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
    * netpoller wake-up per batch. */
   int closing = q->closing;
   pthread_mutex_unlock(&q->mu);
-  if (!closing && atomic_load(&q->helping) == 0 &&
-      atomic_load(&q->waiters) > 0 &&
+  if (!closing && atomic_load(&q->waiters) > 0 &&
+      atomic_load(&q->helping) == 0 &&
       atomic_exchange(&q->sleeping, 0)) {
     uint64_t one = 1;
     ssize_t w = write(q->efd, &one, sizeof one);
