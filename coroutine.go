@@ -278,12 +278,13 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 	l := co.loop
 	l.inflight.Add(1)
 	defer l.inflight.Add(-1)
-	_, beat, gone := l.helpHeld(1, true)
+	_, _, gone := l.helpHeld(1, false)
 	if gone {
 		return false, nil
 	}
 	defer l.helpHeld(-1, false)
-	watch := beatWatch{beat: beat}
+	atomic.AddUint32((*uint32)(unsafe.Pointer(l.cq.waiterBeat)), 1)
+	var watch beatWatch
 	stale := false
 	for start, i := time.Now(), 0; ; i++ {
 		if co.poll() {
