@@ -283,6 +283,10 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
     s.r = NULL;
     return s;
   }
+  /* The spawner runs: a beat for the loop ("Liveness"), on the line
+   * the push just took. */
+  atomic_fetch_add_explicit(coro__loop_waiter_beat(loop), 1,
+                            memory_order_relaxed);
   s.done = coro__remote_done_flag(s.r);
   s.id = coro_remote_id(s.r);
   return s;

@@ -92,7 +92,8 @@ type completions struct {
 
 	// The loop's liveness words (C memory, atomic; csrc/sched.c
 	// "Liveness"), valid while the loop is: beat moves while the loop
-	// thread runs, and a polling Wait adds to waiterBeat.
+	// thread runs; each Spawn adds to waiterBeat (callback.c), and so
+	// does a Wait that polls long.
 	beat, waiterBeat *C.uint
 }
 
@@ -244,16 +245,6 @@ func (l *Loop) helpHeld(delta int32, beats bool) (taken int, beat uint32, gone b
 		return 0, beat, false
 	}
 	return l.take(false), beat, false
-}
-
-// waiterBeat shows the loop thread that a goroutine waiting for its
-// coroutines runs (csrc/sched.c "Liveness"), as help does.
-func (l *Loop) waiterBeat() {
-	l.inflight.Add(1)
-	if !l.freeing.Load() {
-		atomic.AddUint32((*uint32)(unsafe.Pointer(l.cq.waiterBeat)), 1)
-	}
-	l.inflight.Add(-1)
 }
 
 // stopCompletions, on the loop goroutine before coro_loop_close (after

@@ -380,9 +380,11 @@ func TestBeatWatch(t *testing.T) {
 	}
 }
 
-// TestWaitBeats: every Wait shows the loop that its waiter runs (the
-// loop's waiter beat moves), whether it polls or finds the coroutine
-// finished at once (csrc/sched.c "Liveness").
+// TestWaitBeats: every Spawn + Wait shows the loop that its goroutine
+// runs (the loop's waiter beat moves), whether the Wait polls or finds
+// the coroutine finished at once (csrc/sched.c "Liveness"): the Spawn
+// beats, on the line its post has just taken, and a Wait that polls
+// long beats again now and then.
 func TestWaitBeats(t *testing.T) {
 	if !multiCPU {
 		t.Skip("one CPU: a Wait that does not find its coroutine finished parks at once")
@@ -391,6 +393,7 @@ func TestWaitBeats(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	wbeat := (*uint32)(unsafe.Pointer(l.cq.waiterBeat))
 	for i := 0; i < 20; i++ {
+		before := atomic.LoadUint32(wbeat)
 		co, err := l.Spawn(Entry(ctest.Nop()), 1)
 		if err != nil {
 			t.Fatal(err)
@@ -400,12 +403,11 @@ func TestWaitBeats(t *testing.T) {
 				runtime.Gosched()
 			}
 		}
-		before := atomic.LoadUint32(wbeat)
 		if _, err := co.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if atomic.LoadUint32(wbeat) == before {
-			t.Fatalf("round %d: the waiter beat stood still across Wait", i)
+			t.Fatalf("round %d: the waiter beat stood still across Spawn + Wait", i)
 		}
 	}
 }

@@ -216,9 +216,9 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 		return 0, syscall.EDEADLK
 	}
 	if co.poll() {
-		// Finished before this goroutine could poll: the loop answers at
-		// once, so tell it that its poster runs (csrc/sched.c "Liveness").
-		co.loop.waiterBeat()
+		// Finished before this goroutine could poll. Its Spawn showed the
+		// loop that the poster runs (the waiter beat: csrc/sched.c
+		// "Liveness").
 		return co.result, co.err
 	}
 	// Poll briefly before parking: a coroutine that returns soon is
@@ -283,7 +283,6 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 		return false, nil
 	}
 	defer l.helpHeld(-1, false)
-	atomic.AddUint32((*uint32)(unsafe.Pointer(l.cq.waiterBeat)), 1)
 	var watch beatWatch
 	stale := false
 	for start, i := time.Now(), 0; ; i++ {

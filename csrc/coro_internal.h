@@ -322,6 +322,9 @@ struct coro_loop {
    * that main had just written. */
   char pad_post[64];
   _Atomic(coro__post *) post_head;
+  /* Beside post_head, whose line a Go spawn has just taken for its
+   * push: see "Liveness" below. */
+  atomic_uint waiter_beat;
   char pad_posters[64];
   atomic_int posters;      /* threads inside coro_loop_post or _stop */
   atomic_int shutdown;     /* posts refused from now on */
@@ -347,8 +350,6 @@ struct coro_loop {
   int64_t busy_at;         /* main: when it last sampled its preemptions */
   int64_t busy_until;      /* main: no long spins until then (preempted) */
   long busy_nivcsw;        /* main: its involuntary switches at busy_at */
-  char pad_waiter[64];
-  atomic_uint waiter_beat;
   char pad_end[64];
 
   /* dump.c. Cold: the switch reads CORO__F_ACCOUNT in the coroutine. */
