@@ -315,9 +315,10 @@ struct coro_loop {
    * and main takes whole, then runs oldest first. Non-NULL is "posts
    * pending"; with `sleeping` it is the Dekker pair that decides who
    * writes wake_fd. Each group below is on cache lines of its own: what
-   * posters write every post (post_head, posters) away from what main
-   * writes every turn (the fields above), and from `sleeping` and `stop`,
-   * which main writes only to sleep or stop: with them all on one or two
+   * posters write every post (post_head and waiter_beat, posters) away
+   * from what main writes every turn (the fields above), and from
+   * `sleeping` and `stop`, which main writes only to sleep or stop:
+   * with them all on one or two
    * lines, each of a post's three atomic operations waited for the line
    * that main had just written. */
   char pad_post[64];
@@ -572,7 +573,8 @@ int coro__loop_post_node_owe(coro_loop *loop, coro__post *p, int *owe);
 /* Write the wake owed by coro__loop_post_node_owe. */
 void coro__loop_wake(coro_loop *loop);
 /* The loop's liveness words (sched.c "Liveness"), valid while the loop
- * lives: read `beat`, and add to `waiter_beat` while polling. */
+ * lives: read `beat`, and add to `waiter_beat` after a post and while
+ * polling. */
 const atomic_uint *coro__loop_beat(const coro_loop *loop);
 /* 1 while main has announced a sleep in the kernel and no post has
  * claimed its wake (tests of the Go bindings, which must not read the
