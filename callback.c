@@ -257,7 +257,8 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                                        uintptr_t fn, uintptr_t arg,
                                        int stack_mode, size_t stack_size,
                                        size_t guard_size, const char *name,
-                                       uintptr_t udata, int defer_wake) {
+                                       uintptr_t udata, int defer_wake,
+                                       int beat) {
   coro__go_spawned s = {0};
   size_t reserved;
   if (reserve(q, &reserved) < 0) {
@@ -283,10 +284,11 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
     s.r = NULL;
     return s;
   }
-  /* The spawner runs: a beat for the loop ("Liveness"), on the line
-   * the push just took. */
-  atomic_fetch_add_explicit(coro__loop_waiter_beat(loop), 1,
-                            memory_order_relaxed);
+  /* The spawner runs and will poll: a beat for the loop ("Liveness"),
+   * on the line the push just took. */
+  if (beat)
+    atomic_fetch_add_explicit(coro__loop_waiter_beat(loop), 1,
+                              memory_order_relaxed);
   s.done = coro__remote_done_flag(s.r);
   s.id = coro_remote_id(s.r);
   return s;

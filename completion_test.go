@@ -356,9 +356,17 @@ func TestDeferredWake(t *testing.T) {
 // only once the loop's beat has stood still for longer than yieldAfter,
 // however long the poll, and never while the beat moves.
 func TestBeatWatch(t *testing.T) {
-	w := beatWatch{beat: 5}
+	// The first look only records the beat: the poll's start counts as
+	// its last move.
+	var w beatWatch
 	step := yieldAfter / 4
-	var since time.Duration
+	since := step
+	if w.stale(5, since) {
+		t.Fatalf("stale at the first look, %v into the poll", since)
+	}
+	if first := (beatWatch{}); !first.stale(5, yieldAfter+step) {
+		t.Fatalf("not stale at a first look %v into the poll", yieldAfter+step)
+	}
 	for i := 0; i < 100; i++ { // a moving beat: never stale
 		since += step
 		if w.stale(uint32(6+i), since) {
@@ -380,18 +388,34 @@ func TestBeatWatch(t *testing.T) {
 	}
 }
 
-// TestWaitBeats: every Spawn + Wait shows the loop that its goroutine
-// runs (the loop's waiter beat moves), whether the Wait polls or finds
-// the coroutine finished at once (csrc/sched.c "Liveness"): the Spawn
-// beats, on the line its post has just taken, and a Wait that polls
-// long beats again now and then.
+// TestWaitBeats: a Spawn + Wait shows the loop that its goroutine runs
+// (the loop's waiter beat moves), whether the Wait polls or finds the
+// coroutine finished at once (csrc/sched.c "Liveness"): the Spawn beats,
+// on the line its post has just taken, unless its Wait will park, and a
+// Wait that polls long beats again now and then.
 func TestWaitBeats(t *testing.T) {
 	if !multiCPU {
-		t.Skip("one CPU: a Wait that does not find its coroutine finished parks at once")
+		t.Skip("one CPU: Waits park at once, and Spawn does not beat")
 	}
 	l := newLoop(t)
 	ctx := ctxTimeout(t, 30*time.Second)
 	wbeat := (*uint32)(unsafe.Pointer(l.cq.waiterBeat))
+	// A Spawn whose Wait will park (the loop's polling slots are taken)
+	// does not beat: a busy loop then yields its CPU after the report,
+	// which a waiter queued on that CPU needs.
+	l.cq.spinners.Add(maxSpinners)
+	before := atomic.LoadUint32(wbeat)
+	co, err := l.Spawn(Entry(ctest.Nop()), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := atomic.LoadUint32(wbeat); after != before {
+		t.Fatalf("a Spawn with the polling slots taken beat (%d -> %d)", before, after)
+	}
+	l.cq.spinners.Add(-maxSpinners)
+	if _, err := co.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 20; i++ {
 		before := atomic.LoadUint32(wbeat)
 		co, err := l.Spawn(Entry(ctest.Nop()), 1)

@@ -101,8 +101,16 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	if l.parkedHeld() || l.cq.woken.Load() {
 		deferWake = 1
 	}
+	// The spawn beats for this goroutine (csrc/sched.c "Liveness") when
+	// its Wait would poll: a beat tells a busy loop not to yield its CPU
+	// after a report, which a goroutine that parks, or polls nothing on a
+	// single CPU, needs it to do.
+	beat := C.int(0)
+	if multiCPU && l.cq.spinners.Load() < maxSpinners {
+		beat = 1
+	}
 	s := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg),
-		C.int(cfg.mode), C.size_t(cfg.stackSize), cfg.cGuard(), co.cname, C.uintptr_t(idx), deferWake)
+		C.int(cfg.mode), C.size_t(cfg.stackSize), cfg.cGuard(), co.cname, C.uintptr_t(idx), deferWake, beat)
 	if s.rc < 0 {
 		co.mu.Unlock()
 		if coroutines.take(idx) != nil && co.cname != nil {
@@ -326,6 +334,7 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 // beatWatch follows the loop's beat for a polling Wait (spin).
 type beatWatch struct {
 	beat  uint32        // the beat last seen
+	seen  bool          // beat holds a look's
 	moved time.Duration // when it last moved, since the poll began
 }
 
@@ -334,7 +343,11 @@ type beatWatch struct {
 // off its CPU (asleep, preempted, or in a long turn), and the waiter
 // yields its own.
 func (w *beatWatch) stale(b uint32, since time.Duration) bool {
-	if b != w.beat {
+	if !w.seen {
+		// The first look: the beat is not known to have moved since the
+		// poll began.
+		w.beat, w.seen = b, true
+	} else if b != w.beat {
 		w.beat, w.moved = b, since
 	}
 	return since-w.moved > yieldAfter

@@ -34,12 +34,14 @@ typedef struct coro__go_spawned {
  * defer_wake, a wake of the sleeping loop that the spawn has to make is
  * left to the caller (owe), unless the caller runs on a loop's thread (a
  * Go callback of a coroutine), which must not wait for other goroutines
- * to run. */
+ * to run. With beat, the spawn adds to the loop's waiter beat for its
+ * goroutine, which will poll the outcome (csrc/sched.c "Liveness"). */
 coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                                        uintptr_t fn, uintptr_t arg,
                                        int stack_mode, size_t stack_size,
                                        size_t guard_size, const char *name,
-                                       uintptr_t udata, int defer_wake);
+                                       uintptr_t udata, int defer_wake,
+                                       int beat);
 
 /* Writes the wake a deferred spawn owes the loop. */
 void coro__go_loop_wake(coro_loop *loop);

@@ -336,11 +336,12 @@ struct coro_loop {
                               poster that swaps it to 0 writes wake_fd */
   atomic_int stop;
 
-  /* Liveness (sched.c "Liveness"), each word on a cache line of its own:
-   * `beat` moves while main is on a CPU (its turns and its spin for
-   * posts), so a thread polling for this loop's work sees whether the
-   * loop thread runs; `waiter_beat` moves while such a poller runs, so
-   * main sees whether it needs to yield its CPU to it. */
+  /* Liveness (sched.c "Liveness"): `beat`, on a cache line of its own,
+   * moves while main is on a CPU (its turns and its spin for posts), so a
+   * thread polling for this loop's work sees whether the loop thread
+   * runs; `waiter_beat` (beside post_head, above) moves as such a poller
+   * posts and while it polls, so main sees whether it needs to yield its
+   * CPU to it. */
   char pad_beat[64];
   atomic_uint beat;
   unsigned waiter_seen;    /* main: waiter_beat at its last report */

@@ -560,9 +560,9 @@ static void report_remotes(coro_loop *l) {
    * slice while the thread waiting for these outcomes (often queued on
    * this very CPU: the kernel places a wakee near its waker) cannot run:
    * on the loaded 2-CPU machine, Spawn + Wait to a busy loop took ms.
-   * Not when a poller's beat moved since the last report: it runs on
-   * another CPU, and a yield would cost this loop a system call per
-   * report for nothing (see "Liveness"). */
+   * Not when the waiter beat moved since the last report (a poller
+   * posted or polled): it runs on another CPU, and a yield would cost
+   * this loop a system call per report for nothing (see "Liveness"). */
   if (l->rq_head) {
     unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
     if (w == l->waiter_seen) {
@@ -582,8 +582,8 @@ static void report_remotes(coro_loop *l) {
  * to a loop that is running. Neither side can ask the kernel where the
  * other runs, so each shows that it runs: main stores a new `beat` each
  * turn and while it spins for posts; the poller adds to `waiter_beat` as
- * it posts its request (Go's spawns: callback.c) and now and then while
- * it polls. `waiter_beat` lies on post_head's line, which the poster has
+ * it posts its request (a Go spawn whose Wait will poll: callback.c) and
+ * now and then while it polls. `waiter_beat` lies on post_head's line, which the poster has
  * just taken for its push and main reads anyway before it reads the
  * beat: on a line of its own, the beat at the start of each poll was a
  * transfer of that line to the poller and one back to main, and a Go
@@ -634,7 +634,8 @@ static void fire_timers(coro_loop *l) {
 #define SPIN_MAX_NS 50000
 #define SPIN_START_NS 2000
 #define SPIN_MIN_NS 500
-/* The spin when a poller ran since the last one (its beat moved: see
+/* The spin when a poller posted or polled since the last one (its beat
+ * moved: see
  * "Liveness"): it was on another CPU, and a Go Wait that sees its
  * coroutine finish often spawns the next one soon, but now and then only
  * after tens of microseconds (the Go runtime's own threads take the CPU).
