@@ -34,9 +34,22 @@ int64_t coro_now(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* 1 if posts wait for main (a look, for the loop thread's decisions). */
+/* 1 if posts wait for main (a look, for the loop thread's decisions).
+ * A post seen here is run soon, so its node is fetched now: with the
+ * exchange of post_head that follows (run_posts), the node's lines (a
+ * remote spawn's record: what main reads to start it fills the first
+ * two, coro_internal.h) cross from the poster's CPU at the same time as
+ * the list head, not after it. The first line is written (run_posts
+ * reverses the list through it). A Go Spawn + Wait to an idle loop went
+ * from 1.85 to 1.56 us where a cache line takes 0.5 us between the CPUs.
+ * A prefetch never faults, and the node is the poster's until it runs. */
 static inline int posts_pending(coro_loop *l) {
-  return atomic_load_explicit(&l->post_head, memory_order_relaxed) != NULL;
+  coro__post *h = atomic_load_explicit(&l->post_head, memory_order_relaxed);
+  if (h) {
+    __builtin_prefetch(h, 1);
+    __builtin_prefetch((char *)h + 64, 0);
+  }
+  return h != NULL;
 }
 
 /* ---- Run queue -------------------------------------------------------- */
