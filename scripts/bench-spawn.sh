@@ -20,7 +20,8 @@
 #   BENCH=regexp         the benchmarks (default: the Spawn ones, their
 #                        channel peers and WaitFDReady with its peer)
 #
-# About 30 s on the 2-core machine with the defaults.
+# About 30 s on the 2-core machine with the defaults. The last lines pair
+# the two binaries round by round (see the end of the script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:-HEAD}
@@ -50,7 +51,7 @@ for ((i = 0; i < rounds; i++)); do
 	for bin in base new; do
 		s=$(state)
 		"$tmp/$bin.test" -test.run '^$' -test.bench "$bench" -test.benchtime "$ops" |
-			awk -v b="$bin" -v s="$s" '/^Benchmark/ {print $1, s, b, $3}'
+			awk -v b="$bin" -v s="$s" -v i="$i" '/^Benchmark/ {print $1, s, b, $3, i}'
 	done
 done >"$tmp/runs"
 
@@ -66,3 +67,28 @@ sort -k1,1 -k2,2 -k3,3 -k4,4g "$tmp/runs" | awk '
 		v[++n] = $4; all = all " " $4
 	}
 	END { flush() }'
+
+# Paired: each round's new/base ratio per benchmark (the two runs of a
+# round are seconds apart, so the machine's drift over minutes cancels
+# out), whatever the state; the median ratio, its spread, and how many
+# rounds the new binary won. A change that did not touch the measured
+# path once showed 14% between two medians above: trust a change when
+# most rounds agree.
+echo
+awk '{ key = $1 SUBSEP $5; val[$3, key] = $4; names[$1] = 1; rounds[$5] = 1 }
+	END {
+		for (b in names) {
+			n = 0; wins = 0
+			for (r in rounds) {
+				k = b SUBSEP r
+				if ((("base", k) in val) && (("new", k) in val) && val["base", k] > 0) {
+					x[++n] = val["new", k] / val["base", k]
+					if (x[n] < 1) wins++
+				}
+			}
+			if (n == 0) continue
+			for (i = 2; i <= n; i++) { t = x[i]; for (j = i - 1; j >= 1 && x[j] > t; j--) x[j + 1] = x[j]; x[j + 1] = t }
+			m = n % 2 ? x[(n + 1) / 2] : (x[n / 2] + x[n / 2 + 1]) / 2
+			printf "%-32s paired new/base median %.3f  (min %.3f, max %.3f; new faster in %d of %d rounds)\n", b, m, x[1], x[n], wins, n
+		}
+	}' "$tmp/runs" | sort
