@@ -92,8 +92,8 @@ type completions struct {
 
 	// The loop's liveness words (C memory, atomic; csrc/sched.c
 	// "Liveness"), valid while the loop is: beat moves while the loop
-	// thread runs; each Spawn adds to waiterBeat (callback.c), and so
-	// does a Wait that polls long.
+	// thread runs; a Spawn whose Wait will poll adds to waiterBeat
+	// (callback.c), and so does a Wait that polls long.
 	beat, waiterBeat *C.uint
 }
 

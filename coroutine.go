@@ -294,7 +294,8 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 	// The first look at the loop's beat comes 32 polls in: one at the
 	// start took the line the loop writes every turn, and the loop's
 	// next write waited for it (a Spawn + Wait to a busy loop was 12%
-	// slower). The Spawn has beaten for this goroutine already.
+	// slower). The Spawn has beaten for this goroutine already, unless
+	// the polling slot was taken then.
 	var watch beatWatch
 	stale := false
 	for start, i := time.Now(), 0; ; i++ {
