@@ -596,7 +596,8 @@ int coro_free(coro *co);
  * began closing before it started, or the spawn's own error, such as
  * -ENOMEM), with udata. A coroutine that started and was still alive when
  * the loop closed reports -ECANCELED. opts->name must stay valid until
- * the outcome is published (coro_remote_poll reports it). Errors: -EINVAL, -ESHUTDOWN, -ENOMEM. Thread-safe. */
+ * the outcome is published (coro_remote_poll reports it). Errors:
+ * -EINVAL, -ESHUTDOWN, -ENOMEM. Thread-safe. */
 int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
                       const coro_opts *opts,
                       void (*on_done)(coro_remote *r, void *udata),

@@ -318,9 +318,8 @@ struct coro_loop {
    * posters write every post (post_head and waiter_beat, posters) away
    * from what main writes every turn (the fields above), and from
    * `sleeping` and `stop`, which main writes only to sleep or stop:
-   * with them all on one or two
-   * lines, each of a post's three atomic operations waited for the line
-   * that main had just written. */
+   * with them all on one or two lines, each of a post's three atomic
+   * operations waited for the line that main had just written. */
   char pad_post[64];
   _Atomic(coro__post *) post_head;
   /* Beside post_head, whose line a Go spawn has just taken for its

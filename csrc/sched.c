@@ -596,13 +596,14 @@ static void report_remotes(coro_loop *l) {
  * other runs, so each shows that it runs: main stores a new `beat` each
  * turn and while it spins for posts; the poller adds to `waiter_beat` as
  * it posts its request (a Go spawn whose Wait will poll: callback.c) and
- * now and then while it polls. `waiter_beat` lies on post_head's line, which the poster has
- * just taken for its push and main reads anyway before it reads the
- * beat: on a line of its own, the beat at the start of each poll was a
- * transfer of that line to the poller and one back to main, and a Go
- * Spawn + Wait to a busy loop was 14% slower (2.54 us where it is 2.18
- * when a cache line takes 0.5 us between the CPUs, the test VM's slow
- * state). A poller yields only once `beat` has stood still for a
+ * now and then while it polls. `waiter_beat` lies on post_head's line,
+ * which the poster has just taken for its push and main reads anyway
+ * (its turns take the posts, its spin for posts watches the head): on a
+ * line of its own, the beat at the start of each poll was a transfer of
+ * that line to the poller and one back to main, and a Go Spawn + Wait to
+ * a busy loop was 14% slower (2.54 us where it is 2.18 when a cache line
+ * takes 0.5 us between the CPUs, the test VM's slow state; one run of
+ * 8 rounds). A poller yields only once `beat` has stood still for a
  * while (the loop thread is off its CPU, asleep, or in a long turn), and
  * main yields after a report only if `waiter_beat` stood still since the
  * last one. Relaxed operations: a stale look only costs a yield more or
@@ -648,10 +649,10 @@ static void fire_timers(coro_loop *l) {
 #define SPIN_START_NS 2000
 #define SPIN_MIN_NS 500
 /* The spin when a poller posted or polled since the last one (its beat
- * moved: see
- * "Liveness"): it was on another CPU, and a Go Wait that sees its
- * coroutine finish often spawns the next one soon, but now and then only
- * after tens of microseconds (the Go runtime's own threads take the CPU).
+ * moved: see "Liveness"): it was on another CPU, and a Go Wait that sees
+ * its coroutine finish often spawns the next one soon, but now and then
+ * only after tens of microseconds (the Go runtime's own threads take the
+ * CPU).
  * The learned length alone left the loop asleep for 15 to 60% of the
  * round trips of one goroutine's Spawn + Wait (an eventfd write and a
  * wake-up each, 8 to 12 us); a 10 us floor still for 20 to 30%, the full
