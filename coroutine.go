@@ -106,7 +106,7 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	// after a report, which a goroutine that parks, or polls nothing on a
 	// single CPU, needs it to do.
 	beat := C.int(0)
-	if multiCPU && l.cq.spinners.Load() < maxSpinners {
+	if l.pollSlotFree() {
 		beat = 1
 	}
 	s := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg),
@@ -244,7 +244,7 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	// the drop of a Wait that parks anyway were two writes to a line all
 	// of them share.)
 	sp := &co.loop.cq.spinners
-	if multiCPU && sp.Load() < maxSpinners {
+	if co.loop.pollSlotFree() {
 		if sp.Add(1) <= maxSpinners {
 			done, err := co.spin(ctx)
 			sp.Add(-1)
@@ -361,6 +361,12 @@ func (w *beatWatch) stale(b uint32, since time.Duration) bool {
 const yieldAfter = 2 * time.Microsecond
 
 var multiCPU = runtime.NumCPU() > 1
+
+// pollSlotFree reports whether a Wait on l would poll now (Wait, which
+// then claims the slot; Spawn, which beats only for a Wait that will).
+func (l *Loop) pollSlotFree() bool {
+	return multiCPU && l.cq.spinners.Load() < maxSpinners
+}
 
 // maxSpinners is how many Waits may poll one loop at once: one, which
 // keeps a lone goroutine's round trip free of hand-offs, while more would
