@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ccoro/coro/internal/ctest"
+	"github.com/ccoro/coro/internal/oplat"
 
 	// The tests exercise profiling with C frames symbolized. Only a main
 	// package or a test may import it: runtime.SetCgoTraceback can be set
@@ -947,7 +948,7 @@ func BenchmarkGoCallback(b *testing.B) {
 func BenchmarkSpawnFromGo(b *testing.B) {
 	l := newLoop(b)
 	ctx := context.Background()
-	b.ResetTimer()
+	ops := oplat.Start(b)
 	for i := 0; i < b.N; i++ {
 		co, err := l.Spawn(Entry(ctest.Nop()), 0)
 		if err != nil {
@@ -956,7 +957,9 @@ func BenchmarkSpawnFromGo(b *testing.B) {
 		if _, err := co.Wait(ctx); err != nil {
 			b.Fatal(err)
 		}
+		ops.Done()
 	}
+	ops.Report()
 }
 
 // emulated runs a program built for the target, through the emulator the

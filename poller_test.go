@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ccoro/coro"
+	"github.com/ccoro/coro/internal/oplat"
 )
 
 // ioModes runs f once per stack mode as a subtest.
@@ -532,12 +533,14 @@ func BenchmarkWaitFDReady(b *testing.B) {
 	l := ioLoop(b, coro.StackGuarded)
 	a, _ := ioSocketpair(b)
 	ctx := context.Background()
-	b.ResetTimer()
+	ops := oplat.Start(b)
 	for i := 0; i < b.N; i++ {
 		if _, err := l.WaitFD(ctx, a, coro.EventWrite); err != nil {
 			b.Fatal(err)
 		}
+		ops.Done()
 	}
+	ops.Report()
 }
 
 // TestStatsIO checks the I/O counters: a wait the loop sleeps for counts

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ccoro/coro"
 	"github.com/ccoro/coro/internal/ctest"
+	"github.com/ccoro/coro/internal/oplat"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkSpawnFromGoBusy(b *testing.B) {
 		}
 		busy = append(busy, co)
 	}
-	b.ResetTimer()
+	ops := oplat.Start(b)
 	for i := 0; i < b.N; i++ {
 		co, err := l.Spawn(coro.Entry(ctest.Nop()), 0)
 		if err != nil {
@@ -45,8 +46,9 @@ func BenchmarkSpawnFromGoBusy(b *testing.B) {
 		if _, err := co.Wait(ctx); err != nil {
 			b.Fatal(err)
 		}
+		ops.Done()
 	}
-	b.StopTimer()
+	ops.Report()
 	for _, co := range busy {
 		co.Cancel()
 		co.Wait(ctx)
@@ -64,11 +66,13 @@ func BenchmarkSpawnFromGoChan(b *testing.B) {
 		}
 	}()
 	defer close(req)
-	b.ResetTimer()
+	ops := oplat.Start(b)
 	for i := 0; i < b.N; i++ {
 		req <- uintptr(i)
 		<-resp
+		ops.Done()
 	}
+	ops.Report()
 }
 
 // BenchmarkCacheLinePingPong: the floor under every request/response
@@ -197,7 +201,7 @@ func BenchmarkWaitFDReadyNetpoll(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
+	ops := oplat.Start(b)
 	for i := 0; i < b.N; i++ {
 		err := rc.Write(func(fd uintptr) bool {
 			return pollNow(int(fd), pollOut)
@@ -205,7 +209,9 @@ func BenchmarkWaitFDReadyNetpoll(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		ops.Done()
 	}
+	ops.Report()
 }
 
 // BenchmarkWaitFDReadyPipe: the other peer of WaitFDReady: one op is a
@@ -219,7 +225,7 @@ func BenchmarkWaitFDReadyPipe(b *testing.B) {
 	defer r.Close()
 	defer w.Close()
 	buf := make([]byte, 1)
-	b.ResetTimer()
+	ops := oplat.Start(b)
 	for i := 0; i < b.N; i++ {
 		if _, err := w.Write(buf); err != nil {
 			b.Fatal(err)
@@ -227,7 +233,9 @@ func BenchmarkWaitFDReadyPipe(b *testing.B) {
 		if _, err := r.Read(buf); err != nil {
 			b.Fatal(err)
 		}
+		ops.Done()
 	}
+	ops.Report()
 }
 
 const pollOut = unix.POLLOUT

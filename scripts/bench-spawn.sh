@@ -12,7 +12,9 @@
 # (the work tree's binary) and tags the run "fast" (a round trip under
 # 300 ns) or "slow", then prints per state and binary the median ns/op and
 # every sample. The two binaries run one after the other, ROUNDS times, so
-# that both see the same states.
+# that both see the same states. ns/op is a mean; the benchmarks that
+# record each op's latency (internal/oplat) add rows name/p50 and
+# name/p99, the median and 99th percentile op, in ns.
 #
 # Environment:
 #   ROUNDS=10            rounds
@@ -51,7 +53,14 @@ for ((i = 0; i < rounds; i++)); do
 	for bin in base new; do
 		s=$(state)
 		"$tmp/$bin.test" -test.run '^$' -test.bench "$bench" -test.benchtime "$ops" |
-			awk -v b="$bin" -v s="$s" -v i="$i" '/^Benchmark/ {print $1, s, b, $3, i}'
+			awk -v b="$bin" -v s="$s" -v i="$i" '/^Benchmark/ {
+				print $1, s, b, $3, i
+				# The per-op latency percentiles (internal/oplat), as
+				# benchmarks of their own: name/p50, name/p99.
+				for (f = 5; f < NF; f += 2)
+					if ($(f + 1) ~ /^p[0-9]+-ns$/)
+						print $1 "/" substr($(f + 1), 1, 3), s, b, $f, i
+			}'
 	done
 done >"$tmp/runs"
 
