@@ -18,7 +18,7 @@ int coro__go_cq_sleep(coro__go_cq *q);
 int *coro__go_cq_waiters(coro__go_cq *q);
 const int *coro__go_cq_queued(coro__go_cq *q);
 int *coro__go_cq_helping(coro__go_cq *q);
-void coro__go_remote_release_n(coro_remote **rs, size_t n);
+void coro__go_remote_release_n(uintptr_t *rs, size_t n);
 long coro__go_remote_outstanding(void);
 unsigned *coro__go_loop_beat(coro_loop *l);
 unsigned *coro__go_loop_waiter_beat(coro_loop *l);
@@ -179,7 +179,7 @@ func (l *Loop) take(final bool) int {
 		for _, k := range b.keys[:n] {
 			if co := coroutines.take(uintptr(k >> 1)); co != nil {
 				if r := co.complete(k&1 != 0); r != nil {
-					b.rs[nr] = r
+					b.rs[nr] = C.uintptr_t(uintptr(unsafe.Pointer(r)))
 					nr++
 				}
 			}
@@ -198,7 +198,7 @@ func (l *Loop) take(final bool) int {
 // (released in one call per batch).
 type takeBuf struct {
 	keys [takeBatch]C.uintptr_t
-	rs   [takeBatch]*C.coro_remote
+	rs   [takeBatch]C.uintptr_t // C memory: see coro__go_remote_release_n
 }
 
 var takeBufs = sync.Pool{New: func() any { return new(takeBuf) }}

@@ -481,3 +481,47 @@ func TestPolledRecordsReleased(t *testing.T) {
 		t.Fatalf("engine records in use: %d before the loop, %d after its Close", before, after)
 	}
 }
+
+// TestSpawnWaitBytes: once warm, a Spawn + Wait from one goroutine
+// allocates its Coroutine, and a done channel only if the Wait parked:
+// none when it sees the coroutine finish as it polls, and never a copy of
+// a take's release buffer (an array of pointer type there made cgo's
+// pointer check copy all 2 KiB of it into an interface at every take,
+// 128 bytes per coroutine).
+func TestSpawnWaitBytes(t *testing.T) {
+	if raceBuild {
+		t.Skip("the race detector makes sync.Pool drop a quarter of what is put back")
+	}
+	l := newLoop(t)
+	ctx := ctxTimeout(t, 60*time.Second)
+	round := func(n int) (parked int) {
+		for i := 0; i < n; i++ {
+			co, err := l.Spawn(Entry(ctest.Nop()), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := co.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+			co.mu.Lock()
+			if co.done != nil {
+				parked++
+			}
+			co.mu.Unlock()
+		}
+		return parked
+	}
+	round(2000) // the slab, the take buffers and the record cache warm up
+	const n = 5000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	parked := round(n)
+	runtime.ReadMemStats(&after)
+	per := float64(after.TotalAlloc-before.TotalAlloc) / n
+	// A Coroutine is 168 bytes (size class 176), a channel 96.
+	limit := 192 + 112*float64(parked)/n
+	t.Logf("%.0f bytes per Spawn + Wait (limit %.0f); %d of %d Waits parked", per, limit, parked, n)
+	if per > limit {
+		t.Errorf("%.0f bytes per Spawn + Wait, want at most %.0f (%d of %d Waits parked)", per, limit, parked, n)
+	}
+}

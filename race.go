@@ -14,3 +14,6 @@ import "C"
 // builds make it; until the poller left the record's release to the
 // taker of its key, that release made it.
 func raceSync() { C.coro__go_race_sync() }
+
+// raceBuild reports a build with the race detector (tests).
+const raceBuild = true
