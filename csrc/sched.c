@@ -580,16 +580,24 @@ static void report_remotes(coro_loop *l) {
    * slice while the thread waiting for these outcomes (often queued on
    * this very CPU: the kernel places a wakee near its waker) cannot run:
    * on the loaded 2-CPU machine, Spawn + Wait to a busy loop took ms.
-   * Not when the waiter beat moved since the last report (a poller
-   * posted or polled): it runs on another CPU, and a yield would cost
-   * this loop a system call per report for nothing (see "Liveness"). */
+   * Not when the waiter beat moved (a poller posted or polled): it runs
+   * on another CPU, and a yield would cost this loop a system call per
+   * report for nothing (see "Liveness"). Each report uses up one beat,
+   * and one more beat is kept for the next report: a waiter that sees
+   * its coroutine finish (published before this report, coro__finished)
+   * often spawns the next one, and beats, before main reports the first,
+   * and then the next report found no new beat and yielded (a fifth of
+   * the Spawn + Waits to a busy loop, each then waiting microseconds for
+   * main to come back and take its post). */
   if (l->rq_head) {
     unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
-    if (w == l->waiter_seen) {
+    unsigned unused = w - l->waiter_seen; /* beats since the last use */
+    if (unused == 0) {
       sched_yield();
       l->n_report_yields++;
+    } else {
+      l->waiter_seen = unused > 2 ? w - 1 : l->waiter_seen + 1;
     }
-    l->waiter_seen = w;
   }
 }
 
@@ -612,8 +620,8 @@ static void report_remotes(coro_loop *l) {
  * takes 0.5 us between the CPUs, the test VM's slow state; one run of
  * 8 rounds). A poller yields only once `beat` has stood still for a
  * while (the loop thread is off its CPU, asleep, or in a long turn), and
- * main yields after a report only if `waiter_beat` stood still since the
- * last one. Relaxed operations: a stale look only costs a yield more or
+ * main yields after a report only if no beat of `waiter_beat` is left
+ * for it (each report uses one up; report_remotes). Relaxed operations: a stale look only costs a yield more or
  * less, never correctness. */
 static inline void beat(coro_loop *l) {
   /* main is the only writer: a load and a store, no read-modify-write. */

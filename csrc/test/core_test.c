@@ -782,12 +782,13 @@ static void test_post_while_busy(int mode) {
 
 /* Liveness beats (sched.c "Liveness"). A report of finished remote
  * coroutines yields main's CPU, while other coroutines are ready, only if
- * the waiter's beat stood still since the last report; and main's own
- * beat moves across every round trip, which a polling waiter reads. Here
- * the remote coroutine itself plays the waiter's part and beats (or not)
- * when it runs, which is after the last report and before its own, so
- * that the count of yields is exact: none when it beats, one per report
- * when it does not. Two yielders keep coroutines ready at every report. */
+ * no waiter beat is left for it: each report uses one up, and at most one
+ * more is kept for the next report. Main's own beat moves across every
+ * round trip, which a polling waiter reads. Here the remote coroutine
+ * itself plays the waiter's part and beats (or not) when it runs, which
+ * is after the last report and before its own, so that the count of
+ * yields is exact for each pattern of beats per round (bt_beats). Two
+ * yielders keep coroutines ready at every report. */
 #define BT_ROUNDS 50
 static atomic_int bt_stop;
 static int bt_loop_still; /* round trips across which main's beat stood still */
@@ -800,17 +801,38 @@ static void *bt_yielder(void *arg) {
 }
 
 static void *bt_remote(void *arg) {
-  if (arg)
+  for (intptr_t n = (intptr_t)arg; n > 0; n--)
     atomic_fetch_add(coro__loop_waiter_beat(g_loop), 1);
   return (void *)7;
 }
 
+/* The beats of round i in each pattern: none; one a round; two in the
+ * even rounds and none in the odd ones (a waiter that spawned its next
+ * coroutine, and beat, before main reported the last one: the odd
+ * rounds use the beat kept); five in the first round only (one is kept). */
+enum { BT_NONE, BT_EACH, BT_PAIRS, BT_BURST };
+static intptr_t bt_beats(int pattern, int i) {
+  switch (pattern) {
+  case BT_EACH:
+    return 1;
+  case BT_PAIRS:
+    return i % 2 == 0 ? 2 : 0;
+  case BT_BURST:
+    return i == 0 ? 5 : 0;
+  default:
+    return 0;
+  }
+}
+
 static void *bt_thread(void *arg) {
   const atomic_uint *beat = coro__loop_beat(g_loop);
+  int pattern = (int)(intptr_t)arg;
   for (int i = 0; i < BT_ROUNDS; i++) {
     unsigned b = atomic_load(beat);
     coro_remote *r = NULL;
-    CHECK_EQ(coro_remote_spawn(g_loop, bt_remote, arg, NULL, NULL, NULL, &r),
+    CHECK_EQ(coro_remote_spawn(g_loop, bt_remote,
+                               (void *)bt_beats(pattern, i), NULL, NULL,
+                               NULL, &r),
              0);
     void *res = NULL;
     CHECK_EQ(coro_remote_wait(r, -1, &res), 0);
@@ -823,23 +845,26 @@ static void *bt_thread(void *arg) {
   return NULL;
 }
 
-static void beat_rounds(int mode, int waiter_beats) {
+static void beat_rounds(int mode, int pattern, uint64_t yields) {
   coro_loop *l = loop_mode(mode);
   atomic_store(&bt_stop, 0);
   bt_loop_still = 0;
   spawn_detached(bt_yielder, NULL);
   spawn_detached(bt_yielder, NULL);
-  pthread_t t = thread_go(bt_thread, waiter_beats ? (void *)1 : NULL);
+  pthread_t t = thread_go(bt_thread, (void *)(intptr_t)pattern);
   run_empty(l);
   thread_wait(t);
   CHECK_EQ(bt_loop_still, 0);
-  CHECK_U64_EQ(l->n_report_yields, waiter_beats ? 0 : BT_ROUNDS);
+  CHECK_U64_EQ(l->n_report_yields, yields);
   loop_close_ok(l);
 }
 
 static void test_remote_beats(int mode) {
-  beat_rounds(mode, 1);
-  beat_rounds(mode, 0);
+  beat_rounds(mode, BT_EACH, 0);
+  beat_rounds(mode, BT_NONE, BT_ROUNDS);
+  beat_rounds(mode, BT_PAIRS, 0);
+  /* Round 0 uses one beat and keeps one, round 1 uses that. */
+  beat_rounds(mode, BT_BURST, BT_ROUNDS - 2);
 }
 
 /* Lost wake-ups. A poster that posts the moment its previous post has
