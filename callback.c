@@ -63,34 +63,52 @@ int coro_go_call(uintptr_t fn, void *arg, void **result) {
  * Calling Go from there would cost a C->Go callback per completion, which
  * needs a P the loop's long cgo call has given up (tens of microseconds on
  * a busy program), and then a goroutine hand-off. Instead on_done only
- * appends the coroutine's slab key to its loop's completion queue, in C;
- * the Go side learns of outcomes by itself (completion.go):
+ * pushes the coroutine's record on its loop's completion queue, in C; the
+ * Go side learns of outcomes by itself (completion.go):
  *   - a waiter polls the coro_remote's done flag (an atomic load of C
  *     memory) and finishes the coroutine itself when it sees it set;
- *   - keys in the queue are taken in batches by Spawn and by a per-loop
- *     dispatcher goroutine, which sleeps in Go's netpoller on `efd`. The
- *     loop writes efd only when a goroutine is parked on one of its
- *     coroutines (`waiters`) and the dispatcher is asleep (`sleeping`),
- *     so a completion nobody is parked on costs no syscall.
- * Capacity for every key is reserved at spawn time (on the spawning
- * goroutine's thread, without the lock: see reserve), so on_done never
- * allocates and cannot fail. */
+ *   - records in the queue are taken in batches, as their slab keys
+ *     (udata), by Spawn and by a per-loop dispatcher goroutine, which
+ *     sleeps in Go's netpoller on `efd`. The loop writes efd only when a
+ *     goroutine is parked on one of its coroutines (`waiters`) and the
+ *     dispatcher is asleep (`sleeping`), so a completion nobody is parked
+ *     on costs no syscall.
+ *
+ * The queue is a lock-free stack of the records themselves, linked
+ * through their `next` (the loop's list of finished records is done with
+ * it by the time of on_done, and the record cache's starts only once the
+ * record is freed). The queue holds a reference to each record it holds,
+ * taken in on_done: Go may release its own before the record is taken
+ * (Close gave up on the coroutine), and a record freed while queued would
+ * go to the record cache through the very link the queue uses. on_done
+ * takes no lock and never allocates: with a mutex here, a taker holding it
+ * blocked the loop thread in the kernel (a futex wait and wake for one
+ * Spawn + Wait in ten to a busy loop, which doubled its 99th percentile),
+ * and the loop thread holding it blocked the takers. */
 typedef struct coro__go_cq {
-  /* The loop thread's side, under mu (it appends a key per completion). */
-  pthread_mutex_t mu;
-  uintptr_t *items;  /* key << 1 | 1 if it finished during the loop's close */
-  size_t len;        /* keys in items */
-  int hold;          /* closing: only the final take may take keys */
-  int closing;       /* loop thread only: coro_loop_close is running */
-  int efd;           /* eventfd, non-blocking; read by the dispatcher */
-  atomic_int queued;   /* len, for Go to read without the lock */
+  /* The loop thread pushes, takers exchange: on a line of their own. */
+  char pad_head[64];
+  _Atomic(coro_remote *) done;   /* finished records, newest first */
+  _Atomic(coro_remote *) closed; /* those that finished during the loop's
+                                    close: only the final take's */
+  atomic_int queued;   /* records pushed and not yet taken: +1 in on_done
+                          (after the push), -k by a take (after its
+                          exchange), so never below the true count */
+  atomic_int hold;     /* closing: only the final take may take records */
   atomic_int sleeping; /* the dispatcher is about to block on efd */
-  /* The spawners' side, on lines of its own: every Spawn adds to
-   * reserved, and on the loop's line it waited for the line that the
-   * loop had just written. */
-  char pad_reserved[64];
-  atomic_size_t reserved; /* keys spawned and not yet taken (>= len) */
-  atomic_size_t cap;      /* of items; grows under mu, never shrinks */
+  int closing;         /* loop thread only: coro_loop_close is running */
+  int efd;             /* eventfd, non-blocking; read by the dispatcher */
+  /* The spawners' count, on a line of its own: every Spawn adds to it,
+   * and on the loop's line it waited for the line that the loop had just
+   * written. */
+  char pad_untaken[64];
+  atomic_size_t untaken; /* spawned and not yet taken (>= queued) */
+  /* The takers' side: a take moves at most n records, and keeps the rest
+   * of what it exchanged for the next take. The loop never takes mu. */
+  char pad_takers[64];
+  pthread_mutex_t mu;
+  coro_remote *left;        /* under mu: exchanged from done, not taken */
+  coro_remote *left_closed; /* under mu: exchanged from closed */
   /* Go's counts, which on_done reads and Go changes, each on a line of
    * its own: every polling Wait writes helping twice, while waiters
    * changes only when goroutines park. on_done reads waiters first, and
@@ -123,51 +141,96 @@ coro__go_cq *coro__go_cq_new(int *fd) {
   return q;
 }
 
-/* Frees q but not its eventfd, which Go's os.File owns and closes. */
+/* Drops the queue's references to the records of the list rs. */
+static void release_list(coro_remote *rs) {
+  coro_remote *batch[64];
+  size_t n = 0;
+  while (rs) {
+    coro_remote *next = rs->next;
+    batch[n++] = rs;
+    if (n == sizeof batch / sizeof batch[0]) {
+      coro__remote_release_n(batch, n);
+      n = 0;
+    }
+    rs = next;
+  }
+  coro__remote_release_n(batch, n);
+}
+
+/* Frees q but not its eventfd, which Go's os.File owns and closes. The
+ * final take has emptied it; whatever a bug left is released. */
 void coro__go_cq_free(coro__go_cq *q) {
+  release_list(atomic_exchange(&q->done, NULL));
+  release_list(atomic_exchange(&q->closed, NULL));
+  release_list(q->left);
+  release_list(q->left_closed);
   pthread_mutex_destroy(&q->mu);
-  free(q->items);
   free(q);
 }
 
 /* On the loop thread, before it runs the loop. */
 void coro__go_cq_bind(coro__go_cq *q) { coro__go_tls_cq = q; }
 
-/* On the loop thread, before coro_loop_close: from now on keys are marked
- * as finished during the close, only the final take gets them, and efd is
- * never written again (Go closes it). */
+/* On the loop thread, before coro_loop_close: from now on records go to
+ * `closed`, only the final take gets any, and efd is never written again
+ * (Go closes it). */
 void coro__go_cq_hold(coro__go_cq *q) {
-  pthread_mutex_lock(&q->mu);
-  q->hold = 1;
+  atomic_store(&q->hold, 1);
   q->closing = 1;
-  pthread_mutex_unlock(&q->mu);
 }
 
-/* Moves up to n keys into out (Go memory, for this call only); returns
- * how many. While held, only a final take gets any. */
-size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final) {
-  pthread_mutex_lock(&q->mu);
+/* Moves up to n records from *from (a taker's leftovers) or else from the
+ * shared stack src into keys (each key << 1 | closing) and recs; returns
+ * how many. Under q->mu. */
+static size_t take_from(coro_remote **from, _Atomic(coro_remote *) *src,
+                        uintptr_t *keys, uintptr_t *recs, size_t n,
+                        uintptr_t closing) {
+  if (*from == NULL)
+    *from = atomic_exchange(src, NULL);
   size_t k = 0;
-  if (!q->hold || final) {
-    k = q->len < n ? q->len : n;
-    q->len -= k;
-    atomic_fetch_sub(&q->reserved, k);
-    atomic_store(&q->queued, (int)q->len);
-    if (k > 0) /* items is NULL until the first spawn */
-      memcpy(out, q->items + q->len, k * sizeof *out);
+  coro_remote *r = *from;
+  for (; r && k < n; k++) {
+    keys[k] = (uintptr_t)r->udata << 1 | closing;
+    recs[k] = (uintptr_t)r;
+    r = r->next;
   }
-  pthread_mutex_unlock(&q->mu);
+  *from = r;
   return k;
 }
 
-/* The dispatcher is going to block on efd: 1 if it must not, because keys
- * are waiting (then it takes them first). Pairs with on_done's check of
- * `sleeping` after its append, through q->mu. */
+/* Moves up to n records into keys (Go memory, for this call only: each
+ * the record's slab key << 1, | 1 if it finished during the loop's close)
+ * and recs (the records, whose queue references the caller releases once
+ * it has read them); returns how many. While held, only a final take gets
+ * any. */
+size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *keys, uintptr_t *recs,
+                        size_t n, int final) {
+  size_t k = 0;
+  pthread_mutex_lock(&q->mu);
+  if (!atomic_load(&q->hold) || final) {
+    k = take_from(&q->left, &q->done, keys, recs, n, 0);
+    if (final && k < n)
+      k += take_from(&q->left_closed, &q->closed, keys + k, recs + k, n - k,
+                     1);
+  }
+  pthread_mutex_unlock(&q->mu);
+  if (k > 0) {
+    atomic_fetch_sub(&q->queued, (int)k);
+    atomic_fetch_sub(&q->untaken, k);
+  }
+  return k;
+}
+
+/* The dispatcher is going to block on efd: 1 if it must not, because
+ * records are waiting (then it takes them first). A Dekker pair with
+ * on_done (seq_cst): it stores sleeping and loads the stack, on_done
+ * pushes and then exchanges sleeping, so either the dispatcher sees the
+ * record or on_done sees it sleeping and writes efd. Leftovers of a take
+ * are that taker's to finish: every take loops until it got fewer than
+ * it asked for, and then none are left. */
 int coro__go_cq_sleep(coro__go_cq *q) {
   atomic_store(&q->sleeping, 1);
-  pthread_mutex_lock(&q->mu);
-  int pending = q->len > 0 && !q->hold;
-  pthread_mutex_unlock(&q->mu);
+  int pending = !atomic_load(&q->hold) && atomic_load(&q->done) != NULL;
   if (pending)
     atomic_store(&q->sleeping, 0);
   return pending;
@@ -180,15 +243,14 @@ int coro__go_cq_sleep(coro__go_cq *q) {
  * the caller sees the outcome or the loop wakes the dispatcher. */
 int *coro__go_cq_waiters(coro__go_cq *q) { return (int *)&q->waiters; }
 
-/* The queue's length and its count of helpers: Waits that poll one of
- * this loop's coroutines and meanwhile take the queue's keys, so that the
- * loop need not wake the dispatcher (completion.go). Go reads and changes
- * both with atomic operations while q lives, without a call: a polling
- * Wait must not take the lock the loop thread takes for each completion
- * (the kernel may preempt a Go thread holding it). `helping` and
- * `queued` are a Dekker pair (seq_cst): on_done stores queued then loads
- * helping, a helper that stops decrements helping then loads queued, so
- * either the helper sees the key and takes it or on_done sees no helper. */
+/* The queue's count and its count of helpers: Waits that poll one of
+ * this loop's coroutines and meanwhile take the queue's records, so that
+ * the loop need not wake the dispatcher (completion.go). Go reads and
+ * changes both with atomic operations while q lives, without a call.
+ * `helping` and `queued` are a Dekker pair (seq_cst): on_done adds to
+ * queued then loads helping, a helper that stops decrements helping then
+ * loads queued, so either the helper sees the record and takes it or
+ * on_done sees no helper. */
 const int *coro__go_cq_queued(coro__go_cq *q) {
   return (const int *)&q->queued;
 }
@@ -196,58 +258,29 @@ const int *coro__go_cq_queued(coro__go_cq *q) {
 int *coro__go_cq_helping(coro__go_cq *q) { return (int *)&q->helping; }
 
 /* The engine's on_done for Go spawns: on the loop thread, on its stack,
- * after the outcome is published in r. */
+ * after the outcome is published in r and before the loop drops its
+ * reference. */
 static void coro__go_on_done(coro_remote *r, void *udata) {
-  (void)r;
+  (void)udata; /* read from the record by the take */
   coro__go_cq *q = coro__go_tls_cq;
-  pthread_mutex_lock(&q->mu);
-  q->items[q->len++] = (uintptr_t)udata << 1 | (uintptr_t)q->closing;
-  atomic_store(&q->queued, (int)q->len);
+  coro__remote_ref(r); /* the queue's */
+  _Atomic(coro_remote *) *head = q->closing ? &q->closed : &q->done;
+  coro_remote *old = atomic_load_explicit(head, memory_order_relaxed);
+  do
+    r->next = old;
+  while (!atomic_compare_exchange_weak(head, &old, r));
+  atomic_fetch_add(&q->queued, 1);
   /* Closing: the final take finishes everything. A polling Wait takes
-   * this key soon: one helper turns a batch of completions into no
+   * this record soon: one helper turns a batch of completions into no
    * syscall at all, where the dispatcher costs an eventfd write and a
    * netpoller wake-up per batch. */
-  int closing = q->closing;
-  pthread_mutex_unlock(&q->mu);
-  if (!closing && atomic_load(&q->waiters) > 0 &&
+  if (!q->closing && atomic_load(&q->waiters) > 0 &&
       atomic_load(&q->helping) == 0 &&
       atomic_exchange(&q->sleeping, 0)) {
     uint64_t one = 1;
     ssize_t w = write(q->efd, &one, sizeof one);
     (void)w; /* EAGAIN: the counter is already non-zero */
   }
-}
-
-/* Spawns fn(arg) on loop for Go, with a key reserved in q; *pending is the
- * number of keys waiting in q, so that Spawn can take them in batches.
- * One call gives Spawn all it needs (a cgo call costs more than the work
- * of most of these). */
-static int reserve(coro__go_cq *q, size_t *reserved) {
-  /* Without q->mu unless items must grow: the loop thread takes mu for
-   * each completion, and a spawner queued on it (a futex wait and wake)
-   * cost more than the spawn. Room for every key: on_done appends key k
-   * while the finished, untaken keys are all counted in reserved, the
-   * one counted last included, whose spawner made cap at least reserved
-   * as it was after its own count; takes only lower it since. */
-  size_t want = atomic_fetch_add(&q->reserved, 1) + 1;
-  *reserved = want;
-  if (want <= atomic_load(&q->cap))
-    return 0;
-  pthread_mutex_lock(&q->mu);
-  while (atomic_load(&q->cap) < want) {
-    size_t cap = atomic_load(&q->cap);
-    cap = cap ? cap * 2 : 64;
-    uintptr_t *p = coro__realloc(q->items, cap * sizeof *p);
-    if (p == NULL) {
-      pthread_mutex_unlock(&q->mu);
-      atomic_fetch_sub(&q->reserved, 1);
-      return -ENOMEM;
-    }
-    q->items = p;
-    atomic_store(&q->cap, cap);
-  }
-  pthread_mutex_unlock(&q->mu);
-  return 0;
 }
 
 /* The options come as scalars and the results go back in a struct
@@ -260,14 +293,10 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                                        uintptr_t udata, int defer_wake,
                                        int beat) {
   coro__go_spawned s = {0};
-  size_t reserved;
-  if (reserve(q, &reserved) < 0) {
-    s.rc = -ENOMEM;
-    return s;
-  }
-  /* reserved counts the queued keys too (it is at least their number):
+  /* untaken counts the queued records too (it is at least their number):
    * below the mark there cannot be enough to take. */
-  if (reserved >= CORO__GO_TAKE_AT)
+  size_t untaken = atomic_fetch_add(&q->untaken, 1) + 1;
+  if (untaken >= CORO__GO_TAKE_AT)
     s.pending = (size_t)atomic_load_explicit(&q->queued, memory_order_relaxed);
   coro_opts opts = {.stack_mode = stack_mode,
                     .stack_size = stack_size,
@@ -280,7 +309,7 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                                 defer_wake && !coro__tls_loop ? &s.owe
                                                               : NULL);
   if (s.rc < 0) {
-    atomic_fetch_sub(&q->reserved, 1);
+    atomic_fetch_sub(&q->untaken, 1);
     s.r = NULL;
     return s;
   }

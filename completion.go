@@ -13,7 +13,7 @@ coro__go_cq *coro__go_cq_new(int *fd);
 void coro__go_cq_free(coro__go_cq *q);
 void coro__go_cq_bind(coro__go_cq *q);
 void coro__go_cq_hold(coro__go_cq *q);
-size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *out, size_t n, int final);
+size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *keys, uintptr_t *recs, size_t n, int final);
 int coro__go_cq_sleep(coro__go_cq *q);
 int *coro__go_cq_waiters(coro__go_cq *q);
 const int *coro__go_cq_queued(coro__go_cq *q);
@@ -40,8 +40,9 @@ import (
 // without the loop thread calling into Go (callback.c explains the C half).
 //
 // The engine publishes each outcome in the coroutine's coro_remote (a done
-// flag, the result, the error) and its loop appends the coroutine's slab
-// key to the loop's completion queue. Then:
+// flag, the result, the error) and its loop pushes the record, which
+// carries the coroutine's slab key, on the loop's completion queue (a
+// lock-free stack: callback.c). Then:
 //
 //   - Wait polls the done flag for a short while and, when it is set,
 //     finishes the Coroutine itself (Coroutine.poll): a Spawn + Wait pays no
@@ -169,13 +170,15 @@ func (l *Loop) take(final bool) int {
 		f = 1
 	}
 	// The buffers are Go memory handed to C, which makes them escape:
-	// pooled, they cost no 4 KiB allocation per take.
+	// pooled, they cost no 6 KiB allocation per take.
 	b := takeBufs.Get().(*takeBuf)
 	defer takeBufs.Put(b)
 	total := 0
 	for {
-		n := int(C.coro__go_cq_take(l.cq.q, &b.keys[0], takeBatch, f))
-		nr := 0
+		// The queue's references to the n records come first in rs,
+		// the records that Go's own references are dropped for after.
+		n := int(C.coro__go_cq_take(l.cq.q, &b.keys[0], &b.rs[0], takeBatch, f))
+		nr := n
 		for _, k := range b.keys[:n] {
 			if co := coroutines.take(uintptr(k >> 1)); co != nil {
 				if r := co.complete(k&1 != 0); r != nil {
@@ -195,10 +198,10 @@ func (l *Loop) take(final bool) int {
 }
 
 // takeBuf is a take's room for a batch of keys and of records to release
-// (released in one call per batch).
+// (the queue's references and Go's own, released in one call per batch).
 type takeBuf struct {
 	keys [takeBatch]C.uintptr_t
-	rs   [takeBatch]C.uintptr_t // C memory: see coro__go_remote_release_n
+	rs   [2 * takeBatch]C.uintptr_t // C memory: see coro__go_remote_release_n
 }
 
 var takeBufs = sync.Pool{New: func() any { return new(takeBuf) }}

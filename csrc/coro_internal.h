@@ -215,7 +215,7 @@ struct coro_remote {
   int cpu;                 /* the CPU the spawn was posted from, or -1 */
   coro_opts opts;
   void (*on_done)(coro_remote *r, void *udata);
-  void *udata;
+  coro_loop *loop;
   coro *co;                /* loop thread only: the coroutine, while alive */
   atomic_int started;      /* set once the coroutine was spawned (it ran,
                               or runs): the Go bindings tell a coroutine
@@ -225,10 +225,12 @@ struct coro_remote {
   _Alignas(64) atomic_int done; /* 1 once result/err are final */
   int err;                 /* 0, or -ECANCELED / -ESHUTDOWN */
   void *result;
-  atomic_int refs;         /* the caller's reference + the loop's */
+  atomic_int refs;         /* the caller's, the loop's, a holder's */
   coro_remote *next;       /* loop thread: completions waiting for main;
-                              the record cache's list */
-  coro_loop *loop;
+                              the record cache's list; a holder's list
+                              (the Go bindings' completion queue) */
+  void *udata;             /* on_done's; beside next, for a holder that
+                              walks its list of finished records */
   coro__post cancel_post;  /* remote_cancel_on_loop, posted at most once */
   pthread_mutex_t mu;      /* for coro_remote_wait */
   pthread_cond_t cv;
@@ -654,6 +656,9 @@ const int *coro__remote_done_flag(const coro_remote *r);
 int coro__remote_started(const coro_remote *r);
 /* coro_remote_release of each of rs[0..n) (NULLs skipped). */
 void coro__remote_release_n(coro_remote **rs, size_t n);
+/* Takes one more reference to r, for a holder the caller names (the Go
+ * bindings' completion queue: callback.c), dropped by a release. */
+void coro__remote_ref(coro_remote *r);
 /* coro_remote_spawn that may leave the wake of a sleeping loop to the
  * caller (see coro__loop_post_node_owe; owe NULL: it wakes the loop). */
 int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,

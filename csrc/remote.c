@@ -116,6 +116,8 @@ static int unref_last(coro_remote *r) {
   return refs == 1;
 }
 
+void coro__remote_ref(coro_remote *r) { atomic_fetch_add(&r->refs, 1); }
+
 static void remote_unref(coro_remote *r) {
   if (unref_last(r))
     remote_free(r);
