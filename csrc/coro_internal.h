@@ -345,14 +345,16 @@ struct coro_loop {
    * CPU to it. */
   char pad_beat[64];
   atomic_uint beat;
-  unsigned waiter_seen;    /* main: waiter_beat at its last report */
+  unsigned waiter_seen;    /* main: the waiter beats its reports used up */
   uint64_t n_report_yields; /* main: reports that yielded its CPU (tests) */
-  unsigned waiter_idle;    /* main: waiter_beat at its last spin for posts */
+  unsigned waiter_idle;    /* main: waiter_beat as a spin for posts last saw it */
+  int64_t waiter_idle_at;  /* main: when a spin last saw it move */
   int alive_missed;        /* main: the last long spin for a live waiter caught
                               nothing (sched.c spin_for_posts) */
-  int64_t busy_at;         /* main: when it last sampled its preemptions */
-  int64_t busy_until;      /* main: no long spins until then (preempted) */
-  long busy_nivcsw;        /* main: its involuntary switches at busy_at */
+  int64_t busy_at;         /* main: when its window of CPU waits began */
+  int64_t busy_wait;       /* main: its run-queue wait then (rqwait.c) */
+  int busy;                /* main: it waited much in the last window */
+  int rq_fd;               /* main: rqwait.c's cache of its schedstat file */
   char pad_end[64];
 
   /* dump.c. Cold: the switch reads CORO__F_ACCOUNT in the coroutine. */
@@ -643,6 +645,17 @@ void coro__remote_report(coro_remote *r);
 /* Records in use, process-wide: allocated, not freed, not in the reuse
  * cache (tests: a leak makes it grow, a double release shrink). */
 long coro__remote_outstanding(void);
+
+/* ---- rqwait.c --------------------------------------------------------- */
+
+/* The calling thread's run-queue wait in ns (time runnable but not
+ * running), or -1 if the kernel does not tell; *fd caches the file for
+ * this thread (0 at first; see rqwait.c) and rq_wait_close closes it. */
+int64_t coro__rq_wait(int *fd);
+void coro__rq_wait_close(int *fd);
+/* For tests: 1 if main's spin for posts would now find the machine
+ * oversubscribed (sched.c, contended); on the loop's thread. */
+int coro__loop_contended(coro_loop *l);
 
 /* ---- colocate.c ------------------------------------------------------- */
 

@@ -10,7 +10,6 @@
 #include "coro_internal.h"
 
 #include <sched.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -663,25 +662,37 @@ static void fire_timers(coro_loop *l) {
 #define SPIN_MAX_NS 50000
 #define SPIN_START_NS 2000
 #define SPIN_MIN_NS 500
-/* The spin when a poller posted or polled since the last one (its beat
- * moved: see "Liveness"): it was on another CPU, and a Go Wait that sees
- * its coroutine finish often spawns the next one soon, but now and then
- * only after tens of microseconds (the Go runtime's own threads take the
- * CPU).
+/* The spin when a poller posted or polled lately (its beat moved within
+ * the last SPIN_ALIVE_NS: see "Liveness"): it was on another CPU, and a
+ * Go Wait that sees its coroutine finish often spawns the next one soon,
+ * but now and then only after tens of microseconds (the Go runtime's own
+ * threads take the CPU).
  * The learned length alone left the loop asleep for 15 to 60% of the
  * round trips of one goroutine's Spawn + Wait (an eventfd write and a
  * wake-up each, 8 to 12 us); a 10 us floor still for 20 to 30%, the full
- * length for 2 to 5%. */
+ * length for 2 to 5%. "Lately", not "since the last spin": the spawner
+ * beats as it posts, and when it posted before main's spin began (main
+ * was still reporting the coroutine before, which the waiter had seen
+ * finish), that spin took the beat and the post at once, and the next
+ * spin, which waits for the next post, saw no beat (one round trip in
+ * 100 to 400 fell asleep so, and waited for a wake-up). */
 #define SPIN_ALIVE_NS SPIN_MAX_NS
 /* But not while the machine is oversubscribed, which the kernel shows by
- * preempting this thread (its involuntary context switches, sampled at
- * most every CONTENDED_SAMPLE_NS while waiters run): there the poster may
- * be queued behind this very spin, and a full spin per round trip made
- * the median 57 us where sleeping at once made it 9 us (one busy process
- * beside the benchmark on 2 CPUs). One preemption turns the floor off for
- * CONTENDED_HOLD_NS. */
-#define CONTENDED_SAMPLE_NS 1000000
-#define CONTENDED_HOLD_NS 100000000
+ * keeping this thread waiting for a CPU (its run-queue wait: rqwait.c):
+ * there the poster may be queued behind this very spin, and a full spin
+ * per round trip made the median 57 us where sleeping at once made it
+ * 9 us (one busy process beside the benchmark on 2 CPUs). The verdict is
+ * the share of a window of at least CONTENDED_WINDOW_NS that the thread
+ * spent waiting, more than 1/CONTENDED_SHARE, and holds for the next
+ * window. A window, not a sample: beside a busy thread the loop runs for
+ * a time slice (milliseconds) and then waits for one, and a spike (a
+ * Go GC worker on its CPU for a millisecond) is no verdict. Until this
+ * stop any preemption turned the floor off for 100 ms, and the Go
+ * runtime's sysmon alone, waking a thousand times a second, kept it off
+ * for two thirds of the round trips of one goroutine's Spawn + Wait on
+ * an idle machine; with 1 ms samples, two spikes in 0.3 s still did. */
+#define CONTENDED_WINDOW_NS 20000000
+#define CONTENDED_SHARE 8
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -691,57 +702,55 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* 1 if the kernel preempted this thread lately (see SPIN_ALIVE_NS).
- * RUSAGE_THREAD is Linux's; elsewhere the floor is never turned off. */
+/* 1 if this thread waited for a CPU for a good part of its last window
+ * (see SPIN_ALIVE_NS); never where the kernel does not tell the wait. */
 static int contended(coro_loop *l) {
-#ifdef RUSAGE_THREAD
   int64_t now = coro_now();
-  if (now < l->busy_until)
-    return 1;
-  if (now - l->busy_at < CONTENDED_SAMPLE_NS)
-    return 0;
-  struct rusage ru;
-  if (getrusage(RUSAGE_THREAD, &ru) < 0)
-    return 0;
-  /* A sample long after the last one is a new baseline, not a verdict on
-   * the time between. */
-  int hit = now - l->busy_at < 4 * CONTENDED_SAMPLE_NS &&
-            ru.ru_nivcsw != l->busy_nivcsw;
+  int64_t span = now - l->busy_at;
+  if (span < CONTENDED_WINDOW_NS)
+    return l->busy;
+  int64_t wait = coro__rq_wait(&l->rq_fd);
+  if (wait < 0)
+    return l->busy = 0;
+  /* The window ends at the first look after its length, however late:
+   * the thread looks only while it spins. The first (busy_at 0) spans
+   * the thread's life. */
+  l->busy = (wait - l->busy_wait) * CONTENDED_SHARE > span;
   l->busy_at = now;
-  l->busy_nivcsw = ru.ru_nivcsw;
-  if (hit)
-    l->busy_until = now + CONTENDED_HOLD_NS;
-  return hit;
-#else
-  (void)l;
-  return 0;
-#endif
+  l->busy_wait = wait;
+  return l->busy;
 }
+
+/* For tests: contended() as main's spin sees it, on the loop's thread. */
+int coro__loop_contended(coro_loop *l) { return contended(l); }
 
 /* Spin until a post or a stop (1), until the spin's length has passed or
  * the deadline `until` (-1: none) comes (0). The length is l->spin_ns,
- * learned, or SPIN_ALIVE_NS when a waiter ran since the last spin and the
- * last such long spin caught its post: a goroutine that does other work
- * for longer than SPIN_ALIVE_NS between its round trips would otherwise
- * cost a full spin for nothing on every one (the review of the beats);
- * one miss turns the floor off until a spin, or a post soon after a sleep,
- * shows that spinning pays again. Never while coroutines wait for fds:
+ * learned, or SPIN_ALIVE_NS when a waiter beat lately (within
+ * SPIN_ALIVE_NS) and the last such long spin caught its post: a goroutine
+ * that does other work for longer than SPIN_ALIVE_NS between its round
+ * trips would otherwise cost a full spin for nothing on every one (the
+ * review of the beats); one miss turns the floor off until a spin, or a
+ * post soon after a sleep, shows that spinning pays again. Never while coroutines wait for fds:
  * their events arrive only through the kernel, which the spin does not
  * ask. */
 static int spin_for_posts(coro_loop *l, int64_t until) {
   int64_t ns = l->spin_ns;
   int alive = 0;
   unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
+  int64_t now = coro_now();
   if (w != l->waiter_idle) {
     l->waiter_idle = w;
-    if (ns < SPIN_ALIVE_NS && !l->alive_missed && !contended(l)) {
-      ns = SPIN_ALIVE_NS;
-      alive = 1;
-    }
+    l->waiter_idle_at = now;
+  }
+  if (now - l->waiter_idle_at < SPIN_ALIVE_NS && ns < SPIN_ALIVE_NS &&
+      !l->alive_missed && !contended(l)) {
+    ns = SPIN_ALIVE_NS;
+    alive = 1;
   }
   if (ns < SPIN_MIN_NS || l->spin_off || coro__poll_waiters(l))
     return 0;
-  int64_t end = coro_now() + ns;
+  int64_t end = now + ns;
   if (until >= 0 && until < end)
     end = until;
   for (unsigned i = 1;; i++) {
@@ -1085,6 +1094,7 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   while (atomic_load(&l->posters) > 0)
     sched_yield();
   close(l->wake_fd);
+  coro__rq_wait_close(&l->rq_fd);
   coro__tls_loop = NULL;
   free(l);
   return rc;

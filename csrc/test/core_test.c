@@ -2914,6 +2914,79 @@ static void test_remote_early_publish(int mode) {
   run_body(mode, body_remote_early_publish);
 }
 
+/* rqwait.c and sched.c's contended: the run-queue wait grows while a
+ * thread shares its one CPU with a busy one, and main's spin then finds
+ * the machine oversubscribed. Driven by hand on this thread, pinned with
+ * a spinning hog to one CPU: each gets about half of it, so the wait
+ * passes an eighth of any sample (the sampling takes a millisecond or
+ * two; the test bounds its tries, not its time). Without the file
+ * (the fault sweep fails the open) the wait is unknown and the spin
+ * never finds contention. */
+static atomic_int rq_hog_stop;
+
+static void *rq_hog(void *arg) {
+  (void)arg;
+  while (!atomic_load_explicit(&rq_hog_stop, memory_order_relaxed))
+    ;
+  return NULL;
+}
+
+static void test_contended(int mode) {
+  coro_loop *l = loop_mode(mode);
+  int fd = 0;
+  int64_t w0 = coro__rq_wait(&fd);
+  if (w0 < 0) {
+    printf("contended: no run-queue wait from this kernel\n");
+    CHECK_EQ(coro__loop_contended(l), 0);
+    coro__rq_wait_close(&fd);
+    loop_close_ok(l);
+    return;
+  }
+  cpu_set_t all, one;
+  CHECK_EQ(sched_getaffinity(0, sizeof all, &all), 0);
+  int c0 = 0;
+  while (!CPU_ISSET(c0, &all))
+    c0++;
+  CPU_ZERO(&one);
+  CPU_SET(c0, &one);
+  CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  atomic_store(&rq_hog_stop, 0);
+  pthread_attr_t a;
+  pthread_attr_init(&a);
+  CHECK_EQ(pthread_attr_setaffinity_np(&a, sizeof one, &one), 0);
+  pthread_t hog;
+  CHECK_EQ(pthread_create(&hog, &a, rq_hog, NULL), 0);
+  pthread_attr_destroy(&a);
+  int tries = 0;
+  while (!coro__loop_contended(l)) {
+    CHECK_LT(tries++, 20000000); /* each try a clock read or a sample */
+  }
+  atomic_store(&rq_hog_stop, 1);
+  CHECK_EQ(pthread_join(hog, NULL), 0);
+  CHECK_EQ(sched_setaffinity(0, sizeof all, &all), 0);
+  /* The wait only grows, and it grew. */
+  int64_t w1 = coro__rq_wait(&fd);
+  CHECK(w1 > w0);
+  /* A failed read: unknown this time, the file kept. */
+  int kept = fd;
+  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_READ), 1, 1, EINTR);
+  CHECK_EQ(coro__rq_wait(&fd), -1);
+  coro__fault_arm(0, 0);
+  CHECK_EQ(fd, kept);
+  CHECK(coro__rq_wait(&fd) >= w1);
+  coro__rq_wait_close(&fd);
+  CHECK_EQ(fd, 0);
+  /* A failed open: unknown for good, never opened again. */
+  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_OPEN), 1, 1, EMFILE);
+  CHECK_EQ(coro__rq_wait(&fd), -1);
+  coro__fault_arm(0, 0);
+  CHECK_EQ(fd, -1);
+  CHECK_EQ(coro__rq_wait(&fd), -1);
+  CHECK_EQ(fd, -1);
+  coro__rq_wait_close(&fd);
+  loop_close_ok(l);
+}
+
 /* colocate.c: main moves off the CPU its posters run on after
  * COLOCATE_RUN (8) spawns in a row, each the first after a sleep, posted
  * from its own CPU; at most once per 10 ms (a run that found nowhere to
@@ -3883,6 +3956,7 @@ static const testing_case tests[] = {
     {"remote_wait_deadlk", test_remote_wait_deadlk, 0},
     {"remote_early_publish", test_remote_early_publish, 0},
     {"colocate", test_colocate, 0},
+    {"contended", test_contended, 0},
     {"remote_timeout_cancel", test_remote_timeout_cancel, 0},
     {"remote_cancel_before_start", test_remote_cancel_before_start, 0},
     {"remote_release_early", test_remote_release_early, 0},
