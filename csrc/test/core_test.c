@@ -2922,6 +2922,16 @@ static void test_remote_early_publish(int mode) {
  * two; the test bounds its tries, not its time). Without the file
  * (the fault sweep fails the open) the wait is unknown and the spin
  * never finds contention. */
+/* The lowest CPU in all, which *one is then made of alone. */
+static int first_cpu(const cpu_set_t *all, cpu_set_t *one) {
+  int c = 0;
+  while (!CPU_ISSET(c, all))
+    c++;
+  CPU_ZERO(one);
+  CPU_SET(c, one);
+  return c;
+}
+
 static atomic_int rq_hog_stop;
 
 static void *rq_hog(void *arg) {
@@ -2944,11 +2954,7 @@ static void test_contended(int mode) {
   }
   cpu_set_t all, one;
   CHECK_EQ(sched_getaffinity(0, sizeof all, &all), 0);
-  int c0 = 0;
-  while (!CPU_ISSET(c0, &all))
-    c0++;
-  CPU_ZERO(&one);
-  CPU_SET(c0, &one);
+  first_cpu(&all, &one);
   CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
   atomic_store(&rq_hog_stop, 0);
   pthread_attr_t a;
@@ -3006,11 +3012,7 @@ static void test_colocate(int mode) {
     loop_close_ok(l);
     return;
   }
-  int c0 = 0;
-  while (!CPU_ISSET(c0, &all))
-    c0++;
-  CPU_ZERO(&one);
-  CPU_SET(c0, &one);
+  int c0 = first_cpu(&all, &one);
   /* Pinned to c0: never moved, the mask untouched. */
   CHECK_EQ(sched_setaffinity(0, sizeof one, &one), 0);
   CHECK_EQ(sched_getcpu(), c0);
