@@ -20,17 +20,18 @@ typedef struct coro__go_spawned {
   coro_remote *r;  /* the record, on success */
   const int *done; /* r's done flag (see coro__remote_done_flag) */
   uint64_t id;     /* the coroutine's id */
-  size_t pending;  /* keys waiting in the loop's completion queue, when
-                      at least CORO__GO_TAKE_AT were spawned and not yet
-                      taken; else 0 (not read: the loop writes that
-                      count at each completion, and reading its line
-                      cost a Spawn a transfer between CPUs) */
+  size_t pending;  /* records waiting in the loop's completion queue,
+                      when at least CORO__GO_TAKE_AT were spawned and
+                      not yet taken; else 0 (not read: the loop writes
+                      that count at each completion, and reading its
+                      line cost a Spawn a transfer between CPUs) */
   int rc;          /* 0 or a negative errno */
   int owe;         /* the caller owes the loop a wake (coro__go_loop_wake) */
 } coro__go_spawned;
 
 /* Spawns fn(arg) on loop with the given options (coro_opts' fields) and
- * a key (udata) reserved in q, the loop's completion queue. With
+ * a key (udata) that its record carries to q, the loop's completion queue,
+ * once the coroutine has finished. With
  * defer_wake, a wake of the sleeping loop that the spawn has to make is
  * left to the caller (owe), unless the caller runs on a loop's thread (a
  * Go callback of a coroutine), which must not wait for other goroutines
