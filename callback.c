@@ -92,7 +92,7 @@ typedef struct coro__go_cq {
   _Atomic(coro_remote *) closed; /* those that finished during the loop's
                                     close: only the final take's */
   atomic_int queued;   /* records pushed and not yet taken: +1 in on_done
-                          (after the push), -k by a take (after its
+                          (before the push), -k by a take (after its
                           exchange), so never below the true count */
   atomic_int hold;     /* closing: only the final take may take records */
   atomic_int sleeping; /* the dispatcher is about to block on efd */
@@ -179,22 +179,29 @@ void coro__go_cq_hold(coro__go_cq *q) {
   q->closing = 1;
 }
 
-/* Moves up to n records from *from (a taker's leftovers) or else from the
- * shared stack src into keys (each key << 1 | closing) and recs; returns
- * how many. Under q->mu. */
+/* Moves up to n records from *from (a taker's leftovers), and once they
+ * run out from the shared stack src, into keys (each key << 1 | closing)
+ * and recs; returns how many. Fewer than n only when both were empty:
+ * every caller goes on taking until it gets fewer than it asked for, and
+ * then nothing it could take is left. Under q->mu. */
 static size_t take_from(coro_remote **from, _Atomic(coro_remote *) *src,
                         uintptr_t *keys, uintptr_t *recs, size_t n,
                         uintptr_t closing) {
-  if (*from == NULL)
-    *from = atomic_exchange(src, NULL);
   size_t k = 0;
-  coro_remote *r = *from;
-  for (; r && k < n; k++) {
-    keys[k] = (uintptr_t)r->udata << 1 | closing;
-    recs[k] = (uintptr_t)r;
-    r = r->next;
+  for (int swapped = 0; k < n; swapped = 1) {
+    if (*from == NULL) {
+      if (swapped)
+        break;
+      *from = atomic_exchange(src, NULL);
+    }
+    coro_remote *r = *from;
+    for (; r && k < n; k++) {
+      keys[k] = (uintptr_t)r->udata << 1 | closing;
+      recs[k] = (uintptr_t)r;
+      r = r->next;
+    }
+    *from = r;
   }
-  *from = r;
   return k;
 }
 
@@ -264,12 +271,17 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
   (void)udata; /* read from the record by the take */
   coro__go_cq *q = coro__go_tls_cq;
   coro__remote_ref(r); /* the queue's */
+  /* Counted before the push, so that the count is never below what the
+   * stack holds (a take subtracts what it took). The helpers' Dekker
+   * pair still holds: a helper that sees the count before the push and
+   * takes nothing was seen to stop by the load of helping below, or the
+   * push came before its take. */
+  atomic_fetch_add(&q->queued, 1);
   _Atomic(coro_remote *) *head = q->closing ? &q->closed : &q->done;
   coro_remote *old = atomic_load_explicit(head, memory_order_relaxed);
   do
     r->next = old;
   while (!atomic_compare_exchange_weak(head, &old, r));
-  atomic_fetch_add(&q->queued, 1);
   /* Closing: the final take finishes everything. A polling Wait takes
    * this record soon: one helper turns a batch of completions into no
    * syscall at all, where the dispatcher costs an eventfd write and a
@@ -370,10 +382,16 @@ unsigned *coro__go_loop_waiter_beat(coro_loop *l) {
  * array of pointer type made cgo's pointer check copy the whole array
  * (2 KiB) into an interface at each call, 30% of the bytes a Spawn + Wait
  * allocated. */
-void coro__go_remote_release_n(uintptr_t *rs, size_t n) {
-  _Static_assert(sizeof(uintptr_t) == sizeof(coro_remote *),
-                 "a record's address fits a uintptr_t");
-  coro__remote_release_n((coro_remote **)rs, n);
+void coro__go_remote_release_n(const uintptr_t *rs, size_t n) {
+  coro_remote *batch[64]; /* pointers of their own type: no aliasing */
+  while (n > 0) {
+    size_t k = n < 64 ? n : 64;
+    for (size_t i = 0; i < k; i++)
+      batch[i] = (coro_remote *)rs[i];
+    coro__remote_release_n(batch, k);
+    rs += k;
+    n -= k;
+  }
 }
 
 /* For tests: the records in use (remote.c). */

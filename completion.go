@@ -18,7 +18,7 @@ int coro__go_cq_sleep(coro__go_cq *q);
 int *coro__go_cq_waiters(coro__go_cq *q);
 const int *coro__go_cq_queued(coro__go_cq *q);
 int *coro__go_cq_helping(coro__go_cq *q);
-void coro__go_remote_release_n(uintptr_t *rs, size_t n);
+void coro__go_remote_release_n(const uintptr_t *rs, size_t n);
 long coro__go_remote_outstanding(void);
 unsigned *coro__go_loop_beat(coro_loop *l);
 unsigned *coro__go_loop_waiter_beat(coro_loop *l);
@@ -201,7 +201,7 @@ func (l *Loop) take(final bool) int {
 // (the queue's references and Go's own, released in one call per batch).
 type takeBuf struct {
 	keys [takeBatch]C.uintptr_t
-	rs   [2 * takeBatch]C.uintptr_t // C memory: see coro__go_remote_release_n
+	rs   [2 * takeBatch]C.uintptr_t // addresses of C memory: see coro__go_remote_release_n
 }
 
 var takeBufs = sync.Pool{New: func() any { return new(takeBuf) }}
@@ -240,10 +240,10 @@ func (l *Loop) helpHeld(delta int32, beats bool) (taken int, beat uint32, gone b
 		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.helping)), delta)
 	}
 	// Nobody parked: nobody needs the keys now (Spawn takes them in
-	// batches), and a lone Spawn + Wait keeps off the lock the loop takes
-	// for each completion. Whoever parks later counts itself first and
-	// then polls its own done flag, which is set before its key is queued:
-	// it sees it.
+	// batches), and a lone Spawn + Wait keeps off the stack the loop
+	// pushes each completion on. Whoever parks later counts itself first
+	// and then polls its own done flag, which is set before its key is
+	// queued: it sees it.
 	if !l.parkedHeld() || atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
 		return 0, beat, false
 	}

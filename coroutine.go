@@ -172,7 +172,7 @@ type Coroutine struct {
 	name string
 
 	// done is made by the first goroutine that needs to block on it
-	// (doneChan: Done, a Wait that parks) and closed by finish; a Wait
+	// (park: Done, a Wait that parks) and closed by finish; a Wait
 	// that sees its coroutine finish as it polls never needs one, and a
 	// Spawn + Wait then allocates a third fewer bytes (GC cycles, and the
 	// latency tail they cause, come that much less often). Under mu.

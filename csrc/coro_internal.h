@@ -203,8 +203,9 @@ typedef struct coro__post {
  * in the first 128 bytes, which the poster writes and main's first read of
  * the post brings in one pair of lines (records are 128-byte aligned; CPUs
  * fetch lines in aligned pairs); the outcome that the poster polls
- * starts a line of its own, shared only with the reference count and the
- * links of the report and of a cancel. */
+ * starts a line of its own, shared only with the reference count, the
+ * links of the report and of a cancel, and on_done's udata (which a Go
+ * taker reads with the link: callback.c). */
 struct coro_remote {
   /* Written by the poster, read by main as it starts the coroutine. */
   coro__post start_post;   /* remote_start */
@@ -324,8 +325,8 @@ struct coro_loop {
    * operations waited for the line that main had just written. */
   char pad_post[64];
   _Atomic(coro__post *) post_head;
-  /* Beside post_head, whose line a Go spawn has just taken for its
-   * push: see "Liveness" below. */
+  /* Beside post_head, whose line a Go spawn takes for its beat and keeps
+   * for its push: see "Liveness" below. */
   atomic_uint waiter_beat;
   char pad_posters[64];
   atomic_int posters;      /* threads inside coro_loop_post or _stop */
@@ -354,7 +355,6 @@ struct coro_loop {
   int64_t busy_at;         /* main: when its window of CPU waits began */
   int64_t busy_wait;       /* main: its run-queue wait then (rqwait.c) */
   int busy;                /* main: it waited much in the last window */
-  int rq_fd;               /* main: rqwait.c's cache of its schedstat file */
   char pad_end[64];
 
   /* dump.c. Cold: the switch reads CORO__F_ACCOUNT in the coroutine. */
@@ -577,8 +577,8 @@ int coro__loop_post_node_owe(coro_loop *loop, coro__post *p, int *owe);
 /* Write the wake owed by coro__loop_post_node_owe. */
 void coro__loop_wake(coro_loop *loop);
 /* The loop's liveness words (sched.c "Liveness"), valid while the loop
- * lives: read `beat`, and add to `waiter_beat` after a post and while
- * polling. */
+ * lives: read `beat`, and add to `waiter_beat` with a post (just before
+ * its push) and while polling. */
 const atomic_uint *coro__loop_beat(const coro_loop *loop);
 /* 1 while main has announced a sleep in the kernel and no post has
  * claimed its wake (tests of the Go bindings, which must not read the
@@ -649,10 +649,10 @@ long coro__remote_outstanding(void);
 /* ---- rqwait.c --------------------------------------------------------- */
 
 /* The calling thread's run-queue wait in ns (time runnable but not
- * running), or -1 if the kernel does not tell; *fd caches the file for
- * this thread (0 at first; see rqwait.c) and rq_wait_close closes it. */
-int64_t coro__rq_wait(int *fd);
-void coro__rq_wait_close(int *fd);
+ * running), or -1 if the kernel does not tell; _at reads a file of
+ * /proc/thread-self/schedstat's format (tests). */
+int64_t coro__rq_wait(void);
+int64_t coro__rq_wait_at(const char *path);
 /* For tests: 1 if main's spin for posts would now find the machine
  * oversubscribed (sched.c, contended); on the loop's thread. */
 int coro__loop_contended(coro_loop *l);

@@ -609,19 +609,19 @@ static void report_remotes(coro_loop *l) {
  * to a loop that is running. Neither side can ask the kernel where the
  * other runs, so each shows that it runs: main stores a new `beat` each
  * turn and while it spins for posts; the poller adds to `waiter_beat` as
- * it posts its request (a Go spawn whose Wait will poll: callback.c) and
- * now and then while it polls. `waiter_beat` lies on post_head's line,
- * which the poster has just taken for its push and main reads anyway
- * (its turns take the posts, its spin for posts watches the head): on a
- * line of its own, the beat at the start of each poll was a transfer of
- * that line to the poller and one back to main, and a Go Spawn + Wait to
- * a busy loop was 14% slower (2.54 us where it is 2.18 when a cache line
+ * it posts its request (a Go spawn whose Wait will poll, just before its
+ * push: callback.c) and now and then while it polls. `waiter_beat` lies
+ * on post_head's line, which the poster keeps for its push and main reads
+ * anyway (its turns take the posts, its spin for posts watches the head):
+ * on a line of its own, the beat at the start of each poll was a transfer
+ * of that line to the poller and one back to main, and a Go Spawn + Wait
+ * to a busy loop was 14% slower (2.54 us where it is 2.18 when a cache line
  * takes 0.5 us between the CPUs, the test VM's slow state; one run of
  * 8 rounds). A poller yields only once `beat` has stood still for a
  * while (the loop thread is off its CPU, asleep, or in a long turn), and
  * main yields after a report only if no beat of `waiter_beat` is left
- * for it (each report uses one up; report_remotes). Relaxed operations: a stale look only costs a yield more or
- * less, never correctness. */
+ * for it (each report uses one up; report_remotes). Relaxed operations:
+ * a stale look only costs a yield more or less, never correctness. */
 static inline void beat(coro_loop *l) {
   /* main is the only writer: a load and a store, no read-modify-write. */
   unsigned b = atomic_load_explicit(&l->beat, memory_order_relaxed);
@@ -662,11 +662,11 @@ static void fire_timers(coro_loop *l) {
 #define SPIN_MAX_NS 50000
 #define SPIN_START_NS 2000
 #define SPIN_MIN_NS 500
-/* The spin when a poller posted or polled lately (its beat moved within
- * the last SPIN_ALIVE_NS: see "Liveness"): it was on another CPU, and a
- * Go Wait that sees its coroutine finish often spawns the next one soon,
- * but now and then only after tens of microseconds (the Go runtime's own
- * threads take the CPU).
+/* The spin when a poller posted or polled lately (main saw its beat move
+ * within the last SPIN_ALIVE_NS: see "Liveness"): it was on another CPU,
+ * and a Go Wait that sees its coroutine finish often spawns the next one
+ * soon, but now and then only after tens of microseconds (the Go
+ * runtime's own threads take the CPU).
  * The learned length alone left the loop asleep for 15 to 60% of the
  * round trips of one goroutine's Spawn + Wait (an eventfd write and a
  * wake-up each, 8 to 12 us); a 10 us floor still for 20 to 30%, the full
@@ -709,13 +709,13 @@ static int contended(coro_loop *l) {
   int64_t span = now - l->busy_at;
   if (span < CONTENDED_WINDOW_NS)
     return l->busy;
-  int64_t wait = coro__rq_wait(&l->rq_fd);
-  if (wait < 0)
-    return l->busy = 0;
+  int64_t wait = coro__rq_wait();
   /* The window ends at the first look after its length, however late:
-   * the thread looks only while it spins. The first (busy_at 0) spans
-   * the thread's life. */
-  l->busy = (wait - l->busy_wait) * CONTENDED_SHARE > span;
+   * the thread looks only while it spins. The first look (busy_at 0)
+   * starts the first window, and so does a look after one that failed;
+   * a failed look gives no verdict, and the next comes a window later. */
+  int known = wait >= 0 && l->busy_at != 0 && l->busy_wait >= 0;
+  l->busy = known && (wait - l->busy_wait) * CONTENDED_SHARE > span;
   l->busy_at = now;
   l->busy_wait = wait;
   return l->busy;
@@ -1094,7 +1094,6 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
   while (atomic_load(&l->posters) > 0)
     sched_yield();
   close(l->wake_fd);
-  coro__rq_wait_close(&l->rq_fd);
   coro__tls_loop = NULL;
   free(l);
   return rc;

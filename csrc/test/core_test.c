@@ -2914,14 +2914,6 @@ static void test_remote_early_publish(int mode) {
   run_body(mode, body_remote_early_publish);
 }
 
-/* rqwait.c and sched.c's contended: the run-queue wait grows while a
- * thread shares its one CPU with a busy one, and main's spin then finds
- * the machine oversubscribed. Driven by hand on this thread, pinned with
- * a spinning hog to one CPU: each gets about half of it, so the wait
- * passes an eighth of any sample (the sampling takes a millisecond or
- * two; the test bounds its tries, not its time). Without the file
- * (the fault sweep fails the open) the wait is unknown and the spin
- * never finds contention. */
 /* The lowest CPU in all, which *one is then made of alone. */
 static int first_cpu(const cpu_set_t *all, cpu_set_t *one) {
   int c = 0;
@@ -2932,6 +2924,39 @@ static int first_cpu(const cpu_set_t *all, cpu_set_t *one) {
   return c;
 }
 
+/* rqwait.c: the schedstat line read, and what is not one. */
+static int64_t rq_wait_of(const char *text) {
+  char path[] = "/tmp/coro_rqwait_XXXXXX";
+  int fd = mkstemp(path);
+  CHECK(fd >= 0);
+  CHECK_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  int64_t w = coro__rq_wait_at(path);
+  unlink(path);
+  return w;
+}
+
+static void test_rq_wait_parse(int mode) {
+  (void)mode;
+  CHECK_EQ(rq_wait_of("12 34 5\n"), 34);
+  CHECK_EQ(rq_wait_of("12 0 5\n"), 0);
+  CHECK_EQ(rq_wait_of("0 34 1\n"), 34); /* no tick yet */
+  CHECK_EQ(rq_wait_of("0 0 0\n"), -1);  /* not counted by this kernel */
+  CHECK_EQ(rq_wait_of(""), -1);
+  CHECK_EQ(rq_wait_of("abc\n"), -1);
+  CHECK_EQ(rq_wait_of("12\n"), -1);
+  CHECK_EQ(rq_wait_of("12 x\n"), -1);
+  CHECK_EQ(rq_wait_of("12 34\n"), -1);
+  CHECK_EQ(rq_wait_of("12 -3 1\n"), -1);
+  CHECK_EQ(coro__rq_wait_at("/nonexistent/schedstat"), -1);
+}
+
+/* sched.c's contended: the run-queue wait grows while a thread shares
+ * its one CPU with a busy one, and main's spin then finds the machine
+ * oversubscribed. Driven by hand on this thread, pinned with a spinning
+ * hog to one CPU: each gets about half of it, so the wait passes an
+ * eighth of any window (the first look starts the first window of 20 ms;
+ * the test bounds its tries, not its time). */
 static atomic_int rq_hog_stop;
 
 static void *rq_hog(void *arg) {
@@ -2943,12 +2968,10 @@ static void *rq_hog(void *arg) {
 
 static void test_contended(int mode) {
   coro_loop *l = loop_mode(mode);
-  int fd = 0;
-  int64_t w0 = coro__rq_wait(&fd);
+  int64_t w0 = coro__rq_wait();
   if (w0 < 0) {
     printf("contended: no run-queue wait from this kernel\n");
     CHECK_EQ(coro__loop_contended(l), 0);
-    coro__rq_wait_close(&fd);
     loop_close_ok(l);
     return;
   }
@@ -2965,31 +2988,13 @@ static void test_contended(int mode) {
   pthread_attr_destroy(&a);
   int tries = 0;
   while (!coro__loop_contended(l)) {
-    CHECK_LT(tries++, 20000000); /* each try a clock read or a sample */
+    CHECK_LT(tries++, 50000000); /* each try a clock read or a look */
   }
   atomic_store(&rq_hog_stop, 1);
   CHECK_EQ(pthread_join(hog, NULL), 0);
   CHECK_EQ(sched_setaffinity(0, sizeof all, &all), 0);
   /* The wait only grows, and it grew. */
-  int64_t w1 = coro__rq_wait(&fd);
-  CHECK(w1 > w0);
-  /* A failed read: unknown this time, the file kept. */
-  int kept = fd;
-  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_READ), 1, 1, EINTR);
-  CHECK_EQ(coro__rq_wait(&fd), -1);
-  coro__fault_arm(0, 0);
-  CHECK_EQ(fd, kept);
-  CHECK(coro__rq_wait(&fd) >= w1);
-  coro__rq_wait_close(&fd);
-  CHECK_EQ(fd, 0);
-  /* A failed open: unknown for good, never opened again. */
-  coro__fault_arm_at(CORO__FP_BIT(CORO__FP_OPEN), 1, 1, EMFILE);
-  CHECK_EQ(coro__rq_wait(&fd), -1);
-  coro__fault_arm(0, 0);
-  CHECK_EQ(fd, -1);
-  CHECK_EQ(coro__rq_wait(&fd), -1);
-  CHECK_EQ(fd, -1);
-  coro__rq_wait_close(&fd);
+  CHECK(coro__rq_wait() > w0);
   loop_close_ok(l);
 }
 
@@ -3959,6 +3964,7 @@ static const testing_case tests[] = {
     {"remote_early_publish", test_remote_early_publish, 0},
     {"colocate", test_colocate, 0},
     {"contended", test_contended, 0},
+    {"rq_wait_parse", test_rq_wait_parse, 0},
     {"remote_timeout_cancel", test_remote_timeout_cancel, 0},
     {"remote_cancel_before_start", test_remote_cancel_before_start, 0},
     {"remote_release_early", test_remote_release_early, 0},
