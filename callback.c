@@ -141,20 +141,14 @@ coro__go_cq *coro__go_cq_new(int *fd) {
   return q;
 }
 
-/* Drops the queue's references to the records of the list rs. */
+/* Drops the queue's references to the records of the list rs (only what
+ * a bug left behind: one release each). */
 static void release_list(coro_remote *rs) {
-  coro_remote *batch[64];
-  size_t n = 0;
   while (rs) {
     coro_remote *next = rs->next;
-    batch[n++] = rs;
-    if (n == sizeof batch / sizeof batch[0]) {
-      coro__remote_release_n(batch, n);
-      n = 0;
-    }
+    coro_remote_release(rs);
     rs = next;
   }
-  coro__remote_release_n(batch, n);
 }
 
 /* Frees q but not its eventfd, which Go's os.File owns and closes. The
@@ -188,19 +182,11 @@ static size_t take_from(coro_remote **from, _Atomic(coro_remote *) *src,
                         uintptr_t *keys, uintptr_t *recs, size_t n,
                         uintptr_t closing) {
   size_t k = 0;
-  for (int swapped = 0; k < n; swapped = 1) {
-    if (*from == NULL) {
-      if (swapped)
-        break;
-      *from = atomic_exchange(src, NULL);
-    }
+  while (k < n && (*from || (*from = atomic_exchange(src, NULL)))) {
     coro_remote *r = *from;
-    for (; r && k < n; k++) {
-      keys[k] = (uintptr_t)r->udata << 1 | closing;
-      recs[k] = (uintptr_t)r;
-      r = r->next;
-    }
-    *from = r;
+    keys[k] = (uintptr_t)r->udata << 1 | closing;
+    recs[k++] = (uintptr_t)r;
+    *from = r->next;
   }
   return k;
 }

@@ -391,8 +391,8 @@ func TestBeatWatch(t *testing.T) {
 // TestWaitBeats: a Spawn + Wait shows the loop that its goroutine runs
 // (the loop's waiter beat moves), whether the Wait polls or finds the
 // coroutine finished at once (csrc/sched.c "Liveness"): the Spawn beats,
-// on the line its post has just taken, unless its Wait will park, and a
-// Wait that polls long beats again now and then.
+// on post_head's line just before its push, unless its Wait will park,
+// and a Wait that polls long beats again now and then.
 func TestWaitBeats(t *testing.T) {
 	if !multiCPU {
 		t.Skip("one CPU: Waits park at once, and Spawn does not beat")

@@ -686,11 +686,11 @@ static void fire_timers(coro_loop *l) {
  * spent waiting, more than 1/CONTENDED_SHARE, and holds for the next
  * window. A window, not a sample: beside a busy thread the loop runs for
  * a time slice (milliseconds) and then waits for one, and a spike (a
- * Go GC worker on its CPU for a millisecond) is no verdict. Until this
- * stop any preemption turned the floor off for 100 ms, and the Go
- * runtime's sysmon alone, waking a thousand times a second, kept it off
- * for two thirds of the round trips of one goroutine's Spawn + Wait on
- * an idle machine; with 1 ms samples, two spikes in 0.3 s still did. */
+ * Go GC worker on its CPU for a millisecond) is no verdict. Turning the
+ * floor off for 100 ms at any preemption (the rule before) kept it off
+ * for two thirds of the round trips of one goroutine's Spawn + Wait on an
+ * idle machine, the Go runtime's sysmon alone waking a thousand times a
+ * second; with 1 ms samples, two spikes in 0.3 s still did. */
 #define CONTENDED_WINDOW_NS 20000000
 #define CONTENDED_SHARE 8
 
@@ -703,9 +703,9 @@ static inline void cpu_relax(void) {
 }
 
 /* 1 if this thread waited for a CPU for a good part of its last window
- * (see SPIN_ALIVE_NS); never where the kernel does not tell the wait. */
-static int contended(coro_loop *l) {
-  int64_t now = coro_now();
+ * (see SPIN_ALIVE_NS); never where the kernel does not tell the wait.
+ * now is coro_now(), which the caller has read. */
+static int contended(coro_loop *l, int64_t now) {
   int64_t span = now - l->busy_at;
   if (span < CONTENDED_WINDOW_NS)
     return l->busy;
@@ -722,7 +722,7 @@ static int contended(coro_loop *l) {
 }
 
 /* For tests: contended() as main's spin sees it, on the loop's thread. */
-int coro__loop_contended(coro_loop *l) { return contended(l); }
+int coro__loop_contended(coro_loop *l) { return contended(l, coro_now()); }
 
 /* Spin until a post or a stop (1), until the spin's length has passed or
  * the deadline `until` (-1: none) comes (0). The length is l->spin_ns,
@@ -731,9 +731,9 @@ int coro__loop_contended(coro_loop *l) { return contended(l); }
  * that does other work for longer than SPIN_ALIVE_NS between its round
  * trips would otherwise cost a full spin for nothing on every one (the
  * review of the beats); one miss turns the floor off until a spin, or a
- * post soon after a sleep, shows that spinning pays again. Never while coroutines wait for fds:
- * their events arrive only through the kernel, which the spin does not
- * ask. */
+ * post soon after a sleep, shows that spinning pays again. Never while
+ * coroutines wait for fds: their events arrive only through the kernel,
+ * which the spin does not ask. */
 static int spin_for_posts(coro_loop *l, int64_t until) {
   int64_t ns = l->spin_ns;
   int alive = 0;
@@ -744,7 +744,7 @@ static int spin_for_posts(coro_loop *l, int64_t until) {
     l->waiter_idle_at = now;
   }
   if (now - l->waiter_idle_at < SPIN_ALIVE_NS && ns < SPIN_ALIVE_NS &&
-      !l->alive_missed && !contended(l)) {
+      !l->alive_missed && !contended(l, now)) {
     ns = SPIN_ALIVE_NS;
     alive = 1;
   }
