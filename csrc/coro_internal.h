@@ -224,6 +224,9 @@ struct coro_remote {
                               it started, both -ECANCELED */
   /* The outcome: written by main, polled by the poster. */
   _Alignas(64) atomic_int done; /* 1 once result/err are final */
+  atomic_int lockers;      /* callers of coro_remote_wait and
+                              coro_remote_cancel at or under mu: the
+                              report takes mu only if it sees one */
   int err;                 /* 0, or -ECANCELED / -ESHUTDOWN */
   void *result;
   atomic_int refs;         /* the caller's, the loop's, a holder's */

@@ -155,9 +155,15 @@ void coro__remote_publish(coro_remote *r, void *result, int err) {
 /* On the loop thread, once r is published: wakes coro_remote_wait, calls
  * on_done, and drops the loop's reference. */
 void coro__remote_report(coro_remote *r) {
-  pthread_mutex_lock(&r->mu);
-  pthread_cond_broadcast(&r->cv);
-  pthread_mutex_unlock(&r->mu);
+  /* done was stored before this load (both seq_cst): a locker that this
+   * load misses counted itself after it, so its look at done, under mu,
+   * sees the outcome. Go's Wait, which polls, never locks: a lock, a
+   * broadcast and an unlock per coroutine saved on the loop thread. */
+  if (atomic_load(&r->lockers)) {
+    pthread_mutex_lock(&r->mu);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+  }
   if (r->on_done)
     r->on_done(r, r->udata);
   remote_unref(r);
@@ -255,6 +261,7 @@ int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
     return -EINVAL;
   if (coro__tls_loop == r->loop)
     return -EDEADLK; /* the loop cannot run while its thread waits */
+  atomic_fetch_add(&r->lockers, 1); /* before the look at done: report */
   pthread_mutex_lock(&r->mu);
   int rc = 0;
   while (!atomic_load(&r->done)) {
@@ -280,6 +287,7 @@ int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
       *result = r->result;
   }
   pthread_mutex_unlock(&r->mu);
+  atomic_fetch_sub(&r->lockers, 1);
   return rc;
 }
 
@@ -315,11 +323,13 @@ int coro_remote_cancel(coro_remote *r) {
    * one cancel node); later ones have nothing to add. */
   if (atomic_exchange(&r->cancel, 1))
     return 0;
+  atomic_fetch_add(&r->lockers, 1); /* before the look at done: report */
   pthread_mutex_lock(&r->mu);
   if (!atomic_load(&r->done)) {
     atomic_fetch_add(&r->refs, 1);
     if (coro__tls_loop == r->loop) {
       pthread_mutex_unlock(&r->mu);
+      atomic_fetch_sub(&r->lockers, 1);
       remote_cancel_on_loop(r);
       return 0;
     }
@@ -329,6 +339,7 @@ int coro_remote_cancel(coro_remote *r) {
       atomic_fetch_sub(&r->refs, 1); /* closing: it cancels everything */
   }
   pthread_mutex_unlock(&r->mu);
+  atomic_fetch_sub(&r->lockers, 1);
   return 0;
 }
 
