@@ -5,10 +5,13 @@
  * coro_remote_release) and one for the loop (dropped by main's report of
  * the outcome). Its id is assigned at spawn time so the caller knows it at
  * once. The loop thread publishes the outcome (result, err, then done)
- * without a lock as the coroutine finishes, and reports it later under
- * r->mu (the wake of coro_remote_wait, on_done); holding r->mu while
- * posting a cancel keeps the loop from being freed under the poster
- * (close reports every record before it frees the loop).
+ * without a lock as the coroutine finishes, and reports it later (the
+ * wake of coro_remote_wait under r->mu, on_done). The report takes r->mu
+ * only when a thread counted itself in r->lockers (coro_remote_wait,
+ * coro_remote_cancel): Go's Wait polls the done flag and never locks.
+ * Holding r->mu while posting a cancel keeps the loop from being freed
+ * under the poster (close reports every record before it frees the
+ * loop).
  *
  * A remote spawn allocates nothing in the common case: released records
  * are kept for reuse (their mutex and condition variable initialised), and
@@ -140,9 +143,10 @@ void coro__remote_release_n(coro_remote **rs, size_t n) {
 /* On the loop thread, the only writer of the outcome: result and err,
  * then done (seq_cst, so a release for coro_remote_poll's load), once.
  * Without r->mu: a coro_remote_wait that checked done under it and found
- * it unset is woken by the report, which broadcasts under it; a
- * coro_remote_cancel that found it unset holds mu, which the report
- * waits for, and the loop is freed only after its reports. */
+ * it unset is woken by the report, which then sees it in lockers and
+ * broadcasts under mu; a coro_remote_cancel that found it unset holds mu,
+ * which the report (seeing it in lockers too) waits for, and the loop is
+ * freed only after its reports. */
 void coro__remote_publish(coro_remote *r, void *result, int err) {
   if (atomic_load_explicit(&r->done, memory_order_relaxed))
     return;
