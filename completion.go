@@ -46,10 +46,11 @@ import (
 //
 //   - Wait polls the done flag for a short while and, when it is set,
 //     finishes the Coroutine itself (Coroutine.poll): a Spawn + Wait pays no
-//     goroutine hand-off and no callback. One Wait per loop polls at a
-//     time (the others park at once), and while it polls it also takes the
-//     queued keys and finishes their Coroutines (Loop.help), waking their
-//     parked goroutines through Go channels alone.
+//     goroutine hand-off and no callback. At most maxSpinners Waits per
+//     loop (two) poll at a time (the others park at once), and while they
+//     poll they also take the queued keys and finish their Coroutines
+//     (Loop.help), waking their parked goroutines through Go channels
+//     alone.
 //   - A goroutine that parks on the Coroutine's done channel counts itself
 //     in the queue's waiters; when no Wait is polling, the loop then
 //     writes an eventfd, once per batch, which wakes the loop's dispatcher

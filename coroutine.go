@@ -279,7 +279,7 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 
 // spin polls co for up to waitSpin: done if it finished, or ctx's error.
 // Meanwhile it finishes the other coroutines of the loop that finish
-// (Loop.help), and lets their goroutines run: with one polling Wait, many
+// (Loop.help), and lets their goroutines run: with a polling Wait, many
 // goroutines doing Spawn + Wait on a loop cost no wake-up syscalls.
 //
 // It yields its CPU between polls only while the loop's beat stands still
