@@ -300,7 +300,7 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 	// start took the line the loop writes every turn, and the loop's
 	// next write waited for it (a Spawn + Wait to a busy loop was 12%
 	// slower). The Spawn has beaten for this goroutine already, unless
-	// the polling slot was taken then.
+	// the polling slots were all taken then.
 	var watch beatWatch
 	stale := false
 	for start, i := time.Now(), 0; ; i++ {
@@ -368,7 +368,7 @@ const yieldAfter = 2 * time.Microsecond
 var multiCPU = runtime.NumCPU() > 1
 
 // pollSlotFree reports whether a Wait on l would poll now (Wait, which
-// then claims the slot; Spawn, which beats only for a Wait that will).
+// then claims a slot; Spawn, which beats only for a Wait that will).
 func (l *Loop) pollSlotFree() bool {
 	return multiCPU && l.cq.spinners.Load() < maxSpinners
 }
@@ -377,8 +377,10 @@ func (l *Loop) pollSlotFree() bool {
 // lone goroutine's round trip free of hand-offs; a second helps when many
 // goroutines wait on the loop (64 on the 2-CPU test VM: Throughput 0.93x,
 // faster in 9 of 10 paired rounds; neutral with GOMAXPROCS 1), perhaps as
-// the other P's helper while the first one's thread is off its CPU. More
-// would take CPU time from the loop thread they wait for.
+// the other P's helper while the first one's thread is off its CPU. Tuned
+// on 2 CPUs, where two polling Waits can hold both and the loop thread
+// gets one back only once a poller sees its beat stand still (yieldAfter);
+// more would take still more CPU time from the loop thread they wait for.
 const maxSpinners = 2
 
 // yieldCPU lets others run between two polls of Wait: the OS threads

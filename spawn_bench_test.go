@@ -119,9 +119,11 @@ func BenchmarkCacheLinePingPong(b *testing.B) {
 // never blocks: one op is 10 us of clock reads on a locked thread, and a
 // gap of more than 5 us between two reads is a stall (the vCPU or the
 // thread was off its CPU). It reports stalls/s and the us of them per
-// second. On the test VM each vCPU stalls for about 30 us once a
-// millisecond (about 1,300 stalls/s, 4% of the time) with nothing in the
-// guest's scheduler traces: a round trip between two threads that one of
+// second. On the test VM, idle otherwise, each vCPU stalls for 20 to 30
+// us about once a millisecond (1,300 to 1,600 stalls/s, 3 to 4% of the
+// time) with nothing in the guest's scheduler traces; the count also
+// takes in the Go runtime's own preemptions and the other threads of a
+// busy machine. A round trip between two threads that one of
 // them hits takes tens of microseconds, which is where much of the
 // Spawn + Wait 99th percentile comes from when the median is below a
 // microsecond.

@@ -203,9 +203,9 @@ typedef struct coro__post {
  * in the first 128 bytes, which the poster writes and main's first read of
  * the post brings in one pair of lines (records are 128-byte aligned; CPUs
  * fetch lines in aligned pairs); the outcome that the poster polls
- * starts a line of its own, shared only with the reference count, the
- * links of the report and of a cancel, and on_done's udata (which a Go
- * taker reads with the link: callback.c). */
+ * starts a line of its own, shared only with the count of lockers, the
+ * reference count, the links of the report and of a cancel, and on_done's
+ * udata (which a Go taker reads with the link: callback.c). */
 struct coro_remote {
   /* Written by the poster, read by main as it starts the coroutine. */
   coro__post start_post;   /* remote_start */
@@ -236,7 +236,8 @@ struct coro_remote {
   void *udata;             /* on_done's; beside next, for a holder that
                               walks its list of finished records */
   coro__post cancel_post;  /* remote_cancel_on_loop, posted at most once */
-  pthread_mutex_t mu;      /* for coro_remote_wait */
+  pthread_mutex_t mu;      /* coro_remote_wait's wake; held by a cancel
+                              while it posts (remote.c) */
   pthread_cond_t cv;
 };
 

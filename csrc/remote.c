@@ -11,7 +11,9 @@
  * coro_remote_cancel): Go's Wait polls the done flag and never locks.
  * Holding r->mu while posting a cancel keeps the loop from being freed
  * under the poster (close reports every record before it frees the
- * loop).
+ * loop), and only because the canceller counted itself in lockers first:
+ * the count is what makes the report take r->mu, for a cancel as much
+ * as for a wait.
  *
  * A remote spawn allocates nothing in the common case: released records
  * are kept for reuse (their mutex and condition variable initialised), and
@@ -265,6 +267,14 @@ int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
     return -EINVAL;
   if (coro__tls_loop == r->loop)
     return -EDEADLK; /* the loop cannot run while its thread waits */
+  /* Finished already: the outcome is final (coro_remote_poll), and a
+   * count in lockers would only cost the report a lock. */
+  if (atomic_load(&r->done)) {
+    int err = r->err;
+    if (err == 0 && result)
+      *result = r->result;
+    return err;
+  }
   atomic_fetch_add(&r->lockers, 1); /* before the look at done: report */
   pthread_mutex_lock(&r->mu);
   int rc = 0;
