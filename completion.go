@@ -180,8 +180,10 @@ func (l *Loop) take(final bool) int {
 		// the records that Go's own references are dropped for after.
 		n := int(C.coro__go_cq_take(l.cq.q, &b.keys[0], &b.rs[0], takeBatch, f))
 		nr := n
-		for _, k := range b.keys[:n] {
-			if co := coroutines.take(uintptr(k >> 1)); co != nil {
+		coroutines.takeKeys(b.keys[:n], b.cos[:n])
+		for i, k := range b.keys[:n] {
+			if co := b.cos[i]; co != nil {
+				b.cos[i] = nil
 				if r := co.complete(k&1 != 0); r != nil {
 					b.rs[nr] = C.uintptr_t(uintptr(unsafe.Pointer(r)))
 					nr++
@@ -202,6 +204,7 @@ func (l *Loop) take(final bool) int {
 // (the queue's references and Go's own, released in one call per batch).
 type takeBuf struct {
 	keys [takeBatch]C.uintptr_t
+	cos  [takeBatch]*Coroutine      // keys[i]'s, from one lock of the slab
 	rs   [2 * takeBatch]C.uintptr_t // addresses of C memory: see coro__go_remote_release_n
 }
 

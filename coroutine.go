@@ -767,6 +767,26 @@ func (s *slab) take(i uintptr) *Coroutine {
 	return co
 }
 
+// takeKeys is take for each queue key of keys (slab key << 1 | flag),
+// into cos, under one lock: a take of 16 keys locked the slab 16 times,
+// a line that every Spawn of every goroutine writes too.
+func (s *slab) takeKeys(keys []C.uintptr_t, cos []*Coroutine) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for j, k := range keys {
+		i := uintptr(k >> 1)
+		cos[j] = nil
+		if i == 0 || i > uintptr(len(s.items)) {
+			continue
+		}
+		if co := s.items[i-1]; co != nil {
+			s.items[i-1] = nil
+			s.free = append(s.free, i)
+			cos[j] = co
+		}
+	}
+}
+
 // ofLoop returns every Coroutine of l still in the slab (not yet taken
 // from the completion queue); with remove, it also gives their slots back.
 func (s *slab) ofLoop(l *Loop, remove bool) []*Coroutine {
