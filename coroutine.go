@@ -756,6 +756,11 @@ func (s *slab) put(co *Coroutine) uintptr {
 func (s *slab) take(i uintptr) *Coroutine {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.takeLocked(i)
+}
+
+// takeLocked is take for a caller that holds s.mu.
+func (s *slab) takeLocked(i uintptr) *Coroutine {
 	if i == 0 || i > uintptr(len(s.items)) {
 		return nil
 	}
@@ -774,16 +779,7 @@ func (s *slab) takeKeys(keys []C.uintptr_t, cos []*Coroutine) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for j, k := range keys {
-		i := uintptr(k >> 1)
-		cos[j] = nil
-		if i == 0 || i > uintptr(len(s.items)) {
-			continue
-		}
-		if co := s.items[i-1]; co != nil {
-			s.items[i-1] = nil
-			s.free = append(s.free, i)
-			cos[j] = co
-		}
+		cos[j] = s.takeLocked(uintptr(k >> 1))
 	}
 }
 

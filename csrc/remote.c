@@ -262,6 +262,14 @@ int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
   return 0;
 }
 
+/* A finished record's outcome, as coro_remote_wait returns it: err, and
+ * the result in *result (if asked for) when err is 0. */
+static int wait_outcome(const coro_remote *r, void **result) {
+  if (r->err == 0 && result)
+    *result = r->result;
+  return r->err;
+}
+
 int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
   if (!r)
     return -EINVAL;
@@ -269,12 +277,8 @@ int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
     return -EDEADLK; /* the loop cannot run while its thread waits */
   /* Finished already: the outcome is final (coro_remote_poll), and a
    * count in lockers would only cost the report a lock. */
-  if (atomic_load(&r->done)) {
-    int err = r->err;
-    if (err == 0 && result)
-      *result = r->result;
-    return err;
-  }
+  if (atomic_load(&r->done))
+    return wait_outcome(r, result);
   atomic_fetch_add(&r->lockers, 1); /* before the look at done: report */
   pthread_mutex_lock(&r->mu);
   int rc = 0;
@@ -295,11 +299,8 @@ int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
       break;
     }
   }
-  if (rc == 0) {
-    rc = r->err;
-    if (rc == 0 && result)
-      *result = r->result;
-  }
+  if (rc == 0)
+    rc = wait_outcome(r, result);
   pthread_mutex_unlock(&r->mu);
   atomic_fetch_sub(&r->lockers, 1);
   return rc;
