@@ -525,3 +525,31 @@ func TestSpawnWaitBytes(t *testing.T) {
 		t.Errorf("%.0f bytes per Spawn + Wait, want at most %.0f (%d of %d Waits parked)", per, limit, parked, n)
 	}
 }
+
+// TestWaitLetsOthersRun: with GOMAXPROCS 1, a goroutine doing Spawn +
+// Wait back to back, whose Waits see their coroutines finish as they
+// poll and so never block, lets another goroutine of its P run within a
+// few waitYieldEvery round trips, far fewer than Go's preemption (10 ms)
+// would take. Without the yield the other goroutine ran only once the
+// goroutine had been preempted.
+func TestWaitLetsOthersRun(t *testing.T) {
+	l := newLoop(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ctx := ctxTimeout(t, 30*time.Second)
+	var ran atomic.Bool
+	go func() { ran.Store(true) }() // runnable on this goroutine's P
+	const limit = 8 * waitYieldEvery
+	n := 0
+	for ; n < limit && !ran.Load(); n++ {
+		co, err := l.Spawn(Entry(ctest.Nop()), 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := co.Wait(ctx); res != 7 || err != nil {
+			t.Fatalf("Wait = %d, %v; want 7, nil", res, err)
+		}
+	}
+	if !ran.Load() {
+		t.Fatalf("a runnable goroutine did not run during %d Spawn + Wait round trips on its P", n)
+	}
+}

@@ -291,3 +291,69 @@ func pollNow(fd int, events int16) bool {
 	n, err := unix.Poll(fds, 0)
 	return err != nil || n == 1
 }
+
+// BenchmarkSleeperBesideSpawnWait: what a goroutine doing Spawn + Wait
+// back to back costs the other goroutines of its P: with GOMAXPROCS 1,
+// one op is a round trip, while another goroutine sleeps 100 us at a
+// time; worst-sleep-us is the longest of those sleeps. Its peer,
+// SleeperBesideChan, does channel round trips with a server goroutine.
+func BenchmarkSleeperBesideSpawnWait(b *testing.B) {
+	l := ioLoop(b, coro.StackGuarded)
+	ctx := context.Background()
+	benchSleeper(b, func() {
+		co, err := l.Spawn(coro.Entry(ctest.Nop()), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := co.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkSleeperBesideChan: the peer of SleeperBesideSpawnWait.
+func BenchmarkSleeperBesideChan(b *testing.B) {
+	req := make(chan chan struct{})
+	go func() {
+		for r := range req {
+			r <- struct{}{}
+		}
+	}()
+	defer close(req)
+	resp := make(chan struct{}, 1)
+	benchSleeper(b, func() {
+		req <- resp
+		<-resp
+	})
+}
+
+// benchSleeper runs op b.N times with GOMAXPROCS 1 beside a goroutine
+// that sleeps 100 us at a time, and reports its longest sleep.
+func benchSleeper(b *testing.B, op func()) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	stop := make(chan struct{})
+	worst := make(chan time.Duration)
+	go func() {
+		var w time.Duration
+		for {
+			select {
+			case <-stop:
+				worst <- w
+				return
+			default:
+			}
+			t0 := time.Now()
+			time.Sleep(100 * time.Microsecond)
+			if d := time.Since(t0); d > w {
+				w = d
+			}
+		}
+	}()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		op()
+	}
+	b.StopTimer()
+	close(stop)
+	b.ReportMetric(float64(<-worst)/1e3, "worst-sleep-us")
+}
