@@ -528,19 +528,18 @@ func TestSpawnWaitBytes(t *testing.T) {
 
 // TestWaitLetsOthersRun: with GOMAXPROCS 1, a goroutine doing Spawn +
 // Wait back to back, whose Waits see their coroutines finish as they
-// poll and so never block, lets another goroutine of its P run within a
-// few waitYieldEvery round trips, far fewer than Go's preemption (10 ms)
-// would take. Without the yield the other goroutine ran only once the
-// goroutine had been preempted.
+// poll and so never block, lets another goroutine of its P run within
+// 24 * waitYieldEvery round trips (the yields are drawn at random: no
+// yield in that many has a chance of e^-24), fewer than Go's preemption
+// (10 ms) lets pass on a quiet machine. Without the yield the other
+// goroutine ran only once the goroutine had been preempted (it failed 7
+// runs in 10). The warm-up first lets the loop's start-up, whose first
+// round trips park or yield anyway, pass.
 func TestWaitLetsOthersRun(t *testing.T) {
 	l := newLoop(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	ctx := ctxTimeout(t, 30*time.Second)
-	var ran atomic.Bool
-	go func() { ran.Store(true) }() // runnable on this goroutine's P
-	const limit = 8 * waitYieldEvery
-	n := 0
-	for ; n < limit && !ran.Load(); n++ {
+	roundTrip := func() {
 		co, err := l.Spawn(Entry(ctest.Nop()), 7)
 		if err != nil {
 			t.Fatal(err)
@@ -548,6 +547,16 @@ func TestWaitLetsOthersRun(t *testing.T) {
 		if res, err := co.Wait(ctx); res != 7 || err != nil {
 			t.Fatalf("Wait = %d, %v; want 7, nil", res, err)
 		}
+	}
+	for i := 0; i < 64; i++ {
+		roundTrip()
+	}
+	var ran atomic.Bool
+	go func() { ran.Store(true) }() // runnable on this goroutine's P
+	const limit = 24 * waitYieldEvery
+	n := 0
+	for ; n < limit && !ran.Load(); n++ {
+		roundTrip()
 	}
 	if !ran.Load() {
 		t.Fatalf("a runnable goroutine did not run during %d Spawn + Wait round trips on its P", n)

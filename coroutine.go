@@ -19,6 +19,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"runtime/cgo"
 	"sync"
@@ -218,9 +219,9 @@ func (co *Coroutine) Done() <-chan struct{} {
 //
 // Wait polls for a few microseconds before it blocks, so that a coroutine
 // that returns soon costs no goroutine hand-off; its goroutine keeps its P
-// meanwhile, and one Wait in 256 lets the P's other goroutines run first,
-// so that a goroutine doing Spawn + Wait back to back cannot keep them
-// waiting for Go's preemption.
+// meanwhile. Now and then (about one Wait in 256) it lets the P's other
+// goroutines run first, so that a goroutine doing Spawn + Wait back to
+// back does not keep them waiting for Go's preemption.
 //
 // Errors: ctx.Err() unchanged if ctx ends first (the coroutine goes on and
 // can be waited for again); syscall.ECANCELED, with the function's result,
@@ -234,11 +235,12 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	if co.loop.onLoopThread() {
 		return 0, syscall.EDEADLK
 	}
-	// A Wait that polls never blocks, so a goroutine doing nothing but
-	// Spawn + Wait keeps its P like a busy loop: the P's other goroutines
-	// waited for Go's preemption (20 ms for a 100 us sleep beside it, with
-	// GOMAXPROCS 1). One Wait in waitYieldEvery lets them run first.
-	if co.id%waitYieldEvery == 0 {
+	// A Wait whose coroutine finishes while it polls never blocks, so a
+	// goroutine doing nothing but Spawn + Wait keeps its P like a busy
+	// loop: the P's other goroutines waited for Go's preemption (20 ms for
+	// a 100 us sleep beside it, with GOMAXPROCS 1). About one Wait in
+	// waitYieldEvery lets them run first.
+	if rand.Uint32()%waitYieldEvery == 0 {
 		runtime.Gosched()
 	}
 	if co.poll() {
@@ -290,14 +292,15 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	}
 }
 
-// waitYieldEvery: one Wait in this many (by coroutine id: each thread
-// hands out its own block of ids, one after another, so a goroutine
-// meets a multiple of it about that often on whatever threads it runs)
-// gives the goroutines of its P a turn before it polls. That bounds what a
-// goroutine doing Spawn + Wait back to back keeps them waiting to a few
-// hundred round trips (the worst 100 us sleep beside one went from 20 ms
-// to 1.2 to 2.4 ms, where beside channel round trips it is 1.1 to 1.2
-// ms), and costs a lone goroutine's round trips nothing measurable
+// waitYieldEvery: about one Wait in this many gives the goroutines of its
+// P a turn before it polls, drawn at random for each call (math/rand/v2's
+// generator is per thread: no shared line). Not by coroutine id, which
+// comes from per-thread blocks that every spawn draws on: a goroutine that
+// spawned two coroutines per Wait only ever waited on odd ids. That bounds
+// what a goroutine doing Spawn + Wait back to back keeps them waiting to
+// a few hundred round trips (the worst 100 us sleep beside one went from
+// 20 ms to 1.2 to 2.4 ms, where beside channel round trips it is 1.1 to
+// 1.2 ms), and costs a lone goroutine's round trips nothing measurable
 // (paired rounds: median and 99th percentile unchanged). One in 16 made
 // the 99th percentile 2.9x slower: a Gosched with no other goroutine to
 // run wakes an idle thread for nothing.

@@ -328,11 +328,18 @@ func BenchmarkSleeperBesideChan(b *testing.B) {
 }
 
 // benchSleeper runs op b.N times with GOMAXPROCS 1 beside a goroutine
-// that sleeps 100 us at a time, and reports its longest sleep.
+// that sleeps 100 us at a time, and reports its longest sleep. (The name
+// still carries the GOMAXPROCS the benchmark started with, as -2.)
 func benchSleeper(b *testing.B, op func()) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	stop := make(chan struct{})
-	worst := make(chan time.Duration)
+	worst := make(chan time.Duration, 1)
+	stopped := false
+	defer func() { // a b.Fatal in op: the sleeper must not outlive it
+		if !stopped {
+			close(stop)
+		}
+	}()
 	go func() {
 		var w time.Duration
 		for {
@@ -355,5 +362,6 @@ func benchSleeper(b *testing.B, op func()) {
 	}
 	b.StopTimer()
 	close(stop)
+	stopped = true
 	b.ReportMetric(float64(<-worst)/1e3, "worst-sleep-us")
 }
