@@ -532,8 +532,8 @@ func TestSpawnWaitBytes(t *testing.T) {
 // 24 * waitYieldEvery round trips (the yields are drawn at random: no
 // yield in that many has a chance of e^-24), fewer than Go's preemption
 // (10 ms) lets pass on a quiet machine. Without the yield the other
-// goroutine ran only once the goroutine had been preempted (it failed 7
-// runs in 10). The warm-up first lets the loop's start-up, whose first
+// goroutine ran only once the goroutine had been preempted (it failed 6
+// and 7 runs in 10). The warm-up first lets the loop's start-up, whose first
 // round trips park or yield anyway, pass.
 func TestWaitLetsOthersRun(t *testing.T) {
 	l := newLoop(t)

@@ -299,8 +299,8 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 // spawned two coroutines per Wait only ever waited on odd ids. That bounds
 // what a goroutine doing Spawn + Wait back to back keeps them waiting to
 // a few hundred round trips (the worst 100 us sleep beside one went from
-// 20 ms to 1.2 to 2.4 ms, where beside channel round trips it is 1.1 to
-// 1.2 ms), and costs a lone goroutine's round trips nothing measurable
+// 20 to 25 ms to 1.3 to 1.5 ms, where beside channel round trips it is
+// 1.1 to 1.2 ms), and costs a lone goroutine's round trips nothing measurable
 // (paired rounds: median and 99th percentile unchanged). One in 16 made
 // the 99th percentile 2.9x slower: a Gosched with no other goroutine to
 // run wakes an idle thread for nothing.
