@@ -60,13 +60,7 @@ func BenchmarkSpawnFromGoBusy(b *testing.B) {
 // to a goroutine over a channel and its response over another (the
 // goroutine parks between requests, as an idle loop sleeps).
 func BenchmarkSpawnFromGoChan(b *testing.B) {
-	req, resp := make(chan uintptr), make(chan uintptr)
-	go func() {
-		for v := range req {
-			resp <- v
-		}
-	}()
-	defer close(req)
+	req, resp := chanEcho(b)
 	ops := oplat.Start(b)
 	for i := 0; i < b.N; i++ {
 		req <- uintptr(i)
@@ -74,6 +68,19 @@ func BenchmarkSpawnFromGoChan(b *testing.B) {
 		ops.Done()
 	}
 	ops.Report()
+}
+
+// chanEcho starts the goroutine of the channel peers: it sends back each
+// request on resp, until the benchmark ends.
+func chanEcho(b *testing.B) (req chan<- uintptr, resp <-chan uintptr) {
+	rq, rs := make(chan uintptr), make(chan uintptr)
+	go func() {
+		for v := range rq {
+			rs <- v
+		}
+	}()
+	b.Cleanup(func() { close(rq) })
+	return rq, rs
 }
 
 // BenchmarkCacheLinePingPong: the floor under every request/response
@@ -311,18 +318,12 @@ func BenchmarkSleeperBesideSpawnWait(b *testing.B) {
 	})
 }
 
-// BenchmarkSleeperBesideChan: the peer of SleeperBesideSpawnWait.
+// BenchmarkSleeperBesideChan: the peer of SleeperBesideSpawnWait, with
+// SpawnFromGoChan's round trip.
 func BenchmarkSleeperBesideChan(b *testing.B) {
-	req := make(chan chan struct{})
-	go func() {
-		for r := range req {
-			r <- struct{}{}
-		}
-	}()
-	defer close(req)
-	resp := make(chan struct{}, 1)
+	req, resp := chanEcho(b)
 	benchSleeper(b, func() {
-		req <- resp
+		req <- 0
 		<-resp
 	})
 }
