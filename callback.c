@@ -69,10 +69,10 @@ int coro_go_call(uintptr_t fn, void *arg, void **result) {
  *     memory) and finishes the coroutine itself when it sees it set;
  *   - records in the queue are taken in batches, as their slab keys
  *     (udata), by Spawn and by a per-loop dispatcher goroutine, which
- *     sleeps in Go's netpoller on `efd`. The loop writes efd only when a
- *     goroutine is parked on one of its coroutines (`waiters`) and the
- *     dispatcher is asleep (`sleeping`), so a completion nobody is parked
- *     on costs no syscall.
+ *     sleeps in Go's netpoller on `efd`. The loop writes efd only for a
+ *     coroutine that a goroutine is parked on (its record's `notify`)
+ *     while the dispatcher is asleep (`sleeping`), so a completion nobody
+ *     is parked on costs no syscall.
  *
  * The queue is a lock-free stack of the records themselves, linked
  * through their `next` (the loop's list of finished records is done with
@@ -109,16 +109,15 @@ typedef struct coro__go_cq {
   pthread_mutex_t mu;
   coro_remote *left;        /* under mu: exchanged from done, not taken */
   coro_remote *left_closed; /* under mu: exchanged from closed */
-  /* Go's counts, which on_done reads and Go changes, each on a line of
-   * its own: every polling Wait writes helping twice, while waiters
-   * changes only when goroutines park. on_done reads waiters first, and
-   * helping only when someone is parked, so a lone goroutine's
-   * Spawn + Wait no longer pulls its helping line to the loop thread
-   * and back. */
+  /* Go's count, which on_done reads and Go changes, on a line of its
+   * own: every polling Wait writes it twice. on_done reads it only for a
+   * coroutine that a goroutine is parked on, so a lone goroutine's
+   * Spawn + Wait does not pull the line to the loop thread and back. */
   char pad_helping[64];
   atomic_int helping;  /* Waits polling this loop, which take keys too */
-  char pad_waiters[64];
-  atomic_int waiters;  /* goroutines parked on this loop's coroutines */
+  /* Dispatcher wakes written to efd (tests), on the same line: written
+   * only by on_done, when it wakes the dispatcher. */
+  atomic_ulong wakes;
   char pad_end[64];
 } coro__go_cq;
 
@@ -229,12 +228,13 @@ int coro__go_cq_sleep(coro__go_cq *q) {
   return pending;
 }
 
-/* The count of goroutines parked on (Go adds 1) or no longer waiting for
- * (-1) a coroutine of this loop, which Go changes with an atomic add while
- * q lives. The add is a full barrier before the caller's next look at the
- * done flag: with on_done's store of the flag and load of waiters, either
- * the caller sees the outcome or the loop wakes the dispatcher. */
-int *coro__go_cq_waiters(coro__go_cq *q) { return (int *)&q->waiters; }
+/* 1 while the dispatcher is blocked on efd, or about to be (tests). */
+int coro__go_cq_sleeping(coro__go_cq *q) { return atomic_load(&q->sleeping); }
+
+/* The dispatcher wakes that on_done wrote to efd (tests). */
+unsigned long coro__go_cq_wakes(coro__go_cq *q) {
+  return atomic_load_explicit(&q->wakes, memory_order_relaxed);
+}
 
 /* The queue's count and its count of helpers: Waits that poll one of
  * this loop's coroutines and meanwhile take the queue's records, so that
@@ -272,9 +272,19 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
    * this record soon: one helper turns a batch of completions into no
    * syscall at all, where the dispatcher costs an eventfd write and a
    * netpoller wake-up per batch. */
-  if (!q->closing && atomic_load(&q->waiters) > 0 &&
+  /* notify: a goroutine parked on this coroutine. It was a count of the
+   * loop's parked goroutines, on a line of the queue: each park and each
+   * finish moved it to the Go side and each completion back, two or three
+   * transfers between CPUs per parked Spawn + Wait (parking Waits with
+   * GOMAXPROCS 1 spent a sixth of their thread's time on them). In the
+   * record, it lies on the line the outcome's publication has just
+   * brought here. The parker stores it, then loads done; publish stored
+   * done (seq_cst) before this load: either the parker sees the outcome,
+   * or this sees the flag. */
+  if (!q->closing && atomic_load(&r->notify) &&
       atomic_load(&q->helping) == 0 &&
       atomic_exchange(&q->sleeping, 0)) {
+    atomic_fetch_add_explicit(&q->wakes, 1, memory_order_relaxed);
     uint64_t one = 1;
     ssize_t w = write(q->efd, &one, sizeof one);
     (void)w; /* EAGAIN: the counter is already non-zero */
@@ -346,6 +356,12 @@ size_t coro__go_remote_result_off(void) {
 }
 
 size_t coro__go_remote_err_off(void) { return offsetof(coro_remote, err); }
+
+/* Where a record's notify flag lies, which a parking goroutine sets with
+ * an atomic store while it holds the record (Coroutine.park). */
+size_t coro__go_remote_notify_off(void) {
+  return offsetof(coro_remote, notify);
+}
 
 /* The loop's liveness words (sched.c "Liveness") as plain ints, which Go
  * reads and adds to with its own atomic operations while the loop lives

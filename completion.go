@@ -15,7 +15,8 @@ void coro__go_cq_bind(coro__go_cq *q);
 void coro__go_cq_hold(coro__go_cq *q);
 size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *keys, uintptr_t *recs, size_t n, int final);
 int coro__go_cq_sleep(coro__go_cq *q);
-int *coro__go_cq_waiters(coro__go_cq *q);
+unsigned long coro__go_cq_wakes(coro__go_cq *q);
+int coro__go_cq_sleeping(coro__go_cq *q);
 const int *coro__go_cq_queued(coro__go_cq *q);
 int *coro__go_cq_helping(coro__go_cq *q);
 void coro__go_remote_release_n(const uintptr_t *rs, size_t n);
@@ -51,11 +52,11 @@ import (
 //     poll they also take the queued keys and finish their Coroutines
 //     (Loop.help), waking their parked goroutines through Go channels
 //     alone.
-//   - A goroutine that parks on the Coroutine's done channel counts itself
-//     in the queue's waiters; when no Wait is polling, the loop then
-//     writes an eventfd, once per batch, which wakes the loop's dispatcher
-//     goroutine through Go's netpoller; it takes the queued keys and
-//     finishes their Coroutines.
+//   - A goroutine that parks on the Coroutine's done channel sets the
+//     record's notify flag; when no Wait is polling, the loop then writes
+//     an eventfd as that coroutine finishes, once per batch, which wakes
+//     the loop's dispatcher goroutine through Go's netpoller; it takes the
+//     queued keys and finishes their Coroutines.
 //   - Spawn also takes queued keys, in batches, so that coroutines nobody
 //     waits for give back their slab slots and records without a wake-up.
 //
@@ -70,9 +71,9 @@ type completions struct {
 	efd  *os.File      // the queue's eventfd, read by the dispatcher
 	done chan struct{} // closed when the dispatcher has returned
 
-	// The queue's length, helpers and parked waiters (C memory, atomic;
-	// callback.c), valid while q is.
-	queued, helping, waiters *C.int
+	// The queue's length and helpers (C memory, atomic; callback.c),
+	// valid while q is.
+	queued, helping *C.int
 
 	// spinners counts the Waits polling a coroutine of this loop; see
 	// Coroutine.Wait. On a cache line of its own, as Loop.inflight.
@@ -87,6 +88,12 @@ type completions struct {
 	// line of its own.
 	woken atomic.Bool
 	_     [63]byte
+
+	// parked counts the goroutines parked on the loop's coroutines (see
+	// Coroutine.park). Go's alone: the loop reads each record's notify
+	// flag instead. On a line of its own, as spinners.
+	parked atomic.Int32
+	_      [60]byte
 
 	// wakesDeferred counts the wakes of the loop that a Spawn deferred
 	// (tests).
@@ -118,8 +125,7 @@ func (l *Loop) newCompletions() error {
 		return syscall.ENOMEM
 	}
 	l.cq = completions{q: q, efd: os.NewFile(uintptr(fd), "coro-completions"), done: make(chan struct{}),
-		queued: C.coro__go_cq_queued(q), helping: C.coro__go_cq_helping(q),
-		waiters: C.coro__go_cq_waiters(q)}
+		queued: C.coro__go_cq_queued(q), helping: C.coro__go_cq_helping(q)}
 	return nil
 }
 
@@ -248,7 +254,7 @@ func (l *Loop) helpHeld(delta int32, beats bool) (taken int, beat uint32, gone b
 	// pushes each completion on. Whoever parks later counts itself first
 	// and then polls its own done flag, which is set before its key is
 	// queued: it sees it.
-	if !l.parkedHeld() || atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
+	if !l.parked() || atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
 		return 0, beat, false
 	}
 	return l.take(false), beat, false
@@ -271,36 +277,27 @@ func (l *Loop) endCompletions() {
 	l.cq.q = nil
 }
 
+// dispatcherWakes reports how many times the loop woke the dispatcher
+// (tests; the loop must be open).
+func (l *Loop) dispatcherWakes() uint64 { return uint64(C.coro__go_cq_wakes(l.cq.q)) }
+
+// dispatcherAsleep reports whether the dispatcher has announced that it
+// blocks on the queue's eventfd (tests; the loop must be open).
+func (l *Loop) dispatcherAsleep() bool { return C.coro__go_cq_sleeping(l.cq.q) != 0 }
+
 // asleep reports whether the loop thread has announced that it sleeps
 // in the kernel, and no post has claimed its wake yet (tests; the loop
 // must be open).
 func (l *Loop) asleep() bool { return C.coro__go_loop_asleep(l.c) != 0 }
 
-// addWaiter counts a goroutine parked on (delta 1) or no longer waiting
-// for (-1) a coroutine of l; see Coroutine.park. Once the loop is being
-// freed there is nobody to wake: the loop goroutine finishes every
-// coroutine itself.
-func (l *Loop) addWaiter(delta int32) {
-	l.inflight.Add(1)
-	if !l.freeing.Load() {
-		l.addWaiterHeld(delta)
-	}
-	l.inflight.Add(-1)
-}
-
-// addWaiterHeld is addWaiter for a caller that knows the queue to live:
-// one that holds l.inflight with the loop not being freed, or a taker
-// (every caller of take keeps the queue alive; see there).
-func (l *Loop) addWaiterHeld(delta int32) {
-	atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.waiters)), delta)
-}
+// addParked counts a goroutine parked on (delta 1) or no longer waiting
+// for (-1) a coroutine of l; see Coroutine.park. Go memory, which needs
+// no hold of the loop.
+func (l *Loop) addParked(delta int32) { l.cq.parked.Add(delta) }
 
 // remoteOutstanding reports the engine's records in use, process-wide
 // (tests: every Spawn's record is released exactly once).
 func remoteOutstanding() int { return int(C.coro__go_remote_outstanding()) }
 
-// parkedHeld reports whether goroutines are parked on coroutines of l,
-// for a caller that knows the queue to live (as addWaiterHeld).
-func (l *Loop) parkedHeld() bool {
-	return atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.waiters))) > 0
-}
+// parked reports whether goroutines are parked on coroutines of l.
+func (l *Loop) parked() bool { return l.cq.parked.Load() > 0 }

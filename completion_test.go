@@ -309,6 +309,25 @@ func TestManyWaitersOneLoop(t *testing.T) {
 	}
 }
 
+// spawnParked spawns on l a coroutine that sleeps until it is cancelled,
+// and a goroutine that waits for it with ctx (parking, once its Wait has
+// polled), which sends Wait's error on blocked.
+func spawnParked(t *testing.T, ctx context.Context, l *Loop) (blocker *Coroutine, blocked <-chan error) {
+	t.Helper()
+	box := ctest.NewBox()
+	t.Cleanup(box.Free)
+	blocker, err := l.Spawn(Entry(ctest.SleepForever()), box.Ptr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 1)
+	go func() {
+		_, err := blocker.Wait(ctx)
+		errs <- err
+	}()
+	return blocker, errs
+}
+
 // TestDeferredWake: a Spawn that finds the loop asleep while a goroutine
 // is parked on another of its coroutines defers the wake until it has let
 // the other goroutines run (Loop.spawn), and makes it: the coroutine runs
@@ -316,18 +335,9 @@ func TestManyWaitersOneLoop(t *testing.T) {
 func TestDeferredWake(t *testing.T) {
 	l := newLoop(t)
 	ctx := ctxTimeout(t, 30*time.Second)
-	box := ctest.NewBox()
-	defer box.Free()
-	blocker, err := l.Spawn(Entry(ctest.SleepForever()), box.Ptr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocked := make(chan error, 1)
-	go func() {
-		_, err := blocker.Wait(ctx)
-		blocked <- err
-	}()
-	// Parked (counted in the loop's waiters), and the loop asleep.
+	blocker, blocked := spawnParked(t, ctx, l)
+	// Parked (counted in the loop's parked goroutines), and the loop
+	// asleep.
 	deadline := time.Now().Add(20 * time.Second)
 	for !parked(blocker) || !l.asleep() {
 		if time.Now().After(deadline) {
@@ -349,6 +359,54 @@ func TestDeferredWake(t *testing.T) {
 	blocker.Cancel()
 	if err := <-blocked; !errors.Is(err, syscall.ECANCELED) {
 		t.Fatalf("the blocked coroutine's Wait: %v, want ECANCELED", err)
+	}
+}
+
+// TestUnparkedCompletionsWakeNobody: while a goroutine is parked on one
+// of a loop's coroutines, the completions of the others, which nobody is
+// parked on, do not wake the dispatcher (the loop read a count of the
+// loop's parked goroutines, and each such completion was an eventfd write
+// and a netpoller wake-up); the parked one's completion wakes it once.
+func TestUnparkedCompletionsWakeNobody(t *testing.T) {
+	l := newLoop(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	blocker, blocked := spawnParked(t, ctx, l)
+	waitFor(t, "the waiter to park and the dispatcher to sleep", func() bool {
+		return parked(blocker) && l.dispatcherAsleep()
+	})
+	queued := func() int32 { return atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) }
+	before, queued0 := l.dispatcherWakes(), queued()
+	// Fewer than make a Spawn take the queued keys itself.
+	const n = spawnTakeAt / 2
+	var cos []*Coroutine
+	for i := 0; i < n; i++ {
+		co, err := l.Spawn(Entry(ctest.Nop()), uintptr(i)+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cos = append(cos, co)
+	}
+	// All queued, or the dispatcher woken (which takes them).
+	waitFor(t, "the coroutines to finish and the loop to sleep", func() bool {
+		return (queued()-queued0 == n || l.dispatcherWakes() != before) && l.asleep()
+	})
+	if got := l.dispatcherWakes() - before; got != 0 {
+		t.Errorf("dispatcher woken %d times for coroutines nobody was parked on", got)
+	}
+	if !parked(blocker) || !l.dispatcherAsleep() {
+		t.Fatal("the waiter or the dispatcher was woken")
+	}
+	blocker.Cancel()
+	if err := <-blocked; !errors.Is(err, syscall.ECANCELED) {
+		t.Fatalf("the parked Wait: %v, want ECANCELED", err)
+	}
+	if got := l.dispatcherWakes() - before; got != 1 {
+		t.Errorf("dispatcher woken %d times for the parked one, want 1", got)
+	}
+	for i, co := range cos {
+		if res, err := co.Wait(ctx); err != nil || res != uintptr(i)+1 {
+			t.Errorf("Wait %d = %d, %v; want %d, nil", i, res, err, i+1)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ package coro
 #include "spawn.h"
 size_t coro__go_remote_result_off(void);
 size_t coro__go_remote_err_off(void);
+size_t coro__go_remote_notify_off(void);
 
 // remote.c.
 int coro__remote_started(const coro_remote *r);
@@ -99,7 +100,7 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	// there since the last deferred wake, a wake the spawn has to make is
 	// deferred (see below).
 	deferWake := C.int(0)
-	if l.parkedHeld() || l.cq.woken.Load() {
+	if l.parked() || l.cq.woken.Load() {
 		deferWake = 1
 	}
 	// The spawn beats for this goroutine (csrc/sched.c "Liveness") when
@@ -185,7 +186,7 @@ type Coroutine struct {
 	id       uint64
 	r        *C.coro_remote // nil once finished
 	doneFlag *C.int         // r's done flag (C memory), valid while r is
-	parked   bool           // counted in the loop's waiters (see park)
+	parked   bool           // counted in the loop's parked goroutines, its record's notify set (see park)
 	cname    *C.char        // the engine's copy of the name; freed when the engine is done
 	handle   cgo.Handle     // SpawnValue's; deleted when the engine is done
 	released bool           // releaseEngine ran: the engine is done with it
@@ -431,7 +432,7 @@ const maxSpinners = 2
 // sched_yield calls per coroutine with 64 goroutines, and 10% slower).
 // The caller holds l.inflight, with the loop open.
 func (l *Loop) yieldCPU(i int) {
-	if l.parkedHeld() {
+	if l.parked() {
 		runtime.Gosched()
 		if i%4 == 0 {
 			syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
@@ -462,14 +463,15 @@ func (co *Coroutine) poll() bool {
 	// release here was a cgo call and a transfer of that line per Wait.
 	co.kept = co.r
 	raceSync() // before the close of done: its other waiters need it too
-	co.finishKeep(result, err, false)
+	co.finishKeep(result, err)
 	co.releaseEngine()
 	return true
 }
 
-// park counts the caller in the loop's waiters (once per Coroutine), so
-// that the loop wakes the dispatcher when co finishes, then polls once
-// more: either that poll sees the outcome or the loop sees the count. It
+// park counts the caller in the loop's parked goroutines and sets the
+// record's notify flag (once per Coroutine), so that the loop wakes the
+// dispatcher when co finishes, then polls once more: either that poll sees
+// the outcome or the loop sees the flag (callback.c, coro__go_on_done). It
 // returns the channel that is closed once co has finished.
 func (co *Coroutine) park() <-chan struct{} {
 	co.mu.Lock()
@@ -480,10 +482,14 @@ func (co *Coroutine) park() <-chan struct{} {
 	// Counted before parked becomes visible: a finisher that sees parked
 	// takes the count back (finishLocked), and must never take it before
 	// it was given, or the count would drop to 0 under another waiter for
-	// a moment and the loop could skip the wake-up that waiter needs.
+	// a moment and a polling Wait could leave that waiter's key queued
+	// (Loop.help). The flag is set while co holds the record (unfinished,
+	// under co.mu), with a sequentially consistent store: the poll below
+	// loads done after it.
 	if !co.parked {
-		co.loop.addWaiter(1)
+		co.loop.addParked(1)
 		co.parked = true
+		atomic.StoreInt32((*int32)(unsafe.Add(unsafe.Pointer(co.r), remoteNotifyOff)), 1)
 	}
 	if co.done == nil {
 		co.done = make(chan struct{})
@@ -541,7 +547,7 @@ func (co *Coroutine) finish(result uintptr, err error) bool {
 // finishLocked is finish with co.mu held (it unlocks it) and co not yet
 // finished.
 func (co *Coroutine) finishLocked(result uintptr, err error) {
-	if r := co.finishKeep(result, err, false); r != nil {
+	if r := co.finishKeep(result, err); r != nil {
 		C.coro_remote_release(r)
 	}
 }
@@ -549,9 +555,8 @@ func (co *Coroutine) finishLocked(result uintptr, err error) {
 // finishKeep is finishLocked that leaves the release of the engine's
 // record to the caller: it returns the record (nil if none), which nobody
 // else uses any more, so that a taker releases a batch of them in one cgo
-// call (Loop.take); taker says the caller is one (complete), which keeps
-// the queue alive.
-func (co *Coroutine) finishKeep(result uintptr, err error, taker bool) *C.coro_remote {
+// call (Loop.take).
+func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 	co.finished = true
 	co.result, co.err = result, err
 	r := co.r
@@ -562,11 +567,7 @@ func (co *Coroutine) finishKeep(result uintptr, err error, taker bool) *C.coro_r
 		close(done)
 	}
 	if parked {
-		if taker {
-			co.loop.addWaiterHeld(-1)
-		} else {
-			co.loop.addWaiter(-1)
-		}
+		co.loop.addParked(-1)
 		if l := co.loop; !l.cq.woken.Load() {
 			l.cq.woken.Store(true)
 		}
@@ -630,7 +631,7 @@ func (co *Coroutine) complete(closing bool) *C.coro_remote {
 		co.loop.dropped = append(co.loop.dropped, co)
 		return nil
 	}
-	return co.finishKeep(result, err, true)
+	return co.finishKeep(result, err)
 }
 
 // outcome reads the published outcome of co (co.mu held, co.r set and
@@ -657,10 +658,11 @@ func (co *Coroutine) outcome(closing bool) (result uintptr, err error, dropped b
 }
 
 // The offsets of a coro_remote's result (a void *) and err (an int),
-// which outcome reads.
+// which outcome reads, and of its notify flag (an int), which park sets.
 var (
 	remoteResultOff = uintptr(C.coro__go_remote_result_off())
 	remoteErrOff    = uintptr(C.coro__go_remote_err_off())
+	remoteNotifyOff = uintptr(C.coro__go_remote_notify_off())
 )
 
 // neverStartedErr is Wait's error for a coroutine whose loop shut down

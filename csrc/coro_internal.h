@@ -227,6 +227,10 @@ struct coro_remote {
   atomic_int lockers;      /* callers of coro_remote_wait and
                               coro_remote_cancel at or under mu: the
                               report takes mu only if it sees one */
+  atomic_int notify;       /* set by a holder's waiter that on_done must
+                              wake (the Go bindings' parked goroutine):
+                              with done, a Dekker pair on this line,
+                              which both threads touch anyway */
   int err;                 /* 0, or -ECANCELED / -ESHUTDOWN */
   void *result;
   atomic_int refs;         /* the caller's, the loop's, a holder's */
