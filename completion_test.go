@@ -311,15 +311,23 @@ func TestManyWaitersOneLoop(t *testing.T) {
 
 // spawnParked spawns on l a coroutine that sleeps until it is cancelled,
 // and a goroutine that waits for it with ctx (parking, once its Wait has
-// polled), which sends Wait's error on blocked.
+// polled), which sends Wait's error on blocked. The coroutine writes to
+// its box as it ends: the box is freed only after it has ended, also when
+// the test fails before cancelling it (the loop's Close, a cleanup that
+// runs after this one, would end it later).
 func spawnParked(t *testing.T, ctx context.Context, l *Loop) (blocker *Coroutine, blocked <-chan error) {
 	t.Helper()
 	box := ctest.NewBox()
-	t.Cleanup(box.Free)
 	blocker, err := l.Spawn(Entry(ctest.SleepForever()), box.Ptr())
 	if err != nil {
+		box.Free()
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		blocker.Cancel()
+		blocker.Wait(context.Background())
+		box.Free()
+	})
 	errs := make(chan error, 1)
 	go func() {
 		_, err := blocker.Wait(ctx)

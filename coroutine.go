@@ -480,7 +480,7 @@ func (co *Coroutine) park() <-chan struct{} {
 		return closedChan
 	}
 	// Counted before parked becomes visible: a finisher that sees parked
-	// takes the count back (finishLocked), and must never take it before
+	// takes the count back (finishKeep), and must never take it before
 	// it was given, or the count would drop to 0 under another waiter for
 	// a moment and a polling Wait could leave that waiter's key queued
 	// (Loop.help). The flag is set while co holds the record (unfinished,

@@ -203,8 +203,8 @@ typedef struct coro__post {
  * in the first 128 bytes, which the poster writes and main's first read of
  * the post brings in one pair of lines (records are 128-byte aligned; CPUs
  * fetch lines in aligned pairs); the outcome that the poster polls
- * starts a line of its own, shared only with the count of lockers, the
- * reference count, the links of the report and of a cancel, and on_done's
+ * starts a line of its own, shared only with the count of lockers, a
+ * waiter's notify flag, the reference count, the links of the report and of a cancel, and on_done's
  * udata (which a Go taker reads with the link: callback.c). */
 struct coro_remote {
   /* Written by the poster, read by main as it starts the coroutine. */
