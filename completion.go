@@ -17,6 +17,8 @@ size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *keys, uintptr_t *recs, size_t
 int coro__go_cq_sleep(coro__go_cq *q);
 unsigned long coro__go_cq_wakes(coro__go_cq *q);
 int coro__go_cq_sleeping(coro__go_cq *q);
+unsigned long coro__go_cq_overflows(coro__go_cq *q);
+size_t coro__go_cq_ring_size(void);
 const int *coro__go_cq_queued(coro__go_cq *q);
 int *coro__go_cq_helping(coro__go_cq *q);
 void coro__go_remote_release_n(const uintptr_t *rs, size_t n);
@@ -41,9 +43,9 @@ import (
 // without the loop thread calling into Go (callback.c explains the C half).
 //
 // The engine publishes each outcome in the coroutine's coro_remote (a done
-// flag, the result, the error) and its loop pushes the record, which
-// carries the coroutine's slab key, on the loop's completion queue (a
-// lock-free stack: callback.c). Then:
+// flag, the result, the error) and its loop puts the coroutine's slab key
+// and record in the loop's completion queue (a ring that the loop writes
+// alone, with a lock-free stack for when it is full: callback.c). Then:
 //
 //   - Wait polls the done flag for a short while and, when it is set,
 //     finishes the Coroutine itself (Coroutine.poll): a Spawn + Wait pays no
@@ -250,8 +252,8 @@ func (l *Loop) helpHeld(delta int32, beats bool) (taken int, beat uint32, gone b
 		atomic.AddInt32((*int32)(unsafe.Pointer(l.cq.helping)), delta)
 	}
 	// Nobody parked: nobody needs the keys now (Spawn takes them in
-	// batches), and a lone Spawn + Wait keeps off the stack the loop
-	// pushes each completion on. Whoever parks later counts itself first
+	// batches), and a lone Spawn + Wait keeps off the ring the loop
+	// writes each completion in. Whoever parks later counts itself first
 	// and then polls its own done flag, which is set before its key is
 	// queued: it sees it.
 	if !l.parked() || atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
@@ -280,6 +282,13 @@ func (l *Loop) endCompletions() {
 // dispatcherWakes reports how many times the loop woke the dispatcher
 // (tests; the loop must be open).
 func (l *Loop) dispatcherWakes() uint64 { return uint64(C.coro__go_cq_wakes(l.cq.q)) }
+
+// ringOverflows reports how many completions found the queue's ring full
+// and went on its stack (tests; the loop must be open).
+func (l *Loop) ringOverflows() uint64 { return uint64(C.coro__go_cq_overflows(l.cq.q)) }
+
+// ringSize is the completion ring's size (tests).
+var ringSize = int(C.coro__go_cq_ring_size())
 
 // dispatcherAsleep reports whether the dispatcher has announced that it
 // blocks on the queue's eventfd (tests; the loop must be open).

@@ -96,6 +96,55 @@ func TestUnwaitedCoroutinesReleased(t *testing.T) {
 	}
 }
 
+// TestCompletionRingOverflow: more completions at once than the queue's
+// ring holds, with nobody taking them meanwhile (no Spawn, no polling or
+// parked Wait), go on its stack: every one is taken exactly once, each
+// Wait gets its coroutine's outcome, and every record is released.
+func TestCompletionRingOverflow(t *testing.T) {
+	l := newLoop(t)
+	ctx := ctxTimeout(t, 30*time.Second)
+	box := ctest.NewBox() // written by every coroutine, all on l's thread
+	records := remoteOutstanding()
+	n := ringSize + ringSize/4
+	cos := make([]*Coroutine, n)
+	for i := range cos {
+		co, err := l.Spawn(Entry(ctest.SleepForever()), box.Ptr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cos[i] = co
+	}
+	queued := func() int32 { return atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) }
+	if q := queued(); q != 0 {
+		t.Fatalf("%d queued before any coroutine finished", q)
+	}
+	overflows := l.ringOverflows()
+	for _, co := range cos {
+		co.Cancel()
+	}
+	waitFor(t, "every coroutine to finish", func() bool { return int(queued()) == n })
+	if got := int(l.ringOverflows() - overflows); got != n-ringSize {
+		t.Errorf("%d completions went on the stack, want %d", got, n-ringSize)
+	}
+	for i, co := range cos {
+		if _, err := co.Wait(ctx); !errors.Is(err, syscall.ECANCELED) {
+			t.Fatalf("Wait %d: %v, want ECANCELED", i, err)
+		}
+	}
+	// The Waits finished their coroutines themselves (they polled), and
+	// left the records to whoever takes the keys: here, this take.
+	if got := l.take(false); got != n {
+		t.Errorf("took %d keys, want %d", got, n)
+	}
+	if q := queued(); q != 0 {
+		t.Errorf("%d still queued", q)
+	}
+	if got := remoteOutstanding() - records; got != 0 {
+		t.Errorf("%d records not released", got)
+	}
+	box.Free()
+}
+
 // loopTID returns the OS thread id of l's thread, asked from a Go
 // function that one of its coroutines calls.
 func loopTID(t *testing.T, l *Loop) int {
