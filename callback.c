@@ -366,10 +366,10 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
    * finish moved it to the Go side and each completion back, two or three
    * transfers between CPUs per parked Spawn + Wait (parking Waits with
    * GOMAXPROCS 1 spent a sixth of their thread's time on them). In the
-   * record, it lies on the line the outcome's publication has just
-   * brought here. The parker stores it, then loads done; publish stored
-   * done (seq_cst) before this load: either the parker sees the outcome,
-   * or this sees the flag. */
+   * record, it lies beside what the report has just read and written.
+   * The parker stores it, then loads done; publish stored done (seq_cst)
+   * before this load: either the parker sees the outcome, or this sees
+   * the flag. */
   if (q->closing || !atomic_load(&r->notify))
     return;
   /* The push before the loads below (a ring push is a plain store): the

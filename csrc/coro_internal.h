@@ -199,13 +199,19 @@ typedef struct coro__post {
  *
  * Laid out for the two threads that share it, each line moving between
  * their CPUs as little as it can (a line took 75 to 300 ns between the two
- * vCPUs of the test machine): what main reads to start the coroutine is
- * in the first 128 bytes, which the poster writes and main's first read of
- * the post brings in one pair of lines (records are 128-byte aligned; CPUs
- * fetch lines in aligned pairs); the outcome that the poster polls
- * starts a line of its own, shared only with the count of lockers, a
- * waiter's notify flag, the reference count, the links of the report and of a cancel, and on_done's
- * udata (which a Go taker reads with the link: callback.c). */
+ * vCPUs of the test machine, 420 to 480 in its slow state), in three
+ * aligned pairs of lines (records are 128-byte aligned; CPUs fetch lines
+ * in aligned pairs):
+ *   - what main reads to start the coroutine, which the poster writes and
+ *     main's first read of the post brings in at once;
+ *   - the outcome, which main writes once and the poster polls;
+ *   - what main's report reads and writes after the outcome (the count of
+ *     lockers, the notify flag, the reference count, the report's link,
+ *     on_done's udata), and the cancel's post. On the outcome's pair, the
+ *     report missed them after each publication: a poller's reads of done
+ *     took the pair away from the loop's CPU, and the report's first read
+ *     of its link and its add to the count each waited for it (17% of the
+ *     loop thread's samples with 64 goroutines doing Spawn + Wait). */
 struct coro_remote {
   /* Written by the poster, read by main as it starts the coroutine. */
   coro__post start_post;   /* remote_start */
@@ -223,22 +229,22 @@ struct coro_remote {
                               dropped by close from one cancelled before
                               it started, both -ECANCELED */
   /* The outcome: written by main, polled by the poster. */
-  _Alignas(64) atomic_int done; /* 1 once result/err are final */
-  atomic_int lockers;      /* callers of coro_remote_wait and
+  _Alignas(128) atomic_int done; /* 1 once result/err are final */
+  int err;                 /* 0, or -ECANCELED / -ESHUTDOWN */
+  void *result;
+  /* The report's: main, after the outcome. */
+  _Alignas(128) atomic_int lockers; /* callers of coro_remote_wait and
                               coro_remote_cancel at or under mu: the
                               report takes mu only if it sees one */
   atomic_int notify;       /* set by a holder's waiter that on_done must
                               wake (the Go bindings' parked goroutine):
-                              with done, a Dekker pair on this line,
-                              which both threads touch anyway */
-  int err;                 /* 0, or -ECANCELED / -ESHUTDOWN */
-  void *result;
+                              a Dekker pair with done */
   atomic_int refs;         /* the caller's, the loop's, a holder's */
   coro_remote *next;       /* loop thread: completions waiting for main;
                               the record cache's list; a holder's list
-                              (the Go bindings' completion queue) */
-  void *udata;             /* on_done's; beside next, for a holder that
-                              walks its list of finished records */
+                              (the Go bindings' completion queue, when its
+                              ring is full) */
+  void *udata;             /* on_done's */
   coro__post cancel_post;  /* remote_cancel_on_loop, posted at most once */
   pthread_mutex_t mu;      /* coro_remote_wait's wake; held by a cancel
                               while it posts (remote.c) */
@@ -250,6 +256,10 @@ struct coro_remote {
 _Static_assert(offsetof(struct coro_remote, started) + sizeof(atomic_int) <=
                    CORO__REMOTE_ALIGN,
                "what main reads to start a remote spawn fits its first pair of lines");
+_Static_assert(offsetof(struct coro_remote, lockers) -
+                       offsetof(struct coro_remote, done) >=
+                   CORO__REMOTE_ALIGN,
+               "the report's fields are off the outcome's pair of lines");
 
 /* The loop's I/O poller (poll.c). */
 typedef struct coro__poller coro__poller;
