@@ -33,8 +33,10 @@
 //     never on the coroutine's stack, which may be small, or shared and
 //     about to be copied away. coro_loop_new installs an alternate signal
 //     stack itself only on threads that have none (threads created by C).
-//   - Callbacks. The engine calls back into Go (when a coroutine finishes,
-//     and for RegisterFunc functions) on the loop thread's own stack: the
+//   - Callbacks. The engine calls back into Go (for RegisterFunc
+//     functions; never when a coroutine finishes, which the Go side
+//     learns from the loop's completion queue) on the loop thread's own
+//     stack: the
 //     stack the long cgo call runs on, which the Go runtime knows as that
 //     thread's system stack. See "The Go-runtime rule" below.
 //
@@ -50,6 +52,16 @@
 // EADDRINUSE there unless it asks to share), so that the kernel spreads
 // connections over the loops and no loop is woken for another's
 // connection.
+//
+// A loop's thread runs outside Go's scheduler: while it runs, Go counts the
+// P of its goroutine, which is in a cgo call, as free, and runs other
+// goroutines and the garbage collector's idle workers there, on threads
+// that then share CPUs with the loop threads. On a machine with few CPUs
+// whose loops are busy, a GOMAXPROCS of the CPU count minus the busy loops
+// keeps each loop thread on a CPU of its own (on the 2-CPU test machine,
+// with GOMAXPROCS 1, a Spawn + Wait to a busy loop took 1.31 us against
+// 1.57 us with 2; README, Benchmarks). The package never changes
+// GOMAXPROCS: it is the program's to set.
 //
 // # I/O
 //

@@ -41,11 +41,13 @@ int64_t coro_now(void) {
  * the list head, not after it. The first line is written (run_posts
  * reverses the list through it). A Go Spawn + Wait to an idle loop went
  * from 1.85 to 1.56 us where a cache line takes 0.5 us between the CPUs.
- * The third line, a record's outcome (done, result), is fetched for
- * writing too: the poster zeroed it, and main's publish would otherwise
- * wait for it once the coroutine returns (the median Spawn + Wait, per
- * op, 12% faster to an idle loop and 6% to a busy one; throughput the
- * same). Past a plain post's node the lines are other memory, which a
+ * The third line, a record's outcome (done, result), is fetched too:
+ * the poster zeroed it, and main's publish would otherwise wait for it
+ * once the coroutine returns (the median Spawn + Wait, per op, 12% faster
+ * to an idle loop and 6% to a busy one; throughput the same). The write
+ * hints are hints: gcc emits them as plain prefetcht0 on x86-64 unless
+ * built with -mprfchw, and a real PREFETCHW of the outcome's or the
+ * report's pair measured no better (README). Past a plain post's node the lines are other memory, which a
  * prefetch only moves, never faults or changes; and the node is the
  * poster's until it runs. */
 static inline int posts_pending(coro_loop *l) {
