@@ -36,9 +36,9 @@
 //   - Callbacks. The engine calls back into Go (for RegisterFunc
 //     functions; never when a coroutine finishes, which the Go side
 //     learns from the loop's completion queue) on the loop thread's own
-//     stack: the
-//     stack the long cgo call runs on, which the Go runtime knows as that
-//     thread's system stack. See "The Go-runtime rule" below.
+//     stack: the stack the long cgo call runs on, which the Go runtime
+//     knows as that thread's system stack. See "The Go-runtime rule"
+//     below.
 //
 // Any goroutine may call Spawn, Wait, Cancel, Stats and Close; the
 // cross-thread requests reach the loop through coro_remote_spawn and
