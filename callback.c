@@ -214,7 +214,11 @@ void coro__go_cq_hold(coro__go_cq *q) {
 static size_t take_ring(coro__go_cq *q, uintptr_t *keys, uintptr_t *recs,
                         size_t n) {
   size_t head = atomic_load_explicit(&q->ring_head, memory_order_relaxed);
-  size_t tail = atomic_load_explicit(&q->ring_tail, memory_order_acquire);
+  /* seq_cst, not only acquire: the helpers' pair (see on_done) needs this
+   * load ordered after the helper's seq_cst update of `helping`, which an
+   * exchange of the stack's head gave the stack for free. The same plain
+   * load on x86-64, LDAR on arm64. */
+  size_t tail = atomic_load(&q->ring_tail);
   size_t k = tail - head < n ? tail - head : n;
   for (size_t i = 0; i < k; i++) {
     const cq_entry *e = &q->ring[(head + i) & (CQ_RING - 1)];
@@ -272,9 +276,10 @@ size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *keys, uintptr_t *recs,
 
 /* The dispatcher is going to block on efd: 1 if it must not, because
  * records are waiting (then it takes them first). A Dekker pair with
- * on_done (seq_cst): it stores sleeping and loads the stack, on_done
- * pushes and then exchanges sleeping, so either the dispatcher sees the
- * record or on_done sees it sleeping and writes efd. Leftovers of a take
+ * on_done (seq_cst): it stores sleeping and loads the ring's tail and the
+ * stack, on_done pushes, fences and then exchanges sleeping, so either
+ * the dispatcher sees the record or on_done sees it sleeping and writes
+ * efd. Leftovers of a take
  * are that taker's to finish: every take loops until it got fewer than
  * it asked for, and then none are left. */
 int coro__go_cq_sleep(coro__go_cq *q) {
@@ -308,9 +313,10 @@ unsigned long coro__go_cq_wakes(coro__go_cq *q) {
  * the loop need not wake the dispatcher (completion.go). Go reads and
  * changes both with atomic operations while q lives, without a call.
  * `helping` and `queued` are a Dekker pair (seq_cst): on_done adds to
- * queued then loads helping, a helper that stops decrements helping then
- * loads queued, so either the helper sees the record and takes it or
- * on_done sees no helper. */
+ * queued, pushes, and (for a record a goroutine is parked on, the only
+ * kind that needs a wake) fences and loads helping; a helper that stops
+ * decrements helping then loads queued and takes; so either the helper
+ * sees the record and takes it or on_done sees no helper. */
 const int *coro__go_cq_queued(coro__go_cq *q) {
   return (const int *)&q->queued;
 }
@@ -346,10 +352,11 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
   coro__go_cq *q = coro__go_tls_cq;
   coro__remote_ref(r); /* the queue's */
   /* Counted before the push, so that the count is never below what the
-   * stack holds (a take subtracts what it took). The helpers' Dekker
-   * pair still holds: a helper that sees the count before the push and
-   * takes nothing was seen to stop by the load of helping below, or the
-   * push came before its take. */
+   * queue holds (a take subtracts what it took). The helpers' Dekker
+   * pair still holds: a helper that sees the count before the push is
+   * visible and takes nothing was seen to stop by the load of helping
+   * below (after the push and a fence), or the push came before its
+   * take. */
   atomic_fetch_add(&q->queued, 1);
   if (q->closing) {
     stack_push(&q->closed, r);

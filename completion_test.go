@@ -98,46 +98,69 @@ func TestUnwaitedCoroutinesReleased(t *testing.T) {
 
 // TestCompletionRingOverflow: more completions at once than the queue's
 // ring holds, with nobody taking them meanwhile (no Spawn, no polling or
-// parked Wait), go on its stack: every one is taken exactly once, each
-// Wait gets its coroutine's outcome, and every record is released.
+// parked Wait, the dispatcher asleep), go on its stack: every one is taken
+// exactly once, each Wait gets its coroutine's outcome, and every record
+// is released. A second burst, once the ring was emptied, fits in it
+// again (the loop rereads how far the takers got).
 func TestCompletionRingOverflow(t *testing.T) {
 	l := newLoop(t)
 	ctx := ctxTimeout(t, 30*time.Second)
 	box := ctest.NewBox() // written by every coroutine, all on l's thread
 	records := remoteOutstanding()
-	n := ringSize + ringSize/4
-	cos := make([]*Coroutine, n)
-	for i := range cos {
-		co, err := l.Spawn(Entry(ctest.SleepForever()), box.Ptr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cos[i] = co
-	}
 	queued := func() int32 { return atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) }
-	if q := queued(); q != 0 {
-		t.Fatalf("%d queued before any coroutine finished", q)
+	// burst spawns n coroutines that sleep until cancelled, cancels them
+	// all, and waits until the loop has queued every completion and
+	// reported them (it sleeps only after its reports).
+	burst := func(n int) []*Coroutine {
+		t.Helper()
+		cos := make([]*Coroutine, n)
+		for i := range cos {
+			co, err := l.Spawn(Entry(ctest.SleepForever()), box.Ptr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cos[i] = co
+		}
+		if q := queued(); q != 0 {
+			t.Fatalf("%d queued before any coroutine finished", q)
+		}
+		// The dispatcher's first take must not race with the burst.
+		waitFor(t, "the dispatcher to sleep", l.dispatcherAsleep)
+		for _, co := range cos {
+			co.Cancel()
+		}
+		waitFor(t, "every coroutine to finish", func() bool {
+			return int(queued()) == n && l.asleep()
+		})
+		return cos
+	}
+	// finish waits for every coroutine of cos and takes their keys.
+	finish := func(cos []*Coroutine) {
+		t.Helper()
+		for i, co := range cos {
+			if _, err := co.Wait(ctx); !errors.Is(err, syscall.ECANCELED) {
+				t.Fatalf("Wait %d: %v, want ECANCELED", i, err)
+			}
+		}
+		// The Waits finished their coroutines themselves (they polled),
+		// and left the records to whoever takes the keys: this take.
+		if got := l.take(false); got != len(cos) {
+			t.Errorf("took %d keys, want %d", got, len(cos))
+		}
+		if q := queued(); q != 0 {
+			t.Errorf("%d still queued", q)
+		}
 	}
 	overflows := l.ringOverflows()
-	for _, co := range cos {
-		co.Cancel()
-	}
-	waitFor(t, "every coroutine to finish", func() bool { return int(queued()) == n })
+	n := ringSize + ringSize/4
+	finish(burst(n))
 	if got := int(l.ringOverflows() - overflows); got != n-ringSize {
 		t.Errorf("%d completions went on the stack, want %d", got, n-ringSize)
 	}
-	for i, co := range cos {
-		if _, err := co.Wait(ctx); !errors.Is(err, syscall.ECANCELED) {
-			t.Fatalf("Wait %d: %v, want ECANCELED", i, err)
-		}
-	}
-	// The Waits finished their coroutines themselves (they polled), and
-	// left the records to whoever takes the keys: here, this take.
-	if got := l.take(false); got != n {
-		t.Errorf("took %d keys, want %d", got, n)
-	}
-	if q := queued(); q != 0 {
-		t.Errorf("%d still queued", q)
+	overflows = l.ringOverflows()
+	finish(burst(ringSize / 2))
+	if got := l.ringOverflows() - overflows; got != 0 {
+		t.Errorf("%d completions of the second burst went on the stack, want 0", got)
 	}
 	if got := remoteOutstanding() - records; got != 0 {
 		t.Errorf("%d records not released", got)

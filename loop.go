@@ -167,8 +167,9 @@ func (l *Loop) run(copts C.coro_loop_opts, ready chan<- error) {
 	var deadline int64
 	for {
 		// One long cgo call: coroutines run on this thread until
-		// coro_loop_stop. Callbacks into Go (on_done, registered
-		// functions) run on this goroutine, on the thread's own stack.
+		// coro_loop_stop. Callbacks into Go (registered functions; a
+		// finished coroutine is reported through the completion queue,
+		// in C) run on this goroutine, on the thread's own stack.
 		rc := C.coro_loop_run(c, C.CORO_RUN_UNTIL_STOPPED)
 		if rc < 0 {
 			l.runErr = fmt.Errorf("coro: coro_loop_run: %w", errnoErr(rc))

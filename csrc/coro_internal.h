@@ -256,6 +256,10 @@ struct coro_remote {
 _Static_assert(offsetof(struct coro_remote, started) + sizeof(atomic_int) <=
                    CORO__REMOTE_ALIGN,
                "what main reads to start a remote spawn fits its first pair of lines");
+_Static_assert(offsetof(struct coro_remote, start_post) == 0 &&
+                   offsetof(struct coro_remote, done) == 128,
+               "sched.c's posts_pending prefetches a record's outcome at its "
+               "post node + 128");
 _Static_assert(offsetof(struct coro_remote, lockers) -
                        offsetof(struct coro_remote, done) >=
                    CORO__REMOTE_ALIGN,
