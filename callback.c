@@ -76,22 +76,24 @@ int coro_go_call(uintptr_t fn, void *arg, void **result) {
  *
  * The queue is a ring of (key, record) entries that only the loop thread
  * writes and takers read under their mutex, in order: a take reads them a
- * line at a time and fetches the records' outcome lines together. It was
- * a lock-free stack linked through the records' `next`, which a take
- * walked one record, and one transfer of a line between the CPUs, after
- * another (a tenth of the Go side's time with 64 goroutines doing Spawn +
- * Wait; the ring made them 7% faster). When the ring is full, records go
- * on that stack (the loop's list of finished records is done with `next`
- * by the time of on_done, and the record cache's starts only once the
- * record is freed), and so do the records that finish while the loop
- * closes, for the final take. The queue holds a reference to each record it holds,
- * taken in on_done: Go may release its own before the record is taken
- * (Close gave up on the coroutine), and a record freed while queued would
- * go to the record cache through the very link the queue uses. on_done
- * takes no lock and never allocates: with a mutex here, a taker holding it
- * blocked the loop thread in the kernel (a futex wait and wake for one
- * Spawn + Wait in ten to a busy loop, which doubled its 99th percentile),
- * and the loop thread holding it blocked the takers. */
+ * line at a time and fetches the records' outcome lines together. It was a
+ * lock-free stack linked through the records' `next`, which a take walked
+ * one record, and one transfer of a line between the CPUs, after another (a
+ * tenth of the Go side's time with 64 goroutines doing Spawn + Wait; the
+ * ring made them 7% faster). When the ring is full, records go on that stack
+ * (the loop's list of finished records is done with `next` by the time of
+ * on_done, and the record cache's starts only once the record is freed), and
+ * so do the records that finish while the loop closes, for the final take.
+ * The queue holds a reference to each record it holds, taken in on_done: Go
+ * may release its own before the record is taken (Close gave up on the
+ * coroutine), and a record freed while queued would be reused under its
+ * entry (on the stack, it would go to the record cache through the very
+ * link the stack uses). on_done takes no lock and never allocates: with a
+ * mutex here, a taker holding it blocked the loop thread in the kernel (a
+ * futex wait and wake for one Spawn + Wait in ten to a busy loop, which
+ * doubled its 99th percentile), and the loop thread holding it blocked the
+ * takers. */
+
 /* The ring's size (a power of two): 16 KiB a loop. More records queued at
  * once (a burst of completions that nobody takes meanwhile) go on the
  * stack. */
@@ -279,9 +281,8 @@ size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *keys, uintptr_t *recs,
  * on_done (seq_cst): it stores sleeping and loads the ring's tail and the
  * stack, on_done pushes, fences and then exchanges sleeping, so either
  * the dispatcher sees the record or on_done sees it sleeping and writes
- * efd. Leftovers of a take
- * are that taker's to finish: every take loops until it got fewer than
- * it asked for, and then none are left. */
+ * efd. Leftovers of a take are that taker's to finish: every take loops
+ * until it got fewer than it asked for, and then none are left. */
 int coro__go_cq_sleep(coro__go_cq *q) {
   atomic_store(&q->sleeping, 1);
   int pending = !atomic_load(&q->hold) &&
@@ -364,11 +365,12 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
     atomic_fetch_add_explicit(&q->overflows, 1, memory_order_relaxed);
     stack_push(&q->done, r);
   }
-  /* Closing: the final take finishes everything. A polling Wait takes
-   * this record soon: one helper turns a batch of completions into no
-   * syscall at all, where the dispatcher costs an eventfd write and a
-   * netpoller wake-up per batch. */
-  /* notify: a goroutine parked on this coroutine. It was a count of the
+  /* Closing: the final take finishes everything. While a Wait polls,
+   * it takes this record soon: one helper turns a batch of completions
+   * into no syscall at all, where the dispatcher costs an eventfd write
+   * and a netpoller wake-up per batch.
+   *
+   * notify: a goroutine parked on this coroutine. It was a count of the
    * loop's parked goroutines, on a line of the queue: each park and each
    * finish moved it to the Go side and each completion back, two or three
    * transfers between CPUs per parked Spawn + Wait (parking Waits with
