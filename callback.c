@@ -409,17 +409,6 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
   size_t untaken = atomic_fetch_add(&q->untaken, 1) + 1;
   if (untaken >= CORO__GO_TAKE_AT)
     s.pending = (size_t)atomic_load_explicit(&q->queued, memory_order_relaxed);
-  /* The spawner runs and will poll: a beat for the loop ("Liveness"),
-   * on post_head's line, which the push takes next. Before the push:
-   * main, which sees the post, then sees the beat too. After it, main
-   * had often run the coroutine and started its next spin for posts
-   * before the beat came, and that spin, finding no sign of a waiter,
-   * used its learned length, which a miss had shortened: the loop fell
-   * asleep once in 300 round trips of one goroutine's Spawn + Wait, and
-   * each such round trip waited for a wake-up. */
-  if (beat)
-    atomic_fetch_add_explicit(coro__loop_waiter_beat(loop), 1,
-                              memory_order_relaxed);
   coro_opts opts = {.stack_mode = stack_mode,
                     .stack_size = stack_size,
                     .name = name,
@@ -429,7 +418,8 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
   s.rc = coro__remote_spawn_owe(loop, (coro_fn)fn, (void *)arg, &opts,
                                 coro__go_on_done, (void *)udata, &s.r,
                                 defer_wake && !coro__tls_loop ? &s.owe
-                                                              : NULL);
+                                                              : NULL,
+                                beat);
   if (s.rc < 0) {
     atomic_fetch_sub(&q->untaken, 1);
     s.r = NULL;

@@ -695,11 +695,14 @@ void coro__remote_release_n(coro_remote **rs, size_t n);
  * bindings' completion queue: callback.c), dropped by a release. */
 void coro__remote_ref(coro_remote *r);
 /* coro_remote_spawn that may leave the wake of a sleeping loop to the
- * caller (see coro__loop_post_node_owe; owe NULL: it wakes the loop). */
+ * caller (see coro__loop_post_node_owe; owe NULL: it wakes the loop), and
+ * with beat adds to the loop's waiter beat just before its push (the
+ * caller will poll the outcome: sched.c "Liveness"). */
 int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
                            const coro_opts *opts,
                            void (*on_done)(coro_remote *r, void *udata),
-                           void *udata, coro_remote **out, int *owe);
+                           void *udata, coro_remote **out, int *owe,
+                           int beat);
 
 /* ---- poll.c ----------------------------------------------------------- */
 
