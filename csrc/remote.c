@@ -265,7 +265,8 @@ int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
    * wake-up. Just before the push, not before the record is made: the
    * loop's spin reads the line, and in between it took the line back, so
    * that the push waited for it a second time (paired rounds: the busy
-   * median op 0.95x, faster in 12 of 12; Throughput 0.95x). */
+   * median op 0.95x, faster in 11 and 12 of 12 in two runs; Throughput
+   * 0.95x). */
   if (beat)
     atomic_fetch_add_explicit(coro__loop_waiter_beat(loop), 1,
                               memory_order_relaxed);

@@ -612,7 +612,8 @@ static void report_remotes(coro_loop *l) {
  * other runs, so each shows that it runs: main stores a new `beat` each
  * turn and while it spins for posts; the poller adds to `waiter_beat` as
  * it posts its request (a Go spawn whose Wait will poll, just before its
- * push: callback.c) and now and then while it polls. `waiter_beat` lies
+ * push: remote.c, coro__remote_spawn_owe) and now and then while it
+ * polls. `waiter_beat` lies
  * on post_head's line, which the poster keeps for its push and main reads
  * anyway (its turns take the posts, its spin for posts watches the head):
  * on a line of its own, the beat at the start of each poll was a transfer
