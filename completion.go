@@ -256,7 +256,7 @@ func (l *Loop) helpHeld(delta int32, beats bool) (taken int, beat uint32, gone b
 	// writes each completion in. Whoever parks later counts itself first
 	// and then polls its own done flag, which is set before its key is
 	// queued: it sees it.
-	if !l.parked() || atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0 {
+	if !l.parked() || l.queuedLen() == 0 {
 		return 0, beat, false
 	}
 	return l.take(false), beat, false
@@ -307,6 +307,13 @@ func (l *Loop) addParked(delta int32) { l.cq.parked.Add(delta) }
 // remoteOutstanding reports the engine's records in use, process-wide
 // (tests: every Spawn's record is released exactly once).
 func remoteOutstanding() int { return int(C.coro__go_remote_outstanding()) }
+
+// queuedLen is the completion queue's count of keys the loop has queued
+// and no take has taken yet (never below the true count; callback.c), for
+// a caller that keeps the queue alive (see take).
+func (l *Loop) queuedLen() int32 {
+	return atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued)))
+}
 
 // parked reports whether goroutines are parked on coroutines of l.
 func (l *Loop) parked() bool { return l.cq.parked.Load() > 0 }

@@ -107,7 +107,7 @@ func TestCompletionRingOverflow(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 	box := ctest.NewBox() // written by every coroutine, all on l's thread
 	records := remoteOutstanding()
-	queued := func() int32 { return atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) }
+	queued := l.queuedLen
 	// burst spawns n coroutines that sleep until cancelled, cancels them
 	// all, and waits until the loop has queued every completion and
 	// reported them (it sleeps only after its reports).
@@ -302,7 +302,7 @@ func TestHelperTakesWhatItSilenced(t *testing.T) {
 		// Finished and queued, with the waiter parked and no wake-up; or
 		// the waiter, still polling, finished it itself.
 		early := false
-		for deadline := time.Now().Add(20 * time.Second); !early && atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) == 0; {
+		for deadline := time.Now().Add(20 * time.Second); !early && l.queuedLen() == 0; {
 			if time.Now().After(deadline) {
 				t.Fatal("the coroutine never finished")
 			}
@@ -454,7 +454,7 @@ func TestUnparkedCompletionsWakeNobody(t *testing.T) {
 	waitFor(t, "the waiter to park and the dispatcher to sleep", func() bool {
 		return parked(blocker) && l.dispatcherAsleep()
 	})
-	queued := func() int32 { return atomic.LoadInt32((*int32)(unsafe.Pointer(l.cq.queued))) }
+	queued := l.queuedLen
 	before, queued0 := l.dispatcherWakes(), queued()
 	// Fewer than make a Spawn take the queued keys itself.
 	const n = spawnTakeAt / 2

@@ -41,15 +41,15 @@ int64_t coro_now(void) {
  * the list head, not after it. The first line is written (run_posts
  * reverses the list through it). A Go Spawn + Wait to an idle loop went
  * from 1.85 to 1.56 us where a cache line takes 0.5 us between the CPUs.
- * The third line, a record's outcome (done, result), is fetched too:
- * the poster zeroed it, and main's publish would otherwise wait for it
- * once the coroutine returns (the median Spawn + Wait, per op, 12% faster
- * to an idle loop and 6% to a busy one; throughput the same). The write
- * hints are hints: gcc emits them as plain prefetcht0 on x86-64 unless
- * built with -mprfchw, and a real PREFETCHW of the outcome's or the
- * report's pair measured no better (README). Past a plain post's node the lines are other memory, which a
- * prefetch only moves, never faults or changes; and the node is the
- * poster's until it runs. */
+ * The third line, a record's outcome (done, result), is fetched too: the
+ * poster zeroed it, and main's publish would otherwise wait for it once the
+ * coroutine returns (the median Spawn + Wait, per op, 12% faster to an idle
+ * loop and 6% to a busy one; throughput the same). The write hints are
+ * hints: gcc emits them as plain prefetcht0 on x86-64 unless built with
+ * -mprfchw, and a real PREFETCHW of the outcome's or the report's pair
+ * measured no better (README). Past a plain post's node the lines are other
+ * memory, which a prefetch only moves, never faults or changes; and the node
+ * is the poster's until it runs. */
 static inline int posts_pending(coro_loop *l) {
   coro__post *h = atomic_load_explicit(&l->post_head, memory_order_relaxed);
   if (h) {
@@ -612,19 +612,19 @@ static void report_remotes(coro_loop *l) {
  * other runs, so each shows that it runs: main stores a new `beat` each
  * turn and while it spins for posts; the poller adds to `waiter_beat` as
  * it posts its request (a Go spawn whose Wait will poll, just before its
- * push: remote.c, coro__remote_spawn_owe) and now and then while it
- * polls. `waiter_beat` lies
- * on post_head's line, which the poster keeps for its push and main reads
- * anyway (its turns take the posts, its spin for posts watches the head):
- * on a line of its own, the beat at the start of each poll was a transfer
- * of that line to the poller and one back to main, and a Go Spawn + Wait
- * to a busy loop was 14% slower (2.54 us where it is 2.18 when a cache line
- * takes 0.5 us between the CPUs, the test VM's slow state; one run of
- * 8 rounds). A poller yields only once `beat` has stood still for a
- * while (the loop thread is off its CPU, asleep, or in a long turn), and
- * main yields after a report only if no beat of `waiter_beat` is left
- * for it (each report uses one up; report_remotes). Relaxed operations:
- * a stale look only costs a yield more or less, never correctness. */
+ * push: remote.c, coro__remote_spawn_owe) and now and then while it polls.
+ * `waiter_beat` lies on post_head's line, which the poster keeps for its
+ * push and main reads anyway (its turns take the posts, its spin for posts
+ * watches the head): on a line of its own, the beat at the start of each
+ * poll was a transfer of that line to the poller and one back to main, and a
+ * Go Spawn + Wait to a busy loop was 14% slower (2.54 us where it is 2.18
+ * when a cache line takes 0.5 us between the CPUs, the test VM's slow state;
+ * one run of 8 rounds). A poller yields only once `beat` has stood still
+ * for a while (the loop thread is off its CPU, asleep, or in a long turn),
+ * and main yields after a report only if no beat of `waiter_beat` is
+ * left for it (each report uses one up; report_remotes). Relaxed
+ * operations: a stale look only costs a yield more or less, never
+ * correctness. */
 static inline void beat(coro_loop *l) {
   /* main is the only writer: a load and a store, no read-modify-write. */
   unsigned b = atomic_load_explicit(&l->beat, memory_order_relaxed);
