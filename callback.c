@@ -24,10 +24,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* remote.c: the address of r's done flag (an int, set to 1 with a
+/* remote.c: the address of r's done word (a uint64, set to r's id with a
  * sequentially consistent store once the outcome is published), valid
  * while the caller holds r. */
-const int *coro__remote_done_flag(const coro_remote *r);
+const uint64_t *coro__remote_done_flag(const coro_remote *r);
 
 /* A call from a coroutine into Go. It lives on the calling coroutine's
  * stack, which coro_call_on_loop keeps valid (in every stack mode) until
@@ -65,8 +65,10 @@ int coro_go_call(uintptr_t fn, void *arg, void **result) {
  * a busy program), and then a goroutine hand-off. Instead on_done only
  * pushes the coroutine's record on its loop's completion queue, in C; the
  * Go side learns of outcomes by itself (completion.go):
- *   - a waiter polls the coro_remote's done flag (an atomic load of C
- *     memory) and finishes the coroutine itself when it sees it set;
+ *   - a waiter polls the coro_remote's done word (an atomic load of C
+ *     memory), or the answer in the polling slot its Spawn went through
+ *     (`slots`, csrc/sched.c "Polling slots"), and finishes the coroutine
+ *     itself when it sees it;
  *   - records in the queue are taken in batches, as their slab keys
  *     (udata), by Spawn and by a per-loop dispatcher goroutine, which
  *     sleeps in Go's netpoller on `efd`. The loop writes efd only for a
@@ -141,6 +143,10 @@ typedef struct coro__go_cq {
   pthread_mutex_t mu;
   coro_remote *left;        /* under mu: exchanged from done, not taken */
   coro_remote *left_closed; /* under mu: exchanged from closed */
+  /* The polling slots (csrc/sched.c "Polling slots"), a line each: Go
+   * hands each to one Spawn at a time, whose Wait will poll it
+   * (Loop.spawn). */
+  coro__slot slots[CORO__GO_SLOTS];
   /* Go's count, which on_done reads and Go changes, on a line of its
    * own: every polling Wait writes it twice. on_done reads it only for a
    * coroutine that a goroutine is parked on, so a lone goroutine's
@@ -159,9 +165,14 @@ typedef struct coro__go_cq {
 static _Thread_local coro__go_cq *coro__go_tls_cq;
 
 coro__go_cq *coro__go_cq_new(int *fd) {
-  coro__go_cq *q = coro__calloc(1, sizeof *q);
-  if (q == NULL)
+  /* Aligned for the slots' lines (and the pads'). */
+  coro__go_cq *q = NULL;
+  if (coro__fault(CORO__FP_ALLOC) ||
+      posix_memalign((void **)&q, 64, sizeof *q) != 0) {
+    errno = ENOMEM;
     return NULL;
+  }
+  memset(q, 0, sizeof *q);
   q->efd = coro__eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (q->efd < 0) {
     int e = errno;
@@ -199,7 +210,35 @@ void coro__go_cq_free(coro__go_cq *q) {
 }
 
 /* On the loop thread, before it runs the loop. */
-void coro__go_cq_bind(coro__go_cq *q) { coro__go_tls_cq = q; }
+void coro__go_cq_bind(coro__go_cq *q, coro_loop *l) {
+  coro__go_tls_cq = q;
+  coro__loop_set_slots(l, q->slots, CORO__GO_SLOTS);
+}
+
+/* Slot i's address, which Go polls without a call (Coroutine.poll). */
+coro__slot *coro__go_cq_slot(coro__go_cq *q, int i) { return &q->slots[i]; }
+
+/* Where a slot's request number and answer lie, for Go to read them
+ * (req and resp, uint64s; result, a void * read as a uintptr; ok, an
+ * int). */
+size_t coro__go_slot_req_off(void) { return offsetof(coro__slot, req); }
+size_t coro__go_slot_resp_off(void) { return offsetof(coro__slot, resp); }
+size_t coro__go_slot_result_off(void) { return offsetof(coro__slot, result); }
+size_t coro__go_slot_ok_off(void) { return offsetof(coro__slot, ok); }
+
+/* Requests the loop took from slots (tests). */
+unsigned coro__go_loop_slot_starts(coro_loop *l) {
+  return coro__loop_slot_starts(l);
+}
+
+/* The number of the last request the loop took from each slot, which Go
+ * reads with its own atomic loads while the loop lives (Loop.claimSlot). */
+_Static_assert(sizeof(atomic_uint_least64_t) == sizeof(uint64_t) &&
+                   ATOMIC_LLONG_LOCK_FREE == 2,
+               "Go's 64-bit atomics on slot_seen need a plain lock-free word");
+const uint64_t *coro__go_loop_slot_seen(coro_loop *l) {
+  return (const uint64_t *)coro__loop_slot_seen(l);
+}
 
 /* On the loop thread, before coro_loop_close: from now on records go to
  * `closed`, only the final take gets any, and efd is never written again
@@ -402,7 +441,7 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                                        int stack_mode, size_t stack_size,
                                        size_t guard_size, const char *name,
                                        uintptr_t udata, int defer_wake,
-                                       int beat) {
+                                       int beat, int slot, uint64_t req) {
   coro__go_spawned s = {0};
   /* untaken counts the queued records too (it is at least their number):
    * below the mark there cannot be enough to take. */
@@ -415,11 +454,15 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                     .guard_size = guard_size};
   /* fn is a C function's address, carried by Go as a coro.Entry
    * (an integer: see CORO_GO_ENTRY in coro_go.h). */
-  s.rc = coro__remote_spawn_owe(loop, (coro_fn)fn, (void *)arg, &opts,
-                                coro__go_on_done, (void *)udata, &s.r,
-                                defer_wake && !coro__tls_loop ? &s.owe
-                                                              : NULL,
-                                beat);
+  int *owe = defer_wake && !coro__tls_loop ? &s.owe : NULL;
+  if (slot >= 0 && slot < CORO__GO_SLOTS)
+    s.rc = coro__remote_spawn_slot(loop, &q->slots[slot], (coro_fn)fn,
+                                   (void *)arg, coro__go_on_done,
+                                   (void *)udata, &s.r, owe, req);
+  else
+    s.rc = coro__remote_spawn_owe(loop, (coro_fn)fn, (void *)arg, &opts,
+                                  coro__go_on_done, (void *)udata, &s.r,
+                                  owe, beat);
   if (s.rc < 0) {
     atomic_fetch_sub(&q->untaken, 1);
     s.r = NULL;
@@ -439,6 +482,10 @@ void coro__go_loop_wake(coro_loop *loop) { coro__loop_wake(loop); }
  * with (the coro_ucontext tag); read here, `sleeping` came from the
  * wrong offset under that tag, and the test waiting for it never ended. */
 int coro__go_loop_asleep(coro_loop *l) { return coro__loop_asleep(l); }
+
+/* For tests: 1 while a stop of the loop is pending (Close asked for it,
+ * and the loop thread has not yet left its run). */
+int coro__go_loop_stopping(coro_loop *l) { return coro__loop_stopping(l); }
 
 /* Where a record's outcome lies, for Go to read it without a call once
  * the done flag is set (remote.c publishes result and err before done and

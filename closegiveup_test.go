@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ import (
 func engineDone(co *Coroutine) bool {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	return co.finished || (co.doneFlag != nil && atomic.LoadInt32((*int32)(unsafe.Pointer(co.doneFlag))) != 0)
+	return co.finished || (co.doneFlag != nil && co.published())
 }
 
 // names reports whether Close's error names co (`id "name"`).

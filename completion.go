@@ -11,7 +11,14 @@ package coro
 typedef struct coro__go_cq coro__go_cq;
 coro__go_cq *coro__go_cq_new(int *fd);
 void coro__go_cq_free(coro__go_cq *q);
-void coro__go_cq_bind(coro__go_cq *q);
+void coro__go_cq_bind(coro__go_cq *q, coro_loop *l);
+coro__slot *coro__go_cq_slot(coro__go_cq *q, int i);
+size_t coro__go_slot_req_off(void);
+size_t coro__go_slot_resp_off(void);
+size_t coro__go_slot_result_off(void);
+size_t coro__go_slot_ok_off(void);
+unsigned coro__go_loop_slot_starts(coro_loop *l);
+const uint64_t *coro__go_loop_slot_seen(coro_loop *l);
 void coro__go_cq_hold(coro__go_cq *q);
 size_t coro__go_cq_take(coro__go_cq *q, uintptr_t *keys, uintptr_t *recs, size_t n, int final);
 int coro__go_cq_sleep(coro__go_cq *q);
@@ -26,6 +33,7 @@ long coro__go_remote_outstanding(void);
 unsigned *coro__go_loop_beat(coro_loop *l);
 unsigned *coro__go_loop_waiter_beat(coro_loop *l);
 int coro__go_loop_asleep(coro_loop *l);
+int coro__go_loop_stopping(coro_loop *l);
 */
 import "C"
 
@@ -43,13 +51,17 @@ import (
 // without the loop thread calling into Go (callback.c explains the C half).
 //
 // The engine publishes each outcome in the coroutine's coro_remote (a done
-// flag, the result, the error) and its loop puts the coroutine's slab key
+// word, the result, the error) and its loop puts the coroutine's slab key
 // and record in the loop's completion queue (a ring that the loop writes
-// alone, with a lock-free stack for when it is full: callback.c). Then:
+// alone, with a lock-free stack for when it is full: callback.c). A Spawn
+// whose Wait will poll hands its request over in one of the loop's polling
+// slots instead of a post, and the loop answers there before it publishes
+// (csrc/sched.c "Polling slots"; Loop.claimSlot). Then:
 //
-//   - Wait polls the done flag for a short while and, when it is set,
-//     finishes the Coroutine itself (Coroutine.poll): a Spawn + Wait pays no
-//     goroutine hand-off and no callback. At most maxSpinners Waits per
+//   - Wait polls the slot's answer or the done word for a short while and,
+//     when it sees the outcome, finishes the Coroutine itself
+//     (Coroutine.poll): a Spawn + Wait pays no goroutine hand-off and no
+//     callback. At most maxSpinners Waits per
 //     loop (two) poll at a time (the others park at once), and while they
 //     poll they also take the queued keys and finish their Coroutines
 //     (Loop.help), waking their parked goroutines through Go channels
@@ -101,6 +113,19 @@ type completions struct {
 	// (tests).
 	wakesDeferred atomic.Uint64
 
+	// The polling slots (C memory in q, csrc/sched.c "Polling slots"),
+	// and the loop's count of the requests it took from each (C memory,
+	// atomic, valid while the loop is).
+	slots    [slotCount]*C.coro__slot
+	slotSeen *C.uint64_t
+	// Each slot's state (see Loop.claimSlot), and whether a Wait polls
+	// it. On a line of their own: every Spawn whose Wait would poll
+	// tries a claim.
+	_          [64]byte
+	slotState  [slotCount]atomic.Uint64
+	slotPolled [slotCount]atomic.Int32
+	_          [64 - 12*slotCount]byte
+
 	// The loop's liveness words (C memory, atomic; csrc/sched.c
 	// "Liveness"), valid while the loop is: beat moves while the loop
 	// thread runs; a Spawn whose Wait will poll adds to waiterBeat
@@ -128,6 +153,9 @@ func (l *Loop) newCompletions() error {
 	}
 	l.cq = completions{q: q, efd: os.NewFile(uintptr(fd), "coro-completions"), done: make(chan struct{}),
 		queued: C.coro__go_cq_queued(q), helping: C.coro__go_cq_helping(q)}
+	for i := range l.cq.slots {
+		l.cq.slots[i] = C.coro__go_cq_slot(q, C.int(i))
+	}
 	return nil
 }
 
@@ -140,9 +168,10 @@ func (l *Loop) freeCompletions() {
 // startCompletions binds the queue to the loop thread (the caller must be
 // the loop goroutine) and starts the dispatcher.
 func (l *Loop) startCompletions() {
-	C.coro__go_cq_bind(l.cq.q)
+	C.coro__go_cq_bind(l.cq.q, l.c)
 	l.cq.beat = C.coro__go_loop_beat(l.c)
 	l.cq.waiterBeat = C.coro__go_loop_waiter_beat(l.c)
+	l.cq.slotSeen = C.coro__go_loop_slot_seen(l.c)
 	go l.dispatch()
 }
 
@@ -299,6 +328,11 @@ func (l *Loop) dispatcherAsleep() bool { return C.coro__go_cq_sleeping(l.cq.q) !
 // must be open).
 func (l *Loop) asleep() bool { return C.coro__go_loop_asleep(l.c) != 0 }
 
+// stopping reports whether a stop of the loop is pending: Close asked for
+// it, and the loop thread has not left its run yet (tests; the loop must
+// not be freed meanwhile).
+func (l *Loop) stopping() bool { return C.coro__go_loop_stopping(l.c) != 0 }
+
 // addParked counts a goroutine parked on (delta 1) or no longer waiting
 // for (-1) a coroutine of l; see Coroutine.park. Go memory, which needs
 // no hold of the loop.
@@ -317,3 +351,74 @@ func (l *Loop) queuedLen() int32 {
 
 // parked reports whether goroutines are parked on coroutines of l.
 func (l *Loop) parked() bool { return l.cq.parked.Load() > 0 }
+
+// slotCount is how many polling slots a loop has (CORO__GO_SLOTS), as
+// many as Waits may poll it at once (maxSpinners).
+const slotCount = C.CORO__GO_SLOTS
+
+// A slot's state word: the number of its last request << 3 | the flags.
+// Free (no flag): the next Spawn may claim it for request number + 1.
+// Claiming: a Spawn stores that request. Held: the request is stored, and
+// its Coroutine has not finished; another Spawn may still take it over
+// once the loop has taken the request (its coroutine started) if no Wait
+// polls it (slotPolled): a coroutine that runs long, and whose goroutine
+// parked or never waits, would otherwise hold it to its end.
+const (
+	slotClaiming = 1
+	slotHeld     = 2
+)
+
+// claimSlot claims a polling slot of l for a Spawn whose Wait will poll
+// (Loop.spawn): a free one, else one it may take over. It returns the
+// slot and the number of the request to make, or -1.
+func (l *Loop) claimSlot() (int, uint64) {
+	for pass := 0; pass < 2; pass++ {
+		for i := range l.cq.slotState {
+			o := &l.cq.slotState[i]
+			w := o.Load()
+			switch {
+			case w&7 == 0: // free
+			case pass == 1 && w&7 == slotHeld && l.cq.slotPolled[i].Load() == 0 &&
+				atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(l.cq.slotSeen), 8*i))) >= w>>3:
+				// Taken over: the loop took its request.
+			default:
+				continue
+			}
+			req := w>>3 + 1
+			if o.CompareAndSwap(w, req<<3|slotClaiming) {
+				return i, req
+			}
+		}
+	}
+	return -1, 0
+}
+
+// claimed ends the claim of slot i for request req: held if the spawn
+// stored it, else free again.
+func (l *Loop) claimed(i int, req uint64, stored bool) {
+	if stored {
+		l.cq.slotState[i].Store(req<<3 | slotHeld)
+	} else {
+		l.cq.slotState[i].Store((req - 1) << 3)
+	}
+}
+
+// releaseSlot frees slot i once the Coroutine of request req has
+// finished, unless another Spawn took the slot over meanwhile.
+func (l *Loop) releaseSlot(i int, req uint64) {
+	l.cq.slotState[i].CompareAndSwap(req<<3|slotHeld, req<<3)
+}
+
+// slotStarts reports how many requests the loop took from its polling
+// slots (tests; the loop must be open).
+func (l *Loop) slotStarts() uint { return uint(C.coro__go_loop_slot_starts(l.c)) }
+
+// The offsets of a slot's answer: the number of the request answered (a
+// uint64, stored last), the result (a void *) and ok (an int: 1 if result
+// is the outcome, 0 if the record holds it).
+var (
+	slotReqOff    = uintptr(C.coro__go_slot_req_off())
+	slotRespOff   = uintptr(C.coro__go_slot_resp_off())
+	slotResultOff = uintptr(C.coro__go_slot_result_off())
+	slotOkOff     = uintptr(C.coro__go_slot_ok_off())
+)

@@ -527,10 +527,11 @@ func TestBeatWatch(t *testing.T) {
 }
 
 // TestWaitBeats: a Spawn + Wait shows the loop that its goroutine runs
-// (the loop's waiter beat moves), whether the Wait polls or finds the
+// (the loop's waiter beats move), whether the Wait polls or finds the
 // coroutine finished at once (csrc/sched.c "Liveness"): the Spawn beats,
-// on post_head's line just before its push, unless its Wait will park,
-// and a Wait that polls long beats again now and then.
+// on post_head's line just before its push, or its request through a
+// polling slot counts as a beat, unless its Wait will park; and a Wait
+// that polls long beats again now and then.
 func TestWaitBeats(t *testing.T) {
 	if !multiCPU {
 		t.Skip("one CPU: Waits park at once, and Spawn does not beat")
@@ -538,24 +539,25 @@ func TestWaitBeats(t *testing.T) {
 	l := newLoop(t)
 	ctx := ctxTimeout(t, 30*time.Second)
 	wbeat := (*uint32)(unsafe.Pointer(l.cq.waiterBeat))
+	beats := func() uint32 { return atomic.LoadUint32(wbeat) + uint32(l.slotStarts()) }
 	// A Spawn whose Wait will park (the loop's polling slots are taken)
 	// does not beat: a busy loop then yields its CPU after the report,
 	// which a waiter queued on that CPU needs.
 	l.cq.spinners.Add(maxSpinners)
-	before := atomic.LoadUint32(wbeat)
+	before := beats()
 	co, err := l.Spawn(Entry(ctest.Nop()), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after := atomic.LoadUint32(wbeat); after != before {
-		t.Fatalf("a Spawn with the polling slots taken beat (%d -> %d)", before, after)
-	}
-	l.cq.spinners.Add(-maxSpinners)
 	if _, err := co.Wait(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if after := beats(); after != before {
+		t.Fatalf("a Spawn with the polling slots taken beat (%d -> %d)", before, after)
+	}
+	l.cq.spinners.Add(-maxSpinners)
 	for i := 0; i < 20; i++ {
-		before := atomic.LoadUint32(wbeat)
+		before := beats()
 		co, err := l.Spawn(Entry(ctest.Nop()), 1)
 		if err != nil {
 			t.Fatal(err)
@@ -568,8 +570,8 @@ func TestWaitBeats(t *testing.T) {
 		if _, err := co.Wait(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if atomic.LoadUint32(wbeat) == before {
-			t.Fatalf("round %d: the waiter beat stood still across Spawn + Wait", i)
+		if beats() == before {
+			t.Fatalf("round %d: the waiter beats stood still across Spawn + Wait", i)
 		}
 	}
 }

@@ -107,12 +107,25 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	// its Wait would poll: a beat tells a busy loop not to yield its CPU
 	// after a report, which a goroutine that parks, or polls nothing on a
 	// single CPU, needs it to do.
-	beat := C.int(0)
+	// Such a spawn also goes through one of the loop's polling slots if
+	// one is free and it has the default options (csrc/sched.c "Polling
+	// slots"): the request and the answer on one cache line, which the
+	// Wait polls. Then the loop counts the request as the beat.
+	beat, slot, req := C.int(0), -1, uint64(0)
 	if l.pollSlotFree() {
-		beat = 1
+		if len(opts) == 0 {
+			slot, req = l.claimSlot()
+		}
+		if slot < 0 {
+			beat = 1
+		}
 	}
 	s := C.coro__go_remote_spawn(l.c, l.cq.q, C.uintptr_t(fn), C.uintptr_t(arg),
-		C.int(cfg.mode), C.size_t(cfg.stackSize), cfg.cGuard(), co.cname, C.uintptr_t(idx), deferWake, beat)
+		C.int(cfg.mode), C.size_t(cfg.stackSize), cfg.cGuard(), co.cname, C.uintptr_t(idx), deferWake, beat,
+		C.int(slot), C.uint64_t(req))
+	if slot >= 0 {
+		l.claimed(slot, req, s.rc >= 0)
+	}
 	if s.rc < 0 {
 		co.mu.Unlock()
 		if coroutines.take(idx) != nil && co.cname != nil {
@@ -130,6 +143,9 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		defer l.payWake()
 	}
 	co.r, co.doneFlag = s.r, s.done
+	if slot >= 0 {
+		co.slot, co.slotReq = int8(slot)+1, req
+	}
 	co.id = uint64(s.id)
 	co.handle = h
 	co.mu.Unlock()
@@ -185,8 +201,10 @@ type Coroutine struct {
 	mu       sync.Mutex
 	id       uint64
 	r        *C.coro_remote // nil once finished
-	doneFlag *C.int         // r's done flag (C memory), valid while r is
+	doneFlag *C.uint64_t    // r's done word (C memory; id once published), valid while r is
 	parked   bool           // counted in the loop's parked goroutines, its record's notify set (see park)
+	slot     int8           // 1 + the polling slot its spawn went through, until it is let go; 0: none
+	slotReq  uint64         // that spawn's request number, which the slot's answer carries (kept)
 	cname    *C.char        // the engine's copy of the name; freed when the engine is done
 	handle   cgo.Handle     // SpawnValue's; deleted when the engine is done
 	released bool           // releaseEngine ran: the engine is done with it
@@ -326,6 +344,14 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 		return false, nil
 	}
 	defer l.helpHeld(-1, false)
+	// Its polling slot is not to be taken over while it polls.
+	co.mu.Lock()
+	slot := co.slot
+	co.mu.Unlock()
+	if slot != 0 {
+		l.cq.slotPolled[slot-1].Store(1)
+		defer l.cq.slotPolled[slot-1].Store(0)
+	}
 	// The first look at the loop's beat comes 32 polls in: one at the
 	// start took the line the loop writes every turn, and the loop's
 	// next write waited for it (a Spawn + Wait to a busy loop was 12%
@@ -452,7 +478,26 @@ func (co *Coroutine) poll() bool {
 		co.mu.Unlock()
 		return true
 	}
-	if co.doneFlag == nil || atomic.LoadInt32((*int32)(unsafe.Pointer(co.doneFlag))) == 0 || co.loop.freeing.Load() {
+	if co.doneFlag == nil || co.loop.freeing.Load() {
+		co.mu.Unlock()
+		return false
+	}
+	if co.slot != 0 {
+		if done, res := co.pollSlot(); done {
+			result, err, _ := co.outcomeOf(res, 0, false)
+			co.kept = co.r // as below
+			raceSync()
+			co.finishKeep(result, err)
+			co.releaseEngine()
+			return true
+		}
+		if co.slot != 0 {
+			co.mu.Unlock()
+			return false
+		}
+		// The record has the outcome, or the slot was taken over.
+	}
+	if !co.published() {
 		co.mu.Unlock()
 		return false
 	}
@@ -466,6 +511,48 @@ func (co *Coroutine) poll() bool {
 	co.finishKeep(result, err)
 	co.releaseEngine()
 	return true
+}
+
+// pollSlot reads the answer to co's request in its polling slot (co.mu
+// held, co.slot set): done with the result if the coroutine returned it.
+// Otherwise it clears co.slot if the record is to be read instead: the
+// outcome was not a plain return, or another Spawn took the slot over
+// once the loop had taken this request (then the loop does not answer
+// there). The loop writes 0 to resp before it changes result and ok, then
+// the request's number: the second look at resp tells that result was
+// this request's (a seqlock).
+func (co *Coroutine) pollSlot() (done bool, result uintptr) {
+	p := unsafe.Pointer(co.loop.cq.slots[co.slot-1])
+	resp := (*uint64)(unsafe.Add(p, slotRespOff))
+	if atomic.LoadUint64(resp) == co.slotReq {
+		ok := atomic.LoadInt32((*int32)(unsafe.Add(p, slotOkOff)))
+		result = atomic.LoadUintptr((*uintptr)(unsafe.Add(p, slotResultOff)))
+		if atomic.LoadUint64(resp) == co.slotReq {
+			if ok != 0 {
+				return true, result
+			}
+			co.dropSlot() // the record has it, published after the answer
+			return false, 0
+		}
+	}
+	if atomic.LoadUint64((*uint64)(unsafe.Add(p, slotReqOff))) != co.slotReq {
+		co.dropSlot() // taken over
+	}
+	return false, 0
+}
+
+// dropSlot lets co's polling slot go (co.mu held): free for the next
+// Spawn, unless another one took it over.
+func (co *Coroutine) dropSlot() {
+	co.loop.releaseSlot(int(co.slot-1), co.slotReq)
+	co.slot = 0
+}
+
+// published reports whether the engine has published co's outcome (co.mu
+// held, co.doneFlag set): its done word holds co's id (the record's next
+// use has another).
+func (co *Coroutine) published() bool {
+	return atomic.LoadUint64((*uint64)(unsafe.Pointer(co.doneFlag))) == co.id
 }
 
 // park counts the caller in the loop's parked goroutines and sets the
@@ -520,7 +607,7 @@ func (co *Coroutine) Cancel() error {
 		// Finished, or Spawn has not returned yet (then nobody holds co).
 		return nil
 	}
-	if co.doneFlag != nil && atomic.LoadInt32((*int32)(unsafe.Pointer(co.doneFlag))) != 0 {
+	if co.doneFlag != nil && co.published() {
 		// Finished in C, not yet seen by Go: nothing to cancel, and Wait
 		// must report the coroutine's own outcome, not ECANCELED.
 		return nil
@@ -559,6 +646,12 @@ func (co *Coroutine) finishLocked(result uintptr, err error) {
 func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 	co.finished = true
 	co.result, co.err = result, err
+	if co.slot != 0 {
+		// Answered (the loop answers before it publishes or reports), or
+		// the loop will never take another request: free for the next
+		// Spawn.
+		co.dropSlot()
+	}
 	r := co.r
 	co.r, co.doneFlag = nil, nil
 	parked, done := co.parked, co.done
@@ -644,6 +737,11 @@ func (co *Coroutine) outcome(closing bool) (result uintptr, err error, dropped b
 	p := unsafe.Pointer(co.r)
 	res := *(*uintptr)(unsafe.Add(p, remoteResultOff))
 	cerr := C.int(*(*int32)(unsafe.Add(p, remoteErrOff)))
+	return co.outcomeOf(res, cerr, closing)
+}
+
+// outcomeOf is outcome for the engine's result res and error cerr.
+func (co *Coroutine) outcomeOf(res uintptr, cerr C.int, closing bool) (result uintptr, err error, dropped bool) {
 	switch {
 	case cerr == -C.ESHUTDOWN:
 		err = neverStartedErr()
@@ -706,7 +804,7 @@ func (co *Coroutine) giveUp(closing bool) bool {
 		co.mu.Unlock()
 		return false
 	}
-	if co.doneFlag != nil && atomic.LoadInt32((*int32)(unsafe.Pointer(co.doneFlag))) != 0 {
+	if co.doneFlag != nil && co.published() {
 		// Published: the engine is done with it. With closing, the
 		// coroutines that finished before the close were finished by the
 		// loop goroutine before it began, so this one finished during it.

@@ -9,16 +9,21 @@
 #include "coro.h"
 
 typedef struct coro__go_cq coro__go_cq;
+typedef struct coro__slot coro__slot; /* csrc/coro_internal.h */
 
 /* The completion queue's length at which Spawn takes its keys
  * (spawnTakeAt in completion.go). */
 #define CORO__GO_TAKE_AT 16
 
+/* The polling slots of a loop (maxSpinners in coroutine.go). */
+#define CORO__GO_SLOTS 2
+
 /* What a spawn returns, by value: Spawn passes nothing by address, so
  * none of its variables escapes to Go's heap. */
 typedef struct coro__go_spawned {
   coro_remote *r;  /* the record, on success */
-  const int *done; /* r's done flag (see coro__remote_done_flag) */
+  const uint64_t *done; /* r's done word: id once published
+                           (coro__remote_done_flag) */
   uint64_t id;     /* the coroutine's id */
   size_t pending;  /* records waiting in the loop's completion queue,
                       when at least CORO__GO_TAKE_AT were spawned and
@@ -36,13 +41,16 @@ typedef struct coro__go_spawned {
  * left to the caller (owe), unless the caller runs on a loop's thread (a
  * Go callback of a coroutine), which must not wait for other goroutines
  * to run. With beat, the spawn adds to the loop's waiter beat for its
- * goroutine, which will poll the outcome (csrc/sched.c "Liveness"). */
+ * goroutine, which will poll the outcome (csrc/sched.c "Liveness"). With
+ * slot >= 0 (the default options only), it goes through that polling slot
+ * of q as request number req (csrc/sched.c "Polling slots"; the caller
+ * owns the slot: Loop.claimSlot). */
 coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
                                        uintptr_t fn, uintptr_t arg,
                                        int stack_mode, size_t stack_size,
                                        size_t guard_size, const char *name,
                                        uintptr_t udata, int defer_wake,
-                                       int beat);
+                                       int beat, int slot, uint64_t req);
 
 /* Writes the wake a deferred spawn owes the loop. */
 void coro__go_loop_wake(coro_loop *loop);

@@ -194,8 +194,9 @@ typedef struct coro__post {
   int owned;               /* 1: run_posts frees it after the call */
 } coro__post;
 
-/* A cross-thread spawn handle (remote.c). Everything before `mu` is reset
- * when a cached record is reused; mu and cv stay initialised.
+/* A cross-thread spawn handle (remote.c). Everything before `mu` but the
+ * outcome's pair is reset when a cached record is reused; mu and cv stay
+ * initialised.
  *
  * Laid out for the two threads that share it, each line moving between
  * their CPUs as little as it can (a line took 75 to 300 ns between the two
@@ -211,7 +212,9 @@ typedef struct coro__post {
  *     report missed them after each publication: a poller's reads of done
  *     took the pair away from the loop's CPU, and the report's first read
  *     of its link and its add to the count each waited for it (17% of the
- *     loop thread's samples with 64 goroutines doing Spawn + Wait). */
+ *     loop thread's samples with 64 goroutines doing Spawn + Wait);
+ * and, past mu and cv, main's own line, which the poster never writes (a
+ * spawn through a polling slot: sched.c). */
 struct coro_remote {
   /* Written by the poster, read by main as it starts the coroutine. */
   coro__post start_post;   /* remote_start */
@@ -223,13 +226,12 @@ struct coro_remote {
   coro_opts opts;
   void (*on_done)(coro_remote *r, void *udata);
   coro_loop *loop;
-  coro *co;                /* loop thread only: the coroutine, while alive */
-  atomic_int started;      /* set once the coroutine was spawned (it ran,
-                              or runs): the Go bindings tell a coroutine
-                              dropped by close from one cancelled before
-                              it started, both -ECANCELED */
   /* The outcome: written by main, polled by the poster. */
-  _Alignas(128) atomic_int done; /* 1 once result/err are final */
+  _Alignas(128) atomic_uint_least64_t done; /* the id once result and err
+                              are final: an id, not a flag, so that a reuse
+                              leaves this pair alone (the poster zeroed it
+                              before, and main's publication then waited
+                              for it) */
   int err;                 /* 0, or -ECANCELED / -ESHUTDOWN */
   void *result;
   /* The report's: main, after the outcome. */
@@ -249,11 +251,25 @@ struct coro_remote {
   pthread_mutex_t mu;      /* coro_remote_wait's wake; held by a cancel
                               while it posts (remote.c) */
   pthread_cond_t cv;
+  /* Main's own line, which a reuse of the record does not reset and the
+   * poster never writes: main writes it between taking a polling slot's
+   * request and answering it, and a write to a line the poster had just
+   * zeroed made the answer wait for that line (sched.c "Polling
+   * slots"). */
+  _Alignas(64) coro *co;   /* loop thread only: the coroutine, while alive */
+  atomic_uint_least64_t started; /* the id of the spawn that started (ran,
+                              or runs): the Go bindings tell a coroutine
+                              dropped by close from one cancelled before
+                              it started, both -ECANCELED. An id, not a
+                              flag, so that a reuse need not reset it */
+  struct coro__slot *slot; /* the polling slot the spawn came through,
+                              until main answers there; else NULL */
+  uint64_t slot_req;       /* that request's number */
 };
 
 /* How records are allocated (remote.c), for the layout above. */
 #define CORO__REMOTE_ALIGN 128
-_Static_assert(offsetof(struct coro_remote, started) + sizeof(atomic_int) <=
+_Static_assert(offsetof(struct coro_remote, loop) + sizeof(coro_loop *) <=
                    CORO__REMOTE_ALIGN,
                "what main reads to start a remote spawn fits its first pair of lines");
 _Static_assert(offsetof(struct coro_remote, start_post) == 0 &&
@@ -264,6 +280,44 @@ _Static_assert(offsetof(struct coro_remote, lockers) -
                        offsetof(struct coro_remote, done) >=
                    CORO__REMOTE_ALIGN,
                "the report's fields are off the outcome's pair of lines");
+_Static_assert(offsetof(struct coro_remote, co) >=
+                   offsetof(struct coro_remote, mu) + sizeof(pthread_mutex_t),
+               "main's own line lies past what a reuse resets");
+
+/* A polling slot (sched.c "Polling slots"): one cache line through which
+ * a poster that polls for the outcome hands main a remote spawn, and main
+ * hands the outcome back. One poster at a time owns it (the Go bindings
+ * hand slots out), from its request until it has read the answer, or
+ * until another takes it over once main has taken the request (then main
+ * does not answer there, and the first poster reads the record). */
+typedef struct coro__slot {
+  _Alignas(64) atomic_uint_least64_t req; /* poster: its request's number,
+                                             stored after the fields */
+  coro_remote *r;                         /* the request: the record, */
+  coro_fn fn;                             /* the function, */
+  void *arg;                              /* its argument */
+  uint64_t id;                            /* and r's id */
+  atomic_uint_least64_t resp; /* main: the request answered: 0 while it
+                                 writes result and ok, then the number */
+  void *result;
+  int ok;  /* 1: result is the outcome; 0: the record has it (cancelled,
+              refused or failed), published right after the answer */
+  int cpu; /* request: the poster's CPU when the loop looked asleep, or
+              -1 (colocate.c, as coro_remote's cpu) */
+} coro__slot;
+_Static_assert(sizeof(coro__slot) == 64, "a polling slot is one cache line");
+
+/* A slot's request as main took it (sched.c run_slots). */
+typedef struct coro__slot_request {
+  coro_remote *r;
+  coro_fn fn;
+  void *arg;
+  uint64_t id;
+  int cpu;
+} coro__slot_request;
+
+/* The most polling slots a loop watches. */
+#define CORO__SLOTS_MAX 4
 
 /* The loop's I/O poller (poll.c). */
 typedef struct coro__poller coro__poller;
@@ -377,6 +431,17 @@ struct coro_loop {
   int64_t busy_at;         /* main: when its window of CPU waits began */
   int64_t busy_wait;       /* main: its run-queue wait then (rqwait.c) */
   int busy;                /* main: it waited much in the last window */
+  /* Polling slots (sched.c): main reads their lines; the bindings own
+   * the memory. */
+  coro__slot *slots;
+  unsigned nslots;
+  atomic_uint_least64_t slot_seen[CORO__SLOTS_MAX]; /* main: the last request
+                              it took from each slot (read by posters
+                              that would take a slot over) */
+  atomic_uint slot_beats;  /* main: requests taken from slots, each a beat
+                              of the waiter's (Liveness); atomic for tests */
+  int cancelled_here;      /* loop thread: a remote spawn was cancelled on
+                              it since main last looked at the slots */
   char pad_end[64];
 
   /* dump.c. Cold: the switch reads CORO__F_ACCOUNT in the coroutine. */
@@ -596,6 +661,22 @@ int coro__loop_post_node(coro_loop *loop, coro__post *p);
  * (the Go bindings hold the loop open; see coroutine.go), and every post
  * made meanwhile waits for that wake. */
 int coro__loop_post_node_owe(coro_loop *loop, coro__post *p, int *owe);
+/* Polling slots (sched.c "Polling slots"). On the loop's thread before it
+ * runs: main watches the n slots (n <= CORO__SLOTS_MAX) until the loop is
+ * closed, and the caller keeps them until then. */
+void coro__loop_set_slots(coro_loop *loop, coro__slot *slots, unsigned n);
+/* Hands main the request q stored in s (post a slot): wakes a sleeping
+ * loop, or with owe leaves that wake to the caller as
+ * coro__loop_post_node_owe does. The caller keeps the loop from closing
+ * until this returns. */
+void coro__loop_post_slot(coro_loop *loop, int *owe);
+/* 1 while a stop of the loop is pending (tests). */
+int coro__loop_stopping(coro_loop *loop);
+/* Requests main has taken from slots (tests). */
+unsigned coro__loop_slot_starts(coro_loop *loop);
+/* The number of the last request main took from each slot (an array of
+ * CORO__SLOTS_MAX), which a poster reads before it takes a slot over. */
+const atomic_uint_least64_t *coro__loop_slot_seen(coro_loop *loop);
 /* Write the wake owed by coro__loop_post_node_owe. */
 void coro__loop_wake(coro_loop *loop);
 /* The loop's liveness words (sched.c "Liveness"), valid while the loop
@@ -662,7 +743,8 @@ void coro__account(coro_loop *loop, coro *from, coro *to);
  * finishes and main reports it soon after (coro__finished). */
 void coro__remote_complete(coro_loop *loop, coro_remote *r, void *result,
                            int err);
-void coro__remote_publish(coro_remote *r, void *result, int err);
+void coro__remote_publish(coro_remote *r, uint64_t id, void *result,
+                          int err);
 void coro__remote_report(coro_remote *r);
 /* Records in use, process-wide: allocated, not freed, not in the reuse
  * cache (tests: a leak makes it grow, a double release shrink). */
@@ -687,7 +769,7 @@ void coro__colocate_note(coro_loop *loop, int poster_cpu);
 
 /* For the Go bindings: the address of r's done flag (callback.c), and
  * whether the coroutine was spawned (coroutine.go). */
-const int *coro__remote_done_flag(const coro_remote *r);
+const uint64_t *coro__remote_done_flag(const coro_remote *r);
 int coro__remote_started(const coro_remote *r);
 /* coro_remote_release of each of rs[0..n) (NULLs skipped). */
 void coro__remote_release_n(coro_remote **rs, size_t n);
@@ -703,6 +785,26 @@ int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
                            void (*on_done)(coro_remote *r, void *udata),
                            void *udata, coro_remote **out, int *owe,
                            int beat);
+/* A remote spawn with the default options through the polling slot s,
+ * which the caller owns (sched.c "Polling slots"), as request number req
+ * (the slot's last one + 1): once main has answered, s->resp holds req
+ * (then s->ok says whether s->result is the outcome or the record has
+ * it). owe as for coro__remote_spawn_owe. The caller keeps the loop from
+ * closing until this returns. */
+int coro__remote_spawn_slot(coro_loop *loop, coro__slot *s, coro_fn fn,
+                            void *arg,
+                            void (*on_done)(coro_remote *r, void *udata),
+                            void *udata, coro_remote **out, int *owe,
+                            uint64_t req);
+/* Main: starts request q, just taken from s (its fields in rq); posts
+ * says that main took posts in this turn, before it looked at the slots
+ * (a cancel of this request may be among them). */
+void coro__remote_start_slot(coro_loop *loop, coro__slot *s, uint64_t q,
+                             const coro__slot_request *rq, int posts);
+/* Main: answers request q of s, unless another request has taken the
+ * slot over: result is the outcome if ok, else the record holds it.
+ * Before main writes any line the poster may have written. */
+void coro__slot_answer(coro__slot *s, uint64_t q, void *result, int ok);
 
 /* ---- poll.c ----------------------------------------------------------- */
 

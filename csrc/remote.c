@@ -54,7 +54,10 @@ static coro_remote *remote_alloc(void) {
   }
   pthread_mutex_unlock(&cache_mu);
   if (r) {
-    memset(r, 0, offsetof(coro_remote, mu));
+    /* Not the outcome's pair: done says which spawn it is for. */
+    memset(r, 0, offsetof(coro_remote, done));
+    memset(&r->lockers, 0,
+           offsetof(coro_remote, mu) - offsetof(coro_remote, lockers));
     return r;
   }
   /* Aligned for the layout of coro_remote (coro_internal.h). */
@@ -149,13 +152,20 @@ void coro__remote_release_n(coro_remote **rs, size_t n) {
  * broadcasts under mu; a coro_remote_cancel that found it unset holds mu,
  * which the report (seeing it in lockers too) waits for, and the loop is
  * freed only after its reports. */
-void coro__remote_publish(coro_remote *r, void *result, int err) {
-  if (atomic_load_explicit(&r->done, memory_order_relaxed))
+void coro__remote_publish(coro_remote *r, uint64_t id, void *result,
+                          int err) {
+  if (atomic_load_explicit(&r->done, memory_order_relaxed) == id)
     return;
   r->result = result;
   r->err = err;
   r->co = NULL;
-  atomic_store(&r->done, 1);
+  atomic_store(&r->done, id);
+}
+
+/* 1 once r's outcome is published (seq_cst, as the Dekker pairs with
+ * done need). */
+static int finished(const coro_remote *r) {
+  return atomic_load(&r->done) == r->id;
 }
 
 /* On the loop thread, once r is published: wakes coro_remote_wait, calls
@@ -178,41 +188,101 @@ void coro__remote_report(coro_remote *r) {
 void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
                            int err) {
   (void)l;
-  coro__remote_publish(r, result, err);
+  coro__remote_publish(r, r->id, result, err);
   coro__remote_report(r);
 }
 
-/* On the loop thread, on the loop stack. */
-static void remote_start(void *p) {
-  coro_remote *r = p;
-  coro_loop *l = coro__tls_loop;
+void coro__slot_answer(coro__slot *s, uint64_t q, void *result, int ok) {
+  /* Taken over by a later request (whose poster wrote the number before
+   * its fields, which main does not touch here): this request's poster
+   * learns its outcome from the record. */
+  if (atomic_load_explicit(&s->req, memory_order_relaxed) != q)
+    return;
+  /* 0 first: a poster of an earlier request that reads result while it
+   * changes then finds resp no longer its number (a seqlock). */
+  atomic_store_explicit(&s->resp, 0, memory_order_relaxed);
+  atomic_thread_fence(memory_order_release); /* the 0, then result */
+  s->result = result;
+  s->ok = ok;
+  atomic_store_explicit(&s->resp, q, memory_order_release);
+}
+
+/* On the loop thread: spawns r's coroutine, fn(arg) with opts and id as
+ * the post or the slot gave them, or completes r with why it cannot
+ * start. cancel: r's cancel flag may be set (see
+ * coro__remote_start_slot). s, q: the slot and request it came through,
+ * else NULL: answered "read the record" when it does not start, and then
+ * (main's own line of the record) when it finishes. */
+static void start(coro_loop *l, coro_remote *r, coro_fn fn, void *arg,
+                  const coro_opts *opts, uint64_t id, int cpu, int cancel,
+                  coro__slot *s, uint64_t q) {
   if (l->slept) { /* the first remote spawn after a sleep */
     l->slept = 0;
-    coro__colocate_note(l, r->cpu);
+    coro__colocate_note(l, cpu);
   }
   /* Cancelled before it started: it never runs. Arriving while the loop
    * closes: it never runs either, and says why (-ESHUTDOWN, as a spawn
    * refused by a closing loop does), so the caller can tell "the loop shut
    * down under it" from "it was cancelled". */
-  if (atomic_load(&r->cancel)) {
-    coro__remote_complete(l, r, NULL, -ECANCELED);
+  int err = 0;
+  coro *co = NULL;
+  if (cancel && atomic_load(&r->cancel))
+    err = -ECANCELED;
+  else if (l->closing)
+    err = -ESHUTDOWN;
+  else
+    err = coro__spawn(l, fn, arg, opts, &co);
+  if (err < 0) {
+    if (s)
+      coro__slot_answer(s, q, NULL, 0);
+    coro__remote_complete(l, r, NULL, err);
     return;
   }
-  if (l->closing) {
-    coro__remote_complete(l, r, NULL, -ESHUTDOWN);
-    return;
-  }
-  coro *co;
-  int rc = coro__spawn(l, r->fn, r->arg, &r->opts, &co);
-  if (rc < 0) {
-    coro__remote_complete(l, r, NULL, rc);
-    return;
-  }
-  co->id = r->id;
+  co->id = id;
   co->remote = r;
   co->flags |= CORO__F_DETACHED;
   r->co = co;
-  atomic_store(&r->started, 1);
+  r->slot = s;
+  r->slot_req = q;
+  atomic_store_explicit(&r->started, id, memory_order_relaxed);
+}
+
+/* On the loop thread, on the loop stack: a post's remote spawn. */
+static void remote_start(void *p) {
+  coro_remote *r = p;
+  start(coro__tls_loop, r, r->fn, r->arg, &r->opts, r->id, r->cpu, 1, NULL,
+        0);
+}
+
+/* Main, as remote_start for a post, but from what the slot held: until
+ * the answer, main reads and writes no line the poster wrote for this
+ * spawn except the slot's (see sched.c "Polling slots"). A cancel sets
+ * r->cancel, then posts (or, on the loop's thread, sets cancelled_here):
+ * it can have stopped this spawn from starting only if its post came with
+ * this turn's (taken before main looked at the slots); a later one
+ * cancels the coroutine that started. Without, the record's first line,
+ * which the poster has just written, is not read. */
+void coro__remote_start_slot(coro_loop *l, coro__slot *s, uint64_t q,
+                             const coro__slot_request *rq, int posts) {
+  start(l, rq->r, rq->fn, rq->arg, NULL, rq->id, rq->cpu, posts, s, q);
+}
+
+/* A record for a spawn of fn(arg) on loop, with the caller's and the
+ * loop's references, or NULL (ENOMEM). */
+static coro_remote *remote_new(coro_loop *loop, coro_fn fn, void *arg,
+                               void (*on_done)(coro_remote *r, void *udata),
+                               void *udata) {
+  coro_remote *r = remote_alloc();
+  if (!r)
+    return NULL;
+  atomic_init(&r->refs, 2);
+  r->id = coro__next_id();
+  r->loop = loop;
+  r->fn = fn;
+  r->arg = arg;
+  r->on_done = on_done;
+  r->udata = udata;
+  return r;
 }
 
 int coro_remote_spawn(coro_loop *loop, coro_fn fn, void *arg,
@@ -233,18 +303,11 @@ int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
   int rc = coro__check_opts(opts);
   if (rc < 0)
     return rc;
-  coro_remote *r = remote_alloc();
+  coro_remote *r = remote_new(loop, fn, arg, on_done, udata);
   if (!r)
     return -ENOMEM;
-  atomic_init(&r->refs, 2);
-  r->id = coro__next_id();
-  r->loop = loop;
-  r->fn = fn;
-  r->arg = arg;
   if (opts)
     r->opts = *opts;
-  r->on_done = on_done;
-  r->udata = udata;
   /* The poster's CPU, for colocate.c, when the loop looks asleep (this
    * post may be the one that wakes it); -1 otherwise, which spares the
    * other posts the call (a read of rseq with glibc >= 2.35, a system
@@ -279,6 +342,34 @@ int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
   return 0;
 }
 
+int coro__remote_spawn_slot(coro_loop *loop, coro__slot *s, coro_fn fn,
+                            void *arg,
+                            void (*on_done)(coro_remote *r, void *udata),
+                            void *udata, coro_remote **out, int *owe,
+                            uint64_t req) {
+  if (owe)
+    *owe = 0;
+  if (!loop || !s || !fn || !out || req == 0)
+    return -EINVAL;
+  coro_remote *r = remote_new(loop, fn, arg, on_done, udata);
+  if (!r)
+    return -ENOMEM;
+  r->cpu = -1;
+  /* The request: plain stores, and its number last with a release. No
+   * locked instruction between the record's stores and this one: it
+   * would wait for the record's lines (main read them last time), and
+   * only then could the slot's line start towards this CPU. */
+  s->r = r;
+  s->fn = fn;
+  s->arg = arg;
+  s->id = r->id;
+  s->cpu = coro__loop_asleep(loop) ? sched_getcpu() : -1;
+  atomic_store_explicit(&s->req, req, memory_order_release);
+  coro__loop_post_slot(loop, owe);
+  *out = r;
+  return 0;
+}
+
 /* A finished record's outcome, as coro_remote_wait returns it: err, and
  * the result in *result (if asked for) when err is 0. */
 static int wait_outcome(const coro_remote *r, void **result) {
@@ -294,12 +385,12 @@ int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
     return -EDEADLK; /* the loop cannot run while its thread waits */
   /* Finished already: the outcome is final (coro_remote_poll), and a
    * count in lockers would only cost the report a lock. */
-  if (atomic_load(&r->done))
+  if (finished(r))
     return wait_outcome(r, result);
   atomic_fetch_add(&r->lockers, 1); /* before the look at done: report */
   pthread_mutex_lock(&r->mu);
   int rc = 0;
-  while (!atomic_load(&r->done)) {
+  while (!finished(r)) {
     if (deadline == 0) {
       rc = -ETIMEDOUT;
       break;
@@ -311,7 +402,7 @@ int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
     struct timespec ts = {.tv_sec = deadline / 1000000000,
                           .tv_nsec = deadline % 1000000000};
     if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT &&
-        !atomic_load(&r->done)) {
+        !finished(r)) {
       rc = -ETIMEDOUT;
       break;
     }
@@ -331,7 +422,7 @@ int coro_remote_poll(coro_remote *r, void **result, int *err) {
    * poller that saw done and then took r->mu found it held by the loop
    * thread, which stores done under it: a futex wait and a wake per
    * Spawn + Wait whenever the waiter polled on another CPU. */
-  if (!atomic_load(&r->done))
+  if (!finished(r))
     return 0;
   if (result)
     *result = r->result;
@@ -357,11 +448,14 @@ int coro_remote_cancel(coro_remote *r) {
     return 0;
   atomic_fetch_add(&r->lockers, 1); /* before the look at done: report */
   pthread_mutex_lock(&r->mu);
-  if (!atomic_load(&r->done)) {
+  if (!finished(r)) {
     atomic_fetch_add(&r->refs, 1);
     if (coro__tls_loop == r->loop) {
       pthread_mutex_unlock(&r->mu);
       atomic_fetch_sub(&r->lockers, 1);
+      /* No post: main's next look at the slots must read the flag
+       * (coro__remote_start_slot). */
+      r->loop->cancelled_here = 1;
       remote_cancel_on_loop(r);
       return 0;
     }
@@ -383,13 +477,15 @@ void coro_remote_release(coro_remote *r) {
 }
 
 /* For the Go bindings (callback.c), which poll a remote spawn's outcome
- * with an atomic load instead of a call: atomic_int has int's layout. */
-const int *coro__remote_done_flag(const coro_remote *r) {
-  return (const int *)&r->done;
+ * with an atomic load instead of a call (done == the id: published). */
+_Static_assert(sizeof(atomic_uint_least64_t) == sizeof(uint64_t),
+               "Go's 64-bit atomics on done need a plain word");
+const uint64_t *coro__remote_done_flag(const coro_remote *r) {
+  return (const uint64_t *)&r->done;
 }
 
 /* For the Go bindings: 1 if the coroutine was spawned on its loop (it has
  * run, or runs now), 0 if it has not been (yet, or ever). */
 int coro__remote_started(const coro_remote *r) {
-  return atomic_load(&r->started);
+  return atomic_load(&r->started) == r->id;
 }

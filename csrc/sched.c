@@ -60,6 +60,38 @@ static inline int posts_pending(coro_loop *l) {
   return h != NULL;
 }
 
+/* 1 if a polling slot holds a request main has not taken (see "Polling
+ * slots"). */
+static inline int slots_pending(coro_loop *l) {
+  for (unsigned i = 0; i < l->nslots; i++)
+    if (atomic_load_explicit(&l->slots[i].req, memory_order_relaxed) !=
+        atomic_load_explicit(&l->slot_seen[i], memory_order_relaxed))
+      return 1;
+  return 0;
+}
+
+/* Posts or slot requests for main. */
+static inline int work_pending(coro_loop *l) {
+  return posts_pending(l) || slots_pending(l);
+}
+
+/* slots_pending with sequentially consistent loads, for the Dekker pair
+ * of a sleep (idle) with coro__loop_post_slot. */
+static int slots_asked(coro_loop *l) {
+  for (unsigned i = 0; i < l->nslots; i++)
+    if (atomic_load(&l->slots[i].req) !=
+        atomic_load_explicit(&l->slot_seen[i], memory_order_relaxed))
+      return 1;
+  return 0;
+}
+
+/* The waiters' beats ("Liveness"): waiter_beat, and each request taken
+ * from a polling slot, whose poster polls as a beating one does. */
+static inline unsigned waiter_beats(coro_loop *l) {
+  return atomic_load_explicit(&l->waiter_beat, memory_order_relaxed) +
+         atomic_load_explicit(&l->slot_beats, memory_order_relaxed);
+}
+
 /* ---- Run queue -------------------------------------------------------- */
 
 /* The run queue ends at rq_tail, whose rnext is left as it was (never
@@ -291,14 +323,14 @@ int coro_yield(void) {
      * run posts now. Otherwise keep running. */
     if (l->heap_len)
       fire_timers(l);
-    if (posts_pending(l))
+    if (work_pending(l))
       l->budget = 0;
     else if (!l->rq_head && l->budget) {
       l->budget--;
       return rc;
     }
   }
-  if (posts_pending(l))
+  if (work_pending(l))
     l->budget = 0; /* let main run the posts now */
   coro__ready(l, co);
   coro__switch_to(l, coro__next(l));
@@ -402,7 +434,13 @@ void coro__finished(coro_loop *l, coro *co) {
      * that remains until the switch away from this stack no longer
      * shows it. */
     co->name = NULL;
-    coro__remote_publish(r, co->result, 0);
+    /* The slot's answer first: the publication writes lines the poster
+     * zeroed, and its poll of the slot need not wait for them. */
+    if (r->slot) { /* main's own line of the record */
+      coro__slot_answer(r->slot, r->slot_req, co->result, 1);
+      r->slot = NULL;
+    }
+    coro__remote_publish(r, co->id, co->result, 0);
     r->next = l->rdone;
     l->rdone = r;
     /* Main reports it soon, with the others that finish meanwhile: a
@@ -515,6 +553,60 @@ int coro__loop_post_node(coro_loop *l, coro__post *p) {
   return coro__loop_post_node_owe(l, p, NULL);
 }
 
+/* ---- Polling slots ------------------------------------------------------
+ *
+ * A post costs the round trip of a poster that polls for the outcome
+ * (Go's Spawn + Wait) more than its two necessary cache-line transfers:
+ * the push is a locked instruction on the line main spins on, which first
+ * waits for the record's lines (main read them for the last spawn) and
+ * only then fetches its own; main then reads the record and writes the
+ * outcome on lines the poster has just written. A polling slot is one
+ * line that carries the request (record, function, argument, id) and the
+ * answer (the result, or "see the record"): the poster writes it with
+ * plain stores, main takes the request with one read, starts the
+ * coroutine from it alone, and answers on the same line before it writes
+ * anything the poster wrote (coro__finished: the answer, then the
+ * publication). A bare C model of the two protocols on the test VM, in its
+ * slow state (a cache line round trip 440 to 480 ns): 900 to 980 ns per
+ * round trip with the post, 560 to 620 with the slot; any read or write of
+ * a record line the poster had just written, before the answer, put it
+ * back above 940.
+ *
+ * The bindings own the slots and hand each to one poster at a time (one
+ * that will poll; coro__loop_set_slots); main keeps, per slot, the number
+ * of the last request it took. A request goes after the posts of the turn
+ * were taken and before they run (run_posts). Waking: a slot's number and
+ * `sleeping` are a Dekker pair as post_head is (the poster stores the
+ * number, fences and loads sleeping; idle stores sleeping, fences and
+ * loads the numbers). A slot skips `posters`: the caller keeps the loop
+ * from closing until the request is stored (the Go bindings hold the
+ * loop's inflight count), and close's turns take what is stored. */
+void coro__loop_set_slots(coro_loop *l, coro__slot *slots, unsigned n) {
+  if (n > CORO__SLOTS_MAX)
+    n = CORO__SLOTS_MAX;
+  l->slots = slots;
+  l->nslots = n;
+  for (unsigned i = 0; i < n; i++)
+    atomic_store(&l->slot_seen[i], atomic_load(&slots[i].req));
+}
+
+const atomic_uint_least64_t *coro__loop_slot_seen(coro_loop *l) {
+  return l->slot_seen;
+}
+
+void coro__loop_post_slot(coro_loop *l, int *owe) {
+  atomic_thread_fence(memory_order_seq_cst); /* the request, then sleeping */
+  int claimed = claim_wake(l);
+  if (owe)
+    *owe = claimed;
+  else if (claimed)
+    coro__loop_wake(l);
+}
+
+unsigned coro__loop_slot_starts(coro_loop *l) {
+  return atomic_load_explicit(&l->slot_beats, memory_order_relaxed);
+}
+
 int coro_loop_post(coro_loop *l, void (*fn)(void *arg), void *arg) {
   if (!l || !fn)
     return -EINVAL;
@@ -545,10 +637,41 @@ int coro_loop_stop(coro_loop *l) {
   return 0;
 }
 
+/* Starts the requests waiting in the polling slots; posts: main took
+ * posts in this turn (run_posts). */
+static void run_slots(coro_loop *l, int posts) {
+  for (unsigned i = 0; i < l->nslots; i++) {
+    coro__slot *s = &l->slots[i];
+    uint64_t q = atomic_load_explicit(&s->req, memory_order_acquire);
+    if (q == atomic_load_explicit(&l->slot_seen[i], memory_order_relaxed))
+      continue;
+    /* The request's fields are read before slot_seen says it was taken:
+     * from then on another poster may take the slot over and write its
+     * own. */
+    coro__slot_request rq = {s->r, s->fn, s->arg, s->id, s->cpu};
+    atomic_store_explicit(&l->slot_seen[i], q, memory_order_release);
+    l->n_posts++; /* a post by another way, for the stats */
+    atomic_store_explicit(&l->slot_beats,
+                          atomic_load_explicit(&l->slot_beats,
+                                               memory_order_relaxed) +
+                              1,
+                          memory_order_relaxed);
+    coro__remote_start_slot(l, s, q, &rq, posts);
+  }
+}
+
 static void run_posts(coro_loop *l) {
-  if (!posts_pending(l))
-    return;
-  coro__post *q = atomic_exchange(&l->post_head, NULL);
+  coro__post *q = NULL;
+  if (posts_pending(l))
+    q = atomic_exchange(&l->post_head, NULL);
+  /* The slots after the take of the list: a cancel of a slot's request
+   * that could keep it from starting is then in that list (see
+   * coro__remote_start_slot), and before the posts run: a cancel among
+   * them finds the coroutine started. */
+  if (l->nslots) {
+    run_slots(l, q != NULL || l->cancelled_here);
+    l->cancelled_here = 0;
+  }
   coro__post *p = NULL; /* q reversed: oldest first */
   while (q) {
     coro__post *n = q->next;
@@ -591,7 +714,7 @@ static void report_remotes(coro_loop *l) {
    * the Spawn + Waits to a busy loop, each then waiting microseconds for
    * main to come back and take its post). */
   if (l->rq_head) {
-    unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
+    unsigned w = waiter_beats(l);
     unsigned unused = w - l->waiter_seen; /* beats since the last use */
     if (unused == 0) {
       sched_yield();
@@ -634,6 +757,8 @@ static inline void beat(coro_loop *l) {
 const atomic_uint *coro__loop_beat(const coro_loop *l) { return &l->beat; }
 
 int coro__loop_asleep(coro_loop *l) { return atomic_load(&l->sleeping); }
+
+int coro__loop_stopping(coro_loop *l) { return atomic_load(&l->stop); }
 
 atomic_uint *coro__loop_waiter_beat(coro_loop *l) { return &l->waiter_beat; }
 
@@ -740,7 +865,7 @@ int coro__loop_contended(coro_loop *l) { return contended(l, coro_now()); }
 static int spin_for_posts(coro_loop *l, int64_t until) {
   int64_t ns = l->spin_ns;
   int alive = 0;
-  unsigned w = atomic_load_explicit(&l->waiter_beat, memory_order_relaxed);
+  unsigned w = waiter_beats(l);
   int64_t now = coro_now();
   if (w != l->waiter_idle) {
     l->waiter_idle = w;
@@ -759,7 +884,7 @@ static int spin_for_posts(coro_loop *l, int64_t until) {
   for (unsigned i = 1;; i++) {
     if (i % 8 == 0)
       beat(l);
-    if (posts_pending(l) ||
+    if (work_pending(l) ||
         atomic_load_explicit(&l->stop, memory_order_relaxed)) {
       /* Learned from its own length, not the floor's. */
       if (l->spin_ns < SPIN_MAX_NS)
@@ -790,7 +915,8 @@ static void idle(coro_loop *l, int64_t until) {
   l->n_sleeps++;
   atomic_store(&l->sleeping, 1);
   atomic_thread_fence(memory_order_seq_cst); /* sleeping, then the list */
-  if (!atomic_load(&l->post_head) && !atomic_load(&l->stop)) {
+  if (!atomic_load(&l->post_head) && !slots_asked(l) &&
+      !atomic_load(&l->stop)) {
     coro__poll_run(l, until);
     l->slept = 1; /* for the posts of the next turn (colocate.c) */
   }
@@ -862,7 +988,7 @@ int coro_loop_run(coro_loop *l, int mode) {
     if (mode == CORO_RUN_UNTIL_EMPTY) {
       if (l->n_active == 0)
         break;
-      if (!l->heap_len && !atomic_load(&l->post_head) &&
+      if (!l->heap_len && !atomic_load(&l->post_head) && !slots_asked(l) &&
           !coro__poll_waiters(l)) { /* [I/O] an fd event may wake them */
         rc = -EDEADLK; /* only another thread could wake them */
         break;
@@ -1038,7 +1164,7 @@ int coro_loop_close(coro_loop *l, int64_t deadline) {
    * descheduled past a short deadline (a loaded machine) does not turn a
    * cooperative coroutine into an abandoned one. */
   int turns = 0;
-  while (l->n_active > 0 || l->rq_head || posts_pending(l)) {
+  while (l->n_active > 0 || l->rq_head || work_pending(l)) {
     /* Checked every turn after that: coroutines that ignore cancellation
      * and keep yielding must not hold close past its deadline. */
     if (turns++ > 0 && l->n_active > 0 && deadline >= 0 &&

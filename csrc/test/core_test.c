@@ -3710,6 +3710,145 @@ static void test_remote_cancel_after_finish(int mode) {
   loop_close_ok(l);
 }
 
+/* Polling slots (sched.c "Polling slots"): a request handed to main on
+ * one line, answered there; a request taken over by a later one is not
+ * answered there (the record has its outcome); a request cancelled
+ * before main took it, or still in its slot at the close, is refused:
+ * answered "see the record", which says -ECANCELED or -ESHUTDOWN. */
+static coro__slot *slots_new(void) {
+  coro__slot *s = NULL;
+  CHECK_EQ(posix_memalign((void **)&s, 64, 2 * sizeof *s), 0);
+  memset(s, 0, 2 * sizeof *s);
+  return s;
+}
+
+static void *sl_sleep(void *arg) {
+  (void)coro_sleep(-1); /* until cancelled */
+  return arg;
+}
+
+static void check_outcome(coro_remote *r, int want_err, void *want_res) {
+  void *res = NULL;
+  int err = 99;
+  CHECK_EQ(coro_remote_poll(r, &res, &err), 1);
+  CHECK_EQ(err, want_err);
+  if (want_err == 0)
+    CHECK_PTR_EQ(res, want_res);
+}
+
+static void test_remote_slots(int mode) {
+  long records = coro__remote_outstanding();
+  coro_loop *l = loop_mode(mode);
+  coro__slot *s = slots_new();
+  coro__loop_set_slots(l, s, 2);
+  /* Answered in the slot. */
+  coro_remote *r1 = NULL;
+  CHECK_EQ(coro__remote_spawn_slot(l, &s[0], ret_arg, (void *)7, NULL, NULL,
+                                   &r1, NULL, 1),
+           0);
+  CHECK_EQ(coro__remote_spawn_slot(l, &s[0], ret_arg, NULL, NULL, NULL, &r1,
+                                   NULL, 0),
+           -EINVAL); /* no request number 0 */
+  run_empty(l);
+  CHECK_U64_EQ(atomic_load(&s[0].resp), 1);
+  CHECK_EQ(s[0].ok, 1);
+  CHECK_PTR_EQ(s[0].result, (void *)7);
+  check_outcome(r1, 0, (void *)7);
+  CHECK_EQ(coro__remote_started(r1), 1);
+  coro_remote_release(r1);
+  CHECK_EQ(coro__loop_slot_starts(l), 1);
+  CHECK_U64_EQ(atomic_load(&coro__loop_slot_seen(l)[0]), 1);
+  /* Taken over: request 3 replaces request 2, which main has started;
+   * request 2's end is not answered in the slot. */
+  coro_remote *r2 = NULL, *r3 = NULL;
+  CHECK_EQ(coro__remote_spawn_slot(l, &s[0], sl_sleep, (void *)8, NULL, NULL,
+                                   &r2, NULL, 2),
+           0);
+  /* The sleeper waits for its cancel, which only another thread (or this
+   * one, outside the run) can post. */
+  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), -EDEADLK);
+  CHECK_EQ(coro__remote_started(r2), 1);
+  CHECK_EQ(coro__remote_spawn_slot(l, &s[0], ret_arg, (void *)9, NULL, NULL,
+                                   &r3, NULL, 3),
+           0);
+  CHECK_EQ(coro_remote_cancel(r2), 0);
+  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_EMPTY), 0);
+  CHECK_U64_EQ(atomic_load(&s[0].resp), 3);
+  CHECK_PTR_EQ(s[0].result, (void *)9);
+  check_outcome(r3, 0, (void *)9);
+  check_outcome(r2, 0, (void *)8); /* it returned: its result */
+  coro_remote_release(r2);
+  coro_remote_release(r3);
+  /* Cancelled before main took it: never runs. */
+  coro_remote *r4 = NULL;
+  CHECK_EQ(coro__remote_spawn_slot(l, &s[1], sl_sleep, NULL, NULL, NULL, &r4,
+                                   NULL, 1),
+           0);
+  CHECK_EQ(coro_remote_cancel(r4), 0);
+  run_empty(l);
+  CHECK_U64_EQ(atomic_load(&s[1].resp), 1);
+  CHECK_EQ(s[1].ok, 0);
+  check_outcome(r4, -ECANCELED, NULL);
+  CHECK_EQ(coro__remote_started(r4), 0);
+  coro_remote_release(r4);
+  /* Still in its slot at the close: refused. */
+  coro_remote *r5 = NULL;
+  CHECK_EQ(coro__remote_spawn_slot(l, &s[1], ret_arg, (void *)5, NULL, NULL,
+                                   &r5, NULL, 2),
+           0);
+  loop_close_ok(l);
+  CHECK_U64_EQ(atomic_load(&s[1].resp), 2);
+  CHECK_EQ(s[1].ok, 0);
+  check_outcome(r5, -ESHUTDOWN, NULL);
+  coro_remote_release(r5);
+  free(s);
+  CHECK_EQ(coro__remote_outstanding(), records);
+}
+
+/* The same across threads: a poster's round trips through a slot to a
+ * loop that runs on another thread, sleeping between them now and then
+ * (the wake of a slot's request). */
+struct slot_poster {
+  coro_loop *l;
+  coro__slot *s;
+  int n;
+};
+
+static void *slot_poster_main(void *arg) {
+  struct slot_poster *p = arg;
+  for (int i = 1; i <= p->n; i++) {
+    coro_remote *r = NULL;
+    CHECK_EQ(coro__remote_spawn_slot(p->l, p->s, ret_arg,
+                                     (void *)(intptr_t)i, NULL, NULL, &r,
+                                     NULL, (uint64_t)i),
+             0);
+    while (atomic_load_explicit(&p->s->resp, memory_order_acquire) !=
+           (uint64_t)i)
+      sched_yield();
+    CHECK_EQ(p->s->ok, 1);
+    CHECK_PTR_EQ(p->s->result, (void *)(intptr_t)i);
+    coro_remote_release(r);
+    if (i % 64 == 0)
+      nap_ms(1); /* the loop may fall asleep: the request wakes it */
+  }
+  coro_loop_stop(p->l);
+  return NULL;
+}
+
+static void test_remote_slots_threads(int mode) {
+  coro_loop *l = loop_mode(mode);
+  coro__slot *s = slots_new();
+  coro__loop_set_slots(l, s, 2);
+  struct slot_poster p = {l, &s[1], 2000};
+  pthread_t t;
+  CHECK_EQ(pthread_create(&t, NULL, slot_poster_main, &p), 0);
+  CHECK_EQ(coro_loop_run(l, CORO_RUN_UNTIL_STOPPED), 0);
+  CHECK_EQ(pthread_join(t, NULL), 0);
+  CHECK_EQ(coro__loop_slot_starts(l), 2000);
+  loop_close_ok(l);
+  free(s);
+}
+
 /* A post run while the loop closes cannot run or close the loop again. */
 static int cr_calls;
 
@@ -3978,6 +4117,8 @@ static const testing_case tests[] = {
     {"remote_across_close", test_remote_across_close, 0},
     {"freed_caller", test_freed_caller, 0},
     {"remote_cancel_after_finish", test_remote_cancel_after_finish, 0},
+    {"remote_slots", test_remote_slots, 0},
+    {"remote_slots_threads", test_remote_slots_threads, 0},
     {"close_reentry", test_close_reentry, 0},
     {"overflow", test_overflow, 0},
     {"overflow_frame", test_overflow_frame, 0},
