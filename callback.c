@@ -234,7 +234,7 @@ unsigned coro__go_loop_slot_starts(coro_loop *l) {
 /* The number of the last request the loop took from each slot, which Go
  * reads with its own atomic loads while the loop lives (Loop.claimSlot). */
 _Static_assert(sizeof(atomic_uint_least64_t) == sizeof(uint64_t) &&
-                   ATOMIC_LLONG_LOCK_FREE == 2,
+                   ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
                "Go's 64-bit atomics on slot_seen need a plain lock-free word");
 const uint64_t *coro__go_loop_slot_seen(coro_loop *l) {
   return (const uint64_t *)coro__loop_slot_seen(l);
@@ -488,9 +488,9 @@ int coro__go_loop_asleep(coro_loop *l) { return coro__loop_asleep(l); }
 int coro__go_loop_stopping(coro_loop *l) { return coro__loop_stopping(l); }
 
 /* Where a record's outcome lies, for Go to read it without a call once
- * the done flag is set (remote.c publishes result and err before done and
- * never changes them after): result is a void *, read by Go as a uintptr,
- * err an int. */
+ * the done word holds the id (remote.c publishes result and err before
+ * done and never changes them after): result is a void *, read by Go as a
+ * uintptr, err an int. */
 size_t coro__go_remote_result_off(void) {
   return offsetof(coro_remote, result);
 }

@@ -283,7 +283,7 @@ func (l *Loop) helpHeld(delta int32, beats bool) (taken int, beat uint32, gone b
 	// Nobody parked: nobody needs the keys now (Spawn takes them in
 	// batches), and a lone Spawn + Wait keeps off the ring the loop
 	// writes each completion in. Whoever parks later counts itself first
-	// and then polls its own done flag, which is set before its key is
+	// and then polls its own done word, which is set before its key is
 	// queued: it sees it.
 	if !l.parked() || l.queuedLen() == 0 {
 		return 0, beat, false
@@ -370,8 +370,9 @@ const (
 
 // claimSlot claims a polling slot of l for a Spawn whose Wait will poll
 // (Loop.spawn): a free one, else one it may take over. It returns the
-// slot and the number of the request to make, or -1.
-func (l *Loop) claimSlot() (int, uint64) {
+// slot, the number of the request to make and the slot's state before
+// (for claimed), or -1.
+func (l *Loop) claimSlot() (int, uint64, uint64) {
 	for pass := 0; pass < 2; pass++ {
 		for i := range l.cq.slotState {
 			o := &l.cq.slotState[i]
@@ -386,20 +387,21 @@ func (l *Loop) claimSlot() (int, uint64) {
 			}
 			req := w>>3 + 1
 			if o.CompareAndSwap(w, req<<3|slotClaiming) {
-				return i, req
+				return i, req, w
 			}
 		}
 	}
-	return -1, 0
+	return -1, 0, 0
 }
 
 // claimed ends the claim of slot i for request req: held if the spawn
-// stored it, else free again.
-func (l *Loop) claimed(i int, req uint64, stored bool) {
+// stored it, else back to its state before the claim (old), which a
+// take-over leaves held by the Coroutine it took it from.
+func (l *Loop) claimed(i int, req uint64, stored bool, old uint64) {
 	if stored {
 		l.cq.slotState[i].Store(req<<3 | slotHeld)
 	} else {
-		l.cq.slotState[i].Store((req - 1) << 3)
+		l.cq.slotState[i].Store(old)
 	}
 }
 

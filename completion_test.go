@@ -658,7 +658,7 @@ func TestSpawnWaitBytes(t *testing.T) {
 	parked := round(n)
 	runtime.ReadMemStats(&after)
 	per := float64(after.TotalAlloc-before.TotalAlloc) / n
-	// A Coroutine is 168 bytes (size class 176), a channel 96.
+	// A Coroutine is 176 bytes (size class 176), a channel 96.
 	limit := 192 + 112*float64(parked)/n
 	t.Logf("%.0f bytes per Spawn + Wait (limit %.0f); %d of %d Waits parked", per, limit, parked, n)
 	if per > limit {

@@ -111,10 +111,10 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 	// one is free and it has the default options (csrc/sched.c "Polling
 	// slots"): the request and the answer on one cache line, which the
 	// Wait polls. Then the loop counts the request as the beat.
-	beat, slot, req := C.int(0), -1, uint64(0)
+	beat, slot, req, old := C.int(0), -1, uint64(0), uint64(0)
 	if l.pollSlotFree() {
 		if len(opts) == 0 {
-			slot, req = l.claimSlot()
+			slot, req, old = l.claimSlot()
 		}
 		if slot < 0 {
 			beat = 1
@@ -124,7 +124,7 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		C.int(cfg.mode), C.size_t(cfg.stackSize), cfg.cGuard(), co.cname, C.uintptr_t(idx), deferWake, beat,
 		C.int(slot), C.uint64_t(req))
 	if slot >= 0 {
-		l.claimed(slot, req, s.rc >= 0)
+		l.claimed(slot, req, s.rc >= 0, old)
 	}
 	if s.rc < 0 {
 		co.mu.Unlock()

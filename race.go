@@ -7,7 +7,7 @@ import "C"
 
 // raceSync gives the race detector the order that the engine's atomics
 // give the program: a Wait that sees its coroutine finish through the
-// done flag (an atomic load of C memory, which the detector does not
+// done word or slot (atomic loads of C memory, which the detector does not
 // see) then reads what the coroutine's Go callbacks wrote. Every cgo call
 // orders itself after all earlier ones for the detector (the runtime's
 // racecgosync), callbacks included, so an empty call is enough. Only race

@@ -235,3 +235,44 @@ func TestSlotRefusedAtClose(t *testing.T) {
 		t.Fatal("the refused coroutine ran")
 	}
 }
+
+// TestSlotNoTakeOverOfUntaken: a Spawn takes over only a slot whose
+// request the loop has taken (whose fields it has read): with the loop
+// busy, two requests waiting in the two slots keep them, and a third
+// Spawn posts instead. All three, cancelled before the loop takes them,
+// never run.
+func TestSlotNoTakeOverOfUntaken(t *testing.T) {
+	skipOneCPU(t)
+	l := newLoop(t)
+	ctx := ctxTimeout(t, 10*time.Second)
+	release := blockLoop(t, l) // its spinner holds a slot, taken
+	var cos []*Coroutine
+	var boxes []ctest.Box
+	for i := 0; i < 3; i++ {
+		b := ctest.NewBox()
+		defer b.Free()
+		co, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cos, boxes = append(cos, co), append(boxes, b)
+	}
+	for i, co := range cos {
+		co.mu.Lock()
+		req := co.slotReq
+		co.mu.Unlock()
+		if (req != 0) != (i < 2) {
+			t.Fatalf("Spawn %d: slot request %d; want the first two through slots (one taken over from the spinner), the third posted", i, req)
+		}
+		co.Cancel()
+	}
+	release()
+	for i, co := range cos {
+		if res, err := co.Wait(ctx); err != syscall.ECANCELED || res != 0 {
+			t.Fatalf("Wait %d: %#x, %v; want 0, ECANCELED", i, res, err)
+		}
+		if boxes[i].Started() {
+			t.Fatalf("coroutine %d ran", i)
+		}
+	}
+}

@@ -213,8 +213,8 @@ typedef struct coro__post {
  *     took the pair away from the loop's CPU, and the report's first read
  *     of its link and its add to the count each waited for it (17% of the
  *     loop thread's samples with 64 goroutines doing Spawn + Wait);
- * and, past mu and cv, main's own line, which the poster never writes (a
- * spawn through a polling slot: sched.c). */
+ * and, past mu and cv, main's own line, which the poster does not write
+ * once the record exists (a spawn through a polling slot: sched.c). */
 struct coro_remote {
   /* Written by the poster, read by main as it starts the coroutine. */
   coro__post start_post;   /* remote_start */
@@ -252,10 +252,10 @@ struct coro_remote {
                               while it posts (remote.c) */
   pthread_cond_t cv;
   /* Main's own line, which a reuse of the record does not reset and the
-   * poster never writes: main writes it between taking a polling slot's
-   * request and answering it, and a write to a line the poster had just
-   * zeroed made the answer wait for that line (sched.c "Polling
-   * slots"). */
+   * poster does not write (only the record's first allocation zeroes it):
+   * main writes it between taking a polling slot's request and answering
+   * it, and a write to a line the poster had just zeroed made the answer
+   * wait for that line (sched.c "Polling slots"). */
   _Alignas(64) coro *co;   /* loop thread only: the coroutine, while alive */
   atomic_uint_least64_t started; /* the id of the spawn that started (ran,
                               or runs): the Go bindings tell a coroutine
@@ -289,7 +289,7 @@ _Static_assert(offsetof(struct coro_remote, co) >=
  * hands the outcome back. One poster at a time owns it (the Go bindings
  * hand slots out), from its request until it has read the answer, or
  * until another takes it over once main has taken the request (then main
- * does not answer there, and the first poster reads the record). */
+ * may not answer there, and the first poster reads the record). */
 typedef struct coro__slot {
   _Alignas(64) atomic_uint_least64_t req; /* poster: its request's number,
                                              stored after the fields */
@@ -299,9 +299,10 @@ typedef struct coro__slot {
   uint64_t id;                            /* and r's id */
   atomic_uint_least64_t resp; /* main: the request answered: 0 while it
                                  writes result and ok, then the number */
-  void *result;
-  int ok;  /* 1: result is the outcome; 0: the record has it (cancelled,
-              refused or failed), published right after the answer */
+  _Atomic(void *) result;
+  atomic_int ok; /* 1: result is the outcome; 0: the record has it
+                    (cancelled, refused or failed), published right after
+                    the answer */
   int cpu; /* request: the poster's CPU when the loop looked asleep, or
               -1 (colocate.c, as coro_remote's cpu) */
 } coro__slot;
@@ -665,8 +666,8 @@ int coro__loop_post_node_owe(coro_loop *loop, coro__post *p, int *owe);
  * runs: main watches the n slots (n <= CORO__SLOTS_MAX) until the loop is
  * closed, and the caller keeps them until then. */
 void coro__loop_set_slots(coro_loop *loop, coro__slot *slots, unsigned n);
-/* Hands main the request q stored in s (post a slot): wakes a sleeping
- * loop, or with owe leaves that wake to the caller as
+/* After the poster stored a request in one of loop's slots: wakes a
+ * sleeping loop, or with owe leaves that wake to the caller as
  * coro__loop_post_node_owe does. The caller keeps the loop from closing
  * until this returns. */
 void coro__loop_post_slot(coro_loop *loop, int *owe);
@@ -767,8 +768,9 @@ int coro__loop_contended(coro_loop *l);
  * poster_cpu when the two keep meeting there (colocate.c). */
 void coro__colocate_note(coro_loop *loop, int poster_cpu);
 
-/* For the Go bindings: the address of r's done flag (callback.c), and
- * whether the coroutine was spawned (coroutine.go). */
+/* For the Go bindings: the address of r's done word (the id once the
+ * outcome is published: callback.c), and whether the coroutine was
+ * spawned (coroutine.go). */
 const uint64_t *coro__remote_done_flag(const coro_remote *r);
 int coro__remote_started(const coro_remote *r);
 /* coro_remote_release of each of rs[0..n) (NULLs skipped). */

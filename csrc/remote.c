@@ -8,7 +8,8 @@
  * without a lock as the coroutine finishes, and reports it later (the
  * wake of coro_remote_wait under r->mu, on_done). The report takes r->mu
  * only when a thread counted itself in r->lockers (coro_remote_wait,
- * coro_remote_cancel): Go's Wait polls the done flag and never locks.
+ * coro_remote_cancel): Go's Wait polls the done word (or its polling
+ * slot: sched.c) and never locks.
  * Holding r->mu while posting a cancel keeps the loop from being freed
  * under the poster (close reports every record before it frees the
  * loop), and only because the canceller counted itself in lockers first:
@@ -193,17 +194,19 @@ void coro__remote_complete(coro_loop *l, coro_remote *r, void *result,
 }
 
 void coro__slot_answer(coro__slot *s, uint64_t q, void *result, int ok) {
-  /* Taken over by a later request (whose poster wrote the number before
-   * its fields, which main does not touch here): this request's poster
-   * learns its outcome from the record. */
+  /* Taken over by a later request: this request's poster learns its
+   * outcome from the record (it finds the slot's number changed). A
+   * poster that takes the slot over between this look and the answer
+   * writes only the request's fields and number, none of the answer's,
+   * and its own answer carries its own number. */
   if (atomic_load_explicit(&s->req, memory_order_relaxed) != q)
     return;
   /* 0 first: a poster of an earlier request that reads result while it
    * changes then finds resp no longer its number (a seqlock). */
   atomic_store_explicit(&s->resp, 0, memory_order_relaxed);
   atomic_thread_fence(memory_order_release); /* the 0, then result */
-  s->result = result;
-  s->ok = ok;
+  atomic_store_explicit(&s->result, result, memory_order_relaxed);
+  atomic_store_explicit(&s->ok, ok, memory_order_relaxed);
   atomic_store_explicit(&s->resp, q, memory_order_release);
 }
 
@@ -226,7 +229,9 @@ static void start(coro_loop *l, coro_remote *r, coro_fn fn, void *arg,
    * down under it" from "it was cancelled". */
   int err = 0;
   coro *co = NULL;
-  if (cancel && atomic_load(&r->cancel))
+  /* While the loop closes, cancels are not posted (they are refused:
+   * close cancels everything), so the flag is read then too. */
+  if ((cancel || l->closing) && atomic_load(&r->cancel))
     err = -ECANCELED;
   else if (l->closing)
     err = -ESHUTDOWN;
@@ -257,11 +262,13 @@ static void remote_start(void *p) {
 /* Main, as remote_start for a post, but from what the slot held: until
  * the answer, main reads and writes no line the poster wrote for this
  * spawn except the slot's (see sched.c "Polling slots"). A cancel sets
- * r->cancel, then posts (or, on the loop's thread, sets cancelled_here):
- * it can have stopped this spawn from starting only if its post came with
- * this turn's (taken before main looked at the slots); a later one
- * cancels the coroutine that started. Without, the record's first line,
- * which the poster has just written, is not read. */
+ * r->cancel, then posts (or, on the loop's thread, sets cancelled_here;
+ * while the loop closes, it does not post): it can have stopped this
+ * spawn from starting only if its post came with this turn's (taken
+ * before main looked at the slots), it ran on the loop's thread, or the
+ * loop closes; a later one cancels the coroutine that started. Otherwise
+ * the record's first line, which the poster has just written, is not
+ * read. */
 void coro__remote_start_slot(coro_loop *l, coro__slot *s, uint64_t q,
                              const coro__slot_request *rq, int posts) {
   start(l, rq->r, rq->fn, rq->arg, NULL, rq->id, rq->cpu, posts, s, q);

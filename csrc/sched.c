@@ -1,5 +1,6 @@
 /* sched.c - the loop: run queue, timers, waiting and waking, spawn, yield,
- * sleep, join, detach, cancel, cross-thread posts, run and close.
+ * sleep, join, detach, cancel, cross-thread posts and polling slots, run
+ * and close.
  *
  * Coroutines switch directly to one another: a coroutine that parks hands
  * the CPU to the head of the run queue without passing through the loop.
@@ -640,6 +641,11 @@ int coro_loop_stop(coro_loop *l) {
 /* Starts the requests waiting in the polling slots; posts: main took
  * posts in this turn (run_posts). */
 static void run_slots(coro_loop *l, int posts) {
+  /* A cancel on the loop's thread (which posts nothing) counts from the
+   * look that finds it set: one made by a report during these starts
+   * (a refused request's on_done) is seen by the next turn's. */
+  int here = l->cancelled_here;
+  l->cancelled_here = 0;
   for (unsigned i = 0; i < l->nslots; i++) {
     coro__slot *s = &l->slots[i];
     uint64_t q = atomic_load_explicit(&s->req, memory_order_acquire);
@@ -656,7 +662,7 @@ static void run_slots(coro_loop *l, int posts) {
                                                memory_order_relaxed) +
                               1,
                           memory_order_relaxed);
-    coro__remote_start_slot(l, s, q, &rq, posts);
+    coro__remote_start_slot(l, s, q, &rq, posts || here || l->cancelled_here);
   }
 }
 
@@ -668,10 +674,8 @@ static void run_posts(coro_loop *l) {
    * that could keep it from starting is then in that list (see
    * coro__remote_start_slot), and before the posts run: a cancel among
    * them finds the coroutine started. */
-  if (l->nslots) {
-    run_slots(l, q != NULL || l->cancelled_here);
-    l->cancelled_here = 0;
-  }
+  if (l->nslots)
+    run_slots(l, q != NULL);
   coro__post *p = NULL; /* q reversed: oldest first */
   while (q) {
     coro__post *n = q->next;
@@ -728,14 +732,17 @@ static void report_remotes(coro_loop *l) {
 /* ---- Liveness -----------------------------------------------------------
  *
  * A thread that waits for this loop's work by polling (Go's Wait, which
- * polls a remote spawn's done flag) must give its CPU up when the loop
+ * polls a remote spawn's done word or polling slot) must give its CPU up
+ * when the loop
  * thread is queued behind it on that CPU, and only then: a sched_yield
  * costs about a microsecond on a VM, more than the rest of a round trip
  * to a loop that is running. Neither side can ask the kernel where the
  * other runs, so each shows that it runs: main stores a new `beat` each
  * turn and while it spins for posts; the poller adds to `waiter_beat` as
  * it posts its request (a Go spawn whose Wait will poll, just before its
- * push: remote.c, coro__remote_spawn_owe) and now and then while it polls.
+ * push: remote.c, coro__remote_spawn_owe) and now and then while it polls,
+ * and main counts each request it takes from a polling slot as such a
+ * beat (`slot_beats`: the slot's poster polls).
  * `waiter_beat` lies on post_head's line, which the poster keeps for its
  * push and main reads anyway (its turns take the posts, its spin for posts
  * watches the head): on a line of its own, the beat at the start of each

@@ -3727,6 +3727,11 @@ static void *sl_sleep(void *arg) {
   return arg;
 }
 
+static void *sl_cancel(void *r) {
+  CHECK_EQ(coro_remote_cancel(r), 0); /* from another thread: it posts */
+  return NULL;
+}
+
 static void check_outcome(coro_remote *r, int want_err, void *want_res) {
   void *res = NULL;
   int err = 99;
@@ -3791,13 +3796,28 @@ static void test_remote_slots(int mode) {
   check_outcome(r4, -ECANCELED, NULL);
   CHECK_EQ(coro__remote_started(r4), 0);
   coro_remote_release(r4);
+  /* The same, cancelled from another thread: the cancel's post comes
+   * with the turn that takes the request. */
+  coro_remote *r6 = NULL;
+  CHECK_EQ(coro__remote_spawn_slot(l, &s[1], sl_sleep, NULL, NULL, NULL, &r6,
+                                   NULL, 2),
+           0);
+  pthread_t t;
+  CHECK_EQ(pthread_create(&t, NULL, sl_cancel, r6), 0);
+  CHECK_EQ(pthread_join(t, NULL), 0);
+  run_empty(l);
+  CHECK_U64_EQ(atomic_load(&s[1].resp), 2);
+  CHECK_EQ(s[1].ok, 0);
+  check_outcome(r6, -ECANCELED, NULL);
+  CHECK_EQ(coro__remote_started(r6), 0);
+  coro_remote_release(r6);
   /* Still in its slot at the close: refused. */
   coro_remote *r5 = NULL;
   CHECK_EQ(coro__remote_spawn_slot(l, &s[1], ret_arg, (void *)5, NULL, NULL,
-                                   &r5, NULL, 2),
+                                   &r5, NULL, 3),
            0);
   loop_close_ok(l);
-  CHECK_U64_EQ(atomic_load(&s[1].resp), 2);
+  CHECK_U64_EQ(atomic_load(&s[1].resp), 3);
   CHECK_EQ(s[1].ok, 0);
   check_outcome(r5, -ESHUTDOWN, NULL);
   coro_remote_release(r5);
@@ -3828,8 +3848,9 @@ static void *slot_poster_main(void *arg) {
     CHECK_EQ(p->s->ok, 1);
     CHECK_PTR_EQ(p->s->result, (void *)(intptr_t)i);
     coro_remote_release(r);
-    if (i % 64 == 0)
-      nap_ms(1); /* the loop may fall asleep: the request wakes it */
+    if (i % 256 == 0) /* a request to a loop asleep wakes it */
+      while (!coro__loop_asleep(p->l))
+        sched_yield();
   }
   coro_loop_stop(p->l);
   return NULL;
