@@ -568,10 +568,10 @@ int coro__loop_post_node(coro_loop *l, coro__post *p) {
  * coroutine from it alone, and answers on the same line before it writes
  * anything the poster wrote (coro__finished: the answer, then the
  * publication). A bare C model of the two protocols on the test VM, in its
- * slow state (a cache line round trip 440 to 480 ns): 900 to 980 ns per
- * round trip with the post, 560 to 620 with the slot; any read or write of
- * a record line the poster had just written, before the answer, put it
- * back above 940.
+ * slow state (a cache line round trip 440 to 500 ns): 890 to 1,050 ns per
+ * round trip with the post, 520 to 630 with the slot and a record written
+ * after the answer; any read or write of a record line the poster had
+ * just written, before the answer, put it back above 940 (README).
  *
  * The bindings own the slots and hand each to one poster at a time (one
  * that will poll; coro__loop_set_slots); main keeps, per slot, the number
@@ -733,10 +733,9 @@ static void report_remotes(coro_loop *l) {
  *
  * A thread that waits for this loop's work by polling (Go's Wait, which
  * polls a remote spawn's done word or polling slot) must give its CPU up
- * when the loop
- * thread is queued behind it on that CPU, and only then: a sched_yield
- * costs about a microsecond on a VM, more than the rest of a round trip
- * to a loop that is running. Neither side can ask the kernel where the
+ * when the loop thread is queued behind it on that CPU, and only then: a
+ * sched_yield costs about a microsecond on a VM, more than the rest of a
+ * round trip to a loop that is running. Neither side can ask the kernel where the
  * other runs, so each shows that it runs: main stores a new `beat` each
  * turn and while it spins for posts; the poller adds to `waiter_beat` as
  * it posts its request (a Go spawn whose Wait will poll, just before its
