@@ -517,7 +517,7 @@ func (co *Coroutine) poll() bool {
 // held, co.slot set): done with the result if the coroutine returned it.
 // Otherwise it clears co.slot if the record is to be read instead: the
 // outcome was not a plain return, or another Spawn took the slot over
-// once the loop had taken this request (then the loop does not answer
+// once the loop had taken this request (then the loop may not answer
 // there). The loop writes 0 to resp before it changes result and ok, then
 // the request's number: the second look at resp tells that result was
 // this request's (a seqlock).
