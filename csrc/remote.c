@@ -289,6 +289,13 @@ static coro_remote *remote_new(coro_loop *loop, coro_fn fn, void *arg,
   r->arg = arg;
   r->on_done = on_done;
   r->udata = udata;
+  /* The poster's CPU, for colocate.c, when the loop looks asleep (this
+   * spawn may be the one that wakes it); -1 otherwise, which spares the
+   * other spawns the call (a read of rseq with glibc >= 2.35, a system
+   * call without). `sleeping` is read-mostly, while a look at post_head
+   * before the push's CAS would fetch that contended line twice. A stale
+   * look only skips a note or makes one more. */
+  r->cpu = coro__loop_asleep(loop) ? sched_getcpu() : -1;
   return r;
 }
 
@@ -315,13 +322,6 @@ int coro__remote_spawn_owe(coro_loop *loop, coro_fn fn, void *arg,
     return -ENOMEM;
   if (opts)
     r->opts = *opts;
-  /* The poster's CPU, for colocate.c, when the loop looks asleep (this
-   * post may be the one that wakes it); -1 otherwise, which spares the
-   * other posts the call (a read of rseq with glibc >= 2.35, a system
-   * call without). `sleeping` is read-mostly, while a look at post_head
-   * before the push's CAS would fetch that contended line twice. A stale
-   * look only skips a note or makes one more. */
-  r->cpu = coro__loop_asleep(loop) ? sched_getcpu() : -1;
   r->start_post.fn = remote_start;
   r->start_post.arg = r;
   /* beat: the spawner runs and will poll (the Go bindings' Spawn), a
@@ -361,7 +361,6 @@ int coro__remote_spawn_slot(coro_loop *loop, coro__slot *s, coro_fn fn,
   coro_remote *r = remote_new(loop, fn, arg, on_done, udata);
   if (!r)
     return -ENOMEM;
-  r->cpu = -1;
   /* The request: plain stores, and its number last with a release. No
    * locked instruction between the record's stores and this one: it
    * would wait for the record's lines (main read them last time), and
@@ -370,7 +369,7 @@ int coro__remote_spawn_slot(coro_loop *loop, coro__slot *s, coro_fn fn,
   s->fn = fn;
   s->arg = arg;
   s->id = r->id;
-  s->cpu = coro__loop_asleep(loop) ? sched_getcpu() : -1;
+  s->cpu = r->cpu;
   atomic_store_explicit(&s->req, req, memory_order_release);
   coro__loop_post_slot(loop, owe);
   *out = r;

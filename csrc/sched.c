@@ -62,13 +62,17 @@ static inline int posts_pending(coro_loop *l) {
 }
 
 /* 1 if a polling slot holds a request main has not taken (see "Polling
- * slots"). */
-static inline int slots_pending(coro_loop *l) {
+ * slots"), the slots' numbers loaded with order mo. */
+static inline int slots_waiting(coro_loop *l, memory_order mo) {
   for (unsigned i = 0; i < l->nslots; i++)
-    if (atomic_load_explicit(&l->slots[i].req, memory_order_relaxed) !=
+    if (atomic_load_explicit(&l->slots[i].req, mo) !=
         atomic_load_explicit(&l->slot_seen[i], memory_order_relaxed))
       return 1;
   return 0;
+}
+
+static inline int slots_pending(coro_loop *l) {
+  return slots_waiting(l, memory_order_relaxed);
 }
 
 /* Posts or slot requests for main. */
@@ -79,11 +83,7 @@ static inline int work_pending(coro_loop *l) {
 /* slots_pending with sequentially consistent loads, for the Dekker pair
  * of a sleep (idle) with coro__loop_post_slot. */
 static int slots_asked(coro_loop *l) {
-  for (unsigned i = 0; i < l->nslots; i++)
-    if (atomic_load(&l->slots[i].req) !=
-        atomic_load_explicit(&l->slot_seen[i], memory_order_relaxed))
-      return 1;
-  return 0;
+  return slots_waiting(l, memory_order_seq_cst);
 }
 
 /* The waiters' beats ("Liveness"): waiter_beat, and each request taken

@@ -3741,6 +3741,17 @@ static void check_outcome(coro_remote *r, int want_err, void *want_res) {
     CHECK_PTR_EQ(res, want_res);
 }
 
+/* Request q of slot s was refused: answered "read the record", which
+ * says err; its coroutine never started. Releases r. */
+static void check_refused(coro__slot *s, uint64_t q, coro_remote *r,
+                          int err) {
+  CHECK_U64_EQ(atomic_load(&s->resp), q);
+  CHECK_EQ(s->ok, 0);
+  check_outcome(r, err, NULL);
+  CHECK_EQ(coro__remote_started(r), 0);
+  coro_remote_release(r);
+}
+
 static void test_remote_slots(int mode) {
   long records = coro__remote_outstanding();
   coro_loop *l = loop_mode(mode);
@@ -3791,11 +3802,7 @@ static void test_remote_slots(int mode) {
            0);
   CHECK_EQ(coro_remote_cancel(r4), 0);
   run_empty(l);
-  CHECK_U64_EQ(atomic_load(&s[1].resp), 1);
-  CHECK_EQ(s[1].ok, 0);
-  check_outcome(r4, -ECANCELED, NULL);
-  CHECK_EQ(coro__remote_started(r4), 0);
-  coro_remote_release(r4);
+  check_refused(&s[1], 1, r4, -ECANCELED);
   /* The same, cancelled from another thread: the cancel's post comes
    * with the turn that takes the request. */
   coro_remote *r6 = NULL;
@@ -3806,21 +3813,14 @@ static void test_remote_slots(int mode) {
   CHECK_EQ(pthread_create(&t, NULL, sl_cancel, r6), 0);
   CHECK_EQ(pthread_join(t, NULL), 0);
   run_empty(l);
-  CHECK_U64_EQ(atomic_load(&s[1].resp), 2);
-  CHECK_EQ(s[1].ok, 0);
-  check_outcome(r6, -ECANCELED, NULL);
-  CHECK_EQ(coro__remote_started(r6), 0);
-  coro_remote_release(r6);
+  check_refused(&s[1], 2, r6, -ECANCELED);
   /* Still in its slot at the close: refused. */
   coro_remote *r5 = NULL;
   CHECK_EQ(coro__remote_spawn_slot(l, &s[1], ret_arg, (void *)5, NULL, NULL,
                                    &r5, NULL, 3),
            0);
   loop_close_ok(l);
-  CHECK_U64_EQ(atomic_load(&s[1].resp), 3);
-  CHECK_EQ(s[1].ok, 0);
-  check_outcome(r5, -ESHUTDOWN, NULL);
-  coro_remote_release(r5);
+  check_refused(&s[1], 3, r5, -ESHUTDOWN);
   free(s);
   CHECK_EQ(coro__remote_outstanding(), records);
 }
