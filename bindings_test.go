@@ -653,10 +653,22 @@ func TestCallbackDeadlock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var closeErr, waitErr, otherErr, otherCloseErr error
+		// One that finished before the callback: its Wait there returns
+		// the outcome, as anywhere.
+		fin, err := l.Spawn(Entry(ctest.Nop()), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-fin.Done()
+		var closeErr, waitErr, parkErr, finErr, otherErr, otherCloseErr error
 		fn := registered(t, func(uintptr) (uintptr, error) {
 			closeErr = l.Close(context.Background())
 			_, waitErr = sleeper.Wait(context.Background())
+			_, finErr = fin.Wait(context.Background())
+			// A Wait that parks at once (the polling slots are taken).
+			l.cq.spinners.Add(maxSpinners)
+			_, parkErr = sleeper.Wait(context.Background())
+			l.cq.spinners.Add(-maxSpinners)
 			_, otherErr = otherCo.Wait(context.Background())
 			otherCloseErr = other.Close(context.Background())
 			return 0, nil
@@ -664,6 +676,12 @@ func TestCallbackDeadlock(t *testing.T) {
 		callGo(t, l, fn, 0)
 		if closeErr != syscall.EDEADLK || waitErr != syscall.EDEADLK {
 			t.Errorf("Close %v, Wait %v from a callback of the same loop; want EDEADLK", closeErr, waitErr)
+		}
+		if parkErr != syscall.EDEADLK {
+			t.Errorf("Wait %v from a callback of the same loop with the polling slots taken; want EDEADLK", parkErr)
+		}
+		if finErr != nil {
+			t.Errorf("Wait for a finished coroutine from a callback of its loop: %v", finErr)
 		}
 		if otherErr != nil || otherCloseErr != nil {
 			t.Errorf("Wait %v, Close %v on another loop; want nil", otherErr, otherCloseErr)
