@@ -415,9 +415,9 @@ static void coro__go_on_done(coro_remote *r, void *udata) {
    * transfers between CPUs per parked Spawn + Wait (parking Waits with
    * GOMAXPROCS 1 spent a sixth of their thread's time on them). In the
    * record, it lies beside what the report has just read and written.
-   * The parker stores it, then loads done; publish stored done (seq_cst)
-   * before this load: either the parker sees the outcome, or this sees
-   * the flag. */
+   * The parker stores it, then loads done; publish stored done before
+   * the report's fence (coro__remote_report), and this load comes after
+   * it: either the parker sees the outcome, or this sees the flag. */
   if (q->closing || !atomic_load(&r->notify))
     return;
   /* The push before the loads below (a ring push is a plain store): the

@@ -147,7 +147,13 @@ void coro__remote_release_n(coro_remote **rs, size_t n) {
 }
 
 /* On the loop thread, the only writer of the outcome: result and err,
- * then done (seq_cst, so a release for coro_remote_poll's load), once.
+ * then done (a release, for coro_remote_poll's load), once. Not seq_cst:
+ * the Dekker pairs with done (lockers, notify) are the report's, which
+ * fences first. A seq_cst store here waited for the store buffer to
+ * drain, the slot's answer with it (sched.c "Polling slots"): a transfer
+ * of the line the poller polls, which the loop paid in full before it
+ * took the next request (8.7% of the samples with 64 goroutines in the
+ * VM's slow state).
  * Without r->mu: a coro_remote_wait that checked done under it and found
  * it unset is woken by the report, which then sees it in lockers and
  * broadcasts under mu; a coro_remote_cancel that found it unset holds mu,
@@ -160,7 +166,7 @@ void coro__remote_publish(coro_remote *r, uint64_t id, void *result,
   r->result = result;
   r->err = err;
   r->co = NULL;
-  atomic_store(&r->done, id);
+  atomic_store_explicit(&r->done, id, memory_order_release);
 }
 
 /* 1 once r's outcome is published (seq_cst, as the Dekker pairs with
@@ -172,9 +178,12 @@ static int finished(const coro_remote *r) {
 /* On the loop thread, once r is published: wakes coro_remote_wait, calls
  * on_done, and drops the loop's reference. */
 void coro__remote_report(coro_remote *r) {
-  /* done was stored before this load (both seq_cst): a locker that this
-   * load misses counted itself after it, so its look at done, under mu,
-   * sees the outcome. Go's Wait, which polls, never locks: a lock, a
+  /* done was stored before this fence, and its loads come after it: a
+   * locker that the load misses counted itself (seq_cst) after the fence,
+   * so its look at done, under mu, sees the outcome; so does a parker
+   * whose notify flag on_done's load misses (callback.c). */
+  atomic_thread_fence(memory_order_seq_cst);
+  /* Go's Wait, which polls, never locks: a lock, a
    * broadcast and an unlock per coroutine saved on the loop thread. */
   if (atomic_load(&r->lockers)) {
     pthread_mutex_lock(&r->mu);
@@ -423,8 +432,8 @@ int coro_remote_wait(coro_remote *r, int64_t deadline, void **result) {
 int coro_remote_poll(coro_remote *r, void **result, int *err) {
   if (!r)
     return -EINVAL;
-  /* No lock: result and err are written before done is stored (seq_cst,
-   * so a release) and never after, so this acquire load is enough. A
+  /* No lock: result and err are written before done is stored (a
+   * release) and never after, so this acquire load is enough. A
    * poller that saw done and then took r->mu found it held by the loop
    * thread, which stores done under it: a futex wait and a wake per
    * Spawn + Wait whenever the waiter polled on another CPU. */
