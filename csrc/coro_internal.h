@@ -208,11 +208,17 @@ typedef struct coro__post {
  *   - the outcome, which main writes once and the poster polls;
  *   - what main's report reads and writes after the outcome (the count of
  *     lockers, the notify flag, the reference count, the report's link,
- *     on_done's udata), and the cancel's post. On the outcome's pair, the
- *     report missed them after each publication: a poller's reads of done
- *     took the pair away from the loop's CPU, and the report's first read
- *     of its link and its add to the count each waited for it (17% of the
- *     loop thread's samples with 64 goroutines doing Spawn + Wait);
+ *     on_done and its udata), and the cancel's post. on_done lay in the
+ *     first pair, which the report's read of it left shared by both
+ *     CPUs: the poster's next use of the record waited for that pair
+ *     before its request could go out (paired with it there, twice, in
+ *     the VM's slow state: Spawn + Wait 0.95x and 0.96x, to a busy loop
+ *     0.87x and 0.94x, medians of 10 and 12 rounds). On the outcome's
+ *     pair, the report missed them after each publication: a poller's
+ *     reads of done took the pair away from the loop's CPU, and the
+ *     report's first read of its link and its add to the count each
+ *     waited for it (17% of the loop thread's samples with 64 goroutines
+ *     doing Spawn + Wait);
  * and, past mu and cv, main's own line, which the poster does not write
  * once the record exists (a spawn through a polling slot: sched.c). */
 struct coro_remote {
@@ -224,7 +230,6 @@ struct coro_remote {
   atomic_int cancel;       /* set by coro_remote_cancel */
   int cpu;                 /* the CPU the spawn was posted from, or -1 */
   coro_opts opts;
-  void (*on_done)(coro_remote *r, void *udata);
   coro_loop *loop;
   /* The outcome: written by main, polled by the poster. */
   _Alignas(128) atomic_uint_least64_t done; /* the id once result and err
@@ -246,6 +251,7 @@ struct coro_remote {
                               the record cache's list; a holder's list
                               (the Go bindings' completion queue, when its
                               ring is full) */
+  void (*on_done)(coro_remote *r, void *udata);
   void *udata;             /* on_done's */
   coro__post cancel_post;  /* remote_cancel_on_loop, posted at most once */
   pthread_mutex_t mu;      /* coro_remote_wait's wake; held by a cancel
@@ -280,6 +286,12 @@ _Static_assert(offsetof(struct coro_remote, lockers) -
                        offsetof(struct coro_remote, done) >=
                    CORO__REMOTE_ALIGN,
                "the report's fields are off the outcome's pair of lines");
+_Static_assert(offsetof(struct coro_remote, on_done) >=
+                       offsetof(struct coro_remote, lockers) &&
+                   offsetof(struct coro_remote, udata) + sizeof(void *) <=
+                       offsetof(struct coro_remote, lockers) +
+                           CORO__REMOTE_ALIGN,
+               "on_done and udata lie on the report's pair of lines");
 _Static_assert(offsetof(struct coro_remote, co) >=
                    offsetof(struct coro_remote, mu) + sizeof(pthread_mutex_t),
                "main's own line lies past what a reuse resets");
