@@ -622,9 +622,10 @@ void coro__free(coro_loop *loop, coro *co);
 /* A fresh process-wide coroutine id (never 0). */
 uint64_t coro__next_id(void);
 
-/* Spawn: coro__new + make ready + count as active (sched.c, remote.c). */
+/* Spawn: coro__new + make ready (at the head of the run queue if first,
+ * else at its tail) + count as active (sched.c, remote.c). */
 int coro__spawn(coro_loop *loop, coro_fn fn, void *arg, const coro_opts *opts,
-                coro **out);
+                int first, coro **out);
 
 /* Check opts against the limits: 0 or -EINVAL. */
 int coro__check_opts(const coro_opts *opts);

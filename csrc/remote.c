@@ -245,7 +245,7 @@ static void start(coro_loop *l, coro_remote *r, coro_fn fn, void *arg,
   else if (l->closing)
     err = -ESHUTDOWN;
   else
-    err = coro__spawn(l, fn, arg, opts, &co);
+    err = coro__spawn(l, fn, arg, opts, s != NULL, &co);
   if (err < 0) {
     if (s)
       coro__slot_answer(s, q, NULL, 0);

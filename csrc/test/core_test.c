@@ -3825,6 +3825,53 @@ static void test_remote_slots(int mode) {
   CHECK_EQ(coro__remote_outstanding(), records);
 }
 
+/* A slot's coroutine runs before the coroutines already ready (its
+ * poster polls): the poster, a coroutine of the loop, yields after its
+ * request, and main starts the request's coroutine ahead of it. */
+static int slf_order[4], slf_norder;
+
+static void *slf_mark(void *arg) {
+  if (slf_norder < 4)
+    slf_order[slf_norder++] = (int)(intptr_t)arg;
+  return arg;
+}
+
+struct slf {
+  coro_loop *l;
+  coro__slot *s;
+  coro_remote *r;
+};
+
+static void *slf_poster(void *p) {
+  struct slf *f = p;
+  CHECK_EQ(coro__remote_spawn_slot(f->l, f->s, slf_mark, (void *)1, NULL, NULL,
+                                   &f->r, NULL, 1),
+           0);
+  CHECK_EQ(coro_yield(), 0);
+  slf_mark((void *)2);
+  return NULL;
+}
+
+static void test_remote_slot_first(int mode) {
+  long records = coro__remote_outstanding();
+  coro_loop *l = loop_mode(mode);
+  coro__slot *s = slots_new();
+  coro__loop_set_slots(l, s, 2);
+  struct slf f = {l, &s[0], NULL};
+  slf_norder = 0;
+  CHECK_EQ(coro_spawn(NULL, slf_poster, &f, NULL), 0);
+  run_empty(l);
+  CHECK_EQ(slf_norder, 2);
+  CHECK_EQ(slf_order[0], 1); /* the request's coroutine */
+  CHECK_EQ(slf_order[1], 2); /* then the poster, ready before it */
+  CHECK_U64_EQ(atomic_load(&s[0].resp), 1);
+  check_outcome(f.r, 0, (void *)1);
+  coro_remote_release(f.r);
+  loop_close_ok(l);
+  free(s);
+  CHECK_EQ(coro__remote_outstanding(), records);
+}
+
 /* The same across threads: a poster's round trips through a slot to a
  * loop that runs on another thread, sleeping between them now and then
  * (the wake of a slot's request). */
@@ -4142,6 +4189,7 @@ static const testing_case tests[] = {
     {"freed_caller", test_freed_caller, 0},
     {"remote_cancel_after_finish", test_remote_cancel_after_finish, 0},
     {"remote_slots", test_remote_slots, 0},
+    {"remote_slot_first", test_remote_slot_first, 0},
     {"remote_slots_threads", test_remote_slots_threads, 0},
     {"close_reentry", test_close_reentry, 0},
     {"overflow", test_overflow, 0},
