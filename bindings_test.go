@@ -661,9 +661,12 @@ func TestCallbackDeadlock(t *testing.T) {
 		}
 		<-fin.Done()
 		var closeErr, waitErr, parkErr, finErr, otherErr, otherCloseErr error
+		var spinFound uint64
 		fn := registered(t, func(uintptr) (uintptr, error) {
 			closeErr = l.Close(context.Background())
+			spun := spinDeadlocks.Load()
 			_, waitErr = sleeper.Wait(context.Background())
+			spinFound = spinDeadlocks.Load() - spun
 			_, finErr = fin.Wait(context.Background())
 			// A Wait that parks at once (the polling slots are taken).
 			l.cq.spinners.Add(maxSpinners)
@@ -676,6 +679,9 @@ func TestCallbackDeadlock(t *testing.T) {
 		callGo(t, l, fn, 0)
 		if closeErr != syscall.EDEADLK || waitErr != syscall.EDEADLK {
 			t.Errorf("Close %v, Wait %v from a callback of the same loop; want EDEADLK", closeErr, waitErr)
+		}
+		if spinFound != 1 {
+			t.Errorf("the polling Wait from a callback: %d deadlocks found while it polled, want 1", spinFound)
 		}
 		if parkErr != syscall.EDEADLK {
 			t.Errorf("Wait %v from a callback of the same loop with the polling slots taken; want EDEADLK", parkErr)

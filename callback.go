@@ -48,7 +48,8 @@ var (
 // should be short. While it runs, every engine call that would switch
 // coroutines returns -EPERM. f may Spawn on any loop and Wait for
 // coroutines of other loops, but Wait or Close on its own loop return
-// syscall.EDEADLK. f must not call runtime.Goexit (so no t.FailNow or
+// syscall.EDEADLK (Wait returns the outcome of a coroutine that had
+// finished before). f must not call runtime.Goexit (so no t.FailNow or
 // t.Fatal in tests): that cannot unwind through the C frames below it.
 //
 // arg is the void * the C code passed, as an integer (CPtr makes it a

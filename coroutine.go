@@ -248,30 +248,35 @@ func (co *Coroutine) Done() <-chan struct{} {
 // finished, or without a result if it was cancelled before it started; an
 // error matching ErrAbandoned and syscall.ECANCELED if Close gave up on it;
 // an error matching ErrClosed if the loop shut down before it started; and
-// syscall.EDEADLK, within microseconds, when called from a Go function
-// running on the coroutine's own loop thread, which could never see it
-// finish (one that had finished before the call is returned as usual).
+// syscall.EDEADLK, before it blocks or gives its thread up, when called
+// from a Go function running on the coroutine's own loop thread, which
+// could never see it finish (one that had finished before the call is
+// returned as usual).
 func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	// The check for the loop's own thread (a cgo call, a twentieth of a
-	// Spawn + Wait's Go time with 64 goroutines) comes only once the Wait
-	// is about to block: at the 64th poll (spin) and before it parks.
+	// Spawn + Wait's Go time with 64 goroutines) comes only before the
+	// Wait gives its thread up or blocks (Loop.offLoopThread): before a
+	// Gosched or a yield, at the 64th poll (spin), and before it parks.
 	// Until then the caller may be on that thread: it polls a loop that
 	// cannot run, and sees a coroutine finished before the call, which
 	// it may well return.
-	//
+	var asked bool
+	if co.poll() {
+		// Finished before this goroutine could poll. Its Spawn showed the
+		// loop that the poster runs (the waiter beat: csrc/sched.c
+		// "Liveness").
+		return co.result, co.err
+	}
 	// A Wait whose coroutine finishes while it polls never blocks, so a
 	// goroutine doing nothing but Spawn + Wait keeps its P like a busy
 	// loop: the P's other goroutines waited for Go's preemption (20 ms for
 	// a 100 us sleep beside it, with GOMAXPROCS 1). About one Wait in
 	// waitYieldEvery lets them run first.
 	if rand.Uint32()%waitYieldEvery == 0 {
+		if !co.loop.offLoopThread(&asked) {
+			return 0, syscall.EDEADLK
+		}
 		runtime.Gosched()
-	}
-	if co.poll() {
-		// Finished before this goroutine could poll. Its Spawn showed the
-		// loop that the poster runs (the waiter beat: csrc/sched.c
-		// "Liveness").
-		return co.result, co.err
 	}
 	// Poll briefly before parking: a coroutine that returns soon is
 	// finished by this goroutine, with no hand-off (completion.go). The
@@ -290,7 +295,7 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	sp := &co.loop.cq.spinners
 	if co.loop.pollSlotFree() {
 		if sp.Add(1) <= maxSpinners {
-			done, err := co.spin(ctx)
+			done, err := co.spin(ctx, &asked)
 			sp.Add(-1)
 			if done {
 				return co.result, co.err
@@ -302,7 +307,7 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 			sp.Add(-1)
 		}
 	}
-	if co.loop.onLoopThread() {
+	if !co.loop.offLoopThread(&asked) {
 		return 0, syscall.EDEADLK
 	}
 	done := co.park()
@@ -343,7 +348,10 @@ const waitYieldEvery = 256
 // needs nothing from this one, while a sched_yield costs about a
 // microsecond on a VM, as much as the rest of the round trip (0.9 of them
 // per Spawn + Wait made the median 6.3 us where it is 2 to 3 without).
-func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
+//
+// asked is Wait's: whether the caller is known to be off the loop's
+// thread (Loop.offLoopThread); on it, spin returns syscall.EDEADLK.
+func (co *Coroutine) spin(ctx context.Context, asked *bool) (done bool, err error) {
 	l := co.loop
 	l.inflight.Add(1)
 	defer l.inflight.Add(-1)
@@ -380,8 +388,8 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
-		if i == onLoopCheckAt && l.onLoopThread() {
-			return false, syscall.EDEADLK
+		if i == onLoopCheckAt && !l.offLoopThread(asked) {
+			return false, co.deadlocked()
 		}
 		if i%8 == 7 {
 			if i == 7 {
@@ -403,18 +411,35 @@ func (co *Coroutine) spin(ctx context.Context) (done bool, err error) {
 				stale = watch.stale(b, since)
 			}
 			if n > 0 {
+				if !l.offLoopThread(asked) {
+					return false, co.deadlocked()
+				}
 				runtime.Gosched()
 				continue
 			}
 		}
 		if stale {
+			if !l.offLoopThread(asked) {
+				return false, co.deadlocked()
+			}
 			l.yieldCPU(i)
 		}
 	}
 }
 
+// deadlocked is spin's way out when the caller turns out to be on the
+// loop's thread: EDEADLK, counted for tests.
+func (co *Coroutine) deadlocked() error {
+	spinDeadlocks.Add(1)
+	return syscall.EDEADLK
+}
+
+// spinDeadlocks counts the Waits that spin found on their loop's thread
+// (tests).
+var spinDeadlocks atomic.Uint64
+
 // onLoopCheckAt is the poll of spin at which a Wait makes sure it is not
-// on its loop's thread (Wait).
+// on its loop's thread (Wait), if nothing made it ask before.
 const onLoopCheckAt = 63
 
 // beatWatch follows the loop's beat for a polling Wait (spin).

@@ -138,8 +138,9 @@
 // calling coroutine is suspended, no other coroutine of the loop runs, and
 // every engine call that would switch coroutines returns -EPERM until the
 // Go function returns. A Go function running there must not wait for its
-// own loop: Wait on one of the loop's coroutines and Close of the loop
-// return syscall.EDEADLK at once.
+// own loop: Close of the loop returns syscall.EDEADLK at once, and Wait on
+// one of the loop's coroutines returns it before it blocks or gives its
+// thread up (the outcome, for a coroutine that had finished before).
 //
 // Errors from the Go function reach C as negative errno values (a wrapped
 // syscall.Errno as itself, anything else as CORO_GO_EERROR); a panic is

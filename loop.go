@@ -252,6 +252,20 @@ func (l *Loop) onLoopThread() bool {
 	return uint64(C.coro__go_loop_id()) == l.id
 }
 
+// offLoopThread is !onLoopThread for a Wait, asked at most once: *asked
+// records that the caller is off the thread (a goroutine stays on or off
+// it for the whole call).
+func (l *Loop) offLoopThread(asked *bool) bool {
+	if *asked {
+		return true
+	}
+	if l.onLoopThread() {
+		return false
+	}
+	*asked = true
+	return true
+}
+
 // testHookBeforeCloseStop, if set (tests only), runs in Close just before
 // it stops the loop.
 var testHookBeforeCloseStop func(l *Loop)

@@ -339,8 +339,9 @@ struct coro_loop {
   /* Hot: what every switch touches, kept in the first cache lines. */
   coro *current;           /* the running coroutine, or &main */
   int *errno_ptr;          /* &errno of the owning thread */
-  coro *rq_head, *rq_tail; /* run queue (FIFO, linked by rnext, ends at
-                              rq_tail: sched.c rq_pop) */
+  coro *rq_head, *rq_tail; /* run queue (FIFO but for a polling slot's
+                              starts: sched.c ready_first; linked by rnext,
+                              ends at rq_tail: sched.c rq_pop) */
   coro *zombie;            /* finished coroutine whose stack is freed once off it */
   coro *shared_owner;      /* whose bytes are on the shared stack now */
   void *xfer;              /* the value of the transfer in flight */
@@ -455,6 +456,10 @@ struct coro_loop {
                               of the waiter's (Liveness); atomic for tests */
   int cancelled_here;      /* loop thread: a remote spawn was cancelled on
                               it since main last looked at the slots */
+  int first_ok;            /* main, this turn: slot starts may go ahead of
+                              the ready coroutines (sched.c ready_first) */
+  coro *first_at;          /* main, this turn: the last of them, after
+                              which the next one goes */
   char pad_end[64];
 
   /* dump.c. Cold: the switch reads CORO__F_ACCOUNT in the coroutine. */

@@ -433,10 +433,10 @@ int coro_remote_poll(coro_remote *r, void **result, int *err) {
   if (!r)
     return -EINVAL;
   /* No lock: result and err are written before done is stored (a
-   * release) and never after, so this acquire load is enough. A
-   * poller that saw done and then took r->mu found it held by the loop
-   * thread, which stores done under it: a futex wait and a wake per
-   * Spawn + Wait whenever the waiter polled on another CPU. */
+   * release) and never after, so this acquire load is enough. When the
+   * loop thread stored done under r->mu, a poller that saw done and
+   * then took r->mu found it held: a futex wait and a wake per Spawn +
+   * Wait whenever the waiter polled on another CPU. */
   if (!finished(r))
     return 0;
   if (result)

@@ -107,17 +107,36 @@ void coro__ready(coro_loop *l, coro *co) {
   l->rq_tail = co;
 }
 
-/* At the head of the run queue: a coroutine started from a polling slot,
- * whose poster spends its CPU polling until the answer (see "Polling
- * slots"). Two started in one turn run the later first. */
+/* Ahead of the ready coroutines: one started from a polling slot, whose
+ * poster spends its CPU polling until the answer (see "Polling slots"),
+ * in the order of the turn's requests (first_at). Not once the head of
+ * the queue has been ready for FIRST_WAIT_MAX_NS (first_ok, set as main
+ * takes the slots): slot starts that yield, each turn bringing another,
+ * would otherwise keep the coroutines behind them from running. */
+#define FIRST_WAIT_MAX_NS 20000
+
 static void ready_first(coro_loop *l, coro *co) {
+  if (!l->first_ok) {
+    coro__ready(l, co);
+    return;
+  }
   co->state = CORO__READY;
   co->since = l->tick;
-  if (l->rq_head)
-    co->rnext = l->rq_head;
-  else
-    l->rq_tail = co;
-  l->rq_head = co;
+  coro *prev = l->first_at;
+  if (prev) { /* after the turn's earlier ones, which are still queued */
+    if (prev == l->rq_tail)
+      l->rq_tail = co;
+    else
+      co->rnext = prev->rnext;
+    prev->rnext = co;
+  } else {
+    if (l->rq_head)
+      co->rnext = l->rq_head;
+    else
+      l->rq_tail = co;
+    l->rq_head = co;
+  }
+  l->first_at = co;
 }
 
 static coro *rq_pop(coro_loop *l) {
@@ -593,14 +612,14 @@ int coro__loop_post_node(coro_loop *l, coro__post *p) {
  * that will poll; coro__loop_set_slots); main keeps, per slot, the number
  * of the last request it took. A request goes after the posts of the turn
  * were taken and before they run (run_posts), and its coroutine runs
- * before those already ready (ready_first): its poster spends a CPU
- * polling until the answer, and behind the four yielding coroutines of
- * the busy benchmark a Go Spawn + Wait took 1,471 ns where it takes
- * 1,344 at the head (0.919x, faster in 11 of 12 paired rounds, the VM's
- * slow state). Waking: a slot's number and
- * `sleeping` are a Dekker pair as post_head is (the poster stores the
- * number, fences and loads sleeping; idle stores sleeping, fences and
- * loads the numbers). A slot skips `posters`: the caller keeps the loop
+ * before those already ready, unless they have waited long
+ * (ready_first): its poster spends a CPU polling until the answer, and
+ * behind the four yielding coroutines of the busy benchmark a Go Spawn
+ * + Wait took 1,471 ns where it takes 1,344 at the head (0.919x, faster
+ * in 11 of 12 paired rounds, the VM's slow state). Waking: a slot's
+ * number and `sleeping` are a Dekker pair as post_head is (the poster
+ * stores the number, fences and loads sleeping; idle stores sleeping,
+ * fences and loads the numbers). A slot skips `posters`: the caller keeps the loop
  * from closing until the request is stored (the Go bindings hold the
  * loop's inflight count), and close's turns take what is stored. */
 void coro__loop_set_slots(coro_loop *l, coro__slot *slots, unsigned n) {
@@ -667,6 +686,10 @@ static void run_slots(coro_loop *l, int posts) {
    * (a refused request's on_done) is seen by the next turn's. */
   int here = l->cancelled_here;
   l->cancelled_here = 0;
+  /* tick is the last turn's clock read: at most a turn old. */
+  l->first_ok =
+      !l->rq_head || l->tick - l->rq_head->since < FIRST_WAIT_MAX_NS;
+  l->first_at = NULL;
   for (unsigned i = 0; i < l->nslots; i++) {
     coro__slot *s = &l->slots[i];
     uint64_t q = atomic_load_explicit(&s->req, memory_order_acquire);
@@ -689,6 +712,7 @@ static void run_slots(coro_loop *l, int posts) {
                           memory_order_relaxed);
     coro__remote_start_slot(l, s, q, &rq, posts || here || l->cancelled_here);
   }
+  l->first_at = NULL; /* it may finish, and be freed, before the next */
 }
 
 static void run_posts(coro_loop *l) {

@@ -3839,17 +3839,50 @@ static void *slf_mark(void *arg) {
 struct slf {
   coro_loop *l;
   coro__slot *s;
-  coro_remote *r;
+  coro_remote *r, *r2;
 };
 
 static void *slf_poster(void *p) {
   struct slf *f = p;
-  CHECK_EQ(coro__remote_spawn_slot(f->l, f->s, slf_mark, (void *)1, NULL, NULL,
-                                   &f->r, NULL, 1),
+  CHECK_EQ(coro__remote_spawn_slot(f->l, &f->s[0], slf_mark, (void *)1, NULL,
+                                   NULL, &f->r, NULL, 1),
+           0);
+  CHECK_EQ(coro__remote_spawn_slot(f->l, &f->s[1], slf_mark, (void *)3, NULL,
+                                   NULL, &f->r2, NULL, 1),
            0);
   CHECK_EQ(coro_yield(), 0);
   slf_mark((void *)2);
   return NULL;
+}
+
+/* A chain of slot starts, each posting the next and yielding: each goes
+ * ahead of the ready coroutine slf_y, which still runs once it has waited
+ * sched.c's FIRST_WAIT_MAX_NS, long before the chain's cap. */
+#define SLF_CAP 10000
+static struct {
+  coro_loop *l;
+  coro__slot *s;
+  uint64_t req[2];
+  int links, y_ran;
+} slf_chain;
+
+static void *slf_link(void *arg) {
+  if (!slf_chain.y_ran && slf_chain.links < SLF_CAP) {
+    int i = slf_chain.links++ % 2;
+    coro_remote *r = NULL;
+    CHECK_EQ(coro__remote_spawn_slot(slf_chain.l, &slf_chain.s[i], slf_link,
+                                     NULL, NULL, NULL, &r, NULL,
+                                     ++slf_chain.req[i]),
+             0);
+    coro_remote_release(r);
+    CHECK_EQ(coro_yield(), 0);
+  }
+  return arg;
+}
+
+static void *slf_y(void *arg) {
+  slf_chain.y_ran = 1;
+  return arg;
 }
 
 static void test_remote_slot_first(int mode) {
@@ -3857,16 +3890,29 @@ static void test_remote_slot_first(int mode) {
   coro_loop *l = loop_mode(mode);
   coro__slot *s = slots_new();
   coro__loop_set_slots(l, s, 2);
-  struct slf f = {l, &s[0], NULL};
+  struct slf f = {l, s, NULL, NULL};
   slf_norder = 0;
   CHECK_EQ(coro_spawn(NULL, slf_poster, &f, NULL), 0);
   run_empty(l);
-  CHECK_EQ(slf_norder, 2);
-  CHECK_EQ(slf_order[0], 1); /* the request's coroutine */
-  CHECK_EQ(slf_order[1], 2); /* then the poster, ready before it */
+  CHECK_EQ(slf_norder, 3);
+  CHECK_EQ(slf_order[0], 1); /* the requests' coroutines, in order */
+  CHECK_EQ(slf_order[1], 3);
+  CHECK_EQ(slf_order[2], 2); /* then the poster, ready before them */
   CHECK_U64_EQ(atomic_load(&s[0].resp), 1);
   check_outcome(f.r, 0, (void *)1);
+  check_outcome(f.r2, 0, (void *)3);
   coro_remote_release(f.r);
+  coro_remote_release(f.r2);
+  /* The chain: slf_y, ready behind it, runs before the cap. */
+  memset(&slf_chain, 0, sizeof slf_chain);
+  slf_chain.l = l;
+  slf_chain.s = s;
+  slf_chain.req[0] = slf_chain.req[1] = 1;
+  CHECK_EQ(coro_spawn(NULL, slf_link, NULL, NULL), 0);
+  CHECK_EQ(coro_spawn(NULL, slf_y, NULL, NULL), 0);
+  run_empty(l);
+  CHECK(slf_chain.y_ran);
+  CHECK(slf_chain.links < SLF_CAP);
   loop_close_ok(l);
   free(s);
   CHECK_EQ(coro__remote_outstanding(), records);
