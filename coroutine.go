@@ -274,7 +274,7 @@ func (co *Coroutine) Wait(ctx context.Context) (uintptr, error) {
 	// waitYieldEvery lets them run first.
 	if rand.Uint32()%waitYieldEvery == 0 {
 		if !co.loop.offLoopThread(&asked) {
-			return 0, syscall.EDEADLK
+			return 0, co.deadlocked()
 		}
 		runtime.Gosched()
 	}
@@ -397,6 +397,9 @@ func (co *Coroutine) spin(ctx context.Context, asked *bool) (done bool, err erro
 			}
 			since := time.Since(start)
 			if since > waitSpin {
+				if !l.offLoopThread(asked) {
+					return false, co.deadlocked()
+				}
 				return false, nil
 			}
 			// The beat is read every 32 polls, and every 8 once the
@@ -427,15 +430,15 @@ func (co *Coroutine) spin(ctx context.Context, asked *bool) (done bool, err erro
 	}
 }
 
-// deadlocked is spin's way out when the caller turns out to be on the
-// loop's thread: EDEADLK, counted for tests.
+// deadlocked is the way out of a Wait that finds, before it parks, that
+// it runs on the loop's thread: EDEADLK, counted for tests.
 func (co *Coroutine) deadlocked() error {
 	spinDeadlocks.Add(1)
 	return syscall.EDEADLK
 }
 
-// spinDeadlocks counts the Waits that spin found on their loop's thread
-// (tests).
+// spinDeadlocks counts the Waits that found they ran on their loop's
+// thread before they parked (tests).
 var spinDeadlocks atomic.Uint64
 
 // onLoopCheckAt is the poll of spin at which a Wait makes sure it is not

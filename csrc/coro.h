@@ -440,7 +440,10 @@ typedef struct coro_dump_coro {
   int64_t deadline;       /* when its wait times out; -1: none */
   int64_t since;          /* coro_now() time it entered the state: exact
                              with accounting, else the loop's clock read
-                             of its turn (late by at most one turn) */
+                             of its turn (late by at most one turn); for
+                             one the loop made ready ahead of others (a
+                             Go Spawn's polling slot), the older stamp of
+                             the one it went ahead of */
   uint64_t switches;      /* times it was switched to (resumed) */
   int64_t run_ns;         /* time it ran; -1 without accounting */
   int stack_mode;         /* CORO_STACK_GUARDED or CORO_STACK_SHARED */

@@ -111,8 +111,13 @@ void coro__ready(coro_loop *l, coro *co) {
  * poster spends its CPU polling until the answer (see "Polling slots"),
  * in the order of the turn's requests (first_at). Not once the head of
  * the queue has been ready for FIRST_WAIT_MAX_NS (first_ok, set as main
- * takes the slots): slot starts that yield, each turn bringing another,
- * would otherwise keep the coroutines behind them from running. */
+ * takes the slots), give or take a turn (the ages are main's clock reads,
+ * one per turn): slot starts that yield, each turn bringing more, would
+ * otherwise keep the coroutines behind them from running. So that the
+ * head's age is that of the wait it puts off, a coroutine put ahead takes
+ * the stamp of the one it goes before when that is older: two slot starts
+ * a turn, the first posting two more and yielding, left the second at
+ * the head with a fresh stamp, turn after turn. */
 #define FIRST_WAIT_MAX_NS 20000
 
 static void ready_first(coro_loop *l, coro *co) {
@@ -121,21 +126,23 @@ static void ready_first(coro_loop *l, coro *co) {
     return;
   }
   co->state = CORO__READY;
-  co->since = l->tick;
-  coro *prev = l->first_at;
+  coro *prev = l->first_at, *next;
   if (prev) { /* after the turn's earlier ones, which are still queued */
-    if (prev == l->rq_tail)
+    next = prev == l->rq_tail ? NULL : prev->rnext;
+    if (!next)
       l->rq_tail = co;
     else
-      co->rnext = prev->rnext;
+      co->rnext = next;
     prev->rnext = co;
   } else {
-    if (l->rq_head)
-      co->rnext = l->rq_head;
+    next = l->rq_head;
+    if (next)
+      co->rnext = next;
     else
       l->rq_tail = co;
     l->rq_head = co;
   }
+  co->since = next && next->since < l->tick ? next->since : l->tick;
   l->first_at = co;
 }
 

@@ -3855,26 +3855,39 @@ static void *slf_poster(void *p) {
   return NULL;
 }
 
-/* A chain of slot starts, each posting the next and yielding: each goes
- * ahead of the ready coroutine slf_y, which still runs once it has waited
- * sched.c's FIRST_WAIT_MAX_NS, long before the chain's cap. */
-#define SLF_CAP 10000
+/* A chain of slot starts, each posting the next (or, with two, one in
+ * each slot) and yielding: each goes ahead of the ready coroutine slf_y,
+ * which still runs once it has waited sched.c's FIRST_WAIT_MAX_NS, long
+ * before the chain's cap. Every link posted starts (no start failed and
+ * ended the chain for another reason). */
+#define SLF_CAP 2000
 static struct {
   coro_loop *l;
   coro__slot *s;
   uint64_t req[2];
-  int links, y_ran;
+  int two, links, ran, y_ran;
 } slf_chain;
 
+static void slf_post(int i, coro_fn fn) {
+  coro_remote *r = NULL;
+  slf_chain.links++;
+  CHECK_EQ(coro__remote_spawn_slot(slf_chain.l, &slf_chain.s[i], fn, NULL,
+                                   NULL, NULL, &r, NULL, ++slf_chain.req[i]),
+           0);
+  coro_remote_release(r);
+}
+
+static void *slf_y(void *arg);
+
 static void *slf_link(void *arg) {
+  /* slf_y made ready by the first link, in a turn: stamped with that
+   * turn's clock, not with one from before the run. */
+  if (slf_chain.ran++ == 0)
+    CHECK_EQ(coro_spawn(NULL, slf_y, NULL, NULL), 0);
   if (!slf_chain.y_ran && slf_chain.links < SLF_CAP) {
-    int i = slf_chain.links++ % 2;
-    coro_remote *r = NULL;
-    CHECK_EQ(coro__remote_spawn_slot(slf_chain.l, &slf_chain.s[i], slf_link,
-                                     NULL, NULL, NULL, &r, NULL,
-                                     ++slf_chain.req[i]),
-             0);
-    coro_remote_release(r);
+    slf_post(slf_chain.two ? 0 : slf_chain.links % 2, slf_link);
+    if (slf_chain.two)
+      slf_post(1, slf_link);
     CHECK_EQ(coro_yield(), 0);
   }
   return arg;
@@ -3884,6 +3897,7 @@ static void *slf_y(void *arg) {
   slf_chain.y_ran = 1;
   return arg;
 }
+
 
 static void test_remote_slot_first(int mode) {
   long records = coro__remote_outstanding();
@@ -3903,16 +3917,26 @@ static void test_remote_slot_first(int mode) {
   check_outcome(f.r2, 0, (void *)3);
   coro_remote_release(f.r);
   coro_remote_release(f.r2);
-  /* The chain: slf_y, ready behind it, runs before the cap. */
-  memset(&slf_chain, 0, sizeof slf_chain);
-  slf_chain.l = l;
-  slf_chain.s = s;
-  slf_chain.req[0] = slf_chain.req[1] = 1;
-  CHECK_EQ(coro_spawn(NULL, slf_link, NULL, NULL), 0);
-  CHECK_EQ(coro_spawn(NULL, slf_y, NULL, NULL), 0);
-  run_empty(l);
-  CHECK(slf_chain.y_ran);
-  CHECK(slf_chain.links < SLF_CAP);
+  /* The chains: slf_y, ready behind them, runs before the cap. Without
+   * the bound, the chain of one start per turn runs to the cap; the one
+   * of two a turn, without the inherited stamps, ends too here, but only
+   * when a turn happens to last longer than the bound (one that faults a
+   * fresh record's or stack's pages in). */
+  uint64_t req = 1;
+  for (int two = 0; two < 2; two++) {
+    memset(&slf_chain, 0, sizeof slf_chain);
+    slf_chain.l = l;
+    slf_chain.s = s;
+    slf_chain.two = two;
+    slf_chain.req[0] = slf_chain.req[1] = req;
+    CHECK_EQ(coro_spawn(NULL, slf_link, NULL, NULL), 0);
+    run_empty(l);
+    CHECK(slf_chain.y_ran);
+    CHECK(slf_chain.links < SLF_CAP);
+    CHECK_EQ(slf_chain.ran, slf_chain.links + 1);
+    req = slf_chain.req[0] > slf_chain.req[1] ? slf_chain.req[0]
+                                              : slf_chain.req[1];
+  }
   loop_close_ok(l);
   free(s);
   CHECK_EQ(coro__remote_outstanding(), records);
