@@ -626,9 +626,10 @@ int coro__loop_post_node(coro_loop *l, coro__post *p) {
  * in 11 of 12 paired rounds, the VM's slow state). Waking: a slot's
  * number and `sleeping` are a Dekker pair as post_head is (the poster
  * stores the number, fences and loads sleeping; idle stores sleeping,
- * fences and loads the numbers). A slot skips `posters`: the caller keeps the loop
- * from closing until the request is stored (the Go bindings hold the
- * loop's inflight count), and close's turns take what is stored. */
+ * fences and loads the numbers). A slot skips `posters`: the caller
+ * keeps the loop from closing until the request is stored (the Go
+ * bindings hold the loop's inflight count), and close's turns take what
+ * is stored. */
 void coro__loop_set_slots(coro_loop *l, coro__slot *slots, unsigned n) {
   if (n > CORO__SLOTS_MAX)
     n = CORO__SLOTS_MAX;
