@@ -459,7 +459,8 @@ struct coro_loop {
   int first_ok;            /* main, this turn: slot starts may go ahead of
                               the ready coroutines (sched.c ready_first) */
   coro *first_at;          /* main, this turn: the last of them, after
-                              which the next one goes */
+                              which the next one goes; NULL outside
+                              run_slots */
   char pad_end[64];
 
   /* dump.c. Cold: the switch reads CORO__F_ACCOUNT in the coroutine. */

@@ -107,6 +107,20 @@ void coro__ready(coro_loop *l, coro *co) {
   l->rq_tail = co;
 }
 
+static coro *rq_pop(coro_loop *l) {
+  coro *co = l->rq_head;
+  if (co == l->rq_tail) /* the last one, or none */
+    l->rq_head = l->rq_tail = NULL;
+  else
+    l->rq_head = co->rnext;
+  return co;
+}
+
+/* The coroutine after co in the run queue, or NULL. */
+static coro *rq_after(const coro_loop *l, const coro *co) {
+  return co == l->rq_tail ? NULL : co->rnext;
+}
+
 /* Ahead of the ready coroutines: one started from a polling slot, whose
  * poster spends its CPU polling until the answer (see "Polling slots"),
  * in the order of the turn's requests (first_at). Not once the head of
@@ -126,38 +140,19 @@ static void ready_first(coro_loop *l, coro *co) {
     return;
   }
   co->state = CORO__READY;
-  coro *prev = l->first_at, *next;
-  if (prev) { /* after the turn's earlier ones, which are still queued */
-    next = prev == l->rq_tail ? NULL : prev->rnext;
-    if (!next)
-      l->rq_tail = co;
-    else
-      co->rnext = next;
+  /* After the turn's earlier ones, which are still queued, else first. */
+  coro *prev = l->first_at;
+  coro *next = prev ? rq_after(l, prev) : l->rq_head;
+  if (next)
+    co->rnext = next;
+  else
+    l->rq_tail = co;
+  if (prev)
     prev->rnext = co;
-  } else {
-    next = l->rq_head;
-    if (next)
-      co->rnext = next;
-    else
-      l->rq_tail = co;
+  else
     l->rq_head = co;
-  }
   co->since = next && next->since < l->tick ? next->since : l->tick;
   l->first_at = co;
-}
-
-static coro *rq_pop(coro_loop *l) {
-  coro *co = l->rq_head;
-  if (co == l->rq_tail) /* the last one, or none */
-    l->rq_head = l->rq_tail = NULL;
-  else
-    l->rq_head = co->rnext;
-  return co;
-}
-
-/* The coroutine after co in the run queue, or NULL. */
-static coro *rq_after(const coro_loop *l, const coro *co) {
-  return co == l->rq_tail ? NULL : co->rnext;
 }
 
 coro *coro__next(coro_loop *l) {
@@ -697,7 +692,6 @@ static void run_slots(coro_loop *l, int posts) {
   /* tick is the last turn's clock read: at most a turn old. */
   l->first_ok =
       !l->rq_head || l->tick - l->rq_head->since < FIRST_WAIT_MAX_NS;
-  l->first_at = NULL;
   for (unsigned i = 0; i < l->nslots; i++) {
     coro__slot *s = &l->slots[i];
     uint64_t q = atomic_load_explicit(&s->req, memory_order_acquire);
@@ -720,7 +714,8 @@ static void run_slots(coro_loop *l, int posts) {
                           memory_order_relaxed);
     coro__remote_start_slot(l, s, q, &rq, posts || here || l->cancelled_here);
   }
-  l->first_at = NULL; /* it may finish, and be freed, before the next */
+  /* NULL between turns: it may finish, and be freed, before the next. */
+  l->first_at = NULL;
 }
 
 static void run_posts(coro_loop *l) {

@@ -3898,7 +3898,6 @@ static void *slf_y(void *arg) {
   return arg;
 }
 
-
 static void test_remote_slot_first(int mode) {
   long records = coro__remote_outstanding();
   coro_loop *l = loop_mode(mode);
