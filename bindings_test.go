@@ -72,6 +72,24 @@ func waitStarted(t *testing.T, b ctest.Box) {
 	}
 }
 
+// spawnSleepers spawns n coroutines on l that sleep until cancelled, each
+// with a box of its own, freed when the test ends.
+func spawnSleepers(t *testing.T, l *Loop, n int) ([]*Coroutine, []ctest.Box) {
+	t.Helper()
+	cos := make([]*Coroutine, 0, n)
+	boxes := make([]ctest.Box, 0, n)
+	for i := 0; i < n; i++ {
+		b := ctest.NewBox()
+		t.Cleanup(b.Free)
+		co, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cos, boxes = append(cos, co), append(boxes, b)
+	}
+	return cos, boxes
+}
+
 func TestSpawnWait(t *testing.T) {
 	forModes(t, func(t *testing.T, mode StackMode) {
 		l := newLoop(t, WithStackMode(mode), WithName("spawn-wait"))
@@ -299,17 +317,7 @@ func TestCloseCancelsLive(t *testing.T) {
 			t.Fatal(err)
 		}
 		const n = 10
-		var boxes []ctest.Box
-		var cos []*Coroutine
-		for i := 0; i < n; i++ {
-			b := ctest.NewBox()
-			defer b.Free()
-			co, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			boxes, cos = append(boxes, b), append(cos, co)
-		}
+		cos, boxes := spawnSleepers(t, l, n)
 		for _, b := range boxes {
 			waitStarted(t, b)
 		}

@@ -246,17 +246,7 @@ func TestSlotNoTakeOverOfUntaken(t *testing.T) {
 	l := newLoop(t)
 	ctx := ctxTimeout(t, 10*time.Second)
 	release := blockLoop(t, l) // its spinner holds a slot, taken
-	var cos []*Coroutine
-	var boxes []ctest.Box
-	for i := 0; i < 3; i++ {
-		b := ctest.NewBox()
-		defer b.Free()
-		co, err := l.Spawn(Entry(ctest.SleepForever()), b.Ptr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cos, boxes = append(cos, co), append(boxes, b)
-	}
+	cos, boxes := spawnSleepers(t, l, 3)
 	for i, co := range cos {
 		co.mu.Lock()
 		req := co.slotReq
