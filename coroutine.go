@@ -564,8 +564,7 @@ func (co *Coroutine) poll() bool {
 			result, err, _ := co.outcomeOf(res, 0, false)
 			co.kept = co.r // as below
 			raceSync()
-			co.finishKeep(result, err)
-			co.releaseEngine()
+			co.finishReleased(result, err)
 			return true
 		}
 		if co.slot != 0 {
@@ -585,8 +584,7 @@ func (co *Coroutine) poll() bool {
 	// release here was a cgo call and a transfer of that line per Wait.
 	co.kept = co.r
 	raceSync() // before the close of done: its other waiters need it too
-	co.finishKeep(result, err)
-	co.releaseEngine()
+	co.finishReleased(result, err)
 	return true
 }
 
@@ -751,17 +749,47 @@ func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 // coroutine that was still running.
 func (co *Coroutine) releaseEngine() {
 	co.mu.Lock()
-	cname, h, later := co.cname, co.handle, co.later
+	e := co.engineLocked()
+	co.mu.Unlock()
+	e.free()
+}
+
+// finishReleased is finishKeep then releaseEngine, for a poller that saw
+// the coroutine return (co.mu held, unlocked on return), in one hold of
+// co.mu: taken again for the release, it was two more locked
+// instructions between the answer and the goroutine's next Spawn
+// (against that, 10 paired rounds: SpawnFromGo 0.97x the time, the busy
+// round trip 0.96x, Throughput 0.98x).
+func (co *Coroutine) finishReleased(result uintptr, err error) {
+	e := co.engineLocked()
+	co.finishKeep(result, err)
+	e.free()
+}
+
+// engineLeft is what releaseEngine frees, taken from a Coroutine under
+// its mu by engineLocked, which marks it released.
+type engineLeft struct {
+	cname *C.char
+	h     cgo.Handle
+	later []func()
+}
+
+func (co *Coroutine) engineLocked() engineLeft {
+	e := engineLeft{co.cname, co.handle, co.later}
 	co.cname, co.handle, co.later = nil, 0, nil
 	co.released = true
-	co.mu.Unlock()
-	if cname != nil {
-		C.free(unsafe.Pointer(cname))
+	return e
+}
+
+// free frees e's name and handle, then runs its functions.
+func (e engineLeft) free() {
+	if e.cname != nil {
+		C.free(unsafe.Pointer(e.cname))
 	}
-	if h != 0 {
-		h.Delete()
+	if e.h != 0 {
+		e.h.Delete()
 	}
-	for _, f := range later {
+	for _, f := range e.later {
 		f()
 	}
 }
