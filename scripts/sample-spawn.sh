@@ -20,6 +20,9 @@
 #   OPS=200000x    -benchtime of each benchmark
 #   BENCH=regexp   the benchmarks after the ping-pong (default: the
 #                  README's rows and their peers)
+#   OUT=file       also append each run's lines (run, benchmark, ns/op)
+#                  to file, to pool sets of runs: SUMMARY=file prints
+#                  the medians of such a file without running anything
 #
 # About 5 minutes with the defaults. Run it on an otherwise idle machine.
 set -euo pipefail
@@ -31,9 +34,20 @@ bench=${BENCH:-'SpawnFromGo$|SpawnFromGoBusy|SpawnFromGoChan$|Throughput$|Throug
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-go test -c -o "$tmp/coro.test" .
+if [ -n "${SUMMARY:-}" ]; then
+	cp "$SUMMARY" "$tmp/runs"
+	runs=0
+else
+	go test -c -o "$tmp/coro.test" .
+fi
+# Runs are numbered after those already in OUT, so that pooled sets keep
+# each run's lines together.
+first=0
+if [ -n "${OUT:-}" ] && [ -s "$OUT" ]; then
+	first=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$OUT")
+fi
 
-for ((i = 1; i <= runs; i++)); do
+for ((i = first + 1; i <= first + runs; i++)); do
 	"$tmp/coro.test" -test.run '^$' -test.bench "CacheLinePingPong|$bench" \
 		-test.benchtime "$ops" | awk -v i="$i" '/^Benchmark/ {
 			sub(/-[0-9]+$/, "", $1)
@@ -42,8 +56,10 @@ for ((i = 1; i <= runs; i++)); do
 			for (f = 5; f < NF; f += 2)
 				if ($(f + 1) ~ /^p[0-9]+-ns$/)
 					print i, $1 "/" substr($(f + 1), 1, 3), $f
-		}' >>"$tmp/runs"
-	if ((i < runs)); then sleep "$pause"; fi
+		}' >"$tmp/run"
+	cat "$tmp/run" >>"$tmp/runs"
+	if [ -n "${OUT:-}" ]; then cat "$tmp/run" >>"$OUT"; fi
+	if ((i < first + runs)); then sleep "$pause"; fi
 done
 
 # Each run's state from its ping-pong, then per state and benchmark the
