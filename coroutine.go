@@ -132,6 +132,7 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		co.mu.Unlock()
 		if coroutines.take(idx) != nil && cname != nil {
 			C.free(unsafe.Pointer(cname))
+			co.left = nil
 		}
 		if s.rc == -C.ESHUTDOWN {
 			return nil, ErrClosed
@@ -224,7 +225,9 @@ type Coroutine struct {
 	err      error
 	// left is what releaseEngine frees: the engine's copy of the name,
 	// SpawnValue's handle, whenEngineDone's functions; nil while there
-	// is none. Set by Spawn before it returns, or under mu.
+	// is none (a named or SpawnValue spawn pays a second, 48-byte
+	// allocation for it). Set by Spawn before it puts co in the slab,
+	// else under mu; read under mu.
 	left *engineLeft
 }
 
@@ -522,8 +525,8 @@ const maxSpinners = 2
 // waits for as much as the waiter does (a yield per stale poll was 0.075
 // sched_yield calls per coroutine with 64 goroutines, and 10% slower).
 //
-// While other goroutines wait on the loop too (parked, or polling on the
-// other P), the yield keeps this P (rawSchedYield): made as a Go system
+// While other goroutines wait on the loop too (parked, or another Wait
+// polling it), the yield keeps this P (rawSchedYield): made as a Go system
 // call, a yield that the kernel answered by running the loop thread for
 // longer than sysmon's 20 us tick let sysmon hand the P, with the
 // goroutines queued on it, to another thread, a third one fighting the
@@ -787,6 +790,8 @@ type engineLeft struct {
 	later []func()
 }
 
+// engineLocked takes what releaseEngine frees out of co and marks co
+// released (co.mu held).
 func (co *Coroutine) engineLocked() engineLeft {
 	co.released = true
 	if co.left == nil {

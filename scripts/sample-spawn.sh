@@ -26,6 +26,11 @@
 #
 # About 5 minutes with the defaults. Run it on an otherwise idle machine.
 set -euo pipefail
+export LC_ALL=C # sort -g and awk read "1.5", whatever the locale
+here=$PWD
+# OUT and SUMMARY name files from where the script was started.
+case ${OUT:-/} in /*) ;; *) OUT=$here/$OUT ;; esac
+case ${SUMMARY:-/} in /*) ;; *) SUMMARY=$here/$SUMMARY ;; esac
 cd "$(dirname "$0")/.."
 runs=${RUNS:-24}
 pause=${SLEEP:-8}
@@ -34,6 +39,7 @@ bench=${BENCH:-'SpawnFromGo$|SpawnFromGoBusy|SpawnFromGoChan$|Throughput$|Throug
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+: >"$tmp/runs"
 if [ -n "${SUMMARY:-}" ]; then
 	cp "$SUMMARY" "$tmp/runs"
 	runs=0
@@ -48,15 +54,21 @@ if [ -n "${OUT:-}" ] && [ -s "$OUT" ]; then
 fi
 
 for ((i = first + 1; i <= first + runs; i++)); do
-	"$tmp/coro.test" -test.run '^$' -test.bench "CacheLinePingPong|$bench" \
-		-test.benchtime "$ops" | awk -v i="$i" '/^Benchmark/ {
+	# A run that fails is reported and left out; the others still count.
+	if ! "$tmp/coro.test" -test.run '^$' -test.bench "CacheLinePingPong|$bench" \
+		-test.benchtime "$ops" >"$tmp/out"; then
+		echo "run $i failed:" >&2
+		tail -5 "$tmp/out" >&2
+		continue
+	fi
+	awk -v i="$i" '/^Benchmark/ {
 			sub(/-[0-9]+$/, "", $1)
 			print i, $1, $3
 			# The per-op latency percentiles (internal/oplat).
 			for (f = 5; f < NF; f += 2)
 				if ($(f + 1) ~ /^p[0-9]+-ns$/)
-					print i, $1 "/" substr($(f + 1), 1, 3), $f
-		}' >"$tmp/run"
+					print i, $1 "/" substr($(f + 1), 1, length($(f + 1)) - 3), $f
+		}' "$tmp/out" >"$tmp/run"
 	cat "$tmp/run" >>"$tmp/runs"
 	if [ -n "${OUT:-}" ]; then cat "$tmp/run" >>"$OUT"; fi
 	if ((i < first + runs)); then sleep "$pause"; fi
@@ -70,7 +82,8 @@ awk '
 	END {
 		for (j = 1; j <= NR; j++) {
 			split(line[j], f, " ")
-			print state[f[1]], f[2], f[3]
+			# No ping-pong in a run (one CPU: it skips): "unknown".
+			print (f[1] in state) ? state[f[1]] : "unknown", f[2], f[3]
 			print "all", f[2], f[3]
 		}
 	}' "$tmp/runs" | sort -k1,1 -k2,2 -k3,3g | awk '
