@@ -537,7 +537,10 @@ const maxSpinners = 2
 // 367 ms against 292; 0.93x the time per coroutine (faster in 8 of 10
 // paired rounds). A lone waiter still yields as a system call: keeping
 // the P made its p99 round trip 1.46x longer (16 paired rounds in one
-// binary), for reasons not found.
+// binary), for reasons not found. What keeping the P costs: while both
+// Ps poll, a Go callback from the loop thread (which needs a P) waits
+// until a Wait stops polling (waitSpin at most), where sysmon's hand-off
+// gave it one within its tick.
 // The caller holds l.inflight, with the loop open.
 func (l *Loop) yieldCPU(i int) {
 	if l.parked() {
