@@ -20,18 +20,20 @@
 #   OPS=200000x    -benchtime of each benchmark
 #   BENCH=regexp   the benchmarks after the ping-pong (default: the
 #                  README's rows and their peers)
-#   OUT=file       also append each run's lines (run, benchmark, ns/op)
+#   KEEP=file      also append each run's lines (run, benchmark, ns/op)
 #                  to file, to pool sets of runs: SUMMARY=file prints
 #                  the medians of such a file without running anything
+#                  (KEEP, not the other scripts' OUT, which is a folder)
 #
 # About 5 minutes with the defaults. Run it on an otherwise idle machine.
 set -euo pipefail
 export LC_ALL=C # sort -g and awk read "1.5", whatever the locale
 here=$PWD
-# OUT and SUMMARY name files from where the script was started.
-case ${OUT:-/} in /*) ;; *) OUT=$here/$OUT ;; esac
+# KEEP and SUMMARY name files from where the script was started.
+case ${KEEP:-/} in /*) ;; *) KEEP=$here/$KEEP ;; esac
 case ${SUMMARY:-/} in /*) ;; *) SUMMARY=$here/$SUMMARY ;; esac
 cd "$(dirname "$0")/.."
+. scripts/lib-bench.sh
 runs=${RUNS:-24}
 pause=${SLEEP:-8}
 ops=${OPS:-200000x}
@@ -46,11 +48,11 @@ if [ -n "${SUMMARY:-}" ]; then
 else
 	go test -c -o "$tmp/coro.test" .
 fi
-# Runs are numbered after those already in OUT, so that pooled sets keep
+# Runs are numbered after those already in KEEP, so that pooled sets keep
 # each run's lines together.
 first=0
-if [ -n "${OUT:-}" ] && [ -s "$OUT" ]; then
-	first=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$OUT")
+if [ -n "${KEEP:-}" ] && [ -s "$KEEP" ]; then
+	first=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$KEEP")
 fi
 
 for ((i = first + 1; i <= first + runs; i++)); do
@@ -70,31 +72,32 @@ for ((i = first + 1; i <= first + runs; i++)); do
 					print i, $1 "/" substr($(f + 1), 1, length($(f + 1)) - 3), $f
 		}' "$tmp/out" >"$tmp/run"
 	cat "$tmp/run" >>"$tmp/runs"
-	if [ -n "${OUT:-}" ]; then cat "$tmp/run" >>"$OUT"; fi
+	if [ -n "${KEEP:-}" ]; then cat "$tmp/run" >>"$KEEP"; fi
 	if ((i < first + runs)); then sleep "$pause"; fi
 done
 
 # Each run's state from its ping-pong, then per state and benchmark the
-# median, min and max over the runs; Throughput's also as coroutines/s.
-awk '
+# median (lib-bench.sh's median_of), min and max over the runs;
+# Throughput's also as coroutines/s.
+awk "$BENCH_AWK_MEDIAN"'
+	function add(k, x) {
+		list[k] = list[k] " " x
+		n[k]++
+		if (!(k in lo) || x < lo[k]) lo[k] = x
+		if (!(k in hi) || x > hi[k]) hi[k] = x
+	}
 	$2 == "BenchmarkCacheLinePingPong" { state[$1] = $3 < 300 ? "fast" : "slow" }
-	{ line[NR] = $0 }
+	{ run[NR] = $1; name[NR] = $2; val[NR] = $3 + 0 }
 	END {
 		for (j = 1; j <= NR; j++) {
-			split(line[j], f, " ")
 			# No ping-pong in a run (one CPU: it skips): "unknown".
-			print (f[1] in state) ? state[f[1]] : "unknown", f[2], f[3]
-			print "all", f[2], f[3]
+			add(((run[j] in state) ? state[run[j]] : "unknown") SUBSEP name[j], val[j])
+			add("all" SUBSEP name[j], val[j])
 		}
-	}' "$tmp/runs" | sort -k1,1 -k2,2 -k3,3g | awk '
-	function flush() {
-		if (n == 0) return
-		m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-		rate = k2 ~ /^BenchmarkThroughput(Chan)?$/ ? sprintf("  (%d/s)", 1e9 / m) : ""
-		printf "%-4s %-36s n=%-3d median %9.1f ns/op%s   min %s max %s\n", k1, k2, n, m, rate, v[1], v[n]
-	}
-	{
-		if ($1 != k1 || $2 != k2) { flush(); k1 = $1; k2 = $2; n = 0 }
-		v[++n] = $3
-	}
-	END { flush() }'
+		for (k in list) {
+			split(k, p, SUBSEP)
+			m = median_of(list[k])
+			rate = p[2] ~ /^BenchmarkThroughput(Chan)?$/ ? sprintf("  (%d/s)", 1e9 / m) : ""
+			printf "%-4s %-36s n=%-3d median %9.1f ns/op%s   min %s max %s\n", p[1], p[2], n[k], m, rate, lo[k], hi[k]
+		}
+	}' "$tmp/runs" | sort -k1,1 -k2,2
