@@ -446,15 +446,16 @@ func (co *Coroutine) spin(ctx context.Context, asked *bool) (done bool, err erro
 	}
 }
 
-// deadlocked is the way out of a Wait that finds, before it parks, that
-// it runs on the loop's thread: EDEADLK, counted for tests.
+// deadlocked is the way out of a Wait that finds it runs on the loop's
+// thread while it polls or before it yields: EDEADLK, counted for tests,
+// which tell it from the check just before parking (not counted).
 func (co *Coroutine) deadlocked() error {
 	spinDeadlocks.Add(1)
 	return syscall.EDEADLK
 }
 
 // spinDeadlocks counts the Waits that found they ran on their loop's
-// thread before they parked (tests).
+// thread before they reached the check at parking (tests).
 var spinDeadlocks atomic.Uint64
 
 // onLoopCheckAt is the poll of spin at which a Wait makes sure it is not
