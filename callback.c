@@ -24,11 +24,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* remote.c: the address of r's done word (a uint64, set to r's id with a
- * sequentially consistent store once the outcome is published), valid
- * while the caller holds r. */
-const uint64_t *coro__remote_done_flag(const coro_remote *r);
-
 /* A call from a coroutine into Go. It lives on the calling coroutine's
  * stack, which coro_call_on_loop keeps valid (in every stack mode) until
  * the call returns. */
@@ -468,7 +463,6 @@ coro__go_spawned coro__go_remote_spawn(coro_loop *loop, coro__go_cq *q,
     s.r = NULL;
     return s;
   }
-  s.done = coro__remote_done_flag(s.r);
   s.id = coro_remote_id(s.r);
   return s;
 }
@@ -496,6 +490,12 @@ size_t coro__go_remote_result_off(void) {
 }
 
 size_t coro__go_remote_err_off(void) { return offsetof(coro_remote, err); }
+
+/* Where a record's done word lies, which Go polls with an atomic load
+ * instead of a call: the id once the outcome is published (remote.c). */
+_Static_assert(sizeof(atomic_uint_least64_t) == sizeof(uint64_t),
+               "Go's 64-bit atomics on done need a plain word");
+size_t coro__go_remote_done_off(void) { return offsetof(coro_remote, done); }
 
 /* Where a record's notify flag lies, which a parking goroutine sets with
  * an atomic store while it holds the record (Coroutine.park). */

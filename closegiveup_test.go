@@ -24,7 +24,7 @@ import (
 func engineDone(co *Coroutine) bool {
 	co.mu.Lock()
 	defer co.mu.Unlock()
-	return co.finished || (co.doneFlag != nil && co.published())
+	return co.finished || (co.r != nil && co.published())
 }
 
 // names reports whether Close's error names co (`id "name"`).

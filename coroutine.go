@@ -11,6 +11,7 @@ package coro
 size_t coro__go_remote_result_off(void);
 size_t coro__go_remote_err_off(void);
 size_t coro__go_remote_notify_off(void);
+size_t coro__go_remote_done_off(void);
 
 // remote.c.
 int coro__remote_started(const coro_remote *r);
@@ -88,11 +89,11 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		return nil, ErrClosed
 	}
 
-	co := &Coroutine{loop: l, name: cfg.name}
+	co := &Coroutine{loop: l}
 	var cname *C.char
 	if cfg.name != "" {
 		cname = C.CString(cfg.name)
-		co.left = &engineLeft{cname: cname}
+		co.left = &engineLeft{name: cfg.name, cname: cname}
 	}
 	idx := coroutines.put(co)
 	// co.mu is held until co.r is set: a taker of the queue may find the
@@ -145,7 +146,7 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		// too, and the loop would sleep for good without it.
 		defer l.payWake()
 	}
-	co.r, co.doneFlag = s.r, s.done
+	co.r = s.r
 	if slot >= 0 {
 		co.slot, co.slotReq = int8(slot)+1, req
 	}
@@ -191,8 +192,30 @@ const waitSpin = 50 * time.Microsecond
 
 // A Coroutine is a handle to a coroutine started with Spawn.
 type Coroutine struct {
+	// Every Spawn allocates a Coroutine, so it is kept small (96 bytes,
+	// a size class of Go's): the small fields share one word, what few
+	// coroutines have (a name, the engine's leftovers) lies behind left,
+	// and the record's done word is found from r. At 176 bytes (24 of
+	// them padding, 40 the engine's leftovers) GC cycles came 1.4x as
+	// often as at 120 and the Go heap's fresh pages faulted in 9% more
+	// often in Throughput (a first fault of a page stalls the spawner
+	// about 14 us here); 10 paired rounds against that: SpawnFromGo 0.93x
+	// the time, busy 0.95x, Throughput 0.96x.
+	//
+	// A 96-byte object starts at a cache line or halfway through one:
+	// the fields that a Wait's every poll reads come first, in 32 bytes
+	// that always share one line.
+	mu        sync.Mutex
+	cancelled atomic.Bool
+	parked    bool // counted in the loop's parked goroutines, its record's notify set (see park)
+	slot      int8 // 1 + the polling slot its spawn went through, until it is let go; 0: none
+	released  bool // releaseEngine ran: the engine is done with it
+	finished  bool
+	r         *C.coro_remote // nil once finished
+	slotReq   uint64         // that spawn's request number, which the slot's answer carries (kept)
+
 	loop *Loop
-	name string
+	id   uint64
 
 	// done is made by the first goroutine that needs to block on it
 	// (park: Done, a Wait that parks) and closed by finish; a Wait
@@ -201,33 +224,14 @@ type Coroutine struct {
 	// latency tail they cause, come that much less often). Under mu.
 	done chan struct{}
 
-	// Every Spawn allocates a Coroutine, so it is kept small (120 bytes,
-	// Go's 128-byte size class): the small fields share one word, and
-	// what few coroutines have lies behind left. At 176 bytes (24 of them
-	// padding, 40 the engine's leftovers) GC cycles came 1.4x as often
-	// and the Go heap's fresh pages faulted in 9% more often in
-	// Throughput (a first fault of a page stalls the spawner about 14 us
-	// here); 10 paired rounds against that: SpawnFromGo 0.93x the time,
-	// busy 0.95x, Throughput 0.96x.
-	mu        sync.Mutex
-	cancelled atomic.Bool
-	parked    bool // counted in the loop's parked goroutines, its record's notify set (see park)
-	slot      int8 // 1 + the polling slot its spawn went through, until it is let go; 0: none
-	released  bool // releaseEngine ran: the engine is done with it
-	finished  bool
-
-	id       uint64
-	r        *C.coro_remote // nil once finished
-	doneFlag *C.uint64_t    // r's done word (C memory; id once published), valid while r is
-	slotReq  uint64         // that spawn's request number, which the slot's answer carries (kept)
-	kept     *C.coro_remote // the record a poller finished with, for the taker of the key to release
-	result   uintptr        // valid once done is closed
-	err      error
-	// left is what releaseEngine frees: the engine's copy of the name,
-	// SpawnValue's handle, whenEngineDone's functions; nil while there
-	// is none (a named or SpawnValue spawn pays a second, 48-byte
-	// allocation for it). Set by Spawn before it puts co in the slab,
-	// else under mu; read under mu.
+	kept   *C.coro_remote // the record a poller finished with, for the taker of the key to release
+	result uintptr        // valid once done is closed
+	err    error
+	// left holds the name and what releaseEngine frees (the engine's
+	// copy of the name, SpawnValue's handle, whenEngineDone's
+	// functions); nil while there is none (a named or SpawnValue spawn
+	// pays a second, 64-byte allocation for it). Set by Spawn before it
+	// puts co in the slab, else under mu; read under mu.
 	left *engineLeft
 }
 
@@ -239,7 +243,19 @@ func (co *Coroutine) ID() uint64 {
 }
 
 // Name returns the name given with WithCoroutineName.
-func (co *Coroutine) Name() string { return co.name }
+func (co *Coroutine) Name() string {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	return co.nameLocked()
+}
+
+// nameLocked is Name with co.mu held.
+func (co *Coroutine) nameLocked() string {
+	if co.left == nil {
+		return ""
+	}
+	return co.left.name
+}
 
 // Done returns a channel closed when the coroutine has finished (or was
 // dropped by its loop's shutdown); Wait then returns at once.
@@ -575,7 +591,7 @@ func (co *Coroutine) poll() bool {
 		co.mu.Unlock()
 		return true
 	}
-	if co.doneFlag == nil || co.loop.freeing.Load() {
+	if co.r == nil || co.loop.freeing.Load() {
 		co.mu.Unlock()
 		return false
 	}
@@ -644,10 +660,10 @@ func (co *Coroutine) dropSlot() {
 }
 
 // published reports whether the engine has published co's outcome (co.mu
-// held, co.doneFlag set): its done word holds co's id (the record's next
-// use has another).
+// held, co.r set): its done word holds co's id (the record's next use
+// has another).
 func (co *Coroutine) published() bool {
-	return atomic.LoadUint64((*uint64)(unsafe.Pointer(co.doneFlag))) == co.id
+	return atomic.LoadUint64((*uint64)(unsafe.Add(unsafe.Pointer(co.r), remoteDoneOff))) == co.id
 }
 
 // park counts the caller in the loop's parked goroutines and sets the
@@ -702,7 +718,7 @@ func (co *Coroutine) Cancel() error {
 		// Finished, or Spawn has not returned yet (then nobody holds co).
 		return nil
 	}
-	if co.doneFlag != nil && co.published() {
+	if co.r != nil && co.published() {
 		// Finished in C, not yet seen by Go: nothing to cancel, and Wait
 		// must report the coroutine's own outcome, not ECANCELED.
 		return nil
@@ -748,7 +764,7 @@ func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 		co.dropSlot()
 	}
 	r := co.r
-	co.r, co.doneFlag = nil, nil
+	co.r = nil
 	parked, done := co.parked, co.done
 	co.mu.Unlock()
 	if done != nil {
@@ -786,9 +802,11 @@ func (co *Coroutine) finishReleased(result uintptr, err error) {
 	e.free()
 }
 
-// engineLeft is what releaseEngine frees, taken from a Coroutine under
-// its mu by engineLocked, which marks it released.
+// engineLeft is a Coroutine's name and what releaseEngine frees, taken
+// from the Coroutine under its mu by engineLocked, which marks it
+// released and leaves the name.
 type engineLeft struct {
+	name  string // WithCoroutineName's, which the Coroutine keeps
 	cname *C.char
 	h     cgo.Handle
 	later []func()
@@ -802,7 +820,7 @@ func (co *Coroutine) engineLocked() engineLeft {
 		return engineLeft{}
 	}
 	e := *co.left
-	*co.left = engineLeft{}
+	*co.left = engineLeft{name: e.name}
 	return e
 }
 
@@ -895,8 +913,10 @@ func (co *Coroutine) outcomeOf(res uintptr, cerr C.int, closing bool) (result ui
 }
 
 // The offsets of a coro_remote's result (a void *) and err (an int),
-// which outcome reads, and of its notify flag (an int), which park sets.
+// which outcome reads, of its done word (a uint64: published), and of its
+// notify flag (an int), which park sets.
 var (
+	remoteDoneOff   = uintptr(C.coro__go_remote_done_off())
 	remoteResultOff = uintptr(C.coro__go_remote_result_off())
 	remoteErrOff    = uintptr(C.coro__go_remote_err_off())
 	remoteNotifyOff = uintptr(C.coro__go_remote_notify_off())
@@ -927,7 +947,7 @@ func (co *Coroutine) finishDropped() bool {
 		co.finishLocked(0, syscall.ECANCELED)
 		return false
 	}
-	co.finishLocked(0, abandonedCoroutineErr(co.id, co.name, "at the Close deadline"))
+	co.finishLocked(0, abandonedCoroutineErr(co.id, co.nameLocked(), "at the Close deadline"))
 	return true
 }
 
@@ -943,7 +963,7 @@ func (co *Coroutine) giveUp(closing bool) bool {
 		co.mu.Unlock()
 		return false
 	}
-	if co.doneFlag != nil && co.published() {
+	if co.r != nil && co.published() {
 		// Published: the engine is done with it. With closing, the
 		// coroutines that finished before the close were finished by the
 		// loop goroutine before it began, so this one finished during it.
@@ -968,7 +988,7 @@ func (co *Coroutine) giveUp(closing bool) bool {
 		co.releaseEngine()
 		return false
 	}
-	co.finishLocked(0, abandonedCoroutineErr(co.id, co.name, "left running when Close returned"))
+	co.finishLocked(0, abandonedCoroutineErr(co.id, co.nameLocked(), "left running when Close returned"))
 	return true
 }
 
@@ -980,7 +1000,7 @@ func abandonLoop(l *Loop) []*Coroutine {
 	var out []*Coroutine
 	for _, co := range coroutines.ofLoop(l, true) {
 		co.releaseEngine()
-		if co.finish(0, abandonedCoroutineErr(co.ID(), co.name, "at the Close deadline")) {
+		if co.finish(0, abandonedCoroutineErr(co.ID(), co.Name(), "at the Close deadline")) {
 			out = append(out, co)
 		}
 		co.mu.Lock()

@@ -410,7 +410,7 @@ type abandonedError struct {
 func newAbandonedError(l *Loop, cause error, cos []*Coroutine, running bool) *abandonedError {
 	e := &abandonedError{loop: l.name, cause: cause, running: running}
 	for _, co := range cos {
-		e.names = append(e.names, fmt.Sprintf("%d %q", co.ID(), co.name))
+		e.names = append(e.names, fmt.Sprintf("%d %q", co.ID(), co.Name()))
 	}
 	return e
 }

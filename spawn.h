@@ -22,8 +22,6 @@ typedef struct coro__slot coro__slot; /* csrc/coro_internal.h */
  * none of its variables escapes to Go's heap. */
 typedef struct coro__go_spawned {
   coro_remote *r;  /* the record, on success */
-  const uint64_t *done; /* r's done word: id once published
-                           (coro__remote_done_flag) */
   uint64_t id;     /* the coroutine's id */
   size_t pending;  /* records waiting in the loop's completion queue,
                       when at least CORO__GO_TAKE_AT were spawned and

@@ -787,10 +787,8 @@ int coro__loop_contended(coro_loop *l);
  * poster_cpu when the two keep meeting there (colocate.c). */
 void coro__colocate_note(coro_loop *loop, int poster_cpu);
 
-/* For the Go bindings: the address of r's done word (the id once the
- * outcome is published: callback.c), and whether the coroutine was
- * spawned (coroutine.go). */
-const uint64_t *coro__remote_done_flag(const coro_remote *r);
+/* For the Go bindings: whether the coroutine was spawned
+ * (coroutine.go). */
 int coro__remote_started(const coro_remote *r);
 /* coro_remote_release of each of rs[0..n) (NULLs skipped). */
 void coro__remote_release_n(coro_remote **rs, size_t n);

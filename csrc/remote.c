@@ -491,14 +491,6 @@ void coro_remote_release(coro_remote *r) {
     remote_unref(r);
 }
 
-/* For the Go bindings (callback.c), which poll a remote spawn's outcome
- * with an atomic load instead of a call (done == the id: published). */
-_Static_assert(sizeof(atomic_uint_least64_t) == sizeof(uint64_t),
-               "Go's 64-bit atomics on done need a plain word");
-const uint64_t *coro__remote_done_flag(const coro_remote *r) {
-  return (const uint64_t *)&r->done;
-}
-
 /* For the Go bindings: 1 if the coroutine was spawned on its loop (it has
  * run, or runs now), 0 if it has not been (yet, or ever). */
 int coro__remote_started(const coro_remote *r) {
