@@ -982,8 +982,7 @@ func BenchmarkGoCallback(b *testing.B) {
 func BenchmarkSpawnFromGo(b *testing.B) {
 	l := newLoop(b)
 	ctx := context.Background()
-	ops := oplat.Start(b)
-	for i := 0; i < b.N; i++ {
+	oplat.Run(b, func() {
 		co, err := l.Spawn(Entry(ctest.Nop()), 0)
 		if err != nil {
 			b.Fatal(err)
@@ -991,9 +990,7 @@ func BenchmarkSpawnFromGo(b *testing.B) {
 		if _, err := co.Wait(ctx); err != nil {
 			b.Fatal(err)
 		}
-		ops.Done()
-	}
-	ops.Report()
+	})
 }
 
 // emulated runs a program built for the target, through the emulator the

@@ -533,14 +533,11 @@ func BenchmarkWaitFDReady(b *testing.B) {
 	l := ioLoop(b, coro.StackGuarded)
 	a, _ := ioSocketpair(b)
 	ctx := context.Background()
-	ops := oplat.Start(b)
-	for i := 0; i < b.N; i++ {
+	oplat.Run(b, func() {
 		if _, err := l.WaitFD(ctx, a, coro.EventWrite); err != nil {
 			b.Fatal(err)
 		}
-		ops.Done()
-	}
-	ops.Report()
+	})
 }
 
 // TestStatsIO checks the I/O counters: a wait the loop sleeps for counts

@@ -38,8 +38,7 @@ func BenchmarkSpawnFromGoBusy(b *testing.B) {
 		}
 		busy = append(busy, co)
 	}
-	ops := oplat.Start(b)
-	for i := 0; i < b.N; i++ {
+	oplat.Run(b, func() {
 		co, err := l.Spawn(coro.Entry(ctest.Nop()), 0)
 		if err != nil {
 			b.Fatal(err)
@@ -47,9 +46,7 @@ func BenchmarkSpawnFromGoBusy(b *testing.B) {
 		if _, err := co.Wait(ctx); err != nil {
 			b.Fatal(err)
 		}
-		ops.Done()
-	}
-	ops.Report()
+	})
 	for _, co := range busy {
 		co.Cancel()
 		co.Wait(ctx)
@@ -61,13 +58,12 @@ func BenchmarkSpawnFromGoBusy(b *testing.B) {
 // goroutine parks between requests, as an idle loop sleeps).
 func BenchmarkSpawnFromGoChan(b *testing.B) {
 	req, resp := chanEcho(b)
-	ops := oplat.Start(b)
-	for i := 0; i < b.N; i++ {
-		req <- uintptr(i)
+	var i uintptr
+	oplat.Run(b, func() {
+		i++
+		req <- i
 		<-resp
-		ops.Done()
-	}
-	ops.Report()
+	})
 }
 
 // chanEcho starts the goroutine of the channel peers: it sends back each
@@ -214,13 +210,25 @@ func BenchmarkThroughputChan(b *testing.B) {
 }
 
 // runWorkers times b.N ops split among throughputWorkers goroutines and
-// reports the rate as coroutines/s.
+// reports the rate as coroutines/s. As many ops as it times, up to
+// oplat.WarmOps, run untimed first (see oplat).
 func runWorkers(b *testing.B, work func(n int)) {
-	var wg sync.WaitGroup
+	split(min(b.N, oplat.WarmOps), work)
 	b.ResetTimer()
+	split(b.N, work)
+	b.StopTimer()
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(b.N)/s, "coroutines/s")
+	}
+}
+
+// split runs total ops split among throughputWorkers goroutines, each
+// doing work(its share), and waits for them.
+func split(total int, work func(n int)) {
+	var wg sync.WaitGroup
 	for w := 0; w < throughputWorkers; w++ {
-		n := b.N / throughputWorkers
-		if w < b.N%throughputWorkers {
+		n := total / throughputWorkers
+		if w < total%throughputWorkers {
 			n++
 		}
 		wg.Add(1)
@@ -230,10 +238,6 @@ func runWorkers(b *testing.B, work func(n int)) {
 		}()
 	}
 	wg.Wait()
-	b.StopTimer()
-	if s := b.Elapsed().Seconds(); s > 0 {
-		b.ReportMetric(float64(b.N)/s, "coroutines/s")
-	}
 }
 
 // BenchmarkWaitFDReadyNetpoll: the peer of WaitFDReady: one op is a
@@ -252,17 +256,12 @@ func BenchmarkWaitFDReadyNetpoll(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ops := oplat.Start(b)
-	for i := 0; i < b.N; i++ {
-		err := rc.Write(func(fd uintptr) bool {
-			return pollNow(int(fd), pollOut)
-		})
-		if err != nil {
+	poll := func(fd uintptr) bool { return pollNow(int(fd), pollOut) }
+	oplat.Run(b, func() {
+		if err := rc.Write(poll); err != nil {
 			b.Fatal(err)
 		}
-		ops.Done()
-	}
-	ops.Report()
+	})
 }
 
 // BenchmarkWaitFDReadyPipe: the other peer of WaitFDReady: one op is a
@@ -276,17 +275,14 @@ func BenchmarkWaitFDReadyPipe(b *testing.B) {
 	defer r.Close()
 	defer w.Close()
 	buf := make([]byte, 1)
-	ops := oplat.Start(b)
-	for i := 0; i < b.N; i++ {
+	oplat.Run(b, func() {
 		if _, err := w.Write(buf); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := r.Read(buf); err != nil {
 			b.Fatal(err)
 		}
-		ops.Done()
-	}
-	ops.Report()
+	})
 }
 
 const pollOut = unix.POLLOUT

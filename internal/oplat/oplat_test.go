@@ -93,3 +93,23 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	o.Report()
 }
+
+// TestRunWarms: Run calls op as many times untimed as it times, up to
+// WarmOps, and then b.N times.
+func TestRunWarms(t *testing.T) {
+	type call struct{ n, ops int }
+	var calls []call
+	testing.Benchmark(func(b *testing.B) {
+		ops := 0
+		Run(b, func() { ops++ })
+		calls = append(calls, call{b.N, ops})
+	})
+	if len(calls) == 0 {
+		t.Fatal("the benchmark never ran")
+	}
+	for _, c := range calls {
+		if want := c.n + min(c.n, WarmOps); c.ops != want {
+			t.Errorf("b.N %d: %d calls of op, want %d", c.n, c.ops, want)
+		}
+	}
+}
