@@ -130,11 +130,13 @@ func (l *Loop) spawn(fn Entry, arg uintptr, h cgo.Handle, opts []SpawnOption) (*
 		l.claimed(slot, req, s.rc >= 0, old)
 	}
 	if s.rc < 0 {
-		co.mu.Unlock()
+		// Out of the slab before co.mu is let go: a Close that lists the
+		// loop's Coroutines meanwhile finds co without a record (giveUp).
 		if coroutines.take(idx) != nil && cname != nil {
 			C.free(unsafe.Pointer(cname))
 			co.left = nil
 		}
+		co.mu.Unlock()
 		if s.rc == -C.ESHUTDOWN {
 			return nil, ErrClosed
 		}
@@ -203,8 +205,9 @@ type Coroutine struct {
 	// the time, busy 0.95x, Throughput 0.96x.
 	//
 	// A 96-byte object starts at a cache line or halfway through one:
-	// the fields that a Wait's every poll reads come first, in 32 bytes
-	// that always share one line.
+	// the mutex, the flags, r and slotReq, which a Wait's every poll
+	// reads, come first, in 32 bytes that always share one line; loop and
+	// id, read by every poll too, follow.
 	mu        sync.Mutex
 	cancelled atomic.Bool
 	parked    bool // counted in the loop's parked goroutines, its record's notify set (see park)
@@ -728,7 +731,7 @@ func (co *Coroutine) Cancel() error {
 		// Finished, or Spawn has not returned yet (then nobody holds co).
 		return nil
 	}
-	if co.r != nil && co.published() {
+	if co.published() {
 		// Finished in C, not yet seen by Go: nothing to cancel, and Wait
 		// must report the coroutine's own outcome, not ECANCELED.
 		return nil
@@ -790,7 +793,7 @@ func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 }
 
 // releaseEngine frees what the engine may use while the coroutine can
-// still run (its name, SpawnValue's handle): called once the engine is
+// still run (its name's C copy, SpawnValue's handle): called once the engine is
 // done with it, which may be after finish when Close gave up on a
 // coroutine that was still running.
 func (co *Coroutine) releaseEngine() {
@@ -830,7 +833,11 @@ func (co *Coroutine) engineLocked() engineLeft {
 		return engineLeft{}
 	}
 	e := *co.left
-	*co.left = engineLeft{name: e.name}
+	if e.name == "" {
+		co.left = nil // SpawnValue's 64 bytes, not kept for co's lifetime
+	} else {
+		*co.left = engineLeft{name: e.name}
+	}
 	return e
 }
 
@@ -897,6 +904,14 @@ func (co *Coroutine) complete(closing bool) *C.coro_remote {
 		e.free()
 		co.loop.dropped = append(co.loop.dropped, co)
 		return nil
+	}
+	// SpawnValue's handle is gone before any waiter can see the
+	// coroutine finished (a waiter's HandleValue then panics), as when a
+	// poller finishes it (finishReleased) on its own goroutine; the
+	// name's C copy can go after.
+	if e.h != 0 {
+		e.h.Delete()
+		e.h = 0
 	}
 	r := co.finishKeep(result, err)
 	e.free()
@@ -978,7 +993,9 @@ func (co *Coroutine) finishDropped() bool {
 // one that never started and never will reports so.
 func (co *Coroutine) giveUp(closing bool) bool {
 	co.mu.Lock()
-	if co.finished {
+	if co.finished || co.r == nil {
+		// Finished, or its Spawn failed: nobody holds co, which that
+		// Spawn takes out of the slab.
 		co.mu.Unlock()
 		return false
 	}

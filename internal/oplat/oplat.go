@@ -11,12 +11,13 @@
 // The clock read costs one vDSO call per op (about 25 ns on the test VM),
 // which both a benchmark and its peer pay when both record.
 //
-// Run (and Warm, for benchmarks that time ops their own way) first runs
-// untimed ops, as many as it will time up to WarmOps: a benchmark run
-// with a fixed count (-benchtime 200000x) has no calibration runs before
-// it, and without them its timed ops paid for the process's start (the Go
-// heap growing to its steady size faulted about 1,300 fresh pages into a
-// run of 200,000 Spawn + Waits, about 20 us each on the test VM).
+// Run first runs untimed ops, as many as it will time up to WarmOps (a
+// benchmark that times its ops its own way does the same with WarmOps): a
+// benchmark run with a fixed count (-benchtime 200000x) has no
+// calibration runs before it, and without them its timed ops paid for
+// the process's start (the Go heap growing to its steady size faulted
+// about 1,300 fresh pages into a run of 200,000 Spawn + Waits in
+// Throughput, about 14 us each on the test VM).
 package oplat
 
 import (
@@ -33,22 +34,17 @@ type Ops struct {
 	zero time.Time
 }
 
-// WarmOps is the most untimed ops Warm runs: enough for a few GC cycles
-// of a benchmark that allocates a Coroutine per op.
+// WarmOps is the most untimed ops Run runs first: enough for a few GC
+// cycles of a benchmark that allocates a Coroutine per op.
 const WarmOps = 100_000
 
-// Warm runs op as many times as b will time (b.N), up to WarmOps, before
-// the timer starts; the call before b's timed ops.
-func Warm(b *testing.B, op func()) {
+// Run calls op as many times as b will time (b.N, up to WarmOps) before
+// the timer starts, then times b.N calls of it and reports their
+// latencies (Start, Done, Report).
+func Run(b *testing.B, op func()) {
 	for i := 0; i < min(b.N, WarmOps); i++ {
 		op()
 	}
-}
-
-// Run times b.N calls of op, after Warm, and reports their latencies
-// (Start, Done, Report).
-func Run(b *testing.B, op func()) {
-	Warm(b, op)
 	o := Start(b)
 	for i := 0; i < b.N; i++ {
 		op()

@@ -1,6 +1,8 @@
 package oplat
 
 import (
+	"flag"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -95,8 +97,16 @@ func BenchmarkRecord(b *testing.B) {
 }
 
 // TestRunWarms: Run calls op as many times untimed as it times, up to
-// WarmOps, and then b.N times.
+// WarmOps, and then b.N times. A fixed count above WarmOps (rather than
+// the default second, which a trivial op fills with tens of millions of
+// recorded ops) gives a run of 1 op and one over the cap.
 func TestRunWarms(t *testing.T) {
+	f := flag.Lookup("test.benchtime")
+	old := f.Value.String()
+	if err := f.Value.Set(fmt.Sprintf("%dx", WarmOps+WarmOps/2)); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Value.Set(old)
 	type call struct{ n, ops int }
 	var calls []call
 	testing.Benchmark(func(b *testing.B) {
@@ -104,8 +114,8 @@ func TestRunWarms(t *testing.T) {
 		Run(b, func() { ops++ })
 		calls = append(calls, call{b.N, ops})
 	})
-	if len(calls) == 0 {
-		t.Fatal("the benchmark never ran")
+	if len(calls) == 0 || calls[len(calls)-1].n <= WarmOps {
+		t.Fatalf("benchmark runs %v: none over WarmOps (%d)", calls, WarmOps)
 	}
 	for _, c := range calls {
 		if want := c.n + min(c.n, WarmOps); c.ops != want {
