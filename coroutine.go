@@ -793,9 +793,9 @@ func (co *Coroutine) finishKeep(result uintptr, err error) *C.coro_remote {
 }
 
 // releaseEngine frees what the engine may use while the coroutine can
-// still run (its name's C copy, SpawnValue's handle): called once the engine is
-// done with it, which may be after finish when Close gave up on a
-// coroutine that was still running.
+// still run (its name's C copy, SpawnValue's handle): called once the
+// engine is done with it, which may be after finish when Close gave up
+// on a coroutine that was still running.
 func (co *Coroutine) releaseEngine() {
 	co.mu.Lock()
 	e := co.engineLocked()
@@ -999,7 +999,7 @@ func (co *Coroutine) giveUp(closing bool) bool {
 		co.mu.Unlock()
 		return false
 	}
-	if co.r != nil && co.published() {
+	if co.published() {
 		// Published: the engine is done with it. With closing, the
 		// coroutines that finished before the close were finished by the
 		// loop goroutine before it began, so this one finished during it.
