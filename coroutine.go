@@ -403,8 +403,7 @@ func (co *Coroutine) spin(ctx context.Context, asked *bool) (done bool, err erro
 		l.cq.slotPolled[slot-1].Store(1)
 		defer l.cq.slotPolled[slot-1].Store(0)
 	}
-	done, err = co.spinPolls(ctx, asked)
-	return done, err
+	return co.spinPolls(ctx, asked)
 }
 
 // spinPolls is spin's loop of polls, apart from its defers, which this
@@ -817,7 +816,7 @@ func (co *Coroutine) finishReleased(result uintptr, err error) {
 
 // engineLeft is a Coroutine's name and what releaseEngine frees, taken
 // from the Coroutine under its mu by engineLocked, which marks it
-// released and leaves the name.
+// released, leaves the name and deletes the handle.
 type engineLeft struct {
 	name  string // WithCoroutineName's, which the Coroutine keeps
 	cname *C.char
@@ -826,13 +825,20 @@ type engineLeft struct {
 }
 
 // engineLocked takes what releaseEngine frees out of co and marks co
-// released (co.mu held).
+// released (co.mu held). It deletes SpawnValue's handle itself (a map
+// delete, no cgo call): under co.mu, before any finish of co can wake a
+// waiter, whose HandleValue must then panic (TestSpawnValue), whichever
+// way co finishes (a poller, a take, Close's give-up).
 func (co *Coroutine) engineLocked() engineLeft {
 	co.released = true
 	if co.left == nil {
 		return engineLeft{}
 	}
 	e := *co.left
+	if e.h != 0 {
+		e.h.Delete()
+		e.h = 0
+	}
 	if e.name == "" {
 		co.left = nil // SpawnValue's 64 bytes, not kept for co's lifetime
 	} else {
@@ -849,13 +855,11 @@ func (co *Coroutine) leftLocked() *engineLeft {
 	return co.left
 }
 
-// free frees e's name and handle, then runs its functions.
+// free frees e's copy of the name, then runs its functions (the
+// handle went in engineLocked).
 func (e engineLeft) free() {
 	if e.cname != nil {
 		C.free(unsafe.Pointer(e.cname))
-	}
-	if e.h != 0 {
-		e.h.Delete()
 	}
 	for _, f := range e.later {
 		f()
@@ -904,14 +908,6 @@ func (co *Coroutine) complete(closing bool) *C.coro_remote {
 		e.free()
 		co.loop.dropped = append(co.loop.dropped, co)
 		return nil
-	}
-	// SpawnValue's handle is gone before any waiter can see the
-	// coroutine finished (a waiter's HandleValue then panics), as when a
-	// poller finishes it (finishReleased) on its own goroutine; the
-	// name's C copy can go after.
-	if e.h != 0 {
-		e.h.Delete()
-		e.h = 0
 	}
 	r := co.finishKeep(result, err)
 	e.free()
